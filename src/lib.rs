@@ -1,0 +1,10 @@
+//! pgdiag: explain before you cache.
+//!
+//! The data flows one way: SQL text -> plan (JSON) -> typed plan tree -> findings -> report.
+//! Each stage is a module; the binary (`src/main.rs`) only parses arguments and maps errors to exit
+//! codes.
+
+pub mod embedded;
+pub mod pg;
+pub mod plan;
+pub mod report;
