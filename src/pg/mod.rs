@@ -1,1 +1,91 @@
-//! placeholder
+//! Everything that talks to PostgreSQL: resolving connection settings and connecting (with TLS),
+//! splitting SQL input into statements, and the safe EXPLAIN runner.
+
+pub mod connect;
+pub mod explain;
+pub mod server_error;
+pub mod statements;
+
+use std::time::Duration;
+
+pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
+pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner};
+pub use server_error::ServerError;
+pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};
+
+/// Errors from talking to PostgreSQL. Messages never contain a password.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Connection settings that cannot be used.
+    #[error("{0}")]
+    Config(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server could not be reached or refused us.
+    #[error("cannot connect to {target}: {}", describe_client_error(source))]
+    Connect {
+        target: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The server rejected or failed a statement (syntax, unknown table, ...).
+    #[error("{0}")]
+    Server(Box<ServerError>),
+    #[error("statement cancelled: it ran longer than the timeout of {}", humanize(*.0))]
+    Timeout(Duration),
+    #[error("statement cancelled on the server (interrupted)")]
+    Interrupted,
+    #[error("{0}")]
+    NotExplainable(String),
+    #[error(
+        "the statement has {needed} parameter{} (${}) but {given} value{} given: pass --param VALUE for each, in order, or --params-json '[...]'",
+        if *needed == 1 { "" } else { "s" },
+        if *needed == 1 { "1".to_string() } else { format!("1..${needed}") },
+        if *given == 1 { " was" } else { "s were" }
+    )]
+    ParamCount { needed: usize, given: usize },
+    /// Anything else the client library reports (a dropped connection, a protocol error).
+    #[error("{}", describe_client_error(.0))]
+    Client(#[from] tokio_postgres::Error),
+}
+
+impl Error {
+    /// The SQLSTATE of a server-side error, when there is one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Server(e) => Some(&e.code),
+            Error::Connect { source, .. } | Error::Client(source) => {
+                source.code().map(|c| c.code())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// tokio-postgres errors read "db error: FATAL: ..." or "error connecting to server: ..."; show
+/// the server's own message when there is one, and the I/O cause otherwise.
+pub(crate) fn describe_client_error(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut msg = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+pub(crate) fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}

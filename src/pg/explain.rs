@@ -1,0 +1,287 @@
+//! The safe EXPLAIN runner.
+//!
+//! `EXPLAIN ANALYZE` executes the statement. Every statement therefore runs inside a transaction
+//! that is always rolled back, with `statement_timeout` set locally, so INSERT/UPDATE/DELETE/MERGE,
+//! data-modifying CTEs and functions that write change nothing. Statements EXPLAIN does not accept
+//! (DDL, utility, transaction control) are refused before anything is sent.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{CancelToken, Client};
+
+use super::connect::ConnectionSettings;
+use super::server_error::ServerError;
+use super::statements::{SqlStatement, StatementKind};
+use super::{Error, describe_client_error};
+
+/// A `$n` parameter value. Values travel in text format, exactly as psql's `\bind` sends them,
+/// so the server parses `42` as an integer for an integer column and `'2024-01-01'` as a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    Null,
+    Text(String),
+}
+
+impl ParamValue {
+    /// Values from a JSON array: strings and numbers and booleans as their text, null as NULL,
+    /// arrays and objects as their JSON text (for json/jsonb parameters).
+    pub fn from_json_array(text: &str) -> Result<Vec<ParamValue>, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("--params-json is not JSON: {e}"))?;
+        let serde_json::Value::Array(items) = value else {
+            return Err("--params-json must be a JSON array, e.g. '[42, \"abc\", null]'".into());
+        };
+        Ok(items
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::Null => ParamValue::Null,
+                serde_json::Value::String(s) => ParamValue::Text(s),
+                other => ParamValue::Text(other.to_string()),
+            })
+            .collect())
+    }
+}
+
+impl ToSql for ParamValue {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        match self {
+            ParamValue::Null => Ok(IsNull::Yes),
+            ParamValue::Text(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        // The server parses the text with the parameter type's input function.
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+/// How to explain.
+#[derive(Debug, Clone)]
+pub struct ExplainOptions {
+    /// Execute the statement (`ANALYZE`); false gives the estimated plan only.
+    pub analyze: bool,
+    /// `statement_timeout` for the statement; zero disables it.
+    pub timeout: Duration,
+    pub params: Vec<ParamValue>,
+}
+
+impl Default for ExplainOptions {
+    fn default() -> Self {
+        ExplainOptions {
+            analyze: true,
+            timeout: Duration::from_secs(60),
+            params: Vec::new(),
+        }
+    }
+}
+
+/// The EXPLAIN JSON document the server returned for one statement.
+#[derive(Debug, Clone)]
+pub struct ExplainOutput {
+    /// The JSON text (psql's `FORMAT JSON` output).
+    pub json: String,
+    /// The exact command sent, `EXPLAIN (...) <statement>`.
+    pub sent: String,
+    /// The statement would have written (it was rolled back).
+    pub rolled_back_writes: bool,
+}
+
+/// One connection that explains statements, one transaction per statement.
+pub struct Runner {
+    client: Client,
+    cancel: CancelToken,
+    settings: ConnectionSettings,
+    server_version_num: i32,
+    server_version: String,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("target", &self.settings.describe())
+            .field("server_version", &self.server_version)
+            .finish()
+    }
+}
+
+impl Runner {
+    pub async fn connect(settings: &ConnectionSettings) -> Result<Runner, Error> {
+        let client = settings.connect().await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+                &[],
+            )
+            .await?;
+        let cancel = client.cancel_token();
+        Ok(Runner {
+            client,
+            cancel,
+            settings: settings.clone(),
+            server_version_num: row.get(0),
+            server_version: row.get(1),
+        })
+    }
+
+    /// e.g. `150018`.
+    pub fn server_version_num(&self) -> i32 {
+        self.server_version_num
+    }
+
+    /// e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The EXPLAIN options list for this server and mode.
+    fn explain_prefix(&self, analyze: bool) -> String {
+        let mut opts = Vec::new();
+        if analyze {
+            opts.push("ANALYZE");
+        }
+        // VERBOSE adds the schema of each relation and per-worker figures that the analysis
+        // uses; BUFFERS without ANALYZE (planning buffers) needs PostgreSQL 13.
+        opts.push("VERBOSE");
+        if analyze || self.server_version_num >= 130000 {
+            opts.push("BUFFERS");
+        }
+        if self.server_version_num >= 120000 {
+            opts.push("SETTINGS");
+        }
+        if analyze && self.server_version_num >= 130000 {
+            opts.push("WAL");
+        }
+        opts.push("FORMAT JSON");
+        format!("EXPLAIN ({}) ", opts.join(", "))
+    }
+
+    /// Explain one statement; `interrupt` resolving (Ctrl-C) cancels it on the server.
+    pub async fn explain(
+        &mut self,
+        statement: &SqlStatement,
+        options: &ExplainOptions,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<ExplainOutput, Error> {
+        let writes = match &statement.kind {
+            StatementKind::NotExplainable { command } => {
+                return Err(Error::NotExplainable(format!(
+                    "`{command}` cannot be explained: EXPLAIN accepts SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES, TABLE and EXECUTE (statement {} at line {})",
+                    statement.index, statement.line
+                )));
+            }
+            StatementKind::Explainable { writes, .. } => *writes,
+        };
+        let prefix = self.explain_prefix(options.analyze);
+        let sent = format!("{prefix}{}", statement.text);
+        let cancel = self.cancel.clone();
+        let tls = self.settings.tls_connector()?;
+
+        let json = {
+            let run = run_in_rolled_back_transaction(
+                &mut self.client,
+                &sent,
+                prefix.len(),
+                statement,
+                options,
+            );
+            tokio::pin!(run);
+            tokio::select! {
+                r = &mut run => r?,
+                () = interrupt => {
+                    // Ask the server to stop the query, then let the transaction unwind (its
+                    // rollback) before reporting; a stuck server must not hang us forever.
+                    let _ = cancel.cancel_query(tls).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), &mut run).await;
+                    return Err(Error::Interrupted);
+                }
+            }
+        };
+        Ok(ExplainOutput {
+            json,
+            sent,
+            rolled_back_writes: writes && options.analyze,
+        })
+    }
+}
+
+async fn run_in_rolled_back_transaction(
+    client: &mut Client,
+    sent: &str,
+    prefix_len: usize,
+    statement: &SqlStatement,
+    options: &ExplainOptions,
+) -> Result<String, Error> {
+    let server_error = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) if db.code() == &SqlState::QUERY_CANCELED && !options.timeout.is_zero() => {
+            Error::Timeout(options.timeout)
+        }
+        Some(db) => Error::Server(Box::new(ServerError::from_db_error(
+            db,
+            sent,
+            prefix_len,
+            statement.line,
+            statement.column,
+        ))),
+        None => Error::Client(e),
+    };
+    // Dropping a tokio-postgres Transaction without commit rolls it back, so every early return
+    // below (errors included) rolls back too.
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}",
+        options.timeout.as_millis()
+    ))
+    .await?;
+    let prepared = tx.prepare(sent).await.map_err(server_error)?;
+    let needed = prepared.params().len();
+    if needed != options.params.len() {
+        return Err(Error::ParamCount {
+            needed,
+            given: options.params.len(),
+        });
+    }
+    let params: Vec<&(dyn ToSql + Sync)> = options
+        .params
+        .iter()
+        .map(|p| p as &(dyn ToSql + Sync))
+        .collect();
+    let rows = tx.query(&prepared, &params).await.map_err(server_error)?;
+    tx.rollback().await?;
+    let mut json = String::new();
+    for row in rows {
+        // FORMAT JSON returns one row of type json; older servers may say text.
+        match row.try_get::<_, serde_json::Value>(0) {
+            Ok(v) => json.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default()),
+            Err(_) => json.push_str(&row.try_get::<_, String>(0).map_err(|e| {
+                Error::Config(format!(
+                    "unexpected EXPLAIN result: {}",
+                    describe_client_error(&e)
+                ))
+            })?),
+        }
+    }
+    Ok(json)
+}
