@@ -4,6 +4,8 @@
 //! Each stage is a module; the binary (`src/main.rs`) only parses arguments and maps errors to exit
 //! codes.
 
+pub mod cli;
+pub mod commands;
 pub mod embedded;
 pub mod pg;
 pub mod plan;

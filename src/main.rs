@@ -1,1 +1,84 @@
-fn main() {}
+//! The `pgdiag` binary: parse arguments, dispatch, map the outcome to an exit code
+//! (0 ok, 1 a gate failed, 2 usage or runtime error).
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use pgdiag::cli::{Cli, ColorChoice, Command, OutputArgs};
+use pgdiag::commands;
+use pgdiag::report::TextStyle;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; everything else is a usage error (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pgdiag: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pgdiag: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = io::stderr();
+    let outcome = match &cli.command {
+        Command::Explain(args) => {
+            let style = text_style(&args.output);
+            commands::explain::run(args, &mut out, &mut err, style).await
+        }
+    };
+    out.flush()?;
+    outcome
+}
+
+fn text_style(output: &OutputArgs) -> TextStyle {
+    let terminal = io::stdout().is_terminal();
+    let color = match output.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let width = if terminal {
+        terminal_width()
+    } else {
+        None
+    };
+    TextStyle { color, width }
+}
+
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| comfy_table::Table::new().width())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

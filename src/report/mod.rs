@@ -1,1 +1,19 @@
-//! placeholder
+//! Renderers for what pgdiag found. The report model is format-independent; every renderer
+//! writes to `impl io::Write` so each output can be snapshot-tested.
+
+pub mod model;
+pub mod text;
+
+use std::io::{self, Write};
+
+pub use model::{
+    ErrorKind, ErrorReport, ExplainReport, NodeReport, PlanSummary, SCHEMA_VERSION, ServerInfo,
+    Source, SourceKind, StatementReport,
+};
+pub use text::TextStyle;
+
+/// The report as pretty-printed JSON (the documented schema, docs/json-report.md).
+pub fn render_json(w: &mut impl Write, report: &ExplainReport) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, report)?;
+    writeln!(w)
+}

@@ -1,0 +1,144 @@
+//! Command-line definitions (clap), resolved into plain argument structs before dispatch.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Explain before you cache: find where a PostgreSQL query spends its time, and why.
+#[derive(Debug, Parser)]
+#[command(name = "pgdiag", version, about, long_about = None)]
+#[command(after_help = "\
+Connection: --dsn (URL or libpq key=value), else DATABASE_URL, else the libpq environment \
+(PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, ...); settings the DSN \
+leaves out are taken from that environment, as psql does.
+
+Exit codes: 0 ok, 1 a gate failed, 2 usage or runtime error.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) safely and show where the time goes.
+    ///
+    /// Every statement runs in a transaction that is rolled back, so explaining INSERT, UPDATE,
+    /// DELETE or MERGE changes no data. With --plan, analyse a saved EXPLAIN JSON (psql output or
+    /// an auto_explain log) without any database.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable plan tree.
+    Text,
+    /// The versioned report document (see docs/json-report.md).
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is unset.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Connection options shared by every command that talks to PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Connection string: postgresql://user@host:port/db?sslmode=require or "host=... dbname=...".
+    #[arg(long, value_name = "DSN")]
+    pub dsn: Option<String>,
+}
+
+/// Output options shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// When to use colour (NO_COLOR is respected in auto mode).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["file", "command", "plan"])))]
+pub struct ExplainArgs {
+    /// SQL file to explain (several statements allowed), or - for standard input.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// SQL to explain, given inline.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub command: Option<String>,
+
+    /// Analyse a saved EXPLAIN JSON (psql output or auto_explain log) offline, no database.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["param", "params_json", "no_analyze", "timeout"])]
+    pub plan: Option<PathBuf>,
+
+    /// Value for the next $n parameter (repeat in order: --param 42 --param abc).
+    #[arg(long = "param", value_name = "VALUE")]
+    pub param: Vec<String>,
+
+    /// All parameters as a JSON array, e.g. '[42, "abc", null]' (null gives SQL NULL).
+    #[arg(long, value_name = "JSON", conflicts_with = "param")]
+    pub params_json: Option<String>,
+
+    /// Show the estimated plan only; do not execute the statement.
+    #[arg(long)]
+    pub no_analyze: bool,
+
+    /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `60s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}` (examples: 60s, 500ms, 2m)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown duration unit `{other}` (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! `pgdiag explain`: read SQL (or a saved plan), explain each statement safely, analyse the plan
+//! and render the report.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+
+use crate::cli::{ExplainArgs, OutputFormat};
+use crate::pg::{
+    self, ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, SplitError,
+    split_statements,
+};
+use crate::plan::{analyze, parse_explain};
+use crate::report::{
+    self, ErrorReport, ExplainReport, ServerInfo, Source, SourceKind, StatementReport, TextStyle,
+};
+
+use super::{Outcome, interrupted};
+
+/// Run `pgdiag explain`. Statement-level failures are reported and make the outcome an error
+/// (exit 2) after the remaining statements have been explained.
+pub async fn run(
+    args: &ExplainArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    style: TextStyle,
+) -> anyhow::Result<Outcome> {
+    if let Some(plan_path) = &args.plan {
+        return run_offline(plan_path, args.output.format, out, style);
+    }
+    let (sql, source) = read_sql(args)?;
+    let statements = split_statements(&sql).map_err(|e| match e {
+        SplitError::Empty => anyhow!("{}: {e}", source_name(&source)),
+    })?;
+
+    let params = match &args.params_json {
+        Some(json) => ParamValue::from_json_array(json).map_err(|e| anyhow!(e))?,
+        None => args.param.iter().cloned().map(ParamValue::Text).collect(),
+    };
+    let options = ExplainOptions {
+        analyze: !args.no_analyze,
+        timeout: args.timeout,
+        params,
+    };
+
+    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let mut runner = tokio::select! {
+        r = Runner::connect(&settings) => r?,
+        () = interrupted() => return Err(pg::Error::Interrupted.into()),
+    };
+    let server = ServerInfo {
+        version: runner.server_version().to_owned(),
+        version_num: runner.server_version_num(),
+        target: settings.describe(),
+    };
+    let mut report = ExplainReport::new(source, Some(server));
+    let total = statements.len();
+    let mut failed = false;
+
+    for statement in &statements {
+        let result = runner.explain(statement, &options, interrupted()).await;
+        let entry = match result {
+            Ok(output) => {
+                let explains = parse_explain(&output.json)
+                    .with_context(|| format!("statement {}: unreadable EXPLAIN output", statement.index))?;
+                let explain = explains
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow!("statement {}: EXPLAIN returned no plan", statement.index))?;
+                let analysis = analyze(&explain);
+                let raw = serde_json::from_str(&output.json).ok();
+                let mut entry = StatementReport::explained(
+                    statement.index,
+                    Some(statement.line),
+                    Some(statement.text.clone()),
+                    &explain,
+                    &analysis,
+                    raw,
+                );
+                entry.rolled_back = output.rolled_back_writes;
+                entry.parameters = options.params.len();
+                entry
+            }
+            Err(e) => {
+                failed = true;
+                let location = report.source.location(
+                    match &e {
+                        pg::Error::Server(s) => s.line.unwrap_or(statement.line),
+                        _ => statement.line,
+                    },
+                );
+                let location = match &e {
+                    pg::Error::Server(s) => match s.column {
+                        Some(c) => format!("{location}:{c}"),
+                        None => location,
+                    },
+                    _ => location,
+                };
+                writeln!(err, "pgdiag: {location}: {e}")?;
+                let stop = matches!(e, pg::Error::Interrupted | pg::Error::Client(_));
+                let entry = StatementReport::failed(
+                    statement.index,
+                    Some(statement.line),
+                    Some(statement.text.clone()),
+                    ErrorReport::from_pg(&e),
+                );
+                if stop {
+                    report.statements.push(entry);
+                    emit(out, &report, args.output.format)?;
+                    return Err(e.into());
+                }
+                entry
+            }
+        };
+        if args.output.format == OutputFormat::Text && entry.error.is_none() {
+            if !report.statements.is_empty() {
+                writeln!(out)?;
+            }
+            report::text::render_statement(out, &report, &entry, total, style)?;
+        }
+        report.statements.push(entry);
+    }
+    if args.output.format == OutputFormat::Json {
+        report::render_json(out, &report)?;
+    }
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// On an early stop, JSON consumers still get the document with what was done so far.
+fn emit(out: &mut impl Write, report: &ExplainReport, format: OutputFormat) -> anyhow::Result<()> {
+    if format == OutputFormat::Json {
+        report::render_json(out, report)?;
+    }
+    Ok(())
+}
+
+fn run_offline(
+    path: &Path,
+    format: OutputFormat,
+    out: &mut impl Write,
+    style: TextStyle,
+) -> anyhow::Result<Outcome> {
+    let text = read_text(path)?;
+    let explains = parse_explain(&text).with_context(|| format!("{}", path.display()))?;
+    let mut report = ExplainReport::new(
+        Source {
+            kind: SourceKind::PlanFile,
+            path: Some(path.display().to_string()),
+        },
+        None,
+    );
+    for (i, explain) in explains.iter().enumerate() {
+        let analysis = analyze(explain);
+        let raw = serde_json::to_value(explain).ok();
+        report.statements.push(StatementReport::explained(
+            i + 1,
+            None,
+            None,
+            explain,
+            &analysis,
+            raw,
+        ));
+    }
+    match format {
+        OutputFormat::Text => report::text::render(out, &report, style)?,
+        OutputFormat::Json => report::render_json(out, &report)?,
+    }
+    Ok(Outcome::Ok)
+}
+
+fn source_name(source: &Source) -> String {
+    match (&source.kind, &source.path) {
+        (_, Some(p)) => p.clone(),
+        (SourceKind::Stdin, None) => "<stdin>".into(),
+        _ => "-c".into(),
+    }
+}
+
+fn read_sql(args: &ExplainArgs) -> anyhow::Result<(String, Source)> {
+    if let Some(sql) = &args.command {
+        return Ok((
+            sql.clone(),
+            Source {
+                kind: SourceKind::Command,
+                path: None,
+            },
+        ));
+    }
+    let path = args
+        .file
+        .as_deref()
+        .ok_or_else(|| anyhow!("give a SQL file, - for standard input, or -c SQL"))?;
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+        let text = decode_text(bytes, "<stdin>")?;
+        return Ok((
+            text,
+            Source {
+                kind: SourceKind::Stdin,
+                path: None,
+            },
+        ));
+    }
+    Ok((
+        read_text(path)?,
+        Source {
+            kind: SourceKind::SqlFile,
+            path: Some(path.display().to_string()),
+        },
+    ))
+}
+
+/// Read a text file, refusing binary content with a clear message.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
+            _ => e.to_string(),
+        };
+        anyhow!("cannot read {}: {reason}", path.display())
+    })?;
+    decode_text(bytes, &path.display().to_string())
+}
+
+fn decode_text(bytes: Vec<u8>, name: &str) -> anyhow::Result<String> {
+    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
+        return Err(anyhow!(
+            "{name} is not a text file (NUL byte at offset {pos}); expected SQL or EXPLAIN JSON"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{name} is not UTF-8 text (invalid byte at offset {}); expected SQL or EXPLAIN JSON",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}

@@ -1,0 +1,33 @@
+//! One module per subcommand; each takes resolved arguments and writers, and returns an
+//! [`Outcome`] that the binary maps to an exit code.
+
+pub mod explain;
+
+/// How a command ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: findings or regressions that fail a gate.
+    GateFailed,
+    /// Exit 2: some of the work could not be done; already reported.
+    Failed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::GateFailed => 1,
+            Outcome::Failed => 2,
+        }
+    }
+}
+
+/// Resolves when the user presses Ctrl-C (SIGINT). If the handler cannot be installed the future
+/// never resolves, leaving the default behaviour.
+pub async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

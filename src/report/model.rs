@@ -1,0 +1,320 @@
+//! The report document: what `pgdiag explain` found, independent of how it is rendered. Its JSON
+//! form is a public, versioned interface (docs/json-report.md): add fields freely, but renaming or
+//! removing one means bumping [`SCHEMA_VERSION`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
+
+/// Version of the JSON report schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExplainReport {
+    pub schema_version: u32,
+    pub pgdiag_version: String,
+    pub source: Source,
+    /// The server the statements ran on; absent for offline analysis (`--plan`).
+    pub server: Option<ServerInfo>,
+    pub statements: Vec<StatementReport>,
+}
+
+impl ExplainReport {
+    pub fn new(source: Source, server: Option<ServerInfo>) -> Self {
+        ExplainReport {
+            schema_version: SCHEMA_VERSION,
+            pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
+            source,
+            server,
+            statements: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A SQL file given as argument.
+    SqlFile,
+    /// SQL read from standard input.
+    Stdin,
+    /// SQL given with `-c`.
+    Command,
+    /// A saved EXPLAIN JSON or auto_explain log (`--plan`).
+    PlanFile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Source {
+    pub kind: SourceKind,
+    /// The file's path as given, for files.
+    pub path: Option<String>,
+}
+
+impl Source {
+    /// How to name a location in this source: `query.sql:3`, `<stdin>:3`, `<command>:1`.
+    pub fn location(&self, line: usize) -> String {
+        let name = match (&self.kind, &self.path) {
+            (_, Some(p)) => p.as_str(),
+            (SourceKind::Stdin, None) => "<stdin>",
+            _ => "<command>",
+        };
+        format!("{name}:{line}")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    pub version: String,
+    /// `server_version_num`, e.g. `150018`.
+    pub version_num: i32,
+    /// `user@host:port/dbname` (never a password).
+    pub target: String,
+}
+
+/// One statement of the input (or one plan of a saved file) and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatementReport {
+    /// 1-based position in the input.
+    pub index: usize,
+    /// 1-based line where the statement starts, for SQL input.
+    pub line: Option<usize>,
+    /// The statement text (for saved plans: auto_explain's `Query Text`, when present).
+    pub sql: Option<String>,
+    /// Whether the statement was executed (EXPLAIN ANALYZE) — false with `--no-analyze` and for
+    /// saved plans without actual figures.
+    pub analyzed: bool,
+    /// The statement writes (DML); it ran in a transaction that was rolled back.
+    pub rolled_back: bool,
+    /// Number of `$n` parameters bound.
+    pub parameters: usize,
+    /// Present when the statement was explained.
+    pub summary: Option<PlanSummary>,
+    /// The plan's nodes, depth-first (a parent before its children).
+    pub nodes: Vec<NodeReport>,
+    /// The EXPLAIN JSON document exactly as PostgreSQL produced it (for pev2, explain.depesz...).
+    pub plan: Option<serde_json::Value>,
+    /// Present when the statement could not be explained.
+    pub error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanSummary {
+    pub planning_time_ms: Option<f64>,
+    pub execution_time_ms: Option<f64>,
+    /// Execution time, or the root node's time when the plan has no execution time.
+    pub total_time_ms: Option<f64>,
+    pub jit: Option<JitSummary>,
+    /// Time spent in triggers (AFTER triggers of DML, foreign key checks).
+    pub triggers_time_ms: f64,
+    /// Non-default planner settings EXPLAIN reported (`SETTINGS`).
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JitSummary {
+    pub functions: Option<u64>,
+    pub total_ms: Option<f64>,
+    /// JIT time as a share (0..1) of execution time.
+    pub share_of_execution: Option<f64>,
+}
+
+/// One plan node: the derived figures plus the plan's own conditions in readable form.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeReport {
+    #[serde(flatten)]
+    pub metrics: NodeMetrics,
+    pub startup_cost: Option<f64>,
+    pub total_cost: Option<f64>,
+    /// e.g. `Filter: (product_id = 42)`, `Rows Removed by Filter: 1199990`, `Sort Method: ...`.
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// PostgreSQL rejected or failed the statement (syntax, unknown relation, ...).
+    Server,
+    /// DDL, utility or transaction control: EXPLAIN does not accept it.
+    NotExplainable,
+    /// The statement ran past `--timeout`.
+    Timeout,
+    /// Wrong number of `$n` parameter values.
+    Parameters,
+    /// Interrupted by the user (Ctrl-C); cancelled on the server.
+    Interrupted,
+    /// Anything else (connection lost, unreadable plan).
+    Other,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorReport {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub sqlstate: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// Where in the input the server pointed, 1-based.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl ErrorReport {
+    pub fn from_pg(err: &crate::pg::Error) -> Self {
+        use crate::pg::Error as E;
+        let kind = match err {
+            E::Server(_) => ErrorKind::Server,
+            E::NotExplainable(_) => ErrorKind::NotExplainable,
+            E::Timeout(_) => ErrorKind::Timeout,
+            E::ParamCount { .. } => ErrorKind::Parameters,
+            E::Interrupted => ErrorKind::Interrupted,
+            _ => ErrorKind::Other,
+        };
+        match err {
+            E::Server(s) => ErrorReport {
+                kind,
+                message: s.message.clone(),
+                sqlstate: Some(s.code.clone()),
+                detail: s.detail.clone(),
+                hint: s.hint.clone(),
+                line: s.line,
+                column: s.column,
+            },
+            other => ErrorReport {
+                kind,
+                message: other.to_string(),
+                sqlstate: other.sqlstate().map(str::to_owned),
+                detail: None,
+                hint: None,
+                line: None,
+                column: None,
+            },
+        }
+    }
+}
+
+impl StatementReport {
+    /// A statement that could not be explained.
+    pub fn failed(index: usize, line: Option<usize>, sql: Option<String>, error: ErrorReport) -> Self {
+        StatementReport {
+            index,
+            line,
+            sql,
+            analyzed: false,
+            rolled_back: false,
+            parameters: 0,
+            summary: None,
+            nodes: Vec::new(),
+            plan: None,
+            error: Some(error),
+        }
+    }
+
+    /// A statement whose plan was analysed.
+    pub fn explained(
+        index: usize,
+        line: Option<usize>,
+        sql: Option<String>,
+        explain: &Explain,
+        analysis: &Analysis,
+        raw_plan: Option<serde_json::Value>,
+    ) -> Self {
+        let plan_nodes = explain.plan.preorder();
+        let nodes = analysis
+            .nodes
+            .iter()
+            .zip(plan_nodes)
+            .map(|(metrics, node)| NodeReport {
+                metrics: metrics.clone(),
+                startup_cost: node.startup_cost,
+                total_cost: node.total_cost,
+                details: node_details(node),
+            })
+            .collect();
+        let jit = explain.jit.as_ref().map(|j| JitSummary {
+            functions: j.functions,
+            total_ms: analysis.jit_total_ms,
+            share_of_execution: analysis.jit_share_of_total,
+        });
+        StatementReport {
+            index,
+            line,
+            sql: sql.or_else(|| explain.query_text.clone()),
+            analyzed: analysis.analyzed,
+            rolled_back: false,
+            parameters: 0,
+            summary: Some(PlanSummary {
+                planning_time_ms: analysis.planning_time_ms,
+                execution_time_ms: analysis.execution_time_ms,
+                total_time_ms: analysis.total_time_ms,
+                jit,
+                triggers_time_ms: analysis.triggers_time_ms,
+                settings: explain.settings.clone(),
+            }),
+            nodes,
+            plan: raw_plan,
+            error: None,
+        }
+    }
+}
+
+/// The conditions and figures a reader needs to understand a node, in EXPLAIN's own words.
+fn node_details(node: &PlanNode) -> Vec<String> {
+    let mut details = Vec::new();
+    let mut text = |label: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            details.push(format!("{label}: {v}"));
+        }
+    };
+    text("Index Cond", &node.index_cond);
+    text("Recheck Cond", &node.recheck_cond);
+    text("Hash Cond", &node.hash_cond);
+    text("Merge Cond", &node.merge_cond);
+    text("Join Filter", &node.join_filter);
+    text("Filter", &node.filter);
+    let mut count = |label: &str, value: Option<f64>| {
+        if let Some(v) = value.filter(|v| *v > 0.0) {
+            details.push(format!("{label}: {}", super::text::fmt_count(v)));
+        }
+    };
+    count("Rows Removed by Join Filter", node.rows_removed_by_join_filter);
+    count("Rows Removed by Filter", node.rows_removed_by_filter);
+    count("Rows Removed by Index Recheck", node.rows_removed_by_index_recheck);
+    count("Heap Fetches", node.heap_fetches);
+    count("Lossy Heap Blocks", node.lossy_heap_blocks);
+    let list = |v: &Option<Vec<String>>| v.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(", "));
+    if let Some(keys) = list(&node.sort_key) {
+        details.push(format!("Sort Key: {keys}"));
+    }
+    if let Some(keys) = list(&node.presorted_key) {
+        details.push(format!("Presorted Key: {keys}"));
+    }
+    if let Some(method) = &node.sort_method {
+        let space = match (node.sort_space_used, &node.sort_space_type) {
+            (Some(used), Some(kind)) => format!("  {kind}: {used}kB"),
+            _ => String::new(),
+        };
+        details.push(format!("Sort Method: {method}{space}"));
+    }
+    if let Some(keys) = list(&node.group_key) {
+        details.push(format!("Group Key: {keys}"));
+    }
+    if let Some(batches) = node.hash_batches.filter(|b| *b > 1.0) {
+        let original = node
+            .original_hash_batches
+            .filter(|o| *o != batches)
+            .map(|o| format!(" (originally {o})"))
+            .unwrap_or_default();
+        details.push(format!("Hash Batches: {batches}{original}"));
+    }
+    if let Some(batches) = node.hash_agg_batches.filter(|b| *b > 1.0) {
+        details.push(format!("HashAgg Batches: {batches}"));
+    }
+    if let Some(disk) = node.disk_usage.filter(|d| *d > 0.0) {
+        details.push(format!("Disk Usage: {disk}kB"));
+    }
+    details
+}

@@ -1,0 +1,446 @@
+//! The terminal renderer: a header with planning, execution and JIT time, then the plan as a tree
+//! table where the hottest nodes stand out (colour on a terminal, a share bar everywhere).
+
+use std::io::{self, Write};
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
+
+use super::model::{ExplainReport, NodeReport, StatementReport};
+use crate::plan::EstimateDirection;
+
+/// How text output looks.
+#[derive(Debug, Clone, Copy)]
+pub struct TextStyle {
+    /// ANSI colours (off for NO_COLOR, pipes and files).
+    pub color: bool,
+    /// Table width limit; `None` lets the table take what it needs (non-terminal output).
+    pub width: Option<u16>,
+}
+
+/// Share-of-time tiers users know from pev2/depesz: >10% notable, >40% hot, >90% dominant.
+const NOTABLE: f64 = 0.10;
+const HOT: f64 = 0.40;
+const DOMINANT: f64 = 0.90;
+
+/// Render a whole report.
+pub fn render(w: &mut impl Write, report: &ExplainReport, style: TextStyle) -> io::Result<()> {
+    let total = report.statements.len();
+    for (i, statement) in report.statements.iter().enumerate() {
+        if i > 0 {
+            writeln!(w)?;
+        }
+        render_statement(w, report, statement, total, style)?;
+    }
+    Ok(())
+}
+
+/// Render one statement (its header, plan table and hottest nodes, or its error).
+pub fn render_statement(
+    w: &mut impl Write,
+    report: &ExplainReport,
+    statement: &StatementReport,
+    total_statements: usize,
+    style: TextStyle,
+) -> io::Result<()> {
+    let mut title = format!("Statement {}", statement.index);
+    if total_statements > 1 {
+        title.push_str(&format!(" of {total_statements}"));
+    }
+    if let Some(line) = statement.line {
+        title.push_str(&format!(" · {}", report.source.location(line)));
+    }
+    writeln!(w, "{}", paint(&title, style, Paint::Title))?;
+    if let Some(sql) = &statement.sql {
+        writeln!(w, "  {}", one_line(sql, 110))?;
+    }
+    if let Some(error) = &statement.error {
+        let mut msg = format!("  error: {}", error.message);
+        if let Some(code) = &error.sqlstate {
+            msg.push_str(&format!(" (SQLSTATE {code})"));
+        }
+        writeln!(w, "{}", paint(&msg, style, Paint::Error))?;
+        return Ok(());
+    }
+    let Some(summary) = &statement.summary else {
+        return Ok(());
+    };
+
+    let mut facts = Vec::new();
+    if let Some(p) = summary.planning_time_ms {
+        facts.push(format!("Planning {} ms", fmt_ms(p)));
+    }
+    if let Some(e) = summary.execution_time_ms {
+        facts.push(format!("Execution {} ms", fmt_ms(e)));
+    }
+    if let Some(jit) = &summary.jit
+        && let Some(total) = jit.total_ms
+    {
+        let share = jit
+            .share_of_execution
+            .map(|s| format!(" ({} of execution)", fmt_pct(s)))
+            .unwrap_or_default();
+        facts.push(format!("JIT {} ms{share}", fmt_ms(total)));
+    }
+    if summary.triggers_time_ms > 0.0 {
+        facts.push(format!("Triggers {} ms", fmt_ms(summary.triggers_time_ms)));
+    }
+    if !statement.analyzed {
+        facts.push("estimated plan (not executed)".into());
+    }
+    if statement.rolled_back {
+        facts.push("writes rolled back".into());
+    }
+    if statement.parameters > 0 {
+        facts.push(format!("{} parameter(s)", statement.parameters));
+    }
+    writeln!(w, "  {}", facts.join(" · "))?;
+    if !summary.settings.is_empty() {
+        let settings: Vec<String> = summary
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        writeln!(w, "  Settings: {}", settings.join(", "))?;
+    }
+
+    let table = plan_table(statement, style);
+    writeln!(w, "{table}")?;
+
+    if statement.analyzed {
+        let mut hottest: Vec<&NodeReport> = statement
+            .nodes
+            .iter()
+            .filter(|n| n.metrics.share_of_total.unwrap_or(0.0) >= 0.05)
+            .collect();
+        hottest.sort_by(|a, b| {
+            b.metrics
+                .exclusive_time_ms
+                .unwrap_or(0.0)
+                .total_cmp(&a.metrics.exclusive_time_ms.unwrap_or(0.0))
+        });
+        if !hottest.is_empty() {
+            writeln!(w, "  Where the time goes:")?;
+            for node in hottest.iter().take(3) {
+                let share = node.metrics.share_of_total.unwrap_or(0.0);
+                let line = format!(
+                    "    #{:<3} {:<48} {:>12} ms  {:>6}",
+                    node.metrics.id,
+                    one_line(&node_title(node), 48),
+                    fmt_ms(node.metrics.exclusive_time_ms.unwrap_or(0.0)),
+                    fmt_pct(share)
+                );
+                writeln!(w, "{}", paint(&line, style, tier(share)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = style.width {
+        table.set_width(width);
+    }
+    if !style.color {
+        table.force_no_tty();
+    } else {
+        table.enforce_styling();
+    }
+    let analyzed = statement.analyzed;
+    let mut header = vec!["#", "Node"];
+    if analyzed {
+        header.extend([
+            "Excl ms",
+            "Incl ms",
+            "% time",
+            "Rows act/plan",
+            "Estimate",
+            "Loops",
+            "Buffers hit/read",
+        ]);
+    } else {
+        header.extend(["Cost", "Rows plan", "Buffers hit/read"]);
+    }
+    table.set_header(header.into_iter().map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+
+    let prefixes = tree_prefixes(&statement.nodes);
+    for (node, prefix) in statement.nodes.iter().zip(prefixes) {
+        let m = &node.metrics;
+        let share = m.share_of_total.unwrap_or(0.0);
+        let level = if analyzed { tier(share) } else { Paint::Plain };
+        let mut label = format!("{prefix}{}", node_title(node));
+        let detail_indent = prefix.replace("├─ ", "│  ").replace("└─ ", "   ");
+        for d in &node.details {
+            label.push('\n');
+            label.push_str(&detail_indent);
+            label.push_str("   ");
+            label.push_str(&one_line(d, 90));
+        }
+        let mut row = vec![
+            Cell::new(m.id).set_alignment(CellAlignment::Right),
+            styled(Cell::new(label), style, level),
+        ];
+        let buffers = {
+            let b = &m.exclusive_buffers;
+            let mut s = format!("{}/{}", fmt_count(b.shared_hit as f64), fmt_count(b.shared_read as f64));
+            if b.temp_read + b.temp_written > 0 {
+                s.push_str(&format!(
+                    "\ntemp {}/{}",
+                    fmt_count(b.temp_read as f64),
+                    fmt_count(b.temp_written as f64)
+                ));
+            }
+            s
+        };
+        if analyzed {
+            let never = m.loops == Some(0.0);
+            row.extend([
+                styled(
+                    Cell::new(m.exclusive_time_ms.map(fmt_ms).unwrap_or_default()),
+                    style,
+                    level,
+                )
+                .set_alignment(CellAlignment::Right),
+                Cell::new(m.inclusive_time_ms.map(fmt_ms).unwrap_or_default())
+                    .set_alignment(CellAlignment::Right),
+                styled(Cell::new(if never { "never run".into() } else { share_bar(share) }), style, level),
+                Cell::new(format!(
+                    "{} / {}",
+                    m.actual_rows_total.map(fmt_count).unwrap_or_else(|| "-".into()),
+                    fmt_count(m.planned_rows_total)
+                ))
+                .set_alignment(CellAlignment::Right),
+                styled(
+                    Cell::new(fmt_estimate(m.estimate_factor, m.estimate_direction)),
+                    style,
+                    estimate_tier(m.estimate_factor),
+                ),
+                Cell::new(m.loops.map(fmt_count).unwrap_or_default())
+                    .set_alignment(CellAlignment::Right),
+                Cell::new(buffers).set_alignment(CellAlignment::Right),
+            ]);
+        } else {
+            row.extend([
+                Cell::new(match (node.startup_cost, node.total_cost) {
+                    (Some(s), Some(t)) => format!("{s:.2}..{t:.2}"),
+                    _ => String::new(),
+                })
+                .set_alignment(CellAlignment::Right),
+                Cell::new(fmt_count(m.planned_rows_total)).set_alignment(CellAlignment::Right),
+                Cell::new(buffers).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+/// `Seq Scan on public.reviews`, `Index Scan using idx on public.t`, prefixed by the subplan
+/// name when the node is an InitPlan/SubPlan/CTE.
+fn node_title(node: &NodeReport) -> String {
+    let m = &node.metrics;
+    let mut title = m.label.clone();
+    match (&m.index_name, &m.relation) {
+        (Some(index), Some(rel)) => title.push_str(&format!(" using {index} on {rel}")),
+        (Some(index), None) => title.push_str(&format!(" on {index}")),
+        (None, Some(rel)) => title.push_str(&format!(" on {rel}")),
+        (None, None) => {}
+    }
+    title
+}
+
+/// Tree glyphs for each node of a depth-first node list.
+fn tree_prefixes(nodes: &[NodeReport]) -> Vec<String> {
+    // A node is the last of its siblings when no later node shares its parent.
+    let mut last_child = vec![true; nodes.len()];
+    let mut seen_parent: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(p) = n.metrics.parent {
+            if let Some(prev) = seen_parent.insert(p, i) {
+                last_child[prev] = false;
+            }
+        }
+    }
+    let mut prefixes = Vec::with_capacity(nodes.len());
+    // `open[d]`: at depth d an ancestor still has siblings to come, so draw a rail.
+    let mut open: Vec<bool> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let depth = n.metrics.depth;
+        if depth == 0 {
+            prefixes.push(String::new());
+            open.clear();
+            continue;
+        }
+        open.truncate(depth - 1);
+        while open.len() < depth - 1 {
+            open.push(false);
+        }
+        let mut p = String::new();
+        for &rail in open.iter().skip(0) {
+            p.push_str(if rail { "│  " } else { "   " });
+        }
+        p.push_str(if last_child[i] { "└─ " } else { "├─ " });
+        // Strip the root level's indentation (depth 1 children hang directly under the root).
+        prefixes.push(p);
+        open.push(!last_child[i]);
+    }
+    prefixes
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paint {
+    Plain,
+    Notable,
+    Hot,
+    Dominant,
+    Title,
+    Error,
+}
+
+fn tier(share: f64) -> Paint {
+    if share >= DOMINANT {
+        Paint::Dominant
+    } else if share >= HOT {
+        Paint::Hot
+    } else if share >= NOTABLE {
+        Paint::Notable
+    } else {
+        Paint::Plain
+    }
+}
+
+fn estimate_tier(factor: Option<f64>) -> Paint {
+    match factor {
+        Some(f) if f >= 1000.0 => Paint::Dominant,
+        Some(f) if f >= 100.0 => Paint::Hot,
+        Some(f) if f >= 10.0 => Paint::Notable,
+        _ => Paint::Plain,
+    }
+}
+
+fn styled(cell: Cell, style: TextStyle, paint: Paint) -> Cell {
+    if !style.color {
+        return cell;
+    }
+    match paint {
+        Paint::Plain => cell,
+        Paint::Notable => cell.fg(Color::Yellow),
+        Paint::Hot => cell.fg(Color::Red),
+        Paint::Dominant => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Paint::Title => cell.add_attribute(Attribute::Bold),
+        Paint::Error => cell.fg(Color::Red),
+    }
+}
+
+fn paint(text: &str, style: TextStyle, paint: Paint) -> String {
+    if !style.color {
+        return text.to_owned();
+    }
+    let code = match paint {
+        Paint::Plain => return text.to_owned(),
+        Paint::Notable => "33",
+        Paint::Hot | Paint::Error => "31",
+        Paint::Dominant => "1;31",
+        Paint::Title => "1",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// `72.1% ███████▏`: the share, with a bar so the hot spots show without colour too.
+fn share_bar(share: f64) -> String {
+    let eighths = (share.clamp(0.0, 1.0) * 80.0).round() as usize;
+    let mut bar = "█".repeat(eighths / 8);
+    const PARTIAL: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+    bar.push_str(PARTIAL[eighths % 8]);
+    format!("{:>6} {bar}", fmt_pct(share))
+}
+
+fn fmt_estimate(factor: Option<f64>, direction: Option<EstimateDirection>) -> String {
+    match (factor, direction) {
+        (Some(f), Some(EstimateDirection::Under)) if f >= 2.0 => format!("under ×{}", fmt_factor(f)),
+        (Some(f), Some(EstimateDirection::Over)) if f >= 2.0 => format!("over ×{}", fmt_factor(f)),
+        _ => String::new(),
+    }
+}
+
+fn fmt_factor(f: f64) -> String {
+    if f >= 100.0 {
+        fmt_count(f.round())
+    } else {
+        format!("{f:.1}")
+    }
+}
+
+/// Milliseconds with precision that suits the magnitude: `0.042`, `12.35`, `2,412.3`.
+pub fn fmt_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{ms:.3}")
+    } else if ms < 100.0 {
+        format!("{ms:.2}")
+    } else {
+        let whole = ms.trunc();
+        let tenth = ((ms - whole) * 10.0).round();
+        let (whole, tenth) = if tenth >= 10.0 { (whole + 1.0, 0.0) } else { (whole, tenth) };
+        format!("{}.{}", fmt_count(whole), tenth as u8)
+    }
+}
+
+pub fn fmt_pct(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// Thousands separators for counts: `1,200,000`. Fractional counts (averaged rows) keep no
+/// decimals: EXPLAIN's own rounding makes them noise.
+pub fn fmt_count(value: f64) -> String {
+    let rounded = value.round();
+    if !rounded.is_finite() {
+        return value.to_string();
+    }
+    let negative = rounded < 0.0;
+    let digits = format!("{:.0}", rounded.abs());
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if negative {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// First line of `text`, whitespace collapsed, cut at `max` characters with an ellipsis.
+fn one_line(text: &str, max: usize) -> String {
+    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= max {
+        collapsed
+    } else {
+        let cut: String = collapsed.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(fmt_ms(0.0421), "0.042");
+        assert_eq!(fmt_ms(12.345), "12.35");
+        assert_eq!(fmt_ms(2412.34), "2,412.3");
+        assert_eq!(fmt_ms(999.96), "1,000.0");
+        assert_eq!(fmt_count(1_200_000.0), "1,200,000");
+        assert_eq!(fmt_count(999.0), "999");
+        assert_eq!(fmt_count(0.4), "0");
+        assert_eq!(fmt_pct(0.7214), "72.1%");
+        assert_eq!(share_bar(0.5), " 50.0% █████");
+        assert_eq!(one_line("SELECT a,\n    b\nFROM t", 100), "SELECT a, b FROM t");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+    }
+}
