@@ -2,8 +2,15 @@
 //! the authentication the other tests rely on, and leave nothing behind on stop, drop, or when
 //! their reaper fires.
 
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 
 use pgdiag::embedded::{EmbeddedPostgres, EmbeddedRedis, process_alive};
 
@@ -164,6 +171,7 @@ async fn separate_cluster_is_gone_after_stop_and_after_drop() {
     let started = Instant::now();
     let postgres = EmbeddedPostgres::builder()
         .setting("work_mem", "8MB")
+        .preload("auto_explain")
         .start()
         .await
         .unwrap();
@@ -171,6 +179,13 @@ async fn separate_cluster_is_gone_after_stop_and_after_drop() {
     let client = postgres.connect("postgres").await.unwrap();
     let work_mem: String = client.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
     assert_eq!(work_mem, "8MB");
+    let preload: String = client
+        .query_one("SHOW shared_preload_libraries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let libs: Vec<&str> = preload.split(',').map(str::trim).collect();
+    assert_eq!(libs, ["pg_stat_statements", "auto_explain"]);
     drop(client);
     assert!(postgres.socket_dir().starts_with(postgres.root_dir()));
     assert!(postgres.log_path().exists());
@@ -266,4 +281,143 @@ fn redis_reaper_kills_the_server_when_its_pipe_closes() {
     let root = redis.root_dir().to_path_buf();
     assert!(redis.close_reaper_pipe_for_test(Duration::from_secs(15)));
     assert_gone(pid, &root);
+}
+
+#[tokio::test]
+async fn tls_cluster_accepts_verified_tls_connections() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let cert_path = files.path().join("cert.pem");
+    let key_path = files.path().join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).unwrap();
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
+
+    let postgres = EmbeddedPostgres::builder()
+        .tls(&cert_path, &key_path)
+        .start()
+        .await
+        .unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let tls_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut config = postgres.config("postgres");
+    config.ssl_mode(tokio_postgres::config::SslMode::Require);
+    let (client, connection) = config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let encrypted: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted);
+    drop(client);
+
+    // Plain connections still work: `host` lines in pg_hba.conf match both.
+    postgres.connect("postgres").await.unwrap();
+    postgres.stop().await.unwrap();
+}
+
+/// Set only by `servers_are_cleaned_up_when_the_process_is_killed` for its child process.
+const KILL_HELPER_ENV: &str = "PGDIAG_EMBEDDED_KILL_HELPER";
+const KILL_HELPER_TEST: &str = "embedded::kill_helper_starts_servers_and_waits";
+
+/// Run in a child copy of this test binary: start one server of each kind, report them on
+/// stdout, then wait to be killed. Does nothing when run any other way.
+#[tokio::test]
+#[ignore = "helper process for servers_are_cleaned_up_when_the_process_is_killed"]
+async fn kill_helper_starts_servers_and_waits() {
+    if std::env::var_os(KILL_HELPER_ENV).is_none() {
+        return;
+    }
+    let postgres = EmbeddedPostgres::builder().start().await.unwrap();
+    let redis = EmbeddedRedis::builder().start().unwrap();
+    println!(
+        "POSTGRES\t{}\t{}",
+        postgres.postmaster_pid().unwrap(),
+        postgres.root_dir().display()
+    );
+    println!(
+        "REDIS\t{}\t{}",
+        redis.pid().unwrap(),
+        redis.root_dir().display()
+    );
+    println!("READY");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+}
+
+/// Starts the helper, kills it as `how` says, and checks both servers and their dirs are gone:
+/// no `Drop` runs in the helper, so only the reapers can have done it.
+fn kill_helper_and_check_cleanup(how: &str) {
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            KILL_HELPER_TEST,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_HELPER_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        // Its own group, standing in for a terminal's foreground job.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut servers: Vec<(i32, PathBuf)> = Vec::new();
+    for line in BufReader::new(helper.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line == "READY" {
+            break;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        if let [_, pid, dir] = fields[..] {
+            servers.push((pid.parse().unwrap(), PathBuf::from(dir)));
+        }
+    }
+    assert_eq!(servers.len(), 2, "the helper did not report both servers");
+    for (pid, dir) in &servers {
+        assert!(process_alive(*pid) && dir.exists());
+    }
+
+    let helper_pid = Pid::from_raw(helper.id() as i32);
+    match how {
+        "SIGKILL" => kill(helper_pid, Signal::SIGKILL).unwrap(),
+        // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
+        "Ctrl-C" => killpg(helper_pid, Signal::SIGINT).unwrap(),
+        other => panic!("unknown way to kill: {other}"),
+    }
+    let status = helper.wait().unwrap();
+    assert!(
+        !status.success(),
+        "helper should have been killed, got {status}"
+    );
+    let killed = Instant::now();
+    for (pid, dir) in &servers {
+        assert_gone(*pid, dir);
+    }
+    eprintln!("{how}: reapers cleaned up within {:?}", killed.elapsed());
+}
+
+#[test]
+fn servers_are_cleaned_up_when_the_process_is_killed() {
+    kill_helper_and_check_cleanup("SIGKILL");
+}
+
+#[test]
+fn servers_are_cleaned_up_after_ctrl_c() {
+    kill_helper_and_check_cleanup("Ctrl-C");
 }
