@@ -204,6 +204,31 @@ mod tests {
     }
 
     #[test]
+    fn missing_binaries_say_what_to_install() {
+        let message = Error::BinariesNotFound {
+            what: "PostgreSQL server binaries (initdb, pg_ctl, postgres)",
+            install_hint: "apt-get install postgresql",
+        }
+        .to_string();
+        assert!(
+            message.contains("`apt-get install postgresql`"),
+            "{message}"
+        );
+        assert!(message.contains("scripts/test"), "{message}");
+        assert!(
+            Error::NoPostgresUser
+                .to_string()
+                .contains("useradd --system postgres")
+        );
+    }
+
+    #[test]
+    fn chain_message_includes_the_cause() {
+        let error = Error::io("writing pg_hba.conf", std::io::Error::other("disk full"));
+        assert_eq!(error.chain_message(), "writing pg_hba.conf: disk full");
+    }
+
+    #[test]
     fn own_process_is_alive_and_a_bogus_pid_is_not() {
         assert!(process_alive(std::process::id() as i32));
         assert!(!process_alive(i32::MAX - 1));

@@ -4,12 +4,14 @@
 //! default action ends the process (Ctrl-C). So every server gets a watcher whose stdin is a pipe
 //! we hold the write end of. The script blocks on `read`; whenever our process ends, for any reason,
 //! the kernel closes the pipe, `read` returns, and the script kills the server and removes its temp
-//! dir. On a normal `stop()` the server and dir are already gone, so the script finds nothing to do.
+//! dir. On a normal `stop()` or drop the owner cleans up itself and writes `stopped` first, so the
+//! script knows not to wait for a half-started server, nor to signal a pid that may be reused.
 //!
 //! The reaper runs in its own process group so a terminal Ctrl-C (sent to the foreground group)
 //! does not kill it before it has done its job. Paths and pids reach the script as positional
 //! arguments, never spliced into the script text.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
@@ -33,14 +35,21 @@ kill_and_wait() {
     while alive "$2" && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     if alive "$2"; then kill -KILL "$2" 2>/dev/null; fi
 }
-# Block until our parent closes the pipe (it exited, or dropped the server).
-while read -r _line; do :; done
+# Block until our parent writes "stopped" (it cleaned up itself) or the pipe closes without it
+# (our parent died, or a test simulates that).
+read -r how || how=died
 "#;
 
 /// `$1` = data dir, `$2` = temp dir. SIGQUIT is PostgreSQL's immediate shutdown: the postmaster
 /// takes its backends down with it, which SIGKILL would not.
 const POSTGRES_SCRIPT: &str = r#"
 pidfile="$1/postmaster.pid"
+if [ "$how" = died ] && [ -d "$1" ] && [ ! -f "$pidfile" ]; then
+    # Our parent may have died inside `pg_ctl start`, leaving a postmaster about to write its pid
+    # file; give it a moment rather than leave it running.
+    i=0
+    while [ ! -f "$pidfile" ] && [ "$i" -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+fi
 if [ -f "$pidfile" ]; then
     pid=$(head -n 1 "$pidfile")
     case "$pid" in
@@ -51,10 +60,11 @@ fi
 rm -rf -- "$2"
 "#;
 
-/// `$1` = server pid, `$2` = temp dir.
+/// `$1` = server pid, `$2` = temp dir. After an orderly stop the owner has already collected the
+/// server, so its pid may belong to someone else by now: leave it alone.
 const PID_SCRIPT: &str = r#"
-case "$1" in
-    ''|*[!0-9]*) ;;
+case "$how:$1" in
+    stopped:*|*:|*:*[!0-9]*) ;;
     *) kill_and_wait TERM "$1" ;;
 esac
 rm -rf -- "$2"
@@ -124,6 +134,20 @@ impl Reaper {
     /// Returns whether it finished within `timeout`.
     pub fn trigger(&mut self, timeout: Duration) -> bool {
         self.pipe.take();
+        self.wait(timeout)
+    }
+
+    /// Tell the reaper its owner cleaned up, then collect it. The script still checks for a
+    /// server and the dir, but skips the grace period it gives a start-up its owner died in.
+    fn finish(&mut self, timeout: Duration) -> bool {
+        if let Some(mut pipe) = self.pipe.take() {
+            // A failed write only costs the grace period.
+            let _ = pipe.write_all(b"stopped\n");
+        }
+        self.wait(timeout)
+    }
+
+    fn wait(&mut self, timeout: Duration) -> bool {
         super::wait_until(timeout, || matches!(self.child.try_wait(), Ok(Some(_))))
     }
 }
@@ -132,6 +156,6 @@ impl Drop for Reaper {
     fn drop(&mut self) {
         // By now the owner has stopped the server and removed the dir, so the script exits at
         // once; collect it so it does not linger as our zombie. Bounded: Drop must not hang.
-        self.trigger(Duration::from_secs(2));
+        self.finish(Duration::from_secs(2));
     }
 }
