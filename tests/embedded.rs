@@ -421,3 +421,20 @@ fn servers_are_cleaned_up_when_the_process_is_killed() {
 fn servers_are_cleaned_up_after_ctrl_c() {
     kill_helper_and_check_cleanup("Ctrl-C");
 }
+
+#[tokio::test]
+async fn failed_start_reports_the_server_log() {
+    let err = EmbeddedPostgres::builder()
+        .setting("max_connections", "not-a-number")
+        .start()
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, pgdiag::embedded::Error::CommandFailed { .. }),
+        "{message}"
+    );
+    assert!(message.contains("server log tail"), "{message}");
+    assert!(message.contains("max_connections"), "{message}");
+    eprintln!("start failure reads: {message}");
+}
