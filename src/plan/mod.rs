@@ -1,1 +1,17 @@
-//! placeholder
+//! The plan stage: EXPLAIN output in, typed plan tree and per-node figures out.
+//!
+//! Pure by design (no I/O, no database, no printing) so that everything here is testable from saved
+//! plans alone. [`parse_explain`] finds and loads plans in pasted or saved text (JSON, psql output,
+//! auto_explain logs), [`model`] holds the typed tree, and [`analyze`] derives exclusive times,
+//! row totals, estimate factors and exclusive buffers; its module docs state the rules.
+
+pub mod analysis;
+pub mod model;
+pub mod parse;
+
+pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
+pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Trigger, Worker};
+pub use parse::{ParseError, parse_explain};
+
+#[cfg(test)]
+mod tests;

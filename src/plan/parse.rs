@@ -1,0 +1,310 @@
+//! Finding EXPLAIN JSON documents in whatever a user pasted or saved, and loading them into
+//! [`Explain`] values.
+//!
+//! Accepted inputs, in any mix and any number:
+//! - the JSON array `EXPLAIN (FORMAT JSON)` returns, or a bare `{ "Plan": ... }` object, or (when it
+//!   is the whole input) a bare plan node `{ "Node Type": ... }`;
+//! - psql's aligned output: `QUERY PLAN` header, `----` rule, `+` continuation markers, `(1 row)`
+//!   footer, and stray command tags such as `SET` around it;
+//! - PostgreSQL server logs with `auto_explain.log_format = json` (the JSON follows a
+//!   `... LOG:  duration: 1.234 ms  plan:` line), including PG15's `jsonlog` lines, whose `message`
+//!   field carries the plan as a string.
+//!
+//! The scanner walks the text once: at every `{` or `[` it asks serde_json for one value; text in
+//! between (log prefixes, headers) is skipped. After a syntax error it resumes where the error was
+//! found, so the work stays linear in the input size even for garbage.
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::model::{Explain, PlanNode};
+
+/// Why no plan could be loaded. Messages are one line, for terminals and CI annotations.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseError {
+    #[error("input is empty: expected EXPLAIN (FORMAT JSON) output")]
+    Empty,
+    #[error(
+        "no EXPLAIN plan found in the input (expected EXPLAIN (FORMAT JSON) output, psql output of it, or an auto_explain JSON log)"
+    )]
+    NoPlanFound,
+    #[error(
+        "input looks like text-format EXPLAIN output; re-run it as EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)"
+    )]
+    TextFormat,
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    InvalidJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("JSON is valid but is not an EXPLAIN plan: {reason}")]
+    NotAPlan { reason: String },
+}
+
+/// Loads every plan found in `input`, in order of appearance.
+pub fn parse_explain(input: &str) -> Result<Vec<Explain>, ParseError> {
+    if input.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let cleaned = strip_psql_decoration(input);
+    let text = cleaned.as_deref().unwrap_or(input);
+
+    // Fast path: the whole input is one JSON document (the common case, and the large-plan case).
+    if let Ok(value) = serde_json::from_str::<Value>(text)
+        && jsonlog_message(&value).is_none()
+    {
+        return explains_from_value(value, true).map_err(|reason| ParseError::NotAPlan { reason });
+    }
+
+    let scan = scan_documents(text);
+    if !scan.explains.is_empty() {
+        return Ok(scan.explains);
+    }
+    if let Some(error) = scan.first_primary_error {
+        return Err(error);
+    }
+    if looks_like_text_format(text) {
+        return Err(ParseError::TextFormat);
+    }
+    Err(ParseError::NoPlanFound)
+}
+
+#[derive(Default)]
+struct Scan {
+    explains: Vec<Explain>,
+    /// The first failure of a candidate that was clearly meant to be a plan: the one the input
+    /// starts with, or one right after an auto_explain `plan:` marker.
+    first_primary_error: Option<ParseError>,
+}
+
+fn scan_documents(text: &str) -> Scan {
+    let mut scan = Scan::default();
+    let first_content = text.len() - text.trim_start().len();
+    let mut position = 0;
+    let mut lines = LineCounter::default();
+
+    while let Some(relative) = text[position..].find(['{', '[']) {
+        let start = position + relative;
+        let at_input_start = start == first_content;
+        let primary = at_input_start || text[..start].trim_end().ends_with("plan:");
+
+        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                position = start + stream.byte_offset();
+                if let Some(message) = jsonlog_message(&value) {
+                    let nested = scan_documents(message);
+                    scan.explains.extend(nested.explains);
+                    if scan.first_primary_error.is_none() {
+                        scan.first_primary_error = nested.first_primary_error;
+                    }
+                    continue;
+                }
+                match explains_from_value(value, at_input_start) {
+                    Ok(explains) => scan.explains.extend(explains),
+                    Err(reason) if primary && scan.first_primary_error.is_none() => {
+                        scan.first_primary_error = Some(ParseError::NotAPlan { reason });
+                    }
+                    Err(_) => {}
+                }
+            }
+            Some(Err(error)) => {
+                let resume = offset_of(&text[start..], error.line(), error.column());
+                if primary && scan.first_primary_error.is_none() {
+                    let (start_line, start_column) = lines.position_of(text, start);
+                    let (line, column) = if error.line() <= 1 {
+                        (start_line, start_column + error.column().saturating_sub(1))
+                    } else {
+                        (start_line + error.line() - 1, error.column())
+                    };
+                    scan.first_primary_error = Some(ParseError::InvalidJson {
+                        line,
+                        column,
+                        message: message_without_position(&error),
+                    });
+                }
+                // Always move forward by at least one character.
+                let mut next = (start + resume).max(start + 1).min(text.len());
+                while !text.is_char_boundary(next) {
+                    next += 1;
+                }
+                position = next;
+            }
+            None => break,
+        }
+    }
+    scan
+}
+
+/// Converts one JSON value into plans, or says why it is not one.
+fn explains_from_value(value: Value, allow_bare_node: bool) -> Result<Vec<Explain>, String> {
+    match value {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err("empty JSON array".to_string());
+            }
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Object(object) => explain_from_object(object, false),
+                    other => Err(format!(
+                        "array element is {}, expected an object with a \"Plan\" key",
+                        describe(&other)
+                    )),
+                })
+                .collect()
+        }
+        Value::Object(object) => explain_from_object(object, allow_bare_node).map(|e| vec![e]),
+        other => Err(format!(
+            "found {}, expected an array or an object with a \"Plan\" key",
+            describe(&other)
+        )),
+    }
+}
+
+fn explain_from_object(
+    object: Map<String, Value>,
+    allow_bare_node: bool,
+) -> Result<Explain, String> {
+    if object.contains_key("Plan") {
+        return serde_json::from_value(Value::Object(object)).map_err(|e| format!("{e}"));
+    }
+    if allow_bare_node && object.contains_key("Node Type") {
+        return serde_json::from_value::<PlanNode>(Value::Object(object))
+            .map(Explain::from_plan)
+            .map_err(|e| format!("{e}"));
+    }
+    Err("object has no \"Plan\" key".to_string())
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// PG15's `log_destination = jsonlog` writes one JSON object per line; the auto_explain plan is
+/// the text after `plan:` inside its `message` string.
+fn jsonlog_message(value: &Value) -> Option<&str> {
+    let object = value.as_object()?;
+    if object.contains_key("Plan") {
+        return None;
+    }
+    let message = object.get("message")?.as_str()?;
+    let marker = message.find("plan:")?;
+    Some(&message[marker + "plan:".len()..])
+}
+
+/// Turns psql's aligned (or expanded) output back into plain JSON text. Lines keep their numbers and
+/// columns (decorations are blanked, not removed) so JSON error positions match the user's file.
+/// Returns `None` when the input has no psql decoration.
+fn strip_psql_decoration(input: &str) -> Option<String> {
+    let lines: Vec<&str> = input.lines().collect();
+    let is_rule = |line: &str| {
+        let line = line.trim();
+        !line.is_empty() && line.chars().all(|c| c == '-' || c == '+')
+    };
+    let aligned = lines
+        .windows(2)
+        .any(|pair| pair[0].trim() == "QUERY PLAN" && is_rule(pair[1]));
+    let expanded = lines
+        .iter()
+        .any(|line| line.starts_with("-[ RECORD ") || line.starts_with("QUERY PLAN | "));
+    if !aligned && !expanded {
+        return None;
+    }
+
+    let mut cleaned = String::with_capacity(input.len());
+    for (index, line) in lines.iter().enumerate() {
+        let next_is_rule = lines.get(index + 1).is_some_and(|next| is_rule(next));
+        let decoration = (line.trim() == "QUERY PLAN" && next_is_rule)
+            || is_rule(line)
+            || is_row_count_footer(line)
+            || line.starts_with("-[ RECORD ");
+        if !decoration {
+            let mut content = line.trim_end();
+            // psql marks a value that continues on the next line with a trailing '+'.
+            if let Some(stripped) = content.strip_suffix('+') {
+                content = stripped;
+            }
+            if expanded {
+                // Expanded mode prefixes every line with "QUERY PLAN | " or spaces and "| ".
+                if let Some(bar) = content.find("| ") {
+                    let (prefix, rest) = content.split_at(bar);
+                    if prefix.trim().is_empty() || prefix.trim() == "QUERY PLAN" {
+                        cleaned.extend(std::iter::repeat_n(' ', bar + 2));
+                        content = &rest[2..];
+                    }
+                }
+            }
+            cleaned.push_str(content);
+        }
+        cleaned.push('\n');
+    }
+    Some(cleaned)
+}
+
+fn is_row_count_footer(line: &str) -> bool {
+    let line = line.trim();
+    line.strip_prefix('(')
+        .and_then(|rest| {
+            rest.strip_suffix(" rows)")
+                .or_else(|| rest.strip_suffix(" row)"))
+        })
+        .is_some_and(|count| !count.is_empty() && count.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn looks_like_text_format(text: &str) -> bool {
+    text.contains("cost=") || (text.contains("->") && text.contains("rows="))
+}
+
+/// Byte offset within `text` of a serde_json (line, column) position; serde_json counts columns in
+/// bytes from 1 and reports column 0 right after a newline.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(index, _)| index + 1)
+    };
+    (line_start + column).min(text.len())
+}
+
+/// serde_json's Display appends " at line L column C"; we report the position ourselves, relative
+/// to the whole input.
+fn message_without_position(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    match full.rfind(" at line ") {
+        Some(cut) => full[..cut].to_string(),
+        None => full,
+    }
+}
+
+/// Converts byte offsets to 1-based (line, column) incrementally: offsets asked for only grow, so
+/// the whole scan counts each newline once.
+#[derive(Default)]
+struct LineCounter {
+    counted_up_to: usize,
+    newlines: usize,
+    last_line_start: usize,
+}
+
+impl LineCounter {
+    fn position_of(&mut self, text: &str, offset: usize) -> (usize, usize) {
+        if offset >= self.counted_up_to {
+            for (index, _) in text[self.counted_up_to..offset].match_indices('\n') {
+                self.newlines += 1;
+                self.last_line_start = self.counted_up_to + index + 1;
+            }
+            self.counted_up_to = offset;
+        }
+        (self.newlines + 1, offset - self.last_line_start + 1)
+    }
+}
