@@ -127,6 +127,11 @@ pub struct JitSummary {
 pub struct NodeReport {
     #[serde(flatten)]
     pub metrics: NodeMetrics,
+    /// `CTE name`, `InitPlan 1 (returns $0)`, `SubPlan 2`: what this subtree computes for its
+    /// parent.
+    pub subplan_name: Option<String>,
+    /// What a CTE Scan reads, or the function a Function Scan calls.
+    pub scans: Option<String>,
     pub startup_cost: Option<f64>,
     pub total_cost: Option<f64>,
     /// e.g. `Filter: (product_id = 42)`, `Rows Removed by Filter: 1199990`, `Sort Method: ...`.
@@ -229,13 +234,15 @@ impl StatementReport {
             .zip(plan_nodes)
             .map(|(metrics, node)| NodeReport {
                 metrics: metrics.clone(),
+                subplan_name: node.subplan_name.clone(),
+                scans: node.cte_name.clone().or_else(|| node.function_name.clone()),
                 startup_cost: node.startup_cost,
                 total_cost: node.total_cost,
                 details: node_details(node),
             })
             .collect();
         let jit = explain.jit.as_ref().map(|j| JitSummary {
-            functions: j.functions,
+            functions: Some(j.functions),
             total_ms: analysis.jit_total_ms,
             share_of_execution: analysis.jit_share_of_total,
         });
@@ -280,11 +287,12 @@ fn node_details(node: &PlanNode) -> Vec<String> {
             details.push(format!("{label}: {}", super::text::fmt_count(v)));
         }
     };
+    let as_f64 = |v: Option<u64>| v.map(|v| v as f64);
     count("Rows Removed by Join Filter", node.rows_removed_by_join_filter);
     count("Rows Removed by Filter", node.rows_removed_by_filter);
     count("Rows Removed by Index Recheck", node.rows_removed_by_index_recheck);
-    count("Heap Fetches", node.heap_fetches);
-    count("Lossy Heap Blocks", node.lossy_heap_blocks);
+    count("Heap Fetches", as_f64(node.heap_fetches));
+    count("Lossy Heap Blocks", as_f64(node.lossy_heap_blocks));
     let list = |v: &Option<Vec<String>>| v.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(", "));
     if let Some(keys) = list(&node.sort_key) {
         details.push(format!("Sort Key: {keys}"));
@@ -293,7 +301,7 @@ fn node_details(node: &PlanNode) -> Vec<String> {
         details.push(format!("Presorted Key: {keys}"));
     }
     if let Some(method) = &node.sort_method {
-        let space = match (node.sort_space_used, &node.sort_space_type) {
+        let space = match (node.sort_space_used_kb, &node.sort_space_type) {
             (Some(used), Some(kind)) => format!("  {kind}: {used}kB"),
             _ => String::new(),
         };
@@ -302,7 +310,7 @@ fn node_details(node: &PlanNode) -> Vec<String> {
     if let Some(keys) = list(&node.group_key) {
         details.push(format!("Group Key: {keys}"));
     }
-    if let Some(batches) = node.hash_batches.filter(|b| *b > 1.0) {
+    if let Some(batches) = node.hash_batches.filter(|b| *b > 1) {
         let original = node
             .original_hash_batches
             .filter(|o| *o != batches)
@@ -310,10 +318,10 @@ fn node_details(node: &PlanNode) -> Vec<String> {
             .unwrap_or_default();
         details.push(format!("Hash Batches: {batches}{original}"));
     }
-    if let Some(batches) = node.hash_agg_batches.filter(|b| *b > 1.0) {
+    if let Some(batches) = node.hashagg_batches.filter(|b| *b > 1) {
         details.push(format!("HashAgg Batches: {batches}"));
     }
-    if let Some(disk) = node.disk_usage.filter(|d| *d > 0.0) {
+    if let Some(disk) = node.disk_usage_kb.filter(|d| *d > 0) {
         details.push(format!("Disk Usage: {disk}kB"));
     }
     details

@@ -139,7 +139,7 @@ pub fn render_statement(
 
 fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
+    table.load_style(UTF8_FULL_CONDENSED);
     table.set_content_arrangement(ContentArrangement::Dynamic);
     if let Some(width) = style.width {
         table.set_width(width);
@@ -242,12 +242,16 @@ fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
 /// name when the node is an InitPlan/SubPlan/CTE.
 fn node_title(node: &NodeReport) -> String {
     let m = &node.metrics;
-    let mut title = m.label.clone();
-    match (&m.index_name, &m.relation) {
-        (Some(index), Some(rel)) => title.push_str(&format!(" using {index} on {rel}")),
-        (Some(index), None) => title.push_str(&format!(" on {index}")),
-        (None, Some(rel)) => title.push_str(&format!(" on {rel}")),
-        (None, None) => {}
+    let mut title = match &node.subplan_name {
+        Some(name) => format!("[{name}] {}", m.label),
+        None => m.label.clone(),
+    };
+    match (&m.index_name, &m.relation, &node.scans) {
+        (Some(index), Some(rel), _) => title.push_str(&format!(" using {index} on {rel}")),
+        (Some(index), None, _) => title.push_str(&format!(" on {index}")),
+        (None, Some(rel), _) => title.push_str(&format!(" on {rel}")),
+        (None, None, Some(target)) => title.push_str(&format!(" on {target}")),
+        (None, None, None) => {}
     }
     title
 }
