@@ -38,12 +38,6 @@ async fn fingerprint(client: &tokio_postgres::Client) -> Vec<(String, i64, Strin
             .unwrap();
         out.push((table.to_owned(), row.get(0), row.get(1)));
     }
-    let seq: i64 = client
-        .query_one("SELECT count(*) FROM pg_stat_user_tables WHERE n_tup_ins > 0 AND relname = 'nonexistent'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    out.push(("sentinel".into(), seq, String::new()));
     out
 }
 
@@ -111,15 +105,16 @@ async fn dml_is_rolled_back_and_changes_nothing() {
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = json_report(&run.stdout);
     assert_eq!(report.statements.len(), 6);
-    for st in &report.statements[..4] {
-        assert!(st.rolled_back, "statement {} should be reported as rolled back", st.index);
-        let rows: f64 = st.nodes[0].metrics.actual_rows_total.unwrap_or(0.0);
-        assert!(rows >= 0.0);
+    for st in &report.statements {
+        assert!(st.analyzed, "statement {} was executed", st.index);
     }
+    for st in &report.statements {
+        assert!(st.rolled_back, "statement {} should be reported as rolled back", st.index);
+    }
+    let writes: Vec<bool> = report.statements.iter().map(|s| s.writes).collect();
+    assert_eq!(writes, [true, true, true, true, false, true]);
     // The statements really ran (EXPLAIN ANALYZE): the UPDATE touched 1,000 rows...
     let update = &report.statements[1];
-    let modify = update.nodes.iter().find(|n| n.metrics.label == "ModifyTable" || n.metrics.label.starts_with("Update")).unwrap();
-    let _ = modify;
     let scanned: f64 = update.nodes.iter().skip(1).map(|n| n.metrics.actual_rows_total.unwrap_or(0.0)).fold(0.0, f64::max);
     assert_eq!(scanned, 1000.0);
     // ...and yet nothing changed.

@@ -1,5 +1,7 @@
 //! The one integration-test binary; a module per area.
 
+mod connect;
 mod embedded;
 mod explain;
+mod render;
 mod support;

@@ -11,7 +11,7 @@ use crate::pg::{
     self, ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, SplitError,
     split_statements,
 };
-use crate::plan::{analyze, parse_explain};
+use crate::plan::{Explain, analyze, parse_explain};
 use crate::report::{
     self, ErrorReport, ExplainReport, ServerInfo, Source, SourceKind, StatementReport, TextStyle,
 };
@@ -78,7 +78,8 @@ pub async fn run(
                     &analysis,
                     raw,
                 );
-                entry.rolled_back = output.rolled_back_writes;
+                entry.rolled_back = output.rolled_back;
+                entry.writes = output.writes;
                 entry.parameters = options.params.len();
                 entry
             }
@@ -147,13 +148,23 @@ fn run_offline(
 ) -> anyhow::Result<Outcome> {
     let text = read_text(path)?;
     let explains = parse_explain(&text).with_context(|| format!("{}", path.display()))?;
-    let mut report = ExplainReport::new(
+    let report = offline_report(
         Source {
             kind: SourceKind::PlanFile,
             path: Some(path.display().to_string()),
         },
-        None,
+        &explains,
     );
+    match format {
+        OutputFormat::Text => report::text::render(out, &report, style)?,
+        OutputFormat::Json => report::render_json(out, &report)?,
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The report for saved plans: each plan analysed as it is, no database involved.
+pub fn offline_report(source: Source, explains: &[Explain]) -> ExplainReport {
+    let mut report = ExplainReport::new(source, None);
     for (i, explain) in explains.iter().enumerate() {
         let analysis = analyze(explain);
         let raw = serde_json::to_value(explain).ok();
@@ -166,11 +177,7 @@ fn run_offline(
             raw,
         ));
     }
-    match format {
-        OutputFormat::Text => report::text::render(out, &report, style)?,
-        OutputFormat::Json => report::render_json(out, &report)?,
-    }
-    Ok(Outcome::Ok)
+    report
 }
 
 fn source_name(source: &Source) -> String {

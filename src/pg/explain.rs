@@ -101,8 +101,10 @@ pub struct ExplainOutput {
     pub json: String,
     /// The exact command sent, `EXPLAIN (...) <statement>`.
     pub sent: String,
-    /// The statement would have written (it was rolled back).
-    pub rolled_back_writes: bool,
+    /// The statement was executed (ANALYZE), inside a transaction that was rolled back.
+    pub rolled_back: bool,
+    /// The statement is DML (or a data-modifying CTE): what it wrote was undone by the rollback.
+    pub writes: bool,
 }
 
 /// One connection that explains statements, one transaction per statement.
@@ -222,7 +224,8 @@ impl Runner {
         Ok(ExplainOutput {
             json,
             sent,
-            rolled_back_writes: writes && options.analyze,
+            rolled_back: options.analyze,
+            writes,
         })
     }
 }

@@ -87,8 +87,11 @@ pub struct StatementReport {
     /// Whether the statement was executed (EXPLAIN ANALYZE) — false with `--no-analyze` and for
     /// saved plans without actual figures.
     pub analyzed: bool,
-    /// The statement writes (DML); it ran in a transaction that was rolled back.
+    /// The statement was executed inside a transaction that was then rolled back (every analysed
+    /// statement is).
     pub rolled_back: bool,
+    /// The statement is DML or has a data-modifying CTE; what it wrote was undone.
+    pub writes: bool,
     /// Number of `$n` parameters bound.
     pub parameters: usize,
     /// Present when the statement was explained.
@@ -210,6 +213,7 @@ impl StatementReport {
             sql,
             analyzed: false,
             rolled_back: false,
+            writes: false,
             parameters: 0,
             summary: None,
             nodes: Vec::new(),
@@ -252,6 +256,7 @@ impl StatementReport {
             sql: sql.or_else(|| explain.query_text.clone()),
             analyzed: analysis.analyzed,
             rolled_back: false,
+            writes: false,
             parameters: 0,
             summary: Some(PlanSummary {
                 planning_time_ms: analysis.planning_time_ms,

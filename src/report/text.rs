@@ -89,7 +89,11 @@ pub fn render_statement(
         facts.push("estimated plan (not executed)".into());
     }
     if statement.rolled_back {
-        facts.push("writes rolled back".into());
+        facts.push(if statement.writes {
+            "writes rolled back".into()
+        } else {
+            "rolled back".into()
+        });
     }
     if statement.parameters > 0 {
         facts.push(format!("{} parameter(s)", statement.parameters));
