@@ -287,17 +287,35 @@ fn node_details(node: &PlanNode) -> Vec<String> {
     text("Merge Cond", &node.merge_cond);
     text("Join Filter", &node.join_filter);
     text("Filter", &node.filter);
+    // EXPLAIN prints these per loop (averaged over loops and parallel processes); show the total
+    // that was really done, and the per-loop figure when they differ.
+    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
     let mut count = |label: &str, value: Option<f64>| {
         if let Some(v) = value.filter(|v| *v > 0.0) {
-            details.push(format!("{label}: {}", super::text::fmt_count(v)));
+            let total = super::text::fmt_count(v * loops);
+            if loops > 1.0 {
+                details.push(format!(
+                    "{label}: {total} ({} per loop × {})",
+                    super::text::fmt_count(v),
+                    super::text::fmt_count(loops)
+                ));
+            } else {
+                details.push(format!("{label}: {total}"));
+            }
         }
     };
-    let as_f64 = |v: Option<u64>| v.map(|v| v as f64);
     count("Rows Removed by Join Filter", node.rows_removed_by_join_filter);
     count("Rows Removed by Filter", node.rows_removed_by_filter);
     count("Rows Removed by Index Recheck", node.rows_removed_by_index_recheck);
-    count("Heap Fetches", as_f64(node.heap_fetches));
-    count("Lossy Heap Blocks", as_f64(node.lossy_heap_blocks));
+    // These two are totals in EXPLAIN already, not per-loop figures.
+    for (label, value) in [
+        ("Heap Fetches", node.heap_fetches),
+        ("Lossy Heap Blocks", node.lossy_heap_blocks),
+    ] {
+        if let Some(v) = value.filter(|v| *v > 0) {
+            details.push(format!("{label}: {}", super::text::fmt_count(v as f64)));
+        }
+    }
     let list = |v: &Option<Vec<String>>| v.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(", "));
     if let Some(keys) = list(&node.sort_key) {
         details.push(format!("Sort Key: {keys}"));
