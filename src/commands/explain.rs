@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ExplainArgs, OutputFormat};
 use crate::pg::{
@@ -59,7 +60,9 @@ pub async fn run(
     let mut failed = false;
 
     for statement in &statements {
+        let spinner = progress_spinner(statement.index, total, statement.line, options.analyze);
         let result = runner.explain(statement, &options, interrupted()).await;
+        spinner.finish_and_clear();
         let entry = match result {
             Ok(output) => {
                 let explains = parse_explain(&output.json)
@@ -130,6 +133,19 @@ pub async fn run(
     } else {
         Outcome::Ok
     })
+}
+
+/// A spinner on stderr while a statement runs (hidden when stderr is not a terminal, so pipes,
+/// files and CI logs stay clean).
+fn progress_spinner(index: usize, total: usize, line: usize, analyze: bool) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        spinner.set_style(style);
+    }
+    let verb = if analyze { "running" } else { "planning" };
+    spinner.set_message(format!("{verb} statement {index}/{total} (line {line})"));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
 }
 
 /// On an early stop, JSON consumers still get the document with what was done so far.
