@@ -44,6 +44,8 @@ pub enum ParseError {
 
 /// Loads every plan found in `input`, in order of appearance.
 pub fn parse_explain(input: &str) -> Result<Vec<Explain>, ParseError> {
+    // Files saved by some Windows editors start with a byte-order mark, which JSON does not allow.
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     if input.trim().is_empty() {
         return Err(ParseError::Empty);
     }
@@ -213,7 +215,7 @@ fn auto_explain_duration_ms(text_before_plan: &str) -> Option<f64> {
     let header = text_before_plan.trim_end().strip_suffix("plan:")?;
     let line = header.rsplit('\n').next()?;
     let after = &line[line.rfind("duration:")? + "duration:".len()..];
-    let number = after.trim_start().split_whitespace().next()?;
+    let number = after.split_whitespace().next()?;
     after.contains(" ms").then_some(())?;
     number.parse::<f64>().ok().filter(|value| value.is_finite())
 }

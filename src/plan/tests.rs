@@ -118,6 +118,38 @@ fn every_fixture_parses_and_keeps_basic_invariants() {
 }
 
 #[test]
+fn exclusive_times_account_for_the_execution_time() {
+    // What stays outside every node: executor start-up/shut-down, parallel worker launch and
+    // shutdown, JIT code generation. On these plans that is under 10 % of Execution Time; the CTE
+    // and parallel plans are included because their rules must neither lose nor double time.
+    for name in ALL_FIXTURES {
+        for explain in parse_explain(&fixture(name)).unwrap() {
+            let analysis = analyze(&explain);
+            let Some(execution) = analysis.execution_time_ms else {
+                continue;
+            };
+            let sum = analysis.exclusive_time_sum_ms();
+            assert!(sum <= execution * 1.001, "{name}: {sum} > {execution}");
+            assert!(sum >= execution * 0.90, "{name}: {sum} << {execution}");
+        }
+    }
+}
+
+#[test]
+fn timing_off_keeps_rows_but_not_times() {
+    let json = r#"{"Plan": {"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10,
+        "Actual Rows": 1000, "Actual Loops": 1}, "Execution Time": 3.0}"#;
+    let analysis = analyze(&parse_explain(json).unwrap()[0]);
+    assert!(!analysis.analyzed);
+    let scan = &analysis.nodes[0];
+    assert_eq!(scan.inclusive_time_ms, None);
+    assert_eq!(scan.actual_rows_total, Some(1000.0));
+    assert_eq!(scan.estimate_factor, Some(100.0));
+    assert_eq!(scan.estimate_direction, Some(EstimateDirection::Under));
+    assert!(analysis.slowest_node().is_none());
+}
+
+#[test]
 fn preorder_lists_parents_before_children_in_order() {
     let explain = only_explain("cte.json");
     let labels: Vec<String> = explain.plan.preorder().iter().map(|n| n.label()).collect();
@@ -183,6 +215,7 @@ fn seq_scan_filter_single_node_owns_all_time() {
     };
     assert_eq!(root.estimate_direction, Some(expected_direction));
     assert_eq!(root.exclusive_buffers, plan.buffers);
+    assert_eq!(analysis.slowest_node().map(|n| n.id), Some(0));
     assert!(plan.buffers.shared_total() > 0);
     assert!(
         explain
@@ -621,6 +654,12 @@ fn other_input_shapes() {
     let node = value[0]["Plan"].to_string();
     let explains = parse_explain(&node).unwrap();
     assert_eq!(explains[0].plan.node_type, "Seq Scan");
+    // A byte-order mark and Windows line endings in a saved psql output.
+    let windows = format!(
+        "\u{feff}{}",
+        fixture("psql_aligned.txt").replace('\n', "\r\n")
+    );
+    assert_eq!(parse_explain(&windows).unwrap().len(), 1);
     // psql aligned output preceded by a command tag is covered by psql_aligned_analyze.txt ("SET").
 }
 
