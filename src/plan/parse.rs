@@ -44,6 +44,8 @@ pub enum ParseError {
 
 /// Loads every plan found in `input`, in order of appearance.
 pub fn parse_explain(input: &str) -> Result<Vec<Explain>, ParseError> {
+    // Files saved by some Windows editors start with a byte-order mark, which JSON does not allow.
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     if input.trim().is_empty() {
         return Err(ParseError::Empty);
     }
@@ -102,7 +104,14 @@ fn scan_documents(text: &str) -> Scan {
                     continue;
                 }
                 match explains_from_value(value, at_input_start) {
-                    Ok(explains) => scan.explains.extend(explains),
+                    Ok(mut explains) => {
+                        if let Some(duration) = auto_explain_duration_ms(&text[..start]) {
+                            for explain in &mut explains {
+                                explain.execution_time_ms.get_or_insert(duration);
+                            }
+                        }
+                        scan.explains.extend(explains);
+                    }
                     Err(reason) if primary && scan.first_primary_error.is_none() => {
                         scan.first_primary_error = Some(ParseError::NotAPlan { reason });
                     }
@@ -189,16 +198,26 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
-/// PG15's `log_destination = jsonlog` writes one JSON object per line; the auto_explain plan is
-/// the text after `plan:` inside its `message` string.
+/// PG15's `log_destination = jsonlog` writes one JSON object per line; an auto_explain entry's
+/// `message` string holds the `duration: ... plan:` header and the plan, which we scan again.
 fn jsonlog_message(value: &Value) -> Option<&str> {
     let object = value.as_object()?;
     if object.contains_key("Plan") {
         return None;
     }
     let message = object.get("message")?.as_str()?;
-    let marker = message.find("plan:")?;
-    Some(&message[marker + "plan:".len()..])
+    message.contains("plan:").then_some(message)
+}
+
+/// auto_explain prints no "Execution Time"; its `duration: 12.345 ms  plan:` line carries the same
+/// figure (executor start to end), so it fills `execution_time_ms` when the JSON lacks it.
+fn auto_explain_duration_ms(text_before_plan: &str) -> Option<f64> {
+    let header = text_before_plan.trim_end().strip_suffix("plan:")?;
+    let line = header.rsplit('\n').next()?;
+    let after = &line[line.rfind("duration:")? + "duration:".len()..];
+    let number = after.split_whitespace().next()?;
+    after.contains(" ms").then_some(())?;
+    number.parse::<f64>().ok().filter(|value| value.is_finite())
 }
 
 /// Turns psql's aligned (or expanded) output back into plain JSON text. Lines keep their numbers and
