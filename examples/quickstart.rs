@@ -39,15 +39,27 @@ async fn main() -> anyhow::Result<()> {
     drop(client);
 
     let url = pg.url("postgres");
-    let cli = Cli::parse_from(["pgdiag", "explain", "--dsn", &url, "--param", "42", "-c", PRODUCT_PAGE]);
+    let cli = Cli::parse_from([
+        "pgdiag",
+        "explain",
+        "--dsn",
+        &url,
+        "--param",
+        "42",
+        "-c",
+        PRODUCT_PAGE,
+    ]);
     let Command::Explain(args) = cli.command;
     let style = TextStyle {
         color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         width: None,
     };
     eprintln!("$ pgdiag explain --dsn {url} --param 42 -c \"<product page query>\"\n");
-    let outcome = pgdiag::commands::explain::run(&args, &mut io::stdout(), &mut io::stderr(), style).await?;
-    println!("\nThe sequential scan on reviews is where the time goes: the index on reviews(product_id) that");
+    let outcome =
+        pgdiag::commands::explain::run(&args, &mut io::stdout(), &mut io::stderr(), style).await?;
+    println!(
+        "\nThe sequential scan on reviews is where the time goes: the index on reviews(product_id) that"
+    );
     println!("`pgdiag suggest` will propose fixes it — explain before you cache.");
     pg.stop().await?;
     std::process::exit(outcome.exit_code().into());

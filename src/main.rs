@@ -60,11 +60,7 @@ fn text_style(output: &OutputArgs) -> TextStyle {
         ColorChoice::Never => false,
         ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
-    let width = if terminal {
-        terminal_width()
-    } else {
-        None
-    };
+    let width = if terminal { terminal_width() } else { None };
     TextStyle { color, width }
 }
 

@@ -52,14 +52,23 @@ async fn explains_a_select_with_timings_and_tree() {
         "SELECT p.name, avg(r.rating) FROM products p JOIN reviews r ON r.product_id = p.id WHERE p.id < 50 GROUP BY p.name ORDER BY 2 DESC",
     ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
-    assert!(run.stdout.contains("Seq Scan on public.reviews"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Seq Scan on public.reviews"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Execution"), "{}", run.stdout);
     assert!(run.stdout.contains("Where the time goes"), "{}", run.stdout);
     // Not a terminal: no colour codes.
     assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
 
     let run = pgdiag(&[
-        "explain", "--dsn", &url, "--format", "json", "-c",
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "-c",
         "SELECT count(*) FROM reviews WHERE rating = 5",
     ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
@@ -74,14 +83,25 @@ async fn explains_a_select_with_timings_and_tree() {
     let summary = st.summary.as_ref().unwrap();
     let execution = summary.execution_time_ms.unwrap();
     assert!(execution > 0.0);
-    let exclusive_sum: f64 = st.nodes.iter().filter_map(|n| n.metrics.exclusive_time_ms).sum();
-    assert!(exclusive_sum <= execution * 1.05 + 0.5, "{exclusive_sum} vs {execution}");
+    let exclusive_sum: f64 = st
+        .nodes
+        .iter()
+        .filter_map(|n| n.metrics.exclusive_time_ms)
+        .sum();
+    assert!(
+        exclusive_sum <= execution * 1.05 + 0.5,
+        "{exclusive_sum} vs {execution}"
+    );
     let scan = st
         .nodes
         .iter()
         .find(|n| n.metrics.relation.as_deref() == Some("public.reviews"))
         .expect("a scan of reviews");
-    assert!(scan.details.iter().any(|d| d.starts_with("Filter: ")), "{:?}", scan.details);
+    assert!(
+        scan.details.iter().any(|d| d.starts_with("Filter: ")),
+        "{:?}",
+        scan.details
+    );
     // The raw EXPLAIN document is kept for other tools.
     assert!(st.plan.as_ref().unwrap()[0]["Plan"]["Node Type"].is_string());
 }
@@ -101,7 +121,14 @@ async fn dml_is_rolled_back_and_changes_nothing() {
           WHEN MATCHED THEN DELETE;
     ";
     let (_dir, path) = temp_file("dml.sql", sql.as_bytes());
-    let run = pgdiag(&["explain", "--dsn", &url, "--format", "json", path.to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = json_report(&run.stdout);
     assert_eq!(report.statements.len(), 6);
@@ -109,13 +136,22 @@ async fn dml_is_rolled_back_and_changes_nothing() {
         assert!(st.analyzed, "statement {} was executed", st.index);
     }
     for st in &report.statements {
-        assert!(st.rolled_back, "statement {} should be reported as rolled back", st.index);
+        assert!(
+            st.rolled_back,
+            "statement {} should be reported as rolled back",
+            st.index
+        );
     }
     let writes: Vec<bool> = report.statements.iter().map(|s| s.writes).collect();
     assert_eq!(writes, [true, true, true, true, false, true]);
     // The statements really ran (EXPLAIN ANALYZE): the UPDATE touched 1,000 rows...
     let update = &report.statements[1];
-    let scanned: f64 = update.nodes.iter().skip(1).map(|n| n.metrics.actual_rows_total.unwrap_or(0.0)).fold(0.0, f64::max);
+    let scanned: f64 = update
+        .nodes
+        .iter()
+        .skip(1)
+        .map(|n| n.metrics.actual_rows_total.unwrap_or(0.0))
+        .fold(0.0, f64::max);
     assert_eq!(scanned, 1000.0);
     // ...and yet nothing changed.
     assert_eq!(fingerprint(&client).await, before);
@@ -126,21 +162,45 @@ async fn several_statements_each_reported_and_unexplainable_ones_refused() {
     let (url, client) = database("multi", SHOP).await;
     let sql = "SELECT count(*) FROM products;\nCREATE INDEX reviews_product_id ON reviews (product_id);\nVACUUM reviews;\n\nSELECT 1;";
     let (_dir, path) = temp_file("multi.sql", sql.as_bytes());
-    let run = pgdiag(&["explain", "--dsn", &url, "--format", "json", path.to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2, "{}", run.all_output());
     let report = json_report(&run.stdout);
     assert_eq!(report.statements.len(), 4);
     assert!(report.statements[0].error.is_none());
     let refused = report.statements[1].error.as_ref().unwrap();
     assert_eq!(refused.kind, ErrorKind::NotExplainable);
-    assert!(refused.message.contains("`CREATE INDEX` cannot be explained"), "{}", refused.message);
-    assert_eq!(report.statements[2].error.as_ref().unwrap().kind, ErrorKind::NotExplainable);
+    assert!(
+        refused
+            .message
+            .contains("`CREATE INDEX` cannot be explained"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(
+        report.statements[2].error.as_ref().unwrap().kind,
+        ErrorKind::NotExplainable
+    );
     assert_eq!(report.statements[3].line, Some(5));
     assert!(report.statements[3].error.is_none());
-    assert!(run.stderr.contains("multi.sql:2: `CREATE INDEX` cannot be explained"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("multi.sql:2: `CREATE INDEX` cannot be explained"),
+        "{}",
+        run.stderr
+    );
     // The refused DDL was never sent.
     let indexes: i64 = client
-        .query_one("SELECT count(*) FROM pg_indexes WHERE indexname = 'reviews_product_id'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'reviews_product_id'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -151,34 +211,79 @@ async fn several_statements_each_reported_and_unexplainable_ones_refused() {
 async fn parameters_bind_in_text_format_and_count_is_checked() {
     let (url, _client) = database("params", SHOP).await;
     let sql = "SELECT * FROM reviews WHERE product_id = $1 AND rating >= $2";
-    let run = pgdiag(&["explain", "--dsn", &url, "--format", "json", "-c", sql, "--param", "42", "--param", "4"]);
+    let run = pgdiag(&[
+        "explain", "--dsn", &url, "--format", "json", "-c", sql, "--param", "42", "--param", "4",
+    ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = json_report(&run.stdout);
     assert_eq!(report.statements[0].parameters, 2);
     let scan = &report.statements[0].nodes.last().unwrap();
-    assert!(scan.details.iter().any(|d| d.contains("42")), "{:?}", scan.details);
+    assert!(
+        scan.details.iter().any(|d| d.contains("42")),
+        "{:?}",
+        scan.details
+    );
 
     let run = pgdiag(&["explain", "--dsn", &url, "-c", sql, "--param", "42"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("the statement has 2 parameters ($1..$2) but 1 value was given"),
+        run.stderr
+            .contains("the statement has 2 parameters ($1..$2) but 1 value was given"),
         "{}",
         run.stderr
     );
     let run = pgdiag(&["explain", "--dsn", &url, "-c", sql]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("but 0 values were given"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("but 0 values were given"),
+        "{}",
+        run.stderr
+    );
 
-    let run = pgdiag(&["explain", "--dsn", &url, "-c", sql, "--params-json", r#"[null, "5"]"#]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        sql,
+        "--params-json",
+        r#"[null, "5"]"#,
+    ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
 
-    let run = pgdiag(&["explain", "--dsn", &url, "-c", sql, "--params-json", "{\"a\": 1}"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        sql,
+        "--params-json",
+        "{\"a\": 1}",
+    ]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--params-json must be a JSON array"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--params-json must be a JSON array"),
+        "{}",
+        run.stderr
+    );
 
-    let run = pgdiag(&["explain", "--dsn", &url, "-c", sql, "--param", "forty-two", "--param", "1"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        sql,
+        "--param",
+        "forty-two",
+        "--param",
+        "1",
+    ]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("invalid input syntax for type integer"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid input syntax for type integer"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -186,7 +291,13 @@ async fn no_analyze_gives_the_estimated_plan_without_executing() {
     let (url, client) = database("noanalyze", SHOP).await;
     let before = fingerprint(&client).await;
     let run = pgdiag(&[
-        "explain", "--dsn", &url, "--no-analyze", "--format", "json", "-c",
+        "explain",
+        "--dsn",
+        &url,
+        "--no-analyze",
+        "--format",
+        "json",
+        "-c",
         "DELETE FROM reviews WHERE rating = 3",
     ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
@@ -195,14 +306,34 @@ async fn no_analyze_gives_the_estimated_plan_without_executing() {
     assert!(!st.analyzed);
     assert!(!st.rolled_back);
     assert!(st.summary.as_ref().unwrap().execution_time_ms.is_none());
-    assert!(st.nodes.iter().all(|n| n.metrics.exclusive_time_ms.is_none()));
+    assert!(
+        st.nodes
+            .iter()
+            .all(|n| n.metrics.exclusive_time_ms.is_none())
+    );
     assert!(st.nodes[0].total_cost.unwrap() > 0.0);
     assert_eq!(fingerprint(&client).await, before);
 
-    let run = pgdiag(&["explain", "--dsn", &url, "--no-analyze", "-c", "SELECT * FROM products WHERE id = 3"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--no-analyze",
+        "-c",
+        "SELECT * FROM products WHERE id = 3",
+    ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
-    assert!(run.stdout.contains("estimated plan (not executed)"), "{}", run.stdout);
-    assert!(run.stdout.contains("Index Scan using products_pkey on public.products"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("estimated plan (not executed)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Index Scan using products_pkey on public.products"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test]
@@ -215,12 +346,16 @@ async fn syntax_errors_are_shown_like_psql_with_a_caret() {
     run.assert_no_panic();
     // file:line:column of the offending token, then psql's message, LINE excerpt and caret.
     assert!(
-        run.stderr.contains("broken.sql:6:7: ERROR:  syntax error at or near \"id\" (SQLSTATE 42601)"),
+        run.stderr
+            .contains("broken.sql:6:7: ERROR:  syntax error at or near \"id\" (SQLSTATE 42601)"),
         "{}",
         run.stderr
     );
     let lines: Vec<&str> = run.stderr.lines().collect();
-    let at = lines.iter().position(|l| l.starts_with("LINE 6:")).expect("LINE 6 excerpt");
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("LINE 6:"))
+        .expect("LINE 6 excerpt");
     assert_eq!(lines[at], "LINE 6:  WHER id = 1");
     let caret = lines[at + 1].find('^').unwrap();
     assert_eq!(&lines[at][caret..caret + 2], "id");
@@ -233,27 +368,64 @@ async fn unknown_table_and_column_errors_carry_hint_and_sqlstate() {
     let (url, _client) = database("unknown", SHOP).await;
     let run = pgdiag(&["explain", "--dsn", &url, "-c", "SELECT * FROM nope"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("relation \"nope\" does not exist (SQLSTATE 42P01)"), "{}", run.stderr);
-    assert!(run.stderr.contains("LINE 1: SELECT * FROM nope\n                      ^"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("relation \"nope\" does not exist (SQLSTATE 42P01)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("LINE 1: SELECT * FROM nope\n                      ^"),
+        "{}",
+        run.stderr
+    );
 
-    let run = pgdiag(&["explain", "--dsn", &url, "--format", "json", "-c", "SELECT nme FROM products"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "-c",
+        "SELECT nme FROM products",
+    ]);
     assert_eq!(run.code, 2);
     let report = json_report(&run.stdout);
     let error = report.statements[0].error.as_ref().unwrap();
     assert_eq!(error.kind, ErrorKind::Server);
     assert_eq!(error.sqlstate.as_deref(), Some("42703"));
     assert_eq!((error.line, error.column), (Some(1), Some(8)));
-    assert!(error.hint.as_deref().unwrap_or("").contains("name"), "{error:?}");
-    assert!(run.stderr.contains("HINT:  Perhaps you meant"), "{}", run.stderr);
+    assert!(
+        error.hint.as_deref().unwrap_or("").contains("name"),
+        "{error:?}"
+    );
+    assert!(
+        run.stderr.contains("HINT:  Perhaps you meant"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
 async fn statement_timeout_is_enforced_and_reported() {
     let (url, _client) = database("timeout", "").await;
     let started = Instant::now();
-    let run = pgdiag(&["explain", "--dsn", &url, "--timeout", "300ms", "-c", "SELECT pg_sleep(20)"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--timeout",
+        "300ms",
+        "-c",
+        "SELECT pg_sleep(20)",
+    ]);
     assert_eq!(run.code, 2, "{}", run.all_output());
-    assert!(run.stderr.contains("ran longer than the timeout of 300ms"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ran longer than the timeout of 300ms"),
+        "{}",
+        run.stderr
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
 
@@ -261,8 +433,15 @@ async fn statement_timeout_is_enforced_and_reported() {
 async fn ctrl_c_cancels_the_query_on_the_server_and_exits_2() {
     let (url, client) = database("cancel", "").await;
     let mut cmd = pgdiag_command();
-    cmd.args(["explain", "--dsn", &url, "-c", "SELECT pg_sleep(60) AS cancel_me"]);
-    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.args([
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        "SELECT pg_sleep(60) AS cancel_me",
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     // Wait until the server runs it.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -297,27 +476,62 @@ async fn ctrl_c_cancels_the_query_on_the_server_and_exits_2() {
 
 #[test]
 fn bad_files_get_one_clear_error_and_exit_2() {
-    let missing = pgdiag(&["explain", "--dsn", "postgresql://u@127.0.0.1:1/x", "/nonexistent/query.sql"]);
+    let missing = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://u@127.0.0.1:1/x",
+        "/nonexistent/query.sql",
+    ]);
     assert_eq!(missing.code, 2);
-    assert_eq!(missing.stderr.trim(), "pgdiag: error: cannot read /nonexistent/query.sql: no such file");
+    assert_eq!(
+        missing.stderr.trim(),
+        "pgdiag: error: cannot read /nonexistent/query.sql: no such file"
+    );
 
     let (_d1, empty) = temp_file("empty.sql", b"  \n-- just a comment\n");
-    let run = pgdiag(&["explain", "--dsn", "postgresql://u@127.0.0.1:1/x", empty.to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://u@127.0.0.1:1/x",
+        empty.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no SQL statement found"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no SQL statement found"),
+        "{}",
+        run.stderr
+    );
 
-    let (_d2, binary) = temp_file("garbage.sql", &[0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe, 0x01]);
-    let run = pgdiag(&["explain", "--dsn", "postgresql://u@127.0.0.1:1/x", binary.to_str().unwrap()]);
+    let (_d2, binary) = temp_file(
+        "garbage.sql",
+        &[0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe, 0x01],
+    );
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://u@127.0.0.1:1/x",
+        binary.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("is not a text file"), "{}", run.stderr);
 
     let (_d3, latin1) = temp_file("latin1.sql", b"SELECT '\xe9t\xe9'");
-    let run = pgdiag(&["explain", "--dsn", "postgresql://u@127.0.0.1:1/x", latin1.to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://u@127.0.0.1:1/x",
+        latin1.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("is not UTF-8 text"), "{}", run.stderr);
 
     let dir = tempfile::tempdir().unwrap();
-    let run = pgdiag(&["explain", "--dsn", "postgresql://u@127.0.0.1:1/x", dir.path().to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://u@127.0.0.1:1/x",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
 
@@ -348,20 +562,35 @@ fn stdin_input_is_read_with_dash() {
     cmd.args(["explain", "--dsn", "postgresql://u@127.0.0.1:1/x", "-"]);
     let run = run_with(cmd, Some(b"-- nothing here\n"));
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("<stdin>: no SQL statement found"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("<stdin>: no SQL statement found"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn unreachable_server_is_a_clear_error() {
-    let run = pgdiag(&["explain", "--dsn", "postgresql://someone@127.0.0.1:1/shop?connect_timeout=3", "-c", "SELECT 1"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://someone@127.0.0.1:1/shop?connect_timeout=3",
+        "-c",
+        "SELECT 1",
+    ]);
     assert_eq!(run.code, 2);
     run.assert_no_panic();
     assert!(
-        run.stderr.starts_with("pgdiag: error: cannot connect to someone@127.0.0.1:1/shop:"),
+        run.stderr
+            .starts_with("pgdiag: error: cannot connect to someone@127.0.0.1:1/shop:"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.to_lowercase().contains("refused"), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("refused"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -376,7 +605,12 @@ async fn wrong_password_is_refused_and_no_password_is_ever_printed() {
     let wrong = format!("postgresql://shop_reader:Wr0ng-Pa55word@127.0.0.1:{port}/{db}");
     let run = pgdiag(&["explain", "--dsn", &wrong, "-c", "SELECT 1"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("password authentication failed for user \"shop_reader\""), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("password authentication failed for user \"shop_reader\""),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("SQLSTATE 28P01"), "{}", run.stderr);
     assert!(!run.all_output().contains("Wr0ng-Pa55word"));
 
@@ -384,18 +618,32 @@ async fn wrong_password_is_refused_and_no_password_is_ever_printed() {
     let mut cmd = pgdiag_command();
     cmd.env("PGPASSWORD", "Right-Pa55word");
     cmd.args([
-        "explain", "--format", "json", "--dsn",
+        "explain",
+        "--format",
+        "json",
+        "--dsn",
         &format!("host=127.0.0.1 port={port} user=shop_reader dbname={db}"),
-        "-c", "SELECT 1",
+        "-c",
+        "SELECT 1",
     ]);
     let run = run_with(cmd, None);
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert!(!run.all_output().contains("Right-Pa55word"));
 
     // Errors that echo connection strings must not leak it either.
-    let run = pgdiag(&["explain", "--dsn", "postgresql://u:Leak-Me-Not@127.0.0.1:notaport/x", "-c", "SELECT 1"]);
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        "postgresql://u:Leak-Me-Not@127.0.0.1:notaport/x",
+        "-c",
+        "SELECT 1",
+    ]);
     assert_eq!(run.code, 2);
-    assert!(!run.all_output().contains("Leak-Me-Not"), "{}", run.all_output());
+    assert!(
+        !run.all_output().contains("Leak-Me-Not"),
+        "{}",
+        run.all_output()
+    );
 }
 
 #[tokio::test]
@@ -405,7 +653,12 @@ async fn libpq_environment_and_database_url_are_honoured() {
     let port = crate::support::pg().port().to_string();
 
     let mut cmd = pgdiag_command();
-    cmd.envs([("PGHOST", "127.0.0.1"), ("PGPORT", &port), ("PGUSER", "postgres"), ("PGDATABASE", &db)]);
+    cmd.envs([
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", &port),
+        ("PGUSER", "postgres"),
+        ("PGDATABASE", &db),
+    ]);
     cmd.args(["explain", "-c", "SELECT count(*) FROM products"]);
     let run = run_with(cmd, None);
     assert_eq!(run.code, 0, "{}", run.all_output());
@@ -419,23 +672,42 @@ async fn libpq_environment_and_database_url_are_honoured() {
     // --dsn wins over a broken DATABASE_URL.
     let mut cmd = pgdiag_command();
     cmd.env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing");
-    cmd.args(["explain", "--dsn", &url, "-c", "SELECT count(*) FROM products"]);
+    cmd.args([
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        "SELECT count(*) FROM products",
+    ]);
     let run = run_with(cmd, None);
     assert_eq!(run.code, 0, "{}", run.all_output());
 }
 
 #[test]
 fn offline_plan_analysis_needs_no_database() {
-    for name in ["fixtures/plans/nested_loop_many_loops.json", "fixtures/plans/auto_explain.log", "fixtures/plans/psql_aligned.txt"] {
+    for name in [
+        "fixtures/plans/nested_loop_many_loops.json",
+        "fixtures/plans/auto_explain.log",
+        "fixtures/plans/psql_aligned.txt",
+    ] {
         let run = pgdiag(&["explain", "--plan", fixture(name).to_str().unwrap()]);
         assert_eq!(run.code, 0, "{name}: {}", run.all_output());
         assert!(run.stdout.contains("Statement 1"), "{name}: {}", run.stdout);
     }
-    let run = pgdiag(&["explain", "--format", "json", "--plan", fixture("fixtures/plans/auto_explain.log").to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--format",
+        "json",
+        "--plan",
+        fixture("fixtures/plans/auto_explain.log").to_str().unwrap(),
+    ]);
     let report = json_report(&run.stdout);
     assert!(report.server.is_none());
     assert!(report.statements.len() >= 2);
-    assert!(report.statements.iter().all(|s| s.sql.is_some()), "auto_explain carries the query text");
+    assert!(
+        report.statements.iter().all(|s| s.sql.is_some()),
+        "auto_explain carries the query text"
+    );
 
     let (_d, bad) = temp_file("bad.json", b"[{\"Plan\": {\"Node Type\": \"Seq Scan\",}]");
     let run = pgdiag(&["explain", "--plan", bad.to_str().unwrap()]);
@@ -452,7 +724,13 @@ fn offline_plan_analysis_needs_no_database() {
 #[test]
 fn color_follows_no_color_and_the_flag() {
     let plan = fixture("fixtures/plans/seq_scan_filter.json");
-    let run = pgdiag(&["explain", "--color", "always", "--plan", plan.to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--color",
+        "always",
+        "--plan",
+        plan.to_str().unwrap(),
+    ]);
     assert!(run.stdout.contains("\x1b["), "{}", run.stdout);
     let mut cmd = pgdiag_command();
     cmd.env("NO_COLOR", "1");

@@ -12,14 +12,19 @@ use pgdiag::embedded::EmbeddedPostgres;
 pub fn pg() -> &'static EmbeddedPostgres {
     match EmbeddedPostgres::shared() {
         Ok(pg) => pg,
-        Err(e) => panic!("embedded PostgreSQL could not start: {e}\n(run scripts/test, which installs what is missing)"),
+        Err(e) => panic!(
+            "embedded PostgreSQL could not start: {e}\n(run scripts/test, which installs what is missing)"
+        ),
     }
 }
 
 /// A fresh database on the shared cluster, set up with `setup` SQL; returns its URL.
 pub async fn database(prefix: &str, setup: &str) -> (String, tokio_postgres::Client) {
     let pg = pg();
-    let name = pg.fresh_database(prefix).await.expect("create test database");
+    let name = pg
+        .fresh_database(prefix)
+        .await
+        .expect("create test database");
     let client = pg.connect(&name).await.expect("connect to test database");
     if !setup.is_empty() {
         client.batch_execute(setup).await.expect("test setup SQL");

@@ -65,12 +65,12 @@ pub async fn run(
         spinner.finish_and_clear();
         let entry = match result {
             Ok(output) => {
-                let explains = parse_explain(&output.json)
-                    .with_context(|| format!("statement {}: unreadable EXPLAIN output", statement.index))?;
-                let explain = explains
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| anyhow!("statement {}: EXPLAIN returned no plan", statement.index))?;
+                let explains = parse_explain(&output.json).with_context(|| {
+                    format!("statement {}: unreadable EXPLAIN output", statement.index)
+                })?;
+                let explain = explains.into_iter().next().ok_or_else(|| {
+                    anyhow!("statement {}: EXPLAIN returned no plan", statement.index)
+                })?;
                 let analysis = analyze(&explain);
                 let raw = serde_json::from_str(&output.json).ok();
                 let mut entry = StatementReport::explained(
@@ -88,12 +88,10 @@ pub async fn run(
             }
             Err(e) => {
                 failed = true;
-                let location = report.source.location(
-                    match &e {
-                        pg::Error::Server(s) => s.line.unwrap_or(statement.line),
-                        _ => statement.line,
-                    },
-                );
+                let location = report.source.location(match &e {
+                    pg::Error::Server(s) => s.line.unwrap_or(statement.line),
+                    _ => statement.line,
+                });
                 let location = match &e {
                     pg::Error::Server(s) => match s.column {
                         Some(c) => format!("{location}:{c}"),
@@ -128,11 +126,7 @@ pub async fn run(
     if args.output.format == OutputFormat::Json {
         report::render_json(out, &report)?;
     }
-    Ok(if failed {
-        Outcome::Failed
-    } else {
-        Outcome::Ok
-    })
+    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
 }
 
 /// A spinner on stderr while a statement runs (hidden when stderr is not a terminal, so pipes,

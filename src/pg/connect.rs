@@ -108,7 +108,10 @@ impl fmt::Debug for ConnectionSettings {
             .field("tls", &self.tls)
             .field("root_cert", &self.root_cert)
             .field("source", &self.source)
-            .field("password", &self.config.get_password().map(|_| "<redacted>"))
+            .field(
+                "password",
+                &self.config.get_password().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -503,7 +506,12 @@ fn pgpass_lookup(config: &Config, env: &dyn Env) -> Option<String> {
         // libpq matches socket connections against "localhost".
         Host::Unix(_) => "localhost".to_owned(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let db = config.get_dbname().unwrap_or_default();
     let user = config.get_user().unwrap_or_default();
     for line in text.lines() {
@@ -585,9 +593,7 @@ fn make_tls(
             .build()
             .map_err(|e| Error::Tls(e.to_string()))?;
             if effective == TlsMode::VerifyFull {
-                builder
-                    .with_webpki_verifier(webpki)
-                    .with_no_client_auth()
+                builder.with_webpki_verifier(webpki).with_no_client_auth()
             } else {
                 builder
                     .dangerous()
@@ -691,13 +697,10 @@ impl ServerCertVerifier for IgnoreHostName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -757,7 +760,10 @@ mod tests {
 
     #[test]
     fn database_url_used_without_flag() {
-        let env = env_of(&[("DATABASE_URL", "postgres://bob:pw@h1:5433/app?sslmode=disable")]);
+        let env = env_of(&[(
+            "DATABASE_URL",
+            "postgres://bob:pw@h1:5433/app?sslmode=disable",
+        )]);
         let s = ConnectionSettings::resolve(None, &env).unwrap();
         assert_eq!(s.describe(), "bob@h1:5433/app");
         assert_eq!(s.tls_mode(), TlsMode::Disable);
@@ -804,7 +810,10 @@ mod tests {
     fn bad_sslmode_is_a_clear_error() {
         let err = ConnectionSettings::resolve(Some("host=h sslmode=sometimes"), &env_of(&[]))
             .unwrap_err();
-        assert!(err.to_string().contains("invalid sslmode `sometimes`"), "{err}");
+        assert!(
+            err.to_string().contains("invalid sslmode `sometimes`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -844,6 +853,9 @@ mod tests {
         let err = make_tls(TlsMode::VerifyFull, Some(Path::new("/nonexistent/ca.pem")))
             .err()
             .unwrap();
-        assert!(err.to_string().contains("cannot read root certificate"), "{err}");
+        assert!(
+            err.to_string().contains("cannot read root certificate"),
+            "{err}"
+        );
     }
 }

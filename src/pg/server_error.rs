@@ -50,7 +50,9 @@ impl ServerError {
                 // The position counts characters (1-based) in the text we sent.
                 let prefix_chars = sent[..stmt_offset].chars().count();
                 let stmt = &sent[stmt_offset..];
-                let in_stmt = (*pos as usize).saturating_sub(1).saturating_sub(prefix_chars);
+                let in_stmt = (*pos as usize)
+                    .saturating_sub(1)
+                    .saturating_sub(prefix_chars);
                 let byte = stmt
                     .char_indices()
                     .nth(in_stmt)
@@ -86,14 +88,20 @@ impl ServerError {
 
     /// A one-line summary: `ERROR:  message (SQLSTATE x)`.
     pub fn summary(&self) -> String {
-        format!("{}:  {} (SQLSTATE {})", self.severity, self.message, self.code)
+        format!(
+            "{}:  {} (SQLSTATE {})",
+            self.severity, self.message, self.code
+        )
     }
 }
 
 /// psql's `LINE n: text` with a caret under the character at `byte`; long lines are cut around it.
 fn excerpt(text: &str, byte: usize, line_number: usize) -> String {
     let line_start = text[..byte].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = text[byte..].find('\n').map(|i| byte + i).unwrap_or(text.len());
+    let line_end = text[byte..]
+        .find('\n')
+        .map(|i| byte + i)
+        .unwrap_or(text.len());
     let line: Vec<char> = text[line_start..line_end].chars().collect();
     let caret_at = text[line_start..byte].chars().count();
     // Keep the excerpt readable on a terminal: at most ~60 characters either side of the caret.

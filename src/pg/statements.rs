@@ -137,7 +137,12 @@ fn push_statement(
         }
     }
     let last = significant.last().unwrap();
-    let start = byte_offset(sql, line_starts, start_token.span.start.line, start_token.span.start.column);
+    let start = byte_offset(
+        sql,
+        line_starts,
+        start_token.span.start.line,
+        start_token.span.start.column,
+    );
     let end = byte_offset(sql, line_starts, last.span.end.line, last.span.end.column);
     let text = sql[start..end.max(start)].to_owned();
     let words: Vec<String> = significant
@@ -191,15 +196,19 @@ fn first_words(text: &str) -> Vec<String> {
 const WRITE_KEYWORDS: [&str; 4] = ["INSERT", "UPDATE", "DELETE", "MERGE"];
 
 fn classify_words(words: &[String]) -> StatementKind {
-    let first = words.iter().find(|w| *w != "(").map(String::as_str).unwrap_or("");
+    let first = words
+        .iter()
+        .find(|w| *w != "(")
+        .map(String::as_str)
+        .unwrap_or("");
     match first {
         "SELECT" | "VALUES" | "TABLE" | "WITH" | "EXECUTE" | "INSERT" | "UPDATE" | "DELETE"
         | "MERGE" => {
             // A WITH may hide a data-modifying CTE; any write keyword anywhere counts. False
             // positives ("writes" for a SELECT mentioning a column named update) are harmless:
             // every statement is rolled back regardless; this only labels the report.
-            let writes = words.iter().any(|w| WRITE_KEYWORDS.contains(&w.as_str()))
-                || first == "EXECUTE";
+            let writes =
+                words.iter().any(|w| WRITE_KEYWORDS.contains(&w.as_str())) || first == "EXECUTE";
             StatementKind::Explainable {
                 writes,
                 had_explain: false,
@@ -209,7 +218,11 @@ fn classify_words(words: &[String]) -> StatementKind {
             let command = words
                 .iter()
                 .filter(|w| *w != "(")
-                .take(if matches!(first, "CREATE" | "DROP" | "ALTER") { 2 } else { 1 })
+                .take(if matches!(first, "CREATE" | "DROP" | "ALTER") {
+                    2
+                } else {
+                    1
+                })
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(" ");
@@ -307,12 +320,18 @@ mod tests {
             }
         );
         let k = kinds("(SELECT 1) UNION ALL (SELECT 2)");
-        assert!(matches!(k[0].1, StatementKind::Explainable { writes: false, .. }));
+        assert!(matches!(
+            k[0].1,
+            StatementKind::Explainable { writes: false, .. }
+        ));
     }
 
     #[test]
     fn users_own_explain_is_stripped() {
-        let stmts = split_statements("EXPLAIN (ANALYZE, COSTS off)\n  SELECT 1;\nexplain analyze verbose select 2").unwrap();
+        let stmts = split_statements(
+            "EXPLAIN (ANALYZE, COSTS off)\n  SELECT 1;\nexplain analyze verbose select 2",
+        )
+        .unwrap();
         assert_eq!(stmts[0].text, "SELECT 1");
         assert_eq!((stmts[0].line, stmts[0].column), (2, 3));
         assert_eq!(
@@ -328,7 +347,10 @@ mod tests {
     #[test]
     fn empty_and_comment_only_inputs() {
         assert_eq!(split_statements(""), Err(SplitError::Empty));
-        assert_eq!(split_statements("  \n-- nothing\n/* here */ ;;"), Err(SplitError::Empty));
+        assert_eq!(
+            split_statements("  \n-- nothing\n/* here */ ;;"),
+            Err(SplitError::Empty)
+        );
     }
 
     #[test]

@@ -123,7 +123,9 @@ pub struct NodeMetrics {
     /// max(actual, planned) / min(actual, planned) per loop, both floored at 1 row; always ≥ 1.
     pub estimate_factor: Option<f64>,
     pub estimate_direction: Option<EstimateDirection>,
+    #[serde(with = "snake_case_buffers")]
     pub inclusive_buffers: Buffers,
+    #[serde(with = "snake_case_buffers")]
     pub exclusive_buffers: Buffers,
     /// (launched, planned) workers, on Gather / Gather Merge nodes of analyzed plans.
     pub parallel_workers: Option<(u32, u32)>,
@@ -444,4 +446,58 @@ fn split_integer(total: u64, weights: &[f64]) -> Vec<u64> {
         parts.push(part);
     }
     parts
+}
+
+/// Derived figures are pgdiag's own vocabulary, so their buffer counters use snake_case names
+/// (`shared_hit`, ...) rather than EXPLAIN's "Shared Hit Blocks" that [`Buffers`] reads.
+mod snake_case_buffers {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Buffers;
+
+    #[derive(Serialize, Deserialize)]
+    struct Counters {
+        shared_hit: u64,
+        shared_read: u64,
+        shared_dirtied: u64,
+        shared_written: u64,
+        local_hit: u64,
+        local_read: u64,
+        local_dirtied: u64,
+        local_written: u64,
+        temp_read: u64,
+        temp_written: u64,
+    }
+
+    pub fn serialize<S: Serializer>(b: &Buffers, serializer: S) -> Result<S::Ok, S::Error> {
+        Counters {
+            shared_hit: b.shared_hit,
+            shared_read: b.shared_read,
+            shared_dirtied: b.shared_dirtied,
+            shared_written: b.shared_written,
+            local_hit: b.local_hit,
+            local_read: b.local_read,
+            local_dirtied: b.local_dirtied,
+            local_written: b.local_written,
+            temp_read: b.temp_read,
+            temp_written: b.temp_written,
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Buffers, D::Error> {
+        let c = Counters::deserialize(deserializer)?;
+        Ok(Buffers {
+            shared_hit: c.shared_hit,
+            shared_read: c.shared_read,
+            shared_dirtied: c.shared_dirtied,
+            shared_written: c.shared_written,
+            local_hit: c.local_hit,
+            local_read: c.local_read,
+            local_dirtied: c.local_dirtied,
+            local_written: c.local_written,
+            temp_read: c.temp_read,
+            temp_written: c.temp_written,
+        })
+    }
 }

@@ -206,7 +206,12 @@ impl ErrorReport {
 
 impl StatementReport {
     /// A statement that could not be explained.
-    pub fn failed(index: usize, line: Option<usize>, sql: Option<String>, error: ErrorReport) -> Self {
+    pub fn failed(
+        index: usize,
+        line: Option<usize>,
+        sql: Option<String>,
+        error: ErrorReport,
+    ) -> Self {
         StatementReport {
             index,
             line,
@@ -304,9 +309,15 @@ fn node_details(node: &PlanNode) -> Vec<String> {
             }
         }
     };
-    count("Rows Removed by Join Filter", node.rows_removed_by_join_filter);
+    count(
+        "Rows Removed by Join Filter",
+        node.rows_removed_by_join_filter,
+    );
     count("Rows Removed by Filter", node.rows_removed_by_filter);
-    count("Rows Removed by Index Recheck", node.rows_removed_by_index_recheck);
+    count(
+        "Rows Removed by Index Recheck",
+        node.rows_removed_by_index_recheck,
+    );
     // These two are totals in EXPLAIN already, not per-loop figures.
     for (label, value) in [
         ("Heap Fetches", node.heap_fetches),

@@ -168,7 +168,11 @@ fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
     } else {
         header.extend(["Cost", "Rows plan", "Buffers hit/read"]);
     }
-    table.set_header(header.into_iter().map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+    table.set_header(
+        header
+            .into_iter()
+            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+    );
 
     let prefixes = tree_prefixes(&statement.nodes);
     for (node, prefix) in statement.nodes.iter().zip(prefixes) {
@@ -189,7 +193,11 @@ fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
         ];
         let buffers = {
             let b = &m.exclusive_buffers;
-            let mut s = format!("{}/{}", fmt_count(b.shared_hit as f64), fmt_count(b.shared_read as f64));
+            let mut s = format!(
+                "{}/{}",
+                fmt_count(b.shared_hit as f64),
+                fmt_count(b.shared_read as f64)
+            );
             if b.temp_read + b.temp_written > 0 {
                 s.push_str(&format!(
                     "\ntemp {}/{}",
@@ -210,10 +218,20 @@ fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
                 .set_alignment(CellAlignment::Right),
                 Cell::new(m.inclusive_time_ms.map(fmt_ms).unwrap_or_default())
                     .set_alignment(CellAlignment::Right),
-                styled(Cell::new(if never { "never run".into() } else { share_bar(share) }), style, level),
+                styled(
+                    Cell::new(if never {
+                        "never run".into()
+                    } else {
+                        share_bar(share)
+                    }),
+                    style,
+                    level,
+                ),
                 Cell::new(format!(
                     "{} / {}",
-                    m.actual_rows_total.map(fmt_count).unwrap_or_else(|| "-".into()),
+                    m.actual_rows_total
+                        .map(fmt_count)
+                        .unwrap_or_else(|| "-".into()),
                     fmt_count(m.planned_rows_total)
                 ))
                 .set_alignment(CellAlignment::Right),
@@ -287,11 +305,10 @@ fn tree_prefixes(nodes: &[NodeReport]) -> Vec<String> {
             open.push(false);
         }
         let mut p = String::new();
-        for &rail in open.iter().skip(0) {
+        for &rail in &open {
             p.push_str(if rail { "│  " } else { "   " });
         }
         p.push_str(if last_child[i] { "└─ " } else { "├─ " });
-        // Strip the root level's indentation (depth 1 children hang directly under the root).
         prefixes.push(p);
         open.push(!last_child[i]);
     }
@@ -368,7 +385,9 @@ fn share_bar(share: f64) -> String {
 
 fn fmt_estimate(factor: Option<f64>, direction: Option<EstimateDirection>) -> String {
     match (factor, direction) {
-        (Some(f), Some(EstimateDirection::Under)) if f >= 2.0 => format!("under ×{}", fmt_factor(f)),
+        (Some(f), Some(EstimateDirection::Under)) if f >= 2.0 => {
+            format!("under ×{}", fmt_factor(f))
+        }
         (Some(f), Some(EstimateDirection::Over)) if f >= 2.0 => format!("over ×{}", fmt_factor(f)),
         _ => String::new(),
     }
@@ -391,7 +410,11 @@ pub fn fmt_ms(ms: f64) -> String {
     } else {
         let whole = ms.trunc();
         let tenth = ((ms - whole) * 10.0).round();
-        let (whole, tenth) = if tenth >= 10.0 { (whole + 1.0, 0.0) } else { (whole, tenth) };
+        let (whole, tenth) = if tenth >= 10.0 {
+            (whole + 1.0, 0.0)
+        } else {
+            (whole, tenth)
+        };
         format!("{}.{}", fmt_count(whole), tenth as u8)
     }
 }
@@ -448,7 +471,10 @@ mod tests {
         assert_eq!(fmt_count(0.4), "0");
         assert_eq!(fmt_pct(0.7214), "72.1%");
         assert_eq!(share_bar(0.5), " 50.0% █████");
-        assert_eq!(one_line("SELECT a,\n    b\nFROM t", 100), "SELECT a, b FROM t");
+        assert_eq!(
+            one_line("SELECT a,\n    b\nFROM t", 100),
+            "SELECT a, b FROM t"
+        );
         assert_eq!(one_line("abcdef", 4), "abc…");
     }
 }
