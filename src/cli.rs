@@ -75,7 +75,7 @@ pub struct ExplainArgs {
     #[arg(short = 'c', long = "command", value_name = "SQL")]
     pub command: Option<String>,
 
-    /// Analyse a saved EXPLAIN JSON (psql output or auto_explain log) offline, no database.
+    /// Analyse a saved EXPLAIN JSON (psql output or auto_explain log; - for stdin) offline, no database.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["param", "params_json", "no_analyze", "timeout"])]
     pub plan: Option<PathBuf>,
 

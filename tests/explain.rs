@@ -709,6 +709,13 @@ fn offline_plan_analysis_needs_no_database() {
         "auto_explain carries the query text"
     );
 
+    let mut cmd = pgdiag_command();
+    cmd.args(["explain", "--plan", "-"]);
+    let saved = std::fs::read(fixture("fixtures/plans/cte.json")).unwrap();
+    let run = run_with(cmd, Some(&saved));
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.contains("CTE Scan"), "{}", run.stdout);
+
     let (_d, bad) = temp_file("bad.json", b"[{\"Plan\": {\"Node Type\": \"Seq Scan\",}]");
     let run = pgdiag(&["explain", "--plan", bad.to_str().unwrap()]);
     assert_eq!(run.code, 2);

@@ -156,12 +156,16 @@ fn run_offline(
     out: &mut impl Write,
     style: TextStyle,
 ) -> anyhow::Result<Outcome> {
-    let text = read_text(path)?;
-    let explains = parse_explain(&text).with_context(|| format!("{}", path.display()))?;
+    let (text, name) = if path == Path::new("-") {
+        (read_stdin()?, "<stdin>".to_owned())
+    } else {
+        (read_text(path)?, path.display().to_string())
+    };
+    let explains = parse_explain(&text).with_context(|| name.clone())?;
     let report = offline_report(
         Source {
             kind: SourceKind::PlanFile,
-            path: Some(path.display().to_string()),
+            path: Some(name),
         },
         &explains,
     );
@@ -213,11 +217,7 @@ fn read_sql(args: &ExplainArgs) -> anyhow::Result<(String, Source)> {
         .as_deref()
         .ok_or_else(|| anyhow!("give a SQL file, - for standard input, or -c SQL"))?;
     if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("cannot read standard input")?;
-        let text = decode_text(bytes, "<stdin>")?;
+        let text = read_stdin()?;
         return Ok((
             text,
             Source {
@@ -233,6 +233,14 @@ fn read_sql(args: &ExplainArgs) -> anyhow::Result<(String, Source)> {
             path: Some(path.display().to_string()),
         },
     ))
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    decode_text(bytes, "<stdin>")
 }
 
 /// Read a text file, refusing binary content with a clear message.

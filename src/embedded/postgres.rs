@@ -391,7 +391,7 @@ impl EmbeddedPostgres {
     pub async fn create_database(&self, name: &str) -> Result<()> {
         let client = self.connect("postgres").await?;
         client
-            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+            .batch_execute(&format!("CREATE DATABASE {}", crate::pg::quote_ident(name)))
             .await?;
         Ok(())
     }
@@ -614,11 +614,6 @@ fn quote_conf(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// An SQL identifier, always quoted so any name round-trips.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Percent-encode everything but RFC 3986 unreserved characters (for a URL path segment).
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -638,7 +633,6 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
         assert_eq!(quote_conf("it's"), "'it''s'");
         assert_eq!(percent_encode("my db/x"), "my%20db%2Fx");
     }

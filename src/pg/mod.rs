@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod explain;
+pub mod ident;
 pub mod server_error;
 pub mod statements;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner};
+pub use ident::quote_ident;
 pub use server_error::ServerError;
 pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};
 
