@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let style = TextStyle {
         color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         width: None,
+        verbose: false,
     };
     eprintln!("$ pgdiag explain --dsn {url} --param 42 -c \"<product page query>\"\n");
     let outcome =

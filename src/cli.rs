@@ -45,6 +45,26 @@ pub enum ColorChoice {
     Never,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A finding above 10% of execution time.
+    Notice,
+    /// A finding above 40% of execution time.
+    Warning,
+    /// A finding above 90% of execution time.
+    Critical,
+}
+
+impl FailOn {
+    pub fn severity(self) -> crate::diagnose::Severity {
+        match self {
+            FailOn::Notice => crate::diagnose::Severity::Notice,
+            FailOn::Warning => crate::diagnose::Severity::Warning,
+            FailOn::Critical => crate::diagnose::Severity::Critical,
+        }
+    }
+}
+
 /// Connection options shared by every command that talks to PostgreSQL.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
@@ -62,6 +82,9 @@ pub struct OutputArgs {
     /// When to use colour (NO_COLOR is respected in auto mode).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Also show what the diagnosis rules checked and why it is not a finding.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -90,6 +113,10 @@ pub struct ExplainArgs {
     /// Show the estimated plan only; do not execute the statement.
     #[arg(long)]
     pub no_analyze: bool,
+
+    /// Exit 1 when a finding reaches this severity (for scripts and CI).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
 
     /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]

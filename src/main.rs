@@ -61,7 +61,11 @@ fn text_style(output: &OutputArgs) -> TextStyle {
         ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let width = if terminal { terminal_width() } else { None };
-    TextStyle { color, width }
+    TextStyle {
+        color,
+        width,
+        verbose: output.verbose,
+    }
 }
 
 fn terminal_width() -> Option<u16> {

@@ -24,7 +24,11 @@ fn text(name: &str, color: bool) -> String {
     report::text::render(
         &mut out,
         &report_for(name),
-        TextStyle { color, width: None },
+        TextStyle {
+            color,
+            width: None,
+            verbose: false,
+        },
     )
     .unwrap();
     String::from_utf8(out).unwrap()

@@ -1,6 +1,7 @@
 //! The one integration-test binary; a module per area.
 
 mod connect;
+mod diagnose;
 mod embedded;
 mod explain;
 mod render;

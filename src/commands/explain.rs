@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{ExplainArgs, OutputFormat};
+use crate::cli::{ExplainArgs, FailOn, OutputFormat};
 use crate::pg::{
     self, ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, SplitError,
     split_statements,
@@ -28,7 +28,7 @@ pub async fn run(
     style: TextStyle,
 ) -> anyhow::Result<Outcome> {
     if let Some(plan_path) = &args.plan {
-        return run_offline(plan_path, args.output.format, out, style);
+        return run_offline(plan_path, args.output.format, args.fail_on, out, style);
     }
     let (sql, source) = read_sql(args)?;
     let statements = split_statements(&sql).map_err(|e| match e {
@@ -126,7 +126,28 @@ pub async fn run(
     if args.output.format == OutputFormat::Json {
         report::render_json(out, &report)?;
     }
-    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        gate(&report, args.fail_on)
+    })
+}
+
+/// `--fail-on`: exit 1 when any finding reaches the given severity.
+fn gate(report: &ExplainReport, fail_on: Option<FailOn>) -> Outcome {
+    let Some(threshold) = fail_on.map(FailOn::severity) else {
+        return Outcome::Ok;
+    };
+    let reached = report
+        .statements
+        .iter()
+        .flat_map(|s| &s.findings)
+        .any(|f| f.severity >= threshold);
+    if reached {
+        Outcome::GateFailed
+    } else {
+        Outcome::Ok
+    }
 }
 
 /// A spinner on stderr while a statement runs (hidden when stderr is not a terminal, so pipes,
@@ -153,6 +174,7 @@ fn emit(out: &mut impl Write, report: &ExplainReport, format: OutputFormat) -> a
 fn run_offline(
     path: &Path,
     format: OutputFormat,
+    fail_on: Option<FailOn>,
     out: &mut impl Write,
     style: TextStyle,
 ) -> anyhow::Result<Outcome> {
@@ -173,7 +195,7 @@ fn run_offline(
         OutputFormat::Text => report::text::render(out, &report, style)?,
         OutputFormat::Json => report::render_json(out, &report)?,
     }
-    Ok(Outcome::Ok)
+    Ok(gate(&report, fail_on))
 }
 
 /// The report for saved plans: each plan analysed as it is, no database involved.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnose::{Check, Finding, Thresholds, diagnose};
 use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
 
 /// Version of the JSON report schema.
@@ -98,6 +99,12 @@ pub struct StatementReport {
     pub summary: Option<PlanSummary>,
     /// The plan's nodes, depth-first (a parent before its children).
     pub nodes: Vec<NodeReport>,
+    /// What the diagnosis rules found, most time at stake first.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Nodes the rules examined and did not flag, with the reason.
+    #[serde(default)]
+    pub checks: Vec<Check>,
     /// The EXPLAIN JSON document exactly as PostgreSQL produced it (for pev2, explain.depesz...).
     pub plan: Option<serde_json::Value>,
     /// Present when the statement could not be explained.
@@ -222,6 +229,8 @@ impl StatementReport {
             parameters: 0,
             summary: None,
             nodes: Vec::new(),
+            findings: Vec::new(),
+            checks: Vec::new(),
             plan: None,
             error: Some(error),
         }
@@ -250,6 +259,7 @@ impl StatementReport {
                 details: node_details(node),
             })
             .collect();
+        let diagnosis = diagnose(explain, analysis, &Thresholds::default());
         let jit = explain.jit.as_ref().map(|j| JitSummary {
             functions: Some(j.functions),
             total_ms: analysis.jit_total_ms,
@@ -272,6 +282,8 @@ impl StatementReport {
                 settings: explain.settings.clone(),
             }),
             nodes,
+            findings: diagnosis.findings,
+            checks: diagnosis.checks,
             plan: raw_plan,
             error: None,
         }

@@ -7,6 +7,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::model::{ExplainReport, NodeReport, StatementReport};
+use crate::diagnose::Severity;
 use crate::plan::EstimateDirection;
 
 /// How text output looks.
@@ -16,6 +17,8 @@ pub struct TextStyle {
     pub color: bool,
     /// Table width limit; `None` lets the table take what it needs (non-terminal output).
     pub width: Option<u16>,
+    /// Also list what the rules checked and why it is not a finding.
+    pub verbose: bool,
 }
 
 /// Share-of-time tiers users know from pev2/depesz: >10% notable, >40% hot, >90% dominant.
@@ -111,7 +114,12 @@ pub fn render_statement(
     let table = plan_table(statement, style);
     writeln!(w, "{table}")?;
 
-    if statement.analyzed {
+    render_findings(w, statement, style)?;
+    if style.verbose {
+        render_checks(w, statement)?;
+    }
+
+    if statement.analyzed && statement.findings.is_empty() {
         let mut hottest: Vec<&NodeReport> = statement
             .nodes
             .iter()
@@ -137,6 +145,56 @@ pub fn render_statement(
                 writeln!(w, "{}", paint(&line, style, tier(share)))?;
             }
         }
+    }
+    Ok(())
+}
+
+fn render_findings(
+    w: &mut impl Write,
+    statement: &StatementReport,
+    style: TextStyle,
+) -> io::Result<()> {
+    if statement.findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "  Findings (most time at stake first):")?;
+    for f in &statement.findings {
+        let paint_as = match f.severity {
+            Severity::Critical => Paint::Dominant,
+            Severity::Warning => Paint::Hot,
+            Severity::Notice => Paint::Notable,
+            Severity::Info => Paint::Plain,
+        };
+        let head = format!(
+            "  {:<8} {} · #{} {} — {} ms ({})",
+            f.severity.as_str().to_ascii_uppercase(),
+            f.rule,
+            f.node_id,
+            f.summary,
+            fmt_ms(f.time_at_stake_ms),
+            fmt_pct(f.share_at_stake)
+        );
+        writeln!(w, "{}", paint(&head, style, paint_as))?;
+        let evidence: Vec<String> = f
+            .evidence
+            .iter()
+            .map(|e| format!("{} {}", e.label, one_line(&e.value, 80)))
+            .collect();
+        writeln!(w, "           evidence: {}", evidence.join(" · "))?;
+        writeln!(w, "           do: {}", f.advice)?;
+        writeln!(w, "           see: {}", f.doc)?;
+    }
+    Ok(())
+}
+
+/// Verbose output: what the rules looked at and why it is not a finding.
+pub fn render_checks(w: &mut impl Write, statement: &StatementReport) -> io::Result<()> {
+    if statement.checks.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "  Checked, not findings:")?;
+    for c in &statement.checks {
+        writeln!(w, "    {} · #{}: {}", c.rule, c.node_id, c.reason)?;
     }
     Ok(())
 }

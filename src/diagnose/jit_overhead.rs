@@ -1,0 +1,55 @@
+//! `jit-overhead`: JIT compilation taking a large share of execution time — common on OLTP-style
+//! queries whose cost estimate crosses `jit_above_cost` although they run fast.
+
+use super::{Check, Context, Finding, Rule, evidence};
+use crate::report::text::fmt_pct;
+
+#[derive(Debug)]
+pub struct JitOverhead;
+
+impl Rule for JitOverhead {
+    fn id(&self) -> &'static str {
+        "jit-overhead"
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let (Some(jit), Some(jit_ms)) = (&ctx.explain.jit, ctx.analysis.jit_total_ms) else {
+            return;
+        };
+        let share = ctx.share(jit_ms);
+        if share < ctx.thresholds.jit_min_share {
+            checks.push(Check {
+                rule: self.id().into(),
+                node_id: 0,
+                reason: format!(
+                    "JIT takes {} of execution time (< {})",
+                    fmt_pct(share),
+                    fmt_pct(ctx.thresholds.jit_min_share)
+                ),
+            });
+            return;
+        }
+        let mut ev = vec![
+            evidence("JIT time", format!("{jit_ms:.1} ms")),
+            evidence("functions compiled", jit.functions.to_string()),
+        ];
+        if let Some(timing) = &jit.timing {
+            ev.push(evidence(
+                "generation / inlining / optimization / emission",
+                format!(
+                    "{:.1} / {:.1} / {:.1} / {:.1} ms",
+                    timing.generation, timing.inlining, timing.optimization, timing.emission
+                ),
+            ));
+        }
+        findings.push(ctx.finding(
+            self.id(),
+            0,
+            jit_ms,
+            Vec::new(),
+            format!("JIT compilation takes {} of execution time", fmt_pct(share)),
+            ev,
+            "JIT pays off only for long analytical queries: raise jit_above_cost (and jit_inline_above_cost, jit_optimize_above_cost) or SET jit = off for this workload; fixing the plan's costs (indexes) usually drops it below the thresholds".into(),
+        ));
+    }
+}

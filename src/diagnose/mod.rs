@@ -1,0 +1,240 @@
+//! Diagnosis: pure rules over an analysed plan. Each rule lives in its own file, has a kebab-case
+//! id and a doc page (`docs/rules/<id>.md`), and turns plan nodes into [`Finding`]s backed by the
+//! plan's own numbers, ranked by the time fixing them could save. Nodes a rule looked at and let go
+//! become [`Check`]s with the reason, for verbose output.
+
+mod disk_spill;
+mod jit_overhead;
+mod seq_scan;
+mod unindexed_sort;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
+
+/// How much of the query's time a finding puts at stake, in the tiers pev2 and depesz use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Up to 10% of the execution time.
+    Info,
+    /// More than 10%.
+    Notice,
+    /// More than 40%.
+    Warning,
+    /// More than 90%.
+    Critical,
+}
+
+impl Severity {
+    /// The tier for a share (0..1) of execution time at stake.
+    pub fn for_share(share: f64) -> Severity {
+        if share > 0.90 {
+            Severity::Critical
+        } else if share > 0.40 {
+            Severity::Warning
+        } else if share > 0.10 {
+            Severity::Notice
+        } else {
+            Severity::Info
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Notice => "notice",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One number from the plan that supports a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub label: String,
+    pub value: String,
+}
+
+/// Something worth fixing, with how much time it costs and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Rule id, e.g. `seq-scan`.
+    pub rule: String,
+    pub severity: Severity,
+    /// The node (`id` and `path` as in the report's `nodes`).
+    pub node_id: usize,
+    pub node_path: String,
+    pub relation: Option<String>,
+    /// Columns and expressions involved (filter, sort keys).
+    pub expressions: Vec<String>,
+    /// One line: what is wrong.
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    /// Time that fixing it could save, and its share of execution time.
+    pub time_at_stake_ms: f64,
+    pub share_at_stake: f64,
+    /// What to do.
+    pub advice: String,
+    /// The rule's documentation page.
+    pub doc: String,
+}
+
+/// A node a rule examined and did not flag, and why (shown in verbose output).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub rule: String,
+    pub node_id: usize,
+    pub reason: String,
+}
+
+/// Thresholds every rule reads; defaults are what a senior DBA would use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Thresholds {
+    /// seq-scan: a scan reading fewer rows than this (over all loops) is a small table.
+    pub seq_scan_min_rows: f64,
+    /// seq-scan: share of the rows read that the filter discards to count as selective.
+    pub seq_scan_min_removed_share: f64,
+    /// seq-scan: loops from which a repeated scan is flagged even when each one is small.
+    pub seq_scan_min_loops: f64,
+    /// unindexed-sort, disk-spill: nodes below this share of execution time are not worth a change.
+    pub min_share: f64,
+    /// jit-overhead: JIT time above this share of execution time.
+    pub jit_min_share: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            seq_scan_min_rows: 10_000.0,
+            seq_scan_min_removed_share: 0.5,
+            seq_scan_min_loops: 100.0,
+            min_share: 0.05,
+            jit_min_share: 0.10,
+        }
+    }
+}
+
+/// What a rule sees: the plan, its figures, and the thresholds.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub explain: &'a Explain,
+    pub analysis: &'a Analysis,
+    /// Plan nodes in the same order as `analysis.nodes`.
+    pub nodes: Vec<&'a PlanNode>,
+    pub thresholds: &'a Thresholds,
+}
+
+impl Context<'_> {
+    /// The denominator of every share: execution time (or the root's time).
+    pub fn total_ms(&self) -> f64 {
+        self.analysis.total_time_ms.unwrap_or(0.0)
+    }
+
+    pub fn share(&self, ms: f64) -> f64 {
+        let total = self.total_ms();
+        if total > 0.0 {
+            (ms / total).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    pub fn children_of(&self, id: usize) -> impl Iterator<Item = &NodeMetrics> {
+        self.analysis
+            .nodes
+            .iter()
+            .filter(move |n| n.parent == Some(id))
+    }
+
+    /// A finding for node `id` with `ms` at stake; severity from the share.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finding(
+        &self,
+        rule: &str,
+        id: usize,
+        ms: f64,
+        expressions: Vec<String>,
+        summary: String,
+        evidence: Vec<Evidence>,
+        advice: String,
+    ) -> Finding {
+        let metrics = &self.analysis.nodes[id];
+        let share = self.share(ms);
+        Finding {
+            rule: rule.to_owned(),
+            severity: Severity::for_share(share),
+            node_id: id,
+            node_path: metrics.path.clone(),
+            relation: metrics.relation.clone(),
+            expressions,
+            summary,
+            evidence,
+            time_at_stake_ms: ms,
+            share_at_stake: share,
+            advice,
+            doc: format!("docs/rules/{rule}.md"),
+        }
+    }
+}
+
+pub fn evidence(label: &str, value: impl Into<String>) -> Evidence {
+    Evidence {
+        label: label.to_owned(),
+        value: value.into(),
+    }
+}
+
+/// A diagnosis rule.
+pub trait Rule {
+    /// Kebab-case id, also the doc page's name.
+    fn id(&self) -> &'static str;
+    /// Examine the plan; push findings, and checks for nodes examined but not flagged.
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>);
+}
+
+/// Every rule, in documentation order.
+pub fn rules() -> Vec<Box<dyn Rule>> {
+    vec![
+        Box::new(seq_scan::SeqScan),
+        Box::new(unindexed_sort::UnindexedSort),
+        Box::new(disk_spill::DiskSpill),
+        Box::new(jit_overhead::JitOverhead),
+    ]
+}
+
+/// Findings (most time at stake first) and the checks that did not become findings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub findings: Vec<Finding>,
+    pub checks: Vec<Check>,
+}
+
+/// Run every rule over an analysed plan. Estimated-only plans (no actual figures) give no
+/// findings: the rules weigh time, and there is none.
+pub fn diagnose(explain: &Explain, analysis: &Analysis, thresholds: &Thresholds) -> Diagnosis {
+    let mut diagnosis = Diagnosis::default();
+    if !analysis.analyzed {
+        return diagnosis;
+    }
+    let ctx = Context {
+        explain,
+        analysis,
+        nodes: explain.plan.preorder(),
+        thresholds,
+    };
+    for rule in rules() {
+        rule.check(&ctx, &mut diagnosis.findings, &mut diagnosis.checks);
+    }
+    diagnosis.findings.sort_by(|a, b| {
+        b.time_at_stake_ms
+            .total_cmp(&a.time_at_stake_ms)
+            .then_with(|| a.node_id.cmp(&b.node_id))
+    });
+    diagnosis
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! `seq-scan`: a sequential scan of a large table whose filter throws most rows away, or a scan
+//! repeated many times inside a loop. Small tables and filters that keep most rows are not
+//! findings: an index would not beat reading the table.
+
+use super::{Check, Context, Finding, Rule, evidence};
+use crate::report::text::{fmt_count, fmt_pct};
+
+#[derive(Debug)]
+pub struct SeqScan;
+
+impl Rule for SeqScan {
+    fn id(&self) -> &'static str {
+        "seq-scan"
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let t = ctx.thresholds;
+        for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
+            if node.node_type != "Seq Scan" {
+                continue;
+            }
+            let loops = metrics.loops.unwrap_or(0.0);
+            if loops == 0.0 {
+                continue;
+            }
+            let returned = metrics.actual_rows_total.unwrap_or(0.0);
+            let removed = node.rows_removed_by_filter.unwrap_or(0.0) * loops;
+            let read = returned + removed;
+            let removed_share = if read > 0.0 { removed / read } else { 0.0 };
+            let ms = metrics.exclusive_time_ms.unwrap_or(0.0);
+            let relation = metrics.relation.clone().unwrap_or_default();
+            let mut not_a_finding = |reason: String| {
+                checks.push(Check {
+                    rule: self.id().into(),
+                    node_id: metrics.id,
+                    reason,
+                })
+            };
+            let repeated = loops >= t.seq_scan_min_loops;
+            let large = read >= t.seq_scan_min_rows;
+            let selective = node.filter.is_some() && removed_share >= t.seq_scan_min_removed_share;
+            if !repeated && !large {
+                not_a_finding(format!(
+                    "{relation}: small ({} rows read < {}); reading it whole is cheap",
+                    fmt_count(read),
+                    fmt_count(t.seq_scan_min_rows)
+                ));
+                continue;
+            }
+            if !repeated && !selective {
+                not_a_finding(match &node.filter {
+                    None => {
+                        format!("{relation}: no filter; every row is needed, an index cannot help")
+                    }
+                    Some(_) => format!(
+                        "{relation}: the filter keeps {} of the rows; an index would not beat a sequential read",
+                        fmt_pct(1.0 - removed_share)
+                    ),
+                });
+                continue;
+            }
+            let mut ev = vec![
+                evidence("rows read", fmt_count(read)),
+                evidence("rows returned", fmt_count(returned)),
+                evidence(
+                    "rows removed by filter",
+                    format!("{} ({})", fmt_count(removed), fmt_pct(removed_share)),
+                ),
+                evidence("loops", fmt_count(loops)),
+                evidence("exclusive time", format!("{ms:.1} ms")),
+            ];
+            if let Some(filter) = &node.filter {
+                ev.push(evidence("filter", filter.clone()));
+            }
+            let summary = if repeated {
+                format!(
+                    "sequential scan on {relation} runs {} times inside a loop",
+                    fmt_count(loops)
+                )
+            } else {
+                format!(
+                    "sequential scan on {relation} reads {} rows to return {}",
+                    fmt_count(read),
+                    fmt_count(returned)
+                )
+            };
+            let advice = match (&node.filter, repeated) {
+                (Some(filter), false) => format!(
+                    "index the columns of the filter {filter} on {relation}: equality columns first, then one range column"
+                ),
+                (Some(filter), true) => format!(
+                    "index the columns of the filter {filter} on {relation} so each of the {} iterations seeks instead of reading the table, or rewrite the loop as a join",
+                    fmt_count(loops)
+                ),
+                (None, _) => format!(
+                    "the loop re-reads {relation} each time: an index on the join columns lets each iteration seek, or let the planner hash it (check the row estimates)"
+                ),
+            };
+            findings.push(ctx.finding(
+                self.id(),
+                metrics.id,
+                ms,
+                node.filter.iter().cloned().collect(),
+                summary,
+                ev,
+                advice,
+            ));
+        }
+    }
+}
