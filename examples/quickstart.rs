@@ -59,9 +59,11 @@ async fn main() -> anyhow::Result<()> {
     let outcome =
         pgdiag::commands::explain::run(&args, &mut io::stdout(), &mut io::stderr(), style).await?;
     println!(
-        "\nThe sequential scan on reviews is where the time goes: the index on reviews(product_id) that"
+        "\nThe sequential scan on reviews is where the time goes: it reads every review to keep a"
     );
-    println!("`pgdiag suggest` will propose fixes it — explain before you cache.");
+    println!(
+        "dozen. An index on reviews(product_id) fixes that for free — explain before you cache."
+    );
     pg.stop().await?;
     std::process::exit(outcome.exit_code().into());
 }
