@@ -429,6 +429,19 @@ async fn statement_timeout_is_enforced_and_reported() {
     assert!(started.elapsed() < Duration::from_secs(15));
 }
 
+/// Backends (other than ours) currently running the test's `cancel_me` query.
+async fn active_cancel_me(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%cancel_me%' \
+             AND state = 'active' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 #[tokio::test]
 async fn ctrl_c_cancels_the_query_on_the_server_and_exits_2() {
     let (url, client) = database("cancel", "").await;
@@ -446,11 +459,7 @@ async fn ctrl_c_cancels_the_query_on_the_server_and_exits_2() {
     // Wait until the server runs it.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let running: i64 = client
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%cancel_me%' AND state = 'active' AND pid <> pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let running = active_cancel_me(&client).await;
         if running > 0 {
             break;
         }
@@ -466,11 +475,7 @@ async fn ctrl_c_cancels_the_query_on_the_server_and_exits_2() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(stderr.contains("cancelled on the server"), "{stderr}");
     // And the server is no longer running it.
-    let running: i64 = client
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%cancel_me%' AND state = 'active' AND pid <> pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let running = active_cancel_me(&client).await;
     assert_eq!(running, 0);
 }
 

@@ -12,7 +12,7 @@ use crate::pg::{
     self, ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, SplitError,
     split_statements,
 };
-use crate::plan::{Explain, analyze, parse_explain};
+use crate::plan::{Explain, analyze, parse_explain, parse_explain_value};
 use crate::report::{
     self, ErrorReport, ExplainReport, ServerInfo, Source, SourceKind, StatementReport, TextStyle,
 };
@@ -65,14 +65,14 @@ pub async fn run(
         spinner.finish_and_clear();
         let entry = match result {
             Ok(output) => {
-                let explains = parse_explain(&output.json).with_context(|| {
+                let explains = parse_explain_value(output.document.clone()).with_context(|| {
                     format!("statement {}: unreadable EXPLAIN output", statement.index)
                 })?;
                 let explain = explains.into_iter().next().ok_or_else(|| {
                     anyhow!("statement {}: EXPLAIN returned no plan", statement.index)
                 })?;
                 let analysis = analyze(&explain);
-                let raw = serde_json::from_str(&output.json).ok();
+                let raw = Some(output.document);
                 let mut entry = StatementReport::explained(
                     statement.index,
                     Some(statement.line),

@@ -97,8 +97,8 @@ impl Default for ExplainOptions {
 /// The EXPLAIN JSON document the server returned for one statement.
 #[derive(Debug, Clone)]
 pub struct ExplainOutput {
-    /// The JSON text (psql's `FORMAT JSON` output).
-    pub json: String,
+    /// The EXPLAIN document (psql's `FORMAT JSON` output), as the driver decoded it.
+    pub document: serde_json::Value,
     /// The exact command sent, `EXPLAIN (...) <statement>`.
     pub sent: String,
     /// The statement was executed (ANALYZE), inside a transaction that was rolled back.
@@ -201,7 +201,7 @@ impl Runner {
         let cancel = self.cancel.clone();
         let tls = self.settings.tls_connector()?;
 
-        let json = {
+        let document = {
             let run = run_in_rolled_back_transaction(
                 &mut self.client,
                 &sent,
@@ -222,7 +222,7 @@ impl Runner {
             }
         };
         Ok(ExplainOutput {
-            json,
+            document,
             sent,
             rolled_back: options.analyze,
             writes,
@@ -236,7 +236,7 @@ async fn run_in_rolled_back_transaction(
     prefix_len: usize,
     statement: &SqlStatement,
     options: &ExplainOptions,
-) -> Result<String, Error> {
+) -> Result<serde_json::Value, Error> {
     let server_error = |e: tokio_postgres::Error| match e.as_db_error() {
         Some(db) if db.code() == &SqlState::QUERY_CANCELED && !options.timeout.is_zero() => {
             Error::Timeout(options.timeout)
@@ -273,18 +273,21 @@ async fn run_in_rolled_back_transaction(
         .collect();
     let rows = tx.query(&prepared, &params).await.map_err(server_error)?;
     tx.rollback().await?;
-    let mut json = String::new();
-    for row in rows {
-        // FORMAT JSON returns one row of type json; older servers may say text.
-        match row.try_get::<_, serde_json::Value>(0) {
-            Ok(v) => json.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default()),
-            Err(_) => json.push_str(&row.try_get::<_, String>(0).map_err(|e| {
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
+    // FORMAT JSON returns one row of type json; a server may also send it as text.
+    match row.try_get::<_, serde_json::Value>(0) {
+        Ok(document) => Ok(document),
+        Err(_) => {
+            let text: String = row.try_get(0).map_err(|e| {
                 Error::Config(format!(
                     "unexpected EXPLAIN result: {}",
                     describe_client_error(&e)
                 ))
-            })?),
+            })?;
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))
         }
     }
-    Ok(json)
 }

@@ -11,7 +11,7 @@ pub mod parse;
 
 pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
 pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Trigger, Worker};
-pub use parse::{ParseError, parse_explain};
+pub use parse::{ParseError, parse_explain, parse_explain_value};
 
 #[cfg(test)]
 mod tests;

@@ -146,6 +146,12 @@ fn scan_documents(text: &str) -> Scan {
     scan
 }
 
+/// Plans from a JSON document already parsed (what a database driver returns for
+/// `EXPLAIN (FORMAT JSON)`), without going through text again.
+pub fn parse_explain_value(value: Value) -> Result<Vec<Explain>, ParseError> {
+    explains_from_value(value, true).map_err(|reason| ParseError::NotAPlan { reason })
+}
+
 /// Converts one JSON value into plans, or says why it is not one.
 fn explains_from_value(value: Value, allow_bare_node: bool) -> Result<Vec<Explain>, String> {
     match value {
