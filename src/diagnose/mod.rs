@@ -103,6 +103,26 @@ pub struct Thresholds {
     pub min_share: f64,
     /// jit-overhead: JIT time above this share of execution time.
     pub jit_min_share: f64,
+    /// heavy-aggregate: rows consumed (over all loops) from which an aggregate is heavy...
+    pub heavy_aggregate_min_rows: f64,
+    /// heavy-aggregate: ...or the share of execution time (inclusive) from which it is heavy anyway.
+    pub heavy_aggregate_min_share: f64,
+    /// misestimate: planned vs actual rows off by at least this factor (tiers 10/100/1000×).
+    pub misestimate_min_factor: f64,
+    /// nested-loop-amplification: inner-side executions from which a loop amplifies.
+    pub nested_loop_min_loops: f64,
+    /// index-filter-waste: rows an index scan fetched and then discarded by its Filter...
+    pub index_filter_min_removed_rows: f64,
+    /// ...as a share of the rows it fetched.
+    pub index_filter_min_removed_share: f64,
+    /// heap-fetches: heap fetches (total) from which an index-only scan is flagged...
+    pub heap_fetches_min: f64,
+    /// ...as a share of the rows it returned.
+    pub heap_fetches_min_share_of_rows: f64,
+    /// planning-time: planning time at least this multiple of execution time...
+    pub planning_min_ratio: f64,
+    /// ...and at least this long (ms), so sub-millisecond queries are not flagged.
+    pub planning_min_ms: f64,
 }
 
 impl Default for Thresholds {
@@ -113,6 +133,16 @@ impl Default for Thresholds {
             seq_scan_min_loops: 100.0,
             min_share: 0.05,
             jit_min_share: 0.10,
+            heavy_aggregate_min_rows: 100_000.0,
+            heavy_aggregate_min_share: 0.20,
+            misestimate_min_factor: 10.0,
+            nested_loop_min_loops: 1_000.0,
+            index_filter_min_removed_rows: 1_000.0,
+            index_filter_min_removed_share: 0.5,
+            heap_fetches_min: 1_000.0,
+            heap_fetches_min_share_of_rows: 0.1,
+            planning_min_ratio: 1.0,
+            planning_min_ms: 5.0,
         }
     }
 }
