@@ -73,6 +73,29 @@ pub struct ConnectionArgs {
     pub dsn: Option<String>,
 }
 
+/// Diagnosis settings: `pgdiag.toml` and the flags that override it.
+#[derive(Debug, Clone, Args)]
+pub struct DiagnoseArgs {
+    /// Settings file (default: ./pgdiag.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override a diagnosis threshold, e.g. --threshold seq_scan_min_rows=50000 (repeatable).
+    #[arg(long = "threshold", value_name = "NAME=VALUE")]
+    pub thresholds: Vec<String>,
+    /// Do not run this rule (repeatable), e.g. --disable-rule jit-overhead.
+    #[arg(long = "disable-rule", value_name = "RULE")]
+    pub disabled_rules: Vec<String>,
+}
+
+impl DiagnoseArgs {
+    /// The file's settings with the flags applied.
+    pub fn resolve(&self) -> Result<crate::diagnose::DiagnoseConfig, crate::config::ConfigError> {
+        let mut config = crate::config::Config::load(self.config.as_deref())?.diagnose;
+        config.apply_flags(&self.thresholds, &self.disabled_rules)?;
+        Ok(config)
+    }
+}
+
 /// Output options shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
@@ -124,6 +147,9 @@ pub struct ExplainArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub diagnose: DiagnoseArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -4,11 +4,11 @@
 use pgdiag::diagnose::Severity;
 use pgdiag::report::ExplainReport;
 
-use crate::support::{database, fixture, pgdiag};
+use crate::support::{database, fixture, pgdiag, pgdiag_command, run_with, temp_file};
 
 const BIG: &str = "
     CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, kind text NOT NULL);
-    INSERT INTO events SELECT g, g % 5000, 'k' || (g % 7) FROM generate_series(1, 300000) g;
+    INSERT INTO events SELECT g, g % 5000, 'k' || (g % 7) FROM generate_series(1, 1000000) g;
     CREATE TABLE kinds (name text PRIMARY KEY);
     INSERT INTO kinds SELECT 'k' || g FROM generate_series(0, 6) g;
     ANALYZE;
@@ -85,4 +85,139 @@ fn fail_on_works_offline_too() {
         plan.to_str().unwrap(),
     ]);
     assert_eq!(run.code, 0, "{}", run.all_output());
+}
+
+fn findings_of(stdout: &str) -> Vec<String> {
+    let report: ExplainReport = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("invalid JSON report ({e}):\n{stdout}"));
+    report.statements[0]
+        .findings
+        .iter()
+        .map(|f| f.rule.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn small_work_mem_spills_and_low_jit_thresholds_show_jit_overhead() {
+    let (url, _client) = database("diagmem", BIG).await;
+    // PGOPTIONS reaches the server like libpq's: these settings hold for pgdiag's session only.
+    let mut cmd = pgdiag_command();
+    cmd.env(
+        "PGOPTIONS",
+        "-c work_mem=64kB -c max_parallel_workers_per_gather=0",
+    );
+    cmd.args([
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "-c",
+        "SELECT * FROM events ORDER BY kind, account_id",
+    ]);
+    let run = run_with(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let rules = findings_of(&run.stdout);
+    assert!(rules.contains(&"disk-spill".to_string()), "{rules:?}");
+    assert!(rules.contains(&"unindexed-sort".to_string()), "{rules:?}");
+
+    let mut cmd = pgdiag_command();
+    cmd.env(
+        "PGOPTIONS",
+        "-c jit=on -c jit_above_cost=0 -c jit_inline_above_cost=0 -c jit_optimize_above_cost=0 -c max_parallel_workers_per_gather=0",
+    );
+    cmd.args(["explain", "--dsn", &url, "--format", "json", "-c", "SELECT kind, count(*), sum(account_id * 2 + 1) FROM kinds k JOIN events e ON e.kind = k.name WHERE e.id < 20000 GROUP BY kind"]);
+    let run = run_with(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: ExplainReport = serde_json::from_str(&run.stdout).unwrap();
+    let summary = report.statements[0].summary.as_ref().unwrap();
+    assert!(
+        summary.jit.is_some(),
+        "JIT did not run: {:?}",
+        summary.settings
+    );
+    let rules = findings_of(&run.stdout);
+    assert!(rules.contains(&"jit-overhead".to_string()), "{rules:?}");
+}
+
+#[tokio::test]
+async fn pgdiag_toml_and_flags_change_thresholds_and_disable_rules() {
+    let (url, _client) = database("diagconf", BIG).await;
+    let sql = "SELECT * FROM events WHERE account_id = 42";
+    // Raise the "large table" bar above the table's size: no seq-scan finding, and -v says why.
+    let (_dir, config) = temp_file(
+        "pgdiag.toml",
+        b"[diagnose.thresholds]\nseq_scan_min_rows = 5000000\n",
+    );
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+        "-c",
+        sql,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(!findings_of(&run.stdout).contains(&"seq-scan".to_string()));
+
+    // The flag wins over the file.
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--config",
+        config.to_str().unwrap(),
+        "--threshold",
+        "seq_scan_min_rows=1000",
+        "--format",
+        "json",
+        "-c",
+        sql,
+    ]);
+    assert!(findings_of(&run.stdout).contains(&"seq-scan".to_string()));
+
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--disable-rule",
+        "seq-scan",
+        "--format",
+        "json",
+        "-c",
+        sql,
+    ]);
+    assert!(!findings_of(&run.stdout).contains(&"seq-scan".to_string()));
+
+    // Bad settings are usage errors: exit 2, one clear line.
+    let (_dir2, bad) = temp_file("pgdiag.toml", b"[diagnose.thresholds]\nseq_scan_rows = 1\n");
+    let run = pgdiag(&[
+        "explain",
+        "--config",
+        bad.to_str().unwrap(),
+        "--plan",
+        fixture("fixtures/plans/jit.json").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown field `seq_scan_rows`"),
+        "{}",
+        run.stderr
+    );
+    let run = pgdiag(&[
+        "explain",
+        "--disable-rule",
+        "no-such-rule",
+        "--plan",
+        fixture("fixtures/plans/jit.json").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown rule `no-such-rule`"),
+        "{}",
+        run.stderr
+    );
 }

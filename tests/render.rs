@@ -16,6 +16,7 @@ fn report_for(name: &str) -> ExplainReport {
             path: Some(path),
         },
         &explains,
+        &Default::default(),
     )
 }
 
@@ -57,6 +58,23 @@ fn text_estimated_only() {
 #[test]
 fn text_jit() {
     insta::assert_snapshot!(text("jit.json", false));
+}
+
+#[test]
+fn text_findings_for_an_external_sort() {
+    insta::assert_snapshot!(text("sort_external.json", false));
+}
+
+#[test]
+fn text_verbose_lists_what_was_checked() {
+    let mut out = Vec::new();
+    let style = TextStyle {
+        color: false,
+        width: None,
+        verbose: true,
+    };
+    report::text::render(&mut out, &report_for("parallel_seq_scan.json"), style).unwrap();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
 }
 
 #[test]

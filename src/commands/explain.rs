@@ -8,6 +8,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ExplainArgs, FailOn, OutputFormat};
+use crate::diagnose::DiagnoseConfig;
 use crate::pg::{
     self, ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, SplitError,
     split_statements,
@@ -27,8 +28,9 @@ pub async fn run(
     err: &mut impl Write,
     style: TextStyle,
 ) -> anyhow::Result<Outcome> {
+    let diagnose_config = args.diagnose.resolve()?;
     if let Some(plan_path) = &args.plan {
-        return run_offline(plan_path, args.output.format, args.fail_on, out, style);
+        return run_offline(plan_path, args, &diagnose_config, out, style);
     }
     let (sql, source) = read_sql(args)?;
     let statements = split_statements(&sql).map_err(|e| match e {
@@ -80,6 +82,7 @@ pub async fn run(
                     &explain,
                     &analysis,
                     raw,
+                    &diagnose_config,
                 );
                 entry.rolled_back = output.rolled_back;
                 entry.writes = output.writes;
@@ -173,8 +176,8 @@ fn emit(out: &mut impl Write, report: &ExplainReport, format: OutputFormat) -> a
 
 fn run_offline(
     path: &Path,
-    format: OutputFormat,
-    fail_on: Option<FailOn>,
+    args: &ExplainArgs,
+    diagnose_config: &DiagnoseConfig,
     out: &mut impl Write,
     style: TextStyle,
 ) -> anyhow::Result<Outcome> {
@@ -190,16 +193,21 @@ fn run_offline(
             path: Some(name),
         },
         &explains,
+        diagnose_config,
     );
-    match format {
+    match args.output.format {
         OutputFormat::Text => report::text::render(out, &report, style)?,
         OutputFormat::Json => report::render_json(out, &report)?,
     }
-    Ok(gate(&report, fail_on))
+    Ok(gate(&report, args.fail_on))
 }
 
 /// The report for saved plans: each plan analysed as it is, no database involved.
-pub fn offline_report(source: Source, explains: &[Explain]) -> ExplainReport {
+pub fn offline_report(
+    source: Source,
+    explains: &[Explain],
+    diagnose_config: &DiagnoseConfig,
+) -> ExplainReport {
     let mut report = ExplainReport::new(source, None);
     for (i, explain) in explains.iter().enumerate() {
         let analysis = analyze(explain);
@@ -211,6 +219,7 @@ pub fn offline_report(source: Source, explains: &[Explain]) -> ExplainReport {
             explain,
             &analysis,
             raw,
+            diagnose_config,
         ));
     }
     report

@@ -91,7 +91,7 @@ pub struct Check {
 
 /// Thresholds every rule reads; defaults are what a senior DBA would use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     /// seq-scan: a scan reading fewer rows than this (over all loops) is a small table.
     pub seq_scan_min_rows: f64,
@@ -242,9 +242,30 @@ pub struct Diagnosis {
     pub checks: Vec<Check>,
 }
 
-/// Run every rule over an analysed plan. Estimated-only plans (no actual figures) give no
-/// findings: the rules weigh time, and there is none.
+/// Which rules run and with what thresholds (`[diagnose]` in pgdiag.toml, and flags).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiagnoseConfig {
+    pub thresholds: Thresholds,
+    /// Rule ids not to run.
+    pub disabled_rules: Vec<String>,
+}
+
+/// Run every rule over an analysed plan with these thresholds.
 pub fn diagnose(explain: &Explain, analysis: &Analysis, thresholds: &Thresholds) -> Diagnosis {
+    diagnose_with(
+        explain,
+        analysis,
+        &DiagnoseConfig {
+            thresholds: thresholds.clone(),
+            disabled_rules: Vec::new(),
+        },
+    )
+}
+
+/// Run the enabled rules over an analysed plan. Estimated-only plans (no actual figures) give no
+/// findings: the rules weigh time, and there is none.
+pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseConfig) -> Diagnosis {
     let mut diagnosis = Diagnosis::default();
     if !analysis.analyzed {
         return diagnosis;
@@ -253,9 +274,12 @@ pub fn diagnose(explain: &Explain, analysis: &Analysis, thresholds: &Thresholds)
         explain,
         analysis,
         nodes: explain.plan.preorder(),
-        thresholds,
+        thresholds: &config.thresholds,
     };
     for rule in rules() {
+        if config.disabled_rules.iter().any(|id| id == rule.id()) {
+            continue;
+        }
         rule.check(&ctx, &mut diagnosis.findings, &mut diagnosis.checks);
     }
     diagnosis.findings.sort_by(|a, b| {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::{Check, Finding, Thresholds, diagnose};
+use crate::diagnose::{Check, DiagnoseConfig, Finding, diagnose_with};
 use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
 
 /// Version of the JSON report schema.
@@ -244,6 +244,7 @@ impl StatementReport {
         explain: &Explain,
         analysis: &Analysis,
         raw_plan: Option<serde_json::Value>,
+        diagnose_config: &DiagnoseConfig,
     ) -> Self {
         let plan_nodes = explain.plan.preorder();
         let nodes = analysis
@@ -259,7 +260,7 @@ impl StatementReport {
                 details: node_details(node),
             })
             .collect();
-        let diagnosis = diagnose(explain, analysis, &Thresholds::default());
+        let diagnosis = diagnose_with(explain, analysis, diagnose_config);
         let jit = explain.jit.as_ref().map(|j| JitSummary {
             functions: Some(j.functions),
             total_ms: analysis.jit_total_ms,

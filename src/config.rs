@@ -1,0 +1,184 @@
+//! `pgdiag.toml`: project settings a team commits next to its queries. Today it holds the
+//! diagnosis thresholds and disabled rules; flags override it.
+//!
+//! ```toml
+//! [diagnose]
+//! disabled_rules = ["planning-time"]
+//!
+//! [diagnose.thresholds]
+//! seq_scan_min_rows = 50000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnose::{DiagnoseConfig, Thresholds, rules};
+
+/// The file looked for in the current directory when `--config` is not given.
+pub const DEFAULT_FILE: &str = "pgdiag.toml";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub diagnose: DiagnoseConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0}")]
+    Override(String),
+}
+
+impl Config {
+    /// Load `path`, or `./pgdiag.toml` when it exists, or the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let default = PathBuf::from(DEFAULT_FILE);
+                if !default.exists() {
+                    return Ok(Config::default());
+                }
+                default
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            // toml's message spans several lines with a source excerpt; keep the first.
+            message: e.message().to_owned(),
+        })?;
+        config
+            .diagnose
+            .validate()
+            .map_err(|message| ConfigError::Invalid { path, message })?;
+        Ok(config)
+    }
+}
+
+impl DiagnoseConfig {
+    /// Apply `--threshold NAME=VALUE` and `--disable-rule ID` flags on top of the file.
+    pub fn apply_flags(
+        &mut self,
+        thresholds: &[String],
+        disabled: &[String],
+    ) -> Result<(), ConfigError> {
+        if !thresholds.is_empty() {
+            let serde_json::Value::Object(mut map) = serde_json::to_value(&self.thresholds)
+                .map_err(|e| ConfigError::Override(e.to_string()))?
+            else {
+                return Err(ConfigError::Override("thresholds are not a table".into()));
+            };
+            for item in thresholds {
+                let (name, value) = item.split_once('=').ok_or_else(|| {
+                    ConfigError::Override(format!("--threshold expects NAME=VALUE, got `{item}`"))
+                })?;
+                let name = name.trim().replace('-', "_");
+                if !map.contains_key(&name) {
+                    let known: Vec<&String> = map.keys().collect();
+                    return Err(ConfigError::Override(format!(
+                        "unknown threshold `{name}`; known: {}",
+                        known
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                let number: f64 = value.trim().parse().map_err(|_| {
+                    ConfigError::Override(format!("--threshold {name}: `{value}` is not a number"))
+                })?;
+                map.insert(name, serde_json::json!(number));
+            }
+            self.thresholds = serde_json::from_value::<Thresholds>(serde_json::Value::Object(map))
+                .map_err(|e| ConfigError::Override(e.to_string()))?;
+        }
+        self.disabled_rules.extend(disabled.iter().cloned());
+        self.validate().map_err(ConfigError::Override)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let known: Vec<&'static str> = rules().iter().map(|r| r.id()).collect();
+        for id in &self.disabled_rules {
+            if !known.contains(&id.as_str()) {
+                return Err(format!("unknown rule `{id}`; known: {}", known.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pgdiag.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn file_sets_thresholds_and_disabled_rules() {
+        let (_d, path) = write(
+            "[diagnose]\ndisabled_rules = [\"jit-overhead\"]\n[diagnose.thresholds]\nseq_scan_min_rows = 50000\n",
+        );
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.diagnose.thresholds.seq_scan_min_rows, 50000.0);
+        assert_eq!(
+            config.diagnose.thresholds.min_share,
+            Thresholds::default().min_share
+        );
+        assert_eq!(config.diagnose.disabled_rules, ["jit-overhead"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_rules_are_clear_errors() {
+        let (_d, path) = write("[diagnose.thresholds]\nseq_scan_rows = 5\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("unknown field `seq_scan_rows`"), "{err}");
+        let (_d, path) = write("[diagnose]\ndisabled_rules = [\"nope\"]\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("unknown rule `nope`"), "{err}");
+        let err = Config::load(Some(Path::new("/nonexistent/pgdiag.toml"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read /nonexistent/pgdiag.toml")
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let mut d = DiagnoseConfig::default();
+        d.apply_flags(
+            &["seq-scan-min-rows=123".into(), "min_share = 0.2".into()],
+            &["seq-scan".into()],
+        )
+        .unwrap();
+        assert_eq!(d.thresholds.seq_scan_min_rows, 123.0);
+        assert_eq!(d.thresholds.min_share, 0.2);
+        assert_eq!(d.disabled_rules, ["seq-scan"]);
+        let err = d
+            .apply_flags(&["bogus=1".into()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown threshold `bogus`"), "{err}");
+        let err = d
+            .apply_flags(&["min_share=lots".into()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a number"), "{err}");
+    }
+}
