@@ -1,0 +1,97 @@
+//! `lossy-bitmap`: a Bitmap Heap Scan whose bitmap outgrew `work_mem` and degraded to one bit per
+//! heap page ("lossy" blocks), so every row on those pages is rechecked against the condition.
+//! A bitmap that stayed exact is not a finding.
+
+use super::{Check, Context, Finding, Rule, evidence};
+use crate::report::text::{fmt_count, fmt_pct};
+
+#[derive(Debug)]
+pub struct LossyBitmap;
+
+/// Memory an exact bitmap takes per heap page: tidbitmap.c sizes its page table at
+/// `sizeof(PagetableEntry)` (48 bytes on 64-bit builds with 8kB pages) plus two pointers per entry.
+const EXACT_BYTES_PER_PAGE: f64 = 64.0;
+
+impl Rule for LossyBitmap {
+    fn id(&self) -> &'static str {
+        "lossy-bitmap"
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let work_mem = ctx
+            .explain
+            .settings
+            .get("work_mem")
+            .cloned()
+            .unwrap_or_else(|| "the default 4MB".into());
+        for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
+            let loops = metrics.loops.unwrap_or(0.0);
+            if node.node_type != "Bitmap Heap Scan" || loops == 0.0 {
+                continue;
+            }
+            // Exact and Lossy Heap Blocks are totals over loops; Rows Removed by Index Recheck is
+            // per loop, like Actual Rows.
+            let exact = node.exact_heap_blocks.unwrap_or(0) as f64;
+            let lossy = node.lossy_heap_blocks.unwrap_or(0) as f64;
+            let relation = metrics.relation.clone().unwrap_or_default();
+            if lossy == 0.0 {
+                checks.push(Check {
+                    rule: self.id().into(),
+                    node_id: metrics.id,
+                    reason: format!(
+                        "{relation}: the bitmap stayed exact ({} exact heap blocks, no lossy ones); work_mem ({work_mem}) was enough",
+                        fmt_count(exact)
+                    ),
+                });
+                continue;
+            }
+            let lossy_share = lossy / (exact + lossy);
+            let exclusive_ms = metrics.exclusive_time_ms.unwrap_or(0.0);
+            let ms = exclusive_ms * lossy_share;
+            let removed_by_recheck = node.rows_removed_by_index_recheck.unwrap_or(0.0) * loops;
+            let returned = metrics.actual_rows_total.unwrap_or(0.0);
+            // A bitmap is built per loop, so the largest one covers about the pages of one loop;
+            // doubled because the page table grows by powers of two.
+            let needed_kb = (exact + lossy) / loops * EXACT_BYTES_PER_PAGE * 2.0 / 1024.0;
+            let needed_mb = (needed_kb / 1024.0).ceil().max(1.0) as u64;
+            let mut ev = vec![
+                evidence("exact heap blocks", fmt_count(exact)),
+                evidence(
+                    "lossy heap blocks",
+                    format!("{} ({})", fmt_count(lossy), fmt_pct(lossy_share)),
+                ),
+                evidence(
+                    "rows removed by index recheck",
+                    fmt_count(removed_by_recheck),
+                ),
+                evidence("rows returned", fmt_count(returned)),
+                evidence("work_mem", work_mem.clone()),
+                evidence("exclusive time", format!("{exclusive_ms:.1} ms")),
+            ];
+            if let Some(cond) = &node.recheck_cond {
+                ev.push(evidence("recheck condition", cond.clone()));
+            }
+            let expressions = node
+                .recheck_cond
+                .iter()
+                .chain(&node.filter)
+                .cloned()
+                .collect();
+            findings.push(ctx.finding(
+                self.id(),
+                metrics.id,
+                ms,
+                expressions,
+                format!(
+                    "bitmap scan on {relation} went lossy on {} of its heap blocks: work_mem ({work_mem}) too small for the bitmap",
+                    fmt_pct(lossy_share)
+                ),
+                ev,
+                format!(
+                    "give this query about {needed_mb}MB so the bitmap stays exact (about {} heap pages at {EXACT_BYTES_PER_PAGE} bytes each, with room for the hash table to grow): SET LOCAL work_mem = '{needed_mb}MB' in its transaction; or make the condition more selective so fewer pages match",
+                    fmt_count((exact + lossy) / loops)
+                ),
+            ));
+        }
+    }
+}
