@@ -19,7 +19,7 @@ impl Rule for HeapFetches {
             if node.node_type != "Index Only Scan" || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
-            // Heap Fetches is a total over loops (PostgreSQL up to 17), unlike Actual Rows.
+            // Heap Fetches is a total over loops (PostgreSQL 15), unlike the per-loop Actual Rows.
             let heap_fetches = node.heap_fetches.unwrap_or(0) as f64;
             let returned = metrics.actual_rows_total.unwrap_or(0.0);
             // A Filter on the scan can discard rows after their heap visit, so fetches may exceed

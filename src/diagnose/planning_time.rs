@@ -27,10 +27,15 @@ impl Rule for PlanningTime {
         } else {
             f64::INFINITY
         };
-        let ratio_text = if ratio.is_finite() {
+        // Two decimals would print a short plan of a long query as "0.00×".
+        let ratio_text = if !ratio.is_finite() {
+            "unbounded (execution took 0 ms)".to_owned()
+        } else if ratio >= 0.01 {
             format!("{ratio:.2}×")
         } else {
-            "unbounded (execution took 0 ms)".to_owned()
+            // Two significant digits: 0.00037×.
+            let decimals = (-ratio.max(1e-9).log10()).ceil() as usize + 1;
+            format!("{ratio:.decimals$}×")
         };
         if ratio < t.planning_min_ratio || planning_ms < t.planning_min_ms {
             let reason = if ratio < t.planning_min_ratio {
