@@ -55,8 +55,12 @@ impl Rule for LossyBitmap {
             let ms = exclusive_ms * lossy_share;
             let removed_by_recheck = node.rows_removed_by_index_recheck.unwrap_or(0.0) * loops;
             let returned = metrics.actual_rows_total.unwrap_or(0.0);
-            // A bitmap is built per loop, so it covers about one loop's share of the pages.
-            let pages_per_bitmap = (exact + lossy) / loops;
+            // A bitmap is built per loop, so it covers about one loop's share of the pages; a
+            // Parallel Bitmap Heap Scan shares one bitmap between its processes (its loops), and
+            // PostgreSQL 15 counts only the leader's blocks, so its estimate is a lower bound.
+            let parallel = node.parallel_aware == Some(true);
+            let bitmaps = if parallel { 1.0 } else { loops };
+            let pages_per_bitmap = (exact + lossy) / bitmaps;
             let needed_kb = pages_per_bitmap * EXACT_BYTES_PER_PAGE * HEADROOM / 1024.0;
             let needed_mb = (needed_kb / 1024.0).ceil().max(1.0) as u64;
             let mut ev = vec![
@@ -73,6 +77,12 @@ impl Rule for LossyBitmap {
                 evidence("work_mem", work_mem.clone()),
                 evidence("exclusive time", format!("{exclusive_ms:.1} ms")),
             ];
+            if parallel {
+                ev.push(evidence(
+                    "heap blocks counted",
+                    "the leader's only (PostgreSQL 15 does not report the workers')",
+                ));
+            }
             if let Some(cond) = &node.recheck_cond {
                 ev.push(evidence("recheck condition", cond.clone()));
             }
@@ -93,7 +103,8 @@ impl Rule for LossyBitmap {
                 ),
                 ev,
                 format!(
-                    "give this query about {needed_mb}MB so the bitmap stays exact ({} heap pages at {EXACT_BYTES_PER_PAGE} bytes each, plus 25% headroom): SET LOCAL work_mem = '{needed_mb}MB' in its transaction; or make the condition more selective so fewer pages match",
+                    "give this query {}{needed_mb}MB so the bitmap stays exact ({} heap pages at {EXACT_BYTES_PER_PAGE} bytes each, plus 25% headroom): SET LOCAL work_mem = '{needed_mb}MB' in its transaction; or make the condition more selective so fewer pages match",
+                    if parallel { "at least " } else { "about " },
                     fmt_count(pages_per_bitmap)
                 ),
             ));
