@@ -4,9 +4,13 @@
 //! become [`Check`]s with the reason, for verbose output.
 
 mod disk_spill;
+mod heap_fetches;
 mod jit_overhead;
+mod lossy_bitmap;
+mod planning_time;
 mod seq_scan;
 mod unindexed_sort;
+mod workers_not_launched;
 
 use serde::{Deserialize, Serialize};
 
@@ -232,6 +236,10 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(unindexed_sort::UnindexedSort),
         Box::new(disk_spill::DiskSpill),
         Box::new(jit_overhead::JitOverhead),
+        Box::new(heap_fetches::HeapFetches),
+        Box::new(lossy_bitmap::LossyBitmap),
+        Box::new(workers_not_launched::WorkersNotLaunched),
+        Box::new(planning_time::PlanningTime),
     ]
 }
 
@@ -292,3 +300,5 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_b;

@@ -1,0 +1,88 @@
+//! `heap-fetches`: an Index Only Scan that still visits the table for many of its rows because the
+//! visibility map is stale (pages changed since the last VACUUM). Few heap fetches — a table
+//! vacuumed since its last changes — are not a finding.
+
+use super::{Check, Context, Finding, Rule, evidence};
+use crate::report::text::{fmt_count, fmt_pct};
+
+#[derive(Debug)]
+pub struct HeapFetches;
+
+impl Rule for HeapFetches {
+    fn id(&self) -> &'static str {
+        "heap-fetches"
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let t = ctx.thresholds;
+        for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
+            if node.node_type != "Index Only Scan" || metrics.loops.unwrap_or(0.0) == 0.0 {
+                continue;
+            }
+            // Heap Fetches is a total over loops (PostgreSQL 15), unlike the per-loop Actual Rows.
+            let heap_fetches = node.heap_fetches.unwrap_or(0) as f64;
+            let returned = metrics.actual_rows_total.unwrap_or(0.0);
+            // A Filter on the scan can discard rows after their heap visit, so fetches may exceed
+            // the rows returned; the share is capped at all of them.
+            let fetch_share = if returned > 0.0 {
+                (heap_fetches / returned).min(1.0)
+            } else if heap_fetches > 0.0 {
+                1.0
+            } else {
+                0.0
+            };
+            let relation = metrics.relation.clone().unwrap_or_default();
+            if heap_fetches < t.heap_fetches_min || fetch_share < t.heap_fetches_min_share_of_rows {
+                checks.push(Check {
+                    rule: self.id().into(),
+                    node_id: metrics.id,
+                    reason: format!(
+                        "{relation}: {} heap fetches for {} rows returned ({}); the visibility map is fresh enough (flagged from {} fetches and {} of the rows)",
+                        fmt_count(heap_fetches),
+                        fmt_count(returned),
+                        fmt_pct(fetch_share),
+                        fmt_count(t.heap_fetches_min),
+                        fmt_pct(t.heap_fetches_min_share_of_rows)
+                    ),
+                });
+                continue;
+            }
+            let exclusive_ms = metrics.exclusive_time_ms.unwrap_or(0.0);
+            let ms = exclusive_ms * fetch_share;
+            let index = metrics.index_name.clone().unwrap_or_default();
+            let mut ev = vec![
+                evidence("heap fetches", fmt_count(heap_fetches)),
+                evidence("rows returned", fmt_count(returned)),
+                evidence("heap fetches per row returned", fmt_pct(fetch_share)),
+                evidence("loops", fmt_count(metrics.loops.unwrap_or(0.0))),
+                evidence("exclusive time", format!("{exclusive_ms:.1} ms")),
+            ];
+            if !index.is_empty() {
+                ev.push(evidence("index", index.clone()));
+            }
+            if let Some(cond) = &node.index_cond {
+                ev.push(evidence("index condition", cond.clone()));
+            }
+            let expressions = node
+                .index_cond
+                .iter()
+                .chain(&node.filter)
+                .cloned()
+                .collect();
+            findings.push(ctx.finding(
+                self.id(),
+                metrics.id,
+                ms,
+                expressions,
+                format!(
+                    "index-only scan on {relation} visits the table for {} of its rows: the visibility map is stale",
+                    fmt_pct(fetch_share)
+                ),
+                ev,
+                format!(
+                    "VACUUM {relation} to refresh its visibility map, then make autovacuum keep up: lower autovacuum_vacuum_scale_factor for it (ALTER TABLE {relation} SET (autovacuum_vacuum_scale_factor = 0.01)), or for an insert-only table autovacuum_vacuum_insert_scale_factor (PostgreSQL 13+)"
+                ),
+            ));
+        }
+    }
+}
