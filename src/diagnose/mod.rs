@@ -4,7 +4,11 @@
 //! become [`Check`]s with the reason, for verbose output.
 
 mod disk_spill;
+mod heavy_aggregate;
+mod index_filter_waste;
 mod jit_overhead;
+mod misestimate;
+mod nested_loop_amplification;
 mod seq_scan;
 mod unindexed_sort;
 
@@ -232,6 +236,10 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(unindexed_sort::UnindexedSort),
         Box::new(disk_spill::DiskSpill),
         Box::new(jit_overhead::JitOverhead),
+        Box::new(heavy_aggregate::HeavyAggregate),
+        Box::new(misestimate::Misestimate),
+        Box::new(nested_loop_amplification::NestedLoopAmplification),
+        Box::new(index_filter_waste::IndexFilterWaste),
     ]
 }
 
@@ -268,3 +276,5 @@ pub fn diagnose(explain: &Explain, analysis: &Analysis, thresholds: &Thresholds)
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_a;
