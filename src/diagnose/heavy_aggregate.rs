@@ -2,6 +2,9 @@
 //! does not make counting a million rows cheap; a precomputed summary (a materialized view, or a
 //! cached result) does, and it replaces the whole subtree below the aggregate. A parallel
 //! Partial/Finalize pair is one aggregate, reported once at its Finalize.
+//!
+//! Heavy means: many input rows (and a share of the time worth a change), or aggregating itself
+//! (the aggregate's exclusive time) taking a large share of the time.
 
 use super::{Check, Context, Finding, Rule, evidence};
 use crate::plan::NodeMetrics;
@@ -47,20 +50,28 @@ impl Rule for HeavyAggregate {
             };
             let ms = metrics.inclusive_time_ms.unwrap_or(0.0);
             let share = ctx.share(ms);
+            // The aggregation's own work (its exclusive time, and its partials'). An aggregate at
+            // the root always has ~100% inclusive share, so inclusive time alone cannot tell a
+            // 50-row count from a heavy one; own time large enough is heavy whatever the rows.
+            let own_ms: f64 = std::iter::once(metrics)
+                .chain(partials.iter().copied())
+                .filter_map(|m| m.exclusive_time_ms)
+                .sum();
+            let own_share = ctx.share(own_ms);
             let many_rows = input_rows >= t.heavy_aggregate_min_rows && share >= t.min_share;
-            let large_share = share >= t.heavy_aggregate_min_share;
+            let large_share = own_share >= t.heavy_aggregate_min_share;
             if !many_rows && !large_share {
                 not_a_finding(if input_rows < t.heavy_aggregate_min_rows {
                     format!(
-                        "few rows: aggregates {} rows (< {}) in {} of the time (< {})",
+                        "few rows: aggregates {} rows (< {}), and aggregating takes {} of the time (< {})",
                         fmt_count(input_rows),
                         fmt_count(t.heavy_aggregate_min_rows),
-                        fmt_pct(share),
+                        fmt_pct(own_share),
                         fmt_pct(t.heavy_aggregate_min_share)
                     )
                 } else {
                     format!(
-                        "a small share: aggregates {} rows but in {} of the time (< {})",
+                        "a small share: aggregates {} rows but takes {} of the time with its input (< {})",
                         fmt_count(input_rows),
                         fmt_pct(share),
                         fmt_pct(t.min_share)
@@ -88,7 +99,11 @@ impl Rule for HeavyAggregate {
                 ),
                 evidence("group key", keys_text.clone()),
                 evidence(
-                    "time, aggregate and its input",
+                    "time aggregating",
+                    format!("{} ms ({})", fmt_ms(own_ms), fmt_pct(own_share)),
+                ),
+                evidence(
+                    "time with its input",
                     format!("{} ms ({})", fmt_ms(ms), fmt_pct(share)),
                 ),
             ];
