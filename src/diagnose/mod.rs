@@ -5,8 +5,12 @@
 
 mod disk_spill;
 mod heap_fetches;
+mod heavy_aggregate;
+mod index_filter_waste;
 mod jit_overhead;
 mod lossy_bitmap;
+mod misestimate;
+mod nested_loop_amplification;
 mod planning_time;
 mod seq_scan;
 mod unindexed_sort;
@@ -109,7 +113,8 @@ pub struct Thresholds {
     pub jit_min_share: f64,
     /// heavy-aggregate: rows consumed (over all loops) from which an aggregate is heavy...
     pub heavy_aggregate_min_rows: f64,
-    /// heavy-aggregate: ...or the share of execution time (inclusive) from which it is heavy anyway.
+    /// heavy-aggregate: ...or the share of execution time spent in the aggregate itself (its
+    /// exclusive time, with its partial aggregates') from which it is heavy anyway.
     pub heavy_aggregate_min_share: f64,
     /// misestimate: planned vs actual rows off by at least this factor (tiers 10/100/1000×).
     pub misestimate_min_factor: f64,
@@ -234,10 +239,14 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(seq_scan::SeqScan),
         Box::new(unindexed_sort::UnindexedSort),
+        Box::new(heavy_aggregate::HeavyAggregate),
+        Box::new(misestimate::Misestimate),
         Box::new(disk_spill::DiskSpill),
-        Box::new(jit_overhead::JitOverhead),
+        Box::new(nested_loop_amplification::NestedLoopAmplification),
+        Box::new(index_filter_waste::IndexFilterWaste),
         Box::new(heap_fetches::HeapFetches),
         Box::new(lossy_bitmap::LossyBitmap),
+        Box::new(jit_overhead::JitOverhead),
         Box::new(workers_not_launched::WorkersNotLaunched),
         Box::new(planning_time::PlanningTime),
     ]
@@ -300,5 +309,7 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_a;
 #[cfg(test)]
 mod tests_b;

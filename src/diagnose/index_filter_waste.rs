@@ -1,0 +1,171 @@
+//! `index-filter-waste`: an index scan (or bitmap heap scan) that fetches rows through its index
+//! condition and then throws most of them away with a Filter. The index narrows on the wrong
+//! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
+
+use super::misestimate::{ColumnRef, expression_columns, own_qualifiers};
+use super::{Check, Context, Finding, Rule, evidence};
+use crate::report::text::{fmt_count, fmt_ms, fmt_pct};
+
+#[derive(Debug)]
+pub struct IndexFilterWaste;
+
+const INDEX_SCANS: [&str; 3] = ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"];
+
+impl Rule for IndexFilterWaste {
+    fn id(&self) -> &'static str {
+        "index-filter-waste"
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let t = ctx.thresholds;
+        for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
+            if !INDEX_SCANS.contains(&node.node_type.as_str()) {
+                continue;
+            }
+            let Some(filter) = &node.filter else {
+                continue;
+            };
+            let loops = metrics.loops.unwrap_or(0.0);
+            if loops == 0.0 {
+                continue;
+            }
+            let relation = metrics.relation.clone().unwrap_or_default();
+            let returned = metrics.actual_rows_total.unwrap_or(0.0);
+            let removed = node.rows_removed_by_filter.unwrap_or(0.0) * loops;
+            let fetched = returned + removed;
+            let removed_share = if fetched > 0.0 {
+                removed / fetched
+            } else {
+                0.0
+            };
+            if removed < t.index_filter_min_removed_rows
+                || removed_share < t.index_filter_min_removed_share
+            {
+                checks.push(Check {
+                    rule: self.id().into(),
+                    node_id: metrics.id,
+                    reason: format!(
+                        "{relation}: the filter discards {} of {} fetched rows ({}); a small waste",
+                        fmt_count(removed),
+                        fmt_count(fetched),
+                        fmt_pct(removed_share)
+                    ),
+                });
+                continue;
+            }
+            let exclusive_ms = metrics.exclusive_time_ms.unwrap_or(0.0);
+            let ms = exclusive_ms * removed_share;
+            // A bitmap heap scan repeats its index condition as the Recheck Cond.
+            let index_cond = node.index_cond.as_ref().or(node.recheck_cond.as_ref());
+            let qualifiers = own_qualifiers(node);
+            let index_columns = index_cond
+                .map(|c| expression_columns(c, &qualifiers))
+                .unwrap_or_default();
+            let filter_columns = expression_columns(filter, &qualifiers);
+            let mut ev = vec![
+                evidence("rows fetched", fmt_count(fetched)),
+                evidence("rows returned", fmt_count(returned)),
+                evidence(
+                    "rows removed by filter",
+                    format!("{} ({})", fmt_count(removed), fmt_pct(removed_share)),
+                ),
+                evidence("loops", fmt_count(loops)),
+                evidence("exclusive time", format!("{} ms", fmt_ms(exclusive_ms))),
+                evidence("filter", filter.clone()),
+            ];
+            let mut expressions = Vec::new();
+            if let Some(cond) = index_cond {
+                ev.push(evidence("index condition", cond.clone()));
+                expressions.push(cond.clone());
+            }
+            expressions.push(filter.clone());
+            let index = metrics
+                .index_name
+                .clone()
+                .or_else(|| {
+                    ctx.children_of(metrics.id)
+                        .find_map(|c| c.index_name.clone())
+                })
+                .unwrap_or_else(|| "its index".into());
+            let columns = composite_columns(&index_columns, &filter_columns);
+            let mut advice = format!(
+                "add the filter's columns to the index: CREATE INDEX ON {relation} ({}) (equality columns first, then one range column) replaces {index}",
+                columns.join(", ")
+            );
+            if is_constant_predicate(filter, &qualifiers) {
+                let index_list: Vec<&str> = index_columns.iter().map(|c| c.name.as_str()).collect();
+                let list = if index_list.is_empty() {
+                    columns.join(", ")
+                } else {
+                    index_list.join(", ")
+                };
+                advice.push_str(&format!(
+                    "; or, if the query always filters this way, a partial index holding only the rows kept: CREATE INDEX ON {relation} ({list}) WHERE {}",
+                    unqualified(filter, &qualifiers)
+                ));
+            }
+            findings.push(ctx.finding(
+                self.id(),
+                metrics.id,
+                ms,
+                expressions,
+                format!(
+                    "{} on {relation} fetches {} rows through {index} and its filter discards {}",
+                    metrics.label,
+                    fmt_count(fetched),
+                    fmt_pct(removed_share)
+                ),
+                ev,
+                advice,
+            ));
+        }
+    }
+}
+
+/// A composite index's columns: equality columns (index condition's, then filter's) first, then
+/// the range columns, each once.
+fn composite_columns(index: &[ColumnRef], filter: &[ColumnRef]) -> Vec<String> {
+    let all: Vec<&ColumnRef> = index.iter().chain(filter).collect();
+    let mut columns: Vec<String> = Vec::new();
+    for column in all
+        .iter()
+        .filter(|c| c.equality)
+        .chain(all.iter().filter(|c| !c.equality))
+    {
+        if !columns.contains(&column.name) {
+            columns.push(column.name.clone());
+        }
+    }
+    columns
+}
+
+/// True when the filter depends only on the row itself: no `$n` parameter, no column of another
+/// table, no function call (which may not be immutable), so it can be a partial index's WHERE.
+fn is_constant_predicate(filter: &str, qualifiers: &[&str]) -> bool {
+    !filter.contains('$')
+        && expression_columns(filter, qualifiers).len() == expression_columns(filter, &[]).len()
+        && !filter
+            .char_indices()
+            .any(|(i, c)| c == '(' && filter[..i].ends_with(|p: char| p.is_alphanumeric()))
+}
+
+/// The filter text without the scan's own qualifiers (`people.score` → `score`), as CREATE INDEX
+/// wants it.
+fn unqualified(filter: &str, qualifiers: &[&str]) -> String {
+    let mut text = String::with_capacity(filter.len());
+    let mut rest = filter;
+    while let Some(c) = rest.chars().next() {
+        let at_word_start = !text.ends_with(|p: char| p.is_alphanumeric() || p == '_');
+        let qualifier = qualifiers
+            .iter()
+            .find(|q| at_word_start && rest.starts_with(&format!("{q}.")));
+        match qualifier {
+            Some(q) => rest = &rest[q.len() + 1..],
+            None => {
+                text.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    text
+}

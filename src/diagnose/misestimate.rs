@@ -1,0 +1,407 @@
+//! `misestimate`: a row estimate off by 10× or more *where the plan depended on it*: the outer side
+//! of a Nested Loop (the planner loops because it expects few outer rows) or the input of a Hash
+//! that then had to split into more batches than planned. Misestimates no plan choice hung on are
+//! only checks. Also owns the small heuristic that reads column names out of EXPLAIN's condition
+//! text, which the other index-minded rules share.
+
+use super::{Check, Context, Finding, Rule, evidence};
+use crate::plan::EstimateDirection;
+use crate::report::text::{fmt_count, fmt_ms};
+
+#[derive(Debug)]
+pub struct Misestimate;
+
+/// The plan choice a misestimated node fed, and the join whose time it put at stake.
+enum Choice {
+    /// The node is the outer side of this Nested Loop and was under-estimated.
+    NestedLoop { join: usize },
+    /// The node feeds this Hash, which grew from `planned` to `actual` batches.
+    HashSpill {
+        join: usize,
+        planned: u64,
+        actual: u64,
+    },
+}
+
+impl Rule for Misestimate {
+    fn id(&self) -> &'static str {
+        "misestimate"
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let t = ctx.thresholds;
+        for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
+            let (Some(factor), Some(direction)) =
+                (metrics.estimate_factor, metrics.estimate_direction)
+            else {
+                continue;
+            };
+            if factor < t.misestimate_min_factor {
+                continue;
+            }
+            let choice = metrics.parent.and_then(|parent_id| {
+                let parent = ctx.nodes[parent_id];
+                match parent.node_type.as_str() {
+                    "Nested Loop"
+                        if node.parent_relationship.as_deref() == Some("Outer")
+                            && direction == EstimateDirection::Under =>
+                    {
+                        Some(Choice::NestedLoop { join: parent_id })
+                    }
+                    "Hash" => {
+                        let actual = parent.hash_batches?;
+                        let planned = parent.original_hash_batches.unwrap_or(actual);
+                        let join = ctx.analysis.nodes[parent_id].parent?;
+                        (actual > planned).then_some(Choice::HashSpill {
+                            join,
+                            planned,
+                            actual,
+                        })
+                    }
+                    _ => None,
+                }
+            });
+            let direction_text = match direction {
+                EstimateDirection::Under => "under-estimated: more rows than planned",
+                EstimateDirection::Over => "over-estimated: fewer rows than planned",
+                EstimateDirection::Exact => "exact",
+            };
+            let Some(choice) = choice else {
+                checks.push(Check {
+                    rule: self.id().into(),
+                    node_id: metrics.id,
+                    reason: format!(
+                        "{}: off by {}× ({}) but no plan choice depended on it",
+                        metrics.label,
+                        fmt_factor(factor),
+                        direction_text.split(':').next().unwrap_or_default()
+                    ),
+                });
+                continue;
+            };
+            let join_id = match choice {
+                Choice::NestedLoop { join } | Choice::HashSpill { join, .. } => join,
+            };
+            let join = &ctx.analysis.nodes[join_id];
+            let ms = join.inclusive_time_ms.unwrap_or(0.0);
+            let planned = metrics.planned_rows_total;
+            let actual = metrics.actual_rows_total.unwrap_or(0.0);
+            let sources = estimate_sources(ctx, metrics.id);
+            let what = metrics
+                .relation
+                .clone()
+                .unwrap_or_else(|| metrics.label.clone());
+            let mut ev = vec![
+                evidence("planned rows", fmt_count(planned)),
+                evidence("actual rows", fmt_count(actual)),
+                evidence("estimate factor", format!("{}×", fmt_factor(factor))),
+                evidence("tier", tier(factor)),
+                evidence("direction", direction_text),
+                evidence(
+                    "affected join",
+                    format!("{} ({} ms)", join.label, fmt_ms(ms)),
+                ),
+            ];
+            let summary = match choice {
+                Choice::NestedLoop { .. } => format!(
+                    "the planner expected {} rows from {what}, got {}: it chose a Nested Loop believing the outer side small",
+                    fmt_count(planned),
+                    fmt_count(actual)
+                ),
+                Choice::HashSpill {
+                    planned: planned_batches,
+                    actual: actual_batches,
+                    ..
+                } => {
+                    ev.push(evidence(
+                        "hash batches",
+                        format!("{actual_batches} (planned {planned_batches})"),
+                    ));
+                    format!(
+                        "the planner expected {} rows from {what}, got {}: the hash built from them spilled into {actual_batches} batches (planned {planned_batches})",
+                        fmt_count(planned),
+                        fmt_count(actual)
+                    )
+                }
+            };
+            for source in &sources {
+                for condition in &source.conditions {
+                    ev.push(evidence("condition", condition.clone()));
+                }
+            }
+            let consequence = match choice {
+                Choice::NestedLoop { .. } => {
+                    "with the right estimate the planner can pick a hash or merge join itself"
+                }
+                Choice::HashSpill { .. } => {
+                    "with the right estimate the planner sizes the hash (or picks the other side to hash)"
+                }
+            };
+            findings.push(
+                ctx.finding(
+                    self.id(),
+                    metrics.id,
+                    ms,
+                    sources
+                        .iter()
+                        .flat_map(|s| s.conditions.iter().cloned())
+                        .collect(),
+                    summary,
+                    ev,
+                    format!("{}; {consequence}", statistics_advice(&sources)),
+                ),
+            );
+        }
+    }
+}
+
+/// A relation whose statistics produced (part of) a node's estimate, with the conditions applied
+/// to it and the columns they name.
+struct EstimateSource {
+    relation: String,
+    conditions: Vec<String>,
+    columns: Vec<String>,
+}
+
+/// The scans that produced a node's estimate: the node itself when it reads a table, else every
+/// table scan below it that applies a condition (a join's estimate multiplies theirs).
+fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
+    let prefix = format!("{}.", ctx.analysis.nodes[id].path);
+    let mut sources = Vec::new();
+    for metrics in &ctx.analysis.nodes {
+        if metrics.id != id && !metrics.path.starts_with(&prefix) {
+            continue;
+        }
+        let Some(relation) = metrics.relation.clone() else {
+            continue;
+        };
+        let node = ctx.nodes[metrics.id];
+        let conditions: Vec<String> = [&node.index_cond, &node.recheck_cond, &node.filter]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        if conditions.is_empty() && metrics.id != id {
+            continue;
+        }
+        let qualifiers = own_qualifiers(node);
+        let mut columns = Vec::new();
+        for condition in &conditions {
+            for column in expression_columns(condition, &qualifiers) {
+                if !columns.contains(&column.name) {
+                    columns.push(column.name);
+                }
+            }
+        }
+        sources.push(EstimateSource {
+            relation,
+            conditions,
+            columns,
+        });
+    }
+    sources
+}
+
+/// `ANALYZE` for each table, and extended statistics where a table's conditions name two or
+/// more columns: the planner assumes columns independent and multiplies their selectivities.
+fn statistics_advice(sources: &[EstimateSource]) -> String {
+    if sources.is_empty() {
+        return "refresh the statistics of the tables below this node (ANALYZE)".into();
+    }
+    let mut parts = Vec::new();
+    for source in sources {
+        let relation = &source.relation;
+        if source.columns.len() >= 2 {
+            let table = relation.rsplit('.').next().unwrap_or(relation);
+            parts.push(format!(
+                "ANALYZE {relation}; if {} are correlated (the planner multiplies their selectivities as if independent): CREATE STATISTICS {table}_{}_stats (dependencies, ndistinct, mcv) ON {} FROM {relation}; ANALYZE {relation}",
+                source.columns.join(", "),
+                source.columns.join("_"),
+                source.columns.join(", ")
+            ));
+        } else {
+            parts.push(format!("ANALYZE {relation}"));
+        }
+    }
+    parts.join("; ")
+}
+
+/// The estimate factor as people say it: `56`, `111`, `12.5`.
+fn fmt_factor(factor: f64) -> String {
+    if factor >= 100.0 {
+        fmt_count(factor)
+    } else {
+        format!("{factor:.1}")
+    }
+}
+
+/// The depesz/pev2 tier of an estimate factor.
+fn tier(factor: f64) -> &'static str {
+    if factor >= 1000.0 {
+        "1000× or more"
+    } else if factor >= 100.0 {
+        "100× or more"
+    } else {
+        "10× or more"
+    }
+}
+
+/// Names a scan's own columns carry in its conditions: its alias and its table's name (EXPLAIN
+/// VERBOSE qualifies with the alias, which defaults to the table name).
+pub(super) fn own_qualifiers(node: &crate::plan::PlanNode) -> Vec<&str> {
+    node.alias
+        .as_deref()
+        .into_iter()
+        .chain(node.relation_name.as_deref())
+        .collect()
+}
+
+/// A column named in a condition, and whether it is compared with `=` (an index wants those first).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ColumnRef {
+    pub name: String,
+    pub equality: bool,
+}
+
+/// Words in EXPLAIN's condition text that are not columns.
+const KEYWORDS: &[&str] = &[
+    "and", "or", "not", "is", "null", "true", "false", "any", "all", "some", "in", "like", "ilike",
+    "similar", "to", "between", "distinct", "from", "case", "when", "then", "else", "end", "array",
+    "row", "collate", "escape", "unknown",
+];
+
+/// Words that continue a multi-word type name after `::` (`timestamp with time zone`).
+const TYPE_WORDS: &[&str] = &["with", "without", "time", "zone", "varying", "precision"];
+
+/// The columns a condition names, in order, once each: a quick heuristic over EXPLAIN's
+/// deparsed text, not a SQL parser. It skips string literals, numbers, `$n` parameters, type
+/// casts (`::text`), function names (an identifier followed by `(`) and keywords. A qualified
+/// name (`p.city`) counts only when its qualifier is one of `own` (the scan's alias or table);
+/// columns of other tables (the outer side of a join) are left out. With `own` empty, every
+/// column counts.
+pub(super) fn expression_columns(expr: &str, own: &[&str]) -> Vec<ColumnRef> {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut columns: Vec<ColumnRef> = Vec::new();
+    let mut in_cast = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // String literal; '' is an escaped quote.
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            in_cast = false;
+            continue;
+        }
+        if c == ':' && chars.get(i + 1) == Some(&':') {
+            in_cast = true;
+            i += 2;
+            continue;
+        }
+        if c == '$' || c.is_ascii_digit() {
+            i += 1;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+            in_cast = false;
+            continue;
+        }
+        if !(c.is_alphabetic() || c == '_' || c == '"') {
+            if !c.is_whitespace() {
+                in_cast = false;
+            }
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut parts = Vec::new();
+        loop {
+            let (part, next) = read_identifier(&chars, i);
+            parts.push(part);
+            i = next;
+            if chars.get(i) == Some(&'.')
+                && chars
+                    .get(i + 1)
+                    .is_some_and(|n| n.is_alphabetic() || *n == '_' || *n == '"')
+            {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let word = parts.last().cloned().unwrap_or_default();
+        if in_cast {
+            // Stay in the type name while the next word continues it.
+            let (next_word, _) = read_identifier(&chars, skip_spaces(&chars, i));
+            in_cast = TYPE_WORDS.contains(&next_word.to_lowercase().as_str());
+            continue;
+        }
+        let next = skip_spaces(&chars, i);
+        if chars.get(next) == Some(&'(') {
+            continue;
+        }
+        if parts.len() == 1 && KEYWORDS.contains(&word.to_lowercase().as_str()) {
+            continue;
+        }
+        if parts.len() >= 2 && !own.is_empty() && !own.contains(&parts[parts.len() - 2].as_str()) {
+            continue;
+        }
+        let equality = followed_by_equals(&chars, next) || preceded_by_equals(&chars, start);
+        match columns.iter_mut().find(|c| c.name == word) {
+            Some(existing) => existing.equality |= equality,
+            None => columns.push(ColumnRef {
+                name: word,
+                equality,
+            }),
+        }
+    }
+    columns
+}
+
+fn read_identifier(chars: &[char], mut i: usize) -> (String, usize) {
+    let mut word = String::new();
+    if chars.get(i) == Some(&'"') {
+        i += 1;
+        while i < chars.len() && chars[i] != '"' {
+            word.push(chars[i]);
+            i += 1;
+        }
+        return (word, i + 1);
+    }
+    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
+        word.push(chars[i]);
+        i += 1;
+    }
+    (word, i)
+}
+
+fn skip_spaces(chars: &[char], mut i: usize) -> usize {
+    while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// `col = ...` (and `col = ANY (...)`), not `<=`, `>=`, `=>`.
+fn followed_by_equals(chars: &[char], i: usize) -> bool {
+    chars.get(i) == Some(&'=') && !matches!(chars.get(i + 1), Some('>' | '='))
+}
+
+/// `... = col`.
+fn preceded_by_equals(chars: &[char], start: usize) -> bool {
+    let mut i = start;
+    while i > 0 && chars[i - 1].is_whitespace() {
+        i -= 1;
+    }
+    i > 0 && chars[i - 1] == '=' && !(i > 1 && matches!(chars[i - 2], '<' | '>' | '!' | '='))
+}
