@@ -2,7 +2,7 @@
 //! condition and then throws most of them away with a Filter. The index narrows on the wrong
 //! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
 
-use super::misestimate::{ColumnRef, expression_columns, own_qualifiers};
+use super::expressions::{ColumnRef, expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
 use crate::report::text::{fmt_count, fmt_ms, fmt_pct};
 

@@ -3,7 +3,7 @@
 //! Materialize over one) on the inner side re-reads its rows every loop, so it is flagged from
 //! fewer loops.
 
-use super::misestimate::{expression_columns, own_qualifiers};
+use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
 use crate::report::text::{fmt_count, fmt_ms};
 

@@ -2,7 +2,7 @@
 //! real plans: each fires where it should and, on a near-miss plan, says why it did not. Expected
 //! numbers are read from the fixtures' own figures.
 
-use super::misestimate::expression_columns;
+use super::expressions::expression_columns;
 use super::*;
 use crate::plan::{analyze, parse_explain};
 
