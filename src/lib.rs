@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod diagnose;
 pub mod embedded;
+pub mod gate;
 pub mod pg;
 pub mod plan;
 pub mod report;

@@ -1,0 +1,273 @@
+//! The CI gate: plan baselines a team commits, and the comparison that tells a regression (a new
+//! sequential scan, a lost index, a shape change, a cost jump, a new finding, a query that now
+//! fails) from an improvement. Pure: no I/O; `commands::baseline` and `commands::check` feed it.
+//!
+//! The baseline file is stable, diff-friendly JSON: keys in a fixed order, queries sorted by id,
+//! plan shapes as one line per node, no timings unless asked for.
+
+pub mod compare;
+pub mod record;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnose::Severity;
+
+pub use compare::compare;
+pub use record::record_plan;
+
+/// Version of the baseline file format.
+pub const BASELINE_SCHEMA_VERSION: u32 = 1;
+/// Version of the `check --format json` report.
+pub const CHECK_SCHEMA_VERSION: u32 = 1;
+
+/// A committed baseline: every query's plan, and the environment that shaped the plans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub schema_version: u32,
+    pub pgdiag_version: String,
+    pub server: ServerVersion,
+    /// Planner settings that shape plans (work_mem, random_page_cost, enable_*, jit, ...).
+    pub settings: BTreeMap<String, String>,
+    /// Present when plans were recorded with `--analyze` (timings, findings).
+    pub analyze: Option<AnalyzeRuns>,
+    /// Sorted by `id`.
+    pub queries: Vec<QueryBaseline>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerVersion {
+    /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    pub version: String,
+    /// `server_version_num`, e.g. `150018`; the major version is `version_num / 10000`.
+    pub version_num: i32,
+}
+
+impl ServerVersion {
+    pub fn major(&self) -> i32 {
+        self.version_num / 10000
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeRuns {
+    /// EXPLAIN ANALYZE runs per query; timings are their median.
+    pub runs: u32,
+}
+
+/// One statement of one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBaseline {
+    /// `<file>#<statement>`, e.g. `queries/product.sql#1`: stable as long as statements keep
+    /// their order in the file.
+    pub id: String,
+    /// The file as given (relative paths stay relative, so the baseline works on any checkout).
+    pub file: String,
+    /// 1-based statement index in the file, and the line it starts on.
+    pub statement: usize,
+    pub line: usize,
+    /// The statement text, so a reviewer sees what the plan belongs to.
+    pub sql: String,
+    /// `$n` values from a `-- pgdiag: params ...` comment (null = SQL NULL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Option<String>>,
+    /// The plan, when the statement could be planned.
+    pub plan: Option<PlanRecord>,
+    /// Why it could not be planned (the server's message), otherwise null.
+    pub error: Option<String>,
+}
+
+/// What a plan looks like, without the noise that changes run to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRecord {
+    /// One line per node, depth-first, indented two spaces per level: node type, join type,
+    /// relation, index — e.g. `"  Index Scan using reviews_product_id on public.reviews"`. No costs
+    /// or row counts, so only a real change of plan changes it.
+    pub shape: Vec<String>,
+    /// Relations read by a sequential scan (sorted, unique, `schema.table`).
+    pub seq_scans: Vec<String>,
+    /// Indexes used (sorted, unique).
+    pub indexes: Vec<String>,
+    /// Planner's total cost of the root node.
+    pub total_cost: f64,
+    /// Planner's row estimate of the root node.
+    pub planned_rows: f64,
+    /// Findings of the diagnosis rules (recorded with `--analyze`; estimated plans have none).
+    #[serde(default)]
+    pub findings: Vec<FindingRecord>,
+    /// Median of the `--analyze` runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingRecord {
+    pub rule: String,
+    pub severity: Severity,
+    pub relation: Option<String>,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    pub runs: u32,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+/// `[check]` in pgdiag.toml: thresholds, ignored queries, per-query overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckConfig {
+    /// Total cost may grow by this many percent before it is a regression.
+    pub cost_increase_pct: f64,
+    /// A new sequential scan is a regression on tables with at least this many rows
+    /// (`pg_class.reltuples`).
+    pub seq_scan_min_rows: f64,
+    /// A new finding at or above this severity is a regression (findings need `--analyze`).
+    pub fail_on_finding: Severity,
+    /// Whether a change of plan shape alone (same indexes, no new seq scan, cost within the
+    /// threshold) is a regression.
+    pub shape_change_is_regression: bool,
+    /// Query ids or file globs (`*` and `?`) not to check, e.g. `legacy/*.sql` or `a.sql#2`.
+    pub ignore: Vec<String>,
+    /// Per-query overrides, keyed by query id.
+    pub queries: BTreeMap<String, QueryOverride>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            cost_increase_pct: 10.0,
+            seq_scan_min_rows: 10_000.0,
+            fail_on_finding: Severity::Warning,
+            shape_change_is_regression: true,
+            ignore: Vec::new(),
+            queries: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryOverride {
+    pub cost_increase_pct: Option<f64>,
+    pub seq_scan_min_rows: Option<f64>,
+    pub shape_change_is_regression: Option<bool>,
+    pub ignore: bool,
+}
+
+/// The result of `pgdiag check`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub schema_version: u32,
+    pub pgdiag_version: String,
+    pub environment: EnvironmentDiff,
+    /// In baseline order, then queries new since the baseline.
+    pub queries: Vec<QueryResult>,
+    pub summary: CheckSummary,
+}
+
+impl CheckReport {
+    /// Exit 1 when this is true.
+    pub fn has_regressions(&self) -> bool {
+        self.summary.regressed > 0
+    }
+}
+
+/// Differences between the baseline's environment and the current one. Any of them makes cost
+/// comparison advisory: costs depend on settings and on the server version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentDiff {
+    /// `(baseline, current)` major versions when they differ.
+    pub major_version_mismatch: Option<(i32, i32)>,
+    pub settings_changed: Vec<SettingChange>,
+    /// True when cost increases are reported but do not count as regressions.
+    pub cost_advisory: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingChange {
+    pub name: String,
+    /// None when the setting is absent on that side.
+    pub baseline: Option<String>,
+    pub current: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryStatus {
+    /// At least one regression.
+    Regressed,
+    /// Improvements and no regression.
+    Improved,
+    Unchanged,
+    /// Not in the baseline (run `check --update` to record it).
+    New,
+    /// In the baseline, no longer in the checked files.
+    Missing,
+    /// Ignored by configuration.
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    pub id: String,
+    pub file: String,
+    pub line: usize,
+    pub status: QueryStatus,
+    pub regressions: Vec<Change>,
+    pub improvements: Vec<Change>,
+    /// Things worth knowing that are neither (advisory cost changes, for instance).
+    pub notes: Vec<String>,
+    pub baseline_shape: Vec<String>,
+    pub current_shape: Vec<String>,
+    pub baseline_cost: Option<f64>,
+    pub current_cost: Option<f64>,
+}
+
+/// One regression or improvement, with a message that names what changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// e.g. `new Seq Scan on public.reviews (1,200,000 rows)`.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    // Regressions.
+    NewSeqScan,
+    IndexNoLongerUsed,
+    ShapeChanged,
+    CostIncrease,
+    NewFinding,
+    NewlyFailing,
+    // Improvements.
+    SeqScanGone,
+    IndexNewlyUsed,
+    CostDecrease,
+    FindingResolved,
+    NowSucceeds,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    pub total: usize,
+    pub regressed: usize,
+    pub improved: usize,
+    pub unchanged: usize,
+    pub new: usize,
+    pub missing: usize,
+    pub ignored: usize,
+}
