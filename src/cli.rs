@@ -27,6 +27,21 @@ pub enum Command {
     /// DELETE or MERGE changes no data. With --plan, analyse a saved EXPLAIN JSON (psql output or
     /// an auto_explain log) without any database.
     Explain(ExplainArgs),
+
+    /// Record every query's plan into a baseline file to commit (for `pgdiag check`).
+    ///
+    /// Walks directories for .sql files; several statements per file; `-- pgdiag: params 42, 'x'`
+    /// before a statement gives its $n values. Records each plan's shape (node types, relations,
+    /// indexes, join order), cost, rows and, with --analyze, timings and findings, plus the server
+    /// version and the planner settings.
+    Baseline(BaselineArgs),
+
+    /// Re-plan every query and compare with the baseline: exit 1 on a regression.
+    ///
+    /// Regressions: a new seq scan on a large table, an index no longer used, a plan shape change,
+    /// total cost up by more than the threshold (10%), a new finding, a query newly failing.
+    /// Planner-setting or major-version differences make cost comparison advisory.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,10 +103,17 @@ pub struct DiagnoseArgs {
 }
 
 impl DiagnoseArgs {
-    /// The file's settings with the flags applied.
+    /// The file's diagnosis settings with the flags applied.
     pub fn resolve(&self) -> Result<crate::diagnose::DiagnoseConfig, crate::config::ConfigError> {
-        let mut config = crate::config::Config::load(self.config.as_deref())?.diagnose;
-        config.apply_flags(&self.thresholds, &self.disabled_rules)?;
+        Ok(self.resolve_all()?.diagnose)
+    }
+
+    /// The whole settings file, with the diagnosis flags applied.
+    pub fn resolve_all(&self) -> Result<crate::config::Config, crate::config::ConfigError> {
+        let mut config = crate::config::Config::load(self.config.as_deref())?;
+        config
+            .diagnose
+            .apply_flags(&self.thresholds, &self.disabled_rules)?;
         Ok(config)
     }
 }
@@ -153,6 +175,94 @@ pub struct ExplainArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Options shared by `baseline` and `check` for running the queries.
+#[derive(Debug, Clone, Args)]
+pub struct GateRunArgs {
+    /// Connections used in parallel.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+
+    /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BaselineArgs {
+    /// .sql files or directories to walk.
+    #[arg(value_name = "PATHS", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Where to write the baseline.
+    #[arg(long, value_name = "FILE", default_value = "pgdiag-baseline.json")]
+    pub out: PathBuf,
+
+    /// Also run each query (EXPLAIN ANALYZE, rolled back) to record timings and findings.
+    #[arg(long)]
+    pub analyze: bool,
+
+    /// With --analyze: runs per query; the median is recorded.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "analyze")]
+    pub runs: u32,
+
+    #[command(flatten)]
+    pub run: GateRunArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub diagnose: DiagnoseArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Human-readable, with a side-by-side plan diff of each regressed query.
+    Text,
+    /// The versioned check report (docs/check-report.md).
+    Json,
+    /// JUnit XML, one testcase per query, for CI dashboards.
+    Junit,
+    /// GitHub Actions annotations on the query files (the default when GITHUB_ACTIONS=true).
+    Github,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// .sql files or directories to check (default: the files recorded in the baseline).
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+
+    /// The baseline to compare with.
+    #[arg(long, value_name = "FILE", default_value = "pgdiag-baseline.json")]
+    pub baseline: PathBuf,
+
+    /// Accept the current plans: rewrite the baseline, exit 0.
+    #[arg(long)]
+    pub update: bool,
+
+    /// Output format [default: github when GITHUB_ACTIONS=true, else text].
+    #[arg(long, value_enum)]
+    pub format: Option<CheckFormat>,
+
+    /// When to use colour (NO_COLOR is respected in auto mode).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Also list unchanged queries.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub run: GateRunArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub diagnose: DiagnoseArgs,
 }
 
 /// `60s`, `500ms`, `2m`, `1h`, or a bare number of seconds.

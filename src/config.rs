@@ -1,5 +1,5 @@
-//! `pgdiag.toml`: project settings a team commits next to its queries. Today it holds the
-//! diagnosis thresholds and disabled rules; flags override it.
+//! `pgdiag.toml`: project settings a team commits next to its queries: the diagnosis thresholds
+//! and disabled rules, and the CI gate's thresholds and ignored queries; flags override it.
 //!
 //! ```toml
 //! [diagnose]
@@ -7,6 +7,13 @@
 //!
 //! [diagnose.thresholds]
 //! seq_scan_min_rows = 50000
+//!
+//! [check]
+//! cost_increase_pct = 15
+//! ignore = ["legacy/*.sql"]
+//!
+//! [check.queries."reports/monthly.sql#1"]
+//! cost_increase_pct = 50
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{DiagnoseConfig, Thresholds, rules};
+use crate::gate::CheckConfig;
 
 /// The file looked for in the current directory when `--config` is not given.
 pub const DEFAULT_FILE: &str = "pgdiag.toml";
@@ -22,6 +30,8 @@ pub const DEFAULT_FILE: &str = "pgdiag.toml";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub diagnose: DiagnoseConfig,
+    /// `pgdiag check`: thresholds, ignored queries, per-query overrides.
+    pub check: CheckConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +152,17 @@ mod tests {
             Thresholds::default().min_share
         );
         assert_eq!(config.diagnose.disabled_rules, ["jit-overhead"]);
+    }
+
+    #[test]
+    fn check_section_with_per_query_overrides() {
+        let (_d, path) = write(
+            "[check]\ncost_increase_pct = 15\nignore = [\"legacy/*.sql\"]\n[check.queries.\"a.sql#1\"]\ncost_increase_pct = 50\n",
+        );
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.check.cost_increase_pct, 15.0);
+        assert_eq!(config.check.ignore, ["legacy/*.sql"]);
+        assert_eq!(config.check.queries["a.sql#1"].cost_increase_pct, Some(50.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use pgdiag::cli::{Cli, ColorChoice, Command, OutputArgs};
+use pgdiag::cli::{Cli, ColorChoice, Command};
 use pgdiag::commands;
 use pgdiag::report::TextStyle;
 
@@ -45,17 +45,22 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
     let mut err = io::stderr();
     let outcome = match &cli.command {
         Command::Explain(args) => {
-            let style = text_style(&args.output);
+            let style = text_style(args.output.color, args.output.verbose);
             commands::explain::run(args, &mut out, &mut err, style).await
+        }
+        Command::Baseline(args) => commands::baseline::run(args, &mut out).await,
+        Command::Check(args) => {
+            let style = text_style(args.color, args.verbose);
+            commands::check::run(args, &mut out, &mut err, style).await
         }
     };
     out.flush()?;
     outcome
 }
 
-fn text_style(output: &OutputArgs) -> TextStyle {
+fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
     let terminal = io::stdout().is_terminal();
-    let color = match output.color {
+    let color = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
@@ -64,7 +69,7 @@ fn text_style(output: &OutputArgs) -> TextStyle {
     TextStyle {
         color,
         width,
-        verbose: output.verbose,
+        verbose,
     }
 }
 

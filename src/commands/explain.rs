@@ -275,7 +275,7 @@ fn read_stdin() -> anyhow::Result<String> {
 }
 
 /// Read a text file, refusing binary content with a clear message.
-fn read_text(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).map_err(|e| {
         let reason = match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_owned(),

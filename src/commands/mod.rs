@@ -1,7 +1,10 @@
 //! One module per subcommand; each takes resolved arguments and writers, and returns an
 //! [`Outcome`] that the binary maps to an exit code.
 
+pub mod baseline;
+pub mod check;
 pub mod explain;
+pub mod gate_record;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! re-serialized AST, so the server sees exactly what the user wrote.
 
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 /// One statement of the input, with where it starts in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub struct SqlStatement {
     pub line: usize,
     pub column: usize,
     pub kind: StatementKind,
+    /// `$n` values from a `-- pgdiag: params 42, 'x', null` comment before or inside the
+    /// statement (used by `baseline` and `check`, where there is no `--param`).
+    pub params: Option<Vec<Option<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<SqlStatement>, SplitError> {
                 line,
                 column,
                 kind: classify_words(&first_words(trimmed)),
+                params: None,
             }]);
         }
     };
@@ -154,6 +158,10 @@ fn push_statement(
             _ => None,
         })
         .collect();
+    let params = tokens.iter().find_map(|t| match &t.token {
+        Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => params_directive(comment),
+        _ => None,
+    });
     let mut kind = classify_words(&words);
     if let StatementKind::Explainable { had_explain: h, .. } = &mut kind {
         *h = had_explain;
@@ -164,7 +172,65 @@ fn push_statement(
         line: start_token.span.start.line as usize,
         column: start_token.span.start.column as usize,
         kind,
+        params,
     });
+}
+
+/// `pgdiag: params 42, 'it''s', null` → `[Some("42"), Some("it's"), None]`. Values are SQL-ish
+/// literals: single-quoted strings (`''` escapes a quote), `null`, or bare words and numbers.
+fn params_directive(comment: &str) -> Option<Vec<Option<String>>> {
+    let rest = comment.trim().strip_prefix("pgdiag:")?.trim_start();
+    let list = rest.strip_prefix("params")?.trim();
+    let mut values = Vec::new();
+    let mut chars = list.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.peek() {
+            None => break,
+            Some('\'') => {
+                chars.next();
+                let mut value = String::new();
+                while let Some(c) = chars.next() {
+                    if c == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                            value.push('\'');
+                        } else {
+                            break;
+                        }
+                    } else {
+                        value.push(c);
+                    }
+                }
+                values.push(Some(value));
+            }
+            Some(_) => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                let word = word.trim();
+                values.push(if word.eq_ignore_ascii_case("null") {
+                    None
+                } else {
+                    Some(word.to_owned())
+                });
+            }
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    Some(values)
 }
 
 fn keyword_of(token: &Token) -> Option<String> {
@@ -342,6 +408,21 @@ mod tests {
             }
         );
         assert_eq!(stmts[1].text, "select 2");
+    }
+
+    #[test]
+    fn params_directive_in_a_leading_comment() {
+        let stmts = split_statements(
+            "-- product page\n-- pgdiag: params 42, 'it''s, ok', NULL\nSELECT $1, $2, $3;\nSELECT 1",
+        )
+        .unwrap();
+        assert_eq!(
+            stmts[0].params,
+            Some(vec![Some("42".into()), Some("it's, ok".into()), None])
+        );
+        assert_eq!(stmts[1].params, None);
+        assert_eq!(params_directive(" pgdiag: params"), Some(vec![]));
+        assert_eq!(params_directive(" just a comment"), None);
     }
 
     #[test]

@@ -1,0 +1,131 @@
+//! `pgdiag check`: re-plan every query, compare with the committed baseline, and report in the
+//! format the CI wants. Exit 0 no regression, 1 regressions, 2 the check could not be done.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::gate::{BASELINE_SCHEMA_VERSION, Baseline, compare};
+use crate::pg::{ConnectionSettings, ProcessEnv};
+use crate::report::{self, TextStyle};
+
+use super::Outcome;
+use super::baseline::write_baseline;
+use super::gate_record::{RecordOptions, collect_sql_files, read_query_files, record};
+
+pub async fn run(
+    args: &CheckArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    style: TextStyle,
+) -> anyhow::Result<Outcome> {
+    let config = args.diagnose.resolve_all()?;
+    let baseline = match load_baseline(&args.baseline) {
+        Ok(b) => Some(b),
+        // `check --update` with no baseline yet creates it.
+        Err(_) if args.update && !args.baseline.exists() => None,
+        Err(e) => return Err(e),
+    };
+    let paths: Vec<PathBuf> = if !args.paths.is_empty() {
+        collect_sql_files(&args.paths)?
+    } else {
+        let Some(baseline) = &baseline else {
+            return Err(anyhow!("give the .sql files or directories to check"));
+        };
+        // The files the baseline knows; those deleted since show up as missing queries.
+        let files: BTreeSet<&str> = baseline.queries.iter().map(|q| q.file.as_str()).collect();
+        files
+            .into_iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect()
+    };
+    let files = if paths.is_empty() {
+        Vec::new()
+    } else {
+        read_query_files(&paths)?
+    };
+    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let options = RecordOptions {
+        // Compare like with like: analyse when the baseline was recorded with --analyze.
+        analyze_runs: baseline.as_ref().and_then(|b| b.analyze).map(|a| a.runs),
+        jobs: args.run.jobs,
+        timeout: args.run.timeout,
+        diagnose: config.diagnose,
+    };
+    let (current, relation_rows) = record(&settings, &files, &options).await?;
+
+    if args.update {
+        write_baseline(&args.baseline, &current)?;
+        if let Some(old) = &baseline {
+            let report = compare(old, &current, &relation_rows, &config.check);
+            let s = &report.summary;
+            writeln!(
+                err,
+                "accepted: {} regressed, {} improved, {} new, {} removed",
+                s.regressed, s.improved, s.new, s.missing
+            )?;
+        }
+        writeln!(out, "{}", super::baseline::describe(&current, &args.baseline))?;
+        return Ok(Outcome::Ok);
+    }
+    let baseline = baseline.expect("checked above: without --update a baseline is loaded");
+    let report = compare(&baseline, &current, &relation_rows, &config.check);
+    let format = args.format.unwrap_or_else(|| {
+        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+            CheckFormat::Github
+        } else {
+            CheckFormat::Text
+        }
+    });
+    match format {
+        CheckFormat::Text => report::check_text::render(out, &report, style)?,
+        CheckFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+        }
+        CheckFormat::Junit => report::junit::render(out, &report)?,
+        CheckFormat::Github => report::github::render(out, &report)?,
+    }
+    Ok(if report.has_regressions() {
+        Outcome::GateFailed
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// Read and validate a baseline file; every problem is a clear exit-2 error.
+pub fn load_baseline(path: &Path) -> anyhow::Result<Baseline> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow!(
+            "cannot read baseline {}: no such file (record one with `pgdiag baseline PATHS --out {}`)",
+            path.display(),
+            path.display()
+        ),
+        _ => anyhow!("cannot read baseline {}: {e}", path.display()),
+    })?;
+    // Check the version first, so a future format gets a clear message rather than a field error.
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| anyhow!("{} is not a valid baseline: {e}", path.display()))?
+        .get("schema_version")
+        .and_then(|v| v.as_u64());
+    match version {
+        Some(v) if v == u64::from(BASELINE_SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(anyhow!(
+                "{} has baseline schema version {v}; this pgdiag reads version {BASELINE_SCHEMA_VERSION}",
+                path.display()
+            ));
+        }
+        None => {
+            return Err(anyhow!(
+                "{} is not a valid baseline: no schema_version",
+                path.display()
+            ));
+        }
+    }
+    serde_json::from_str(&text).map_err(|e| anyhow!("{} is not a valid baseline: {e}", path.display()))
+}
