@@ -4,5 +4,6 @@ mod connect;
 mod diagnose;
 mod embedded;
 mod explain;
+mod gate;
 mod render;
 mod support;

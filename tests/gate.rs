@@ -1,0 +1,235 @@
+//! The CI gate end to end on the embedded PostgreSQL: take a baseline, break the plan by dropping
+//! an index, and check that `pgdiag check` fails naming the query, the lost index and the new
+//! sequential scan — in every output format — then recovers, accepts changes, and reports planner
+//! setting drift.
+
+use std::path::Path;
+
+use pgdiag::gate::{Baseline, ChangeKind, CheckReport, QueryStatus};
+use serde::Deserialize;
+
+use crate::support::{Run, database, pgdiag_command, run_with};
+
+const SCHEMA: &str = "
+    CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL);
+    INSERT INTO products SELECT g, 'p' || g FROM generate_series(1, 5000) g;
+    CREATE TABLE reviews (id bigint PRIMARY KEY, product_id int NOT NULL, rating int NOT NULL);
+    INSERT INTO reviews SELECT g, g % 5000 + 1, g % 5 + 1 FROM generate_series(1, 200000) g;
+    CREATE INDEX reviews_product_id ON reviews (product_id);
+    ANALYZE;
+";
+
+/// The query files a team would commit: one with a parameter directive, one with two statements.
+fn write_queries(dir: &Path) {
+    std::fs::create_dir_all(dir.join("pages")).unwrap();
+    std::fs::write(
+        dir.join("pages/product.sql"),
+        "-- the product page\n-- pgdiag: params 42\nSELECT count(*), avg(rating) FROM reviews WHERE product_id = $1;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("listing.sql"),
+        "SELECT id, name FROM products ORDER BY id LIMIT 20;\n\nSELECT * FROM products WHERE id = 7;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("README.md"), "not a query file").unwrap();
+}
+
+/// `pgdiag ARGS` run from `cwd` (so recorded paths are relative, as in a repository).
+fn pgdiag_in(cwd: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = pgdiag_command();
+    cmd.current_dir(cwd).args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run_with(cmd, None)
+}
+
+fn check_json(cwd: &Path, url: &str, envs: &[(&str, &str)]) -> (i32, CheckReport) {
+    let run = pgdiag_in(cwd, envs, &["check", "--dsn", url, "--format", "json"]);
+    run.assert_no_panic();
+    let report = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("invalid check report ({e}):\n{}", run.all_output()));
+    (run.code, report)
+}
+
+#[derive(Debug, Deserialize)]
+struct Testsuites {
+    #[serde(rename = "@tests")]
+    tests: usize,
+    #[serde(rename = "@failures")]
+    failures: usize,
+    testsuite: Vec<Testsuite>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Testsuite {
+    #[serde(rename = "@name")]
+    name: String,
+    testcase: Vec<Testcase>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Testcase {
+    #[serde(rename = "@name")]
+    name: String,
+    #[serde(rename = "@classname")]
+    classname: String,
+    failure: Option<Failure>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Failure {
+    #[serde(rename = "@message")]
+    message: String,
+}
+
+#[tokio::test]
+async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
+    let (url, client) = database("gate", SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_queries(repo.path());
+
+    let run = pgdiag_in(repo.path(), &[], &["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.contains("recorded 3 queries from 2 files"), "{}", run.stdout);
+    let text = std::fs::read_to_string(repo.path().join("pgdiag-baseline.json")).unwrap();
+    assert!(text.ends_with("}\n"));
+    let baseline: Baseline = serde_json::from_str(&text).unwrap();
+    let ids: Vec<&str> = baseline.queries.iter().map(|q| q.id.as_str()).collect();
+    assert_eq!(ids, ["listing.sql#1", "listing.sql#2", "pages/product.sql#1"]);
+    let product = &baseline.queries[2];
+    assert_eq!(product.params, [Some("42".to_string())]);
+    assert!(product.plan.as_ref().unwrap().indexes.contains(&"reviews_product_id".to_string()));
+    assert!(baseline.settings.contains_key("work_mem") && baseline.settings.contains_key("enable_seqscan"));
+
+    // Unchanged database: the gate passes.
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(report.summary.regressed, 0);
+    assert_eq!(report.summary.total, 3);
+
+    // The regression: the index is gone, the product page now scans reviews.
+    client.batch_execute("DROP INDEX reviews_product_id").await.unwrap();
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 1);
+    let product = report.queries.iter().find(|q| q.id == "pages/product.sql#1").unwrap();
+    assert_eq!(product.status, QueryStatus::Regressed);
+    let kinds: Vec<ChangeKind> = product.regressions.iter().map(|c| c.kind).collect();
+    assert!(kinds.contains(&ChangeKind::IndexNoLongerUsed), "{kinds:?}");
+    assert!(kinds.contains(&ChangeKind::NewSeqScan), "{kinds:?}");
+    let messages: Vec<&str> = product.regressions.iter().map(|c| c.message.as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("reviews_product_id")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("public.reviews")), "{messages:?}");
+    assert_eq!(report.summary.regressed, 1);
+
+    // Text: names the query and shows the plan diff.
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url]);
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(run.stdout.contains("pages/product.sql#1"), "{}", run.stdout);
+    assert!(run.stdout.contains("reviews_product_id"), "{}", run.stdout);
+    assert!(run.stdout.contains("Seq Scan on public.reviews"), "{}", run.stdout);
+
+    // JUnit: the shape CI dashboards read.
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--format", "junit"]);
+    assert_eq!(run.code, 1);
+    let junit: Testsuites = quick_xml::de::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("invalid JUnit ({e}):\n{}", run.stdout));
+    assert_eq!((junit.tests, junit.failures), (3, 1));
+    assert_eq!(junit.testsuite.len(), 1);
+    assert!(!junit.testsuite[0].name.is_empty());
+    let failed: Vec<&Testcase> = junit.testsuite[0]
+        .testcase
+        .iter()
+        .filter(|t| t.failure.is_some())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].name, "pages/product.sql#1");
+    assert_eq!(failed[0].classname, "pages/product.sql");
+    assert!(!failed[0].failure.as_ref().unwrap().message.is_empty());
+
+    // GitHub annotations, chosen automatically on GitHub Actions, point at the query file's line.
+    let run = pgdiag_in(repo.path(), &[("GITHUB_ACTIONS", "true")], &["check", "--dsn", &url]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("::error file=pages/product.sql,line=3")),
+        "{}",
+        run.stdout
+    );
+
+    // Fixed again: the gate passes.
+    client
+        .batch_execute("CREATE INDEX reviews_product_id ON reviews (product_id)")
+        .await
+        .unwrap();
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:?}");
+}
+
+#[tokio::test]
+async fn planner_setting_drift_is_reported_and_update_accepts_changes() {
+    let (url, client) = database("gatedrift", SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_queries(repo.path());
+    let run = pgdiag_in(repo.path(), &[], &["baseline", "pages", "listing.sql", "--dsn", &url, "--out", "base.json"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+
+    // A different random_page_cost for pgdiag's session: reported, and costs become advisory.
+    let envs = [("PGOPTIONS", "-c random_page_cost=1.5")];
+    let run = pgdiag_in(repo.path(), &envs, &["check", "--dsn", &url, "--baseline", "base.json", "--format", "json"]);
+    run.assert_no_panic();
+    let report: CheckReport = serde_json::from_str(&run.stdout).unwrap();
+    let changed: Vec<&str> = report.environment.settings_changed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(changed, ["random_page_cost"]);
+    assert!(report.environment.cost_advisory);
+    let run = pgdiag_in(repo.path(), &envs, &["check", "--dsn", &url, "--baseline", "base.json"]);
+    assert!(run.stdout.contains("random_page_cost"), "{}", run.stdout);
+
+    // An accepted change: drop the index, update the baseline, and the gate passes again.
+    client.batch_execute("DROP INDEX reviews_product_id").await.unwrap();
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--baseline", "base.json"]);
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--baseline", "base.json", "--update"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stderr.contains("accepted: 1 regressed"), "{}", run.stderr);
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--baseline", "base.json"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+}
+
+#[tokio::test]
+async fn bad_baselines_and_inputs_exit_2_with_a_clear_message() {
+    let (url, _client) = database("gatebad", SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_queries(repo.path());
+
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "."]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cannot read baseline pgdiag-baseline.json: no such file"), "{}", run.stderr);
+
+    std::fs::write(repo.path().join("pgdiag-baseline.json"), "{\"schema_version\": 1, \"queries\": [").unwrap();
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "."]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("pgdiag-baseline.json is not a valid baseline"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    std::fs::write(repo.path().join("pgdiag-baseline.json"), "{\"schema_version\": 99}").unwrap();
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "."]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("schema version 99"), "{}", run.stderr);
+
+    let run = pgdiag_in(repo.path(), &[], &["baseline", "nowhere", "--dsn", &url]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cannot read nowhere"), "{}", run.stderr);
+
+    let empty = tempfile::tempdir().unwrap();
+    let run = pgdiag_in(empty.path(), &[], &["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no .sql files found"), "{}", run.stderr);
+
+    // A query without its parameter values is recorded with a clear error, not a crash.
+    std::fs::write(repo.path().join("noparams.sql"), "SELECT * FROM reviews WHERE product_id = $1").unwrap();
+    let run = pgdiag_in(repo.path(), &[], &["baseline", "noparams.sql", "--dsn", &url, "--out", "np.json"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let baseline: Baseline = serde_json::from_str(&std::fs::read_to_string(repo.path().join("np.json")).unwrap()).unwrap();
+    assert!(baseline.queries[0].error.as_deref().unwrap().contains("-- pgdiag: params"), "{:?}", baseline.queries[0]);
+}
