@@ -1,17 +1,572 @@
-//! Comparing a current run with the baseline. (placeholder in the base branch; helper C implements it)
+//! Comparing a current run with the baseline: the environment first (server major version,
+//! planner settings), then every query by id, sorting what changed into regressions, improvements
+//! and notes.
+//!
+//! Structural changes (a new sequential scan, an index no longer used) are judged on their own and
+//! explain a change of shape; a shape change counts by itself only when the seq-scanned relations
+//! and the indexes are the same on both sides. Costs are compared only when the environment matches:
+//! after a settings change or an upgrade, cost moves are notes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Baseline, CheckConfig, CheckReport};
+use crate::diagnose::Severity;
+
+use super::{
+    Baseline, CHECK_SCHEMA_VERSION, Change, ChangeKind, CheckConfig, CheckReport, CheckSummary,
+    EnvironmentDiff, FindingRecord, PlanRecord, QueryBaseline, QueryResult, QueryStatus,
+    SettingChange,
+};
 
 /// Compare `current` (recorded now, same format) with `baseline`. `relation_rows` holds the
 /// current `pg_class.reltuples` of every relation the plans read (`schema.table`), for the
 /// seq-scan size threshold.
 pub fn compare(
-    _baseline: &Baseline,
-    _current: &Baseline,
-    _relation_rows: &BTreeMap<String, f64>,
-    _config: &CheckConfig,
+    baseline: &Baseline,
+    current: &Baseline,
+    relation_rows: &BTreeMap<String, f64>,
+    config: &CheckConfig,
 ) -> CheckReport {
-    todo!("helper C")
+    let environment = environment_diff(baseline, current);
+    let context = Context {
+        relation_rows,
+        config,
+        environment: &environment,
+        // Findings need `--analyze`; comparing an analysed run with an estimated one would report
+        // every finding as new (or resolved).
+        compare_findings: baseline.analyze.is_some() == current.analyze.is_some(),
+    };
+
+    let mut current_by_id: BTreeMap<&str, &QueryBaseline> = BTreeMap::new();
+    for query in &current.queries {
+        current_by_id.entry(query.id.as_str()).or_insert(query);
+    }
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+
+    let mut queries = Vec::new();
+    for before in &baseline.queries {
+        if !seen.insert(before.id.as_str()) {
+            continue;
+        }
+        let now = current_by_id.get(before.id.as_str()).copied();
+        queries.push(context.compare_query(Some(before), now));
+    }
+    for now in &current.queries {
+        if seen.insert(now.id.as_str()) {
+            queries.push(context.compare_query(None, Some(now)));
+        }
+    }
+
+    let summary = summarize(&queries);
+    CheckReport {
+        schema_version: CHECK_SCHEMA_VERSION,
+        pgdiag_version: env!("CARGO_PKG_VERSION").to_string(),
+        environment,
+        queries,
+        summary,
+    }
 }
+
+fn environment_diff(baseline: &Baseline, current: &Baseline) -> EnvironmentDiff {
+    let (major_before, major_now) = (baseline.server.major(), current.server.major());
+    let major_version_mismatch = (major_before != major_now).then_some((major_before, major_now));
+
+    let names: BTreeSet<&String> = baseline
+        .settings
+        .keys()
+        .chain(current.settings.keys())
+        .collect();
+    let settings_changed: Vec<SettingChange> = names
+        .into_iter()
+        .filter_map(|name| {
+            let before = baseline.settings.get(name);
+            let now = current.settings.get(name);
+            (before != now).then(|| SettingChange {
+                name: name.clone(),
+                baseline: before.cloned(),
+                current: now.cloned(),
+            })
+        })
+        .collect();
+
+    let cost_advisory = major_version_mismatch.is_some() || !settings_changed.is_empty();
+    EnvironmentDiff {
+        major_version_mismatch,
+        settings_changed,
+        cost_advisory,
+    }
+}
+
+fn summarize(queries: &[QueryResult]) -> CheckSummary {
+    let mut summary = CheckSummary {
+        total: queries.len(),
+        ..CheckSummary::default()
+    };
+    for query in queries {
+        let count = match query.status {
+            QueryStatus::Regressed => &mut summary.regressed,
+            QueryStatus::Improved => &mut summary.improved,
+            QueryStatus::Unchanged => &mut summary.unchanged,
+            QueryStatus::New => &mut summary.new,
+            QueryStatus::Missing => &mut summary.missing,
+            QueryStatus::Ignored => &mut summary.ignored,
+        };
+        *count += 1;
+    }
+    summary
+}
+
+/// The global thresholds with a query's overrides applied.
+#[derive(Debug, Clone, Copy)]
+struct QueryThresholds {
+    cost_increase_pct: f64,
+    seq_scan_min_rows: f64,
+    shape_change_is_regression: bool,
+    fail_on_finding: Severity,
+}
+
+#[derive(Debug)]
+struct Context<'a> {
+    relation_rows: &'a BTreeMap<String, f64>,
+    config: &'a CheckConfig,
+    environment: &'a EnvironmentDiff,
+    compare_findings: bool,
+}
+
+/// What one query's comparison found.
+#[derive(Debug, Default)]
+struct Outcome {
+    regressions: Vec<Change>,
+    improvements: Vec<Change>,
+    notes: Vec<String>,
+}
+
+impl Outcome {
+    fn regression(&mut self, kind: ChangeKind, message: String) {
+        self.regressions.push(Change { kind, message });
+    }
+
+    fn improvement(&mut self, kind: ChangeKind, message: String) {
+        self.improvements.push(Change { kind, message });
+    }
+
+    fn has_regression(&self, kinds: &[ChangeKind]) -> bool {
+        self.regressions
+            .iter()
+            .any(|change| kinds.contains(&change.kind))
+    }
+}
+
+impl Context<'_> {
+    fn compare_query(
+        &self,
+        before: Option<&QueryBaseline>,
+        now: Option<&QueryBaseline>,
+    ) -> QueryResult {
+        // One of the two is always present; the current run's file and line are the ones a user
+        // can open.
+        let Some(identity) = now.or(before) else {
+            unreachable!("compare_query needs a baseline or a current query")
+        };
+        let before_plan = before.and_then(|query| query.plan.as_ref());
+        let now_plan = now.and_then(|query| query.plan.as_ref());
+        let mut outcome = Outcome::default();
+
+        let status = if self.is_ignored(identity) {
+            QueryStatus::Ignored
+        } else {
+            match (before, now) {
+                (Some(_), None) => QueryStatus::Missing,
+                (None, _) => QueryStatus::New,
+                (Some(before), Some(now)) => {
+                    let thresholds = self.thresholds(&identity.id);
+                    self.compare_present(before, now, &thresholds, &mut outcome);
+                    if !outcome.regressions.is_empty() {
+                        QueryStatus::Regressed
+                    } else if !outcome.improvements.is_empty() {
+                        QueryStatus::Improved
+                    } else {
+                        QueryStatus::Unchanged
+                    }
+                }
+            }
+        };
+
+        QueryResult {
+            id: identity.id.clone(),
+            file: identity.file.clone(),
+            line: identity.line,
+            status,
+            regressions: outcome.regressions,
+            improvements: outcome.improvements,
+            notes: outcome.notes,
+            baseline_shape: before_plan
+                .map(|plan| plan.shape.clone())
+                .unwrap_or_default(),
+            current_shape: now_plan.map(|plan| plan.shape.clone()).unwrap_or_default(),
+            baseline_cost: before_plan.map(|plan| plan.total_cost),
+            current_cost: now_plan.map(|plan| plan.total_cost),
+        }
+    }
+
+    fn is_ignored(&self, query: &QueryBaseline) -> bool {
+        let by_override = self
+            .config
+            .queries
+            .get(&query.id)
+            .is_some_and(|query_override| query_override.ignore);
+        by_override
+            || self.config.ignore.iter().any(|pattern| {
+                glob_matches(pattern, &query.id) || glob_matches(pattern, &query.file)
+            })
+    }
+
+    fn thresholds(&self, id: &str) -> QueryThresholds {
+        let config = self.config;
+        let query_override = config.queries.get(id).cloned().unwrap_or_default();
+        QueryThresholds {
+            cost_increase_pct: query_override
+                .cost_increase_pct
+                .unwrap_or(config.cost_increase_pct),
+            seq_scan_min_rows: query_override
+                .seq_scan_min_rows
+                .unwrap_or(config.seq_scan_min_rows),
+            shape_change_is_regression: query_override
+                .shape_change_is_regression
+                .unwrap_or(config.shape_change_is_regression),
+            fail_on_finding: config.fail_on_finding,
+        }
+    }
+
+    fn compare_present(
+        &self,
+        before: &QueryBaseline,
+        now: &QueryBaseline,
+        thresholds: &QueryThresholds,
+        outcome: &mut Outcome,
+    ) {
+        match (&before.plan, &now.plan) {
+            (Some(before_plan), Some(now_plan)) => {
+                self.compare_plans(before_plan, now_plan, thresholds, outcome);
+            }
+            (Some(_), None) => {
+                let error = now.error.as_deref().unwrap_or("no plan recorded");
+                outcome.regression(
+                    ChangeKind::NewlyFailing,
+                    format!("query now fails: \"{error}\""),
+                );
+            }
+            (None, Some(_)) => {
+                let message = match before.error.as_deref() {
+                    Some(error) => format!("query now succeeds (baseline failed: \"{error}\")"),
+                    None => "query now succeeds".to_string(),
+                };
+                outcome.improvement(ChangeKind::NowSucceeds, message);
+            }
+            (None, None) => {
+                if before.error != now.error
+                    && let Some(error) = now.error.as_deref()
+                {
+                    outcome
+                        .notes
+                        .push(format!("still fails, with a different error: \"{error}\""));
+                }
+            }
+        }
+    }
+
+    fn compare_plans(
+        &self,
+        before: &PlanRecord,
+        now: &PlanRecord,
+        thresholds: &QueryThresholds,
+        outcome: &mut Outcome,
+    ) {
+        self.compare_seq_scans(before, now, thresholds, outcome);
+        compare_indexes(before, now, outcome);
+        compare_shapes(before, now, thresholds, outcome);
+        self.compare_costs(before, now, thresholds, outcome);
+        if self.compare_findings {
+            compare_findings(before, now, thresholds, outcome);
+        }
+    }
+
+    fn compare_seq_scans(
+        &self,
+        before: &PlanRecord,
+        now: &PlanRecord,
+        thresholds: &QueryThresholds,
+        outcome: &mut Outcome,
+    ) {
+        for relation in difference(&now.seq_scans, &before.seq_scans) {
+            // pg_class.reltuples is -1 for a table never vacuumed or analysed (PG14+): unknown.
+            let rows = self
+                .relation_rows
+                .get(relation)
+                .copied()
+                .filter(|rows| *rows >= 0.0);
+            match rows {
+                None => outcome.regression(
+                    ChangeKind::NewSeqScan,
+                    format!("new Seq Scan on {relation} (size unknown)"),
+                ),
+                Some(rows) if rows >= thresholds.seq_scan_min_rows => outcome.regression(
+                    ChangeKind::NewSeqScan,
+                    format!("new Seq Scan on {relation} ({} rows)", thousands(rows)),
+                ),
+                Some(rows) => outcome.notes.push(format!(
+                    "new Seq Scan on small table {relation} ({} rows)",
+                    thousands(rows)
+                )),
+            }
+        }
+        for relation in difference(&before.seq_scans, &now.seq_scans) {
+            outcome.improvement(
+                ChangeKind::SeqScanGone,
+                format!("Seq Scan on {relation} gone"),
+            );
+        }
+    }
+
+    fn compare_costs(
+        &self,
+        before: &PlanRecord,
+        now: &PlanRecord,
+        thresholds: &QueryThresholds,
+        outcome: &mut Outcome,
+    ) {
+        let (cost_before, cost_now) = (before.total_cost, now.total_cost);
+        let factor = thresholds.cost_increase_pct / 100.0;
+        let increased = cost_now > cost_before * (1.0 + factor);
+        let decreased = cost_now < cost_before * (1.0 - factor);
+        if !increased && !decreased {
+            return;
+        }
+        let change = format!(
+            "cost {} from {} to {}",
+            percent_change(cost_before, cost_now),
+            format_cost(cost_before),
+            format_cost(cost_now)
+        );
+        if self.environment.cost_advisory {
+            outcome
+                .notes
+                .push(format!("{change} (advisory: {})", self.advisory_reason()));
+        } else if increased {
+            outcome.regression(
+                ChangeKind::CostIncrease,
+                format!(
+                    "{change} (threshold +{}%)",
+                    trim_number(thresholds.cost_increase_pct)
+                ),
+            );
+        } else {
+            outcome.improvement(ChangeKind::CostDecrease, change);
+        }
+    }
+
+    fn advisory_reason(&self) -> &'static str {
+        match (
+            self.environment.major_version_mismatch.is_some(),
+            self.environment.settings_changed.is_empty(),
+        ) {
+            (true, true) => "server major version differs",
+            (true, false) => "server major version and planner settings differ",
+            (false, _) => "planner settings differ",
+        }
+    }
+}
+
+fn compare_indexes(before: &PlanRecord, now: &PlanRecord, outcome: &mut Outcome) {
+    for index in difference(&before.indexes, &now.indexes) {
+        outcome.regression(
+            ChangeKind::IndexNoLongerUsed,
+            format!("index {index} no longer used"),
+        );
+    }
+    for index in difference(&now.indexes, &before.indexes) {
+        outcome.improvement(
+            ChangeKind::IndexNewlyUsed,
+            format!("index {index} now used"),
+        );
+    }
+}
+
+/// Runs after the seq-scan and index comparisons, whose results explain most shape changes.
+fn compare_shapes(
+    before: &PlanRecord,
+    now: &PlanRecord,
+    thresholds: &QueryThresholds,
+    outcome: &mut Outcome,
+) {
+    if before.shape == now.shape {
+        return;
+    }
+    let explained_by_regression =
+        outcome.has_regression(&[ChangeKind::NewSeqScan, ChangeKind::IndexNoLongerUsed]);
+    if explained_by_regression {
+        return;
+    }
+    let message = match lines_differing(&before.shape, &now.shape) {
+        1 => "plan shape changed (1 line differs)".to_string(),
+        lines => format!("plan shape changed ({lines} lines differ)"),
+    };
+    // A new seq scan on a small table, or a newly used index, also changes the shape; those are
+    // reported on their own and must not turn into a shape regression.
+    let scans_same = before.seq_scans == now.seq_scans && before.indexes == now.indexes;
+    if scans_same && thresholds.shape_change_is_regression {
+        outcome.regression(ChangeKind::ShapeChanged, message);
+    } else {
+        outcome.notes.push(message);
+    }
+}
+
+fn compare_findings(
+    before: &PlanRecord,
+    now: &PlanRecord,
+    thresholds: &QueryThresholds,
+    outcome: &mut Outcome,
+) {
+    let key = |finding: &FindingRecord| (finding.rule.clone(), finding.relation.clone());
+    let before_keys: BTreeSet<_> = before.findings.iter().map(key).collect();
+    let now_keys: BTreeSet<_> = now.findings.iter().map(key).collect();
+    let mut reported = BTreeSet::new();
+
+    for finding in &now.findings {
+        let finding_key = key(finding);
+        if before_keys.contains(&finding_key) || !reported.insert(finding_key) {
+            continue;
+        }
+        let message = format!(
+            "new finding {}{} ({}): {}",
+            finding.rule,
+            on_relation(finding),
+            finding.severity.as_str(),
+            finding.summary
+        );
+        if finding.severity >= thresholds.fail_on_finding {
+            outcome.regression(ChangeKind::NewFinding, message);
+        } else {
+            outcome.notes.push(message);
+        }
+    }
+    let mut resolved = BTreeSet::new();
+    for finding in &before.findings {
+        let finding_key = key(finding);
+        if now_keys.contains(&finding_key) || !resolved.insert(finding_key) {
+            continue;
+        }
+        outcome.improvement(
+            ChangeKind::FindingResolved,
+            format!(
+                "finding {}{} resolved ({})",
+                finding.rule,
+                on_relation(finding),
+                finding.severity.as_str()
+            ),
+        );
+    }
+}
+
+fn on_relation(finding: &FindingRecord) -> String {
+    finding
+        .relation
+        .as_deref()
+        .map(|relation| format!(" on {relation}"))
+        .unwrap_or_default()
+}
+
+/// Items of `left` not in `right`, in `left`'s order.
+fn difference<'a>(left: &'a [String], right: &[String]) -> impl Iterator<Item = &'a String> {
+    left.iter().filter(move |item| !right.contains(item))
+}
+
+/// How many lines a reader has to look at: the larger of lines removed and lines added, after
+/// matching the longest common subsequence (so one replaced node counts once, one inserted node
+/// counts once).
+fn lines_differing(before: &[String], now: &[String]) -> usize {
+    let common = longest_common_subsequence(before, now);
+    (before.len() - common).max(now.len() - common)
+}
+
+fn longest_common_subsequence(left: &[String], right: &[String]) -> usize {
+    let mut previous = vec![0usize; right.len() + 1];
+    let mut row = vec![0usize; right.len() + 1];
+    for item in left {
+        for (j, other) in right.iter().enumerate() {
+            row[j + 1] = if item == other {
+                previous[j] + 1
+            } else {
+                row[j].max(previous[j + 1])
+            };
+        }
+        std::mem::swap(&mut previous, &mut row);
+    }
+    previous[right.len()]
+}
+
+/// `+35%`, `-12.5%`; `+inf%` from a zero baseline.
+fn percent_change(before: f64, now: f64) -> String {
+    if before == 0.0 {
+        return "+inf%".to_string();
+    }
+    let percent = (now - before) / before * 100.0;
+    let sign = if percent >= 0.0 { "+" } else { "-" };
+    format!("{sign}{}%", trim_number(percent.abs()))
+}
+
+/// One decimal, without a trailing `.0`.
+fn trim_number(value: f64) -> String {
+    let text = format!("{value:.1}");
+    text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
+}
+
+fn format_cost(cost: f64) -> String {
+    format!("{cost:.2}")
+}
+
+/// `1200000.0` -> `1,200,000`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.round().max(0.0));
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
+/// `*` matches any run of characters (including `/`), `?` exactly one; everything else itself.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    // Where the last `*` was, and the text position it is currently assumed to stretch to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+#[path = "compare_tests.rs"]
+mod tests;
