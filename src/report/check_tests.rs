@@ -423,3 +423,20 @@ fn align_keeps_the_longest_common_subsequence() {
         .collect();
     assert_eq!(ops_only, vec![DiffOp::Changed]);
 }
+
+#[test]
+fn tiny_width_and_empty_shapes_do_not_panic() {
+    let mut report = sample_report();
+    // A query that no longer plans has no current shape: every baseline line shows as removed.
+    report.queries[0].current_shape.clear();
+    let out = text(
+        &report,
+        TextStyle {
+            width: Some(5),
+            ..plain()
+        },
+    );
+    // Columns never shrink below a readable minimum, even if the line overflows.
+    assert!(out.contains("\n    - Aggrega… │\n"), "{out}");
+    assert!(out.contains("\n    -   Neste… │\n"), "{out}");
+}
