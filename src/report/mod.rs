@@ -1,8 +1,14 @@
 //! Renderers for what pgdiag found. The report model is format-independent; every renderer
 //! writes to `impl io::Write` so each output can be snapshot-tested.
 
+pub mod check_text;
+pub mod github;
+pub mod junit;
 pub mod model;
 pub mod text;
+
+#[cfg(test)]
+mod check_tests;
 
 use std::io::{self, Write};
 
