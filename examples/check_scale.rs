@@ -22,14 +22,28 @@ fn children_cpu() -> Duration {
 fn run(cmd: &mut Command) -> (Duration, Duration, i32) {
     let cpu_before = children_cpu();
     let started = Instant::now();
-    let status = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).status().expect("run pgdiag");
-    (started.elapsed(), children_cpu() - cpu_before, status.code().unwrap_or(-1))
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("run pgdiag");
+    (
+        started.elapsed(),
+        children_cpu() - cpu_before,
+        status.code().unwrap_or(-1),
+    )
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let files: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(500);
-    let jobs: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(4);
+    let files: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(500);
+    let jobs: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(4);
     let pgdiag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/pgdiag");
     anyhow::ensure!(pgdiag.exists(), "build it first: cargo build --release");
     let pg = EmbeddedPostgres::builder().start().await?;
@@ -49,9 +63,16 @@ async fn main() -> anyhow::Result<()> {
         let (x, y) = (i % 20, (i * 7 + 3) % 20);
         let sql = match i % 4 {
             0 => format!("SELECT * FROM t{x} WHERE a = {};\n", i % 100),
-            1 => format!("-- pgdiag: params {}\nSELECT count(*) FROM t{x} JOIN t{y} USING (id) WHERE t{x}.a = $1;\n", i % 100),
+            1 => format!(
+                "-- pgdiag: params {}\nSELECT count(*) FROM t{x} JOIN t{y} USING (id) WHERE t{x}.a = $1;\n",
+                i % 100
+            ),
             2 => format!("SELECT a, count(*) FROM t{x} GROUP BY a ORDER BY 2 DESC LIMIT 5;\n"),
-            _ => format!("SELECT * FROM t{x} WHERE id BETWEEN {} AND {};\nSELECT b FROM t{y} WHERE b LIKE 'ab%';\n", i, i + 50),
+            _ => format!(
+                "SELECT * FROM t{x} WHERE id BETWEEN {} AND {};\nSELECT b FROM t{y} WHERE b LIKE 'ab%';\n",
+                i,
+                i + 50
+            ),
         };
         std::fs::write(dir.path().join(format!("q{i:04}.sql")), sql)?;
     }
@@ -59,17 +80,37 @@ async fn main() -> anyhow::Result<()> {
     let baseline = dir.path().join("baseline.json");
     let jobs_arg = jobs.to_string();
     let (wall_b, cpu_b, code_b) = run(Command::new(&pgdiag).args([
-        "baseline", dir.path().to_str().unwrap(), "--dsn", &url, "--jobs", &jobs_arg,
-        "--out", baseline.to_str().unwrap(),
+        "baseline",
+        dir.path().to_str().unwrap(),
+        "--dsn",
+        &url,
+        "--jobs",
+        &jobs_arg,
+        "--out",
+        baseline.to_str().unwrap(),
     ]));
     anyhow::ensure!(code_b == 0, "baseline failed");
     let (wall_c, cpu_c, code_c) = run(Command::new(&pgdiag).args([
-        "check", dir.path().to_str().unwrap(), "--dsn", &url, "--jobs", &jobs_arg,
-        "--baseline", baseline.to_str().unwrap(), "--format", "json",
+        "check",
+        dir.path().to_str().unwrap(),
+        "--dsn",
+        &url,
+        "--jobs",
+        &jobs_arg,
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--format",
+        "json",
     ]));
-    anyhow::ensure!(code_c == 0, "check reported regressions on an unchanged database");
+    anyhow::ensure!(
+        code_c == 0,
+        "check reported regressions on an unchanged database"
+    );
     let queries = files + files / 4;
-    println!("{files} files, {queries} queries, {jobs} connections, PostgreSQL {}", pg.server_version());
+    println!(
+        "{files} files, {queries} queries, {jobs} connections, PostgreSQL {}",
+        pg.server_version()
+    );
     for (name, wall, cpu) in [("baseline", wall_b, cpu_b), ("check", wall_c, cpu_c)] {
         println!(
             "{name:<9} wall {:>7.0} ms   pgdiag CPU {:>6.0} ms ({:.0}% of wall; the rest is PostgreSQL planning and the round trips)",

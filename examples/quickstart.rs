@@ -49,7 +49,9 @@ async fn main() -> anyhow::Result<()> {
         "-c",
         PRODUCT_PAGE,
     ]);
-    let Command::Explain(args) = cli.command;
+    let Command::Explain(args) = cli.command else {
+        unreachable!("parsed an explain command line")
+    };
     let style = TextStyle {
         color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         width: None,

@@ -162,7 +162,10 @@ mod tests {
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.check.cost_increase_pct, 15.0);
         assert_eq!(config.check.ignore, ["legacy/*.sql"]);
-        assert_eq!(config.check.queries["a.sql#1"].cost_increase_pct, Some(50.0));
+        assert_eq!(
+            config.check.queries["a.sql#1"].cost_increase_pct,
+            Some(50.0)
+        );
     }
 
     #[test]

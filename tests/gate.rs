@@ -92,16 +92,33 @@ async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
 
     let run = pgdiag_in(repo.path(), &[], &["baseline", ".", "--dsn", &url]);
     assert_eq!(run.code, 0, "{}", run.all_output());
-    assert!(run.stdout.contains("recorded 3 queries from 2 files"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("recorded 3 queries from 2 files"),
+        "{}",
+        run.stdout
+    );
     let text = std::fs::read_to_string(repo.path().join("pgdiag-baseline.json")).unwrap();
     assert!(text.ends_with("}\n"));
     let baseline: Baseline = serde_json::from_str(&text).unwrap();
     let ids: Vec<&str> = baseline.queries.iter().map(|q| q.id.as_str()).collect();
-    assert_eq!(ids, ["listing.sql#1", "listing.sql#2", "pages/product.sql#1"]);
+    assert_eq!(
+        ids,
+        ["listing.sql#1", "listing.sql#2", "pages/product.sql#1"]
+    );
     let product = &baseline.queries[2];
     assert_eq!(product.params, [Some("42".to_string())]);
-    assert!(product.plan.as_ref().unwrap().indexes.contains(&"reviews_product_id".to_string()));
-    assert!(baseline.settings.contains_key("work_mem") && baseline.settings.contains_key("enable_seqscan"));
+    assert!(
+        product
+            .plan
+            .as_ref()
+            .unwrap()
+            .indexes
+            .contains(&"reviews_product_id".to_string())
+    );
+    assert!(
+        baseline.settings.contains_key("work_mem")
+            && baseline.settings.contains_key("enable_seqscan")
+    );
 
     // Unchanged database: the gate passes.
     let (code, report) = check_json(repo.path(), &url, &[]);
@@ -110,17 +127,34 @@ async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
     assert_eq!(report.summary.total, 3);
 
     // The regression: the index is gone, the product page now scans reviews.
-    client.batch_execute("DROP INDEX reviews_product_id").await.unwrap();
+    client
+        .batch_execute("DROP INDEX reviews_product_id")
+        .await
+        .unwrap();
     let (code, report) = check_json(repo.path(), &url, &[]);
     assert_eq!(code, 1);
-    let product = report.queries.iter().find(|q| q.id == "pages/product.sql#1").unwrap();
+    let product = report
+        .queries
+        .iter()
+        .find(|q| q.id == "pages/product.sql#1")
+        .unwrap();
     assert_eq!(product.status, QueryStatus::Regressed);
     let kinds: Vec<ChangeKind> = product.regressions.iter().map(|c| c.kind).collect();
     assert!(kinds.contains(&ChangeKind::IndexNoLongerUsed), "{kinds:?}");
     assert!(kinds.contains(&ChangeKind::NewSeqScan), "{kinds:?}");
-    let messages: Vec<&str> = product.regressions.iter().map(|c| c.message.as_str()).collect();
-    assert!(messages.iter().any(|m| m.contains("reviews_product_id")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("public.reviews")), "{messages:?}");
+    let messages: Vec<&str> = product
+        .regressions
+        .iter()
+        .map(|c| c.message.as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("reviews_product_id")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("public.reviews")),
+        "{messages:?}"
+    );
     assert_eq!(report.summary.regressed, 1);
 
     // Text: names the query and shows the plan diff.
@@ -128,10 +162,18 @@ async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
     assert_eq!(run.code, 1, "{}", run.all_output());
     assert!(run.stdout.contains("pages/product.sql#1"), "{}", run.stdout);
     assert!(run.stdout.contains("reviews_product_id"), "{}", run.stdout);
-    assert!(run.stdout.contains("Seq Scan on public.reviews"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Seq Scan on public.reviews"),
+        "{}",
+        run.stdout
+    );
 
     // JUnit: the shape CI dashboards read.
-    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--format", "junit"]);
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &["check", "--dsn", &url, "--format", "junit"],
+    );
     assert_eq!(run.code, 1);
     let junit: Testsuites = quick_xml::de::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("invalid JUnit ({e}):\n{}", run.stdout));
@@ -149,10 +191,16 @@ async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
     assert!(!failed[0].failure.as_ref().unwrap().message.is_empty());
 
     // GitHub annotations, chosen automatically on GitHub Actions, point at the query file's line.
-    let run = pgdiag_in(repo.path(), &[("GITHUB_ACTIONS", "true")], &["check", "--dsn", &url]);
+    let run = pgdiag_in(
+        repo.path(),
+        &[("GITHUB_ACTIONS", "true")],
+        &["check", "--dsn", &url],
+    );
     assert_eq!(run.code, 1);
     assert!(
-        run.stdout.lines().any(|l| l.starts_with("::error file=pages/product.sql,line=3")),
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("::error file=pages/product.sql,line=3")),
         "{}",
         run.stdout
     );
@@ -171,28 +219,87 @@ async fn planner_setting_drift_is_reported_and_update_accepts_changes() {
     let (url, client) = database("gatedrift", SCHEMA).await;
     let repo = tempfile::tempdir().unwrap();
     write_queries(repo.path());
-    let run = pgdiag_in(repo.path(), &[], &["baseline", "pages", "listing.sql", "--dsn", &url, "--out", "base.json"]);
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &[
+            "baseline",
+            "pages",
+            "listing.sql",
+            "--dsn",
+            &url,
+            "--out",
+            "base.json",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.all_output());
 
     // A different random_page_cost for pgdiag's session: reported, and costs become advisory.
     let envs = [("PGOPTIONS", "-c random_page_cost=1.5")];
-    let run = pgdiag_in(repo.path(), &envs, &["check", "--dsn", &url, "--baseline", "base.json", "--format", "json"]);
+    let run = pgdiag_in(
+        repo.path(),
+        &envs,
+        &[
+            "check",
+            "--dsn",
+            &url,
+            "--baseline",
+            "base.json",
+            "--format",
+            "json",
+        ],
+    );
     run.assert_no_panic();
     let report: CheckReport = serde_json::from_str(&run.stdout).unwrap();
-    let changed: Vec<&str> = report.environment.settings_changed.iter().map(|s| s.name.as_str()).collect();
+    let changed: Vec<&str> = report
+        .environment
+        .settings_changed
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(changed, ["random_page_cost"]);
     assert!(report.environment.cost_advisory);
-    let run = pgdiag_in(repo.path(), &envs, &["check", "--dsn", &url, "--baseline", "base.json"]);
+    let run = pgdiag_in(
+        repo.path(),
+        &envs,
+        &["check", "--dsn", &url, "--baseline", "base.json"],
+    );
     assert!(run.stdout.contains("random_page_cost"), "{}", run.stdout);
 
     // An accepted change: drop the index, update the baseline, and the gate passes again.
-    client.batch_execute("DROP INDEX reviews_product_id").await.unwrap();
-    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--baseline", "base.json"]);
+    client
+        .batch_execute("DROP INDEX reviews_product_id")
+        .await
+        .unwrap();
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &["check", "--dsn", &url, "--baseline", "base.json"],
+    );
     assert_eq!(run.code, 1, "{}", run.all_output());
-    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--baseline", "base.json", "--update"]);
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &[
+            "check",
+            "--dsn",
+            &url,
+            "--baseline",
+            "base.json",
+            "--update",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.all_output());
-    assert!(run.stderr.contains("accepted: 1 regressed"), "{}", run.stderr);
-    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--baseline", "base.json"]);
+    assert!(
+        run.stderr.contains("accepted: 1 regressed"),
+        "{}",
+        run.stderr
+    );
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &["check", "--dsn", &url, "--baseline", "base.json"],
+    );
     assert_eq!(run.code, 0, "{}", run.all_output());
 }
 
@@ -204,15 +311,33 @@ async fn bad_baselines_and_inputs_exit_2_with_a_clear_message() {
 
     let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "."]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("cannot read baseline pgdiag-baseline.json: no such file"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot read baseline pgdiag-baseline.json: no such file"),
+        "{}",
+        run.stderr
+    );
 
-    std::fs::write(repo.path().join("pgdiag-baseline.json"), "{\"schema_version\": 1, \"queries\": [").unwrap();
+    std::fs::write(
+        repo.path().join("pgdiag-baseline.json"),
+        "{\"schema_version\": 1, \"queries\": [",
+    )
+    .unwrap();
     let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "."]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("pgdiag-baseline.json is not a valid baseline"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("pgdiag-baseline.json is not a valid baseline"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
-    std::fs::write(repo.path().join("pgdiag-baseline.json"), "{\"schema_version\": 99}").unwrap();
+    std::fs::write(
+        repo.path().join("pgdiag-baseline.json"),
+        "{\"schema_version\": 99}",
+    )
+    .unwrap();
     let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "."]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("schema version 99"), "{}", run.stderr);
@@ -227,9 +352,34 @@ async fn bad_baselines_and_inputs_exit_2_with_a_clear_message() {
     assert!(run.stderr.contains("no .sql files found"), "{}", run.stderr);
 
     // A query without its parameter values is recorded with a clear error, not a crash.
-    std::fs::write(repo.path().join("noparams.sql"), "SELECT * FROM reviews WHERE product_id = $1").unwrap();
-    let run = pgdiag_in(repo.path(), &[], &["baseline", "noparams.sql", "--dsn", &url, "--out", "np.json"]);
+    std::fs::write(
+        repo.path().join("noparams.sql"),
+        "SELECT * FROM reviews WHERE product_id = $1",
+    )
+    .unwrap();
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &[
+            "baseline",
+            "noparams.sql",
+            "--dsn",
+            &url,
+            "--out",
+            "np.json",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.all_output());
-    let baseline: Baseline = serde_json::from_str(&std::fs::read_to_string(repo.path().join("np.json")).unwrap()).unwrap();
-    assert!(baseline.queries[0].error.as_deref().unwrap().contains("-- pgdiag: params"), "{:?}", baseline.queries[0]);
+    let baseline: Baseline =
+        serde_json::from_str(&std::fs::read_to_string(repo.path().join("np.json")).unwrap())
+            .unwrap();
+    assert!(
+        baseline.queries[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("-- pgdiag: params"),
+        "{:?}",
+        baseline.queries[0]
+    );
 }

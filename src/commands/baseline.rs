@@ -30,13 +30,21 @@ pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Ou
 
 /// One line saying what was recorded and where.
 pub fn describe(baseline: &Baseline, path: &Path) -> String {
-    let failing = baseline.queries.iter().filter(|q| q.error.is_some()).count();
+    let failing = baseline
+        .queries
+        .iter()
+        .filter(|q| q.error.is_some())
+        .count();
     let files: std::collections::BTreeSet<&str> =
         baseline.queries.iter().map(|q| q.file.as_str()).collect();
     let mut line = format!(
         "recorded {} quer{} from {} file{} (PostgreSQL {}{}) into {}",
         baseline.queries.len(),
-        if baseline.queries.len() == 1 { "y" } else { "ies" },
+        if baseline.queries.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         baseline.server.version,
@@ -47,7 +55,9 @@ pub fn describe(baseline: &Baseline, path: &Path) -> String {
         path.display()
     );
     if failing > 0 {
-        line.push_str(&format!("; {failing} could not be planned (recorded with their error)"));
+        line.push_str(&format!(
+            "; {failing} could not be planned (recorded with their error)"
+        ));
     }
     line
 }

@@ -69,7 +69,11 @@ pub async fn run(
                 s.regressed, s.improved, s.new, s.missing
             )?;
         }
-        writeln!(out, "{}", super::baseline::describe(&current, &args.baseline))?;
+        writeln!(
+            out,
+            "{}",
+            super::baseline::describe(&current, &args.baseline)
+        )?;
         return Ok(Outcome::Ok);
     }
     let baseline = baseline.expect("checked above: without --update a baseline is loaded");
@@ -127,5 +131,6 @@ pub fn load_baseline(path: &Path) -> anyhow::Result<Baseline> {
             ));
         }
     }
-    serde_json::from_str(&text).map_err(|e| anyhow!("{} is not a valid baseline: {e}", path.display()))
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{} is not a valid baseline: {e}", path.display()))
 }

@@ -163,7 +163,9 @@ pub async fn record(
         .flat_map(|(f, file)| (0..file.statements.len()).map(move |s| (f, s)))
         .collect();
     let total = jobs.len();
-    let queue = Arc::new(Mutex::new(jobs.into_iter().enumerate().collect::<VecDeque<_>>()));
+    let queue = Arc::new(Mutex::new(
+        jobs.into_iter().enumerate().collect::<VecDeque<_>>(),
+    ));
     let progress = ProgressBar::new(total as u64);
     if let Ok(style) = ProgressStyle::with_template(
         "{spinner} {msg} [{bar:30}] {pos}/{len} queries ({elapsed}, eta {eta})",
@@ -227,9 +229,7 @@ pub async fn record(
         .map_err(|_| anyhow!("the main connection was lost"))?;
 
     let mut queries: Vec<QueryBaseline> = results.into_iter().flatten().collect();
-    queries.sort_by(|a, b| {
-        (a.file.as_str(), a.statement).cmp(&(b.file.as_str(), b.statement))
-    });
+    queries.sort_by(|a, b| (a.file.as_str(), a.statement).cmp(&(b.file.as_str(), b.statement)));
     let relations: BTreeSet<String> = queries
         .iter()
         .filter_map(|q| q.plan.as_ref())
@@ -260,7 +260,10 @@ async fn worker(
 ) -> anyhow::Result<Vec<(usize, QueryBaseline)>> {
     let mut done = Vec::new();
     loop {
-        let next = queue.lock().map_err(|_| anyhow!("work queue poisoned"))?.pop_front();
+        let next = queue
+            .lock()
+            .map_err(|_| anyhow!("work queue poisoned"))?
+            .pop_front();
         let Some((slot, (f, s))) = next else {
             return Ok(done);
         };
@@ -306,7 +309,11 @@ async fn record_statement(
     let mut samples = Vec::with_capacity(runs as usize);
     for _ in 0..runs {
         let output = match runner
-            .explain(statement, &explain_options(options.analyze_runs.is_some()), interrupted())
+            .explain(
+                statement,
+                &explain_options(options.analyze_runs.is_some()),
+                interrupted(),
+            )
             .await
         {
             Ok(output) => output,

@@ -159,7 +159,9 @@ fn push_statement(
         })
         .collect();
     let params = tokens.iter().find_map(|t| match &t.token {
-        Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => params_directive(comment),
+        Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => {
+            params_directive(comment)
+        }
         _ => None,
     });
     let mut kind = classify_words(&words);

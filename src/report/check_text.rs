@@ -7,12 +7,13 @@
 
 use std::io::{self, Write};
 
+use super::color::Paint;
 use super::text::TextStyle;
 use crate::gate::{ChangeKind, CheckReport, EnvironmentDiff, QueryResult, QueryStatus};
 
 /// Render a check report for a terminal or a CI log.
 pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io::Result<()> {
-    writeln!(w, "{}", paint(&header(report), style, Paint::Bold))?;
+    writeln!(w, "{}", paint_for(&header(report), style, Paint::Bold))?;
 
     if has_differences(&report.environment) {
         writeln!(w)?;
@@ -39,7 +40,7 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
                 location(query),
                 messages.join("; ")
             );
-            writeln!(w, "{}", paint(&line, style, Paint::Green))?;
+            writeln!(w, "{}", paint_for(&line, style, Paint::Green))?;
             for note in &query.notes {
                 writeln!(w, "    note: {note}")?;
             }
@@ -60,7 +61,7 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
                 "in the baseline, no longer in the checked files"
             };
             let line = format!("{} {}: {why}", status_label(query.status), location(query));
-            writeln!(w, "{}", paint(&line, style, Paint::Yellow))?;
+            writeln!(w, "{}", paint_for(&line, style, Paint::Yellow))?;
         }
         writeln!(
             w,
@@ -83,7 +84,7 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
             writeln!(w)?;
             for query in quiet {
                 let line = format!("{} {}", status_label(query.status), location(query));
-                writeln!(w, "{}", paint(&line, style, Paint::Dim))?;
+                writeln!(w, "{}", paint_for(&line, style, Paint::Dim))?;
             }
         }
     }
@@ -94,7 +95,7 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
     } else {
         Paint::BoldGreen
     };
-    writeln!(w, "{}", paint(&verdict(report), style, verdict_paint))
+    writeln!(w, "{}", paint_for(&verdict(report), style, verdict_paint))
 }
 
 /// `6 queries: 1 regressed, 1 improved, 1 unchanged, 1 new, 1 missing, 1 ignored`.
@@ -179,7 +180,7 @@ fn render_environment(
     writeln!(
         w,
         "{}",
-        paint(
+        paint_for(
             "Environment differs from the baseline:",
             style,
             Paint::Yellow
@@ -197,14 +198,14 @@ fn render_regressed(w: &mut impl Write, query: &QueryResult, style: TextStyle) -
         status_label(QueryStatus::Regressed),
         location(query)
     );
-    writeln!(w, "{}", paint(&title, style, Paint::BoldRed))?;
+    writeln!(w, "{}", paint_for(&title, style, Paint::BoldRed))?;
     for change in &query.regressions {
         let line = format!("  ✗ {}", change.message);
-        writeln!(w, "{}", paint(&line, style, Paint::Red))?;
+        writeln!(w, "{}", paint_for(&line, style, Paint::Red))?;
     }
     for change in &query.improvements {
         let line = format!("  ✓ {}", change.message);
-        writeln!(w, "{}", paint(&line, style, Paint::Green))?;
+        writeln!(w, "{}", paint_for(&line, style, Paint::Green))?;
     }
     for note in &query.notes {
         writeln!(w, "  note: {note}")?;
@@ -225,7 +226,7 @@ fn render_regressed(w: &mut impl Write, query: &QueryResult, style: TextStyle) -
             writeln!(
                 w,
                 "{}",
-                paint(&format!("{PLAN_INDENT}{line}"), style, paint_as)
+                paint_for(&format!("{PLAN_INDENT}{line}"), style, paint_as)
             )?;
         }
     }
@@ -461,34 +462,6 @@ fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(len)))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Colour
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Paint {
-    Plain,
-    Bold,
-    Dim,
-    Red,
-    BoldRed,
-    Green,
-    BoldGreen,
-    Yellow,
-}
-
-fn paint(text: &str, style: TextStyle, paint: Paint) -> String {
-    if !style.color {
-        return text.to_owned();
-    }
-    let code = match paint {
-        Paint::Plain => return text.to_owned(),
-        Paint::Bold => "1",
-        Paint::Dim => "2",
-        Paint::Red => "31",
-        Paint::BoldRed => "1;31",
-        Paint::Green => "32",
-        Paint::BoldGreen => "1;32",
-        Paint::Yellow => "33",
-    };
-    format!("\x1b[{code}m{text}\x1b[0m")
+fn paint_for(text: &str, style: TextStyle, paint: Paint) -> String {
+    super::color::paint(text, style.color, paint)
 }

@@ -2,6 +2,7 @@
 //! writes to `impl io::Write` so each output can be snapshot-tested.
 
 pub mod check_text;
+mod color;
 pub mod github;
 pub mod junit;
 pub mod model;

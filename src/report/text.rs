@@ -419,17 +419,15 @@ fn styled(cell: Cell, style: TextStyle, paint: Paint) -> Cell {
 }
 
 fn paint(text: &str, style: TextStyle, paint: Paint) -> String {
-    if !style.color {
-        return text.to_owned();
-    }
-    let code = match paint {
-        Paint::Plain => return text.to_owned(),
-        Paint::Notable => "33",
-        Paint::Hot | Paint::Error => "31",
-        Paint::Dominant => "1;31",
-        Paint::Title => "1",
+    use super::color::Paint as Ansi;
+    let ansi = match paint {
+        Paint::Plain => Ansi::Plain,
+        Paint::Notable => Ansi::Yellow,
+        Paint::Hot | Paint::Error => Ansi::Red,
+        Paint::Dominant => Ansi::BoldRed,
+        Paint::Title => Ansi::Bold,
     };
-    format!("\x1b[{code}m{text}\x1b[0m")
+    super::color::paint(text, style.color, ansi)
 }
 
 /// `72.1% ███████▏`: the share, with a bar so the hot spots show without colour too.
