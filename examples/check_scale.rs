@@ -76,6 +76,47 @@ async fn main() -> anyhow::Result<()> {
         };
         std::fs::write(dir.path().join(format!("q{i:04}.sql")), sql)?;
     }
+    // The floor: the same EXPLAINs through one psql session (no transaction, no analysis).
+    let mut script = String::new();
+    for i in 0..files {
+        let text = std::fs::read_to_string(dir.path().join(format!("q{i:04}.sql")))?;
+        for stmt in text
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !s.starts_with("--"))
+        {
+            let stmt = stmt.replace("$1", &(i % 100).to_string());
+            let stmt = stmt
+                .lines()
+                .filter(|l| !l.starts_with("--"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            script.push_str(&format!(
+                "EXPLAIN (VERBOSE, SETTINGS, FORMAT JSON) {stmt};\n"
+            ));
+        }
+    }
+    let script_path = dir.path().join("all.psql");
+    std::fs::write(&script_path, script)?;
+    let psql = pg.bin_dir().join("psql");
+    let port = pg.port().to_string();
+    let (wall_p, cpu_p, code_p) = run(Command::new(&psql).args([
+        "-X",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f",
+        script_path.to_str().unwrap(),
+    ]));
+    anyhow::ensure!(code_p == 0, "psql failed");
     let url = pg.url("postgres");
     let baseline = dir.path().join("baseline.json");
     let jobs_arg = jobs.to_string();
@@ -111,9 +152,13 @@ async fn main() -> anyhow::Result<()> {
         "{files} files, {queries} queries, {jobs} connections, PostgreSQL {}",
         pg.server_version()
     );
-    for (name, wall, cpu) in [("baseline", wall_b, cpu_b), ("check", wall_c, cpu_c)] {
+    for (name, wall, cpu) in [
+        ("psql -f (the same EXPLAINs, one session)", wall_p, cpu_p),
+        ("pgdiag baseline", wall_b, cpu_b),
+        ("pgdiag check", wall_c, cpu_c),
+    ] {
         println!(
-            "{name:<9} wall {:>7.0} ms   pgdiag CPU {:>6.0} ms ({:.0}% of wall; the rest is PostgreSQL planning and the round trips)",
+            "{name:<42} wall {:>6.0} ms   client CPU {:>5.0} ms ({:.0}% of wall)",
             wall.as_secs_f64() * 1e3,
             cpu.as_secs_f64() * 1e3,
             cpu.as_secs_f64() / wall.as_secs_f64() * 100.0

@@ -1,7 +1,7 @@
 //! The safe EXPLAIN runner.
 //!
 //! `EXPLAIN ANALYZE` executes the statement. Every statement therefore runs inside a transaction
-//! that is always rolled back, with `statement_timeout` set locally, so INSERT/UPDATE/DELETE/MERGE,
+//! that is always rolled back, under the session's `statement_timeout`, so INSERT/UPDATE/DELETE/MERGE,
 //! data-modifying CTEs and functions that write change nothing. Statements EXPLAIN does not accept
 //! (DDL, utility, transaction control) are refused before anything is sent.
 
@@ -111,7 +111,12 @@ pub struct ExplainOutput {
 pub struct Runner {
     client: Client,
     cancel: CancelToken,
+    /// For cancel requests: built once, not per statement (a rustls config is not free).
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     settings: ConnectionSettings,
+    /// The session's `statement_timeout` as last set by us; set again only when it changes,
+    /// which saves a round trip per statement.
+    session_timeout: Option<Duration>,
     server_version_num: i32,
     server_version: String,
 }
@@ -138,6 +143,8 @@ impl Runner {
         Ok(Runner {
             client,
             cancel,
+            tls: settings.tls_connector()?,
+            session_timeout: None,
             settings: settings.clone(),
             server_version_num: row.get(0),
             server_version: row.get(1),
@@ -199,7 +206,16 @@ impl Runner {
         let prefix = self.explain_prefix(options.analyze);
         let sent = format!("{prefix}{}", statement.text);
         let cancel = self.cancel.clone();
-        let tls = self.settings.tls_connector()?;
+        let tls = self.tls.clone();
+        if self.session_timeout != Some(options.timeout) {
+            self.client
+                .batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    options.timeout.as_millis()
+                ))
+                .await?;
+            self.session_timeout = Some(options.timeout);
+        }
 
         let document = {
             let run = run_in_rolled_back_transaction(
@@ -253,11 +269,6 @@ async fn run_in_rolled_back_transaction(
     // Dropping a tokio-postgres Transaction without commit rolls it back, so every early return
     // below (errors included) rolls back too.
     let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}",
-        options.timeout.as_millis()
-    ))
-    .await?;
     let prepared = tx.prepare(sent).await.map_err(server_error)?;
     let needed = prepared.params().len();
     if needed != options.params.len() {
