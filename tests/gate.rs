@@ -383,3 +383,63 @@ async fn bad_baselines_and_inputs_exit_2_with_a_clear_message() {
         baseline.queries[0]
     );
 }
+
+#[tokio::test]
+async fn analyze_baselines_record_timings_and_findings_and_toml_ignores_queries() {
+    let (url, client) = database("gateanalyze", SCHEMA).await;
+    client
+        .batch_execute("DROP INDEX reviews_product_id")
+        .await
+        .unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    write_queries(repo.path());
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &["baseline", ".", "--dsn", &url, "--analyze", "--runs", "3"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.contains("EXPLAIN ANALYZE × 3"), "{}", run.stdout);
+    let baseline: Baseline = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join("pgdiag-baseline.json")).unwrap(),
+    )
+    .unwrap();
+    let product = baseline
+        .queries
+        .iter()
+        .find(|q| q.id == "pages/product.sql#1")
+        .unwrap();
+    let plan = product.plan.as_ref().unwrap();
+    let timing = plan.timing.as_ref().expect("timing with --analyze");
+    assert_eq!(timing.runs, 3);
+    assert!(timing.min_ms <= timing.median_ms && timing.median_ms <= timing.max_ms);
+    assert!(
+        plan.findings.iter().any(|f| f.rule == "seq-scan"),
+        "{:?}",
+        plan.findings
+    );
+
+    // Checking an analysed baseline analyses again, and finds the same plans.
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:?}");
+
+    // pgdiag.toml: the product page is ignored, so an unrelated change there cannot fail the gate.
+    std::fs::write(
+        repo.path().join("pgdiag.toml"),
+        "[check]\nignore = [\"pages/*\"]\n",
+    )
+    .unwrap();
+    client
+        .batch_execute("CREATE INDEX reviews_product_id ON reviews (product_id)")
+        .await
+        .unwrap();
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:?}");
+    let product = report
+        .queries
+        .iter()
+        .find(|q| q.id == "pages/product.sql#1")
+        .unwrap();
+    assert_eq!(product.status, QueryStatus::Ignored);
+    assert_eq!(report.summary.ignored, 1);
+}
