@@ -311,11 +311,14 @@ impl Context<'_> {
                 ),
                 Some(rows) if rows >= thresholds.seq_scan_min_rows => outcome.regression(
                     ChangeKind::NewSeqScan,
-                    format!("new Seq Scan on {relation} ({} rows)", thousands(rows)),
+                    format!(
+                        "new Seq Scan on {relation} ({} rows)",
+                        crate::report::text::fmt_count(rows)
+                    ),
                 ),
                 Some(rows) => outcome.notes.push(format!(
                     "new Seq Scan on small table {relation} ({} rows)",
-                    thousands(rows)
+                    crate::report::text::fmt_count(rows)
                 )),
             }
         }
@@ -484,24 +487,11 @@ fn difference<'a>(left: &'a [String], right: &[String]) -> impl Iterator<Item = 
 /// matching the longest common subsequence (so one replaced node counts once, one inserted node
 /// counts once).
 fn lines_differing(before: &[String], now: &[String]) -> usize {
-    let common = longest_common_subsequence(before, now);
-    (before.len() - common).max(now.len() - common)
-}
-
-fn longest_common_subsequence(left: &[String], right: &[String]) -> usize {
-    let mut previous = vec![0usize; right.len() + 1];
-    let mut row = vec![0usize; right.len() + 1];
-    for item in left {
-        for (j, other) in right.iter().enumerate() {
-            row[j + 1] = if item == other {
-                previous[j] + 1
-            } else {
-                row[j].max(previous[j + 1])
-            };
-        }
-        std::mem::swap(&mut previous, &mut row);
-    }
-    previous[right.len()]
+    // Changed rows pair one removed with one added line, so this is max(removed, added).
+    super::diff::align(before, now)
+        .iter()
+        .filter(|row| row.op != super::diff::DiffOp::Equal)
+        .count()
 }
 
 /// `+35%`, `-12.5%`; `+inf%` from a zero baseline.
@@ -522,19 +512,6 @@ fn trim_number(value: f64) -> String {
 
 fn format_cost(cost: f64) -> String {
     format!("{cost:.2}")
-}
-
-/// `1200000.0` -> `1,200,000`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.round().max(0.0));
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
 }
 
 /// `*` matches any run of characters (including `/`), `?` exactly one; everything else itself.

@@ -6,6 +6,7 @@
 //! plan shapes as one line per node, no timings unless asked for.
 
 pub mod compare;
+pub mod diff;
 pub mod record;
 
 use std::collections::BTreeMap;
