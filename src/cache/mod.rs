@@ -59,8 +59,11 @@ pub trait CacheStrategy: Send + Sync {
     fn name(&self) -> &'static str;
     /// Answer one request for `key`, loading through `loader` when needed. Never fails because
     /// of Redis (fail-open); fails only when the database does.
-    fn get<'a>(&'a self, key: &'a str, loader: &'a dyn Loader)
-    -> BoxFuture<'a, Result<Served, LoadError>>;
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+        loader: &'a dyn Loader,
+    ) -> BoxFuture<'a, Result<Served, LoadError>>;
     fn metrics(&self) -> &CacheMetrics;
 }
 
@@ -141,4 +144,133 @@ pub struct MetricsSnapshot {
     pub redis_errors: u64,
     pub refresh_p99_us: Option<u64>,
     pub refresh_max_us: Option<u64>,
+}
+
+pub mod cache_aside;
+mod common;
+pub mod envelope;
+pub mod none;
+pub mod redis_client;
+pub mod swr;
+pub mod xfetch;
+
+pub use cache_aside::CacheAside;
+pub use none::NoCache;
+pub use redis_client::{CacheError, RedisClient};
+pub use swr::Swr;
+pub use xfetch::XFetch;
+
+use std::sync::Arc;
+
+/// The strategies [`strategy`] builds, by name.
+pub const STRATEGY_NAMES: [&str; 4] = ["none", "cache-aside", "swr", "xfetch"];
+
+/// Cache settings shared by the strategies (from a config file or flags; every field optional).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Hard TTL: how long Redis keeps a value (`PX`). Default 60 s.
+    pub ttl_ms: u64,
+    /// swr: when a value turns stale and is refreshed in the background. Default 45 s.
+    pub soft_ttl_ms: u64,
+    /// swr: the refresh lock's expiry. Default 5 s.
+    pub lock_ms: u64,
+    /// swr: how long a cold-key lock loser waits for the winner before loading itself. Default 1 s.
+    pub lock_wait_ms: u64,
+    /// xfetch: > 1 recomputes earlier, < 1 later. Default 1.0.
+    pub xfetch_beta: f64,
+    /// Prefix of every key a strategy writes (locks included). Default `pgdiag:bench:`.
+    pub key_prefix: String,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            ttl_ms: 60_000,
+            soft_ttl_ms: 45_000,
+            lock_ms: 5_000,
+            lock_wait_ms: swr::DEFAULT_LOCK_WAIT_MS,
+            xfetch_beta: xfetch::DEFAULT_BETA,
+            key_prefix: "pgdiag:bench:".to_string(),
+        }
+    }
+}
+
+/// Build a strategy by name (see [`STRATEGY_NAMES`]). Every strategy but `none` needs `client`.
+/// `refresh_loader`, when given, lets `swr` refresh stale values on a background task (the trait
+/// only lends `get` a loader for the request's duration); without it the request that wins the
+/// refresh lock refreshes inline before serving the stale value.
+pub fn strategy(
+    name: &str,
+    settings: &CacheSettings,
+    client: Option<Arc<RedisClient>>,
+    refresh_loader: Option<Arc<dyn Loader>>,
+) -> Result<Arc<dyn CacheStrategy>, CacheError> {
+    let need_client = || {
+        client.clone().ok_or_else(|| CacheError::MissingClient {
+            name: name.to_string(),
+        })
+    };
+    let prefix = settings.key_prefix.clone();
+    Ok(match name {
+        "none" => Arc::new(NoCache::new()),
+        "cache-aside" => Arc::new(CacheAside::new(need_client()?, prefix, settings.ttl_ms)),
+        "swr" => {
+            let swr = Swr::new(
+                need_client()?,
+                prefix,
+                settings.soft_ttl_ms,
+                settings.ttl_ms,
+                settings.lock_ms,
+            )
+            .with_lock_wait_ms(settings.lock_wait_ms);
+            match refresh_loader {
+                Some(loader) => Arc::new(swr.with_refresh_loader(loader)),
+                None => Arc::new(swr),
+            }
+        }
+        "xfetch" => Arc::new(XFetch::new(
+            need_client()?,
+            prefix,
+            settings.ttl_ms,
+            settings.xfetch_beta,
+        )),
+        other => {
+            return Err(CacheError::UnknownStrategy {
+                name: other.to_string(),
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_when_absent() {
+        let settings: CacheSettings = serde_json::from_str(r#"{"ttl_ms": 1000}"#).unwrap();
+        assert_eq!(settings.ttl_ms, 1000);
+        assert_eq!(settings.soft_ttl_ms, 45_000);
+        assert_eq!(settings.lock_ms, 5_000);
+        assert_eq!(settings.xfetch_beta, 1.0);
+        assert_eq!(settings.key_prefix, "pgdiag:bench:");
+    }
+
+    #[test]
+    fn strategies_build_by_name() {
+        let settings = CacheSettings::default();
+        assert_eq!(
+            strategy("none", &settings, None, None).unwrap().name(),
+            "none"
+        );
+        let Err(error) = strategy("swr", &settings, None, None) else {
+            panic!("swr without a client must fail")
+        };
+        assert!(matches!(error, CacheError::MissingClient { .. }), "{error}");
+        let Err(error) = strategy("lru", &settings, None, None) else {
+            panic!("an unknown name must fail")
+        };
+        assert!(error.to_string().contains("cache-aside"), "{error}");
+    }
 }
