@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 use pgdiag::cache::{
     BoxFuture, CacheAside, CacheError, CacheSettings, CacheStrategy, LoadError, Loader,
     MetricsSnapshot, NoCache, RedisClient, ServedFrom, Swr, XFetch, strategy,
+    strategy_with_refresh_loader,
 };
 use pgdiag::embedded::{EmbeddedRedis, EmbeddedRedisCluster};
 
@@ -353,7 +354,13 @@ async fn strategies_fail_open_when_redis_stops_mid_run() {
     let loader = CountingLoader::new(1);
     let strategies: Vec<_> = ["cache-aside", "swr", "xfetch"]
         .into_iter()
-        .map(|name| strategy(name, &settings, Some(client.clone()), Some(loader.clone())))
+        .map(|name| match name {
+            // swr with background refreshes, as the bench builds it.
+            "swr" => {
+                strategy_with_refresh_loader(name, Some(client.clone()), &settings, loader.clone())
+            }
+            _ => strategy(name, Some(client.clone()), &settings),
+        })
         .collect::<Result<_, _>>()
         .unwrap();
     for s in &strategies {

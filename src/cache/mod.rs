@@ -197,13 +197,32 @@ impl Default for CacheSettings {
 }
 
 /// Build a strategy by name (see [`STRATEGY_NAMES`]). Every strategy but `none` needs `client`.
-/// `refresh_loader`, when given, lets `swr` refresh stale values on a background task (the trait
-/// only lends `get` a loader for the request's duration); without it the request that wins the
-/// refresh lock refreshes inline before serving the stale value.
+/// `swr` built here refreshes stale values inline in the request that wins the refresh lock; see
+/// [`strategy_with_refresh_loader`] for background refreshes.
 pub fn strategy(
     name: &str,
-    settings: &CacheSettings,
     client: Option<Arc<RedisClient>>,
+    settings: &CacheSettings,
+) -> Result<Arc<dyn CacheStrategy>, CacheError> {
+    build_strategy(name, client, settings, None)
+}
+
+/// Like [`strategy`], but `swr` refreshes stale values on a background task with
+/// `refresh_loader`. The trait lends `get` its loader only for the request's duration, so a
+/// detached refresh needs an owned one; pass the same loader the requests use.
+pub fn strategy_with_refresh_loader(
+    name: &str,
+    client: Option<Arc<RedisClient>>,
+    settings: &CacheSettings,
+    refresh_loader: Arc<dyn Loader>,
+) -> Result<Arc<dyn CacheStrategy>, CacheError> {
+    build_strategy(name, client, settings, Some(refresh_loader))
+}
+
+fn build_strategy(
+    name: &str,
+    client: Option<Arc<RedisClient>>,
+    settings: &CacheSettings,
     refresh_loader: Option<Arc<dyn Loader>>,
 ) -> Result<Arc<dyn CacheStrategy>, CacheError> {
     let need_client = || {
@@ -260,15 +279,12 @@ mod settings_tests {
     #[test]
     fn strategies_build_by_name() {
         let settings = CacheSettings::default();
-        assert_eq!(
-            strategy("none", &settings, None, None).unwrap().name(),
-            "none"
-        );
-        let Err(error) = strategy("swr", &settings, None, None) else {
+        assert_eq!(strategy("none", None, &settings).unwrap().name(), "none");
+        let Err(error) = strategy("swr", None, &settings) else {
             panic!("swr without a client must fail")
         };
         assert!(matches!(error, CacheError::MissingClient { .. }), "{error}");
-        let Err(error) = strategy("lru", &settings, None, None) else {
+        let Err(error) = strategy("lru", None, &settings) else {
             panic!("an unknown name must fail")
         };
         assert!(error.to_string().contains("cache-aside"), "{error}");

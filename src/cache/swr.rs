@@ -18,8 +18,11 @@
 //!
 //! Counts: `refreshes` = stale-entry refreshes that queried the database (cold loads are misses);
 //! `refresh_latency_us` = their load + store time; `db_queries` = misses + refreshes + fallbacks.
-//! A Redis error in a request makes it a `redis_fallbacks` answered by the loader; errors in a
-//! background refresh only count `redis_errors` (no request waits on it).
+//! Redis errors: a request with no value at hand when Redis fails (the first `GET`, the cold
+//! lock, a waiter's poll, the winner's store or release) is answered by the loader and counts in
+//! `redis_fallbacks`. A request that already has a stale value to serve stays a stale serve when
+//! taking the lock or refreshing fails; those errors, like a background refresh's, only count
+//! `redis_errors`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,7 +91,8 @@ impl Swr {
         self
     }
 
-    /// How long a cold-key lock loser polls before loading itself.
+    /// How long a cold-key lock loser polls before loading itself. Set it at construction: once
+    /// a background refresh shares the state, this is ignored.
     pub fn with_lock_wait_ms(mut self, lock_wait_ms: u64) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.lock_wait_ms = lock_wait_ms;
@@ -231,13 +235,10 @@ impl Shared {
         match self.client.get(redis_key).await {
             Ok(Some(bytes)) => {
                 if let Some(entry) = envelope::decode(&bytes) {
-                    // The previous winner finished between our GET and our lock.
-                    let from = if self.release(key, &token).await {
-                        ServedFrom::Hit
-                    } else {
-                        ServedFrom::RedisError
-                    };
-                    return Ok(served(entry, from));
+                    // The previous winner finished between our GET and our lock. A failed
+                    // release only counts an error: the lock expires by itself.
+                    self.release(key, &token).await;
+                    return Ok(served(entry, ServedFrom::Hit));
                 }
             }
             Ok(None) => {}
