@@ -479,6 +479,50 @@ async fn a_failing_database_is_an_error_and_still_counted_once() {
     }
 }
 
+/// Answers once, then the database is down.
+#[derive(Debug, Default)]
+struct OnceThenFailing {
+    calls: AtomicU64,
+}
+
+impl Loader for OnceThenFailing {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, LoadError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Ok(b"first".to_vec())
+            } else {
+                FailingLoader.load(key).await
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn xfetch_serves_the_cached_value_when_an_early_recompute_fails() {
+    // A huge beta: every read of a present key recomputes early.
+    let xfetch = XFetch::new(shared_client().await, prefix("xf-fail"), LONG_TTL_MS, 1e12);
+    let loader = OnceThenFailing::default();
+    assert_eq!(
+        xfetch.get("k", &loader).await.unwrap().from,
+        ServedFrom::Miss
+    );
+    for _ in 0..3 {
+        let served = xfetch.get("k", &loader).await.unwrap();
+        assert_eq!(
+            (served.from, served.value.as_slice()),
+            (ServedFrom::Hit, &b"first"[..])
+        );
+    }
+    let m = xfetch.metrics().snapshot();
+    assert_eq!(
+        (m.requests, m.misses, m.hits, m.refreshes, m.db_queries),
+        (4, 1, 3, 3, 4)
+    );
+    assert_eq!(m.refresh_max_us, None, "no refresh completed");
+    assert_invariant(&m);
+}
+
 #[tokio::test]
 async fn connect_to_a_port_where_nothing_listens_fails_clearly() {
     let port = {

@@ -11,7 +11,8 @@
 //! recompute also counts `refreshes` and `db_queries` (and `refresh_latency_us`). `misses` are
 //! only absent (or expired, or undecodable) entries, handled as cache-aside. So
 //! `db_queries = misses + refreshes + redis_fallbacks`, and a well-tuned run has no misses after
-//! warm-up. A Redis error anywhere in a request makes it a `redis_fallbacks`.
+//! warm-up. A failed early recompute serves the cached value, which is still valid. A Redis
+//! error anywhere in a request makes it a `redis_fallbacks`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,37 +84,51 @@ impl XFetch {
             Ok(bytes) => bytes.as_deref().and_then(envelope::decode),
         };
         let now = now_ms();
-        let (outcome, started) = match entry {
+        let early = match entry {
             Some(entry) if now < entry.refresh_at_ms => {
                 // 1 - [0, 1) is (0, 1]: ln stays finite.
                 let r = 1.0 - rand::random::<f64>();
+                let cached = Served {
+                    value: entry.payload,
+                    from: ServedFrom::Hit,
+                    loaded_at_ms: entry.loaded_at_ms,
+                };
                 if !Self::should_recompute(now, entry.refresh_at_ms, entry.delta_ms, self.beta, r) {
-                    return Ok(Served {
-                        value: entry.payload,
-                        from: ServedFrom::Hit,
-                        loaded_at_ms: entry.loaded_at_ms,
-                    });
+                    return Ok(cached);
                 }
-                self.metrics.count(&self.metrics.refreshes);
-                (ServedFrom::Hit, Some(Instant::now()))
+                Some(cached)
             }
-            _ => (ServedFrom::Miss, None),
+            _ => None,
         };
-        let loaded = load(&self.metrics, loader, key, outcome).await?;
-        let stored = self.store(&redis_key, &loaded).await;
-        if let Some(started) = started {
-            self.metrics
-                .record_refresh_us(started.elapsed().as_micros() as u64);
+        let Some(cached) = early else {
+            let loaded = load(&self.metrics, loader, key, ServedFrom::Miss).await?;
+            return Ok(self
+                .store_and_serve(&redis_key, loaded, ServedFrom::Miss)
+                .await);
+        };
+        self.metrics.count(&self.metrics.refreshes);
+        let started = Instant::now();
+        match load(&self.metrics, loader, key, ServedFrom::Hit).await {
+            Ok(loaded) => {
+                let served = self
+                    .store_and_serve(&redis_key, loaded, ServedFrom::Hit)
+                    .await;
+                self.metrics
+                    .record_refresh_us(started.elapsed().as_micros() as u64);
+                Ok(served)
+            }
+            // The cached value is still valid: a failed early recompute costs the reader nothing.
+            Err(_) => Ok(cached),
         }
-        Ok(Served {
-            from: if stored {
-                outcome
-            } else {
-                ServedFrom::RedisError
-            },
+    }
+
+    async fn store_and_serve(&self, redis_key: &str, loaded: Loaded, from: ServedFrom) -> Served {
+        let stored = self.store(redis_key, &loaded).await;
+        Served {
+            from: if stored { from } else { ServedFrom::RedisError },
             loaded_at_ms: loaded.loaded_at_ms,
             value: loaded.value,
-        })
+        }
     }
 }
 
