@@ -12,7 +12,7 @@ pub mod reaper;
 mod redis;
 
 pub use postgres::{EmbeddedPostgres, EmbeddedPostgresBuilder};
-pub use redis::{EmbeddedRedis, EmbeddedRedisBuilder};
+pub use redis::{EmbeddedRedis, EmbeddedRedisBuilder, EmbeddedRedisCluster};
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -276,3 +276,136 @@ fn ping(port: u16) -> Result<()> {
         ))))
     }
 }
+
+const CLUSTER_NODES: usize = 3;
+const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A throwaway three-master Redis Cluster (no replicas) for tests: three [`EmbeddedRedis`] nodes
+/// started with `--cluster-enabled yes`, so each has its own temp dir, reaper and cleanup, joined
+/// with `redis-cli --cluster create`. Blocking, like [`EmbeddedRedis::builder`]'s `start`.
+#[derive(Debug)]
+pub struct EmbeddedRedisCluster {
+    nodes: Vec<EmbeddedRedis>,
+}
+
+impl EmbeddedRedisCluster {
+    /// Start the nodes, assign all 16384 slots, and wait for `cluster_state:ok` on every node.
+    pub fn start() -> Result<EmbeddedRedisCluster> {
+        let cli = find_redis_cli()?;
+        let mut nodes = Vec::with_capacity(CLUSTER_NODES);
+        for _ in 0..CLUSTER_NODES {
+            nodes.push(start_cluster_node()?);
+        }
+        let cluster = EmbeddedRedisCluster { nodes };
+        let mut create = Command::new(&cli);
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(format!("{}:{}", node.host(), node.port()));
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        run_redis_cli(create, "redis-cli --cluster create")?;
+
+        let ready = super::wait_until(CLUSTER_READY_TIMEOUT, || {
+            cluster.nodes.iter().all(|node| {
+                let mut info = Command::new(&cli);
+                info.args(["-h", node.host(), "-p", &node.port().to_string()])
+                    .args(["CLUSTER", "INFO"]);
+                run_redis_cli(info, "redis-cli CLUSTER INFO")
+                    .is_ok_and(|out| out.contains("cluster_state:ok"))
+            })
+        });
+        if !ready {
+            let first = &cluster.nodes[0];
+            return Err(Error::StartTimeout {
+                what: format!("redis cluster (no cluster_state:ok in {CLUSTER_READY_TIMEOUT:?})"),
+                log_tail: super::log_tail(first.log_path(), 10),
+            });
+        }
+        Ok(cluster)
+    }
+
+    /// `redis://127.0.0.1:PORT/` for each node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(EmbeddedRedis::url).collect()
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...`, the form `pgdiag` accepts for a cluster.
+    pub fn cluster_url(&self) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}:{}", n.host(), n.port()))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    pub fn nodes(&self) -> &[EmbeddedRedis] {
+        &self.nodes
+    }
+
+    /// Stop every node and remove their dirs.
+    pub fn stop(self) -> Result<()> {
+        let mut first_error = None;
+        for node in self.nodes {
+            if let Err(e) = node.stop() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// One cluster node. The cluster bus port defaults to port + 10000, which can overflow or collide
+/// for a random port, so it is picked free too; a collision (rare) is retried with new ports.
+fn start_cluster_node() -> Result<EmbeddedRedis> {
+    let mut last_error = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let bus_port = super::free_loopback_port()?;
+        let started = EmbeddedRedis::builder()
+            .arg("--cluster-enabled")
+            .arg("yes")
+            .arg("--cluster-config-file")
+            .arg("nodes.conf")
+            .arg("--cluster-node-timeout")
+            .arg("2000")
+            .arg("--cluster-port")
+            .arg(bus_port.to_string())
+            .start();
+        match started {
+            Ok(node) => return Ok(node),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| Error::StartTimeout {
+        what: "redis cluster node".into(),
+        log_tail: "(no attempt made)".into(),
+    }))
+}
+
+fn find_redis_cli() -> Result<PathBuf> {
+    super::find_on_path("redis-cli")
+        .or_else(|| Some(PathBuf::from("/usr/bin/redis-cli")).filter(|p| super::is_executable(p)))
+        .ok_or(Error::BinariesNotFound {
+            what: "redis-cli",
+            install_hint: INSTALL_HINT,
+        })
+}
+
+/// Run a `redis-cli` command; its stdout, or an error with its output tail.
+fn run_redis_cli(mut command: Command, what: &str) -> Result<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {what}"), e))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    // redis-cli --cluster reports failures with `[ERR]` and may still exit 0.
+    if !output.status.success() || stdout.contains("[ERR]") {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(Error::CommandFailed {
+            command: what.to_string(),
+            status: output.status.to_string(),
+            output_tail: super::tail_lines(&format!("{stdout}\n{stderr}"), 5),
+        });
+    }
+    Ok(stdout)
+}

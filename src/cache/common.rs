@@ -1,0 +1,99 @@
+//! What every strategy shares: the clock, counted loads, fail-open, and the one place a request's
+//! outcome is turned into exactly one category counter (so the invariant
+//! `hits + misses + stale_serves + database + redis_fallbacks == requests` holds by construction).
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::redis_client::CacheError;
+use super::{CacheMetrics, LoadError, Loader, Served, ServedFrom};
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A request that failed in the database, with the category it was counted in.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub from: ServedFrom,
+    pub error: LoadError,
+}
+
+pub(crate) type Attempt = Result<Served, Failed>;
+
+/// A freshly loaded value and how long the load took.
+pub(crate) struct Loaded {
+    pub value: Vec<u8>,
+    pub loaded_at_ms: u64,
+    pub delta_ms: u64,
+}
+
+/// Call the loader once, counting it in `db_queries`; a failure is labelled `from`.
+pub(crate) async fn load(
+    metrics: &CacheMetrics,
+    loader: &dyn Loader,
+    key: &str,
+    from: ServedFrom,
+) -> Result<Loaded, Failed> {
+    metrics.count(&metrics.db_queries);
+    let started = Instant::now();
+    match loader.load(key).await {
+        Ok(value) => Ok(Loaded {
+            value,
+            loaded_at_ms: now_ms(),
+            delta_ms: (started.elapsed().as_millis() as u64).max(1),
+        }),
+        Err(error) => Err(Failed { from, error }),
+    }
+}
+
+/// Count a Redis error (the request's category is decided by the caller).
+pub(crate) fn note_redis_error(metrics: &CacheMetrics, _error: &CacheError) {
+    metrics.count(&metrics.redis_errors);
+}
+
+/// Redis failed before we had an answer: count the error and answer from the loader.
+pub(crate) async fn fail_open(
+    metrics: &CacheMetrics,
+    error: CacheError,
+    loader: &dyn Loader,
+    key: &str,
+) -> Attempt {
+    note_redis_error(metrics, &error);
+    let loaded = load(metrics, loader, key, ServedFrom::RedisError).await?;
+    Ok(Served {
+        value: loaded.value,
+        from: ServedFrom::RedisError,
+        loaded_at_ms: loaded.loaded_at_ms,
+    })
+}
+
+/// Count the request's one category, from where its answer came (or would have come).
+pub(crate) fn finish(metrics: &CacheMetrics, attempt: Attempt) -> Result<Served, LoadError> {
+    let from = match &attempt {
+        Ok(served) => served.from,
+        Err(failed) => failed.from,
+    };
+    let counter = match from {
+        ServedFrom::Hit => &metrics.hits,
+        ServedFrom::Miss => &metrics.misses,
+        ServedFrom::Stale => &metrics.stale_serves,
+        ServedFrom::Database => &metrics.database,
+        ServedFrom::RedisError => &metrics.redis_fallbacks,
+    };
+    metrics.count(counter);
+    attempt.map_err(|failed| failed.error)
+}
+
+/// A random lock token, so only the holder can release the lock.
+pub(crate) fn lock_token() -> Vec<u8> {
+    format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+    .into_bytes()
+}
