@@ -59,8 +59,11 @@ pub trait CacheStrategy: Send + Sync {
     fn name(&self) -> &'static str;
     /// Answer one request for `key`, loading through `loader` when needed. Never fails because
     /// of Redis (fail-open); fails only when the database does.
-    fn get<'a>(&'a self, key: &'a str, loader: &'a dyn Loader)
-    -> BoxFuture<'a, Result<Served, LoadError>>;
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+        loader: &'a dyn Loader,
+    ) -> BoxFuture<'a, Result<Served, LoadError>>;
     fn metrics(&self) -> &CacheMetrics;
 }
 
