@@ -182,6 +182,8 @@ impl BenchConfig {
 /// invalidation trigger and the run's Redis keys.
 pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchError> {
     let names = strategies::parse_list(&config.strategies)?;
+    // Refuse a write before touching Redis or the database.
+    super::loader::require_read_only(&config.query, "the benchmarked query")?;
     let admin = RedisAdmin::connect(&config.redis_url).await?;
     let loader = Arc::new(PgLoader::connect(&config.connection, &config.query, config.pool).await?);
     let key_client = config.connection.connect().await?;
