@@ -398,3 +398,60 @@ fn refuses_writes_and_an_unreachable_redis() {
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(run.stderr.contains("accepts only SELECT"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drops_the_trigger_and_exits_2() {
+    let (url, client) = database("bench_sigint", SETUP).await;
+    let (_dir, query) = temp_file("query.sql", QUERY.as_bytes());
+    let mut cmd = crate::support::pgdiag_command();
+    cmd.args([
+        "bench",
+        query.to_str().unwrap(),
+        "--dsn",
+        &url,
+        "--redis-url",
+        &redis_url(),
+        "--scenario",
+        "writes",
+        "--strategies",
+        "cache-aside",
+        "--write",
+        "UPDATE pricing SET price = price + 0.01 WHERE product_id = $1",
+        "--invalidate",
+        "notify",
+        "--invalidate-table",
+        "pricing",
+        "--invalidate-key-column",
+        "product_id",
+        "--duration",
+        "60s",
+        "--keys",
+        "20",
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn pgdiag");
+    let mut created = false;
+    for _ in 0..200 {
+        if trigger_count(&client).await == 2 {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(created, "the trigger never appeared");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("send SIGINT");
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("wait for pgdiag");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(trigger_count(&client).await, 0, "trigger left behind");
+}

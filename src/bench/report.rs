@@ -227,7 +227,16 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
         ];
         if let Some(st) = &s.staleness {
             row.push(Cell::new(st.stale_reads));
-            row.push(Cell::new(format!("{} / {}", ms(st.max_ms), ms(st.p99_ms))));
+            let open = if st.unresolved_writes > 0 {
+                format!(" ({} open)", st.unresolved_writes)
+            } else {
+                String::new()
+            };
+            row.push(Cell::new(format!(
+                "{} / {}{open}",
+                ms(st.max_ms),
+                ms(st.p99_ms)
+            )));
         } else if writes {
             row.extend([Cell::new("-"), Cell::new("-")]);
         }
@@ -240,16 +249,18 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
 
     if report.strategies.iter().any(|s| s.herd.is_some()) {
         let mut herd = Table::new();
-        herd.load_style(UTF8_FULL_CONDENSED).set_header(vec![
-            "strategy",
-            "expiry",
-            "keys",
-            "DB calls",
-            "per key",
-            "p99 ms",
-            "max ms",
-            "steady p50 ms",
-        ]);
+        herd.load_style(UTF8_FULL_CONDENSED)
+            .force_no_tty()
+            .set_header(vec![
+                "strategy",
+                "expiry",
+                "keys",
+                "DB calls",
+                "per key",
+                "p99 ms",
+                "max ms",
+                "steady p50 ms",
+            ]);
         for s in &report.strategies {
             let Some(h) = &s.herd else { continue };
             for (i, round) in h.rounds.iter().enumerate() {
@@ -282,6 +293,9 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A counter's name, help text and where its value comes from.
+type CounterMetric = (&'static str, &'static str, fn(&MetricsSnapshot) -> u64);
+
 /// The Prometheus text exposition format (version 0.0.4).
 pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
     let strategies = &report.strategies;
@@ -311,7 +325,7 @@ pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Resu
             )?;
         }
     }
-    let counters: [(&str, &str, fn(&MetricsSnapshot) -> u64); 4] = [
+    let counters: [CounterMetric; 4] = [
         (
             "cache_db_queries_total",
             "Loader calls, whatever triggered them.",
@@ -394,4 +408,112 @@ pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> BenchReport {
+        let strategy = |name: &str, herd: bool, stale: bool| {
+            StrategyResult {
+                strategy: name.into(),
+                requests: 1000,
+                throughput_rps: 500.0,
+                latency: Latency {
+                    samples: 1000,
+                    mean_ms: 0.8,
+                    p50_ms: 0.5,
+                    p95_ms: 1.5,
+                    p99_ms: 3.0,
+                    max_ms: 12.0,
+                },
+                counters: MetricsSnapshot {
+                    requests: 1000,
+                    hits: 900,
+                    misses: 100,
+                    db_queries: 100,
+                    refresh_p99_us: Some(2500),
+                    ..MetricsSnapshot::default()
+                },
+                hit_rate: 0.0,
+                miss_rate: 0.0,
+                stale_rate: 0.0,
+                db_calls: 100,
+                errors: 0,
+                redis: RedisBytes {
+                    used_memory_delta: 20480,
+                    sample_key_bytes: Some(96),
+                },
+                herd: herd.then(|| HerdResult {
+                    steady_p50_ms: 0.5,
+                    rounds: vec![HerdRound {
+                        keys_expired: 1,
+                        db_calls: 200,
+                        db_calls_per_key: 200.0,
+                        p99_ms: 40.0,
+                        max_ms: 45.0,
+                    }],
+                }),
+                staleness: stale.then(|| Staleness {
+                    writes: 60,
+                    stale_reads: 4000,
+                    max_ms: 2900.0,
+                    p99_ms: 2800.0,
+                    unresolved_writes: 55,
+                }),
+            }
+            .with_rates()
+        };
+        BenchReport {
+            schema_version: SCHEMA_VERSION,
+            pgdiag_version: "0.1.0".into(),
+            scenario: "writes".into(),
+            parameters: Parameters {
+                query: "SELECT 1".into(),
+                clients: 32,
+                duration_ms: 10_000,
+                warmup_ms: 2000,
+                keys: 1000,
+                zipf: 1.0,
+                ttl_ms: 60_000,
+                soft_ttl_ms: 45_000,
+                pool: 16,
+                seed: 42,
+                expiries: 3,
+                hot_keys: 1,
+                write: Some("UPDATE t SET a = a + 1 WHERE id = $1".into()),
+                write_rate: Some(10.0),
+                invalidate: "none".into(),
+            },
+            strategies: vec![
+                strategy("none", false, true),
+                strategy("we\"ird\\", true, false),
+            ],
+        }
+    }
+
+    #[test]
+    fn text_json_and_prometheus_render() {
+        let report = sample();
+        let mut text = Vec::new();
+        render_text(&mut text, &report).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("90.0%"), "{text}");
+        assert!(text.contains("thundering herd"), "{text}");
+        assert!(text.contains("2900.00 / 2800.00"), "{text}");
+
+        let mut json = Vec::new();
+        render_json(&mut json, &report).unwrap();
+        let back: BenchReport = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, report);
+
+        let mut prom = Vec::new();
+        render_prometheus(&mut prom, &report).unwrap();
+        let prom = String::from_utf8(prom).unwrap();
+        assert!(prom.contains(r#"cache_requests_total{strategy="we\"ird\\",result="hit"} 900"#));
+        assert!(prom.contains(r#"cache_staleness_seconds{strategy="none",statistic="max"} 2.9"#));
+        assert!(prom.contains(r#"cache_request_duration_seconds_count{strategy="none"} 1000"#));
+        println!("{text}\n{prom}");
+    }
 }
