@@ -414,7 +414,7 @@ pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Resu
 mod tests {
     use super::*;
 
-    pub(crate) fn sample() -> BenchReport {
+    fn sample() -> BenchReport {
         let strategy = |name: &str, herd: bool, stale: bool| {
             StrategyResult {
                 strategy: name.into(),
@@ -455,7 +455,7 @@ mod tests {
                         max_ms: 45.0,
                     }],
                 }),
-                staleness: stale.then(|| Staleness {
+                staleness: stale.then_some(Staleness {
                     writes: 60,
                     stale_reads: 4000,
                     max_ms: 2900.0,
