@@ -160,7 +160,7 @@ impl Listener {
         let deleter = tokio::spawn(async move {
             while let Some(key) = keys.recv().await {
                 counter.fetch_add(1, Ordering::Relaxed);
-                let redis_key = vec![format!("{prefix}{key}")];
+                let redis_key = vec![super::strategies::redis_key(&prefix, &key)];
                 let _ = admin.del(&redis_key).await;
                 let admin = admin.clone();
                 tokio::spawn(async move {

@@ -97,7 +97,8 @@ pub struct StrategyResult {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RedisBytes {
     /// `used_memory` after the run minus before it (can be negative: other clients, allocator).
-    pub used_memory_delta: i64,
+    /// `None` when Redis could not be asked.
+    pub used_memory_delta: Option<i64>,
     /// `MEMORY USAGE` of the hottest key, when it was cached at the end.
     pub sample_key_bytes: Option<u64>,
 }
@@ -218,8 +219,10 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
                     .map_or("-".into(), |us| ms(us as f64 / 1000.0)),
             ),
             Cell::new(format!(
-                "{:+} ({} per key)",
-                s.redis.used_memory_delta,
+                "{} ({} per key)",
+                s.redis
+                    .used_memory_delta
+                    .map_or("-".into(), |d| format!("{d:+}")),
                 s.redis
                     .sample_key_bytes
                     .map_or("-".into(), |b| b.to_string())
@@ -442,7 +445,7 @@ mod tests {
                 db_calls: 100,
                 errors: 0,
                 redis: RedisBytes {
-                    used_memory_delta: 20480,
+                    used_memory_delta: Some(20480),
                     sample_key_bytes: Some(96),
                 },
                 herd: herd.then(|| HerdResult {

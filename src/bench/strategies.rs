@@ -47,6 +47,12 @@ pub async fn build(
     }
 }
 
+/// The Redis key under which a strategy caches `key`. The herd's expiry, the NOTIFY listener and
+/// the memory sample all address values through this; it must match the strategies' layout.
+pub fn redis_key(prefix: &str, key: &str) -> String {
+    format!("{prefix}{key}")
+}
+
 /// `--strategies` checked against the known names, in the order given, without duplicates.
 pub fn parse_list(list: &[String]) -> Result<Vec<String>, BenchError> {
     let mut names: Vec<String> = Vec::new();

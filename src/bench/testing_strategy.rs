@@ -104,7 +104,7 @@ impl CacheStrategy for CacheAside {
         Box::pin(async move {
             let m = &self.metrics;
             m.count(&m.requests);
-            let redis_key = format!("{}{key}", self.prefix);
+            let redis_key = super::strategies::redis_key(&self.prefix, key);
             let cached = tokio::time::timeout(Duration::from_secs(1), self.fetch(&redis_key)).await;
             let redis_ok = match cached {
                 Ok(Ok(Some(bytes))) => {
