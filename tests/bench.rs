@@ -22,6 +22,11 @@ INSERT INTO pricing SELECT g, 10 FROM generate_series(1, 200) g;
 const QUERY: &str = "SELECT p.id, p.name, pr.price FROM products p \
                      JOIN pricing pr ON pr.product_id = p.id WHERE p.id = $1";
 
+/// A query that takes 50 ms: every reader of a herd issues its GET before the first load returns,
+/// however the 200 tasks get scheduled on a loaded machine.
+const SLOW_QUERY: &str = "SELECT p.id, p.name FROM products p CROSS JOIN LATERAL pg_sleep(0.05) AS s \
+                          WHERE p.id = $1";
+
 fn redis_url() -> String {
     match EmbeddedRedis::shared() {
         Ok(redis) => redis.url(),
@@ -91,6 +96,7 @@ async fn steady_counters_balance_and_match_the_server() {
 async fn herd_cache_aside_loads_once_per_reader() {
     let (mut config, _client) = config("bench_herd").await;
     config.scenario = Scenario::Herd;
+    config.query = SLOW_QUERY.into();
     config.strategies = vec!["cache-aside".into()];
     config.clients = 200;
     config.duration = Duration::from_millis(300);
@@ -101,6 +107,11 @@ async fn herd_cache_aside_loads_once_per_reader() {
         .expect("bench runs");
     let herd = report.strategies[0].herd.as_ref().expect("herd results");
     assert_eq!(herd.rounds.len(), 2);
+    let mut text = Vec::new();
+    bench::report::render_text(&mut text, &report).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("thundering herd"), "{text}");
+    println!("{text}");
     for round in &herd.rounds {
         assert_eq!(round.keys_expired, 1);
         assert!(round.db_calls > 100, "{round:?}");
@@ -123,6 +134,7 @@ async fn herd_swr_loads_once_per_expiry_after_cache_merge() {
         panic!("the real swr strategy is needed (merge src/cache/): {e}");
     }
     config.scenario = Scenario::Herd;
+    config.query = SLOW_QUERY.into();
     config.strategies = vec!["swr".into()];
     config.clients = 200;
     config.duration = Duration::from_millis(300);
