@@ -153,14 +153,14 @@ impl BenchConfig {
         }
     }
 
-    fn parameters(&self, query: &str) -> Parameters {
+    fn parameters(&self, query: &str, keys: usize) -> Parameters {
         let writes = self.scenario == Scenario::Writes;
         Parameters {
             query: query.to_owned(),
             clients: self.clients,
             duration_ms: self.duration.as_millis() as u64,
             warmup_ms: self.warmup.as_millis() as u64,
-            keys: self.keys,
+            keys,
             zipf: self.zipf,
             ttl_ms: self.ttl.as_millis() as u64,
             soft_ttl_ms: self.soft_ttl.as_millis() as u64,
@@ -224,7 +224,7 @@ pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchE
         schema_version: SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
         scenario: config.scenario.name().to_owned(),
-        parameters: config.parameters(loader.query()),
+        parameters: config.parameters(loader.query(), keys.len()),
         strategies,
     })
 }

@@ -517,6 +517,19 @@ mod tests {
         assert!(prom.contains(r#"cache_requests_total{strategy="we\"ird\\",result="hit"} 900"#));
         assert!(prom.contains(r#"cache_staleness_seconds{strategy="none",statistic="max"} 2.9"#));
         assert!(prom.contains(r#"cache_request_duration_seconds_count{strategy="none"} 1000"#));
-        println!("{text}\n{prom}");
+    }
+
+    #[test]
+    fn text_snapshot() {
+        let mut text = Vec::new();
+        render_text(&mut text, &sample()).unwrap();
+        insta::assert_snapshot!(String::from_utf8(text).unwrap());
+    }
+
+    #[test]
+    fn prometheus_snapshot() {
+        let mut prom = Vec::new();
+        render_prometheus(&mut prom, &sample()).unwrap();
+        insta::assert_snapshot!(String::from_utf8(prom).unwrap());
     }
 }
