@@ -42,6 +42,13 @@ pub enum Command {
     /// total cost up by more than the threshold (10%), a new finding, a query newly failing.
     /// Planner-setting or major-version differences make cost comparison advisory.
     Check(CheckArgs),
+
+    /// Benchmark a query with no cache and behind Redis cache strategies.
+    ///
+    /// Runs each strategy (none, cache-aside, swr, xfetch) on the same key sequence: steady load,
+    /// a thundering herd after expiry, or writes with stale-read tracking. QUERY.sql holds one
+    /// SELECT with $1 = the key. See docs/bench-report.md for the JSON report.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -263,6 +270,115 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub diagnose: DiagnoseArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchScenario {
+    /// C clients for the duration, after the warm-up.
+    Steady,
+    /// Expire the hot keys at once and release C readers on them together.
+    Herd,
+    /// Steady reads while a writer updates keys: stale reads and staleness per write.
+    Writes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InvalidateMode {
+    /// Only the TTL.
+    None,
+    /// A trigger does pg_notify; pgdiag deletes the key in Redis (trigger dropped afterwards).
+    Notify,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// SQL file with one SELECT; $1 is the key (text).
+    #[arg(value_name = "QUERY.sql")]
+    pub query: PathBuf,
+
+    #[arg(long, value_enum, default_value_t = BenchScenario::Steady)]
+    pub scenario: BenchScenario,
+
+    /// Concurrent clients (herd: readers released together).
+    #[arg(long, value_name = "C", default_value_t = 32)]
+    pub clients: usize,
+
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Number of distinct keys.
+    #[arg(long, value_name = "K", default_value_t = 1000)]
+    pub keys: usize,
+
+    /// Query whose first column gives the keys, hottest first (default: 1..=K).
+    #[arg(long, value_name = "SQL")]
+    pub keys_from: Option<String>,
+
+    /// Zipf exponent of key popularity (0 = uniform).
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub zipf: f64,
+
+    /// Strategies to run, comma-separated [default: none,cache-aside,swr,xfetch].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub strategies: Vec<String>,
+
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub ttl: Duration,
+
+    #[arg(long, value_name = "DURATION", default_value = "45s", value_parser = parse_duration)]
+    pub soft_ttl: Duration,
+
+    /// Redis URL [default: REDIS_URL, else a throwaway Redis started for the run].
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Database connections the loader uses.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub pool: usize,
+
+    /// Herd: expiry rounds.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub expiries: usize,
+
+    /// Herd: how many of the hottest keys expire each round.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub hot_keys: usize,
+
+    /// Writes: the statement, $1 = the key, e.g. "UPDATE pricing SET price = price + 0.01 WHERE product_id = $1".
+    #[arg(long, value_name = "SQL")]
+    pub write: Option<String>,
+
+    /// Writes per second.
+    #[arg(long, value_name = "W", default_value_t = 10.0)]
+    pub write_rate: f64,
+
+    #[arg(long, value_enum, default_value_t = InvalidateMode::None)]
+    pub invalidate: InvalidateMode,
+
+    /// With --invalidate notify: the table whose changes invalidate keys.
+    #[arg(long, value_name = "TABLE", required_if_eq("invalidate", "notify"))]
+    pub invalidate_table: Option<String>,
+
+    /// With --invalidate notify: the column holding the key.
+    #[arg(long, value_name = "COLUMN", required_if_eq("invalidate", "notify"))]
+    pub invalidate_key_column: Option<String>,
+
+    /// Seed of the key sequence (the same for every strategy).
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Also write the results in the Prometheus text format to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// `60s`, `500ms`, `2m`, `1h`, or a bare number of seconds.

@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             let style = text_style(args.color, args.verbose);
             commands::check::run(args, &mut out, &mut err, style).await
         }
+        Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
     };
     out.flush()?;
     outcome

@@ -97,7 +97,7 @@ pub enum RedisTarget {
 /// is then parsed by the `redis` crate.
 pub fn parse_target(url: &str) -> Result<RedisTarget, CacheError> {
     let invalid = |reason: &str| CacheError::InvalidUrl {
-        url: redact(url),
+        url: redact_url(url),
         reason: reason.to_string(),
     };
     let url = url.trim();
@@ -140,7 +140,7 @@ pub fn parse_target(url: &str) -> Result<RedisTarget, CacheError> {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
@@ -163,9 +163,9 @@ impl RedisClient {
         let target = parse_target(url)?;
         let connect_timeout = (op_timeout * 4).max(Duration::from_secs(1));
         let described = match &target {
-            RedisTarget::Single(node) => redact(node),
+            RedisTarget::Single(node) => redact_url(node),
             RedisTarget::Cluster(nodes) => {
-                let nodes: Vec<String> = nodes.iter().map(|n| redact(n)).collect();
+                let nodes: Vec<String> = nodes.iter().map(|n| redact_url(n)).collect();
                 format!("cluster {}", nodes.join(","))
             }
         };
@@ -516,7 +516,7 @@ mod tests {
         let error = parse_target("").unwrap_err().to_string();
         assert!(error.contains("empty"), "{error}");
         assert_eq!(
-            redact("redis://user:secret@host:6379/"),
+            redact_url("redis://user:secret@host:6379/"),
             "redis://user:***@host:6379/"
         );
     }

@@ -2,6 +2,7 @@
 //! [`Outcome`] that the binary maps to an exit code.
 
 pub mod baseline;
+pub mod bench;
 pub mod check;
 pub mod explain;
 pub mod gate_record;

@@ -1,0 +1,535 @@
+//! The benchmark report ([`BenchReport`], documented in docs/bench-report.md) and its renderers:
+//! a comparison table, JSON, and the Prometheus text exposition format. All write to `impl Write`.
+
+use std::io::{self, Write};
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::MetricsSnapshot;
+
+/// Bumped on any incompatible change to the JSON document.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub schema_version: u32,
+    pub pgdiag_version: String,
+    /// `steady`, `herd` or `writes`.
+    pub scenario: String,
+    pub parameters: Parameters,
+    /// One entry per strategy, in the order they ran.
+    pub strategies: Vec<StrategyResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameters {
+    pub query: String,
+    pub clients: usize,
+    pub duration_ms: u64,
+    pub warmup_ms: u64,
+    pub keys: usize,
+    pub zipf: f64,
+    pub ttl_ms: u64,
+    pub soft_ttl_ms: u64,
+    pub pool: usize,
+    pub seed: u64,
+    /// Herd: expiry rounds and the number of hot keys expired each round.
+    pub expiries: usize,
+    pub hot_keys: usize,
+    /// Writes: the write statement, its rate per second and the invalidation (`none`, `notify`).
+    pub write: Option<String>,
+    pub write_rate: Option<f64>,
+    pub invalidate: String,
+}
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn from_us(histogram: &Histogram<u64>) -> Latency {
+        if histogram.is_empty() {
+            return Latency::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            samples: histogram.len(),
+            mean_ms: histogram.mean() / 1000.0,
+            p50_ms: ms(histogram.value_at_quantile(0.5)),
+            p95_ms: ms(histogram.value_at_quantile(0.95)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            max_ms: ms(histogram.max()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyResult {
+    pub strategy: String,
+    /// Requests answered after the warm-up, and per second.
+    pub requests: u64,
+    pub throughput_rps: f64,
+    pub latency: Latency,
+    /// The strategy's counters, end of run minus end of warm-up.
+    pub counters: MetricsSnapshot,
+    /// Shares of `counters.requests` (0..1).
+    pub hit_rate: f64,
+    pub miss_rate: f64,
+    pub stale_rate: f64,
+    /// Queries the loader ran after the warm-up (the database's view of `counters.db_queries`).
+    pub db_calls: u64,
+    /// Requests that failed because the database did.
+    pub errors: u64,
+    pub redis: RedisBytes,
+    pub herd: Option<HerdResult>,
+    pub staleness: Option<Staleness>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedisBytes {
+    /// `used_memory` after the run minus before it (can be negative: other clients, allocator).
+    /// `None` when Redis could not be asked.
+    pub used_memory_delta: Option<i64>,
+    /// `MEMORY USAGE` of the hottest key, when it was cached at the end.
+    pub sample_key_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HerdResult {
+    /// p50 of the steady phase before the expiries, the yardstick of the spike.
+    pub steady_p50_ms: f64,
+    pub rounds: Vec<HerdRound>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HerdRound {
+    pub keys_expired: usize,
+    pub db_calls: u64,
+    /// `db_calls / keys_expired`: 1 means the herd was absorbed.
+    pub db_calls_per_key: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Staleness {
+    pub writes: u64,
+    /// Reads that served a value loaded before the key's last committed write.
+    pub stale_reads: u64,
+    /// Per write: ms from its commit to the first fresh read of that key.
+    pub max_ms: f64,
+    pub p99_ms: f64,
+    /// Writes never followed by a fresh read before the end (counted as `end - commit`).
+    pub unresolved_writes: u64,
+}
+
+impl StrategyResult {
+    fn rate(&self, count: u64) -> f64 {
+        if self.counters.requests == 0 {
+            0.0
+        } else {
+            count as f64 / self.counters.requests as f64
+        }
+    }
+
+    /// Fill the rates from the counters.
+    pub fn with_rates(mut self) -> Self {
+        self.hit_rate = self.rate(self.counters.hits);
+        self.miss_rate = self.rate(self.counters.misses);
+        self.stale_rate = self.rate(self.counters.stale_serves);
+        self
+    }
+}
+
+pub fn render_json(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.2}")
+}
+
+/// The comparison table, one row per strategy; herd rounds follow in a second table.
+pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
+    let p = &report.parameters;
+    writeln!(
+        out,
+        "pgdiag bench: scenario {}, {} clients, {} ms after {} ms warm-up, {} keys (zipf {}), ttl {} ms, soft ttl {} ms",
+        report.scenario,
+        p.clients,
+        p.duration_ms,
+        p.warmup_ms,
+        p.keys,
+        p.zipf,
+        p.ttl_ms,
+        p.soft_ttl_ms
+    )?;
+    let writes = report.strategies.iter().any(|s| s.staleness.is_some());
+    let mut header = vec![
+        "strategy",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "hit",
+        "miss",
+        "stale",
+        "DB calls",
+        "refresh p99 ms",
+        "Redis bytes",
+    ];
+    if writes {
+        header.extend(["stale reads", "staleness max/p99 ms"]);
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .force_no_tty()
+        .set_header(header);
+    for s in &report.strategies {
+        let mut row = vec![
+            Cell::new(&s.strategy),
+            Cell::new(format!("{:.0}", s.throughput_rps)),
+            Cell::new(ms(s.latency.p50_ms)),
+            Cell::new(ms(s.latency.p95_ms)),
+            Cell::new(ms(s.latency.p99_ms)),
+            Cell::new(ms(s.latency.max_ms)),
+            Cell::new(percent(s.hit_rate)),
+            Cell::new(percent(s.miss_rate)),
+            Cell::new(percent(s.stale_rate)),
+            Cell::new(s.db_calls),
+            Cell::new(
+                s.counters
+                    .refresh_p99_us
+                    .map_or("-".into(), |us| ms(us as f64 / 1000.0)),
+            ),
+            Cell::new(format!(
+                "{} ({} per key)",
+                s.redis
+                    .used_memory_delta
+                    .map_or("-".into(), |d| format!("{d:+}")),
+                s.redis
+                    .sample_key_bytes
+                    .map_or("-".into(), |b| b.to_string())
+            )),
+        ];
+        if let Some(st) = &s.staleness {
+            row.push(Cell::new(st.stale_reads));
+            let open = if st.unresolved_writes > 0 {
+                format!(" ({} open)", st.unresolved_writes)
+            } else {
+                String::new()
+            };
+            row.push(Cell::new(format!(
+                "{} / {}{open}",
+                ms(st.max_ms),
+                ms(st.p99_ms)
+            )));
+        } else if writes {
+            row.extend([Cell::new("-"), Cell::new("-")]);
+        }
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut().skip(1) {
+        column.set_cell_alignment(CellAlignment::Right);
+    }
+    writeln!(out, "{table}")?;
+
+    if report.strategies.iter().any(|s| s.herd.is_some()) {
+        let mut herd = Table::new();
+        herd.load_style(UTF8_FULL_CONDENSED)
+            .force_no_tty()
+            .set_header(vec![
+                "strategy",
+                "expiry",
+                "keys",
+                "DB calls",
+                "per key",
+                "p99 ms",
+                "max ms",
+                "steady p50 ms",
+            ]);
+        for s in &report.strategies {
+            let Some(h) = &s.herd else { continue };
+            for (i, round) in h.rounds.iter().enumerate() {
+                herd.add_row(vec![
+                    Cell::new(&s.strategy),
+                    Cell::new(i + 1),
+                    Cell::new(round.keys_expired),
+                    Cell::new(round.db_calls),
+                    Cell::new(format!("{:.1}", round.db_calls_per_key)),
+                    Cell::new(ms(round.p99_ms)),
+                    Cell::new(ms(round.max_ms)),
+                    Cell::new(ms(h.steady_p50_ms)),
+                ]);
+            }
+        }
+        writeln!(
+            out,
+            "\nthundering herd (readers released together on expired keys):"
+        )?;
+        writeln!(out, "{herd}")?;
+    }
+    Ok(())
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A counter's name, help text and where its value comes from.
+type CounterMetric = (&'static str, &'static str, fn(&MetricsSnapshot) -> u64);
+
+/// The Prometheus text exposition format (version 0.0.4).
+pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
+    let strategies = &report.strategies;
+    let header = |out: &mut dyn Write, name: &str, kind: &str, help: &str| -> io::Result<()> {
+        writeln!(out, "# HELP {name} {help}")?;
+        writeln!(out, "# TYPE {name} {kind}")
+    };
+    header(
+        out,
+        "cache_requests_total",
+        "counter",
+        "Requests answered after the warm-up, by where the answer came from.",
+    )?;
+    for s in strategies {
+        let c = &s.counters;
+        for (result, value) in [
+            ("hit", c.hits),
+            ("miss", c.misses),
+            ("stale", c.stale_serves),
+            ("database", c.database),
+            ("redis_error", c.redis_fallbacks),
+        ] {
+            writeln!(
+                out,
+                "cache_requests_total{{strategy=\"{}\",result=\"{result}\"}} {value}",
+                label(&s.strategy)
+            )?;
+        }
+    }
+    let counters: [CounterMetric; 4] = [
+        (
+            "cache_db_queries_total",
+            "Loader calls, whatever triggered them.",
+            |c| c.db_queries,
+        ),
+        (
+            "cache_refreshes_total",
+            "Background or early recomputations started.",
+            |c| c.refreshes,
+        ),
+        (
+            "cache_lock_contention_total",
+            "Times a request wanted the refresh lock while another holder had it.",
+            |c| c.lock_contention,
+        ),
+        (
+            "cache_redis_errors_total",
+            "Redis operations that failed (the request then failed open).",
+            |c| c.redis_errors,
+        ),
+    ];
+    for (name, help, value) in counters {
+        header(out, name, "counter", help)?;
+        for s in strategies {
+            writeln!(
+                out,
+                "{name}{{strategy=\"{}\"}} {}",
+                label(&s.strategy),
+                value(&s.counters)
+            )?;
+        }
+    }
+    header(
+        out,
+        "cache_request_duration_seconds",
+        "summary",
+        "Request latency after the warm-up.",
+    )?;
+    for s in strategies {
+        let l = &s.latency;
+        let name = label(&s.strategy);
+        for (quantile, value) in [("0.5", l.p50_ms), ("0.95", l.p95_ms), ("0.99", l.p99_ms)] {
+            writeln!(
+                out,
+                "cache_request_duration_seconds{{strategy=\"{name}\",quantile=\"{quantile}\"}} {}",
+                value / 1000.0
+            )?;
+        }
+        writeln!(
+            out,
+            "cache_request_duration_seconds_sum{{strategy=\"{name}\"}} {}",
+            l.mean_ms * l.samples as f64 / 1000.0
+        )?;
+        writeln!(
+            out,
+            "cache_request_duration_seconds_count{{strategy=\"{name}\"}} {}",
+            l.samples
+        )?;
+    }
+    if strategies.iter().any(|s| s.staleness.is_some()) {
+        header(
+            out,
+            "cache_staleness_seconds",
+            "gauge",
+            "Per write, time from its commit to the first fresh read of its key.",
+        )?;
+        for s in strategies {
+            let Some(st) = &s.staleness else { continue };
+            let name = label(&s.strategy);
+            writeln!(
+                out,
+                "cache_staleness_seconds{{strategy=\"{name}\",statistic=\"max\"}} {}",
+                st.max_ms / 1000.0
+            )?;
+            writeln!(
+                out,
+                "cache_staleness_seconds{{strategy=\"{name}\",statistic=\"p99\"}} {}",
+                st.p99_ms / 1000.0
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BenchReport {
+        let strategy = |name: &str, herd: bool, stale: bool| {
+            StrategyResult {
+                strategy: name.into(),
+                requests: 1000,
+                throughput_rps: 500.0,
+                latency: Latency {
+                    samples: 1000,
+                    mean_ms: 0.8,
+                    p50_ms: 0.5,
+                    p95_ms: 1.5,
+                    p99_ms: 3.0,
+                    max_ms: 12.0,
+                },
+                counters: MetricsSnapshot {
+                    requests: 1000,
+                    hits: 900,
+                    misses: 100,
+                    db_queries: 100,
+                    refresh_p99_us: Some(2500),
+                    ..MetricsSnapshot::default()
+                },
+                hit_rate: 0.0,
+                miss_rate: 0.0,
+                stale_rate: 0.0,
+                db_calls: 100,
+                errors: 0,
+                redis: RedisBytes {
+                    used_memory_delta: Some(20480),
+                    sample_key_bytes: Some(96),
+                },
+                herd: herd.then(|| HerdResult {
+                    steady_p50_ms: 0.5,
+                    rounds: vec![HerdRound {
+                        keys_expired: 1,
+                        db_calls: 200,
+                        db_calls_per_key: 200.0,
+                        p99_ms: 40.0,
+                        max_ms: 45.0,
+                    }],
+                }),
+                staleness: stale.then_some(Staleness {
+                    writes: 60,
+                    stale_reads: 4000,
+                    max_ms: 2900.0,
+                    p99_ms: 2800.0,
+                    unresolved_writes: 55,
+                }),
+            }
+            .with_rates()
+        };
+        BenchReport {
+            schema_version: SCHEMA_VERSION,
+            pgdiag_version: "0.1.0".into(),
+            scenario: "writes".into(),
+            parameters: Parameters {
+                query: "SELECT 1".into(),
+                clients: 32,
+                duration_ms: 10_000,
+                warmup_ms: 2000,
+                keys: 1000,
+                zipf: 1.0,
+                ttl_ms: 60_000,
+                soft_ttl_ms: 45_000,
+                pool: 16,
+                seed: 42,
+                expiries: 3,
+                hot_keys: 1,
+                write: Some("UPDATE t SET a = a + 1 WHERE id = $1".into()),
+                write_rate: Some(10.0),
+                invalidate: "none".into(),
+            },
+            strategies: vec![
+                strategy("none", false, true),
+                strategy("we\"ird\\", true, false),
+            ],
+        }
+    }
+
+    #[test]
+    fn text_json_and_prometheus_render() {
+        let report = sample();
+        let mut text = Vec::new();
+        render_text(&mut text, &report).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("90.0%"), "{text}");
+        assert!(text.contains("thundering herd"), "{text}");
+        assert!(text.contains("2900.00 / 2800.00"), "{text}");
+
+        let mut json = Vec::new();
+        render_json(&mut json, &report).unwrap();
+        let back: BenchReport = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, report);
+
+        let mut prom = Vec::new();
+        render_prometheus(&mut prom, &report).unwrap();
+        let prom = String::from_utf8(prom).unwrap();
+        assert!(prom.contains(r#"cache_requests_total{strategy="we\"ird\\",result="hit"} 900"#));
+        assert!(prom.contains(r#"cache_staleness_seconds{strategy="none",statistic="max"} 2.9"#));
+        assert!(prom.contains(r#"cache_request_duration_seconds_count{strategy="none"} 1000"#));
+    }
+
+    #[test]
+    fn text_snapshot() {
+        let mut text = Vec::new();
+        render_text(&mut text, &sample()).unwrap();
+        insta::assert_snapshot!(String::from_utf8(text).unwrap());
+    }
+
+    #[test]
+    fn prometheus_snapshot() {
+        let mut prom = Vec::new();
+        render_prometheus(&mut prom, &sample()).unwrap();
+        insta::assert_snapshot!(String::from_utf8(prom).unwrap());
+    }
+}

@@ -1,0 +1,411 @@
+//! The three scenarios, each run against one strategy: steady load (optionally with a writer and
+//! stale-read tracking, the `writes` scenario) and the thundering herd after expiry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::Barrier;
+use tokio_postgres::{Client, Statement};
+
+use super::driver::Stop;
+use super::keys::ZipfSampler;
+use super::loader::PgLoader;
+use super::redis_admin::RedisAdmin;
+use super::{BenchError, now_ms};
+use crate::cache::{CacheStrategy, MetricsSnapshot};
+use crate::pg::ParamValue;
+
+/// A latency histogram in microseconds (1 µs to 1 h, 3 significant digits).
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// What every scenario needs: the strategy under test, the loader, and the keys.
+#[derive(Clone)]
+pub struct Workload {
+    pub strategy: Arc<dyn CacheStrategy>,
+    pub loader: Arc<PgLoader>,
+    pub keys: Arc<Vec<String>>,
+    pub sampler: Arc<ZipfSampler>,
+    /// Client `i` draws keys from `seed + i`, so every strategy sees the same key sequence.
+    pub seed: u64,
+    pub stop: Stop,
+}
+
+impl std::fmt::Debug for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workload")
+            .field("strategy", &self.strategy.name())
+            .field("keys", &self.keys.len())
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A steady run's measurements, after the warm-up.
+#[derive(Debug)]
+pub struct SteadyOutcome {
+    pub latency_us: Histogram<u64>,
+    /// Strategy counters at the end minus at the end of the warm-up.
+    pub counters: MetricsSnapshot,
+    pub loader_calls: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub staleness: Option<StalenessOutcome>,
+}
+
+/// The writer of the `writes` scenario: a prepared `--write` statement on its own connection.
+#[derive(Debug)]
+pub struct WritePlan {
+    pub client: Client,
+    pub statement: Statement,
+    pub rate_per_second: f64,
+}
+
+/// Counters `after - before`; the refresh histogram figures are the cumulative ones of `after`
+/// (a histogram cannot be subtracted from a snapshot).
+pub fn counters_delta(before: &MetricsSnapshot, after: &MetricsSnapshot) -> MetricsSnapshot {
+    MetricsSnapshot {
+        requests: after.requests - before.requests,
+        hits: after.hits - before.hits,
+        misses: after.misses - before.misses,
+        stale_serves: after.stale_serves - before.stale_serves,
+        database: after.database - before.database,
+        redis_fallbacks: after.redis_fallbacks - before.redis_fallbacks,
+        refreshes: after.refreshes - before.refreshes,
+        lock_contention: after.lock_contention - before.lock_contention,
+        db_queries: after.db_queries - before.db_queries,
+        redis_errors: after.redis_errors - before.redis_errors,
+        refresh_p99_us: after.refresh_p99_us,
+        refresh_max_us: after.refresh_max_us,
+    }
+}
+
+/// `clients` concurrent readers for `warmup + duration`; latencies and counters after the
+/// warm-up. With `writes`, a writer runs after the warm-up and every read is checked for
+/// staleness.
+pub async fn steady(
+    work: &Workload,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+    writes: Option<WritePlan>,
+) -> Result<SteadyOutcome, BenchError> {
+    let start = Instant::now();
+    let warm_end = start + warmup;
+    let end = warm_end + duration;
+    let tracker = writes.as_ref().map(|_| Arc::new(WriteTracker::default()));
+
+    // With no warm-up the baseline is taken before any request starts, so the counters balance
+    // exactly; otherwise requests in flight at the snapshot are counted on one side only.
+    let baseline = if warmup.is_zero() {
+        let snapshot = (work.strategy.metrics().snapshot(), work.loader.calls());
+        tokio::spawn(async move { snapshot })
+    } else {
+        let strategy = work.strategy.clone();
+        let loader = work.loader.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_end.into()).await;
+            (strategy.metrics().snapshot(), loader.calls())
+        })
+    };
+
+    let writer = match (writes, &tracker) {
+        (Some(plan), Some(tracker)) => Some(tokio::spawn(write_loop(
+            work.clone(),
+            plan,
+            tracker.clone(),
+            warm_end,
+            end,
+        ))),
+        _ => None,
+    };
+
+    let readers: Vec<_> = (0..clients)
+        .map(|i| {
+            let work = work.clone();
+            let tracker = tracker.clone();
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(work.seed.wrapping_add(i as u64));
+                let mut latency = latency_histogram();
+                let mut errors = 0u64;
+                while !work.stop.is_stopped() && Instant::now() < end {
+                    let key = &work.keys[work.sampler.sample(&mut rng)];
+                    let started = Instant::now();
+                    let result = work.strategy.get(key, work.loader.as_ref()).await;
+                    if started < warm_end {
+                        continue;
+                    }
+                    match result {
+                        Ok(served) => {
+                            let us = started.elapsed().as_micros() as u64;
+                            let _ = latency.record(us.max(1));
+                            if let Some(tracker) = &tracker {
+                                tracker.observe(key, served.loaded_at_ms);
+                            }
+                        }
+                        Err(_) => errors += 1,
+                    }
+                }
+                (latency, errors)
+            })
+        })
+        .collect();
+
+    let mut latency_us = latency_histogram();
+    let mut errors = 0;
+    for reader in readers {
+        let (histogram, reader_errors) = reader
+            .await
+            .map_err(|e| BenchError::Query(format!("a reader task failed: {e}")))?;
+        let _ = latency_us.add(&histogram);
+        errors += reader_errors;
+    }
+    let elapsed = warm_end.elapsed();
+    let write_result = match writer {
+        Some(handle) => Some(
+            handle
+                .await
+                .map_err(|e| BenchError::Query(format!("the writer task failed: {e}")))?,
+        ),
+        None => None,
+    };
+    if work.stop.is_stopped() {
+        return Err(BenchError::Interrupted);
+    }
+    let writes_done = write_result.transpose()?;
+    let (before, calls_before) = baseline
+        .await
+        .map_err(|e| BenchError::Query(format!("the warm-up snapshot failed: {e}")))?;
+    let after = work.strategy.metrics().snapshot();
+    let staleness = match (tracker, writes_done) {
+        (Some(tracker), Some(writes)) => Some(tracker.finish(now_ms(), writes)),
+        _ => None,
+    };
+    Ok(SteadyOutcome {
+        latency_us,
+        counters: counters_delta(&before, &after),
+        loader_calls: work.loader.calls() - calls_before,
+        errors,
+        elapsed,
+        staleness,
+    })
+}
+
+/// Update random keys (drawn like the reads, so hot keys are written most) at the plan's rate,
+/// recording each commit time.
+async fn write_loop(
+    work: Workload,
+    plan: WritePlan,
+    tracker: Arc<WriteTracker>,
+    start: Instant,
+    end: Instant,
+) -> Result<u64, BenchError> {
+    tokio::time::sleep_until(start.into()).await;
+    let mut rng = StdRng::seed_from_u64(work.seed ^ 0x5752_4954_4552);
+    let period = Duration::from_secs_f64(1.0 / plan.rate_per_second.max(0.001));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut writes = 0;
+    loop {
+        ticks.tick().await;
+        if work.stop.is_stopped() || Instant::now() >= end {
+            return Ok(writes);
+        }
+        let key = &work.keys[work.sampler.sample(&mut rng)];
+        plan.client
+            .execute(&plan.statement, &[&ParamValue::Text(key.clone())])
+            .await
+            .map_err(|e| {
+                BenchError::Query(format!("--write failed: {}", crate::pg::Error::from(e)))
+            })?;
+        // Taken after the commit returns; loads stamp `loaded_at_ms` before their query starts, so
+        // a load stamped at or after this instant saw the write.
+        tracker.committed(key, now_ms());
+        writes += 1;
+    }
+}
+
+/// Staleness of the `writes` scenario.
+#[derive(Debug)]
+pub struct StalenessOutcome {
+    pub writes: u64,
+    pub stale_reads: u64,
+    /// Per write, ms from its commit to the first fresh read of its key.
+    pub staleness_ms: Histogram<u64>,
+    /// Writes whose key was never read fresh before the end: counted with `end - commit`, a lower
+    /// bound.
+    pub unresolved_writes: u64,
+}
+
+#[derive(Debug, Default)]
+struct KeyWrites {
+    last_commit_ms: u64,
+    /// Commit times of writes not yet followed by a fresh read.
+    pending: Vec<u64>,
+}
+
+/// Per key, the latest commit and the writes waiting for their first fresh read.
+#[derive(Debug)]
+pub struct WriteTracker {
+    keys: Mutex<HashMap<String, KeyWrites>>,
+    stale_reads: AtomicU64,
+    staleness_ms: Mutex<Histogram<u64>>,
+}
+
+impl Default for WriteTracker {
+    fn default() -> Self {
+        WriteTracker {
+            keys: Mutex::default(),
+            stale_reads: AtomicU64::new(0),
+            staleness_ms: Mutex::new(
+                Histogram::new_with_bounds(1, 86_400_000, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+}
+
+impl WriteTracker {
+    pub fn committed(&self, key: &str, commit_ms: u64) {
+        if let Ok(mut keys) = self.keys.lock() {
+            let entry = keys.entry(key.to_owned()).or_default();
+            entry.last_commit_ms = entry.last_commit_ms.max(commit_ms);
+            entry.pending.push(commit_ms);
+        }
+    }
+
+    /// A read of `key` served a value loaded at `loaded_at_ms`: stale when loaded before the
+    /// key's last commit; fresh for every write committed at or before it.
+    pub fn observe(&self, key: &str, loaded_at_ms: u64) {
+        let Ok(mut keys) = self.keys.lock() else {
+            return;
+        };
+        let Some(entry) = keys.get_mut(key) else {
+            return;
+        };
+        if loaded_at_ms < entry.last_commit_ms {
+            self.stale_reads.fetch_add(1, Ordering::Relaxed);
+        }
+        if entry.pending.iter().any(|&c| c <= loaded_at_ms) {
+            let now = now_ms();
+            let mut resolved = Vec::new();
+            entry.pending.retain(|&c| {
+                let fresh = c <= loaded_at_ms;
+                if fresh {
+                    resolved.push(now.saturating_sub(c));
+                }
+                !fresh
+            });
+            drop(keys);
+            self.record(&resolved);
+        }
+    }
+
+    fn record(&self, staleness: &[u64]) {
+        if let Ok(mut histogram) = self.staleness_ms.lock() {
+            for &ms in staleness {
+                let _ = histogram.record(ms.max(1));
+            }
+        }
+    }
+
+    pub fn finish(&self, end_ms: u64, writes: u64) -> StalenessOutcome {
+        let unresolved: Vec<u64> = self
+            .keys
+            .lock()
+            .map(|keys| {
+                keys.values()
+                    .flat_map(|k| k.pending.iter().map(|&c| end_ms.saturating_sub(c)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.record(&unresolved);
+        StalenessOutcome {
+            writes,
+            stale_reads: self.stale_reads.load(Ordering::Relaxed),
+            staleness_ms: self
+                .staleness_ms
+                .lock()
+                .map(|h| h.clone())
+                .unwrap_or_else(|_| latency_histogram()),
+            unresolved_writes: unresolved.len() as u64,
+        }
+    }
+}
+
+/// One expiry of the herd scenario.
+#[derive(Debug)]
+pub struct HerdOutcome {
+    pub keys_expired: usize,
+    pub loader_calls: u64,
+    pub latency_us: Histogram<u64>,
+}
+
+/// Wait this long after the readers return before counting loader calls, so refreshes they
+/// started in the background are counted with their expiry.
+const HERD_SETTLE: Duration = Duration::from_millis(200);
+
+/// `rounds` times: warm the `hot_keys` hottest keys, delete them all at once in Redis, and
+/// release `clients` readers on them together (reader `i` reads hot key `i % hot_keys`).
+pub async fn herd(
+    work: &Workload,
+    admin: &RedisAdmin,
+    prefix: &str,
+    clients: usize,
+    hot_keys: usize,
+    rounds: usize,
+) -> Result<Vec<HerdOutcome>, BenchError> {
+    let hot: Arc<Vec<String>> = Arc::new(work.keys.iter().take(hot_keys.max(1)).cloned().collect());
+    let redis_keys: Vec<String> = hot
+        .iter()
+        .map(|k| super::strategies::redis_key(prefix, k))
+        .collect();
+    let mut outcomes = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        for key in hot.iter() {
+            let _ = work.strategy.get(key, work.loader.as_ref()).await;
+        }
+        tokio::time::sleep(HERD_SETTLE).await;
+        if work.stop.is_stopped() {
+            return Err(BenchError::Interrupted);
+        }
+        // Redis being down here is the strategies' business (they fail open): the round still
+        // runs and their counters show it.
+        let _ = admin.del(&redis_keys).await;
+        let calls_before = work.loader.calls();
+        let barrier = Arc::new(Barrier::new(clients.max(1)));
+        let readers: Vec<_> = (0..clients.max(1))
+            .map(|i| {
+                let work = work.clone();
+                let hot = hot.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    let key = &hot[i % hot.len()];
+                    barrier.wait().await;
+                    let started = Instant::now();
+                    let _ = work.strategy.get(key, work.loader.as_ref()).await;
+                    started.elapsed().as_micros() as u64
+                })
+            })
+            .collect();
+        let mut latency_us = latency_histogram();
+        for reader in readers {
+            let us = reader
+                .await
+                .map_err(|e| BenchError::Query(format!("a herd reader failed: {e}")))?;
+            let _ = latency_us.record(us.max(1));
+        }
+        tokio::time::sleep(HERD_SETTLE).await;
+        outcomes.push(HerdOutcome {
+            keys_expired: hot.len(),
+            loader_calls: work.loader.calls() - calls_before,
+            latency_us,
+        });
+    }
+    Ok(outcomes)
+}

@@ -1,0 +1,105 @@
+//! `pgdiag bench`: resolve the arguments (PostgreSQL from --dsn / DATABASE_URL / PG*, Redis from
+//! --redis-url / REDIS_URL / a throwaway server), run the benchmark and render the report.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+
+use crate::bench::{self, BenchConfig, Invalidation, Scenario, Stop, report};
+use crate::cli::{BenchArgs, BenchScenario, InvalidateMode, OutputFormat};
+use crate::embedded::EmbeddedRedis;
+use crate::pg::{ConnectionSettings, ProcessEnv};
+
+use super::{Outcome, interrupted};
+
+pub async fn run(
+    args: &BenchArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> anyhow::Result<Outcome> {
+    let query = std::fs::read_to_string(&args.query)
+        .with_context(|| format!("cannot read {}", args.query.display()))?;
+    let connection = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let explicit_redis = args
+        .redis_url
+        .clone()
+        .or_else(|| std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()));
+    // A throwaway Redis lives as long as this value: until the report is written.
+    let (redis_url, _embedded) = match explicit_redis {
+        Some(url) => (url, None),
+        None => {
+            let redis = EmbeddedRedis::builder()
+                .start()
+                .context("no --redis-url or REDIS_URL, and a throwaway Redis could not start")?;
+            (redis.url(), Some(redis))
+        }
+    };
+    let mut config = BenchConfig::new(query, connection, redis_url);
+    config.scenario = match args.scenario {
+        BenchScenario::Steady => Scenario::Steady,
+        BenchScenario::Herd => Scenario::Herd,
+        BenchScenario::Writes => Scenario::Writes,
+    };
+    if !args.strategies.is_empty() {
+        config.strategies = args.strategies.clone();
+    }
+    config.clients = args.clients.max(1);
+    config.duration = args.duration;
+    config.warmup = args.warmup;
+    config.keys = args.keys;
+    config.keys_from = args.keys_from.clone();
+    config.zipf = args.zipf;
+    config.ttl = args.ttl;
+    config.soft_ttl = args.soft_ttl;
+    config.pool = args.pool;
+    config.seed = args.seed;
+    config.expiries = args.expiries;
+    config.hot_keys = args.hot_keys;
+    config.write = args.write.clone();
+    config.write_rate = args.write_rate;
+    config.invalidation = match (
+        args.invalidate,
+        &args.invalidate_table,
+        &args.invalidate_key_column,
+    ) {
+        (InvalidateMode::Notify, Some(table), Some(column)) => Invalidation::Notify {
+            table: table.clone(),
+            key_column: column.clone(),
+        },
+        _ => Invalidation::None,
+    };
+    config.progress = std::io::stderr().is_terminal();
+
+    let (raise, stop) = Stop::new();
+    let watcher = tokio::spawn(async move {
+        interrupted().await;
+        let _ = raise.send(true);
+    });
+    let result = bench::run(&config, stop).await;
+    watcher.abort();
+    let report = match result {
+        Ok(report) => report,
+        Err(bench::BenchError::Interrupted) => {
+            writeln!(
+                err,
+                "pgdiag: interrupted; the invalidation trigger and the run's Redis keys were removed"
+            )?;
+            return Ok(Outcome::Failed);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match args.format {
+        OutputFormat::Text => report::render_text(out, &report)?,
+        OutputFormat::Json => report::render_json(out, &report)?,
+    }
+    if let Some(path) = &args.metrics_out {
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        report::render_prometheus(&mut file, &report)?;
+        file.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,490 @@
+//! `pgdiag bench` against a real PostgreSQL and a real Redis: exact counters, the herd, staleness
+//! with and without NOTIFY invalidation, and the JSON and Prometheus outputs. Assertions are on
+//! counts, never on timings (except the 10x staleness ratio, which is orders of magnitude apart).
+
+use std::time::Duration;
+
+use pgdiag::bench::report::BenchReport;
+use pgdiag::bench::{self, BenchConfig, Invalidation, Scenario, Stop};
+use pgdiag::embedded::EmbeddedRedis;
+use pgdiag::pg::{ConnectionSettings, ProcessEnv};
+
+use crate::support::{database, pgdiag, temp_file};
+
+const SETUP: &str = "
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE pricing (product_id int PRIMARY KEY REFERENCES products, price numeric NOT NULL);
+INSERT INTO products SELECT g, 'product ' || g FROM generate_series(1, 200) g;
+INSERT INTO pricing SELECT g, 10 FROM generate_series(1, 200) g;
+";
+
+const QUERY: &str = "SELECT p.id, p.name, pr.price FROM products p \
+                     JOIN pricing pr ON pr.product_id = p.id WHERE p.id = $1";
+
+/// A query that takes 50 ms: every reader of a herd issues its GET before the first load returns,
+/// however the 200 tasks get scheduled on a loaded machine.
+const SLOW_QUERY: &str = "SELECT p.id, p.name FROM products p CROSS JOIN LATERAL pg_sleep(0.05) AS s \
+                          WHERE p.id = $1";
+
+fn redis_url() -> String {
+    match EmbeddedRedis::shared() {
+        Ok(redis) => redis.url(),
+        Err(e) => panic!("embedded Redis could not start: {e}"),
+    }
+}
+
+async fn config(prefix: &str) -> (BenchConfig, tokio_postgres::Client) {
+    let (url, client) = database(prefix, SETUP).await;
+    let settings = ConnectionSettings::resolve(Some(&url), &ProcessEnv).expect("settings");
+    let mut config = BenchConfig::new(QUERY, settings, redis_url());
+    config.warmup = Duration::ZERO;
+    config.duration = Duration::from_millis(1000);
+    config.clients = 8;
+    config.keys = 50;
+    config.pool = 4;
+    (config, client)
+}
+
+/// Executions of the benchmarked (wrapped) query in this database, by the server's own count.
+async fn server_calls(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements
+             WHERE query LIKE '%pgdiag_bench(%' AND query NOT LIKE '%pg_stat_statements%'
+               AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .expect("pg_stat_statements")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn steady_counters_balance_and_match_the_server() {
+    let (mut config, client) = config("bench_steady").await;
+    config.strategies = vec!["cache-aside".into(), "none".into()];
+    let before = server_calls(&client).await;
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs");
+    let after = server_calls(&client).await;
+
+    let mut loader_calls = 0;
+    for s in &report.strategies {
+        let c = &s.counters;
+        assert!(c.requests > 0, "{}: no requests", s.strategy);
+        assert_eq!(
+            c.hits + c.misses + c.stale_serves + c.database + c.redis_fallbacks,
+            c.requests,
+            "{}: {c:?}",
+            s.strategy
+        );
+        assert_eq!(s.db_calls, c.db_queries, "{}", s.strategy);
+        assert_eq!(s.errors, 0);
+        loader_calls += s.db_calls;
+    }
+    let cache_aside = &report.strategies[0];
+    assert!(cache_aside.counters.hits > 0 && cache_aside.counters.misses >= 1);
+    assert!(cache_aside.db_calls < cache_aside.counters.requests);
+    let none = &report.strategies[1];
+    assert_eq!(none.counters.database, none.counters.requests);
+    assert_eq!((after - before) as u64, loader_calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn herd_cache_aside_loads_once_per_reader() {
+    let (mut config, _client) = config("bench_herd").await;
+    config.scenario = Scenario::Herd;
+    config.query = SLOW_QUERY.into();
+    config.strategies = vec!["cache-aside".into()];
+    config.clients = 200;
+    config.duration = Duration::from_millis(300);
+    config.expiries = 2;
+    config.pool = 16;
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs");
+    let herd = report.strategies[0].herd.as_ref().expect("herd results");
+    assert_eq!(herd.rounds.len(), 2);
+    let mut text = Vec::new();
+    bench::report::render_text(&mut text, &report).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("thundering herd"), "{text}");
+    println!("{text}");
+    for round in &herd.rounds {
+        assert_eq!(round.keys_expired, 1);
+        assert!(round.db_calls > 100, "{round:?}");
+    }
+}
+
+/// The seed's fix for the herd: with stale-while-revalidate and its refresh lock, 200 readers
+/// of an expired key make exactly one database call per expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn herd_swr_loads_once_per_expiry() {
+    let (mut config, _client) = config("bench_herd_swr").await;
+    config.scenario = Scenario::Herd;
+    config.query = SLOW_QUERY.into();
+    config.strategies = vec!["swr".into()];
+    config.clients = 200;
+    config.duration = Duration::from_millis(300);
+    config.expiries = 3;
+    config.pool = 16;
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs");
+    let herd = report.strategies[0].herd.as_ref().expect("herd results");
+    for round in &herd.rounds {
+        assert_eq!(round.db_calls, 1, "{round:?}");
+    }
+}
+
+async fn trigger_count(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgdiag_bench_invalidate%')
+                  + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'pgdiag_bench_invalidate%')",
+            &[],
+        )
+        .await
+        .expect("catalog query")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notify_invalidation_cuts_staleness_and_drops_its_trigger() {
+    let (mut config, client) = config("bench_writes").await;
+    config.scenario = Scenario::Writes;
+    config.strategies = vec!["cache-aside".into()];
+    config.keys = 20;
+    config.clients = 16;
+    config.ttl = Duration::from_secs(5);
+    config.soft_ttl = Duration::from_secs(5);
+    config.warmup = Duration::from_millis(300);
+    config.duration = Duration::from_secs(3);
+    config.write = Some("UPDATE pricing SET price = price + 0.01 WHERE product_id = $1".into());
+    config.write_rate = 20.0;
+
+    let ttl_only = bench::run(&config, Stop::never())
+        .await
+        .expect("ttl-only run");
+    config.invalidation = Invalidation::Notify {
+        table: "pricing".into(),
+        key_column: "product_id".into(),
+    };
+    let notified = bench::run(&config, Stop::never())
+        .await
+        .expect("notify run");
+    assert_eq!(
+        trigger_count(&client).await,
+        0,
+        "trigger or function left behind"
+    );
+
+    let without = ttl_only.strategies[0].staleness.clone().expect("staleness");
+    let with = notified.strategies[0].staleness.clone().expect("staleness");
+    assert!(without.writes > 10 && with.writes > 10);
+    assert!(without.stale_reads > 0);
+    assert!(
+        without.max_ms >= 10.0 * with.max_ms,
+        "without invalidation {without:?}, with notify {with:?}"
+    );
+    assert_eq!(notified.parameters.invalidate, "notify");
+}
+
+/// Checks one line of the Prometheus text exposition format; returns the metric name of a sample.
+fn check_exposition_line(line: &str) -> Result<Option<String>, String> {
+    fn is_name(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    if let Some(rest) = line.strip_prefix("# HELP ") {
+        let name = rest.split(' ').next().unwrap_or("");
+        return if is_name(name) && rest.len() > name.len() + 1 {
+            Ok(None)
+        } else {
+            Err("bad HELP".into())
+        };
+    }
+    if let Some(rest) = line.strip_prefix("# TYPE ") {
+        let parts: Vec<&str> = rest.split(' ').collect();
+        let ok = parts.len() == 2
+            && is_name(parts[0])
+            && ["counter", "gauge", "summary", "histogram", "untyped"].contains(&parts[1]);
+        return if ok { Ok(None) } else { Err("bad TYPE".into()) };
+    }
+    if line.starts_with('#') || line.is_empty() {
+        return Err("unexpected comment or empty line".into());
+    }
+    let name_end = line.find(['{', ' ']).ok_or("no value")?;
+    let name = &line[..name_end];
+    if !is_name(name) {
+        return Err(format!("bad metric name {name:?}"));
+    }
+    let mut rest = &line[name_end..];
+    if let Some(labels) = rest.strip_prefix('{') {
+        let bytes = labels.as_bytes();
+        let mut i = 0;
+        loop {
+            let eq = labels[i..].find('=').ok_or("label without =")? + i;
+            if !is_name(&labels[i..eq]) {
+                return Err(format!("bad label name {:?}", &labels[i..eq]));
+            }
+            if bytes.get(eq + 1) != Some(&b'"') {
+                return Err("label value not quoted".into());
+            }
+            i = eq + 2;
+            loop {
+                match bytes.get(i) {
+                    None => return Err("unterminated label value".into()),
+                    Some(b'\\') => {
+                        if !matches!(bytes.get(i + 1), Some(b'\\' | b'"' | b'n')) {
+                            return Err("bad escape".into());
+                        }
+                        i += 2;
+                    }
+                    Some(b'"') => break,
+                    Some(_) => i += 1,
+                }
+            }
+            match bytes.get(i + 1) {
+                Some(b',') => i += 2,
+                Some(b'}') => {
+                    rest = &labels[i + 2..];
+                    break;
+                }
+                _ => return Err("expected , or } after a label".into()),
+            }
+        }
+    }
+    let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
+    let mut fields = value.split(' ');
+    let number = fields.next().unwrap_or("");
+    let parsed = matches!(number, "NaN" | "+Inf" | "-Inf") || number.parse::<f64>().is_ok();
+    if !parsed {
+        return Err(format!("bad value {number:?}"));
+    }
+    if let Some(timestamp) = fields.next()
+        && timestamp.parse::<i64>().is_err()
+    {
+        return Err("bad timestamp".into());
+    }
+    Ok(Some(name.to_owned()))
+}
+
+#[test]
+fn the_exposition_checker_rejects_malformed_lines() {
+    assert!(check_exposition_line(r#"a_total{x="1",y="q\"z"} 3"#).is_ok());
+    assert!(check_exposition_line("a 1.5e-3").is_ok());
+    for bad in [
+        "1a 3",
+        r#"a{x=1} 3"#,
+        r#"a{x="1"} three"#,
+        r#"a{x="1" 3"#,
+        "# TYPE a countr",
+        "a",
+    ] {
+        assert!(check_exposition_line(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_writes_json_and_prometheus() {
+    let (url, _client) = database("bench_cli", SETUP).await;
+    let (dir, query) = temp_file("query.sql", QUERY.as_bytes());
+    let metrics = dir.path().join("bench.prom");
+    let redis = redis_url();
+    let run = tokio::task::spawn_blocking(move || {
+        pgdiag(&[
+            "bench",
+            query.to_str().unwrap(),
+            "--dsn",
+            &url,
+            "--redis-url",
+            &redis,
+            "--strategies",
+            "none,cache-aside",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--clients",
+            "4",
+            "--keys",
+            "20",
+            "--pool",
+            "2",
+            "--format",
+            "json",
+            "--metrics-out",
+            metrics.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: BenchReport = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.scenario, "steady");
+    let names: Vec<&str> = report
+        .strategies
+        .iter()
+        .map(|s| s.strategy.as_str())
+        .collect();
+    assert_eq!(names, ["none", "cache-aside"]);
+
+    let text = std::fs::read_to_string(dir.path().join("bench.prom")).expect("metrics file");
+    let mut typed: Vec<String> = Vec::new();
+    let mut samples = 0;
+    for line in text.lines() {
+        match check_exposition_line(line) {
+            Ok(None) => {
+                if let Some(rest) = line.strip_prefix("# TYPE ") {
+                    typed.push(rest.split(' ').next().unwrap().to_owned());
+                }
+            }
+            Ok(Some(name)) => {
+                samples += 1;
+                let base = name
+                    .strip_suffix("_sum")
+                    .or_else(|| name.strip_suffix("_count"))
+                    .filter(|b| typed.iter().any(|t| t == b))
+                    .unwrap_or(&name);
+                assert!(typed.iter().any(|t| t == base), "{name} has no TYPE");
+            }
+            Err(e) => panic!("{e}: {line:?}"),
+        }
+    }
+    assert!(samples >= 2 * (5 + 4 + 5));
+    assert!(text.contains(r#"cache_requests_total{strategy="cache-aside",result="hit"} "#));
+    assert!(text.contains(r#"cache_request_duration_seconds{strategy="none",quantile="0.99"} "#));
+}
+
+#[test]
+fn refuses_writes_and_an_unreachable_redis() {
+    let (_dir, select) = temp_file("select.sql", QUERY.as_bytes());
+    let run = pgdiag(&[
+        "bench",
+        select.to_str().unwrap(),
+        "--dsn",
+        "postgresql://127.0.0.1:1/none",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("cannot use Redis at redis://127.0.0.1:1/"),
+        "{}",
+        run.stderr
+    );
+
+    let (_dir, update) = temp_file(
+        "update.sql",
+        b"UPDATE pricing SET price = 0 WHERE product_id = $1",
+    );
+    let run = pgdiag(&[
+        "bench",
+        update.to_str().unwrap(),
+        "--dsn",
+        "postgresql://127.0.0.1:1/none",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("accepts only SELECT"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drops_the_trigger_and_exits_2() {
+    let (url, client) = database("bench_sigint", SETUP).await;
+    let (_dir, query) = temp_file("query.sql", QUERY.as_bytes());
+    let mut cmd = crate::support::pgdiag_command();
+    cmd.args([
+        "bench",
+        query.to_str().unwrap(),
+        "--dsn",
+        &url,
+        "--redis-url",
+        &redis_url(),
+        "--scenario",
+        "writes",
+        "--strategies",
+        "cache-aside",
+        "--write",
+        "UPDATE pricing SET price = price + 0.01 WHERE product_id = $1",
+        "--invalidate",
+        "notify",
+        "--invalidate-table",
+        "pricing",
+        "--invalidate-key-column",
+        "product_id",
+        "--duration",
+        "60s",
+        "--keys",
+        "20",
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn pgdiag");
+    let mut created = false;
+    for _ in 0..200 {
+        if trigger_count(&client).await == 2 {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(created, "the trigger never appeared");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("send SIGINT");
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("wait for pgdiag");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(trigger_count(&client).await, 0, "trigger left behind");
+}
+
+/// Teams whose cache outgrew one node: the whole benchmark runs against a Redis Cluster URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_cluster_url_works_for_the_whole_benchmark() {
+    let cluster = tokio::task::spawn_blocking(pgdiag::embedded::EmbeddedRedisCluster::start)
+        .await
+        .unwrap()
+        .expect("a 3-node Redis Cluster starts");
+    let (mut config, _client) = config("bench_cluster").await;
+    config.redis_url = cluster.cluster_url();
+    config.duration = Duration::from_millis(600);
+    config.strategies = vec!["cache-aside".into(), "swr".into(), "xfetch".into()];
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs on the cluster");
+    for s in &report.strategies {
+        let c = &s.counters;
+        assert!(c.requests > 0 && c.hits > 0, "{}: {c:?}", s.strategy);
+        assert_eq!(c.redis_errors, 0, "{}: {c:?}", s.strategy);
+        assert_eq!(
+            c.hits + c.misses + c.stale_serves + c.database + c.redis_fallbacks,
+            c.requests,
+            "{}: {c:?}",
+            s.strategy
+        );
+    }
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+}
