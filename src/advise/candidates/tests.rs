@@ -132,3 +132,97 @@ fn merge_keeps_the_longer_candidate_when_directions_match() {
     assert_eq!(merged[1], other_direction);
     assert_eq!(merged[2], other_table);
 }
+
+#[test]
+fn fixture_sort_over_a_scan_gives_the_sort_keys_in_order() {
+    let advice = advise_fixture("sort_external.json");
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"orders ("note", "amount")"#]);
+    assert_eq!(advice.candidates[0].finding_rules, ["unindexed-sort"]);
+}
+
+#[test]
+fn fixture_index_filter_waste_puts_the_filter_equality_before_the_index_range() {
+    let advice = advise_fixture("nested_loop_many_loops.json");
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
+}
+
+fn scan(relation: &str, alias: &str, filter: Option<&str>) -> PlanNode {
+    PlanNode {
+        node_type: "Seq Scan".into(),
+        relation_name: Some(relation.into()),
+        alias: Some(alias.into()),
+        filter: filter.map(str::to_owned),
+        ..PlanNode::default()
+    }
+}
+
+fn finding(rule: &str, node_id: usize) -> Finding {
+    Finding {
+        rule: rule.into(),
+        severity: crate::diagnose::Severity::Warning,
+        node_id,
+        node_path: String::new(),
+        relation: None,
+        expressions: Vec::new(),
+        summary: String::new(),
+        evidence: Vec::new(),
+        time_at_stake_ms: 1.0,
+        share_at_stake: 0.5,
+        advice: String::new(),
+        doc: String::new(),
+    }
+}
+
+#[test]
+fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
+    let hash = PlanNode {
+        node_type: "Hash".into(),
+        plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))],
+        ..PlanNode::default()
+    };
+    let join = PlanNode {
+        node_type: "Hash Join".into(),
+        hash_cond: Some("(o.customer_id = c.id)".into()),
+        plans: vec![scan("orders", "o", None), hash],
+        ..PlanNode::default()
+    };
+    let explain = Explain::from_plan(join);
+    // Preorder: 0 Hash Join, 1 Seq Scan orders, 2 Hash, 3 Seq Scan customers.
+    let advice = candidates(&explain, &[finding("seq-scan", 3), finding("seq-scan", 1)]);
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
+    assert!(advice.candidates[0].reason.contains("join on"));
+    // The outer side has neither filter nor join key it could use.
+    assert_eq!(
+        advice.no_suggestions.len(),
+        1,
+        "{:?}",
+        advice.no_suggestions
+    );
+    assert_eq!(advice.no_suggestions[0].node_id, 1);
+    assert!(
+        advice.no_suggestions[0]
+            .reason
+            .contains("no filter or join key")
+    );
+}
+
+#[test]
+fn a_filter_on_an_expression_says_so() {
+    let explain = Explain::from_plan(scan(
+        "users",
+        "users",
+        Some("(lower(users.email) = 'a@b.c'::text)"),
+    ));
+    let advice = candidates(&explain, &[finding("seq-scan", 0)]);
+    assert!(advice.candidates.is_empty());
+    assert_eq!(
+        advice.no_suggestions,
+        [NoSuggestion {
+            node_id: 0,
+            reason: "filter is not on a plain column: lower(users.email)".into()
+        }]
+    );
+}
