@@ -240,11 +240,14 @@ fn equality_columns(predicates: &[Predicate]) -> Vec<IndexColumn> {
     columns
 }
 
-/// Text of the first predicate no plain-column index can serve, for the reason.
-fn first_expression(predicates: &[Predicate]) -> Option<String> {
+/// Why the first predicate no plain-column btree can serve is unusable, for the reason.
+fn first_unusable(predicates: &[Predicate]) -> Option<String> {
     predicates.iter().find_map(|p| match &p.target {
-        Target::Expression(e) => Some(e.clone()),
-        Target::Column(_) if p.kind == PredicateKind::Other => Some(p.text.clone()),
+        Target::Expression(e) => Some(format!("filter is not on a plain column: {e}")),
+        Target::Column(_) if p.kind == PredicateKind::Other => Some(format!(
+            "filter uses an operator a btree cannot serve: {}",
+            p.text
+        )),
         Target::Column(_) => None,
     })
 }
@@ -334,8 +337,8 @@ fn filter_candidate(plan: &Indexed<'_>, id: usize) -> Result<Candidate, String> 
         columns.push(IndexColumn::asc(range));
     }
     if columns.is_empty() {
-        return Err(match first_expression(&predicates) {
-            Some(expression) => format!("filter is not on a plain column: {expression}"),
+        return Err(match first_unusable(&predicates) {
+            Some(reason) => reason,
             None if predicates.is_empty() && joins.is_empty() => format!(
                 "{} on {} has no filter or join key an index could serve",
                 node.node_type, table.relation

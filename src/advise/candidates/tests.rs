@@ -226,3 +226,19 @@ fn a_filter_on_an_expression_says_so() {
         }]
     );
 }
+
+#[test]
+fn an_operator_btree_cannot_serve_says_so() {
+    let explain = Explain::from_plan(scan(
+        "orders",
+        "orders",
+        Some("(orders.note ~~ '%gift'::text)"),
+    ));
+    let advice = candidates(&explain, &[finding("seq-scan", 0)]);
+    assert!(advice.candidates.is_empty());
+    assert_eq!(
+        advice.no_suggestions[0].reason,
+        // sqlparser re-renders the conjunct (type names upper-cased).
+        "filter uses an operator a btree cannot serve: orders.note ~~ '%gift'::TEXT"
+    );
+}
