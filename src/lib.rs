@@ -4,6 +4,7 @@
 //! Each stage is a module; the binary (`src/main.rs`) only parses arguments and maps errors to exit
 //! codes.
 
+pub mod advise;
 pub mod bench;
 pub mod cache;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! The one integration-test binary; a module per area.
 
+mod advise;
 mod bench;
 mod cache;
 mod connect;

@@ -1,6 +1,7 @@
 //! Everything that talks to PostgreSQL: resolving connection settings and connecting (with TLS),
 //! splitting SQL input into statements, and the safe EXPLAIN runner.
 
+pub mod catalog;
 pub mod connect;
 pub mod explain;
 pub mod ident;

@@ -1,0 +1,244 @@
+//! Candidates from committed real plans, DDL quoting, naming, and merging.
+
+use super::*;
+use crate::diagnose::{Thresholds, diagnose};
+use crate::plan::{analyze, parse_explain};
+
+fn advise_fixture(name: &str) -> Advice {
+    let path = format!("{}/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let explain = parse_explain(&text).unwrap().remove(0);
+    let analysis = analyze(&explain);
+    let diagnosis = diagnose(&explain, &analysis, &Thresholds::default());
+    candidates(&explain, &diagnosis.findings)
+}
+
+fn shape(candidate: &Candidate) -> String {
+    let columns: Vec<String> = candidate.columns.iter().map(IndexColumn::ddl).collect();
+    format!("{} ({})", candidate.table, columns.join(", "))
+}
+
+fn candidate(table: &str, columns: Vec<IndexColumn>, rule: &str) -> Candidate {
+    Candidate {
+        schema: None,
+        table: table.into(),
+        columns,
+        reason: format!("{rule} on {table}"),
+        finding_rules: vec![rule.into()],
+    }
+}
+
+#[test]
+fn seq_scan_filter_gives_its_equality_columns() {
+    let advice = advise_fixture("seq_scan_filter.json");
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"orders ("note", "status")"#]);
+    assert_eq!(advice.candidates[0].finding_rules, ["seq-scan"]);
+    assert!(advice.candidates[0].reason.contains("note = 'gift'"));
+}
+
+#[test]
+fn index_filter_waste_adds_the_filtered_range_after_the_index_equality() {
+    let advice = advise_fixture("index_filter_waste.json");
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert!(
+        shapes.contains(&r#"people ("status", "score")"#.to_owned()),
+        "{shapes:?} / {:?}",
+        advice.no_suggestions
+    );
+}
+
+#[test]
+fn unfound_tables_say_why_nothing_is_suggested() {
+    let advice = advise_fixture("subplan.json");
+    assert!(advice.candidates.is_empty(), "{:?}", advice.candidates);
+    assert!(
+        advice
+            .no_suggestions
+            .iter()
+            .any(|n| n.reason.starts_with("no finding on this table")),
+        "{:?}",
+        advice.no_suggestions
+    );
+}
+
+#[test]
+fn ddl_quotes_everything_and_writes_only_non_default_directions() {
+    let mut c = candidate(
+        "Order Items",
+        vec![
+            IndexColumn::asc("select"),
+            IndexColumn::desc("Score"),
+            IndexColumn {
+                name: "a\"b".into(),
+                desc: true,
+                nulls_first: false,
+            },
+            IndexColumn {
+                name: "n".into(),
+                desc: false,
+                nulls_first: true,
+            },
+        ],
+        "seq-scan",
+    );
+    c.schema = Some("My Schema".into());
+    assert_eq!(
+        c.ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "My Schema"."Order Items" ("select", "Score" DESC, "a""b" DESC NULLS LAST, "n" NULLS FIRST)"#
+    );
+}
+
+#[test]
+fn index_names_are_deterministic_and_fit_in_63_bytes() {
+    let c = candidate(
+        "recommendations",
+        vec![IndexColumn::asc("product_id"), IndexColumn::desc("score")],
+        "unindexed-sort",
+    );
+    assert_eq!(c.index_name(), "recommendations_product_id_score_desc_idx");
+    let long = candidate(
+        &"é".repeat(40),
+        vec![IndexColumn::asc("a_very_long_column_name")],
+        "seq-scan",
+    );
+    let name = long.index_name();
+    assert!(name.len() <= 63, "{} bytes", name.len());
+    assert!(name.ends_with("_idx"));
+    assert_eq!(name, long.index_name());
+}
+
+#[test]
+fn merge_keeps_the_longer_candidate_when_directions_match() {
+    let short = candidate("r", vec![IndexColumn::asc("product_id")], "seq-scan");
+    let long = candidate(
+        "r",
+        vec![IndexColumn::asc("product_id"), IndexColumn::desc("score")],
+        "unindexed-sort",
+    );
+    let other_direction = candidate("r", vec![IndexColumn::desc("product_id")], "seq-scan");
+    let other_table = candidate("s", vec![IndexColumn::asc("product_id")], "seq-scan");
+    let merged = merge(vec![
+        short.clone(),
+        long.clone(),
+        other_direction.clone(),
+        other_table.clone(),
+        short,
+    ]);
+    assert_eq!(merged.len(), 3, "{merged:?}");
+    assert_eq!(merged[0].columns, long.columns);
+    assert_eq!(merged[0].finding_rules, ["unindexed-sort", "seq-scan"]);
+    assert!(merged[0].reason.contains("seq-scan on r"));
+    assert_eq!(merged[1], other_direction);
+    assert_eq!(merged[2], other_table);
+}
+
+#[test]
+fn fixture_sort_over_a_scan_gives_the_sort_keys_in_order() {
+    let advice = advise_fixture("sort_external.json");
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"orders ("note", "amount")"#]);
+    assert_eq!(advice.candidates[0].finding_rules, ["unindexed-sort"]);
+}
+
+#[test]
+fn fixture_index_filter_waste_puts_the_filter_equality_before_the_index_range() {
+    let advice = advise_fixture("nested_loop_many_loops.json");
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
+}
+
+fn scan(relation: &str, alias: &str, filter: Option<&str>) -> PlanNode {
+    PlanNode {
+        node_type: "Seq Scan".into(),
+        relation_name: Some(relation.into()),
+        alias: Some(alias.into()),
+        filter: filter.map(str::to_owned),
+        ..PlanNode::default()
+    }
+}
+
+fn finding(rule: &str, node_id: usize) -> Finding {
+    Finding {
+        rule: rule.into(),
+        severity: crate::diagnose::Severity::Warning,
+        node_id,
+        node_path: String::new(),
+        relation: None,
+        expressions: Vec::new(),
+        summary: String::new(),
+        evidence: Vec::new(),
+        time_at_stake_ms: 1.0,
+        share_at_stake: 0.5,
+        advice: String::new(),
+        doc: String::new(),
+    }
+}
+
+#[test]
+fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
+    let hash = PlanNode {
+        node_type: "Hash".into(),
+        plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))],
+        ..PlanNode::default()
+    };
+    let join = PlanNode {
+        node_type: "Hash Join".into(),
+        hash_cond: Some("(o.customer_id = c.id)".into()),
+        plans: vec![scan("orders", "o", None), hash],
+        ..PlanNode::default()
+    };
+    let explain = Explain::from_plan(join);
+    // Preorder: 0 Hash Join, 1 Seq Scan orders, 2 Hash, 3 Seq Scan customers.
+    let advice = candidates(&explain, &[finding("seq-scan", 3), finding("seq-scan", 1)]);
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
+    assert!(advice.candidates[0].reason.contains("join on"));
+    // The outer side has neither filter nor join key it could use.
+    assert_eq!(
+        advice.no_suggestions.len(),
+        1,
+        "{:?}",
+        advice.no_suggestions
+    );
+    assert_eq!(advice.no_suggestions[0].node_id, 1);
+    assert!(
+        advice.no_suggestions[0]
+            .reason
+            .contains("no filter or join key")
+    );
+}
+
+#[test]
+fn a_filter_on_an_expression_says_so() {
+    let explain = Explain::from_plan(scan(
+        "users",
+        "users",
+        Some("(lower(users.email) = 'a@b.c'::text)"),
+    ));
+    let advice = candidates(&explain, &[finding("seq-scan", 0)]);
+    assert!(advice.candidates.is_empty());
+    assert_eq!(
+        advice.no_suggestions,
+        [NoSuggestion {
+            node_id: 0,
+            reason: "filter is not on a plain column: lower(users.email)".into()
+        }]
+    );
+}
+
+#[test]
+fn an_operator_btree_cannot_serve_says_so() {
+    let explain = Explain::from_plan(scan(
+        "orders",
+        "orders",
+        Some("(orders.note ~~ '%gift'::text)"),
+    ));
+    let advice = candidates(&explain, &[finding("seq-scan", 0)]);
+    assert!(advice.candidates.is_empty());
+    assert_eq!(
+        advice.no_suggestions[0].reason,
+        // sqlparser re-renders the conjunct (type names upper-cased).
+        "filter uses an operator a btree cannot serve: orders.note ~~ '%gift'::TEXT"
+    );
+}

@@ -1,0 +1,470 @@
+//! EXPLAIN condition text (Filter, Index Cond, Hash Cond, Sort Key...) turned into column
+//! predicates with sqlparser, so the advisor knows which columns of a scanned table a plan filters,
+//! joins or sorts on, and how (equality, range, or something an index on a plain column cannot serve).
+//!
+//! EXPLAIN prints references no SQL parser knows (`(hashed SubPlan 1)`, `(InitPlan 1).col1`,
+//! `alternatives: ...`); they are replaced by a placeholder parameter first, so the rest of the qual
+//! survives. A conjunct that still does not parse is kept as [`PredicateKind::Other`].
+
+use sqlparser::ast::{
+    BinaryOperator, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    InTarget, UnaryOperator, Value,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+
+/// What stands in for a subplan or initplan result: a parameter, like the value it computes.
+const PLACEHOLDER: &str = "$999";
+
+/// The table a condition is read for: a column qualified by `alias` or `relation` (or not
+/// qualified at all) belongs to it.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRef<'a> {
+    pub relation: &'a str,
+    pub alias: Option<&'a str>,
+}
+
+/// How an index could use a predicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredicateKind {
+    /// `=`, `IN (...)`, `= ANY(...)`, `IS NULL`: a btree can seek to it and keep later columns usable.
+    Equality,
+    /// `<`, `<=`, `>`, `>=`, `BETWEEN`, `LIKE 'prefix%'`: a btree range; columns after it only filter.
+    Range,
+    /// Anything else: other operators, expressions over columns, OR, NOT...
+    Other,
+}
+
+/// What a predicate constrains on the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A plain column of the table.
+    Column(String),
+    /// An expression over the table's columns (`lower(email)`), as text for an expression index.
+    Expression(String),
+}
+
+impl Target {
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Target::Column(c) => Some(c),
+            Target::Expression(_) => None,
+        }
+    }
+}
+
+/// One conjunct of a condition that concerns the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Predicate {
+    pub target: Target,
+    pub kind: PredicateKind,
+    /// True when the other side is a column of another table (a join key).
+    pub join_key: bool,
+    /// The conjunct as printed (after pre-cleaning).
+    pub text: String,
+}
+
+/// One sort key: a column (or expression) and its direction, with PostgreSQL's NULLS default made
+/// explicit (ASC means NULLS LAST, DESC means NULLS FIRST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    /// `None` when the key is a column of another table.
+    pub target: Option<Target>,
+    pub desc: bool,
+    pub nulls_first: bool,
+    pub text: String,
+}
+
+/// Replace subplan and initplan references with a placeholder parameter.
+pub fn preclean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((start, end)) = next_plan_reference(rest) {
+        out.push_str(&rest[..start]);
+        out.push_str(PLACEHOLDER);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    // `alternatives: SubPlan 1 or hashed SubPlan 2` has become `alternatives: $999 or $999`.
+    let alternatives = format!("alternatives: {PLACEHOLDER} or {PLACEHOLDER}");
+    out.replace(&alternatives, PLACEHOLDER)
+}
+
+/// The byte range of the next `[(][hashed ]SubPlan N[)][.colM]` or `InitPlan` reference.
+fn next_plan_reference(text: &str) -> Option<(usize, usize)> {
+    let found = ["SubPlan ", "InitPlan "]
+        .iter()
+        .filter_map(|word| text.find(word).map(|at| (at, word.len())))
+        .min()?;
+    let (at, word_len) = found;
+    let digits = text[at + word_len..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if digits == 0 {
+        // Not a reference after all: skip past the word and keep looking.
+        let skip = at + word_len;
+        return next_plan_reference(&text[skip..]).map(|(s, e)| (s + skip, e + skip));
+    }
+    let mut start = at;
+    let mut end = at + word_len + digits;
+    if text[..start].ends_with("hashed ") {
+        start -= "hashed ".len();
+    }
+    if text[..start].ends_with('(') && text[end..].starts_with(')') {
+        start -= 1;
+        end += 1;
+    }
+    if let Some(after) = text[end..].strip_prefix(".col") {
+        let col_digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if col_digits > 0 {
+            end += ".col".len() + col_digits;
+        }
+    }
+    Some((start, end))
+}
+
+fn parse_expr(text: &str) -> Result<Expr, ParserError> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)?
+        .parse_expr()
+}
+
+/// The predicates of `condition` that concern `table`, one per AND-ed conjunct. Conjuncts that only
+/// involve other tables are left out.
+pub fn parse_condition(condition: &str, table: TableRef<'_>) -> Vec<Predicate> {
+    let cleaned = preclean(condition);
+    let mut predicates = Vec::new();
+    match parse_expr(&cleaned) {
+        Ok(expr) => {
+            let mut conjuncts = Vec::new();
+            split_and(&expr, &mut conjuncts);
+            for conjunct in conjuncts {
+                if let Some(p) = classify(conjunct, table) {
+                    predicates.push(p);
+                }
+            }
+        }
+        Err(_) => {
+            // Parse the AND-ed parts one by one so one odd conjunct does not lose the others.
+            for part in split_top_level_and(strip_outer_parens(&cleaned)) {
+                match parse_expr(part) {
+                    Ok(expr) => {
+                        let mut conjuncts = Vec::new();
+                        split_and(&expr, &mut conjuncts);
+                        predicates.extend(conjuncts.into_iter().filter_map(|c| classify(c, table)));
+                    }
+                    Err(_) => predicates.push(Predicate {
+                        target: Target::Expression(part.trim().to_owned()),
+                        kind: PredicateKind::Other,
+                        join_key: false,
+                        text: part.trim().to_owned(),
+                    }),
+                }
+            }
+        }
+    }
+    predicates
+}
+
+fn split_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match expr {
+        Expr::Nested(inner) => split_and(inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+fn strip_outer_parens(text: &str) -> &str {
+    let trimmed = text.trim();
+    if trimmed.starts_with('(') && trimmed.ends_with(')') {
+        let inner = &trimmed[1..trimmed.len() - 1];
+        let mut depth = 0i32;
+        for ch in inner.chars() {
+            match ch {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth < 0 {
+                return trimmed;
+            }
+        }
+        if depth == 0 {
+            return inner;
+        }
+    }
+    trimmed
+}
+
+/// Split on ` AND ` outside parentheses and quotes.
+fn split_top_level_and(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut in_quote: Option<char> = None;
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i] as char;
+        match in_quote {
+            Some(q) if c == q => in_quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => in_quote = Some(c),
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ if depth == 0 && text[i..].starts_with(" AND ") => {
+                    parts.push(&text[start..i]);
+                    i += " AND ".len();
+                    start = i;
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// What one side of a comparison is, seen from `table`.
+enum Side {
+    Column(String),
+    /// A literal, parameter, or expression with no column of this table.
+    Value,
+    Expression(String),
+}
+
+fn side(expr: &Expr, table: TableRef<'_>) -> Side {
+    match column_of(expr, table) {
+        Some(Some(column)) => Side::Column(column),
+        Some(None) => Side::Value,
+        None if is_value(expr, table) => Side::Value,
+        None => Side::Expression(expr.to_string()),
+    }
+}
+
+/// `Some(Some(col))` for a column of `table`, `Some(None)` for a column of another table, `None`
+/// when `expr` is not a bare column reference. Casts of a column (`(p.city)::text`) count as the
+/// column: PostgreSQL prints them for implicit coercions that an index on the column still serves.
+fn column_of(expr: &Expr, table: TableRef<'_>) -> Option<Option<String>> {
+    match expr {
+        Expr::Nested(inner) => column_of(inner, table),
+        Expr::Cast {
+            kind: CastKind::DoubleColon,
+            expr,
+            ..
+        } => column_of(expr, table),
+        Expr::Identifier(ident) => Some(Some(ident.value.clone())),
+        Expr::CompoundIdentifier(parts) => {
+            let (column, qualifiers) = parts.split_last()?;
+            let qualifier: &Ident = qualifiers.last()?;
+            let ours = qualifier.value == table.relation
+                || table.alias.is_some_and(|a| a == qualifier.value);
+            Some(ours.then(|| column.value.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// True when `expr` references no column of `table`: a literal, a parameter, a column of another
+/// table, or an expression built only from those.
+fn is_value(expr: &Expr, table: TableRef<'_>) -> bool {
+    match expr {
+        Expr::Value(_) => true,
+        Expr::Identifier(_) => false,
+        Expr::CompoundIdentifier(_) => matches!(column_of(expr, table), Some(None)),
+        Expr::Nested(inner) => is_value(inner, table),
+        Expr::Cast { expr, .. } => is_value(expr, table),
+        Expr::UnaryOp { expr, .. } => is_value(expr, table),
+        Expr::BinaryOp { left, right, .. } => is_value(left, table) && is_value(right, table),
+        Expr::Array(array) => array.elem.iter().all(|e| is_value(e, table)),
+        Expr::TypedString(_) | Expr::Interval(_) => true,
+        Expr::Function(function) => match &function.args {
+            FunctionArguments::None => true,
+            FunctionArguments::List(list) => list.args.iter().all(|arg| match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+                | FunctionArg::Named {
+                    arg: FunctionArgExpr::Expr(e),
+                    ..
+                } => is_value(e, table),
+                _ => false,
+            }),
+            FunctionArguments::Subquery(_) => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `expr` mentions the table at all (anything that is not a pure value).
+fn mentions(expr: &Expr, table: TableRef<'_>) -> bool {
+    !is_value(expr, table)
+}
+
+fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
+    let text = conjunct.to_string();
+    let other = |target: Target| Predicate {
+        target,
+        kind: PredicateKind::Other,
+        join_key: false,
+        text: text.clone(),
+    };
+    let on_side = |subject: &Expr, kind: PredicateKind, value_ok: bool, join_key: bool| {
+        if !mentions(subject, table) {
+            return None;
+        }
+        Some(match side(subject, table) {
+            Side::Column(c) if value_ok => Predicate {
+                target: Target::Column(c),
+                kind,
+                join_key,
+                text: text.clone(),
+            },
+            Side::Column(c) => other(Target::Column(c)),
+            Side::Expression(e) => other(Target::Expression(e)),
+            Side::Value => return None,
+        })
+    };
+    match conjunct {
+        Expr::BinaryOp { left, op, right } => {
+            let kind = match op {
+                BinaryOperator::Eq => PredicateKind::Equality,
+                BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq => PredicateKind::Range,
+                BinaryOperator::PGLikeMatch if is_prefix_pattern(right) => PredicateKind::Range,
+                _ => PredicateKind::Other,
+            };
+            let (subject, value) = match (side(left, table), side(right, table)) {
+                (Side::Column(_) | Side::Expression(_), Side::Value) => (left, right),
+                (Side::Value, Side::Column(_) | Side::Expression(_))
+                    if *op != BinaryOperator::PGLikeMatch =>
+                {
+                    (right, left)
+                }
+                (Side::Value, Side::Value) => return None,
+                _ => return Some(other(Target::Expression(text.clone()))),
+            };
+            let join_key = matches!(column_of(value, table), Some(None));
+            on_side(subject, kind, true, join_key)
+        }
+        Expr::In {
+            expr,
+            target,
+            negated,
+            ..
+        } => {
+            let values = match target {
+                InTarget::List(list) => list.iter().all(|v| is_value(v, table)),
+                _ => false,
+            };
+            on_side(expr, PredicateKind::Equality, values && !negated, false)
+        }
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        } => on_side(
+            left,
+            PredicateKind::Equality,
+            *compare_op == BinaryOperator::Eq && is_value(right, table),
+            false,
+        ),
+        Expr::IsNull(expr) => on_side(expr, PredicateKind::Equality, true, false),
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => on_side(
+            expr,
+            PredicateKind::Range,
+            !negated && is_value(low, table) && is_value(high, table),
+            false,
+        ),
+        Expr::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: None,
+        } => on_side(
+            expr,
+            PredicateKind::Range,
+            !negated && is_prefix_pattern(pattern),
+            false,
+        ),
+        Expr::Value(_) => None,
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } if !mentions(expr, table) => None,
+        _ if !mentions(conjunct, table) => None,
+        _ => Some(other(Target::Expression(text.clone()))),
+    }
+}
+
+/// `'abc%'` (possibly cast): a LIKE a btree can serve as a range. Wildcards before the final `%`
+/// and a leading `%` cannot.
+fn is_prefix_pattern(expr: &Expr) -> bool {
+    match expr {
+        Expr::Nested(inner) => is_prefix_pattern(inner),
+        Expr::Cast { expr, .. } => is_prefix_pattern(expr),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => s
+                .strip_suffix('%')
+                .is_some_and(|prefix| !prefix.is_empty() && !prefix.contains(['%', '_', '\\'])),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// One EXPLAIN sort key (`x DESC NULLS LAST`, `t.score DESC`) for `table`.
+pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
+    let mut rest = key.trim();
+    let mut nulls_first = None;
+    if let Some(r) = rest.strip_suffix(" NULLS FIRST") {
+        nulls_first = Some(true);
+        rest = r;
+    } else if let Some(r) = rest.strip_suffix(" NULLS LAST") {
+        nulls_first = Some(false);
+        rest = r;
+    }
+    let mut desc = false;
+    if let Some(r) = rest.strip_suffix(" DESC") {
+        desc = true;
+        rest = r;
+    } else if let Some(r) = rest.strip_suffix(" ASC") {
+        rest = r;
+    }
+    let target = match parse_expr(&preclean(rest)) {
+        Ok(expr) => match column_of(&expr, table) {
+            Some(Some(column)) => Some(Target::Column(column)),
+            Some(None) => None,
+            None if is_value(&expr, table) => None,
+            None => Some(Target::Expression(rest.to_owned())),
+        },
+        Err(_) => Some(Target::Expression(rest.to_owned())),
+    };
+    SortKey {
+        target,
+        desc,
+        nulls_first: nulls_first.unwrap_or(desc),
+        text: key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

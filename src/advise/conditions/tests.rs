@@ -1,0 +1,218 @@
+//! Conditions and sort keys as PostgreSQL 15 prints them (strings from `fixtures/plans`), and the
+//! EXPLAIN-only syntax no SQL parser knows.
+
+use super::*;
+
+const ORDERS: TableRef<'static> = TableRef {
+    relation: "orders",
+    alias: Some("o"),
+};
+
+fn column(name: &str, kind: PredicateKind) -> (Target, PredicateKind) {
+    (Target::Column(name.into()), kind)
+}
+
+fn summary(predicates: &[Predicate]) -> Vec<(Target, PredicateKind)> {
+    predicates
+        .iter()
+        .map(|p| (p.target.clone(), p.kind))
+        .collect()
+}
+
+#[test]
+fn fixture_filter_with_two_equalities() {
+    let predicates = parse_condition("((note = 'gift'::text) AND (status = 'new'::text))", ORDERS);
+    assert_eq!(
+        summary(&predicates),
+        [
+            column("note", PredicateKind::Equality),
+            column("status", PredicateKind::Equality)
+        ]
+    );
+    assert!(predicates.iter().all(|p| !p.join_key));
+}
+
+#[test]
+fn fixture_ranges_qualified_and_unqualified() {
+    let people = TableRef {
+        relation: "people",
+        alias: Some("people"),
+    };
+    assert_eq!(
+        summary(&parse_condition("(people.score < 50)", people)),
+        [column("score", PredicateKind::Range)]
+    );
+    assert_eq!(
+        summary(&parse_condition(
+            "((customer_id >= 1000) AND (customer_id <= 6000))",
+            ORDERS
+        )),
+        [
+            column("customer_id", PredicateKind::Range),
+            column("customer_id", PredicateKind::Range)
+        ]
+    );
+    assert_eq!(
+        summary(&parse_condition("(amount > '100'::numeric)", ORDERS)),
+        [column("amount", PredicateKind::Range)]
+    );
+    assert_eq!(
+        summary(&parse_condition(
+            "(created_at > (now() - '01:00:00'::interval))",
+            ORDERS
+        )),
+        [column("created_at", PredicateKind::Range)]
+    );
+}
+
+#[test]
+fn fixture_join_keys_belong_to_the_qualified_side() {
+    let customers = TableRef {
+        relation: "customers",
+        alias: Some("c"),
+    };
+    let on_customers = parse_condition("(o.customer_id = c.id)", customers);
+    assert_eq!(
+        summary(&on_customers),
+        [column("id", PredicateKind::Equality)]
+    );
+    assert!(on_customers[0].join_key);
+    let on_orders = parse_condition("(o.customer_id = c.id)", ORDERS);
+    assert_eq!(
+        summary(&on_orders),
+        [column("customer_id", PredicateKind::Equality)]
+    );
+    // An Index Cond's unqualified column is the scanned table's; the other side is the join key.
+    let index_cond = parse_condition("(customer_id = c.id)", ORDERS);
+    assert_eq!(
+        summary(&index_cond),
+        [column("customer_id", PredicateKind::Equality)]
+    );
+    assert!(index_cond[0].join_key);
+}
+
+#[test]
+fn like_prefix_is_a_range_and_other_patterns_are_not() {
+    let jobs = TableRef {
+        relation: "jobs",
+        alias: None,
+    };
+    assert_eq!(
+        summary(&parse_condition("(jobs.payload ~~ 'a%'::text)", jobs)),
+        [column("payload", PredicateKind::Range)]
+    );
+    assert_eq!(
+        summary(&parse_condition("(jobs.payload ~~ '%a'::text)", jobs)),
+        [column("payload", PredicateKind::Other)]
+    );
+}
+
+#[test]
+fn in_any_is_null_and_between_are_classified() {
+    assert_eq!(
+        summary(&parse_condition(
+            "((status = ANY ('{new,paid}'::text[])) AND (note IS NULL) AND (amount BETWEEN 1 AND 5) AND (id IN (1, 2)))",
+            ORDERS
+        )),
+        [
+            column("status", PredicateKind::Equality),
+            column("note", PredicateKind::Equality),
+            column("amount", PredicateKind::Range),
+            column("id", PredicateKind::Equality),
+        ]
+    );
+}
+
+#[test]
+fn expressions_keep_their_text_for_expression_indexes() {
+    let users = TableRef {
+        relation: "users",
+        alias: None,
+    };
+    let predicates = parse_condition("(lower(email) = 'a@b.c'::text)", users);
+    assert_eq!(predicates.len(), 1);
+    assert_eq!(predicates[0].kind, PredicateKind::Other);
+    assert_eq!(
+        predicates[0].target,
+        Target::Expression("lower(email)".into())
+    );
+    // The fixture's modulo filter: an expression, not a column.
+    let modulo = parse_condition("((customer_id % 3) = 0)", ORDERS);
+    assert!(matches!(modulo[0].target, Target::Expression(_)));
+}
+
+#[test]
+fn subplan_references_become_a_placeholder_and_the_rest_survives() {
+    assert_eq!(preclean("(NOT (hashed SubPlan 1))"), "(NOT $999)");
+    assert_eq!(preclean("(amount > (SubPlan 2))"), "(amount > $999)");
+    assert_eq!(preclean("(amount > (InitPlan 1).col1)"), "(amount > $999)");
+    assert_eq!(
+        preclean("((alternatives: SubPlan 1 or hashed SubPlan 2) AND (id = 1))"),
+        "(($999) AND (id = 1))"
+    );
+    let predicates = parse_condition(
+        "((status = 'new'::text) AND (NOT (hashed SubPlan 1)) AND (amount > (InitPlan 2).col1))",
+        ORDERS,
+    );
+    assert_eq!(
+        summary(&predicates),
+        [
+            column("status", PredicateKind::Equality),
+            column("amount", PredicateKind::Range)
+        ]
+    );
+    assert_eq!(
+        summary(&parse_condition("(amount > $0)", ORDERS)),
+        [column("amount", PredicateKind::Range)]
+    );
+    assert_eq!(
+        summary(&parse_condition("(customer_id = $1)", ORDERS)),
+        [column("customer_id", PredicateKind::Equality)]
+    );
+}
+
+#[test]
+fn an_unparseable_conjunct_does_not_lose_the_others() {
+    let predicates = parse_condition(
+        "((status = 'new'::text) AND (ANY (id = (hashed SubPlan 1).col1)))",
+        ORDERS,
+    );
+    assert_eq!(predicates[0].target, Target::Column("status".into()));
+    assert_eq!(predicates[0].kind, PredicateKind::Equality);
+    assert!(predicates.len() == 1 || predicates[1].kind == PredicateKind::Other);
+}
+
+#[test]
+fn quoted_identifiers_keep_their_case() {
+    let table = TableRef {
+        relation: "Order Items",
+        alias: Some("Order Items"),
+    };
+    assert_eq!(
+        summary(&parse_condition("(\"Order Items\".\"select\" = 3)", table)),
+        [column("select", PredicateKind::Equality)]
+    );
+}
+
+#[test]
+fn sort_keys_with_postgres_null_defaults() {
+    let recommendations = TableRef {
+        relation: "recommendations",
+        alias: Some("r"),
+    };
+    let score = parse_sort_key("r.score DESC", recommendations);
+    assert_eq!(score.target, Some(Target::Column("score".into())));
+    assert!(score.desc && score.nulls_first);
+    let x = parse_sort_key("x DESC NULLS LAST", recommendations);
+    assert!(x.desc && !x.nulls_first);
+    let note = parse_sort_key("note", ORDERS);
+    assert_eq!(note.target, Some(Target::Column("note".into())));
+    assert!(!note.desc && !note.nulls_first);
+    let first = parse_sort_key("amount NULLS FIRST", ORDERS);
+    assert!(!first.desc && first.nulls_first);
+    assert_eq!(parse_sort_key("c.country", ORDERS).target, None);
+    assert_eq!(
+        parse_sort_key("lower(note)", ORDERS).target,
+        Some(Target::Expression("lower(note)".into()))
+    );
+}

@@ -1,0 +1,11 @@
+//! Findings to index advice: read the plan's conditions ([`conditions`]) and derive candidate btree
+//! indexes, with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
+//! catalog lives in [`crate::pg::catalog`]; HypoPG verification and applying come with `suggest`.
+
+pub mod candidates;
+pub mod conditions;
+
+pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, merge};
+pub use conditions::{
+    Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
+};
