@@ -4,7 +4,9 @@
 pub mod catalog;
 pub mod connect;
 pub mod explain;
+pub mod hypopg;
 pub mod ident;
+pub mod planner;
 pub mod server_error;
 pub mod statements;
 

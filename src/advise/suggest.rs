@@ -1,0 +1,494 @@
+//! `suggest` end to end, as a library: plan every statement (EXPLAIN ANALYZE through the runner, or
+//! the generic plan for `$n` without values), diagnose, derive candidates, merge them across
+//! statements, drop what an existing index already serves, verify the rest ([`super::verify`]) and
+//! assemble the [`SuggestReport`]. Nothing here changes the database: applying is the command's
+//! business, after the user has seen this report.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::candidates::{Advice, Candidate, candidates, merge};
+use super::report::{
+    IndexColumnInfo, IndexInfo, NoSuggestionEntry, Planning, SCHEMA_VERSION, StatementEntry,
+    StatementError, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyInfo,
+    VerifyMode,
+};
+use super::verify::{self, Observed, PlannedStatement, VerifySettings};
+use crate::diagnose::{DiagnoseConfig, diagnose_with};
+use crate::pg::catalog::{ExistingIndex, covered_by, existing_indexes};
+use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
+use crate::plan::{Explain, analyze, parse_explain_value};
+use crate::report::ServerInfo;
+
+/// Which verification the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyRequest {
+    /// hypo when HypoPG can be used, else none with a note.
+    Auto,
+    Hypo,
+    Build,
+    None,
+}
+
+impl VerifyRequest {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyRequest::Auto => "auto",
+            VerifyRequest::Hypo => "hypo",
+            VerifyRequest::Build => "build",
+            VerifyRequest::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SuggestOptions {
+    pub verify: VerifyRequest,
+    pub min_improvement_pct: f64,
+    /// statement_timeout for every statement and build.
+    pub timeout: Duration,
+    pub runs: usize,
+    pub lock_timeout: Duration,
+    pub diagnose: DiagnoseConfig,
+}
+
+impl Default for SuggestOptions {
+    fn default() -> Self {
+        SuggestOptions {
+            verify: VerifyRequest::Auto,
+            min_improvement_pct: 10.0,
+            timeout: Duration::from_secs(60),
+            runs: 3,
+            lock_timeout: Duration::from_secs(5),
+            diagnose: DiagnoseConfig::default(),
+        }
+    }
+}
+
+/// One statement to advise on, with where it comes from.
+#[derive(Debug, Clone)]
+pub struct StatementInput {
+    /// File as given, `<stdin>` or `-c`.
+    pub source: String,
+    pub statement: SqlStatement,
+    /// `$n` values; `None` plans generically when the statement has parameters.
+    pub params: Option<Vec<ParamValue>>,
+}
+
+/// Progress for a spinner or a log.
+#[derive(Debug, Clone, Copy)]
+pub enum SuggestEvent<'a> {
+    Planning {
+        statement: usize,
+        total: usize,
+        line: usize,
+    },
+    Verifying(&'a str),
+    /// Something the user must see now (stderr), e.g. that `build` locks tables.
+    Warning(&'a str),
+}
+
+/// Errors that stop the whole run; a statement that cannot be explained is reported in it instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SuggestError {
+    #[error("{0}")]
+    Pg(#[from] pg::Error),
+    #[error("--verify hypo: {0} (install hypopg, or use --verify build or --verify none)")]
+    HypoUnavailable(String),
+}
+
+/// A statement's plan and what the advisor made of it.
+struct Planned {
+    entry: StatementEntry,
+    replay: Option<PlannedStatement>,
+    advice: Advice,
+    no_suggestions: Vec<NoSuggestionEntry>,
+}
+
+/// Plan, advise and verify `inputs`.
+pub async fn suggest(
+    runner: &mut Runner,
+    server: ServerInfo,
+    inputs: &[StatementInput],
+    options: &SuggestOptions,
+    on_event: &mut dyn FnMut(SuggestEvent<'_>),
+) -> Result<SuggestReport, SuggestError> {
+    let (mode, verify_note) = resolve_mode(runner, options.verify).await?;
+    let mut notes = Vec::new();
+    if let Some(note) = &verify_note {
+        notes.push(note.clone());
+    }
+    if mode == VerifyMode::Build {
+        on_event(SuggestEvent::Warning(
+            "--verify build creates each index inside a transaction that is rolled back: while an index builds, writes to its table wait (bounded by --lock-timeout and --timeout); prefer a replica or a quiet moment",
+        ));
+    }
+
+    let mut planned = Vec::new();
+    let total = inputs.len();
+    for (i, input) in inputs.iter().enumerate() {
+        on_event(SuggestEvent::Planning {
+            statement: i + 1,
+            total,
+            line: input.statement.line,
+        });
+        planned.push(plan_statement(runner, i + 1, input, options).await?);
+    }
+
+    let mut no_suggestions: Vec<NoSuggestionEntry> = planned
+        .iter()
+        .flat_map(|p| p.no_suggestions.iter().cloned())
+        .collect();
+
+    // Merge across statements, then find which statements each merged candidate serves.
+    let all: Vec<Candidate> = planned
+        .iter()
+        .flat_map(|p| p.advice.candidates.iter().cloned())
+        .collect();
+    let merged = merge(all);
+    let mut existing: BTreeMap<(Option<String>, String), Vec<ExistingIndex>> = BTreeMap::new();
+    let mut suggestions = Vec::new();
+    for candidate in merged {
+        let serves: Vec<usize> = planned
+            .iter()
+            .filter(|p| {
+                p.advice
+                    .candidates
+                    .iter()
+                    .any(|c| c.is_covered_by(&candidate))
+            })
+            .map(|p| p.entry.index)
+            .collect();
+        let key = (candidate.schema.clone(), candidate.table.clone());
+        if !existing.contains_key(&key) {
+            let indexes =
+                existing_indexes(runner.client(), key.0.as_deref(), &candidate.table).await?;
+            existing.insert(key.clone(), indexes);
+        }
+        if let Some(index) = existing.get(&key).and_then(|e| covered_by(&candidate, e)) {
+            for statement in &serves {
+                no_suggestions.push(NoSuggestionEntry {
+                    statement: *statement,
+                    node_id: None,
+                    relation: Some(candidate.table.clone()),
+                    reason: format!(
+                        "already served by index {}",
+                        pg::quote_ident(&index.name)
+                    ),
+                });
+            }
+            continue;
+        }
+        suggestions.push(index_suggestion(&candidate, serves));
+    }
+
+    let replays: Vec<PlannedStatement> = planned.iter().filter_map(|p| p.replay.clone()).collect();
+    let settings = VerifySettings {
+        mode,
+        min_improvement_pct: options.min_improvement_pct,
+        runs: options.runs.max(1),
+        timeout: options.timeout,
+        lock_timeout: options.lock_timeout,
+        server_version_num: runner.server_version_num(),
+    };
+    let combined = verify::verify(
+        runner.client(),
+        &replays,
+        &mut suggestions,
+        &settings,
+        &mut |what| on_event(SuggestEvent::Verifying(what)),
+    )
+    .await?;
+
+    // Kept first, then unverified, then rejected; ids follow that order.
+    suggestions.sort_by_key(|s| match s.status {
+        SuggestionStatus::Kept => 0,
+        SuggestionStatus::Unverified => 1,
+        SuggestionStatus::Rejected => 2,
+    });
+    for (i, s) in suggestions.iter_mut().enumerate() {
+        s.id = format!("s{}", i + 1);
+    }
+    if planned
+        .iter()
+        .any(|p| p.entry.planning == Planning::Generic)
+    {
+        notes.push(
+            "statements with $n and no values were planned generically and are judged on estimated cost (give values with --param or a `-- pgdiag: params` comment to measure them)".into(),
+        );
+    }
+    if planned
+        .iter()
+        .any(|p| p.entry.notes.iter().any(|n| n.starts_with("estimates unreliable")))
+    {
+        notes.push(
+            "some tables were never analyzed or are empty: their estimates are unreliable; run ANALYZE first".into(),
+        );
+    }
+
+    Ok(SuggestReport {
+        schema_version: SCHEMA_VERSION,
+        pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
+        server,
+        verify: VerifyInfo {
+            mode,
+            requested: options.verify.as_str().to_owned(),
+            runs: settings.runs,
+            note: verify_note,
+        },
+        min_improvement_pct: options.min_improvement_pct,
+        statements: planned.into_iter().map(|p| p.entry).collect(),
+        suggestions,
+        no_suggestions,
+        combined,
+        notes,
+        apply: None,
+    })
+}
+
+async fn resolve_mode(
+    runner: &Runner,
+    request: VerifyRequest,
+) -> Result<(VerifyMode, Option<String>), SuggestError> {
+    Ok(match request {
+        VerifyRequest::None => (VerifyMode::None, None),
+        VerifyRequest::Build => (VerifyMode::Build, None),
+        VerifyRequest::Hypo => match hypopg::unavailable_reason(runner.client()).await? {
+            None => (VerifyMode::Hypo, None),
+            Some(reason) => return Err(SuggestError::HypoUnavailable(reason)),
+        },
+        VerifyRequest::Auto => match hypopg::unavailable_reason(runner.client()).await? {
+            None => (VerifyMode::Hypo, None),
+            Some(reason) => (
+                VerifyMode::None,
+                Some(format!(
+                    "suggestions are not verified: {reason}; for proof install hypopg (https://github.com/HypoPG/hypopg) or use --verify build"
+                )),
+            ),
+        },
+    })
+}
+
+async fn plan_statement(
+    runner: &mut Runner,
+    index: usize,
+    input: &StatementInput,
+    options: &SuggestOptions,
+) -> Result<Planned, SuggestError> {
+    let statement = &input.statement;
+    let mut entry = StatementEntry {
+        index,
+        source: input.source.clone(),
+        line: statement.line,
+        sql: statement.text.clone(),
+        planning: Planning::Failed,
+        parameters: 0,
+        cost: None,
+        time_ms: None,
+        findings: Vec::new(),
+        notes: Vec::new(),
+        error: None,
+    };
+    let params = input.params.clone().unwrap_or_default();
+    let explain_options = pg::ExplainOptions {
+        analyze: true,
+        timeout: options.timeout,
+        params: params.clone(),
+    };
+    let explained = runner
+        .explain(statement, &explain_options, std::future::pending())
+        .await;
+    let (explain, generic) = match explained {
+        Ok(output) => match parse_explain_value(output.document) {
+            Ok(mut explains) if !explains.is_empty() => (explains.remove(0), false),
+            Ok(_) => return Ok(failed(entry, "EXPLAIN returned no plan".into(), None)),
+            Err(e) => return Ok(failed(entry, format!("unreadable EXPLAIN output: {e}"), None)),
+        },
+        Err(pg::Error::ParamCount { given: 0, .. }) if input.params.is_none() => {
+            match generic_plan(runner, &statement.text).await {
+                Ok(explain) => (explain, true),
+                Err(e) => return Ok(failed_pg(entry, e)?),
+            }
+        }
+        Err(e) => return Ok(failed_pg(entry, e)?),
+    };
+    entry.planning = if generic {
+        Planning::Generic
+    } else {
+        Planning::Analyze
+    };
+    entry.parameters = if generic { 0 } else { params.len() };
+    entry.cost = explain.plan.total_cost;
+    entry.time_ms = explain.execution_time_ms;
+    if generic {
+        entry
+            .notes
+            .push("planned generically ($n without values): judged on estimated cost".into());
+    }
+    entry.notes.extend(statistics_notes(runner, &explain).await?);
+
+    let analysis = analyze(&explain);
+    let diagnosis = diagnose_with(&explain, &analysis, &options.diagnose);
+    entry.findings = diagnosis.findings.iter().map(|f| f.rule.clone()).collect();
+    let advice = if analysis.analyzed {
+        candidates(&explain, &diagnosis.findings)
+    } else {
+        cost_candidates(&explain)
+    };
+    let nodes = explain.plan.preorder();
+    let no_suggestions = advice
+        .no_suggestions
+        .iter()
+        .map(|n| NoSuggestionEntry {
+            statement: index,
+            node_id: Some(n.node_id),
+            relation: nodes.get(n.node_id).and_then(|node| node.relation()),
+            reason: n.reason.clone(),
+        })
+        .collect();
+    Ok(Planned {
+        no_suggestions,
+        replay: Some(PlannedStatement {
+            index,
+            sql: statement.text.clone(),
+            params,
+            generic,
+        }),
+        entry,
+        advice,
+    })
+}
+
+/// Candidates for a plan without timings (a generic plan): none until a cost-based mode exists;
+/// the seam where it plugs in.
+fn cost_candidates(_explain: &Explain) -> Advice {
+    Advice::default()
+}
+
+async fn generic_plan(runner: &Runner, sql: &str) -> Result<Explain, pg::Error> {
+    let client = runner.client();
+    client.batch_execute("BEGIN").await?;
+    let result = planner::explain_generic(client, sql, runner.server_version_num()).await;
+    client.batch_execute("ROLLBACK").await?;
+    result
+}
+
+/// "estimates unreliable" for every table of the plan never analyzed or empty.
+async fn statistics_notes(runner: &Runner, explain: &Explain) -> Result<Vec<String>, pg::Error> {
+    let mut notes = Vec::new();
+    let mut seen = Vec::new();
+    for node in explain.plan.preorder() {
+        let Some(table) = node.relation_name.as_deref() else {
+            continue;
+        };
+        let key = (node.schema.clone(), table.to_owned());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if let Some(tuples) =
+            planner::reltuples(runner.client(), node.schema.as_deref(), table).await?
+            && tuples <= 0.0
+        {
+            notes.push(format!(
+                "estimates unreliable: table {} was never analyzed or is empty (reltuples = {tuples})",
+                pg::quote_ident(table)
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+fn failed(mut entry: StatementEntry, message: String, sqlstate: Option<String>) -> Planned {
+    entry.planning = Planning::Failed;
+    entry.error = Some(StatementError { message, sqlstate });
+    Planned {
+        entry,
+        replay: None,
+        advice: Advice::default(),
+        no_suggestions: Vec::new(),
+    }
+}
+
+/// A statement-level failure is reported; a lost connection or an interrupt stops the run.
+fn failed_pg(entry: StatementEntry, e: pg::Error) -> Result<Planned, SuggestError> {
+    match e {
+        pg::Error::Interrupted | pg::Error::Client(_) | pg::Error::Connect { .. } => Err(e.into()),
+        e => {
+            let sqlstate = e.sqlstate().map(str::to_owned);
+            Ok(failed(entry, e.to_string(), sqlstate))
+        }
+    }
+}
+
+/// The report entry for an index candidate, not yet verified.
+pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion {
+    let name = candidate.index_name();
+    Suggestion {
+        id: String::new(),
+        kind: SuggestionKind::Index,
+        status: SuggestionStatus::Unverified,
+        rejected_reason: None,
+        reason: candidate.reason.clone(),
+        serves,
+        ddl: vec![candidate.ddl(&name)],
+        index: Some(IndexInfo {
+            schema: candidate.schema.clone(),
+            table: candidate.table.clone(),
+            name,
+            method: "btree".into(),
+            columns: candidate
+                .columns
+                .iter()
+                .map(|c| IndexColumnInfo {
+                    name: c.name.clone(),
+                    desc: c.desc,
+                    nulls_first: c.nulls_first,
+                    opclass: None,
+                })
+                .collect(),
+            include: Vec::new(),
+            predicate: None,
+            requires_extension: None,
+            finding_rules: candidate.finding_rules.clone(),
+        }),
+        matview: None,
+        verification: None,
+    }
+}
+
+/// Re-plan one statement as it runs now (after applying): EXPLAIN ANALYZE, or the generic plan.
+pub async fn observe_now(
+    runner: &Runner,
+    statement: &PlannedStatement,
+    runs: usize,
+) -> Result<Observed, pg::Error> {
+    let client = runner.client();
+    client.batch_execute("BEGIN").await?;
+    let result = verify::observe(
+        client,
+        statement,
+        true,
+        runs,
+        runner.server_version_num(),
+    )
+    .await;
+    client.batch_execute("ROLLBACK").await?;
+    result
+}
+
+/// The statements of a report as verification and `--apply` replay them.
+pub fn replays(report: &SuggestReport, inputs: &[StatementInput]) -> Vec<PlannedStatement> {
+    report
+        .statements
+        .iter()
+        .zip(inputs)
+        .filter(|(entry, _)| entry.planning != Planning::Failed)
+        .map(|(entry, input)| PlannedStatement {
+            index: entry.index,
+            sql: entry.sql.clone(),
+            params: input.params.clone().unwrap_or_default(),
+            generic: entry.planning == Planning::Generic,
+        })
+        .collect()
+}

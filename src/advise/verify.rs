@@ -1,0 +1,565 @@
+//! Proof before advice: each suggested index is tried, alone and then all kept ones together,
+//! inside one transaction that is always rolled back, and kept only when the planner uses it and
+//! some statement it serves improves by at least the threshold.
+//!
+//! - `hypo`: HypoPG hypothetical indexes and plain EXPLAIN: planned cost, nothing built, no lock
+//!   beyond the catalog reads. GIN and materialized views cannot be simulated: left unverified.
+//! - `build`: each index really built (not concurrently: this is inside a transaction) in a
+//!   savepoint, `EXPLAIN ANALYZE` before and after (median of several runs), rolled back. Real
+//!   timings and sizes, but the build holds a SHARE lock on the table (writes wait): bounded by
+//!   `lock_timeout` and `statement_timeout`.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use super::report::{
+    Measure, StatementComparison, StatementVerification, Suggestion, SuggestionKind,
+    SuggestionStatus, Verification, VerifyMode,
+};
+use crate::pg::{self, ParamValue, hypopg, planner, quote_ident};
+use crate::plan::{Explain, PlanNode};
+
+/// A statement as verification replays it.
+#[derive(Debug, Clone)]
+pub struct PlannedStatement {
+    pub index: usize,
+    pub sql: String,
+    pub params: Vec<ParamValue>,
+    /// `$n` without values: only the generic plan's cost can be compared.
+    pub generic: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub mode: VerifyMode,
+    pub min_improvement_pct: f64,
+    /// EXPLAIN ANALYZE runs per measurement in `build` mode; the median is kept.
+    pub runs: usize,
+    /// `statement_timeout` for each statement and each build (zero: none).
+    pub timeout: Duration,
+    pub lock_timeout: Duration,
+    pub server_version_num: i32,
+}
+
+/// A plan and what it tells verification.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub measure: Measure,
+    /// Index names the plan uses (Index Scan, Index Only Scan, Bitmap Index Scan).
+    pub indexes: Vec<String>,
+    /// Relations the plan reads.
+    pub relations: Vec<String>,
+}
+
+impl Observed {
+    pub fn from_explain(explain: &Explain, time_ms: Option<f64>) -> Observed {
+        let nodes = explain.plan.preorder();
+        Observed {
+            measure: Measure {
+                cost: explain.plan.total_cost,
+                time_ms,
+                plan: plan_line(&nodes),
+            },
+            indexes: nodes.iter().filter_map(|n| n.index_name.clone()).collect(),
+            relations: nodes.iter().filter_map(|n| n.relation_name.clone()).collect(),
+        }
+    }
+}
+
+/// The plan's table and index accesses on one line, in plan order:
+/// `Index Scan using reviews_product_id_idx on reviews, Seq Scan on products`.
+pub fn plan_line(nodes: &[&PlanNode]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for node in nodes {
+        let label = node.label();
+        let part = match (&node.index_name, &node.relation_name) {
+            (Some(index), Some(relation)) => format!("{label} using {index} on {relation}"),
+            (Some(index), None) => format!("{label} on {index}"),
+            (None, Some(relation)) => format!("{label} on {relation}"),
+            (None, None) => continue,
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        nodes.first().map(|n| n.label()).unwrap_or_default()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Measure one statement in the caller's transaction: the generic plan's cost, the plain EXPLAIN
+/// cost, or the median execution time of `runs` EXPLAIN ANALYZE.
+pub async fn observe(
+    client: &Client,
+    statement: &PlannedStatement,
+    analyze: bool,
+    runs: usize,
+    server_version_num: i32,
+) -> Result<Observed, pg::Error> {
+    if statement.generic {
+        let explain = planner::explain_generic(client, &statement.sql, server_version_num).await?;
+        return Ok(Observed::from_explain(&explain, None));
+    }
+    if !analyze {
+        let explain =
+            planner::explain_in_transaction(client, &statement.sql, &statement.params, false)
+                .await?;
+        return Ok(Observed::from_explain(&explain, None));
+    }
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let explain =
+            planner::explain_in_transaction(client, &statement.sql, &statement.params, true)
+                .await?;
+        times.extend(explain.execution_time_ms);
+        last = Some(explain);
+    }
+    let explain = last.ok_or_else(|| pg::Error::Config("no EXPLAIN run".into()))?;
+    Ok(Observed::from_explain(&explain, median(&mut times)))
+}
+
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+/// `CREATE INDEX CONCURRENTLY IF NOT EXISTS ...` as `CREATE INDEX ...`: what can run inside a
+/// transaction and what HypoPG accepts. The prefix is ours ([`super::Candidate::ddl`]), so
+/// replacing it is exact.
+pub fn transactional_ddl(ddl: &str) -> String {
+    for (from, to) in [
+        (
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ",
+            "CREATE INDEX ",
+        ),
+        (
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ",
+            "CREATE UNIQUE INDEX ",
+        ),
+    ] {
+        if let Some(rest) = ddl.strip_prefix(from) {
+            return format!("{to}{rest}");
+        }
+    }
+    ddl.to_owned()
+}
+
+/// The index DDL of a suggestion (the last statement: an extension may come first).
+fn index_ddl(suggestion: &Suggestion) -> Option<String> {
+    suggestion
+        .ddl
+        .iter()
+        .rev()
+        .find(|d| d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX"))
+        .map(|d| transactional_ddl(d))
+}
+
+fn hypo_supported(suggestion: &Suggestion) -> bool {
+    suggestion.kind == SuggestionKind::Index
+        && suggestion.index.as_ref().is_some_and(|i| i.method == "btree")
+}
+
+/// Decide kept or rejected from the per-statement figures.
+pub fn decide(suggestion: &mut Suggestion, min_improvement_pct: f64) {
+    let Some(verification) = &mut suggestion.verification else {
+        return;
+    };
+    let used: Vec<&StatementVerification> = verification
+        .per_statement
+        .iter()
+        .filter(|s| s.used)
+        .collect();
+    let best = used
+        .iter()
+        .filter_map(|s| s.improvement_pct)
+        .max_by(f64::total_cmp);
+    verification.improvement_pct = verification
+        .per_statement
+        .iter()
+        .filter_map(|s| s.improvement_pct)
+        .max_by(f64::total_cmp);
+    if used.is_empty() {
+        suggestion.status = SuggestionStatus::Rejected;
+        suggestion.rejected_reason = Some("planner does not use it".into());
+        return;
+    }
+    let on = if used.iter().all(|s| s.after.time_ms.is_some()) {
+        "time"
+    } else {
+        "cost"
+    };
+    match best {
+        Some(best) if best >= min_improvement_pct => {
+            suggestion.status = SuggestionStatus::Kept;
+            suggestion.rejected_reason = None;
+        }
+        best => {
+            suggestion.status = SuggestionStatus::Rejected;
+            suggestion.rejected_reason = Some(format!(
+                "improves {on} by {}% < {}%",
+                format_pct(best.unwrap_or(0.0)),
+                format_pct(min_improvement_pct)
+            ));
+        }
+    }
+}
+
+fn format_pct(value: f64) -> String {
+    if value.abs() >= 1.0 || value == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// Verify every suggestion in place (status, verification, rejected reason) and return the
+/// statements' figures with all kept suggestions together. Everything happens in one transaction
+/// that is rolled back, whatever happens.
+pub async fn verify(
+    client: &Client,
+    statements: &[PlannedStatement],
+    suggestions: &mut [Suggestion],
+    settings: &VerifySettings,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<Vec<StatementComparison>, pg::Error> {
+    if settings.mode == VerifyMode::None {
+        return Ok(Vec::new());
+    }
+    client.batch_execute("BEGIN").await?;
+    let result = verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
+    let rollback = client.batch_execute("ROLLBACK").await;
+    let comparisons = result?;
+    rollback?;
+    Ok(comparisons)
+}
+
+async fn verify_in_transaction(
+    client: &Client,
+    statements: &[PlannedStatement],
+    suggestions: &mut [Suggestion],
+    settings: &VerifySettings,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<Vec<StatementComparison>, pg::Error> {
+    let build = settings.mode == VerifyMode::Build;
+    if build {
+        client
+            .batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+                settings.lock_timeout.as_millis(),
+                settings.timeout.as_millis()
+            ))
+            .await?;
+    } else {
+        hypopg::ensure_extension(client).await?;
+        client
+            .batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}",
+                settings.timeout.as_millis()
+            ))
+            .await?;
+    }
+
+    on_progress("measuring the statements as they run today");
+    let mut before: Vec<(usize, Observed)> = Vec::new();
+    for statement in statements {
+        // A statement that cannot be measured here was reported when it was planned.
+        if let Ok(observed) = observe_with(client, statement, settings).await {
+            before.push((statement.index, observed));
+        }
+    }
+    let before_of = |index: usize| before.iter().find(|(i, _)| *i == index).map(|(_, o)| o);
+
+    for suggestion in suggestions.iter_mut() {
+        let supported = if build {
+            suggestion.kind == SuggestionKind::Index
+        } else {
+            hypo_supported(suggestion)
+        };
+        let Some(ddl) = index_ddl(suggestion).filter(|_| supported) else {
+            suggestion.status = SuggestionStatus::Unverified;
+            continue;
+        };
+        on_progress(&format!("trying {}", suggestion.name()));
+        let tried = if build {
+            try_built(client, &ddl, suggestion, statements, settings).await
+        } else {
+            try_hypothetical(client, &ddl, statements, suggestion, settings).await
+        };
+        match tried {
+            Ok((name, size_bytes, build_ms, after)) => {
+                let per_statement = after
+                    .into_iter()
+                    .filter_map(|(index, observed)| {
+                        let base = before_of(index)?;
+                        Some(StatementVerification {
+                            statement: index,
+                            improvement_pct: base.measure.improvement_pct(&observed.measure),
+                            before: base.measure.clone(),
+                            used: observed.indexes.contains(&name),
+                            after: observed.measure,
+                        })
+                    })
+                    .collect();
+                suggestion.verification = Some(Verification {
+                    method: settings.mode,
+                    per_statement,
+                    improvement_pct: None,
+                    size_bytes,
+                    build_ms,
+                });
+                decide(suggestion, settings.min_improvement_pct);
+            }
+            Err(e) => {
+                suggestion.status = SuggestionStatus::Rejected;
+                suggestion.rejected_reason = Some(format!("could not try it: {e}"));
+            }
+        }
+    }
+
+    // All kept suggestions together: indexes can compete for the same statement.
+    let kept: Vec<String> = suggestions
+        .iter()
+        .filter(|s| s.status == SuggestionStatus::Kept)
+        .filter_map(index_ddl)
+        .collect();
+    if kept.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_progress("trying the kept suggestions together");
+    let served: Vec<usize> = statements
+        .iter()
+        .map(|s| s.index)
+        .filter(|i| {
+            suggestions
+                .iter()
+                .any(|s| s.status == SuggestionStatus::Kept && s.serves.contains(i))
+        })
+        .collect();
+    if build {
+        client.batch_execute("SAVEPOINT pgdiag_combined").await?;
+    }
+    for ddl in &kept {
+        if build {
+            client.batch_execute(ddl).await?;
+        } else {
+            hypopg::create_index(client, ddl).await?;
+        }
+    }
+    let mut combined = Vec::new();
+    for statement in statements.iter().filter(|s| served.contains(&s.index)) {
+        let (Some(base), Ok(after)) = (before_of(statement.index), observe_with(client, statement, settings).await)
+        else {
+            continue;
+        };
+        combined.push(StatementComparison {
+            statement: statement.index,
+            before: base.measure.clone(),
+            after: after.measure,
+        });
+    }
+    if build {
+        client
+            .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_combined")
+            .await?;
+    } else {
+        hypopg::reset(client).await?;
+    }
+    Ok(combined)
+}
+
+/// Observe under the settings' mode: EXPLAIN ANALYZE when building, plain EXPLAIN otherwise.
+async fn observe_with(
+    client: &Client,
+    statement: &PlannedStatement,
+    settings: &VerifySettings,
+) -> Result<Observed, pg::Error> {
+    observe(
+        client,
+        statement,
+        settings.mode == VerifyMode::Build,
+        settings.runs,
+        settings.server_version_num,
+    )
+    .await
+}
+
+type Tried = (String, Option<i64>, Option<f64>, Vec<(usize, Observed)>);
+
+async fn try_hypothetical(
+    client: &Client,
+    ddl: &str,
+    statements: &[PlannedStatement],
+    suggestion: &Suggestion,
+    settings: &VerifySettings,
+) -> Result<Tried, pg::Error> {
+    let index = hypopg::create_index(client, ddl).await?;
+    let result = async {
+        let mut after = Vec::new();
+        for statement in statements
+            .iter()
+            .filter(|s| suggestion.serves.contains(&s.index))
+        {
+            if let Ok(observed) = observe_with(client, statement, settings).await {
+                after.push((statement.index, observed));
+            }
+        }
+        let size = hypopg::relation_size(client, &index).await?;
+        Ok::<_, pg::Error>((index.name.clone(), Some(size), None, after))
+    }
+    .await;
+    hypopg::reset(client).await?;
+    result
+}
+
+async fn try_built(
+    client: &Client,
+    ddl: &str,
+    suggestion: &Suggestion,
+    statements: &[PlannedStatement],
+    settings: &VerifySettings,
+) -> Result<Tried, pg::Error> {
+    let name = suggestion.name().to_owned();
+    client.batch_execute("SAVEPOINT pgdiag_candidate").await?;
+    let result = async {
+        let started = Instant::now();
+        client.batch_execute(ddl).await?;
+        let build_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let qualified = match suggestion.index.as_ref().and_then(|i| i.schema.as_deref()) {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name)),
+            None => quote_ident(&name),
+        };
+        let size: Option<i64> = client
+            .query_one("SELECT pg_relation_size(to_regclass($1))", &[&qualified])
+            .await?
+            .get(0);
+        let mut after = Vec::new();
+        for statement in statements
+            .iter()
+            .filter(|s| suggestion.serves.contains(&s.index))
+        {
+            if let Ok(observed) = observe_with(client, statement, settings).await {
+                after.push((statement.index, observed));
+            }
+        }
+        Ok::<_, pg::Error>((name.clone(), size, Some(build_ms), after))
+    }
+    .await;
+    client
+        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_candidate")
+        .await?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advise::report::{IndexInfo, SuggestionKind};
+
+    fn measure(cost: f64) -> Measure {
+        Measure {
+            cost: Some(cost),
+            time_ms: None,
+            plan: String::new(),
+        }
+    }
+
+    fn suggestion(per_statement: Vec<(bool, f64, f64)>) -> Suggestion {
+        Suggestion {
+            id: "s1".into(),
+            kind: SuggestionKind::Index,
+            status: SuggestionStatus::Unverified,
+            rejected_reason: None,
+            reason: String::new(),
+            serves: vec![1],
+            ddl: vec![r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "t_a_idx" ON "t" ("a")"#.into()],
+            index: Some(IndexInfo {
+                schema: None,
+                table: "t".into(),
+                name: "t_a_idx".into(),
+                method: "btree".into(),
+                columns: Vec::new(),
+                include: Vec::new(),
+                predicate: None,
+                requires_extension: None,
+                finding_rules: Vec::new(),
+            }),
+            matview: None,
+            verification: Some(Verification {
+                method: VerifyMode::Hypo,
+                per_statement: per_statement
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (used, before, after))| StatementVerification {
+                        statement: i + 1,
+                        improvement_pct: measure(before).improvement_pct(&measure(after)),
+                        before: measure(before),
+                        after: measure(after),
+                        used,
+                    })
+                    .collect(),
+                improvement_pct: None,
+                size_bytes: None,
+                build_ms: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn kept_only_when_used_and_paying() {
+        let mut kept = suggestion(vec![(true, 100.0, 20.0)]);
+        decide(&mut kept, 10.0);
+        assert_eq!(kept.status, SuggestionStatus::Kept);
+        assert_eq!(kept.verification.unwrap().improvement_pct, Some(80.0));
+
+        let mut unused = suggestion(vec![(false, 100.0, 100.0)]);
+        decide(&mut unused, 10.0);
+        assert_eq!(unused.status, SuggestionStatus::Rejected);
+        assert_eq!(
+            unused.rejected_reason.as_deref(),
+            Some("planner does not use it")
+        );
+
+        let mut small = suggestion(vec![(true, 100.0, 97.0), (false, 50.0, 50.0)]);
+        decide(&mut small, 10.0);
+        assert_eq!(small.status, SuggestionStatus::Rejected);
+        assert_eq!(
+            small.rejected_reason.as_deref(),
+            Some("improves cost by 3% < 10%")
+        );
+    }
+
+    #[test]
+    fn ddl_for_a_transaction_drops_concurrently_and_if_not_exists() {
+        assert_eq!(
+            transactional_ddl(r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "a b" ON "s"."t" ("c")"#),
+            r#"CREATE INDEX "a b" ON "s"."t" ("c")"#
+        );
+        assert_eq!(
+            transactional_ddl(r#"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "u" ON "t" ("c")"#),
+            r#"CREATE UNIQUE INDEX "u" ON "t" ("c")"#
+        );
+        assert_eq!(
+            index_ddl(&suggestion(Vec::new())).as_deref(),
+            Some(r#"CREATE INDEX "t_a_idx" ON "t" ("a")"#)
+        );
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}
