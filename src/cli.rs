@@ -49,6 +49,16 @@ pub enum Command {
     /// a thundering herd after expiry, or writes with stale-read tracking. QUERY.sql holds one
     /// SELECT with $1 = the key. See docs/bench-report.md for the JSON report.
     Bench(BenchArgs),
+
+    /// Suggest indexes (and materialized views), prove them, and optionally create them.
+    ///
+    /// Each statement is explained (EXPLAIN ANALYZE, rolled back; `$n` without values: the generic
+    /// plan), diagnosed, and turned into candidate indexes merged across all statements. Candidates
+    /// an existing index covers are dropped with the reason. Each one is then verified in a
+    /// transaction that is rolled back (--verify hypo: HypoPG, planned cost; --verify build: built
+    /// and timed) and kept only if the planner uses it and it pays (--min-improvement).
+    /// See docs/suggest-report.md for the JSON report.
+    Suggest(SuggestArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -379,6 +389,97 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyChoice {
+    /// HypoPG hypothetical indexes and plain EXPLAIN: planned cost, nothing built.
+    Hypo,
+    /// Build each index in a rolled-back transaction and time EXPLAIN ANALYZE (locks writes meanwhile).
+    Build,
+    /// No proof: suggestions are listed unverified.
+    None,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["files", "command"])))]
+pub struct SuggestArgs {
+    /// SQL files (several statements each allowed), or - for standard input.
+    #[arg(value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+
+    /// SQL given inline.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SQL",
+        conflicts_with = "files"
+    )]
+    pub command: Option<String>,
+
+    /// Value for the next $n parameter (repeat in order); applies to statements without a
+    /// `-- pgdiag: params` comment. Without values, statements with $n are planned generically.
+    #[arg(long = "param", value_name = "VALUE")]
+    pub param: Vec<String>,
+
+    /// All parameters as a JSON array, e.g. '[42, "abc", null]'.
+    #[arg(long, value_name = "JSON", conflicts_with = "param")]
+    pub params_json: Option<String>,
+
+    /// How to prove suggestions [default: hypo when the hypopg extension is available, else none].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub verify: Option<VerifyChoice>,
+
+    /// Keep a suggestion only if it improves some statement by at least PCT percent
+    /// [default: [suggest] min_improvement in pgdiag.toml, else 10].
+    #[arg(long, value_name = "PCT")]
+    pub min_improvement: Option<f64>,
+
+    /// statement_timeout per statement and per index build, e.g. 60s, 500ms, 2m (0 disables).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// --verify build: EXPLAIN ANALYZE runs per measurement (the median is kept).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+
+    /// lock_timeout for building (--verify build) and creating (--apply) indexes.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+
+    /// Create the kept suggestions (CREATE INDEX CONCURRENTLY) after confirmation.
+    #[arg(long)]
+    pub apply: bool,
+
+    /// With --apply: do not ask for confirmation (required when not on a terminal).
+    #[arg(long, requires = "apply")]
+    pub yes: bool,
+
+    /// Also create materialized views (with --apply) and write them (with --dry-run / --output).
+    #[arg(long)]
+    pub with_matviews: bool,
+
+    /// Print only the DDL script of the kept suggestions; change nothing.
+    #[arg(long, conflicts_with = "apply")]
+    pub dry_run: bool,
+
+    /// Write the DDL as a migration file (with what each change serves and gains).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Exit 1 when something is suggested (for CI: "this query needs an index").
+    #[arg(long)]
+    pub fail_on_suggestions: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub diagnose: DiagnoseArgs,
 }
 
 /// `60s`, `500ms`, `2m`, `1h`, or a bare number of seconds.

@@ -14,6 +14,9 @@
 //!
 //! [check.queries."reports/monthly.sql#1"]
 //! cost_increase_pct = 50
+//!
+//! [suggest]
+//! min_improvement = 15
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,6 +35,24 @@ pub struct Config {
     pub diagnose: DiagnoseConfig,
     /// `pgdiag check`: thresholds, ignored queries, per-query overrides.
     pub check: CheckConfig,
+    /// `pgdiag suggest`: what a suggestion must gain to be kept.
+    pub suggest: SuggestConfig,
+}
+
+/// `[suggest]` in pgdiag.toml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuggestConfig {
+    /// Minimum improvement, in percent of cost (hypo) or time (build), on some statement.
+    pub min_improvement: f64,
+}
+
+impl Default for SuggestConfig {
+    fn default() -> Self {
+        SuggestConfig {
+            min_improvement: 10.0,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +187,14 @@ mod tests {
             config.check.queries["a.sql#1"].cost_increase_pct,
             Some(50.0)
         );
+    }
+
+    #[test]
+    fn suggest_section_sets_the_minimum_improvement() {
+        assert_eq!(Config::default().suggest.min_improvement, 10.0);
+        let (_d, path) = write("[suggest]\nmin_improvement = 25\n");
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.suggest.min_improvement, 25.0);
     }
 
     #[test]

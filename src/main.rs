@@ -54,6 +54,14 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             commands::check::run(args, &mut out, &mut err, style).await
         }
         Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
+        Command::Suggest(args) => {
+            let width = if io::stdout().is_terminal() {
+                terminal_width()
+            } else {
+                None
+            };
+            commands::suggest::run(args, &mut out, &mut err, width).await
+        }
     };
     out.flush()?;
     outcome

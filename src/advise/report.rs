@@ -96,6 +96,8 @@ pub struct StatementEntry {
     pub parameters: usize,
     pub cost: Option<f64>,
     pub time_ms: Option<f64>,
+    /// One line: the plan's table and index accesses (`Seq Scan on reviews, ...`).
+    pub plan: String,
     pub findings: Vec<String>,
     pub notes: Vec<String>,
     pub error: Option<StatementError>,

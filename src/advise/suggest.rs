@@ -171,10 +171,7 @@ pub async fn suggest(
                     statement: *statement,
                     node_id: None,
                     relation: Some(candidate.table.clone()),
-                    reason: format!(
-                        "already served by index {}",
-                        pg::quote_ident(&index.name)
-                    ),
+                    reason: format!("already served by index {}", pg::quote_ident(&index.name)),
                 });
             }
             continue;
@@ -217,10 +214,12 @@ pub async fn suggest(
             "statements with $n and no values were planned generically and are judged on estimated cost (give values with --param or a `-- pgdiag: params` comment to measure them)".into(),
         );
     }
-    if planned
-        .iter()
-        .any(|p| p.entry.notes.iter().any(|n| n.starts_with("estimates unreliable")))
-    {
+    if planned.iter().any(|p| {
+        p.entry
+            .notes
+            .iter()
+            .any(|n| n.starts_with("estimates unreliable"))
+    }) {
         notes.push(
             "some tables were never analyzed or are empty: their estimates are unreliable; run ANALYZE first".into(),
         );
@@ -285,6 +284,7 @@ async fn plan_statement(
         parameters: 0,
         cost: None,
         time_ms: None,
+        plan: String::new(),
         findings: Vec::new(),
         notes: Vec::new(),
         error: None,
@@ -302,7 +302,13 @@ async fn plan_statement(
         Ok(output) => match parse_explain_value(output.document) {
             Ok(mut explains) if !explains.is_empty() => (explains.remove(0), false),
             Ok(_) => return Ok(failed(entry, "EXPLAIN returned no plan".into(), None)),
-            Err(e) => return Ok(failed(entry, format!("unreadable EXPLAIN output: {e}"), None)),
+            Err(e) => {
+                return Ok(failed(
+                    entry,
+                    format!("unreadable EXPLAIN output: {e}"),
+                    None,
+                ));
+            }
         },
         Err(pg::Error::ParamCount { given: 0, .. }) if input.params.is_none() => {
             match generic_plan(runner, &statement.text).await {
@@ -320,12 +326,15 @@ async fn plan_statement(
     entry.parameters = if generic { 0 } else { params.len() };
     entry.cost = explain.plan.total_cost;
     entry.time_ms = explain.execution_time_ms;
+    entry.plan = verify::plan_line(&explain.plan.preorder());
     if generic {
         entry
             .notes
             .push("planned generically ($n without values): judged on estimated cost".into());
     }
-    entry.notes.extend(statistics_notes(runner, &explain).await?);
+    entry
+        .notes
+        .extend(statistics_notes(runner, &explain).await?);
 
     let analysis = analyze(&explain);
     let diagnosis = diagnose_with(&explain, &analysis, &options.diagnose);
@@ -465,14 +474,7 @@ pub async fn observe_now(
 ) -> Result<Observed, pg::Error> {
     let client = runner.client();
     client.batch_execute("BEGIN").await?;
-    let result = verify::observe(
-        client,
-        statement,
-        true,
-        runs,
-        runner.server_version_num(),
-    )
-    .await;
+    let result = verify::observe(client, statement, true, runs, runner.server_version_num()).await;
     client.batch_execute("ROLLBACK").await?;
     result
 }

@@ -62,7 +62,10 @@ impl Observed {
                 plan: plan_line(&nodes),
             },
             indexes: nodes.iter().filter_map(|n| n.index_name.clone()).collect(),
-            relations: nodes.iter().filter_map(|n| n.relation_name.clone()).collect(),
+            relations: nodes
+                .iter()
+                .filter_map(|n| n.relation_name.clone())
+                .collect(),
         }
     }
 }
@@ -140,10 +143,7 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 /// replacing it is exact.
 pub fn transactional_ddl(ddl: &str) -> String {
     for (from, to) in [
-        (
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ",
-            "CREATE INDEX ",
-        ),
+        ("CREATE INDEX CONCURRENTLY IF NOT EXISTS ", "CREATE INDEX "),
         (
             "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ",
             "CREATE UNIQUE INDEX ",
@@ -168,7 +168,10 @@ fn index_ddl(suggestion: &Suggestion) -> Option<String> {
 
 fn hypo_supported(suggestion: &Suggestion) -> bool {
     suggestion.kind == SuggestionKind::Index
-        && suggestion.index.as_ref().is_some_and(|i| i.method == "btree")
+        && suggestion
+            .index
+            .as_ref()
+            .is_some_and(|i| i.method == "btree")
 }
 
 /// Decide kept or rejected from the per-statement figures.
@@ -238,7 +241,8 @@ pub async fn verify(
         return Ok(Vec::new());
     }
     client.batch_execute("BEGIN").await?;
-    let result = verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
+    let result =
+        verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
     let rollback = client.batch_execute("ROLLBACK").await;
     let comparisons = result?;
     rollback?;
@@ -359,8 +363,10 @@ async fn verify_in_transaction(
     }
     let mut combined = Vec::new();
     for statement in statements.iter().filter(|s| served.contains(&s.index)) {
-        let (Some(base), Ok(after)) = (before_of(statement.index), observe_with(client, statement, settings).await)
-        else {
+        let (Some(base), Ok(after)) = (
+            before_of(statement.index),
+            observe_with(client, statement, settings).await,
+        ) else {
             continue;
         };
         combined.push(StatementComparison {

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod check;
 pub mod explain;
 pub mod gate_record;
+pub mod suggest;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -77,7 +77,9 @@ pub async fn explain_generic(
 async fn generic_plan_option(client: &Client, sql: &str) -> Result<Explain, Error> {
     // The simple query protocol: `$n` stay placeholders of the statement, not of the EXPLAIN.
     let messages = client
-        .simple_query(&format!("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {sql}"))
+        .simple_query(&format!(
+            "EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {sql}"
+        ))
         .await?;
     let text = messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),

@@ -6,6 +6,7 @@ mod color;
 pub mod github;
 pub mod junit;
 pub mod model;
+pub mod suggest;
 pub mod text;
 
 #[cfg(test)]

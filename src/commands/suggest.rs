@@ -1,0 +1,310 @@
+//! `pgdiag suggest`: read the statements, run the suggest pipeline ([`crate::advise::suggest`]),
+//! render the report, write the DDL (`--dry-run`, `--output`), and with `--apply` create what was
+//! kept after the user confirmed, then show each statement's plan before and after.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::advise::report::{AfterApply, Planning, SuggestReport};
+use crate::advise::suggest::{
+    self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest, observe_now, replays,
+};
+use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
+use crate::pg::{self, ConnectionSettings, ParamValue, ProcessEnv, Runner, split_statements};
+use crate::report::ServerInfo;
+use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
+
+use super::explain::read_text;
+use super::{Outcome, interrupted};
+
+mod apply;
+
+pub async fn run(
+    args: &SuggestArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    width: Option<u16>,
+) -> anyhow::Result<Outcome> {
+    let config = args.diagnose.resolve_all()?;
+    // Refuse before any work: applying needs a yes from someone.
+    if args.apply && !args.yes && !std::io::stdin().is_terminal() {
+        bail!(
+            "--apply asks for confirmation on a terminal, and standard input is not one: review the plan with --dry-run, then run again with --apply --yes"
+        );
+    }
+    let inputs = read_inputs(args)?;
+    let options = SuggestOptions {
+        verify: match args.verify {
+            None => VerifyRequest::Auto,
+            Some(VerifyChoice::Hypo) => VerifyRequest::Hypo,
+            Some(VerifyChoice::Build) => VerifyRequest::Build,
+            Some(VerifyChoice::None) => VerifyRequest::None,
+        },
+        min_improvement_pct: args
+            .min_improvement
+            .unwrap_or(config.suggest.min_improvement),
+        timeout: args.timeout,
+        runs: args.runs as usize,
+        lock_timeout: args.lock_timeout,
+        diagnose: config.diagnose.clone(),
+    };
+    if !(0.0..=100.0).contains(&options.min_improvement_pct) {
+        bail!(
+            "--min-improvement must be between 0 and 100 (percent), got {}",
+            options.min_improvement_pct
+        );
+    }
+
+    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let mut runner = tokio::select! {
+        r = Runner::connect(&settings) => r?,
+        () = interrupted() => return Err(pg::Error::Interrupted.into()),
+    };
+    let server = ServerInfo {
+        version: runner.server_version().to_owned(),
+        version_num: runner.server_version_num(),
+        target: settings.describe(),
+    };
+
+    let spinner = spinner();
+    let mut report = {
+        let mut on_event = |event: SuggestEvent<'_>| match event {
+            SuggestEvent::Planning {
+                statement,
+                total,
+                line,
+            } => spinner.set_message(format!(
+                "running statement {statement}/{total} (line {line})"
+            )),
+            SuggestEvent::Verifying(what) => spinner.set_message(what.to_owned()),
+            SuggestEvent::Warning(text) => {
+                spinner.suspend(|| {
+                    let _ = writeln!(err, "pgdiag: warning: {text}");
+                });
+            }
+        };
+        let work = suggest::suggest(&mut runner, server, &inputs, &options, &mut on_event);
+        tokio::select! {
+            r = work => r?,
+            () = interrupted() => return Err(pg::Error::Interrupted.into()),
+        }
+    };
+    spinner.finish_and_clear();
+
+    let mut failed = false;
+    for statement in &report.statements {
+        if let Some(e) = &statement.error {
+            failed = true;
+            writeln!(
+                err,
+                "pgdiag: {}:{}: {}",
+                statement.source, statement.line, e.message
+            )?;
+        }
+    }
+
+    let script = ScriptOptions {
+        with_matviews: args.with_matviews,
+    };
+    if let Some(path) = &args.output {
+        let mut file = Vec::new();
+        render_migration(&mut file, &report, script)?;
+        std::fs::write(path, file).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.dry_run {
+        render_ddl(out, &report, script)?;
+        return Ok(outcome(&report, args, failed));
+    }
+
+    if args.apply {
+        if args.format == OutputFormat::Text {
+            render_text(out, &report, width)?;
+            out.flush()?;
+        }
+        let mut section = apply::apply(&runner, &report, args, err).await?;
+        if section.error.is_none() {
+            section.after = after_apply(&runner, &report, &inputs).await?;
+        } else {
+            failed = true;
+        }
+        report.apply = Some(section);
+        match args.format {
+            OutputFormat::Text => {
+                if let Some(section) = &report.apply {
+                    writeln!(out)?;
+                    crate::report::suggest::render_apply(out, section)?;
+                }
+            }
+            OutputFormat::Json => render_json(out, &report)?,
+        }
+        return Ok(outcome(&report, args, failed));
+    }
+
+    match args.format {
+        OutputFormat::Text => render_text(out, &report, width)?,
+        OutputFormat::Json => render_json(out, &report)?,
+    }
+    Ok(outcome(&report, args, failed))
+}
+
+fn render_json(out: &mut impl Write, report: &SuggestReport) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn outcome(report: &SuggestReport, args: &SuggestArgs, failed: bool) -> Outcome {
+    if failed {
+        Outcome::Failed
+    } else if args.fail_on_suggestions && report.actionable().next().is_some() {
+        Outcome::GateFailed
+    } else {
+        Outcome::Ok
+    }
+}
+
+fn spinner() -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        spinner.set_style(style);
+    }
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
+
+/// Each statement again, now that the changes exist, against its first measurement.
+async fn after_apply(
+    runner: &Runner,
+    report: &SuggestReport,
+    inputs: &[StatementInput],
+) -> anyhow::Result<Vec<AfterApply>> {
+    let mut after = Vec::new();
+    for replay in replays(report, inputs) {
+        let Some(entry) = report.statement(replay.index) else {
+            continue;
+        };
+        let observed = observe_now(runner, &replay, 1)
+            .await
+            .with_context(|| format!("re-running statement #{} after applying", replay.index))?;
+        let before = crate::advise::report::Measure {
+            cost: entry.cost,
+            time_ms: entry.time_ms,
+            plan: entry.plan.clone(),
+        };
+        after.push(AfterApply {
+            statement: replay.index,
+            plan_change: plan_change(&before.plan, &observed.measure.plan),
+            before,
+            after: observed.measure,
+        });
+    }
+    Ok(after)
+}
+
+/// What changed in the plan's accesses: `Seq Scan on reviews → Index Scan using ... on reviews`.
+pub fn plan_change(before: &str, after: &str) -> Option<String> {
+    if before == after {
+        return None;
+    }
+    let before_parts: Vec<&str> = before.split(", ").collect();
+    let after_parts: Vec<&str> = after.split(", ").collect();
+    let gone: Vec<&str> = before_parts
+        .iter()
+        .copied()
+        .filter(|p| !after_parts.contains(p))
+        .collect();
+    let new: Vec<&str> = after_parts
+        .iter()
+        .copied()
+        .filter(|p| !before_parts.contains(p))
+        .collect();
+    if gone.is_empty() && new.is_empty() {
+        return Some(format!("{before} → {after}"));
+    }
+    Some(format!("{} → {}", gone.join(", "), new.join(", ")))
+}
+
+/// Every statement of every input, with its `$n` values: a `-- pgdiag: params` comment first,
+/// else --param / --params-json, else none (generic plan).
+fn read_inputs(args: &SuggestArgs) -> anyhow::Result<Vec<StatementInput>> {
+    let cli_params: Option<Vec<ParamValue>> = match &args.params_json {
+        Some(json) => Some(ParamValue::from_json_array(json).map_err(|e| anyhow!(e))?),
+        None if !args.param.is_empty() => {
+            Some(args.param.iter().cloned().map(ParamValue::Text).collect())
+        }
+        None => None,
+    };
+    let mut sources: Vec<(String, String)> = Vec::new();
+    if let Some(sql) = &args.command {
+        sources.push(("-c".into(), sql.clone()));
+    }
+    for path in &args.files {
+        if path == Path::new("-") {
+            let mut text = String::new();
+            for line in std::io::stdin().lock().lines() {
+                text.push_str(&line.context("cannot read standard input")?);
+                text.push('\n');
+            }
+            sources.push(("<stdin>".into(), text));
+        } else {
+            sources.push((path.display().to_string(), read_text(path)?));
+        }
+    }
+    let mut inputs = Vec::new();
+    for (source, sql) in sources {
+        let statements = split_statements(&sql).map_err(|e| anyhow!("{source}: {e}"))?;
+        for statement in statements {
+            let params = match &statement.params {
+                Some(values) => Some(
+                    values
+                        .iter()
+                        .map(|v| match v {
+                            Some(text) => ParamValue::Text(text.clone()),
+                            None => ParamValue::Null,
+                        })
+                        .collect(),
+                ),
+                None => cli_params.clone(),
+            };
+            inputs.push(StatementInput {
+                source: source.clone(),
+                statement,
+                params,
+            });
+        }
+    }
+    if inputs.is_empty() {
+        bail!("no SQL statement to advise on");
+    }
+    Ok(inputs)
+}
+
+/// Statements that were planned, for the `--apply` summary.
+pub fn planned_count(report: &SuggestReport) -> usize {
+    report
+        .statements
+        .iter()
+        .filter(|s| s.planning != Planning::Failed)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_change;
+
+    #[test]
+    fn plan_change_shows_what_changed() {
+        assert_eq!(plan_change("Seq Scan on t", "Seq Scan on t"), None);
+        assert_eq!(
+            plan_change(
+                "Seq Scan on reviews, Index Scan using products_pkey on products",
+                "Index Scan using reviews_product_id_idx on reviews, Index Scan using products_pkey on products"
+            )
+            .as_deref(),
+            Some("Seq Scan on reviews → Index Scan using reviews_product_id_idx on reviews")
+        );
+    }
+}

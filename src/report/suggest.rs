@@ -1,0 +1,448 @@
+//! Renderers for the `suggest` report: the terminal tables, the DDL script of `--dry-run` and the
+//! migration file of `--output`, and the before/after of `--apply`.
+
+use std::io::{self, Write};
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+
+use crate::advise::report::{
+    ApplySection, ChangeStatus, Measure, SuggestReport, Suggestion, SuggestionKind,
+    SuggestionStatus, VerifyMode,
+};
+
+/// Which suggestions a script carries.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptOptions {
+    /// Materialized views are written only when asked for (`--with-matviews`).
+    pub with_matviews: bool,
+}
+
+fn table(width: Option<u16>) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED);
+    table.force_no_tty();
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = width {
+        table.set_width(width);
+    }
+    table
+}
+
+/// `1234.5` → `1235`, `12.345` → `12.3`, `0.0123` → `0.012`: enough digits to compare.
+pub fn number(value: f64) -> String {
+    let abs = value.abs();
+    if abs >= 100.0 {
+        format!("{value:.0}")
+    } else if abs >= 1.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+pub fn bytes(value: i64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if value < 1024 {
+        return format!("{value} B");
+    }
+    let mut size = value as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
+/// `cost 3580 → 12.4` or `12.3 ms → 0.104 ms`: time when both sides have it.
+pub fn before_after(before: &Measure, after: &Measure) -> String {
+    match (before.time_ms, after.time_ms) {
+        (Some(b), Some(a)) => format!("{} ms → {} ms", number(b), number(a)),
+        _ => match (before.cost, after.cost) {
+            (Some(b), Some(a)) => format!("cost {} → {}", number(b), number(a)),
+            _ => "?".into(),
+        },
+    }
+}
+
+fn what(suggestion: &Suggestion) -> String {
+    if let Some(index) = &suggestion.index {
+        let columns: Vec<String> = index
+            .columns
+            .iter()
+            .map(|c| {
+                let mut text = c.name.clone();
+                if c.desc {
+                    text.push_str(" DESC");
+                }
+                text
+            })
+            .collect();
+        let mut text = format!("index on {} ({})", index.table, columns.join(", "));
+        if index.method != "btree" {
+            text = format!("{} {text}", index.method);
+        }
+        if !index.include.is_empty() {
+            text.push_str(&format!(" INCLUDE ({})", index.include.join(", ")));
+        }
+        if let Some(predicate) = &index.predicate {
+            text.push_str(&format!(" WHERE {predicate}"));
+        }
+        text
+    } else if let Some(mv) = &suggestion.matview {
+        format!(
+            "materialized view {} over {} by {}",
+            mv.name,
+            mv.base_table,
+            mv.key_columns.join(", ")
+        )
+    } else {
+        suggestion.id.clone()
+    }
+}
+
+fn statements_list(serves: &[usize]) -> String {
+    serves
+        .iter()
+        .map(|s| format!("#{s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verify_description(report: &SuggestReport) -> String {
+    match report.verify.mode {
+        VerifyMode::Hypo => "verified with HypoPG hypothetical indexes (planned cost)".into(),
+        VerifyMode::Build => format!(
+            "verified by building each index in a rolled-back transaction (median of {} EXPLAIN ANALYZE runs)",
+            report.verify.runs
+        ),
+        VerifyMode::None => "not verified".into(),
+    }
+}
+
+/// The report for a terminal (or a pipe: `width` None).
+pub fn render_text(
+    w: &mut impl Write,
+    report: &SuggestReport,
+    width: Option<u16>,
+) -> io::Result<()> {
+    let planned = report
+        .statements
+        .iter()
+        .filter(|s| s.error.is_none())
+        .count();
+    writeln!(
+        w,
+        "pgdiag suggest: {planned} of {} statement{} planned; {}; minimum improvement {}%",
+        report.statements.len(),
+        if report.statements.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        verify_description(report),
+        number(report.min_improvement_pct)
+    )?;
+    for statement in &report.statements {
+        let how = match (&statement.error, statement.time_ms, statement.cost) {
+            (Some(e), _, _) => format!("failed: {}", e.message),
+            (None, Some(t), _) => format!("{} ms", number(t)),
+            (None, None, Some(c)) => format!("generic plan, cost {}", number(c)),
+            (None, None, None) => String::new(),
+        };
+        writeln!(
+            w,
+            "  #{} {}:{}  {}",
+            statement.index, statement.source, statement.line, how
+        )?;
+    }
+
+    let shown: Vec<&Suggestion> = report
+        .suggestions
+        .iter()
+        .filter(|s| s.status != SuggestionStatus::Rejected)
+        .collect();
+    writeln!(w)?;
+    if shown.is_empty() {
+        writeln!(w, "No suggestion.")?;
+    } else {
+        writeln!(w, "Suggestions")?;
+        let mut t = table(width);
+        t.set_header(vec![
+            "id",
+            "suggestion",
+            "DDL",
+            "serves",
+            "before → after",
+            "improvement",
+            "size",
+        ]);
+        for s in &shown {
+            let (figures, improvement, size) = match &s.verification {
+                Some(v) => (
+                    v.per_statement
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "#{}: {}{}",
+                                p.statement,
+                                before_after(&p.before, &p.after),
+                                if p.used { "" } else { " (not used)" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    v.improvement_pct
+                        .map(|p| format!("{}%", number(p)))
+                        .unwrap_or_default(),
+                    v.size_bytes.map(bytes).unwrap_or_default(),
+                ),
+                None => ("unverified".into(), String::new(), String::new()),
+            };
+            t.add_row(vec![
+                Cell::new(&s.id),
+                Cell::new(what(s)),
+                Cell::new(s.ddl.join(";\n")),
+                Cell::new(statements_list(&s.serves)),
+                Cell::new(figures),
+                Cell::new(improvement).set_alignment(CellAlignment::Right),
+                Cell::new(size).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        writeln!(w, "{t}")?;
+        for s in &shown {
+            writeln!(w, "  {} serves: {}", s.id, s.reason.replace('\n', "; "))?;
+        }
+    }
+
+    for s in shown.iter().filter(|s| s.kind == SuggestionKind::Matview) {
+        if let Some(mv) = &s.matview {
+            writeln!(w)?;
+            writeln!(w, "{}: materialized view {}", s.id, mv.name)?;
+            writeln!(w, "  refresh (schedule it): {}", mv.refresh_sql)?;
+            for rewritten in &mv.rewritten {
+                writeln!(
+                    w,
+                    "  statement #{} rewritten: {}",
+                    rewritten.statement, rewritten.sql
+                )?;
+            }
+            if let Some(matches) = mv.results_match {
+                writeln!(
+                    w,
+                    "  results of the rewritten statements {}",
+                    if matches { "match" } else { "DIFFER" }
+                )?;
+            }
+        }
+    }
+
+    let rejected: Vec<&Suggestion> = report
+        .suggestions
+        .iter()
+        .filter(|s| s.status == SuggestionStatus::Rejected)
+        .collect();
+    if !rejected.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Rejected")?;
+        for s in rejected {
+            writeln!(
+                w,
+                "  {} {}: {}",
+                s.id,
+                what(s),
+                s.rejected_reason.as_deref().unwrap_or("rejected")
+            )?;
+        }
+    }
+
+    if !report.no_suggestions.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "No suggestion")?;
+        for n in &report.no_suggestions {
+            writeln!(w, "  #{}: {}", n.statement, n.reason)?;
+        }
+    }
+
+    if !report.combined.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "With every kept suggestion together")?;
+        for c in &report.combined {
+            writeln!(
+                w,
+                "  #{}: {}  ({})",
+                c.statement,
+                before_after(&c.before, &c.after),
+                c.after.plan
+            )?;
+        }
+    }
+
+    let statement_notes: Vec<String> = report
+        .statements
+        .iter()
+        .flat_map(|s| s.notes.iter().map(move |n| format!("#{}: {n}", s.index)))
+        .collect();
+    if !report.notes.is_empty() || !statement_notes.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Notes")?;
+        for note in report.notes.iter().chain(&statement_notes) {
+            writeln!(w, "  - {note}")?;
+        }
+    }
+    if let Some(apply) = &report.apply {
+        writeln!(w)?;
+        render_apply(w, apply)?;
+    }
+    Ok(())
+}
+
+/// What `--apply` did and the statements' plans before and after.
+pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> {
+    writeln!(w, "Applied")?;
+    for change in &apply.changes {
+        let status = match change.status {
+            ChangeStatus::Created => "created",
+            ChangeStatus::AlreadyExisted => "already existed",
+            ChangeStatus::Failed => "FAILED",
+            ChangeStatus::Skipped => "skipped",
+        };
+        write!(w, "  {} {} {status}", change.id, change.name)?;
+        if let Some(ms) = change.elapsed_ms {
+            write!(w, " in {} ms", number(ms))?;
+        }
+        if let Some(size) = change.size_bytes {
+            write!(w, ", {}", bytes(size))?;
+        }
+        if change.dropped_invalid {
+            write!(w, " (dropped the INVALID index it left)")?;
+        }
+        if let Some(message) = &change.message {
+            write!(w, ": {message}")?;
+        }
+        writeln!(w)?;
+    }
+    if let Some(error) = &apply.error {
+        writeln!(w, "  stopped: {error}")?;
+    }
+    if !apply.after.is_empty() {
+        writeln!(w, "After applying")?;
+        for a in &apply.after {
+            writeln!(
+                w,
+                "  #{}: {}  {}",
+                a.statement,
+                before_after(&a.before, &a.after),
+                a.plan_change.as_deref().unwrap_or("(same plan)")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn scripted<'a>(
+    report: &'a SuggestReport,
+    options: ScriptOptions,
+) -> impl Iterator<Item = &'a Suggestion> {
+    report
+        .actionable()
+        .filter(move |s| s.kind == SuggestionKind::Index || options.with_matviews)
+}
+
+/// `--dry-run`: the DDL only, one statement per line.
+pub fn render_ddl(
+    w: &mut impl Write,
+    report: &SuggestReport,
+    options: ScriptOptions,
+) -> io::Result<()> {
+    for s in scripted(report, options) {
+        for ddl in &s.ddl {
+            writeln!(w, "{ddl};")?;
+        }
+    }
+    Ok(())
+}
+
+/// `--output FILE`: a migration file, each change preceded by what it serves and what it gains.
+pub fn render_migration(
+    w: &mut impl Write,
+    report: &SuggestReport,
+    options: ScriptOptions,
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "-- Generated by pgdiag {} (pgdiag suggest) against {} (PostgreSQL {}).",
+        report.pgdiag_version, report.server.target, report.server.version
+    )?;
+    writeln!(w, "-- Suggestions {}.", verify_description(report))?;
+    writeln!(
+        w,
+        "-- CREATE INDEX CONCURRENTLY cannot run inside a transaction block: run this file as is"
+    )?;
+    writeln!(
+        w,
+        "-- (psql -f), or mark the migration as non-transactional in your migration tool."
+    )?;
+    for s in scripted(report, options) {
+        writeln!(w)?;
+        writeln!(w, "-- {}: {} [{}]", s.id, what(s), s.status.as_str())?;
+        for line in s.reason.lines() {
+            writeln!(w, "--   serves: {line}")?;
+        }
+        for index in &s.serves {
+            if let Some(statement) = report.statement(*index) {
+                writeln!(
+                    w,
+                    "--   statement #{index} ({}:{})",
+                    statement.source, statement.line
+                )?;
+            }
+        }
+        if let Some(v) = &s.verification {
+            for p in &v.per_statement {
+                writeln!(
+                    w,
+                    "--   #{}: {}{}",
+                    p.statement,
+                    before_after(&p.before, &p.after),
+                    p.improvement_pct
+                        .map(|i| format!(" ({}% better)", number(i)))
+                        .unwrap_or_default()
+                )?;
+            }
+            if let Some(size) = v.size_bytes {
+                writeln!(w, "--   size: {}", bytes(size))?;
+            }
+        }
+        if let Some(mv) = &s.matview {
+            writeln!(w, "--   refresh it on a schedule: {};", mv.refresh_sql)?;
+            for rewritten in &mv.rewritten {
+                writeln!(
+                    w,
+                    "--   statement #{} reads it as: {}",
+                    rewritten.statement,
+                    rewritten.sql.replace('\n', " ")
+                )?;
+            }
+        }
+        for ddl in &s.ddl {
+            writeln!(w, "{ddl};")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_sizes_read_well() {
+        assert_eq!(number(3580.4), "3580");
+        assert_eq!(number(12.34), "12.3");
+        assert_eq!(number(0.01234), "0.012");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(4_530_176), "4.3 MB");
+    }
+}
