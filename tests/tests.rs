@@ -1,6 +1,7 @@
 //! The one integration-test binary; a module per area.
 
 mod advise;
+mod apply;
 mod bench;
 mod cache;
 mod connect;

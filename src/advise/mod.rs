@@ -1,10 +1,16 @@
 //! Findings to index advice: read the plan's conditions ([`conditions`]) and derive candidate btree
 //! indexes, with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
-//! catalog lives in [`crate::pg::catalog`]; HypoPG verification and applying come with `suggest`.
+//! catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`]; HypoPG
+//! verification comes with `suggest`.
 
+pub mod apply;
 pub mod candidates;
 pub mod conditions;
 
+pub use apply::{
+    APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeFailure,
+    ChangeOutcome, ChangeStatus, FailureKind, apply,
+};
 pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, merge};
 pub use conditions::{
     Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
