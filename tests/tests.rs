@@ -9,4 +9,5 @@ mod embedded;
 mod explain;
 mod gate;
 mod render;
+mod seed;
 mod support;
