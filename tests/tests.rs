@@ -10,4 +10,5 @@ mod embedded;
 mod explain;
 mod gate;
 mod render;
+mod seed;
 mod support;
