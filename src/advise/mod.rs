@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod candidates;
 pub mod conditions;
+pub mod single_column;
 
 pub use apply::{
     APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeFailure,
@@ -15,3 +16,4 @@ pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, m
 pub use conditions::{
     Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
 };
+pub use single_column::single_column_advice;
