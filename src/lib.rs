@@ -16,3 +16,4 @@ pub mod gate;
 pub mod pg;
 pub mod plan;
 pub mod report;
+pub mod seed;

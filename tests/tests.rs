@@ -1,6 +1,7 @@
 //! The one integration-test binary; a module per area.
 
 mod advise;
+mod apply;
 mod bench;
 mod cache;
 mod connect;
@@ -9,5 +10,6 @@ mod embedded;
 mod explain;
 mod gate;
 mod render;
+mod seed;
 mod suggest;
 mod support;

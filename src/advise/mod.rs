@@ -1,15 +1,23 @@
 //! Findings to index advice: read the plan's conditions ([`conditions`]) and derive candidate btree
 //! indexes, with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
-//! catalog lives in [`crate::pg::catalog`]. [`suggest`] runs the whole pipeline for `pgdiag suggest`:
-//! plans, candidates merged across statements, proof ([`verify`]) and the [`report`].
+//! catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`].
+//! [`suggest`] runs the whole pipeline for `pgdiag suggest`: plans, candidates merged across
+//! statements, proof ([`verify`]) and the [`report`].
 
+pub mod apply;
 pub mod candidates;
 pub mod conditions;
 pub mod report;
+pub mod single_column;
 pub mod suggest;
 pub mod verify;
 
+pub use apply::{
+    APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeFailure,
+    ChangeOutcome, ChangeStatus, FailureKind, apply,
+};
 pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, merge};
 pub use conditions::{
     Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
 };
+pub use single_column::single_column_advice;

@@ -2,11 +2,12 @@
 
 use std::io::{BufRead, Write};
 
+use crate::advise::apply::{self, ApplyEvent, ApplyOptions, Change};
 use crate::advise::report::{
     AppliedChange, ApplySection, ChangeStatus, SuggestReport, Suggestion, SuggestionKind,
 };
 use crate::cli::SuggestArgs;
-use crate::pg::Runner;
+use crate::pg::{Runner, quote_ident};
 
 /// The suggestions `--apply` creates: indexes, and materialized views with `--with-matviews`.
 fn selected<'a>(report: &'a SuggestReport, args: &SuggestArgs) -> Vec<&'a Suggestion> {
@@ -79,12 +80,152 @@ pub fn skipped(s: &Suggestion, why: &str) -> AppliedChange {
     }
 }
 
-/// Creating the changes: the seam for `crate::advise::apply` (branch apply).
+/// A suggestion as the apply module takes it.
+pub fn change_of(s: &Suggestion) -> Option<Change> {
+    if let Some(index) = &s.index {
+        let ddl = s
+            .ddl
+            .iter()
+            .rev()
+            .find(|d| d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX"))?;
+        return Some(Change::Index {
+            schema: index.schema.clone(),
+            table: index.table.clone(),
+            name: index.name.clone(),
+            ddl: ddl.clone(),
+        });
+    }
+    let mv = s.matview.as_ref()?;
+    let view = match &mv.schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&mv.name)),
+        None => quote_ident(&mv.name),
+    };
+    Some(Change::Matview {
+        schema: mv.schema.clone(),
+        name: mv.name.clone(),
+        statements: vec![
+            mv.create_sql.clone(),
+            mv.unique_index_sql.clone(),
+            format!("ANALYZE {view}"),
+        ],
+    })
+}
+
+/// Extensions the suggestions need (`pg_trgm` for trigram GIN indexes), created first.
+fn extensions(chosen: &[&Suggestion]) -> Vec<String> {
+    let mut names: Vec<String> = chosen
+        .iter()
+        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Create the chosen suggestions through [`crate::advise::apply`]: advisory lock, CONCURRENTLY
+/// under lock_timeout, INVALID leftovers dropped, stop at the first failure.
 async fn create(
-    _runner: &Runner,
-    _chosen: &[&Suggestion],
-    _args: &SuggestArgs,
-    _err: &mut impl Write,
+    runner: &Runner,
+    chosen: &[&Suggestion],
+    args: &SuggestArgs,
+    err: &mut impl Write,
 ) -> anyhow::Result<ApplySection> {
-    anyhow::bail!("applying is not available in this build")
+    let mut section = ApplySection {
+        changes: Vec::new(),
+        after: Vec::new(),
+        error: None,
+    };
+    for extension in extensions(chosen) {
+        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(&extension));
+        if let Err(e) = runner.client().batch_execute(&sql).await {
+            section.error = Some(format!("{sql}: {}", crate::pg::Error::from(e)));
+            for s in chosen {
+                section.changes.push(skipped(s, "not attempted"));
+            }
+            return Ok(section);
+        }
+    }
+    let pairs: Vec<(&Suggestion, Change)> = chosen
+        .iter()
+        .filter_map(|s| Some((*s, change_of(s)?)))
+        .collect();
+    let changes: Vec<Change> = pairs.iter().map(|(_, c)| c.clone()).collect();
+    let options = ApplyOptions {
+        lock_timeout: args.lock_timeout,
+        statement_timeout: (!args.timeout.is_zero()).then_some(args.timeout),
+    };
+    let mut on_event = |event: ApplyEvent<'_>| {
+        if let ApplyEvent::Started {
+            position,
+            total,
+            change,
+        } = event
+        {
+            let _ = writeln!(
+                err,
+                "pgdiag: [{position}/{total}] creating {} {}",
+                change.kind(),
+                change.name()
+            );
+        }
+    };
+    let applied =
+        match crate::advise::apply(runner.client(), &changes, &options, &mut on_event).await {
+            Ok(report) => report,
+            Err(e) => {
+                section.error = Some(e.to_string());
+                for (s, _) in &pairs {
+                    section.changes.push(skipped(s, "not attempted"));
+                }
+                return Ok(section);
+            }
+        };
+    for ((s, _), outcome) in pairs.iter().zip(&applied.outcomes) {
+        let (status, dropped_invalid, message) = match &outcome.status {
+            apply::ChangeStatus::Created { replaced_invalid } => (
+                ChangeStatus::Created,
+                *replaced_invalid,
+                replaced_invalid.then(|| {
+                    "an INVALID index of that name, left by an earlier failed run, was dropped and rebuilt".to_owned()
+                }),
+            ),
+            apply::ChangeStatus::AlreadyExisted => (ChangeStatus::AlreadyExisted, false, None),
+            apply::ChangeStatus::Failed {
+                failure,
+                dropped_invalid,
+                cleanup_error,
+            } => {
+                let mut message = failure.to_string();
+                if let Some(cleanup) = cleanup_error {
+                    message.push_str(&format!(
+                        "; dropping the INVALID index it left failed too: {cleanup}"
+                    ));
+                }
+                (ChangeStatus::Failed, *dropped_invalid, Some(message))
+            }
+            apply::ChangeStatus::Skipped => (
+                ChangeStatus::Skipped,
+                false,
+                Some("not attempted after an earlier failure".to_owned()),
+            ),
+        };
+        section.changes.push(AppliedChange {
+            id: s.id.clone(),
+            kind: s.kind,
+            name: s.name().to_owned(),
+            status,
+            elapsed_ms: Some(outcome.elapsed_ms),
+            size_bytes: outcome.size_bytes,
+            dropped_invalid,
+            message,
+        });
+    }
+    if let Some(failure) = applied.failure() {
+        section.error = Some(format!(
+            "{} {} failed; the changes after it were not attempted",
+            failure.change.kind(),
+            failure.change.name()
+        ));
+    }
+    Ok(section)
 }

@@ -1,0 +1,407 @@
+//! Benchmark: pgdiag's suggestions against single-column advice (one btree per filtered column,
+//! what the pg_qualstats and Supabase advisors produce) on the seed's product page and category
+//! listing, side by side with no indexes at all.
+//!
+//! One throwaway PostgreSQL, the seed loaded once; the variants run one after the other on it,
+//! each change applied with `pgdiag::advise::apply` and dropped again before the next variant.
+//! Each query is measured as the median `Execution Time` of RUNS `EXPLAIN ANALYZE` runs after one
+//! warm-up run. Single-column advice is derived from the no-index plans by
+//! `pgdiag::advise::single_column_advice`, minus columns an existing index already leads.
+//!
+//! Run with `scripts/bench-suggest [SCALE] [RUNS]` (defaults 1.0 and 7).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use pgdiag::advise::{
+    ApplyEvent, ApplyOptions, Candidate, Change, ChangeStatus, apply, single_column_advice,
+};
+use pgdiag::embedded::EmbeddedPostgres;
+use pgdiag::pg::catalog::{covered_by, existing_indexes};
+use pgdiag::pg::{
+    ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, quote_ident,
+    split_statements,
+};
+use pgdiag::plan::{Explain, parse_explain_value};
+use pgdiag::seed;
+
+/// The two queries the issue asks about, as named in fixtures/seed/queries/.
+const QUERIES: [&str; 2] = ["product_page", "category_listing"];
+
+/// pgdiag's changes for the seed and the queries rewritten to use them.
+struct Suggestions {
+    changes: Vec<Change>,
+    /// (query name, rewritten SQL): the query reading the materialized view instead of
+    /// aggregating every review.
+    rewritten: Vec<(&'static str, String)>,
+}
+
+/// pgdiag's suggestions for the seed: for now the DDL the seed article used (an index on
+/// `reviews(product_id)`, a composite `recommendations(product_id, score DESC)`, the review-stats
+/// materialized view with the unique index a concurrent refresh needs, and the queries rewritten
+/// to read it). Replaced by the suggest library at integration.
+fn pgdiag_suggestions() -> Suggestions {
+    let index = |table: &str, name: &str, columns: &str| Change::Index {
+        schema: Some("public".into()),
+        table: table.into(),
+        name: name.into(),
+        ddl: format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON \"public\".{} ({columns})",
+            quote_ident(name),
+            quote_ident(table)
+        ),
+    };
+    let matview = Change::Matview {
+        schema: Some("public".into()),
+        name: "product_review_stats".into(),
+        statements: vec![
+            "CREATE MATERIALIZED VIEW \"public\".\"product_review_stats\" AS \
+             SELECT product_id, count(*) AS review_count, avg(rating) AS avg_rating \
+             FROM \"public\".\"reviews\" GROUP BY product_id"
+                .into(),
+            "CREATE UNIQUE INDEX \"product_review_stats_product_id_key\" \
+             ON \"public\".\"product_review_stats\" (\"product_id\")"
+                .into(),
+            "ANALYZE \"public\".\"product_review_stats\"".into(),
+        ],
+    };
+    let derived = "LEFT JOIN (SELECT product_id, count(*) AS review_count, avg(rating) AS avg_rating\n           FROM reviews GROUP BY product_id) rs ON rs.product_id = p.id";
+    let replacement = "LEFT JOIN product_review_stats rs ON rs.product_id = p.id";
+    let rewritten = QUERIES
+        .iter()
+        .filter_map(|name| {
+            let sql = seed::query(name)?;
+            sql.contains(derived)
+                .then(|| (*name, sql.replace(derived, replacement)))
+        })
+        .collect();
+    Suggestions {
+        changes: vec![
+            index("reviews", "reviews_product_id_idx", "\"product_id\""),
+            index(
+                "recommendations",
+                "recommendations_product_id_score_desc_idx",
+                "\"product_id\", \"score\" DESC",
+            ),
+            matview,
+        ],
+        rewritten,
+    }
+}
+
+/// One query measured under one variant.
+struct Measurement {
+    median_ms: f64,
+    /// The scans of the last run's plan: `Seq Scan reviews`, `Index Scan reviews_product_id_idx`...
+    scans: String,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+fn scans(explain: &Explain) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for node in explain.plan.preorder() {
+        let target = node.index_name.as_deref().or(node.relation_name.as_deref());
+        if let Some(target) = target {
+            let scan = format!("{} {target}", node.label());
+            if !seen.contains(&scan) {
+                seen.push(scan);
+            }
+        }
+    }
+    seen.join(", ")
+}
+
+async fn measure(
+    runner: &mut Runner,
+    sql: &str,
+    runs: usize,
+) -> anyhow::Result<(Measurement, Explain)> {
+    let statement = split_statements(sql)?
+        .into_iter()
+        .next()
+        .context("no statement in the query file")?;
+    let options = ExplainOptions {
+        analyze: true,
+        timeout: Duration::from_secs(300),
+        params: seed::query_params(sql)
+            .into_iter()
+            .map(ParamValue::Text)
+            .collect(),
+    };
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    // One warm-up run first: the variants should compare plans, not cache states.
+    for run in 0..=runs {
+        let output = runner
+            .explain(&statement, &options, std::future::pending())
+            .await?;
+        let explain = parse_explain_value(output.document)?.remove(0);
+        if run > 0 {
+            times.push(
+                explain
+                    .execution_time_ms
+                    .context("EXPLAIN ANALYZE without an execution time")?,
+            );
+        }
+        last = Some(explain);
+    }
+    let explain = last.context("no run")?;
+    Ok((
+        Measurement {
+            median_ms: median(times),
+            scans: scans(&explain),
+        },
+        explain,
+    ))
+}
+
+/// Apply `changes`, printing progress; every change must succeed (or already exist).
+async fn apply_all(client: &tokio_postgres::Client, changes: &[Change]) -> anyhow::Result<()> {
+    let options = ApplyOptions {
+        lock_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+    };
+    let report = apply(client, changes, &options, &mut |event| match event {
+        ApplyEvent::Started { change, .. } => {
+            eprintln!("   applying {} {}", change.kind(), change.name())
+        }
+        ApplyEvent::Finished { outcome, .. } => eprintln!(
+            "   {:?} in {:.0} ms, {} kB",
+            outcome.status,
+            outcome.elapsed_ms,
+            outcome.size_bytes.unwrap_or(0) / 1024
+        ),
+    })
+    .await?;
+    if let Some(failed) = report.failure() {
+        anyhow::bail!(
+            "applying {} failed: {:?}",
+            failed.change.name(),
+            failed.status
+        );
+    }
+    anyhow::ensure!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| matches!(o.status, ChangeStatus::Created { .. })),
+        "a change already existed: the variants would not be independent"
+    );
+    Ok(())
+}
+
+/// Undo `changes` so the next variant starts from the primary keys only.
+async fn drop_all(client: &tokio_postgres::Client, changes: &[Change]) -> anyhow::Result<()> {
+    for change in changes.iter().rev() {
+        let sql = match change {
+            Change::Index { schema, name, .. } => {
+                format!("DROP INDEX {}", qualified(schema.as_deref(), name))
+            }
+            Change::Matview { schema, name, .. } => format!(
+                "DROP MATERIALIZED VIEW {}",
+                qualified(schema.as_deref(), name)
+            ),
+        };
+        client.batch_execute(&sql).await?;
+    }
+    Ok(())
+}
+
+fn qualified(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+        None => quote_ident(name),
+    }
+}
+
+/// Single-column advice over the plans of all queries, one index per column (across queries
+/// too), leaving out columns an existing index already leads: what such an advisor would create.
+async fn single_column_changes(
+    client: &tokio_postgres::Client,
+    plans: &[Explain],
+) -> anyhow::Result<Vec<Change>> {
+    let mut advice: Vec<Candidate> = Vec::new();
+    for candidate in plans.iter().flat_map(single_column_advice) {
+        if advice
+            .iter()
+            .any(|c| c.table == candidate.table && c.columns == candidate.columns)
+        {
+            continue;
+        }
+        let existing =
+            existing_indexes(client, candidate.schema.as_deref(), &candidate.table).await?;
+        if let Some(index) = covered_by(&candidate, &existing) {
+            eprintln!(
+                "   single-column advice skips {}({}): {} exists",
+                candidate.table, candidate.columns[0].name, index.name
+            );
+            continue;
+        }
+        advice.push(candidate);
+    }
+    Ok(advice
+        .into_iter()
+        .map(|candidate| {
+            let name = candidate.index_name();
+            Change::Index {
+                schema: candidate.schema.clone(),
+                table: candidate.table.clone(),
+                ddl: candidate.ddl(&name),
+                name,
+            }
+        })
+        .collect())
+}
+
+fn cell(measurement: Option<&Measurement>, none_ms: f64) -> Cell {
+    match measurement {
+        Some(m) => Cell::new(format!(
+            "{:.1} ms ({:.0}x)",
+            m.median_ms,
+            none_ms / m.median_ms.max(0.001)
+        ))
+        .set_alignment(CellAlignment::Right),
+        None => Cell::new("-").set_alignment(CellAlignment::Center),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let scale: f64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()
+        .context("SCALE must be a number")?
+        .unwrap_or(1.0);
+    let runs: usize = std::env::args()
+        .nth(2)
+        .map(|a| a.parse())
+        .transpose()
+        .context("RUNS must be a positive integer")?
+        .unwrap_or(7)
+        .max(1);
+
+    eprintln!("== starting PostgreSQL");
+    let pg = EmbeddedPostgres::builder().start().await?;
+    pg.create_database("seed").await?;
+    let client = pg.connect("seed").await?;
+    eprintln!("== loading the seed at scale {scale}");
+    let summary = seed::load(&client, scale, |p| {
+        eprintln!("   [{}/{}] {}", p.completed, p.total, p.step)
+    })
+    .await?;
+    let settings = ConnectionSettings::resolve(Some(&pg.url("seed")), &ProcessEnv)?;
+    let mut runner = Runner::connect(&settings).await?;
+
+    let sql_of = |name: &str| seed::query(name).context("seed query missing");
+    let mut none = Vec::new();
+    let mut plans = Vec::new();
+    eprintln!("== variant: no indexes (primary keys only)");
+    for name in QUERIES {
+        let (m, explain) = measure(&mut runner, sql_of(name)?, runs).await?;
+        none.push(m);
+        plans.push(explain);
+    }
+
+    eprintln!("== variant: single-column advice");
+    let single_changes = single_column_changes(&client, &plans).await?;
+    apply_all(&client, &single_changes).await?;
+    let mut single = Vec::new();
+    for name in QUERIES {
+        single.push(measure(&mut runner, sql_of(name)?, runs).await?.0);
+    }
+    drop_all(&client, &single_changes).await?;
+
+    eprintln!("== variant: pgdiag's suggestions");
+    let suggestions = pgdiag_suggestions();
+    apply_all(&client, &suggestions.changes).await?;
+    let mut pgdiag_same = Vec::new();
+    let mut pgdiag_rewritten = Vec::new();
+    for name in QUERIES {
+        pgdiag_same.push(measure(&mut runner, sql_of(name)?, runs).await?.0);
+        let rewritten = suggestions
+            .rewritten
+            .iter()
+            .find(|(query, _)| *query == name);
+        pgdiag_rewritten.push(match rewritten {
+            Some((_, sql)) => Some(measure(&mut runner, sql, runs).await?.0),
+            None => None,
+        });
+    }
+
+    let rows = summary
+        .tables
+        .iter()
+        .map(|t| format!("{} {}", t.table, t.rows))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "\nSeed at scale {scale} ({rows}); median EXPLAIN ANALYZE execution time of {runs} runs \
+         after one warm-up, speedup over no indexes in parentheses; PostgreSQL {}.\n",
+        pg.server_version()
+    );
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "query",
+        "no indexes",
+        "single-column advice",
+        "pgdiag, query as is",
+        "pgdiag, query rewritten to the matview",
+    ]);
+    for (i, name) in QUERIES.iter().enumerate() {
+        let base = none[i].median_ms;
+        table.add_row(vec![
+            Cell::new(name),
+            cell(Some(&none[i]), base),
+            cell(Some(&single[i]), base),
+            cell(Some(&pgdiag_same[i]), base),
+            cell(pgdiag_rewritten[i].as_ref(), base),
+        ]);
+    }
+    println!("{table}");
+
+    let mut plans_table = Table::new();
+    plans_table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "query",
+        "variant",
+        "scans in the plan",
+    ]);
+    for (i, name) in QUERIES.iter().enumerate() {
+        let variants = [
+            ("no indexes", Some(&none[i])),
+            ("single-column", Some(&single[i])),
+            ("pgdiag, as is", Some(&pgdiag_same[i])),
+            ("pgdiag, rewritten", pgdiag_rewritten[i].as_ref()),
+        ];
+        for (variant, m) in variants {
+            if let Some(m) = m {
+                plans_table.add_row(vec![name.to_string(), variant.to_string(), m.scans.clone()]);
+            }
+        }
+    }
+    println!("\n{plans_table}");
+
+    println!("\nSingle-column advice created:");
+    for change in &single_changes {
+        println!("  {}", change.statements().join("; "));
+    }
+    println!("pgdiag's suggestions created:");
+    for change in &suggestions.changes {
+        for statement in change.statements() {
+            println!("  {statement}");
+        }
+    }
+    drop(runner);
+    pg.stop().await?;
+    Ok(())
+}

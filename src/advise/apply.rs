@@ -1,0 +1,815 @@
+//! Applying suggestions to a live database without hurting it: indexes are built
+//! `CONCURRENTLY` under a `lock_timeout` (so a busy table makes us give up, not queue every writer
+//! behind us), an INVALID index a failed build leaves is dropped again, materialized views are
+//! created all-or-nothing in a transaction, and an advisory lock keeps two runs from racing.
+//!
+//! A failed change stops the run: later changes may depend on it (a rewritten query on a view),
+//! and a database that refuses one lock is likely to refuse the next.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+use crate::pg::{quote_ident, split_statements};
+
+/// The advisory-lock key every `pgdiag` apply takes. Fixed (FNV-1a of "pgdiag apply", top bit
+/// cleared so it reads the same as a signed and an unsigned number in `pg_locks`) so that runs
+/// from different machines against one database exclude each other.
+pub const APPLY_LOCK_KEY: i64 = (fnv1a64(b"pgdiag apply") >> 1) as i64;
+
+// `pg_locks` splits the key into two oids; a positive key keeps the holder lookup simple.
+const _: () = assert!(APPLY_LOCK_KEY > 0);
+
+const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// One change to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `ddl`: `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" (...)`,
+    /// as [`super::Candidate::ddl`] makes it. `name` must be the index name in the DDL: it is how
+    /// an existing or INVALID index is found.
+    Index {
+        schema: Option<String>,
+        table: String,
+        name: String,
+        ddl: String,
+    },
+    /// Statements run in order in one transaction: `CREATE MATERIALIZED VIEW ...`,
+    /// `CREATE UNIQUE INDEX ...`, `ANALYZE ...`. `name` is the view's name.
+    Matview {
+        schema: Option<String>,
+        name: String,
+        statements: Vec<String>,
+    },
+}
+
+impl Change {
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Index { name, .. } | Change::Matview { name, .. } => name,
+        }
+    }
+
+    /// "index" or "materialized view", for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Index { .. } => "index",
+            Change::Matview { .. } => "materialized view",
+        }
+    }
+
+    /// The statements that will run, in order, for printing a plan of changes.
+    pub fn statements(&self) -> Vec<&str> {
+        match self {
+            Change::Index { ddl, .. } => vec![ddl.as_str()],
+            Change::Matview { statements, .. } => statements.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Refuse what could not be applied safely, before anything runs: several statements in one
+    /// string would run in an implicit transaction (where `CONCURRENTLY` is refused) and a
+    /// non-concurrent index build would lock the table against writes for the whole build.
+    fn validate(&self) -> Result<(), ApplyError> {
+        let invalid = |reason: String| ApplyError::InvalidChange {
+            name: self.name().to_owned(),
+            reason,
+        };
+        if self.name().is_empty() {
+            return Err(invalid("the name is empty".into()));
+        }
+        match self {
+            Change::Index { table, ddl, .. } => {
+                if table.is_empty() {
+                    return Err(invalid("the table name is empty".into()));
+                }
+                single_statement(ddl).map_err(invalid)?;
+                let words = leading_words(ddl, 4);
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                let concurrent = words.starts_with(&["CREATE", "INDEX", "CONCURRENTLY"])
+                    || words.starts_with(&["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"]);
+                if !concurrent {
+                    return Err(invalid(
+                        "only CREATE [UNIQUE] INDEX CONCURRENTLY is applied to a live table".into(),
+                    ));
+                }
+            }
+            Change::Matview { statements, .. } => {
+                if statements.is_empty() {
+                    return Err(invalid("no statements".into()));
+                }
+                for statement in statements {
+                    single_statement(statement).map_err(&invalid)?;
+                    let first = leading_words(statement, 1);
+                    let control = [
+                        "BEGIN",
+                        "START",
+                        "COMMIT",
+                        "END",
+                        "ROLLBACK",
+                        "ABORT",
+                        "SAVEPOINT",
+                        "RELEASE",
+                        "PREPARE",
+                    ];
+                    if first.first().is_some_and(|w| control.contains(&w.as_str())) {
+                        return Err(invalid(format!(
+                            "transaction control would break all-or-nothing: {statement}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn single_statement(sql: &str) -> Result<(), String> {
+    match split_statements(sql) {
+        Ok(statements) if statements.len() == 1 => Ok(()),
+        Ok(statements) => Err(format!(
+            "expected one statement, found {}: {sql}",
+            statements.len()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The first `n` words of `sql`, upper-cased, after leading whitespace and `--` comments.
+fn leading_words(sql: &str, n: usize) -> Vec<String> {
+    sql.lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .flat_map(str::split_whitespace)
+        .take(n)
+        .map(str::to_ascii_uppercase)
+        .collect()
+}
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// How long any one statement may wait for a lock before giving up. Short, so that a table
+    /// another session holds makes us fail instead of queueing every later writer behind us.
+    pub lock_timeout: Duration,
+    /// A cap on each statement (an index build included); `None` leaves the session's own.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+        }
+    }
+}
+
+/// Progress, for a progress bar. Every change gets one `Finished` (skipped ones too); only the
+/// ones actually attempted get a `Started` before it.
+#[derive(Debug, Clone, Copy)]
+pub enum ApplyEvent<'a> {
+    Started {
+        position: usize,
+        total: usize,
+        change: &'a Change,
+    },
+    Finished {
+        position: usize,
+        total: usize,
+        outcome: &'a ChangeOutcome,
+    },
+}
+
+/// Why a change failed, told apart by SQLSTATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// `lock_timeout` expired: another session holds a conflicting lock.
+    LockTimeout,
+    Deadlock,
+    /// A unique index over duplicate data.
+    UniqueViolation,
+    /// `statement_timeout` expired or someone cancelled the statement.
+    Cancelled,
+    /// Something that is not the index (or view) already uses the name.
+    NameTaken,
+    Other,
+}
+
+/// A failed change: what went wrong, with the server's SQLSTATE when it came from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeFailure {
+    pub kind: FailureKind,
+    pub sqlstate: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ChangeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hint = match self.kind {
+            FailureKind::LockTimeout => {
+                " (another session holds a lock on the table; retry when it is idle or raise the lock timeout)"
+            }
+            FailureKind::Deadlock => " (retry when the table is less busy)",
+            FailureKind::UniqueViolation => " (the data has duplicates)",
+            FailureKind::Cancelled => " (statement timeout or cancelled)",
+            FailureKind::NameTaken | FailureKind::Other => "",
+        };
+        write!(f, "{}{hint}", self.message)?;
+        if let Some(code) = &self.sqlstate {
+            write!(f, " [SQLSTATE {code}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl ChangeFailure {
+    fn from_pg(err: &tokio_postgres::Error) -> ChangeFailure {
+        let Some(db) = err.as_db_error() else {
+            return ChangeFailure {
+                kind: FailureKind::Other,
+                sqlstate: None,
+                message: crate::pg::describe_client_error(err),
+            };
+        };
+        let code = db.code();
+        let kind = if code == &SqlState::LOCK_NOT_AVAILABLE {
+            FailureKind::LockTimeout
+        } else if code == &SqlState::T_R_DEADLOCK_DETECTED {
+            FailureKind::Deadlock
+        } else if code == &SqlState::UNIQUE_VIOLATION {
+            FailureKind::UniqueViolation
+        } else if code == &SqlState::QUERY_CANCELED {
+            FailureKind::Cancelled
+        } else {
+            FailureKind::Other
+        };
+        let mut message = db.message().to_owned();
+        if let Some(detail) = db.detail() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        ChangeFailure {
+            kind,
+            sqlstate: Some(code.code().to_owned()),
+            message,
+        }
+    }
+
+    fn name_taken(message: String) -> ChangeFailure {
+        ChangeFailure {
+            kind: FailureKind::NameTaken,
+            sqlstate: None,
+            message,
+        }
+    }
+}
+
+/// What happened to one change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeStatus {
+    /// Built now. `replaced_invalid`: an INVALID index of that name, left by an earlier run that
+    /// died mid-build, was dropped first.
+    Created { replaced_invalid: bool },
+    /// A valid index (or the view) of that name was already there; nothing ran.
+    AlreadyExisted,
+    /// `dropped_invalid`: the failed build left an INVALID index, and it was dropped again.
+    /// `cleanup_error`: dropping it failed too, so it is still there.
+    Failed {
+        failure: ChangeFailure,
+        dropped_invalid: bool,
+        cleanup_error: Option<String>,
+    },
+    /// Not attempted because an earlier change failed.
+    Skipped,
+}
+
+/// One change's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeOutcome {
+    pub change: Change,
+    pub status: ChangeStatus,
+    pub elapsed_ms: f64,
+    /// On-disk size afterwards: `pg_relation_size` of an index; `pg_total_relation_size` of a view
+    /// (its unique index included).
+    pub size_bytes: Option<i64>,
+}
+
+/// The result of a run, one outcome per change in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplyReport {
+    pub outcomes: Vec<ChangeOutcome>,
+}
+
+impl ApplyReport {
+    /// The change that failed (and stopped the run), if any.
+    pub fn failure(&self) -> Option<&ChangeOutcome> {
+        self.outcomes
+            .iter()
+            .find(|o| matches!(o.status, ChangeStatus::Failed { .. }))
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.failure().is_none()
+    }
+}
+
+/// Why nothing was applied at all. A change that fails is not an error here: it is in the
+/// [`ApplyReport`], with the others.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot apply {name}: {reason}")]
+    InvalidChange { name: String, reason: String },
+    #[error(
+        "another pgdiag apply is running on this database{}; nothing was applied (run again when it has finished)",
+        match .holder_pid { Some(pid) => format!(" (server process {pid})"), None => String::new() }
+    )]
+    AlreadyRunning { holder_pid: Option<i32> },
+    #[error("{context}: {}", crate::pg::describe_client_error(.source))]
+    Database {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+}
+
+fn db_error(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> ApplyError {
+    move |source| ApplyError::Database { context, source }
+}
+
+/// Apply `changes` in order on `client`'s session, stopping at the first failure.
+///
+/// The session must not be inside a transaction (`CONCURRENTLY` refuses to run in one). Its
+/// `lock_timeout` and `statement_timeout` are restored afterwards, and the advisory lock released.
+pub async fn apply(
+    client: &Client,
+    changes: &[Change],
+    options: &ApplyOptions,
+    on_event: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport, ApplyError> {
+    for change in changes {
+        change.validate()?;
+    }
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&APPLY_LOCK_KEY])
+        .await
+        .map_err(db_error("taking the pgdiag apply advisory lock"))?
+        .get(0);
+    if !locked {
+        return Err(ApplyError::AlreadyRunning {
+            holder_pid: lock_holder(client).await,
+        });
+    }
+    let result = apply_locked(client, changes, options, on_event).await;
+    // Best effort: if the connection is gone, the session lock went with it.
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&APPLY_LOCK_KEY])
+        .await;
+    result
+}
+
+/// The server process holding the apply lock, for the error message.
+async fn lock_holder(client: &Client) -> Option<i32> {
+    let row = client
+        .query_opt(
+            "SELECT pid FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid \
+             LIMIT 1",
+            &[&APPLY_LOCK_KEY],
+        )
+        .await
+        .ok()??;
+    row.get(0)
+}
+
+async fn apply_locked(
+    client: &Client,
+    changes: &[Change],
+    options: &ApplyOptions,
+    on_event: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport, ApplyError> {
+    let saved = client
+        .query_one(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+            &[],
+        )
+        .await
+        .map_err(db_error("reading the session's timeouts"))?;
+    let (saved_lock, saved_statement): (String, String) = (saved.get(0), saved.get(1));
+    let statement_timeout = match options.statement_timeout {
+        Some(timeout) => format!("{}ms", timeout.as_millis().max(1)),
+        None => saved_statement.clone(),
+    };
+    client
+        .execute(
+            "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+            &[&format!("{}ms", options.lock_timeout.as_millis().max(1)), &statement_timeout],
+        )
+        .await
+        .map_err(db_error("setting lock_timeout and statement_timeout"))?;
+
+    let total = changes.len();
+    let mut report = ApplyReport::default();
+    let mut failed = false;
+    for (position, change) in changes.iter().enumerate() {
+        let outcome = if failed {
+            ChangeOutcome {
+                change: change.clone(),
+                status: ChangeStatus::Skipped,
+                elapsed_ms: 0.0,
+                size_bytes: None,
+            }
+        } else {
+            on_event(ApplyEvent::Started {
+                position,
+                total,
+                change,
+            });
+            let started = Instant::now();
+            let (status, size_bytes) = match change {
+                Change::Index {
+                    schema,
+                    table,
+                    name,
+                    ddl,
+                } => apply_index(client, &qualified(schema, table), name, ddl).await,
+                Change::Matview {
+                    schema,
+                    name,
+                    statements,
+                } => apply_matview(client, &qualified(schema, name), statements).await,
+            };
+            failed = matches!(status, ChangeStatus::Failed { .. });
+            ChangeOutcome {
+                change: change.clone(),
+                status,
+                elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+                size_bytes,
+            }
+        };
+        report.outcomes.push(outcome);
+        on_event(ApplyEvent::Finished {
+            position,
+            total,
+            outcome: report.outcomes.last().expect("just pushed"),
+        });
+    }
+
+    // Best effort, like the unlock: a broken connection takes its settings with it.
+    let _ = client
+        .execute(
+            "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+            &[&saved_lock, &saved_statement],
+        )
+        .await;
+    Ok(report)
+}
+
+fn qualified(schema: &Option<String>, name: &str) -> String {
+    match schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+        None => quote_ident(name),
+    }
+}
+
+/// What the catalog holds under an index's name, in its table's schema.
+#[derive(Debug)]
+enum Existing {
+    Index {
+        schema: String,
+        on_table: bool,
+        valid: bool,
+        size_bytes: i64,
+    },
+    /// A table, view, sequence... of that name.
+    OtherRelation { kind: String },
+}
+
+async fn existing_index(
+    client: &Client,
+    table: &str,
+    name: &str,
+) -> Result<Option<Existing>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text, c.relkind::text, \
+                    COALESCE(x.indrelid = t.oid, false), COALESCE(x.indisvalid, false), \
+                    CASE WHEN x.indexrelid IS NULL THEN 0 ELSE pg_relation_size(c.oid) END \
+             FROM pg_class t \
+             JOIN pg_class c ON c.relnamespace = t.relnamespace AND c.relname = $2 \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_index x ON x.indexrelid = c.oid \
+             WHERE t.oid = to_regclass($1)",
+            &[&table, &name],
+        )
+        .await?;
+    Ok(row.map(|row| {
+        let kind: String = row.get(1);
+        if kind == "i" {
+            Existing::Index {
+                schema: row.get(0),
+                on_table: row.get(2),
+                valid: row.get(3),
+                size_bytes: row.get(4),
+            }
+        } else {
+            Existing::OtherRelation { kind }
+        }
+    }))
+}
+
+fn relkind_name(kind: &str) -> &'static str {
+    match kind {
+        "r" => "table",
+        "p" => "partitioned table",
+        "v" => "view",
+        "m" => "materialized view",
+        "S" => "sequence",
+        "f" => "foreign table",
+        "c" => "composite type",
+        "I" => "partitioned index",
+        "t" => "TOAST table",
+        _ => "relation",
+    }
+}
+
+async fn drop_invalid(client: &Client, schema: &str, name: &str) -> Result<(), String> {
+    let sql = format!(
+        "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
+        quote_ident(schema),
+        quote_ident(name)
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| crate::pg::describe_client_error(&e))
+}
+
+fn failed(failure: ChangeFailure) -> ChangeStatus {
+    ChangeStatus::Failed {
+        failure,
+        dropped_invalid: false,
+        cleanup_error: None,
+    }
+}
+
+async fn apply_index(
+    client: &Client,
+    table: &str,
+    name: &str,
+    ddl: &str,
+) -> (ChangeStatus, Option<i64>) {
+    let mut replaced_invalid = false;
+    match existing_index(client, table, name).await {
+        Err(e) => return (failed(ChangeFailure::from_pg(&e)), None),
+        Ok(None) => {}
+        Ok(Some(Existing::OtherRelation { kind })) => {
+            let message = format!(
+                "a {} named {} already exists in the table's schema",
+                relkind_name(&kind),
+                quote_ident(name)
+            );
+            return (failed(ChangeFailure::name_taken(message)), None);
+        }
+        Ok(Some(Existing::Index {
+            on_table: false, ..
+        })) => {
+            let message = format!(
+                "an index named {} already exists on another table",
+                quote_ident(name)
+            );
+            return (failed(ChangeFailure::name_taken(message)), None);
+        }
+        Ok(Some(Existing::Index {
+            valid: true,
+            size_bytes,
+            ..
+        })) => return (ChangeStatus::AlreadyExisted, Some(size_bytes)),
+        Ok(Some(Existing::Index { schema, .. })) => {
+            // `IF NOT EXISTS` would skip it and leave an index the planner never uses.
+            if let Err(message) = drop_invalid(client, &schema, name).await {
+                let failure = ChangeFailure {
+                    kind: FailureKind::Other,
+                    sqlstate: None,
+                    message: format!(
+                        "an INVALID index {} from an earlier failed build could not be dropped: {message}",
+                        quote_ident(name)
+                    ),
+                };
+                return (failed(failure), None);
+            }
+            replaced_invalid = true;
+        }
+    }
+
+    let build = client.batch_execute(ddl).await;
+    let after = existing_index(client, table, name).await;
+    match (build, after) {
+        (
+            Ok(()),
+            Ok(Some(Existing::Index {
+                valid: true,
+                size_bytes,
+                ..
+            })),
+        ) => (ChangeStatus::Created { replaced_invalid }, Some(size_bytes)),
+        (Ok(()), Ok(_)) => {
+            let failure = ChangeFailure {
+                kind: FailureKind::Other,
+                sqlstate: None,
+                message: format!(
+                    "the statement succeeded but no valid index {} is on the table (does the DDL name it so?)",
+                    quote_ident(name)
+                ),
+            };
+            (failed(failure), None)
+        }
+        (Ok(()), Err(e)) => (failed(ChangeFailure::from_pg(&e)), None),
+        (Err(build_error), after) => {
+            let failure = ChangeFailure::from_pg(&build_error);
+            let (dropped_invalid, cleanup_error) = match after {
+                Ok(Some(Existing::Index {
+                    schema,
+                    on_table: true,
+                    valid: false,
+                    ..
+                })) => match drop_invalid(client, &schema, name).await {
+                    Ok(()) => (true, None),
+                    Err(message) => (false, Some(message)),
+                },
+                Ok(_) => (false, None),
+                Err(e) => (
+                    false,
+                    Some(format!(
+                        "could not check for an INVALID index left behind: {}",
+                        crate::pg::describe_client_error(&e)
+                    )),
+                ),
+            };
+            (
+                ChangeStatus::Failed {
+                    failure,
+                    dropped_invalid,
+                    cleanup_error,
+                },
+                None,
+            )
+        }
+    }
+}
+
+async fn apply_matview(
+    client: &Client,
+    qualified_name: &str,
+    statements: &[String],
+) -> (ChangeStatus, Option<i64>) {
+    let existing = client
+        .query_opt(
+            "SELECT c.relkind::text, pg_total_relation_size(c.oid) FROM pg_class c \
+             WHERE c.oid = to_regclass($1)",
+            &[&qualified_name],
+        )
+        .await;
+    match existing {
+        Err(e) => return (failed(ChangeFailure::from_pg(&e)), None),
+        Ok(Some(row)) => {
+            let kind: String = row.get(0);
+            if kind == "m" {
+                return (ChangeStatus::AlreadyExisted, Some(row.get(1)));
+            }
+            let message = format!(
+                "a {} named {qualified_name} already exists",
+                relkind_name(&kind)
+            );
+            return (failed(ChangeFailure::name_taken(message)), None);
+        }
+        Ok(None) => {}
+    }
+
+    if let Err(e) = run_in_transaction(client, statements).await {
+        // The transaction may already be aborted or gone; ROLLBACK is harmless either way.
+        let _ = client.batch_execute("ROLLBACK").await;
+        return (failed(ChangeFailure::from_pg(&e)), None);
+    }
+    let size = client
+        .query_opt(
+            "SELECT pg_total_relation_size(to_regclass($1))",
+            &[&qualified_name],
+        )
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.get::<_, Option<i64>>(0));
+    (
+        ChangeStatus::Created {
+            replaced_invalid: false,
+        },
+        size,
+    )
+}
+
+async fn run_in_transaction(
+    client: &Client,
+    statements: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    for statement in statements {
+        client.batch_execute(statement).await?;
+    }
+    client.batch_execute("COMMIT").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(ddl: &str) -> Change {
+        Change::Index {
+            schema: None,
+            table: "t".into(),
+            name: "t_a_idx".into(),
+            ddl: ddl.into(),
+        }
+    }
+
+    #[test]
+    fn the_lock_key_hash_is_fnv1a() {
+        // Published FNV-1a 64 test vectors: the key must never change between releases.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn concurrent_single_index_builds_are_accepted() {
+        assert!(
+            index(r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "t_a_idx" ON "t" ("a")"#)
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            index("create unique index concurrently t_a_idx on t (a)")
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn blocking_builds_and_several_statements_are_refused() {
+        let blocking = index("CREATE INDEX t_a_idx ON t (a)").validate();
+        assert!(
+            matches!(&blocking, Err(ApplyError::InvalidChange { reason, .. }) if reason.contains("CONCURRENTLY")),
+            "{blocking:?}"
+        );
+        let two = index("CREATE INDEX CONCURRENTLY a ON t (a); DROP TABLE t").validate();
+        assert!(
+            matches!(&two, Err(ApplyError::InvalidChange { reason, .. }) if reason.contains("found 2")),
+            "{two:?}"
+        );
+    }
+
+    #[test]
+    fn matview_statements_may_not_control_the_transaction() {
+        let change = Change::Matview {
+            schema: None,
+            name: "v".into(),
+            statements: vec![
+                "CREATE MATERIALIZED VIEW v AS SELECT 1 AS x".into(),
+                "COMMIT".into(),
+            ],
+        };
+        let result = change.validate();
+        assert!(
+            matches!(&result, Err(ApplyError::InvalidChange { reason, .. }) if reason.contains("transaction control")),
+            "{result:?}"
+        );
+        let empty = Change::Matview {
+            schema: None,
+            name: "v".into(),
+            statements: Vec::new(),
+        };
+        assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn failures_tell_their_kind_and_sqlstate() {
+        let failure = ChangeFailure {
+            kind: FailureKind::LockTimeout,
+            sqlstate: Some("55P03".into()),
+            message: "canceling statement due to lock timeout".into(),
+        };
+        let text = failure.to_string();
+        assert!(text.contains("another session holds a lock"), "{text}");
+        assert!(text.ends_with("[SQLSTATE 55P03]"), "{text}");
+    }
+}

@@ -1,0 +1,499 @@
+//! Applying changes on the embedded PostgreSQL: concurrent index builds that are valid and used,
+//! idempotence, giving up on a locked table, dropping INVALID indexes, the advisory lock, writers
+//! that keep writing during a build, and all-or-nothing materialized views.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use pgdiag::advise::{
+    APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeStatus,
+    FailureKind, apply,
+};
+use pgdiag::pg::quote_ident;
+
+use crate::support::database;
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("second connection");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+fn index(schema: Option<&str>, table: &str, name: &str, columns: &str) -> Change {
+    let target = match schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(table)),
+        None => quote_ident(table),
+    };
+    Change::Index {
+        schema: schema.map(str::to_owned),
+        table: table.to_owned(),
+        name: name.to_owned(),
+        ddl: format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {target} ({columns})",
+            quote_ident(name)
+        ),
+    }
+}
+
+fn options(lock_timeout_ms: u64) -> ApplyOptions {
+    ApplyOptions {
+        lock_timeout: Duration::from_millis(lock_timeout_ms),
+        statement_timeout: Some(Duration::from_secs(120)),
+    }
+}
+
+async fn run(
+    client: &tokio_postgres::Client,
+    changes: &[Change],
+    options: &ApplyOptions,
+) -> ApplyReport {
+    apply(client, changes, options, &mut |_| {})
+        .await
+        .expect("apply runs")
+}
+
+/// `Some(indisvalid)` of the index called `name`, `None` when there is none.
+async fn index_validity(client: &tokio_postgres::Client, name: &str) -> Option<bool> {
+    client
+        .query_opt(
+            "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid WHERE c.relname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
+async fn plan_text(client: &tokio_postgres::Client, sql: &str) -> String {
+    let rows = client.query(&format!("EXPLAIN {sql}"), &[]).await.unwrap();
+    rows.iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const HOSTILE: &str = r#"
+CREATE SCHEMA "Shop Data";
+CREATE TABLE "Shop Data"."Order" (id int PRIMARY KEY, "Group" int NOT NULL, total numeric NOT NULL);
+INSERT INTO "Shop Data"."Order" SELECT g, g % 500, g * 1.5 FROM generate_series(1, 20000) g;
+ANALYZE "Shop Data"."Order";
+"#;
+
+#[tokio::test]
+async fn creates_valid_used_indexes_concurrently_and_a_second_run_finds_them() {
+    let (_url, client) = database("apply_create", HOSTILE).await;
+    let changes = [
+        index(Some("Shop Data"), "Order", "Order Group idx", r#""Group""#),
+        index(
+            Some("Shop Data"),
+            "Order",
+            "order_total_idx",
+            r#""total" DESC"#,
+        ),
+    ];
+    let mut events = Vec::new();
+    let report = apply(&client, &changes, &options(2000), &mut |event| {
+        events.push(match event {
+            ApplyEvent::Started { position, .. } => format!("start {position}"),
+            ApplyEvent::Finished { position, .. } => format!("finish {position}"),
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(events, ["start 0", "finish 0", "start 1", "finish 1"]);
+    for outcome in &report.outcomes {
+        assert_eq!(
+            outcome.status,
+            ChangeStatus::Created {
+                replaced_invalid: false
+            },
+            "{outcome:?}"
+        );
+        assert!(outcome.size_bytes.unwrap() > 0, "{outcome:?}");
+        assert_eq!(
+            index_validity(&client, outcome.change.name()).await,
+            Some(true)
+        );
+    }
+    assert!(report.is_success());
+
+    let plan = plan_text(
+        &client,
+        r#"SELECT * FROM "Shop Data"."Order" WHERE "Group" = 7"#,
+    )
+    .await;
+    assert!(plan.contains("Order Group idx"), "{plan}");
+    let plan = plan_text(
+        &client,
+        r#"SELECT * FROM "Shop Data"."Order" ORDER BY total DESC LIMIT 5"#,
+    )
+    .await;
+    assert!(plan.contains("order_total_idx"), "{plan}");
+
+    let again = run(&client, &changes, &options(2000)).await;
+    for outcome in &again.outcomes {
+        assert_eq!(outcome.status, ChangeStatus::AlreadyExisted, "{outcome:?}");
+        assert!(outcome.size_bytes.unwrap() > 0);
+    }
+
+    // The session's own timeouts are back, and the advisory lock is free again.
+    let lock_timeout: String = client
+        .query_one("SELECT current_setting('lock_timeout')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(lock_timeout, "0");
+    let free: bool = client
+        .query_one(
+            "SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(free, "the advisory lock was not released");
+}
+
+const SMALL: &str = "
+CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL);
+INSERT INTO t SELECT g, g % 100, g % 7 FROM generate_series(1, 5000) g;
+";
+
+#[tokio::test]
+async fn a_table_locked_by_another_session_fails_fast_and_is_left_untouched() {
+    let (url, client) = database("apply_locked", SMALL).await;
+    let other = connect(&url).await;
+    other
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let changes = [
+        index(None, "t", "t_a_idx", "a"),
+        index(None, "t", "t_b_idx", "b"),
+    ];
+    let report = run(&client, &changes, &options(200)).await;
+    other.batch_execute("ROLLBACK").await.unwrap();
+
+    match &report.outcomes[0].status {
+        ChangeStatus::Failed {
+            failure,
+            dropped_invalid,
+            cleanup_error,
+        } => {
+            assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
+            assert_eq!(failure.sqlstate.as_deref(), Some("55P03"));
+            assert!(!dropped_invalid);
+            assert_eq!(cleanup_error, &None);
+        }
+        other => panic!("expected a lock timeout, got {other:?}"),
+    }
+    assert_eq!(report.outcomes[1].status, ChangeStatus::Skipped);
+    assert_eq!(report.failure().unwrap().change.name(), "t_a_idx");
+
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 't'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(indexes, ["t_pkey"]);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 5000);
+}
+
+const DUPLICATES: &str = "
+CREATE TABLE d (id int PRIMARY KEY, code int NOT NULL, v int NOT NULL);
+INSERT INTO d SELECT g, g % 1000, g FROM generate_series(1, 3000) g;
+";
+
+fn unique_code_index() -> Change {
+    Change::Index {
+        schema: None,
+        table: "d".into(),
+        name: "d_code_key".into(),
+        ddl: r#"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "d_code_key" ON "d" ("code")"#
+            .into(),
+    }
+}
+
+#[tokio::test]
+async fn a_build_failing_midway_has_its_invalid_index_dropped_and_stops_the_run() {
+    let (_url, client) = database("apply_invalid", DUPLICATES).await;
+    let changes = [unique_code_index(), index(None, "d", "d_v_idx", "v")];
+    let report = run(&client, &changes, &options(2000)).await;
+    match &report.outcomes[0].status {
+        ChangeStatus::Failed {
+            failure,
+            dropped_invalid,
+            cleanup_error,
+        } => {
+            assert_eq!(failure.kind, FailureKind::UniqueViolation, "{failure}");
+            assert!(dropped_invalid, "the INVALID index was not dropped");
+            assert_eq!(cleanup_error, &None);
+        }
+        other => panic!("expected a unique violation, got {other:?}"),
+    }
+    assert_eq!(report.outcomes[1].status, ChangeStatus::Skipped);
+    assert_eq!(index_validity(&client, "d_code_key").await, None);
+    assert_eq!(index_validity(&client, "d_v_idx").await, None);
+}
+
+#[tokio::test]
+async fn an_invalid_index_left_by_a_crashed_run_is_dropped_and_rebuilt() {
+    let (_url, client) = database("apply_rebuild", DUPLICATES).await;
+    let Change::Index { ddl, .. } = unique_code_index() else {
+        unreachable!()
+    };
+    let crashed = client.batch_execute(&ddl).await.unwrap_err();
+    assert_eq!(crashed.code().unwrap().code(), "23505");
+    assert_eq!(index_validity(&client, "d_code_key").await, Some(false));
+
+    client
+        .batch_execute("DELETE FROM d WHERE id > 1000")
+        .await
+        .unwrap();
+    let report = run(&client, &[unique_code_index()], &options(2000)).await;
+    assert_eq!(
+        report.outcomes[0].status,
+        ChangeStatus::Created {
+            replaced_invalid: true
+        }
+    );
+    assert_eq!(index_validity(&client, "d_code_key").await, Some(true));
+}
+
+#[tokio::test]
+async fn the_advisory_lock_held_elsewhere_is_a_clear_error_and_nothing_is_applied() {
+    let (url, client) = database("apply_advisory", SMALL).await;
+    let other = connect(&url).await;
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&APPLY_LOCK_KEY])
+        .await
+        .unwrap();
+    let other_pid: i32 = other
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    let changes = [index(None, "t", "t_a_idx", "a")];
+    let mut events = 0;
+    let result = apply(&client, &changes, &options(2000), &mut |_| events += 1).await;
+    match &result {
+        Err(ApplyError::AlreadyRunning { holder_pid }) => {
+            assert_eq!(*holder_pid, Some(other_pid))
+        }
+        other => panic!("expected AlreadyRunning, got {other:?}"),
+    }
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("another pgdiag apply is running")
+            && message.contains("nothing was applied"),
+        "{message}"
+    );
+    assert_eq!(events, 0);
+    assert_eq!(index_validity(&client, "t_a_idx").await, None);
+
+    other
+        .execute("SELECT pg_advisory_unlock($1)", &[&APPLY_LOCK_KEY])
+        .await
+        .unwrap();
+    let report = run(&client, &changes, &options(2000)).await;
+    assert!(report.is_success(), "{report:?}");
+}
+
+/// Big enough, with a deliberately small `maintenance_work_mem`, that the build spans many of the
+/// writer's inserts.
+const BIG: &str = "
+CREATE TABLE big (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k int NOT NULL, note text NOT NULL);
+INSERT INTO big (k, note) SELECT g % 200000, 'seed' FROM generate_series(1, 1000000) g;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_during_a_concurrent_build_are_all_there_and_in_the_index() {
+    let (url, client) = database("apply_writes", BIG).await;
+    client
+        .batch_execute("SET maintenance_work_mem = '1MB'; SET max_parallel_maintenance_workers = 0")
+        .await
+        .unwrap();
+
+    let writer_client = connect(&url).await;
+    let inserted = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let inserted = Arc::clone(&inserted);
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            // Writer rows carry negative keys, so the index can be asked for exactly them.
+            while !stop.load(Ordering::SeqCst) {
+                let k = -(inserted.load(Ordering::SeqCst) as i32) - 1;
+                writer_client
+                    .execute("INSERT INTO big (k, note) VALUES ($1, 'writer')", &[&k])
+                    .await?;
+                inserted.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        })
+    };
+    while inserted.load(Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut at_start = None;
+    let mut at_finish = None;
+    let report = apply(
+        &client,
+        &[index(None, "big", "big_k_idx", "k")],
+        &options(5000),
+        &mut |event| match event {
+            ApplyEvent::Started { .. } => at_start = Some(inserted.load(Ordering::SeqCst)),
+            ApplyEvent::Finished { .. } => at_finish = Some(inserted.load(Ordering::SeqCst)),
+        },
+    )
+    .await
+    .unwrap();
+    stop.store(true, Ordering::SeqCst);
+    writer.await.unwrap().expect("the writer never failed");
+    let written = inserted.load(Ordering::SeqCst) as i64;
+
+    assert_eq!(
+        report.outcomes[0].status,
+        ChangeStatus::Created {
+            replaced_invalid: false
+        },
+        "{report:?}"
+    );
+    assert_eq!(index_validity(&client, "big_k_idx").await, Some(true));
+    let (at_start, at_finish) = (at_start.unwrap(), at_finish.unwrap());
+    assert!(
+        at_finish > at_start,
+        "the writer made no progress during the build ({at_start} rows before, {at_finish} after)"
+    );
+
+    let total: i64 = client
+        .query_one("SELECT count(*) FROM big", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 1_000_000 + written);
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
+    let query = "SELECT count(*) FROM big WHERE k < 0";
+    let plan = plan_text(&client, query).await;
+    assert!(plan.contains("big_k_idx"), "{plan}");
+    let through_index: i64 = client.query_one(query, &[]).await.unwrap().get(0);
+    assert_eq!(
+        through_index, written,
+        "rows written during the build are missing from the index"
+    );
+}
+
+const REVIEWS: &str = "
+CREATE TABLE reviews (id int PRIMARY KEY, product_id int NOT NULL, rating int NOT NULL);
+INSERT INTO reviews SELECT g, 1 + g % 300, 1 + g % 5 FROM generate_series(1, 6000) g;
+";
+
+fn review_stats(extra: &str) -> Change {
+    Change::Matview {
+        schema: Some("public".into()),
+        name: "product_review_stats".into(),
+        statements: vec![
+            format!(
+                "CREATE MATERIALIZED VIEW \"public\".\"product_review_stats\" AS \
+                 SELECT product_id, count(*) AS review_count, avg(rating) AS avg_rating{extra} \
+                 FROM reviews GROUP BY product_id"
+            ),
+            "CREATE UNIQUE INDEX \"product_review_stats_product_id_key\" \
+             ON \"public\".\"product_review_stats\" (\"product_id\")"
+                .into(),
+            "ANALYZE \"public\".\"product_review_stats\"".into(),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn a_matview_is_created_with_its_unique_index_or_not_at_all() {
+    let (_url, client) = database("apply_matview", REVIEWS).await;
+
+    let broken = run(
+        &client,
+        &[review_stats(", max(no_such_column) AS x")],
+        &options(2000),
+    )
+    .await;
+    match &broken.outcomes[0].status {
+        ChangeStatus::Failed { failure, .. } => {
+            assert_eq!(failure.sqlstate.as_deref(), Some("42703"), "{failure}")
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    let leftover: Option<String> = client
+        .query_one("SELECT to_regclass('product_review_stats')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftover, None);
+
+    // A failure in a later statement rolls back the view the first one created.
+    let mut late_failure = review_stats("");
+    if let Change::Matview { statements, .. } = &mut late_failure {
+        statements.push("CREATE INDEX nope ON no_such_table (x)".into());
+    }
+    let broken = run(&client, &[late_failure], &options(2000)).await;
+    assert!(!broken.is_success());
+    let leftover: Option<String> = client
+        .query_one("SELECT to_regclass('product_review_stats')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftover, None);
+
+    let report = run(&client, &[review_stats("")], &options(2000)).await;
+    assert_eq!(
+        report.outcomes[0].status,
+        ChangeStatus::Created {
+            replaced_invalid: false
+        },
+        "{report:?}"
+    );
+    assert!(report.outcomes[0].size_bytes.unwrap() > 0);
+    let unique: bool = client
+        .query_one(
+            "SELECT x.indisunique FROM pg_index x WHERE x.indrelid = 'product_review_stats'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(unique);
+    client
+        .batch_execute("REFRESH MATERIALIZED VIEW CONCURRENTLY product_review_stats")
+        .await
+        .expect("the unique index allows a concurrent refresh");
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM product_review_stats", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 300);
+
+    let again = run(&client, &[review_stats("")], &options(2000)).await;
+    assert_eq!(again.outcomes[0].status, ChangeStatus::AlreadyExisted);
+}
