@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use pgdiag::advise::{
     ApplyEvent, ApplyOptions, Candidate, Change, ChangeStatus, apply, single_column_advice,
 };

@@ -156,3 +156,449 @@ async fn hypo_finds_and_proves_the_seed_indexes_across_files() {
         .unwrap();
     assert!(hypopg.is_none());
 }
+
+#[tokio::test]
+async fn build_verification_measures_real_time_and_rolls_back() {
+    let (url, client) = prepared("suggest_build", SEED).await;
+    let options = SuggestOptions {
+        verify: VerifyRequest::Build,
+        runs: 1,
+        ..SuggestOptions::default()
+    };
+    let report = suggest_library(
+        &url,
+        &format!("{REVIEWS_QUERY};\n{RECOMMENDATIONS_QUERY};"),
+        &options,
+    )
+    .await;
+    assert_eq!(report.verify.mode, VerifyMode::Build);
+    let kept = shapes(&report, SuggestionStatus::Kept);
+    assert!(kept.contains(&"reviews (product_id)".into()), "{report:#?}");
+    assert!(
+        kept.contains(&"recommendations (product_id, score DESC)".into()),
+        "{report:#?}"
+    );
+    for s in report.kept() {
+        let v = s.verification.as_ref().unwrap();
+        assert_eq!(v.method, VerifyMode::Build);
+        assert!(v.build_ms.unwrap() > 0.0);
+        assert!(v.size_bytes.unwrap() > 0);
+        let p = v.per_statement.iter().find(|p| p.used).unwrap();
+        // Real timings on both sides, and the built index in the plan after.
+        assert!(
+            p.before.time_ms.is_some() && p.after.time_ms.is_some(),
+            "{p:?}"
+        );
+        assert!(p.improvement_pct.unwrap() > 0.0, "{p:?}");
+        assert!(
+            p.after
+                .plan
+                .contains(s.index.as_ref().unwrap().name.as_str()),
+            "{p:?}"
+        );
+    }
+    // Built inside a transaction that was rolled back: nothing is left.
+    assert!(user_indexes(&client, "reviews").await.is_empty());
+    assert!(user_indexes(&client, "recommendations").await.is_empty());
+}
+
+#[tokio::test]
+async fn parameterized_statement_without_values_is_planned_generically() {
+    let (url, _client) = prepared("suggest_generic", SEED).await;
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "-c",
+        "SELECT avg(rating) FROM reviews WHERE product_id = $1",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let statement = &report.statements[0];
+    assert_eq!(statement.planning, Planning::Generic, "{statement:?}");
+    assert_eq!(statement.parameters, 0);
+    assert!(statement.time_ms.is_none());
+    assert!(statement.cost.unwrap() > 0.0);
+    assert!(statement.plan.contains("reviews"), "{statement:?}");
+    assert!(
+        statement.notes.iter().any(|n| n.contains("generically")),
+        "{statement:?}"
+    );
+    assert!(
+        report.notes.iter().any(|n| n.contains("estimated cost")),
+        "{:?}",
+        report.notes
+    );
+
+    // With a value the same statement is executed.
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "--param",
+        "42",
+        "-c",
+        "SELECT avg(rating) FROM reviews WHERE product_id = $1",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    assert_eq!(report.statements[0].planning, Planning::Analyze);
+    assert_eq!(report.statements[0].parameters, 1);
+    assert_eq!(
+        shapes(&report, SuggestionStatus::Kept),
+        ["reviews (product_id)"]
+    );
+}
+
+#[tokio::test]
+async fn unanalyzed_tables_get_a_note_that_estimates_are_unreliable() {
+    // No VACUUM ANALYZE: reltuples is still -1.
+    let (url, _client) = database(
+        "suggest_unanalyzed",
+        "CREATE TABLE fresh (id int, v int); INSERT INTO fresh SELECT g, g FROM generate_series(1, 100) g;",
+    )
+    .await;
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "--verify",
+        "none",
+        "-c",
+        "SELECT * FROM fresh WHERE v = 3",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    assert!(
+        report.statements[0]
+            .notes
+            .iter()
+            .any(|n| n.starts_with("estimates unreliable: table \"fresh\"")),
+        "{:?}",
+        report.statements[0].notes
+    );
+    assert!(report.notes.iter().any(|n| n.contains("ANALYZE")));
+}
+
+#[tokio::test]
+async fn no_suggestion_for_tiny_tables_low_selectivity_and_indexed_columns_with_reasons() {
+    let setup = format!(
+        "{SEED}
+CREATE TABLE indexed (id int PRIMARY KEY, k int NOT NULL, v text);
+INSERT INTO indexed SELECT g, g % 5000, md5(g::text) FROM generate_series(1, 100000) g;
+CREATE INDEX indexed_k_idx ON indexed (k);
+ALTER TABLE indexed SET (parallel_workers = 0);"
+    );
+    let (url, client) = prepared("suggest_none", &setup).await;
+    // The planner steered away from the index (as a bad setting or stale statistics would):
+    // the seq scan is flagged, and the candidate is dropped because the index exists.
+    let db: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET enable_indexscan = off; ALTER DATABASE {} SET enable_bitmapscan = off",
+            pgdiag::pg::quote_ident(&db),
+            pgdiag::pg::quote_ident(&db)
+        ))
+        .await
+        .unwrap();
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "-c",
+        "SELECT * FROM tiny WHERE v = 3; SELECT count(*) FROM reviews WHERE rating >= 2; SELECT * FROM indexed WHERE k = 5",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    assert!(report.suggestions.is_empty(), "{:#?}", report.suggestions);
+    let reasons = |statement: usize| -> Vec<&str> {
+        report
+            .no_suggestions
+            .iter()
+            .filter(|n| n.statement == statement)
+            .map(|n| n.reason.as_str())
+            .collect()
+    };
+    assert!(
+        reasons(1).iter().any(|r| r.contains("tiny")),
+        "{:?}",
+        reasons(1)
+    );
+    assert!(
+        reasons(2).iter().any(|r| r.contains("reviews")),
+        "{:?}",
+        reasons(2)
+    );
+    assert!(
+        reasons(3).contains(&"already served by index \"indexed_k_idx\""),
+        "{:?}",
+        report.no_suggestions
+    );
+    let entry = report
+        .no_suggestions
+        .iter()
+        .find(|n| n.statement == 3 && n.reason.starts_with("already"))
+        .unwrap();
+    assert_eq!(entry.relation.as_deref(), Some("indexed"));
+}
+
+#[tokio::test]
+async fn hostile_names_get_ddl_that_applies_and_is_used() {
+    let setup = r#"
+CREATE SCHEMA "My Schema";
+CREATE TABLE "My Schema"."select" (id int PRIMARY KEY, "Order Id" int NOT NULL, note text);
+INSERT INTO "My Schema"."select" SELECT g, g % 2000, 'n' FROM generate_series(1, 200000) g;
+ALTER TABLE "My Schema"."select" SET (parallel_workers = 0);
+"#;
+    let (url, client) = prepared("suggest_hostile", setup).await;
+    let sql = r#"SELECT count(*) FROM "My Schema"."select" WHERE "Order Id" = 7"#;
+    let run = pgdiag(&[
+        "suggest", "--dsn", &url, "--format", "json", "--apply", "--yes", "-c", sql,
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let kept: Vec<_> = report.kept().collect();
+    assert_eq!(kept.len(), 1, "{:#?}", report.suggestions);
+    let index = kept[0].index.as_ref().unwrap();
+    assert_eq!(index.schema.as_deref(), Some("My Schema"));
+    assert_eq!(index.table, "select");
+    assert_eq!(
+        kept[0].ddl[0],
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "select_Order Id_idx" ON "My Schema"."select" ("Order Id")"#
+    );
+    let apply = report.apply.as_ref().expect("applied");
+    assert!(apply.error.is_none(), "{apply:?}");
+    assert_eq!(
+        apply.changes[0].status,
+        pgdiag::advise::report::ChangeStatus::Created
+    );
+    let after = &apply.after[0];
+    assert!(
+        after.after.plan.contains("select_Order Id_idx"),
+        "{after:?}"
+    );
+    assert!(
+        after
+            .plan_change
+            .as_deref()
+            .unwrap()
+            .contains("Seq Scan on select →")
+    );
+    // The index really exists, valid.
+    let existing = existing_indexes(&client, Some("My Schema"), "select")
+        .await
+        .unwrap();
+    assert!(
+        existing
+            .iter()
+            .any(|i| i.name == "select_Order Id_idx" && i.is_valid),
+        "{existing:?}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
+    let (url, client) = prepared("suggest_ddl", SEED).await;
+    let dir = tempfile::tempdir().unwrap();
+    let migration = dir.path().join("0042_indexes.sql");
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--dry-run",
+        "--output",
+        migration.to_str().unwrap(),
+        "-c",
+        &format!("{REVIEWS_QUERY}; {RECOMMENDATIONS_QUERY}"),
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id_idx" ON "public"."reviews" ("product_id");"#,
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "recommendations_product_id_score_desc_idx" ON "public"."recommendations" ("product_id", "score" DESC);"#,
+        ],
+        "{}",
+        run.stdout
+    );
+    let text = std::fs::read_to_string(&migration).unwrap();
+    assert!(text.starts_with("-- Generated by pgdiag"), "{text}");
+    assert!(
+        text.contains("cannot run inside a transaction block"),
+        "{text}"
+    );
+    assert!(text.contains("--   serves: Seq Scan on reviews"), "{text}");
+    assert!(text.contains("% better)"), "{text}");
+    for line in &lines {
+        assert!(text.contains(line), "{text}");
+    }
+    // Nothing was created, and the migration file runs as is (psql -f style, statement by statement).
+    assert!(user_indexes(&client, "reviews").await.is_empty());
+    for statement in pgdiag::pg::split_statements(&text).unwrap() {
+        client.batch_execute(&statement.text).await.unwrap();
+    }
+    assert_eq!(
+        user_indexes(&client, "reviews").await,
+        ["reviews_product_id_idx"]
+    );
+}
+
+#[tokio::test]
+async fn apply_without_a_terminal_and_without_yes_refuses_and_creates_nothing() {
+    let (url, client) = prepared("suggest_noyes", SEED).await;
+    let run = pgdiag(&["suggest", "--dsn", &url, "--apply", "-c", REVIEWS_QUERY]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("--apply --yes"), "{}", run.stderr);
+    assert!(user_indexes(&client, "reviews").await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_with_a_clear_message() {
+    let (url, _client) = prepared("suggest_bad", "CREATE TABLE t (a int)").await;
+    let run = pgdiag(&["suggest", "--dsn", &url, "/nonexistent/query.sql"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("cannot read /nonexistent/query.sql: no such file"),
+        "{}",
+        run.stderr
+    );
+
+    let (_d, file) = temp_file("broken.sql", b"SELECT 1;\nSELECT a FROM t WHERE;\n");
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("broken.sql:2: ERROR:  syntax error at end of input"),
+        "{}",
+        run.stderr
+    );
+    // The report is still complete JSON, with the failure in it.
+    let report = parse_report(&run.stdout);
+    assert_eq!(report.statements[1].planning, Planning::Failed);
+    assert_eq!(
+        report.statements[1]
+            .error
+            .as_ref()
+            .unwrap()
+            .sqlstate
+            .as_deref(),
+        Some("42601")
+    );
+
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--min-improvement",
+        "150",
+        "-c",
+        "SELECT 1",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--min-improvement"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn json_report_has_the_documented_fields() {
+    let (url, _client) = prepared("suggest_json", SEED).await;
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "--fail-on-suggestions",
+        "-c",
+        REVIEWS_QUERY,
+    ]);
+    // --fail-on-suggestions: something is suggested, exit 1.
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    for field in [
+        "schema_version",
+        "pgdiag_version",
+        "server",
+        "verify",
+        "min_improvement_pct",
+        "statements",
+        "suggestions",
+        "no_suggestions",
+        "combined",
+        "notes",
+        "apply",
+    ] {
+        assert!(value.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(value["schema_version"], 1);
+    let suggestion = &value["suggestions"][0];
+    for field in [
+        "id",
+        "kind",
+        "status",
+        "rejected_reason",
+        "reason",
+        "serves",
+        "ddl",
+        "index",
+        "matview",
+        "verification",
+    ] {
+        assert!(
+            suggestion.get(field).is_some(),
+            "missing suggestions[].{field}"
+        );
+    }
+    assert_eq!(suggestion["kind"], "index");
+    assert_eq!(suggestion["status"], "kept");
+    assert_eq!(suggestion["index"]["method"], "btree");
+    assert!(suggestion["verification"]["per_statement"][0]["before"]["cost"].is_number());
+    let statement = &value["statements"][0];
+    for field in [
+        "index",
+        "source",
+        "line",
+        "sql",
+        "planning",
+        "parameters",
+        "cost",
+        "time_ms",
+        "plan",
+        "findings",
+        "notes",
+        "error",
+    ] {
+        assert!(
+            statement.get(field).is_some(),
+            "missing statements[].{field}"
+        );
+    }
+    assert_eq!(statement["findings"][0], "seq-scan");
+}

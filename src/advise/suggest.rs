@@ -313,10 +313,10 @@ async fn plan_statement(
         Err(pg::Error::ParamCount { given: 0, .. }) if input.params.is_none() => {
             match generic_plan(runner, &statement.text).await {
                 Ok(explain) => (explain, true),
-                Err(e) => return Ok(failed_pg(entry, e)?),
+                Err(e) => return failed_pg(entry, e),
             }
         }
-        Err(e) => return Ok(failed_pg(entry, e)?),
+        Err(e) => return failed_pg(entry, e),
     };
     entry.planning = if generic {
         Planning::Generic

@@ -341,10 +341,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
     Ok(())
 }
 
-fn scripted<'a>(
-    report: &'a SuggestReport,
-    options: ScriptOptions,
-) -> impl Iterator<Item = &'a Suggestion> {
+fn scripted(report: &SuggestReport, options: ScriptOptions) -> impl Iterator<Item = &Suggestion> {
     report
         .actionable()
         .filter(move |s| s.kind == SuggestionKind::Index || options.with_matviews)
