@@ -602,3 +602,61 @@ async fn json_report_has_the_documented_fields() {
     }
     assert_eq!(statement["findings"][0], "seq-scan");
 }
+
+/// The seed story (issue 6, "Must be shown"), at a small scale: suggest finds the reviews index
+/// and the recommendations composite on the story's queries, and after --apply the product page
+/// and recommendations queries use them.
+#[tokio::test]
+async fn seed_story_indexes_are_found_applied_and_used() {
+    let (url, client) = database("suggest_seed", "").await;
+    pgdiag::seed::load(&client, 0.17, |_| {}).await.unwrap();
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    let queries = crate::support::fixture("fixtures/seed/queries");
+    let files: Vec<String> = ["product_page.sql", "category_listing.sql", "recommendations.sql"]
+        .iter()
+        .map(|f| queries.join(f).display().to_string())
+        .collect();
+    let mut args = vec![
+        "suggest", "--dsn", &url, "--format", "json", "--apply", "--yes", "--with-matviews",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let run = pgdiag(&args);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    assert!(
+        report.statements.iter().all(|s| s.planning == Planning::Analyze),
+        "{:#?}",
+        report.statements
+    );
+    let kept = shapes(&report, SuggestionStatus::Kept);
+    assert!(kept.contains(&"reviews (product_id)".into()), "{kept:?}\n{}", run.stdout);
+    assert!(
+        kept.contains(&"recommendations (product_id, score DESC)".into()),
+        "{kept:?}\n{}",
+        run.stdout
+    );
+    let apply = report.apply.as_ref().unwrap();
+    assert!(apply.error.is_none(), "{apply:#?}");
+    let product_page = apply.after.iter().find(|a| a.statement == 1).unwrap();
+    assert!(
+        product_page.after.plan.contains("reviews_product_id_idx"),
+        "{product_page:#?}"
+    );
+    assert!(
+        product_page
+            .after
+            .plan
+            .contains("recommendations_product_id_score_desc_idx"),
+        "{product_page:#?}"
+    );
+    assert!(product_page.plan_change.is_some());
+    let recommendations = apply.after.iter().find(|a| a.statement == 3).unwrap();
+    assert!(
+        recommendations
+            .after
+            .plan
+            .contains("recommendations_product_id_score_desc_idx"),
+        "{recommendations:#?}"
+    );
+}
