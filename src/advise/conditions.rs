@@ -466,5 +466,95 @@ pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
     }
 }
 
+/// An expression or predicate in one canonical text form: every column reference unqualified and
+/// double-quoted, outer parentheses dropped. Index keys and partial-index predicates are stored in
+/// this form, and what `pg_get_indexdef`/`pg_get_expr` print for an existing index is brought to it
+/// before comparing (both come from PostgreSQL's deparser, so casts and inner parentheses agree).
+/// Text that does not parse is returned trimmed.
+pub fn normalize_expression(text: &str) -> String {
+    match parse_expr(text.trim()) {
+        Ok(mut expr) => {
+            requote(&mut expr);
+            strip_nested(&expr).to_string()
+        }
+        Err(_) => text.trim().to_owned(),
+    }
+}
+
+fn strip_nested(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => strip_nested(inner),
+        other => other,
+    }
+}
+
+/// Rewrite column references in place: qualifiers dropped, names double-quoted. Function names and
+/// literals are left alone.
+pub(crate) fn requote(expr: &mut Expr) {
+    match expr {
+        Expr::Identifier(ident) => ident.quote_style = Some('"'),
+        Expr::CompoundIdentifier(parts) => {
+            if let Some(mut last) = parts.pop() {
+                last.quote_style = Some('"');
+                *expr = Expr::Identifier(last);
+            }
+        }
+        Expr::Nested(inner)
+        | Expr::Cast { expr: inner, .. }
+        | Expr::UnaryOp { expr: inner, .. }
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner)
+        | Expr::IsTrue(inner)
+        | Expr::IsFalse(inner)
+        | Expr::IsNotTrue(inner)
+        | Expr::IsNotFalse(inner) => requote(inner),
+        Expr::BinaryOp { left, right, .. } => {
+            requote(left);
+            requote(right);
+        }
+        Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => {
+            requote(left);
+            requote(right);
+        }
+        Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } => {
+            requote(expr);
+            requote(pattern);
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            requote(expr);
+            requote(low);
+            requote(high);
+        }
+        Expr::In { expr, target, .. } => {
+            requote(expr);
+            if let InTarget::List(list) = target {
+                list.iter_mut().for_each(requote);
+            }
+        }
+        Expr::Array(array) => array.elem.iter_mut().for_each(requote),
+        Expr::Function(function) => {
+            if let FunctionArguments::List(list) = &mut function.args {
+                for arg in &mut list.args {
+                    match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+                        | FunctionArg::Named {
+                            arg: FunctionArgExpr::Expr(e),
+                            ..
+                        }
+                        | FunctionArg::ExprNamed {
+                            arg: FunctionArgExpr::Expr(e),
+                            ..
+                        } => requote(e),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,10 @@
 pub mod candidates;
 pub mod conditions;
 
-pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, merge};
+pub use candidates::{
+    Advice, Candidate, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates, merge,
+};
 pub use conditions::{
-    Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
+    Predicate, PredicateKind, SortKey, TableRef, Target, normalize_expression, parse_condition,
+    parse_sort_key, preclean,
 };

@@ -20,11 +20,9 @@ fn shape(candidate: &Candidate) -> String {
 
 fn candidate(table: &str, columns: Vec<IndexColumn>, rule: &str) -> Candidate {
     Candidate {
-        schema: None,
-        table: table.into(),
-        columns,
         reason: format!("{rule} on {table}"),
         finding_rules: vec![rule.into()],
+        ..Candidate::btree(None, table, columns)
     }
 }
 
@@ -70,14 +68,12 @@ fn ddl_quotes_everything_and_writes_only_non_default_directions() {
             IndexColumn::asc("select"),
             IndexColumn::desc("Score"),
             IndexColumn {
-                name: "a\"b".into(),
-                desc: true,
                 nulls_first: false,
+                ..IndexColumn::desc("a\"b")
             },
             IndexColumn {
-                name: "n".into(),
-                desc: false,
                 nulls_first: true,
+                ..IndexColumn::asc("n")
             },
         ],
         "seq-scan",
@@ -241,4 +237,139 @@ fn an_operator_btree_cannot_serve_says_so() {
         // sqlparser re-renders the conjunct (type names upper-cased).
         "filter uses an operator a btree cannot serve: orders.note ~~ '%gift'::TEXT"
     );
+}
+
+#[test]
+fn ddl_writes_method_expression_opclass_include_and_predicate() {
+    let mut gin = candidate(
+        "Docs",
+        vec![IndexColumn::asc("bo\"dy").with_opclass("jsonb_path_ops")],
+        "seq-scan",
+    );
+    gin.method = IndexMethod::Gin;
+    assert_eq!(
+        gin.ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "Docs" USING gin ("bo""dy" "jsonb_path_ops")"#
+    );
+    assert!(!gin.hypopg_supported());
+    let mut partial = candidate(
+        "orders",
+        vec![IndexColumn::expression(r#"lower("E-mail")"#)],
+        "seq-scan",
+    );
+    partial.include = vec!["total".into(), "Sel ect".into()];
+    partial.predicate = Some(r#""status" = 'pending'::text"#.into());
+    assert_eq!(
+        partial.ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "orders" ((lower("E-mail"))) INCLUDE ("total", "Sel ect") WHERE "status" = 'pending'::text"#
+    );
+    assert!(partial.hypopg_supported());
+    let name = partial.index_name();
+    assert!(
+        name.starts_with("orders_lower_E_mail_incl_total_Sel ect_where_"),
+        "{name}"
+    );
+    assert_eq!(name.len(), 63, "{name}");
+}
+
+#[test]
+fn index_names_differ_when_only_the_predicate_or_method_differs() {
+    let plain = candidate("orders", vec![IndexColumn::asc("customer_id")], "seq-scan");
+    let mut partial = plain.clone();
+    partial.predicate = Some(r#""status" = 'pending'::text"#.into());
+    let mut other_partial = plain.clone();
+    other_partial.predicate = Some(r#""status" = 'failed'::text"#.into());
+    let mut gin = plain.clone();
+    gin.method = IndexMethod::Gin;
+    let names = [
+        plain.index_name(),
+        partial.index_name(),
+        other_partial.index_name(),
+        gin.index_name(),
+    ];
+    for (i, a) in names.iter().enumerate() {
+        assert!(a.len() <= 63, "{a}");
+        for b in &names[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    // Past the 63-byte cut, a hash keeps long names apart.
+    let mut long_a = candidate(&"t".repeat(50), vec![IndexColumn::asc("a")], "seq-scan");
+    long_a.predicate = Some("x = 1".into());
+    let mut long_b = long_a.clone();
+    long_b.predicate = Some("x = 2".into());
+    assert_ne!(long_a.index_name(), long_b.index_name());
+    assert!(long_a.index_name().len() <= 63);
+}
+
+#[test]
+fn coverage_between_candidates_respects_method_predicate_opclass_and_include() {
+    let key = candidate("t", vec![IndexColumn::asc("a")], "seq-scan");
+    let mut with_include = candidate(
+        "t",
+        vec![IndexColumn::asc("a"), IndexColumn::asc("b")],
+        "seq-scan",
+    );
+    with_include.include = vec!["c".into()];
+    assert!(key.is_covered_by(&with_include));
+    let mut wants_c = key.clone();
+    wants_c.include = vec!["c".into()];
+    assert!(wants_c.is_covered_by(&with_include));
+    let mut wants_b = key.clone();
+    wants_b.include = vec!["b".into()];
+    assert!(wants_b.is_covered_by(&with_include), "b is a key there");
+    let mut wants_d = key.clone();
+    wants_d.include = vec!["d".into()];
+    assert!(!wants_d.is_covered_by(&with_include));
+    let mut partial = key.clone();
+    partial.predicate = Some("x".into());
+    assert!(!partial.is_covered_by(&key) && !key.is_covered_by(&partial));
+    let pattern = candidate(
+        "t",
+        vec![IndexColumn::asc("a").with_opclass("text_pattern_ops")],
+        "seq-scan",
+    );
+    assert!(!pattern.is_covered_by(&key) && !key.is_covered_by(&pattern));
+    let mut gin_ab = candidate(
+        "t",
+        vec![IndexColumn::asc("a"), IndexColumn::asc("b")],
+        "seq-scan",
+    );
+    gin_ab.method = IndexMethod::Gin;
+    let mut gin_b = candidate("t", vec![IndexColumn::asc("b")], "seq-scan");
+    gin_b.method = IndexMethod::Gin;
+    assert!(
+        gin_b.is_covered_by(&gin_ab),
+        "any key of a GIN index serves"
+    );
+    assert!(!gin_b.is_covered_by(&candidate("t", vec![IndexColumn::asc("b")], "x")));
+}
+
+#[test]
+fn merge_unions_include_lists_of_equal_keys_and_carries_them_into_longer_keys() {
+    let mut first = candidate("t", vec![IndexColumn::asc("a")], "q1");
+    first.include = vec!["x".into()];
+    let mut second = candidate("t", vec![IndexColumn::asc("a")], "q2");
+    second.include = vec!["y".into(), "x".into()];
+    let merged = merge(vec![first.clone(), second]);
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert_eq!(merged[0].include, ["x", "y"]);
+    assert_eq!(merged[0].finding_rules, ["q1", "q2"]);
+
+    let longer = candidate(
+        "t",
+        vec![IndexColumn::asc("a"), IndexColumn::asc("x")],
+        "q3",
+    );
+    let merged = merge(vec![first, longer]);
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert!(
+        merged[0].include.is_empty(),
+        "x is already a key: {merged:?}"
+    );
+
+    let mut partial = candidate("t", vec![IndexColumn::asc("a")], "q4");
+    partial.predicate = Some(r#""s" = 'p'::text"#.into());
+    let plain = candidate("t", vec![IndexColumn::asc("a")], "q5");
+    assert_eq!(merge(vec![partial, plain]).len(), 2);
 }
