@@ -1,13 +1,21 @@
-//! Candidate btree indexes derived from a plan and its findings: which table, which columns in
-//! which order and direction, and why; or, when nothing can be suggested, a reason a user can read.
+//! Candidate indexes derived from a plan and its findings: which table, which columns (or
+//! expressions) in which order and direction, which method, INCLUDE columns and partial predicate,
+//! and why; or, when nothing can be suggested, a reason a user can read.
 //!
 //! Column order follows the btree rule of thumb: equality columns first (in the order the plan
 //! prints them, so the result is stable), then at most one range column, or the sort keys with their
-//! direction when the index is meant to deliver rows in order.
+//! direction when the index is meant to deliver rows in order. The other kinds (partial, INCLUDE,
+//! GIN) and the "why not" reasons live in [`kinds`]; plans without timings go through [`cost`].
+
+mod cost;
+mod kinds;
+
+pub use cost::candidates_by_cost;
 
 use crate::diagnose::Finding;
 use crate::pg::quote_ident;
 use crate::plan::{Explain, PlanNode};
+use crate::report::text::fmt_pct;
 
 use super::conditions::{
     Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
@@ -17,7 +25,7 @@ use super::conditions::{
 const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// Scans whose filter an index could replace.
-const TABLE_SCANS: [&str; 4] = [
+pub(super) const TABLE_SCANS: [&str; 4] = [
     "Seq Scan",
     "Bitmap Heap Scan",
     "Index Scan",
@@ -423,28 +431,36 @@ fn push_unique(columns: &mut Vec<IndexColumn>, column: IndexColumn) {
     }
 }
 
-fn equality_columns(predicates: &[Predicate]) -> Vec<IndexColumn> {
+/// The key a predicate gives an index column, when a btree can use it.
+fn btree_key(p: &Predicate) -> Option<IndexColumn> {
+    if p.why_not.is_some() {
+        return None;
+    }
+    let column = match &p.target {
+        Target::Column(c) => IndexColumn::asc(c.as_str()),
+        Target::Expression(e) => IndexColumn::expression(e.as_str()),
+    };
+    Some(match &p.opclass {
+        Some(opclass) => column.with_opclass(opclass.as_str()),
+        None => column,
+    })
+}
+
+fn equality_columns<'p>(predicates: impl IntoIterator<Item = &'p Predicate>) -> Vec<IndexColumn> {
     let mut columns = Vec::new();
     for p in predicates {
         if p.kind == PredicateKind::Equality
-            && let Some(c) = p.target.column()
+            && let Some(c) = btree_key(p)
         {
-            push_unique(&mut columns, IndexColumn::asc(c));
+            push_unique(&mut columns, c);
         }
     }
     columns
 }
 
-/// Why the first predicate no plain-column btree can serve is unusable, for the reason.
+/// Why the first predicate no index can serve is unusable, for the reason.
 fn first_unusable(predicates: &[Predicate]) -> Option<String> {
-    predicates.iter().find_map(|p| match &p.target {
-        Target::Expression(e) => Some(format!("filter is not on a plain column: {e}")),
-        Target::Column(_) if p.kind == PredicateKind::Other => Some(format!(
-            "filter uses an operator a btree cannot serve: {}",
-            p.text
-        )),
-        Target::Column(_) => None,
-    })
+    predicates.iter().find_map(|p| p.why_not.clone())
 }
 
 /// Candidate indexes for one plan, from its findings.
@@ -457,23 +473,14 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
             continue;
         }
         let result = match finding.rule.as_str() {
-            "seq-scan" | "index-filter-waste" => filter_candidate(&plan, finding.node_id),
-            "unindexed-sort" => sort_candidate(&plan, finding.node_id),
+            "seq-scan" | "index-filter-waste" => filter_candidates(&plan, finding.node_id),
+            "unindexed-sort" => sort_candidate(&plan, finding.node_id).map(|c| vec![c]),
             _ => continue,
         };
         if let Some(scan) = scan_below(&plan, finding.node_id) {
             tables_with_findings.push(scan);
         }
-        match result {
-            Ok(mut candidate) => {
-                candidate.finding_rules = vec![finding.rule.clone()];
-                advice.candidates.push(candidate);
-            }
-            Err(reason) => advice.no_suggestions.push(NoSuggestion {
-                node_id: finding.node_id,
-                reason,
-            }),
-        }
+        advice.record(finding.node_id, &finding.rule, result);
     }
     for (id, node) in plan.nodes.iter().enumerate() {
         if TABLE_SCANS.contains(&node.node_type.as_str())
@@ -482,16 +489,26 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
         {
             advice.no_suggestions.push(NoSuggestion {
                 node_id: id,
-                reason: format!(
-                    "no finding on this table ({} on {})",
-                    node.node_type,
-                    node.relation_name.as_deref().unwrap_or_default()
-                ),
+                reason: kinds::unflagged_scan_reason(&plan, id),
             });
         }
     }
     advice.candidates = merge(advice.candidates);
     advice
+}
+
+impl Advice {
+    fn record(&mut self, node_id: usize, rule: &str, result: Result<Vec<Candidate>, String>) {
+        match result {
+            Ok(found) => {
+                for mut candidate in found {
+                    candidate.finding_rules = vec![rule.to_owned()];
+                    self.candidates.push(candidate);
+                }
+            }
+            Err(reason) => self.no_suggestions.push(NoSuggestion { node_id, reason }),
+        }
+    }
 }
 
 /// The scan a finding is about: the node itself, or the table scan a sort reads from.
@@ -509,29 +526,52 @@ fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
     }
 }
 
-fn filter_candidate(plan: &Indexed<'_>, id: usize) -> Result<Candidate, String> {
+/// The indexes that could replace a scan's filter: a btree (equality keys, then join keys, then one
+/// range; partial when a literal filter is highly selective; INCLUDE when an index-only scan comes
+/// within reach) and a GIN per column filtered by containment or a pattern.
+fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, String> {
     let node = plan.nodes[id];
     let table = table_ref(node).ok_or_else(|| format!("{} reads no table", node.node_type))?;
+    if let Some(reason) = kinds::tiny_table(node).or_else(|| kinds::low_selectivity(node)) {
+        return Err(reason);
+    }
     let predicates = scan_predicates(node, table);
     let joins = if node.node_type == "Seq Scan" {
         join_predicates(plan, id, table)
     } else {
         Vec::new()
     };
-    let mut columns = equality_columns(&predicates);
+    let partial = kinds::partial_predicates(node, &predicates, &joins);
+    let mut columns = equality_columns(
+        predicates
+            .iter()
+            .filter(|p| !partial.iter().any(|q| q == p)),
+    );
     for column in equality_columns(&joins) {
         push_unique(&mut columns, column);
     }
-    let range = predicates.iter().find_map(|p| {
-        (p.kind == PredicateKind::Range)
-            .then(|| p.target.column())
-            .flatten()
-            .filter(|c| !columns.iter().any(|e| e.name() == Some(*c)))
-    });
+    let range = predicates
+        .iter()
+        .filter(|p| p.kind == PredicateKind::Range)
+        .filter_map(btree_key)
+        .find(|c| !columns.iter().any(|e| e.key == c.key));
     if let Some(range) = range {
-        columns.push(IndexColumn::asc(range));
+        columns.push(range);
     }
-    if columns.is_empty() {
+    let predicate = (!partial.is_empty()).then(|| {
+        partial
+            .iter()
+            .map(|p| p.sql.as_str())
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    });
+    if columns.is_empty()
+        && let Some(first) = partial.first()
+    {
+        columns.push(kinds::partial_key(node, table, first));
+    }
+    let gin = kinds::gin_candidates(node, table, &predicates);
+    if columns.is_empty() && gin.is_empty() {
         return Err(match first_unusable(&predicates) {
             Some(reason) => reason,
             None if predicates.is_empty() && joins.is_empty() => format!(
@@ -544,23 +584,46 @@ fn filter_candidate(plan: &Indexed<'_>, id: usize) -> Result<Candidate, String> 
             ),
         });
     }
-    let mut parts = Vec::new();
-    if let Some(filter) = node.filter.as_deref() {
-        parts.push(format!("filter {filter}"));
+    let mut found = Vec::new();
+    if !columns.is_empty() {
+        let mut parts = Vec::new();
+        if let Some(filter) = node.filter.as_deref() {
+            parts.push(format!("filter {filter}"));
+        }
+        if !joins.is_empty() {
+            let keys: Vec<&str> = joins.iter().map(|p| p.text.as_str()).collect();
+            parts.push(format!("join on {}", keys.join(" AND ")));
+        }
+        if let Some(kept) = kinds::kept_share(node) {
+            if predicate.is_some() {
+                parts.push(format!(
+                    "partial: the filter keeps {} of the rows read",
+                    fmt_pct(kept)
+                ));
+            }
+        }
+        let unserved = predicates
+            .iter()
+            .any(|p| btree_key(p).is_none() && !partial.contains(&p));
+        let include = if unserved {
+            Vec::new()
+        } else {
+            kinds::include_columns(node, table, &columns)
+        };
+        found.push(Candidate {
+            include,
+            predicate,
+            reason: format!(
+                "{} on {}: {}",
+                node.node_type,
+                table.relation,
+                parts.join("; ")
+            ),
+            ..Candidate::btree(node.schema.clone(), table.relation, columns)
+        });
     }
-    if !joins.is_empty() {
-        let keys: Vec<&str> = joins.iter().map(|p| p.text.as_str()).collect();
-        parts.push(format!("join on {}", keys.join(" AND ")));
-    }
-    Ok(Candidate {
-        reason: format!(
-            "{} on {}: {}",
-            node.node_type,
-            table.relation,
-            parts.join("; ")
-        ),
-        ..Candidate::btree(node.schema.clone(), table.relation, columns)
-    })
+    found.extend(gin);
+    Ok(found)
 }
 
 fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, String> {
@@ -600,7 +663,14 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
             }
         }
     }
+    let unserved = predicates.iter().any(|p| btree_key(p).is_none());
+    let include = if unserved {
+        Vec::new()
+    } else {
+        kinds::include_columns(scan, table, &columns)
+    };
     Ok(Candidate {
+        include,
         reason: format!(
             "Sort on {} by {}{}",
             table.relation,

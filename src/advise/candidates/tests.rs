@@ -50,13 +50,17 @@ fn index_filter_waste_adds_the_filtered_range_after_the_index_equality() {
 fn unfound_tables_say_why_nothing_is_suggested() {
     let advice = advise_fixture("subplan.json");
     assert!(advice.candidates.is_empty(), "{:?}", advice.candidates);
-    assert!(
-        advice
-            .no_suggestions
-            .iter()
-            .any(|n| n.reason.starts_with("no finding on this table")),
-        "{:?}",
-        advice.no_suggestions
+    let reasons: Vec<&str> = advice
+        .no_suggestions
+        .iter()
+        .map(|n| n.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "already indexed: Index Scan on customers uses customers_pkey",
+            "already indexed: Index Only Scan on orders uses orders_customer_id_idx"
+        ]
     );
 }
 
@@ -206,37 +210,100 @@ fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
 }
 
 #[test]
-fn a_filter_on_an_expression_says_so() {
+fn a_filter_on_an_immutable_function_gives_an_expression_index() {
     let explain = Explain::from_plan(scan(
         "users",
         "users",
-        Some("(lower(users.email) = 'a@b.c'::text)"),
+        Some("(lower((users.email)::text) = 'a@b.c'::text)"),
     ));
     let advice = candidates(&explain, &[finding("seq-scan", 0)]);
-    assert!(advice.candidates.is_empty());
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"users ((lower(("email")::TEXT)))"#]);
+}
+
+#[test]
+fn a_filter_on_a_function_no_index_can_hold_says_why() {
+    for (filter, reason) in [
+        (
+            "(to_char(orders.created_at, 'YYYY'::text) = '2024'::text)",
+            "to_char() is not immutable",
+        ),
+        (
+            "(date_trunc('day'::text, orders.created_at) = '2024-01-01 00:00:00+00'::timestamp with time zone)",
+            "date_trunc() on a timestamptz is not immutable",
+        ),
+        (
+            "(my_func(orders.note) = 1)",
+            "my_func() is not known to be immutable",
+        ),
+        (
+            "((orders.a + orders.b) = 3)",
+            "the filter is not on a plain column or a known immutable function",
+        ),
+    ] {
+        let explain = Explain::from_plan(scan("orders", "orders", Some(filter)));
+        let advice = candidates(&explain, &[finding("seq-scan", 0)]);
+        assert!(advice.candidates.is_empty(), "{filter}: {advice:?}");
+        assert!(
+            advice.no_suggestions[0].reason.starts_with(reason),
+            "{filter}: {:?}",
+            advice.no_suggestions
+        );
+    }
+    let timestamp = Explain::from_plan(scan(
+        "orders",
+        "orders",
+        Some(
+            "(date_trunc('day'::text, orders.created_at) = '2024-01-01 00:00:00'::timestamp without time zone)",
+        ),
+    ));
+    let advice = candidates(&timestamp, &[finding("seq-scan", 0)]);
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
     assert_eq!(
-        advice.no_suggestions,
-        [NoSuggestion {
-            node_id: 0,
-            reason: "filter is not on a plain column: lower(users.email)".into()
-        }]
+        shapes,
+        [r#"orders ((date_trunc('day'::TEXT, "created_at")))"#]
     );
 }
 
 #[test]
-fn an_operator_btree_cannot_serve_says_so() {
+fn an_operator_no_index_can_serve_says_so() {
     let explain = Explain::from_plan(scan(
         "orders",
         "orders",
-        Some("(orders.note ~~ '%gift'::text)"),
+        Some("(orders.note <> 'gift'::text)"),
     ));
     let advice = candidates(&explain, &[finding("seq-scan", 0)]);
     assert!(advice.candidates.is_empty());
     assert_eq!(
         advice.no_suggestions[0].reason,
         // sqlparser re-renders the conjunct (type names upper-cased).
-        "filter uses an operator a btree cannot serve: orders.note ~~ '%gift'::TEXT"
+        "no btree or GIN index serves the operator in orders.note <> 'gift'::TEXT"
     );
+}
+
+#[test]
+fn patterns_and_containment_give_gin_and_prefixes_a_pattern_btree() {
+    let gin = |filter: &str| {
+        let explain = Explain::from_plan(scan("docs", "d", Some(filter)));
+        candidates(&explain, &[finding("seq-scan", 0)]).candidates
+    };
+    let trigram = gin("(d.title ~~* '%rust%'::text)");
+    assert_eq!(trigram.len(), 1, "{trigram:?}");
+    assert_eq!(trigram[0].method, IndexMethod::Gin);
+    assert_eq!(trigram[0].requires_extension.as_deref(), Some("pg_trgm"));
+    assert_eq!(
+        trigram[0].ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "docs" USING gin ("title" "gin_trgm_ops")"#
+    );
+    let contains = gin(r#"(d.body @> '{"a": 1}'::jsonb)"#);
+    assert_eq!(shape(&contains[0]), r#"docs ("body" "jsonb_path_ops")"#);
+    assert_eq!(contains[0].requires_extension, None);
+    let both = gin(r#"((d.body @> '{"a": 1}'::jsonb) AND (d.body ? 'b'::text))"#);
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert_eq!(shape(&both[0]), r#"docs ("body")"#);
+    let prefix = gin("(d.title ~~ 'rust%'::text)");
+    assert_eq!(prefix[0].method, IndexMethod::Btree);
+    assert_eq!(shape(&prefix[0]), r#"docs ("title" "text_pattern_ops")"#);
 }
 
 #[test]
