@@ -243,7 +243,9 @@ async fn single_column_changes(
         if let Some(index) = covered_by(&candidate, &existing) {
             eprintln!(
                 "   single-column advice skips {}({}): {} exists",
-                candidate.table, candidate.columns[0].name, index.name
+                candidate.table,
+                candidate.columns[0].label(),
+                index.name
             );
             continue;
         }

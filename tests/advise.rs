@@ -64,9 +64,9 @@ fn shapes(candidates: &[Candidate]) -> Vec<String> {
                 .iter()
                 .map(|col| {
                     if col.desc {
-                        format!("{} DESC", col.name)
+                        format!("{} DESC", col.label())
                     } else {
-                        col.name.clone()
+                        col.label().to_owned()
                     }
                 })
                 .collect();

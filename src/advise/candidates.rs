@@ -1,13 +1,21 @@
-//! Candidate btree indexes derived from a plan and its findings: which table, which columns in
-//! which order and direction, and why; or, when nothing can be suggested, a reason a user can read.
+//! Candidate indexes derived from a plan and its findings: which table, which columns (or
+//! expressions) in which order and direction, which method, INCLUDE columns and partial predicate,
+//! and why; or, when nothing can be suggested, a reason a user can read.
 //!
 //! Column order follows the btree rule of thumb: equality columns first (in the order the plan
 //! prints them, so the result is stable), then at most one range column, or the sort keys with their
-//! direction when the index is meant to deliver rows in order.
+//! direction when the index is meant to deliver rows in order. The other kinds (partial, INCLUDE,
+//! GIN) and the "why not" reasons live in [`kinds`]; plans without timings go through [`cost`].
+
+mod cost;
+mod kinds;
+
+pub use cost::candidates_by_cost;
 
 use crate::diagnose::Finding;
 use crate::pg::quote_ident;
 use crate::plan::{Explain, PlanNode};
+use crate::report::text::fmt_pct;
 
 use super::conditions::{
     Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
@@ -17,17 +25,50 @@ use super::conditions::{
 const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// Scans whose filter an index could replace.
-const TABLE_SCANS: [&str; 4] = [
+pub(super) const TABLE_SCANS: [&str; 4] = [
     "Seq Scan",
     "Bitmap Heap Scan",
     "Index Scan",
     "Index Only Scan",
 ];
 
-/// One index column: the column and its direction, NULLS placement explicit.
+/// The access method of a candidate: btree serves equality, ranges and order; GIN serves
+/// containment (jsonb `@>`, `?`) and, with `pg_trgm`, LIKE/ILIKE patterns with a leading wildcard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IndexMethod {
+    #[default]
+    Btree,
+    Gin,
+}
+
+impl IndexMethod {
+    /// The name `pg_am` uses, as written after `USING`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexMethod::Btree => "btree",
+            IndexMethod::Gin => "gin",
+        }
+    }
+}
+
+/// What an index column is built on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IndexKey {
+    /// A plain column, by name (unquoted).
+    Column(String),
+    /// An expression over the table's columns, as SQL text whose identifiers are already quoted
+    /// (`lower("email")`): the form [`crate::advise::normalize_expression`] produces, so it can be
+    /// compared with what `pg_get_indexdef` prints for an existing index.
+    Expression(String),
+}
+
+/// One index column: its key, operator class (when not the type's default) and direction, NULLS
+/// placement explicit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IndexColumn {
-    pub name: String,
+    pub key: IndexKey,
+    /// `gin_trgm_ops`, `jsonb_path_ops`, `text_pattern_ops`...; `None` for the default class.
+    pub opclass: Option<String>,
     pub desc: bool,
     pub nulls_first: bool,
 }
@@ -36,7 +77,8 @@ impl IndexColumn {
     /// Ascending, NULLS LAST: PostgreSQL's default.
     pub fn asc(name: impl Into<String>) -> Self {
         IndexColumn {
-            name: name.into(),
+            key: IndexKey::Column(name.into()),
+            opclass: None,
             desc: false,
             nulls_first: false,
         }
@@ -45,15 +87,57 @@ impl IndexColumn {
     /// Descending, NULLS FIRST: PostgreSQL's default for DESC.
     pub fn desc(name: impl Into<String>) -> Self {
         IndexColumn {
-            name: name.into(),
             desc: true,
             nulls_first: true,
+            ..IndexColumn::asc(name)
         }
     }
 
-    /// The column as written in CREATE INDEX: DESC and NULLS only where they differ from the default.
-    fn ddl(&self) -> String {
-        let mut out = quote_ident(&self.name);
+    /// An ascending expression key; `text` must already have quoted identifiers.
+    pub fn expression(text: impl Into<String>) -> Self {
+        IndexColumn {
+            key: IndexKey::Expression(text.into()),
+            ..IndexColumn::asc(String::new())
+        }
+    }
+
+    /// The same column with a non-default operator class.
+    pub fn with_opclass(mut self, opclass: impl Into<String>) -> Self {
+        self.opclass = Some(opclass.into());
+        self
+    }
+
+    /// The column name for a plain-column key.
+    pub fn name(&self) -> Option<&str> {
+        match &self.key {
+            IndexKey::Column(name) => Some(name),
+            IndexKey::Expression(_) => None,
+        }
+    }
+
+    /// The column name or the expression text, for messages and index names.
+    pub fn label(&self) -> &str {
+        match &self.key {
+            IndexKey::Column(name) | IndexKey::Expression(name) => name,
+        }
+    }
+
+    /// Same key and operator class (direction aside).
+    pub fn same_key(&self, other: &IndexColumn) -> bool {
+        self.key == other.key && self.opclass == other.opclass
+    }
+
+    /// The column as written in CREATE INDEX: an expression in parentheses, the operator class,
+    /// then DESC and NULLS only where they differ from the default.
+    pub(crate) fn ddl(&self) -> String {
+        let mut out = match &self.key {
+            IndexKey::Column(name) => quote_ident(name),
+            IndexKey::Expression(text) => format!("({text})"),
+        };
+        if let Some(opclass) = &self.opclass {
+            out.push(' ');
+            out.push_str(&quote_ident(opclass));
+        }
         if self.desc {
             out.push_str(" DESC");
         }
@@ -68,13 +152,21 @@ impl IndexColumn {
     }
 }
 
-/// A btree index worth trying.
+/// An index worth trying.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// Present when the plan was explained with VERBOSE (or the caller knows it).
     pub schema: Option<String>,
     pub table: String,
+    pub method: IndexMethod,
     pub columns: Vec<IndexColumn>,
+    /// Non-key columns stored in the index (`INCLUDE`), so an index-only scan can answer the query.
+    pub include: Vec<String>,
+    /// The WHERE of a partial index, as SQL text with quoted identifiers (normalized like
+    /// [`IndexKey::Expression`]), e.g. `"status" = 'pending'::text`.
+    pub predicate: Option<String>,
+    /// An extension the operator class needs (`pg_trgm` for `gin_trgm_ops`).
+    pub requires_extension: Option<String>,
     /// Why: what it serves, in one line (several when candidates were merged).
     pub reason: String,
     /// Rule ids of the findings it answers.
@@ -82,51 +174,162 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" ("col" DESC, ...)`.
+    /// A plain btree candidate with no INCLUDE, predicate, reason or rules yet.
+    pub fn btree(
+        schema: Option<String>,
+        table: impl Into<String>,
+        columns: Vec<IndexColumn>,
+    ) -> Self {
+        Candidate {
+            schema,
+            table: table.into(),
+            method: IndexMethod::Btree,
+            columns,
+            include: Vec::new(),
+            predicate: None,
+            requires_extension: None,
+            reason: String::new(),
+            finding_rules: Vec::new(),
+        }
+    }
+
+    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" [USING gin]
+    /// ("col" DESC, (expr), "c" "opclass") [INCLUDE ("x")] [WHERE predicate]`.
     pub fn ddl(&self, index_name: &str) -> String {
         let table = match &self.schema {
             Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.table)),
             None => quote_ident(&self.table),
         };
         let columns: Vec<String> = self.columns.iter().map(IndexColumn::ddl).collect();
-        format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {table} ({})",
-            quote_ident(index_name),
-            columns.join(", ")
-        )
+        let mut out = format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {table}",
+            quote_ident(index_name)
+        );
+        if self.method != IndexMethod::Btree {
+            out.push_str(" USING ");
+            out.push_str(self.method.as_str());
+        }
+        out.push_str(&format!(" ({})", columns.join(", ")));
+        if !self.include.is_empty() {
+            let include: Vec<String> = self.include.iter().map(|c| quote_ident(c)).collect();
+            out.push_str(&format!(" INCLUDE ({})", include.join(", ")));
+        }
+        if let Some(predicate) = &self.predicate {
+            out.push_str(" WHERE ");
+            out.push_str(predicate);
+        }
+        out
     }
 
-    /// `<table>_<cols>_idx`, truncated to 63 bytes (on a character boundary) keeping `_idx`.
+    /// `<table>_<cols>[_incl_<cols>][_gin][_where_<words>]_idx`. Over 63 bytes it is cut (on a
+    /// character boundary) and a hash of the full name is appended, so two candidates that differ
+    /// only past the cut (or only in their predicate) never share a name, which `IF NOT EXISTS`
+    /// would silently turn into "nothing created".
     pub fn index_name(&self) -> String {
         let mut base = self.table.clone();
         for column in &self.columns {
             base.push('_');
-            base.push_str(&column.name);
+            match &column.key {
+                IndexKey::Column(name) => base.push_str(name),
+                IndexKey::Expression(text) => base.push_str(&name_words(text)),
+            }
             if column.desc {
                 base.push_str("_desc");
             }
+            if let Some(opclass) = &column.opclass {
+                base.push('_');
+                base.push_str(opclass.trim_end_matches("_ops"));
+            }
+        }
+        if !self.include.is_empty() {
+            base.push_str("_incl");
+            for column in &self.include {
+                base.push('_');
+                base.push_str(column);
+            }
+        }
+        if self.method != IndexMethod::Btree {
+            base.push('_');
+            base.push_str(self.method.as_str());
+        }
+        if let Some(predicate) = &self.predicate {
+            base.push_str("_where_");
+            base.push_str(&name_words(predicate));
         }
         let suffix = "_idx";
         let limit = MAX_IDENTIFIER_BYTES - suffix.len();
         if base.len() > limit {
-            let mut cut = limit;
+            let hash = format!("_{:08x}", fnv1a(&base) as u32);
+            let mut cut = limit - hash.len();
             while !base.is_char_boundary(cut) {
                 cut -= 1;
             }
             base.truncate(cut);
+            base.push_str(&hash);
         }
         base.push_str(suffix);
         base
     }
 
-    /// True when `self`'s columns, with their directions, are a leading prefix of `other`'s on the
-    /// same table: an index built for `other` serves `self` too.
+    /// True when an index built for `other` serves everything `self` was suggested for: same table,
+    /// method and predicate; for btree, `self`'s key columns (with opclass and direction) are a
+    /// leading prefix of `other`'s and `self`'s INCLUDE columns are somewhere in `other`; for GIN,
+    /// every key of `self` is a key of `other`.
     pub fn is_covered_by(&self, other: &Candidate) -> bool {
+        self.same_target(other)
+            && self.keys_within(other)
+            && self
+                .include
+                .iter()
+                .all(|c| other.include.contains(c) || other.key_names().any(|k| k == c))
+    }
+
+    /// Whether a GIN or partial index can be tried hypothetically: HypoPG builds btree indexes,
+    /// including expression, partial and INCLUDE ones, but not GIN.
+    pub fn hypopg_supported(&self) -> bool {
+        self.method == IndexMethod::Btree
+    }
+
+    fn same_target(&self, other: &Candidate) -> bool {
         self.schema == other.schema
             && self.table == other.table
-            && self.columns.len() <= other.columns.len()
-            && other.columns.starts_with(&self.columns)
+            && self.method == other.method
+            && self.predicate == other.predicate
     }
+
+    fn keys_within(&self, other: &Candidate) -> bool {
+        match self.method {
+            IndexMethod::Btree => {
+                self.columns.len() <= other.columns.len()
+                    && other.columns.starts_with(&self.columns)
+            }
+            IndexMethod::Gin => self
+                .columns
+                .iter()
+                .all(|c| other.columns.iter().any(|o| o.same_key(c))),
+        }
+    }
+
+    fn key_names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().filter_map(IndexColumn::name)
+    }
+}
+
+/// Identifier-ish words of an expression or predicate for an index name: `lower("email")` gives
+/// `lower_email`, `"status" = 'pending'::text` gives `status_pending_text`.
+fn name_words(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.join("_")
+}
+
+/// 64-bit FNV-1a: a stable hash (unlike `DefaultHasher`, fixed across Rust versions).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// A plan node for which no index is suggested, and why.
@@ -223,33 +426,41 @@ fn join_predicates(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> V
 }
 
 fn push_unique(columns: &mut Vec<IndexColumn>, column: IndexColumn) {
-    if !columns.iter().any(|c| c.name == column.name) {
+    if !columns.iter().any(|c| c.key == column.key) {
         columns.push(column);
     }
 }
 
-fn equality_columns(predicates: &[Predicate]) -> Vec<IndexColumn> {
+/// The key a predicate gives an index column, when a btree can use it.
+fn btree_key(p: &Predicate) -> Option<IndexColumn> {
+    if p.why_not.is_some() {
+        return None;
+    }
+    let column = match &p.target {
+        Target::Column(c) => IndexColumn::asc(c.as_str()),
+        Target::Expression(e) => IndexColumn::expression(e.as_str()),
+    };
+    Some(match &p.opclass {
+        Some(opclass) => column.with_opclass(opclass.as_str()),
+        None => column,
+    })
+}
+
+fn equality_columns<'p>(predicates: impl IntoIterator<Item = &'p Predicate>) -> Vec<IndexColumn> {
     let mut columns = Vec::new();
     for p in predicates {
         if p.kind == PredicateKind::Equality
-            && let Some(c) = p.target.column()
+            && let Some(c) = btree_key(p)
         {
-            push_unique(&mut columns, IndexColumn::asc(c));
+            push_unique(&mut columns, c);
         }
     }
     columns
 }
 
-/// Why the first predicate no plain-column btree can serve is unusable, for the reason.
+/// Why the first predicate no index can serve is unusable, for the reason.
 fn first_unusable(predicates: &[Predicate]) -> Option<String> {
-    predicates.iter().find_map(|p| match &p.target {
-        Target::Expression(e) => Some(format!("filter is not on a plain column: {e}")),
-        Target::Column(_) if p.kind == PredicateKind::Other => Some(format!(
-            "filter uses an operator a btree cannot serve: {}",
-            p.text
-        )),
-        Target::Column(_) => None,
-    })
+    predicates.iter().find_map(|p| p.why_not.clone())
 }
 
 /// Candidate indexes for one plan, from its findings.
@@ -262,23 +473,14 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
             continue;
         }
         let result = match finding.rule.as_str() {
-            "seq-scan" | "index-filter-waste" => filter_candidate(&plan, finding.node_id),
-            "unindexed-sort" => sort_candidate(&plan, finding.node_id),
+            "seq-scan" | "index-filter-waste" => filter_candidates(&plan, finding.node_id),
+            "unindexed-sort" => sort_candidate(&plan, finding.node_id).map(|c| vec![c]),
             _ => continue,
         };
         if let Some(scan) = scan_below(&plan, finding.node_id) {
             tables_with_findings.push(scan);
         }
-        match result {
-            Ok(mut candidate) => {
-                candidate.finding_rules = vec![finding.rule.clone()];
-                advice.candidates.push(candidate);
-            }
-            Err(reason) => advice.no_suggestions.push(NoSuggestion {
-                node_id: finding.node_id,
-                reason,
-            }),
-        }
+        advice.record(finding.node_id, &finding.rule, result);
     }
     for (id, node) in plan.nodes.iter().enumerate() {
         if TABLE_SCANS.contains(&node.node_type.as_str())
@@ -287,16 +489,26 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
         {
             advice.no_suggestions.push(NoSuggestion {
                 node_id: id,
-                reason: format!(
-                    "no finding on this table ({} on {})",
-                    node.node_type,
-                    node.relation_name.as_deref().unwrap_or_default()
-                ),
+                reason: kinds::unflagged_scan_reason(&plan, id),
             });
         }
     }
     advice.candidates = merge(advice.candidates);
     advice
+}
+
+impl Advice {
+    fn record(&mut self, node_id: usize, rule: &str, result: Result<Vec<Candidate>, String>) {
+        match result {
+            Ok(found) => {
+                for mut candidate in found {
+                    candidate.finding_rules = vec![rule.to_owned()];
+                    self.candidates.push(candidate);
+                }
+            }
+            Err(reason) => self.no_suggestions.push(NoSuggestion { node_id, reason }),
+        }
+    }
 }
 
 /// The scan a finding is about: the node itself, or the table scan a sort reads from.
@@ -314,29 +526,52 @@ fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
     }
 }
 
-fn filter_candidate(plan: &Indexed<'_>, id: usize) -> Result<Candidate, String> {
+/// The indexes that could replace a scan's filter: a btree (equality keys, then join keys, then one
+/// range; partial when a literal filter is highly selective; INCLUDE when an index-only scan comes
+/// within reach) and a GIN per column filtered by containment or a pattern.
+fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, String> {
     let node = plan.nodes[id];
     let table = table_ref(node).ok_or_else(|| format!("{} reads no table", node.node_type))?;
+    if let Some(reason) = kinds::tiny_table(node).or_else(|| kinds::low_selectivity(node)) {
+        return Err(reason);
+    }
     let predicates = scan_predicates(node, table);
     let joins = if node.node_type == "Seq Scan" {
         join_predicates(plan, id, table)
     } else {
         Vec::new()
     };
-    let mut columns = equality_columns(&predicates);
+    let partial = kinds::partial_predicates(node, &predicates, &joins);
+    let mut columns = equality_columns(
+        predicates
+            .iter()
+            .filter(|p| !partial.iter().any(|q| q == p)),
+    );
     for column in equality_columns(&joins) {
         push_unique(&mut columns, column);
     }
-    let range = predicates.iter().find_map(|p| {
-        (p.kind == PredicateKind::Range)
-            .then(|| p.target.column())
-            .flatten()
-            .filter(|c| !columns.iter().any(|e| e.name == *c))
-    });
+    let range = predicates
+        .iter()
+        .filter(|p| p.kind == PredicateKind::Range)
+        .filter_map(btree_key)
+        .find(|c| !columns.iter().any(|e| e.key == c.key));
     if let Some(range) = range {
-        columns.push(IndexColumn::asc(range));
+        columns.push(range);
     }
-    if columns.is_empty() {
+    let predicate = (!partial.is_empty()).then(|| {
+        partial
+            .iter()
+            .map(|p| p.sql.as_str())
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    });
+    if columns.is_empty()
+        && let Some(first) = partial.first()
+    {
+        columns.push(kinds::partial_key(node, table, first));
+    }
+    let gin = kinds::gin_candidates(node, table, &predicates);
+    if columns.is_empty() && gin.is_empty() {
         return Err(match first_unusable(&predicates) {
             Some(reason) => reason,
             None if predicates.is_empty() && joins.is_empty() => format!(
@@ -349,26 +584,46 @@ fn filter_candidate(plan: &Indexed<'_>, id: usize) -> Result<Candidate, String> 
             ),
         });
     }
-    let mut parts = Vec::new();
-    if let Some(filter) = node.filter.as_deref() {
-        parts.push(format!("filter {filter}"));
+    let mut found = Vec::new();
+    if !columns.is_empty() {
+        let mut parts = Vec::new();
+        if let Some(filter) = node.filter.as_deref() {
+            parts.push(format!("filter {filter}"));
+        }
+        if !joins.is_empty() {
+            let keys: Vec<&str> = joins.iter().map(|p| p.text.as_str()).collect();
+            parts.push(format!("join on {}", keys.join(" AND ")));
+        }
+        if let Some(kept) = kinds::kept_share(node) {
+            if predicate.is_some() {
+                parts.push(format!(
+                    "partial: the filter keeps {} of the rows read",
+                    fmt_pct(kept)
+                ));
+            }
+        }
+        let unserved = predicates
+            .iter()
+            .any(|p| btree_key(p).is_none() && !partial.contains(&p));
+        let include = if unserved {
+            Vec::new()
+        } else {
+            kinds::include_columns(node, table, &columns)
+        };
+        found.push(Candidate {
+            include,
+            predicate,
+            reason: format!(
+                "{} on {}: {}",
+                node.node_type,
+                table.relation,
+                parts.join("; ")
+            ),
+            ..Candidate::btree(node.schema.clone(), table.relation, columns)
+        });
     }
-    if !joins.is_empty() {
-        let keys: Vec<&str> = joins.iter().map(|p| p.text.as_str()).collect();
-        parts.push(format!("join on {}", keys.join(" AND ")));
-    }
-    Ok(Candidate {
-        schema: node.schema.clone(),
-        table: table.relation.to_owned(),
-        columns,
-        reason: format!(
-            "{} on {}: {}",
-            node.node_type,
-            table.relation,
-            parts.join("; ")
-        ),
-        finding_rules: Vec::new(),
-    })
+    found.extend(gin);
+    Ok(found)
 }
 
 fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, String> {
@@ -387,14 +642,14 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
         let parsed = parse_sort_key(key, table);
         match parsed.target {
             Some(Target::Column(name)) => {
-                if columns.iter().any(|c| c.name == name) {
+                if columns.iter().any(|c| c.name() == Some(name.as_str())) {
                     // An equality column is constant within the result: already in order.
                     continue;
                 }
                 columns.push(IndexColumn {
-                    name,
                     desc: parsed.desc,
                     nulls_first: parsed.nulls_first,
+                    ..IndexColumn::asc(name)
                 });
             }
             Some(Target::Expression(expression)) => {
@@ -408,10 +663,14 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
             }
         }
     }
+    let unserved = predicates.iter().any(|p| btree_key(p).is_none());
+    let include = if unserved {
+        Vec::new()
+    } else {
+        kinds::include_columns(scan, table, &columns)
+    };
     Ok(Candidate {
-        schema: scan.schema.clone(),
-        table: table.relation.to_owned(),
-        columns,
+        include,
         reason: format!(
             "Sort on {} by {}{}",
             table.relation,
@@ -421,24 +680,26 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
                 .map(|f| format!(" after filter {f}"))
                 .unwrap_or_default()
         ),
-        finding_rules: Vec::new(),
+        ..Candidate::btree(scan.schema.clone(), table.relation, columns)
     })
 }
 
-/// Merge candidates (across queries): one whose columns are a leading prefix of another's, in the
-/// same directions, is dropped in favour of the longer one, which inherits its reasons and rules.
-/// Order is otherwise kept.
+/// Merge candidates (across queries), so one index serves several: a candidate whose key columns
+/// are a leading prefix of another's (same table, method, predicate and directions; any subset for
+/// GIN) is dropped in favour of the longer one, which inherits its reasons, rules and INCLUDE
+/// columns; equal keys with different INCLUDE lists become one with the union. Order is otherwise
+/// kept.
 pub fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let mut merged: Vec<Candidate> = Vec::new();
     for candidate in candidates {
-        if let Some(existing) = merged.iter_mut().find(|m| candidate.is_covered_by(m)) {
+        if let Some(existing) = merged.iter_mut().find(|m| candidate.merges_into(m)) {
             absorb(existing, &candidate);
             continue;
         }
-        // The newcomer may cover some already kept.
+        // The newcomer may serve some already kept.
         let mut keep = candidate;
         merged.retain(|m| {
-            if m.is_covered_by(&keep) {
+            if m.merges_into(&keep) {
                 absorb(&mut keep, m);
                 false
             } else {
@@ -450,7 +711,21 @@ pub fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     merged
 }
 
+impl Candidate {
+    fn merges_into(&self, other: &Candidate) -> bool {
+        self.same_target(other) && self.keys_within(other)
+    }
+}
+
 fn absorb(into: &mut Candidate, from: &Candidate) {
+    for column in &from.include {
+        if !into.include.contains(column) && !into.key_names().any(|k| k == column) {
+            into.include.push(column.clone());
+        }
+    }
+    if into.requires_extension.is_none() {
+        into.requires_extension.clone_from(&from.requires_extension);
+    }
     for line in from.reason.lines() {
         if !into.reason.lines().any(|l| l == line) {
             into.reason.push('\n');

@@ -31,8 +31,23 @@ pub enum PredicateKind {
     Equality,
     /// `<`, `<=`, `>`, `>=`, `BETWEEN`, `LIKE 'prefix%'`: a btree range; columns after it only filter.
     Range,
-    /// Anything else: other operators, expressions over columns, OR, NOT...
+    /// jsonb or array containment (`@>`): a GIN index (`jsonb_path_ops` when only `@>` is used).
+    Contains,
+    /// jsonb key existence (`?`, `?|`, `?&`): a GIN index with the default `jsonb_ops`.
+    KeyExists,
+    /// LIKE/ILIKE/regex a btree cannot serve (`'%x%'`, any ILIKE): a GIN `gin_trgm_ops` index.
+    Pattern,
+    /// Anything else: other operators, expressions no index can hold, OR, NOT...
     Other,
+}
+
+/// The kind of literal a column is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constant {
+    Text,
+    Number,
+    Boolean,
+    Null,
 }
 
 /// What a predicate constrains on the table.
@@ -40,7 +55,9 @@ pub enum PredicateKind {
 pub enum Target {
     /// A plain column of the table.
     Column(String),
-    /// An expression over the table's columns (`lower(email)`), as text for an expression index.
+    /// An expression over the table's columns. When it can key an expression index (an immutable
+    /// function of one column), the text is in [`normalize_expression`] form (`lower("email")`);
+    /// otherwise it is the expression as printed.
     Expression(String),
 }
 
@@ -62,6 +79,17 @@ pub struct Predicate {
     pub join_key: bool,
     /// The conjunct as printed (after pre-cleaning).
     pub text: String,
+    /// The literal the target is compared with (`'pending'`, `true`, `IS NULL`); `None` for a
+    /// parameter, a join key, a subplan or a function of the clock. Only a conjunct on a literal
+    /// can be a partial index's predicate.
+    pub constant: Option<Constant>,
+    /// The operator class a btree column needs to serve it (`text_pattern_ops` for LIKE 'prefix%').
+    pub opclass: Option<String>,
+    /// The conjunct with unqualified, quoted identifiers ([`normalize_expression`] form): what a
+    /// partial index's WHERE says.
+    pub sql: String,
+    /// For [`PredicateKind::Other`]: why no index serves it, in words a user can read.
+    pub why_not: Option<String>,
 }
 
 /// One sort key: a column (or expression) and its direction, with PostgreSQL's NULLS default made
@@ -159,6 +187,10 @@ pub fn parse_condition(condition: &str, table: TableRef<'_>) -> Vec<Predicate> {
                         kind: PredicateKind::Other,
                         join_key: false,
                         text: part.trim().to_owned(),
+                        constant: None,
+                        opclass: None,
+                        sql: part.trim().to_owned(),
+                        why_not: Some(format!("the condition could not be read: {}", part.trim())),
                     }),
                 }
             }
@@ -310,53 +342,330 @@ fn mentions(expr: &Expr, table: TableRef<'_>) -> bool {
     !is_value(expr, table)
 }
 
+/// Functions an expression index may use: immutable whatever their argument types. `date_trunc`
+/// is handled apart (immutable on `timestamp`, only stable on `timestamptz`).
+const IMMUTABLE_FUNCTIONS: [&str; 14] = [
+    "lower",
+    "upper",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "md5",
+    "abs",
+    "length",
+    "char_length",
+    "coalesce",
+    "jsonb_extract_path_text",
+    "jsonb_extract_path",
+    "left",
+    "substr",
+];
+
+/// Functions whose result depends on the clock, a setting or a sequence: no index can hold them.
+const NOT_IMMUTABLE_FUNCTIONS: [&str; 13] = [
+    "now",
+    "random",
+    "clock_timestamp",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "timeofday",
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "age",
+    "nextval",
+    "current_setting",
+    "gen_random_uuid",
+];
+
+/// The operator class a btree column needs for `LIKE 'prefix%'` under a non-C collation.
+pub const PATTERN_OPCLASS: &str = "text_pattern_ops";
+
+fn function_name(function: &sqlparser::ast::Function) -> String {
+    function
+        .name
+        .0
+        .last()
+        .map(|part| match part {
+            sqlparser::ast::ObjectNamePart::Identifier(ident) => ident.value.to_lowercase(),
+            other => other.to_string().to_lowercase(),
+        })
+        .unwrap_or_default()
+}
+
+fn function_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+    match &function.args {
+        FunctionArguments::None => Some(Vec::new()),
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|arg| match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        FunctionArguments::Subquery(_) => None,
+    }
+}
+
+/// A literal (possibly cast or parenthesized): `'day'::text`, `42`, `true`.
+fn is_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => is_literal(inner),
+        Expr::TypedString(_) => true,
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => is_literal(expr),
+        _ => false,
+    }
+}
+
+/// The type a value was cast to, upper-cased (`TIMESTAMP WITHOUT TIME ZONE`), if it was.
+fn cast_type(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Nested(inner) => cast_type(inner),
+        Expr::Cast { data_type, .. } => Some(data_type.to_string().to_uppercase()),
+        _ => None,
+    }
+}
+
+/// Whether `expr` (compared with `value`) can key an expression index on `table`: an immutable
+/// function of exactly one of its columns (other arguments literal), or a jsonb field extraction.
+/// `Ok` holds the index expression in [`normalize_expression`] form, `Err` the reason in words.
+fn indexable_expression(
+    expr: &Expr,
+    table: TableRef<'_>,
+    value: Option<&Expr>,
+) -> Result<String, String> {
+    let text = expr.to_string();
+    let mut columns = Vec::new();
+    check_expression(expr, table, value, &mut columns)?;
+    columns.sort();
+    columns.dedup();
+    if columns.len() != 1 {
+        return Err(format!(
+            "the filter is on an expression over {} columns, not a function of one: {text}",
+            columns.len()
+        ));
+    }
+    let mut normalized = expr.clone();
+    requote(&mut normalized);
+    Ok(strip_nested(&normalized).to_string())
+}
+
+fn check_expression(
+    expr: &Expr,
+    table: TableRef<'_>,
+    value: Option<&Expr>,
+    columns: &mut Vec<String>,
+) -> Result<(), String> {
+    if let Some(found) = column_of(expr, table) {
+        return match found {
+            Some(column) => {
+                columns.push(column);
+                Ok(())
+            }
+            None => Err(format!(
+                "the expression {expr} mixes columns of two tables: no index serves it"
+            )),
+        };
+    }
+    if is_literal(expr) {
+        return Ok(());
+    }
+    let text = expr.to_string();
+    match expr {
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => {
+            check_expression(inner, table, value, columns)
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::LongArrow | BinaryOperator::Arrow,
+            right,
+        } if is_literal(right) => check_expression(left, table, value, columns),
+        Expr::Function(function) => {
+            let name = function_name(function);
+            if NOT_IMMUTABLE_FUNCTIONS.contains(&name.as_str()) {
+                return Err(format!(
+                    "{name}() is not immutable (its result changes with the clock or settings): no index can be built on {text}"
+                ));
+            }
+            let args = function_args(function).ok_or_else(|| {
+                format!("{name}() has arguments an index expression cannot hold: {text}")
+            })?;
+            if name == "date_trunc" {
+                date_trunc_is_immutable(&args, value, &text)?;
+            } else if !IMMUTABLE_FUNCTIONS.contains(&name.as_str()) {
+                return Err(format!(
+                    "{name}() is not known to be immutable: no expression index suggested for {text}"
+                ));
+            }
+            for arg in args {
+                check_expression(arg, table, value, columns)?;
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "the filter is not on a plain column or a known immutable function of one: {text}"
+        )),
+    }
+}
+
+/// `date_trunc(unit, ts)` is immutable on `timestamp` but only stable on `timestamptz` (it depends on
+/// the TimeZone setting); the plan shows which through the cast of the value compared with it.
+/// `date_trunc(unit, ts, zone)` names its zone and is immutable.
+fn date_trunc_is_immutable(args: &[&Expr], value: Option<&Expr>, text: &str) -> Result<(), String> {
+    if !args.first().is_some_and(|unit| is_literal(unit)) {
+        return Err(format!(
+            "date_trunc() with a unit that is not a literal cannot key an index: {text}"
+        ));
+    }
+    match args.len() {
+        3 if is_literal(args[2]) => Ok(()),
+        2 => match value.and_then(cast_type) {
+            Some(t) if t.contains("WITHOUT TIME ZONE") || t == "TIMESTAMP" => Ok(()),
+            Some(t) if t.contains("WITH TIME ZONE") || t == "TIMESTAMPTZ" => Err(format!(
+                "date_trunc() on a timestamptz is not immutable (it depends on the TimeZone setting): no index can be built on {text}; date_trunc(unit, column, 'UTC') can be"
+            )),
+            _ => Err(format!(
+                "date_trunc() is immutable only on timestamp, and the plan does not show whether {text} is on timestamp or timestamptz"
+            )),
+        },
+        _ => Err(format!(
+            "date_trunc() with these arguments cannot key an index: {text}"
+        )),
+    }
+}
+
+/// What a literal compared with a column is, for deciding whether the conjunct can be a partial
+/// index's predicate (a status string, a flag, IS NULL) or is better an index key (a number).
+fn constant_of(value: &Expr) -> Option<Constant> {
+    match value {
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => constant_of(inner),
+        Expr::Value(v) => Some(match &v.value {
+            Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_) => Constant::Text,
+            Value::Number(..) => Constant::Number,
+            Value::Boolean(_) => Constant::Boolean,
+            Value::Null => Constant::Null,
+            _ => return None,
+        }),
+        Expr::TypedString(_) => Some(Constant::Text),
+        _ => None,
+    }
+}
+
+fn normalized_sql(conjunct: &Expr) -> String {
+    let mut copy = conjunct.clone();
+    requote(&mut copy);
+    strip_nested(&copy).to_string()
+}
+
+/// The kind an operator gives a predicate on a plain column, with the operator class it needs.
+fn operator_kind(op: &BinaryOperator, value: &Expr) -> (PredicateKind, Option<&'static str>) {
+    match op {
+        BinaryOperator::Eq => (PredicateKind::Equality, None),
+        BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq => {
+            (PredicateKind::Range, None)
+        }
+        BinaryOperator::PGLikeMatch if is_prefix_pattern(value) => {
+            (PredicateKind::Range, Some(PATTERN_OPCLASS))
+        }
+        BinaryOperator::PGLikeMatch
+        | BinaryOperator::PGILikeMatch
+        | BinaryOperator::PGRegexMatch
+        | BinaryOperator::PGRegexIMatch => (PredicateKind::Pattern, None),
+        BinaryOperator::AtArrow => (PredicateKind::Contains, None),
+        BinaryOperator::Question | BinaryOperator::QuestionAnd | BinaryOperator::QuestionPipe => {
+            (PredicateKind::KeyExists, None)
+        }
+        _ => (PredicateKind::Other, None),
+    }
+}
+
 fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
     let text = conjunct.to_string();
-    let other = |target: Target| Predicate {
+    let sql = normalized_sql(conjunct);
+    let base = |target: Target, kind: PredicateKind| Predicate {
         target,
-        kind: PredicateKind::Other,
+        kind,
         join_key: false,
         text: text.clone(),
+        constant: None,
+        opclass: None,
+        sql: sql.clone(),
+        why_not: None,
     };
-    let on_side = |subject: &Expr, kind: PredicateKind, value_ok: bool, join_key: bool| {
+    let other = |target: Target, why: String| Predicate {
+        why_not: Some(why),
+        ..base(target, PredicateKind::Other)
+    };
+    let operator_why = || format!("no btree or GIN index serves the operator in {text}");
+    // A predicate on `subject` (compared with `value`, when there is one).
+    let on_side = |subject: &Expr,
+                   kind: PredicateKind,
+                   opclass: Option<&'static str>,
+                   value: Option<&Expr>,
+                   value_ok: bool| {
         if !mentions(subject, table) {
             return None;
         }
+        let column_only = matches!(
+            kind,
+            PredicateKind::Pattern | PredicateKind::Contains | PredicateKind::KeyExists
+        );
         Some(match side(subject, table) {
-            Side::Column(c) if value_ok => Predicate {
-                target: Target::Column(c),
-                kind,
-                join_key,
-                text: text.clone(),
+            Side::Column(c) if value_ok && kind != PredicateKind::Other => Predicate {
+                join_key: value.is_some_and(|v| matches!(column_of(v, table), Some(None))),
+                constant: value.and_then(constant_of),
+                opclass: opclass.map(str::to_owned),
+                ..base(Target::Column(c), kind)
             },
-            Side::Column(c) => other(Target::Column(c)),
-            Side::Expression(e) => other(Target::Expression(e)),
+            Side::Column(c) => other(Target::Column(c), operator_why()),
+            Side::Expression(e) => match indexable_expression(subject, table, value) {
+                Ok(expression) if value_ok && !column_only && kind != PredicateKind::Other => {
+                    Predicate {
+                        constant: value.and_then(constant_of),
+                        ..base(Target::Expression(expression), kind)
+                    }
+                }
+                Ok(_) => other(Target::Expression(e), operator_why()),
+                Err(why) => other(Target::Expression(e), why),
+            },
             Side::Value => return None,
         })
     };
     match conjunct {
         Expr::BinaryOp { left, op, right } => {
-            let kind = match op {
-                BinaryOperator::Eq => PredicateKind::Equality,
-                BinaryOperator::Lt
-                | BinaryOperator::LtEq
-                | BinaryOperator::Gt
-                | BinaryOperator::GtEq => PredicateKind::Range,
-                BinaryOperator::PGLikeMatch if is_prefix_pattern(right) => PredicateKind::Range,
-                _ => PredicateKind::Other,
-            };
             let (subject, value) = match (side(left, table), side(right, table)) {
                 (Side::Column(_) | Side::Expression(_), Side::Value) => (left, right),
                 (Side::Value, Side::Column(_) | Side::Expression(_))
-                    if *op != BinaryOperator::PGLikeMatch =>
+                    if matches!(
+                        op,
+                        BinaryOperator::Eq
+                            | BinaryOperator::Lt
+                            | BinaryOperator::LtEq
+                            | BinaryOperator::Gt
+                            | BinaryOperator::GtEq
+                    ) =>
                 {
+                    // `5 < x` is `x > 5`: the kind (range) is the same either way.
                     (right, left)
                 }
                 (Side::Value, Side::Value) => return None,
-                _ => return Some(other(Target::Expression(text.clone()))),
+                (Side::Value, _) => {
+                    return Some(other(Target::Expression(text.clone()), operator_why()));
+                }
+                _ => {
+                    return Some(other(
+                        Target::Expression(text.clone()),
+                        format!("the condition compares two expressions of the table: {text}"),
+                    ));
+                }
             };
-            let join_key = matches!(column_of(value, table), Some(None));
-            on_side(subject, kind, true, join_key)
+            let (kind, opclass) = operator_kind(op, value);
+            on_side(subject, kind, opclass, Some(value), true)
         }
         Expr::In {
             expr,
@@ -368,7 +677,18 @@ fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
                 InTarget::List(list) => list.iter().all(|v| is_value(v, table)),
                 _ => false,
             };
-            on_side(expr, PredicateKind::Equality, values && !negated, false)
+            let constant = match target {
+                InTarget::List(list) => list.first().and_then(constant_of),
+                _ => None,
+            };
+            on_side(
+                expr,
+                PredicateKind::Equality,
+                None,
+                None,
+                values && !negated,
+            )
+            .map(|p| Predicate { constant, ..p })
         }
         Expr::AnyOp {
             left,
@@ -378,10 +698,16 @@ fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
         } => on_side(
             left,
             PredicateKind::Equality,
+            None,
+            Some(right),
             *compare_op == BinaryOperator::Eq && is_value(right, table),
-            false,
         ),
-        Expr::IsNull(expr) => on_side(expr, PredicateKind::Equality, true, false),
+        Expr::IsNull(expr) => {
+            on_side(expr, PredicateKind::Equality, None, None, true).map(|p| Predicate {
+                constant: Some(Constant::Null),
+                ..p
+            })
+        }
         Expr::Between {
             expr,
             negated,
@@ -390,8 +716,9 @@ fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
         } => on_side(
             expr,
             PredicateKind::Range,
+            None,
+            None,
             !negated && is_value(low, table) && is_value(high, table),
-            false,
         ),
         Expr::Like {
             negated,
@@ -399,19 +726,46 @@ fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
             expr,
             pattern,
             escape_char: None,
-        } => on_side(
+        } if !negated => {
+            let (kind, opclass) = operator_kind(&BinaryOperator::PGLikeMatch, pattern);
+            on_side(expr, kind, opclass, Some(pattern), true)
+        }
+        Expr::ILike {
+            negated: false,
+            any: false,
             expr,
-            PredicateKind::Range,
-            !negated && is_prefix_pattern(pattern),
-            false,
-        ),
+            pattern,
+            escape_char: None,
+        } => on_side(expr, PredicateKind::Pattern, None, Some(pattern), true),
         Expr::Value(_) => None,
+        // A boolean column as the whole condition (`active`, `NOT active`): an equality on a flag.
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => match column_of(conjunct, table) {
+            Some(Some(c)) => Some(Predicate {
+                constant: Some(Constant::Boolean),
+                ..base(Target::Column(c), PredicateKind::Equality)
+            }),
+            _ => None,
+        },
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
-        } if !mentions(expr, table) => None,
+        } => match column_of(expr, table) {
+            Some(Some(c)) => Some(Predicate {
+                constant: Some(Constant::Boolean),
+                ..base(Target::Column(c), PredicateKind::Equality)
+            }),
+            Some(None) => None,
+            None if !mentions(expr, table) => None,
+            None => Some(other(
+                Target::Expression(text.clone()),
+                format!("a negated condition is not something an index seeks: {text}"),
+            )),
+        },
         _ if !mentions(conjunct, table) => None,
-        _ => Some(other(Target::Expression(text.clone()))),
+        _ => Some(other(
+            Target::Expression(text.clone()),
+            format!("no btree or GIN index serves the condition {text}"),
+        )),
     }
 }
 
@@ -463,6 +817,96 @@ pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
         desc,
         nulls_first: nulls_first.unwrap_or(desc),
         text: key.to_owned(),
+    }
+}
+
+/// An expression or predicate in one canonical text form: every column reference unqualified and
+/// double-quoted, outer parentheses dropped. Index keys and partial-index predicates are stored in
+/// this form, and what `pg_get_indexdef`/`pg_get_expr` print for an existing index is brought to it
+/// before comparing (both come from PostgreSQL's deparser, so casts and inner parentheses agree).
+/// Text that does not parse is returned trimmed.
+pub fn normalize_expression(text: &str) -> String {
+    match parse_expr(text.trim()) {
+        Ok(mut expr) => {
+            requote(&mut expr);
+            strip_nested(&expr).to_string()
+        }
+        Err(_) => text.trim().to_owned(),
+    }
+}
+
+fn strip_nested(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => strip_nested(inner),
+        other => other,
+    }
+}
+
+/// Rewrite column references in place: qualifiers dropped, names double-quoted. Function names and
+/// literals are left alone.
+pub(crate) fn requote(expr: &mut Expr) {
+    match expr {
+        Expr::Identifier(ident) => ident.quote_style = Some('"'),
+        Expr::CompoundIdentifier(parts) => {
+            if let Some(mut last) = parts.pop() {
+                last.quote_style = Some('"');
+                *expr = Expr::Identifier(last);
+            }
+        }
+        Expr::Nested(inner)
+        | Expr::Cast { expr: inner, .. }
+        | Expr::UnaryOp { expr: inner, .. }
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner)
+        | Expr::IsTrue(inner)
+        | Expr::IsFalse(inner)
+        | Expr::IsNotTrue(inner)
+        | Expr::IsNotFalse(inner) => requote(inner),
+        Expr::BinaryOp { left, right, .. } => {
+            requote(left);
+            requote(right);
+        }
+        Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => {
+            requote(left);
+            requote(right);
+        }
+        Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } => {
+            requote(expr);
+            requote(pattern);
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            requote(expr);
+            requote(low);
+            requote(high);
+        }
+        Expr::In { expr, target, .. } => {
+            requote(expr);
+            if let InTarget::List(list) = target {
+                list.iter_mut().for_each(requote);
+            }
+        }
+        Expr::Array(array) => array.elem.iter_mut().for_each(requote),
+        Expr::Function(function) => {
+            if let FunctionArguments::List(list) = &mut function.args {
+                for arg in &mut list.args {
+                    match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+                        | FunctionArg::Named {
+                            arg: FunctionArgExpr::Expr(e),
+                            ..
+                        }
+                        | FunctionArg::ExprNamed {
+                            arg: FunctionArgExpr::Expr(e),
+                            ..
+                        } => requote(e),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 

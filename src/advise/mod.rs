@@ -1,5 +1,6 @@
-//! Findings to index advice: read the plan's conditions ([`conditions`]) and derive candidate btree
-//! indexes, with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
+//! Findings (or, for plans without timings, estimated costs) to index advice: read the plan's
+//! conditions ([`conditions`]) and derive candidate indexes — btree, expression, partial, INCLUDE,
+//! GIN — with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
 //! catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`].
 //! [`suggest`] runs the whole pipeline for `pgdiag suggest`: plans, candidates merged across
 //! statements, proof ([`verify`]) and the [`report`].
@@ -16,8 +17,12 @@ pub use apply::{
     APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeFailure,
     ChangeOutcome, ChangeStatus, FailureKind, apply,
 };
-pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, merge};
+pub use candidates::{
+    Advice, Candidate, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
+    candidates_by_cost, merge,
+};
 pub use conditions::{
-    Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
+    Constant, PATTERN_OPCLASS, Predicate, PredicateKind, SortKey, TableRef, Target,
+    normalize_expression, parse_condition, parse_sort_key, preclean,
 };
 pub use single_column::single_column_advice;

@@ -85,18 +85,18 @@ fn add_columns(
         let duplicate = advice.iter().any(|c| {
             c.schema == scan.schema
                 && c.table == table.relation
-                && c.columns.first().is_some_and(|first| &first.name == column)
+                && c.columns.first().and_then(IndexColumn::name) == Some(column.as_str())
         });
         if duplicate {
             continue;
         }
-        advice.push(Candidate {
-            schema: scan.schema.clone(),
-            table: table.relation.to_owned(),
-            columns: vec![IndexColumn::asc(column.clone())],
-            reason: format!("single-column advice for {}", predicate.text),
-            finding_rules: Vec::new(),
-        });
+        let mut candidate = Candidate::btree(
+            scan.schema.clone(),
+            table.relation,
+            vec![IndexColumn::asc(column.clone())],
+        );
+        candidate.reason = format!("single-column advice for {}", predicate.text);
+        advice.push(candidate);
     }
 }
 

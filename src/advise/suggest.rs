@@ -7,14 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::candidates::{Advice, Candidate, candidates, merge};
+use super::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
 use super::report::{
     IndexColumnInfo, IndexInfo, NoSuggestionEntry, Planning, SCHEMA_VERSION, StatementEntry,
     StatementError, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyInfo,
     VerifyMode,
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
-use crate::diagnose::{DiagnoseConfig, diagnose_with};
+use crate::diagnose::{DiagnoseConfig, Finding, diagnose_with};
 use crate::pg::catalog::{ExistingIndex, covered_by, existing_indexes};
 use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
 use crate::plan::{Explain, analyze, parse_explain_value};
@@ -340,9 +340,14 @@ async fn plan_statement(
     let diagnosis = diagnose_with(&explain, &analysis, &options.diagnose);
     entry.findings = diagnosis.findings.iter().map(|f| f.rule.clone()).collect();
     let advice = if analysis.analyzed {
-        candidates(&explain, &diagnosis.findings)
+        let findings = with_sort_findings(&explain, &diagnosis.findings);
+        let mut advice = candidates(&explain, &findings);
+        if findings.len() > diagnosis.findings.len() {
+            relabel_sort_rules(&mut advice, &diagnosis.findings);
+        }
+        advice
     } else {
-        cost_candidates(&explain)
+        candidates_by_cost(&explain, GENERIC_MIN_COST_SHARE)
     };
     let nodes = explain.plan.preorder();
     let no_suggestions = advice
@@ -368,10 +373,55 @@ async fn plan_statement(
     })
 }
 
-/// Candidates for a plan without timings (a generic plan): none until a cost-based mode exists;
-/// the seam where it plugs in.
-fn cost_candidates(_explain: &Explain) -> Advice {
-    Advice::default()
+/// A generic plan has no timings: scans and sorts carrying at least this share of the estimated
+/// cost are worth an index.
+const GENERIC_MIN_COST_SHARE: f64 = 0.2;
+
+/// The rule id candidates carry when they deliver a sort's order that the diagnosis did not flag.
+const SORT_ORDER_RULE: &str = "sort-order";
+
+/// Sorts fed straight by a scan that a finding flags also get a sort finding, so the candidate
+/// continues with the sort keys (`(product_id, score DESC)` rather than `(product_id)`): an index
+/// that delivers the rows in order removes the sort for the price of the same seek. The diagnosis
+/// rightly leaves a cheap top-N sort alone; verification decides whether the longer index pays.
+fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
+    let nodes = explain.plan.preorder();
+    let mut all = findings.to_vec();
+    for (id, node) in nodes.iter().enumerate() {
+        if node.node_type != "Sort" || findings.iter().any(|f| f.node_id == id) {
+            continue;
+        }
+        // Down the single-child chain to the scan (preorder: the only child is the next node).
+        let mut scan = id;
+        while nodes[scan].plans.len() == 1 && nodes[scan].relation_name.is_none() {
+            scan += 1;
+        }
+        let flagged = findings.iter().find(|f| {
+            f.node_id == scan && matches!(f.rule.as_str(), "seq-scan" | "index-filter-waste")
+        });
+        if let Some(flagged) = flagged {
+            let mut sort = flagged.clone();
+            sort.rule = "unindexed-sort".into();
+            sort.node_id = id;
+            all.push(sort);
+        }
+    }
+    all
+}
+
+/// Candidates answering only the added sort findings say so, rather than claiming a finding the
+/// diagnosis did not make.
+fn relabel_sort_rules(advice: &mut Advice, real: &[Finding]) {
+    if real.iter().any(|f| f.rule == "unindexed-sort") {
+        return;
+    }
+    for candidate in &mut advice.candidates {
+        for rule in &mut candidate.finding_rules {
+            if rule == "unindexed-sort" {
+                *rule = SORT_ORDER_RULE.into();
+            }
+        }
+    }
 }
 
 async fn generic_plan(runner: &Runner, sql: &str) -> Result<Explain, pg::Error> {
@@ -440,25 +490,30 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
         rejected_reason: None,
         reason: candidate.reason.clone(),
         serves,
-        ddl: vec![candidate.ddl(&name)],
+        ddl: candidate
+            .requires_extension
+            .iter()
+            .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", pg::quote_ident(e)))
+            .chain([candidate.ddl(&name)])
+            .collect(),
         index: Some(IndexInfo {
             schema: candidate.schema.clone(),
             table: candidate.table.clone(),
             name,
-            method: "btree".into(),
+            method: candidate.method.as_str().to_owned(),
             columns: candidate
                 .columns
                 .iter()
                 .map(|c| IndexColumnInfo {
-                    name: c.name.clone(),
+                    name: c.label().to_owned(),
                     desc: c.desc,
                     nulls_first: c.nulls_first,
-                    opclass: None,
+                    opclass: c.opclass.clone(),
                 })
                 .collect(),
-            include: Vec::new(),
-            predicate: None,
-            requires_extension: None,
+            include: candidate.include.clone(),
+            predicate: candidate.predicate.clone(),
+            requires_extension: candidate.requires_extension.clone(),
             finding_rules: candidate.finding_rules.clone(),
         }),
         matview: None,

@@ -333,56 +333,54 @@ async fn verify_in_transaction(
     }
 
     // All kept suggestions together: indexes can compete for the same statement.
-    let kept: Vec<String> = suggestions
+    let kept: Vec<&Suggestion> = suggestions
         .iter()
         .filter(|s| s.status == SuggestionStatus::Kept)
-        .filter_map(index_ddl)
         .collect();
     if kept.is_empty() {
         return Ok(Vec::new());
     }
     on_progress("trying the kept suggestions together");
-    let served: Vec<usize> = statements
+    let served: Vec<&PlannedStatement> = statements
         .iter()
-        .map(|s| s.index)
-        .filter(|i| {
-            suggestions
-                .iter()
-                .any(|s| s.status == SuggestionStatus::Kept && s.serves.contains(i))
-        })
+        .filter(|st| kept.iter().any(|s| s.serves.contains(&st.index)))
         .collect();
-    if build {
-        client.batch_execute("SAVEPOINT pgdiag_combined").await?;
-    }
-    for ddl in &kept {
-        if build {
-            client.batch_execute(ddl).await?;
-        } else {
-            hypopg::create_index(client, ddl).await?;
+    client.batch_execute("SAVEPOINT pgdiag_combined").await?;
+    let combined = async {
+        for suggestion in &kept {
+            if build {
+                for statement in &suggestion.ddl {
+                    client.batch_execute(&transactional_ddl(statement)).await?;
+                }
+            } else if let Some(ddl) = index_ddl(suggestion) {
+                hypopg::create_index(client, &ddl).await?;
+            }
         }
+        let mut combined = Vec::new();
+        for statement in &served {
+            let (Some(base), Ok(after)) = (
+                before_of(statement.index),
+                observe_with(client, statement, settings).await,
+            ) else {
+                continue;
+            };
+            combined.push(StatementComparison {
+                statement: statement.index,
+                before: base.measure.clone(),
+                after: after.measure,
+            });
+        }
+        Ok::<_, pg::Error>(combined)
     }
-    let mut combined = Vec::new();
-    for statement in statements.iter().filter(|s| served.contains(&s.index)) {
-        let (Some(base), Ok(after)) = (
-            before_of(statement.index),
-            observe_with(client, statement, settings).await,
-        ) else {
-            continue;
-        };
-        combined.push(StatementComparison {
-            statement: statement.index,
-            before: base.measure.clone(),
-            after: after.measure,
-        });
-    }
-    if build {
-        client
-            .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_combined")
-            .await?;
-    } else {
+    .await;
+    client
+        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_combined")
+        .await?;
+    if !build {
         hypopg::reset(client).await?;
     }
-    Ok(combined)
+    // Each suggestion was proven alone; a failure here (a lock, a timeout) only loses the summary.
+    Ok(combined.unwrap_or_default())
 }
 
 /// Observe under the settings' mode: EXPLAIN ANALYZE when building, plain EXPLAIN otherwise.
@@ -439,6 +437,14 @@ async fn try_built(
     let name = suggestion.name().to_owned();
     client.batch_execute("SAVEPOINT pgdiag_candidate").await?;
     let result = async {
+        // An extension the operator class needs (pg_trgm), created and rolled back with the index.
+        for statement in suggestion
+            .ddl
+            .iter()
+            .filter(|d| d.starts_with("CREATE EXTENSION"))
+        {
+            client.batch_execute(statement).await?;
+        }
         let started = Instant::now();
         client.batch_execute(ddl).await?;
         let build_ms = started.elapsed().as_secs_f64() * 1000.0;

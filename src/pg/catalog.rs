@@ -1,10 +1,11 @@
-//! Catalog reads for index advice: the indexes a table already has, with their key columns and
-//! directions, and whether one of them already serves a candidate.
+//! Catalog reads for index advice: the indexes a table already has, with their key columns (or
+//! expressions), operator classes, directions, INCLUDE columns and predicate, and whether one of
+//! them already serves a candidate.
 
 use tokio_postgres::Client;
 
 use super::Error;
-use crate::advise::Candidate;
+use crate::advise::{Candidate, IndexColumn, IndexKey, IndexMethod, normalize_expression};
 
 /// `pg_index.indoption` bits (see `INDOPTION_DESC` / `INDOPTION_NULLS_FIRST` in pg_index.h).
 const INDOPTION_DESC: i16 = 0x0001;
@@ -15,6 +16,10 @@ const INDOPTION_NULLS_FIRST: i16 = 0x0002;
 pub struct ExistingColumn {
     /// `None` for an expression column (`lower(email)`), which no plain-column candidate matches.
     pub name: Option<String>,
+    /// For an expression column, the expression in [`normalize_expression`]'s form (`lower("email")`).
+    pub expression: Option<String>,
+    /// The operator class when it is not the type's default (`gin_trgm_ops`, `text_pattern_ops`).
+    pub opclass: Option<String>,
     pub desc: bool,
     pub nulls_first: bool,
 }
@@ -25,10 +30,12 @@ pub struct ExistingIndex {
     pub name: String,
     /// Access method: `btree`, `hash`, `gin`...
     pub method: String,
-    /// Key columns only (INCLUDE columns are left out: they give no order and no seek).
+    /// Key columns only: they give order and seeks.
     pub columns: Vec<ExistingColumn>,
+    /// `INCLUDE` columns: stored, so they allow index-only scans, but neither sought nor ordered.
+    pub include: Vec<String>,
     pub is_unique: bool,
-    /// The WHERE of a partial index.
+    /// The WHERE of a partial index, as `pg_get_expr` prints it.
     pub predicate: Option<String>,
     /// False for an index a failed `CREATE INDEX CONCURRENTLY` left behind.
     pub is_valid: bool,
@@ -45,7 +52,19 @@ SELECT i.relname::text,
                LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum
               WHERE k.ord <= ix.indnkeyatts
               ORDER BY k.ord),
-       ix.indoption::int2[]
+       ix.indoption::int2[],
+       ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k.ord, true)
+               FROM generate_series(1, ix.indnkeyatts::int) AS k(ord)
+              ORDER BY k.ord),
+       ARRAY(SELECT CASE WHEN opc.opcdefault THEN NULL ELSE opc.opcname::text END
+               FROM unnest(ix.indclass::oid[]) WITH ORDINALITY AS c(opc_oid, ord)
+               JOIN pg_opclass opc ON opc.oid = c.opc_oid
+              ORDER BY c.ord),
+       ARRAY(SELECT a.attname::text
+               FROM unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum
+              WHERE k.ord > ix.indnkeyatts
+              ORDER BY k.ord)
   FROM pg_index ix
   JOIN pg_class i ON i.oid = ix.indexrelid
   JOIN pg_class t ON t.oid = ix.indrelid
@@ -67,13 +86,25 @@ pub async fn existing_indexes(
         .map(|row| {
             let names: Vec<Option<String>> = row.get(5);
             let options: Vec<i16> = row.get(6);
+            let definitions: Vec<Option<String>> = row.get(7);
+            let opclasses: Vec<Option<String>> = row.get(8);
             let columns = names
                 .into_iter()
                 .enumerate()
                 .map(|(i, name)| {
                     let option = options.get(i).copied().unwrap_or(0);
+                    let expression = match name {
+                        Some(_) => None,
+                        None => definitions
+                            .get(i)
+                            .cloned()
+                            .flatten()
+                            .map(|d| normalize_expression(&d)),
+                    };
                     ExistingColumn {
                         name,
+                        expression,
+                        opclass: opclasses.get(i).cloned().flatten(),
                         desc: option & INDOPTION_DESC != 0,
                         nulls_first: option & INDOPTION_NULLS_FIRST != 0,
                     }
@@ -86,37 +117,70 @@ pub async fn existing_indexes(
                 is_valid: row.get(3),
                 predicate: row.get(4),
                 columns,
+                include: row.get(9),
             }
         })
         .collect())
 }
 
-/// The existing index that already serves `candidate`: a valid, non-partial btree whose leading key
-/// columns are the candidate's, in the same directions or all exactly reversed (a backward scan
-/// delivers the reverse order).
+/// The existing index that already serves `candidate`, if any. It must be valid, of the same access
+/// method, and partial with the same predicate exactly when the candidate is partial (a partial
+/// index serves only queries implying its predicate; a full one would not give a partial
+/// candidate's size advantage). For btree, its leading key columns are the candidate's (same column
+/// or expression, same operator class), in the same directions or all exactly reversed (a backward
+/// scan delivers the reverse order); for GIN, each candidate key is one of its keys. The candidate's
+/// INCLUDE columns must be stored in it, as keys or INCLUDE.
 pub fn covered_by<'a>(
     candidate: &Candidate,
     existing: &'a [ExistingIndex],
 ) -> Option<&'a ExistingIndex> {
+    let wanted_predicate = candidate.predicate.as_deref().map(normalize_expression);
     existing.iter().find(|index| {
         index.is_valid
-            && index.predicate.is_none()
-            && index.method == "btree"
-            && index.columns.len() >= candidate.columns.len()
-            && [false, true].iter().any(|&reversed| {
-                candidate.columns.iter().zip(&index.columns).all(|(c, e)| {
-                    e.name.as_deref() == Some(c.name.as_str())
-                        && (c.desc != e.desc) == reversed
-                        && (c.nulls_first != e.nulls_first) == reversed
-                })
+            && index.method == candidate.method.as_str()
+            && index.predicate.as_deref().map(normalize_expression) == wanted_predicate
+            && candidate.include.iter().all(|c| {
+                index.include.contains(c)
+                    || index.columns.iter().any(|e| e.name.as_ref() == Some(c))
             })
+            && match candidate.method {
+                IndexMethod::Btree => {
+                    index.columns.len() >= candidate.columns.len()
+                        && [false, true].iter().any(|&reversed| {
+                            candidate.columns.iter().zip(&index.columns).all(|(c, e)| {
+                                same_key(c, e, false)
+                                    && (c.desc != e.desc) == reversed
+                                    && (c.nulls_first != e.nulls_first) == reversed
+                            })
+                        })
+                }
+                IndexMethod::Gin => candidate
+                    .columns
+                    .iter()
+                    .all(|c| index.columns.iter().any(|e| same_key(c, e, true))),
+            }
     })
+}
+
+/// Same column or expression and an operator class that serves the candidate's operators. For GIN,
+/// the default `jsonb_ops` supports everything `jsonb_path_ops` does (`@>`).
+fn same_key(candidate: &IndexColumn, existing: &ExistingColumn, gin: bool) -> bool {
+    let key = match &candidate.key {
+        IndexKey::Column(name) => existing.name.as_deref() == Some(name.as_str()),
+        IndexKey::Expression(text) => {
+            existing.name.is_none() && existing.expression.as_deref() == Some(text.as_str())
+        }
+    };
+    let opclass = candidate.opclass == existing.opclass
+        || (gin
+            && candidate.opclass.as_deref() == Some("jsonb_path_ops")
+            && existing.opclass.is_none());
+    key && opclass
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advise::IndexColumn;
 
     fn index(columns: Vec<(&str, bool, bool)>) -> ExistingIndex {
         ExistingIndex {
@@ -126,10 +190,13 @@ mod tests {
                 .into_iter()
                 .map(|(n, desc, nulls_first)| ExistingColumn {
                     name: Some(n.into()),
+                    expression: None,
+                    opclass: None,
                     desc,
                     nulls_first,
                 })
                 .collect(),
+            include: Vec::new(),
             is_unique: false,
             predicate: None,
             is_valid: true,
@@ -137,13 +204,7 @@ mod tests {
     }
 
     fn candidate(columns: Vec<IndexColumn>) -> Candidate {
-        Candidate {
-            schema: None,
-            table: "t".into(),
-            columns,
-            reason: String::new(),
-            finding_rules: Vec::new(),
-        }
+        Candidate::btree(None, "t", columns)
     }
 
     #[test]
@@ -171,5 +232,49 @@ mod tests {
         let mut expression = index(vec![("a", false, false)]);
         expression.columns[0].name = None;
         assert!(covered_by(&wanted, &[invalid, partial, expression]).is_none());
+    }
+
+    #[test]
+    fn expression_partial_gin_and_include_coverage() {
+        let mut lower = index(vec![("x", false, false)]);
+        lower.columns[0].name = None;
+        lower.columns[0].expression = Some(normalize_expression("lower((email)::text)"));
+        let wanted = candidate(vec![IndexColumn::expression(normalize_expression(
+            "lower((u.email)::text)",
+        ))]);
+        assert_eq!(
+            covered_by(&wanted, std::slice::from_ref(&lower)).map(|i| i.name.as_str()),
+            Some("i")
+        );
+        let other = candidate(vec![IndexColumn::expression(r#"upper("email")"#)]);
+        assert!(covered_by(&other, std::slice::from_ref(&lower)).is_none());
+
+        let mut partial_index = index(vec![("a", false, false)]);
+        partial_index.predicate = Some("(status = 'pending'::text)".into());
+        let mut partial = candidate(vec![IndexColumn::asc("a")]);
+        partial.predicate = Some(normalize_expression("(t.status = 'pending'::text)"));
+        assert!(covered_by(&partial, std::slice::from_ref(&partial_index)).is_some());
+        partial.predicate = Some(normalize_expression("(status = 'done'::text)"));
+        assert!(covered_by(&partial, std::slice::from_ref(&partial_index)).is_none());
+        // A full index does not stand in for a partial candidate, nor the reverse.
+        assert!(covered_by(&partial, &[index(vec![("a", false, false)])]).is_none());
+
+        let mut gin_index = index(vec![("doc", false, false)]);
+        gin_index.method = "gin".into();
+        let mut gin = candidate(vec![IndexColumn::asc("doc").with_opclass("jsonb_path_ops")]);
+        gin.method = IndexMethod::Gin;
+        assert!(covered_by(&gin, std::slice::from_ref(&gin_index)).is_some());
+        let btree_doc = candidate(vec![IndexColumn::asc("doc")]);
+        assert!(covered_by(&btree_doc, std::slice::from_ref(&gin_index)).is_none());
+        gin.columns[0].opclass = Some("gin_trgm_ops".into());
+        assert!(covered_by(&gin, &[gin_index]).is_none());
+
+        let mut with_include = index(vec![("a", false, false)]);
+        with_include.include = vec!["b".into()];
+        let mut wants_b = candidate(vec![IndexColumn::asc("a")]);
+        wants_b.include = vec!["b".into()];
+        assert!(covered_by(&wants_b, std::slice::from_ref(&with_include)).is_some());
+        wants_b.include = vec!["c".into()];
+        assert!(covered_by(&wants_b, &[with_include]).is_none());
     }
 }

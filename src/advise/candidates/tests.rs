@@ -20,11 +20,9 @@ fn shape(candidate: &Candidate) -> String {
 
 fn candidate(table: &str, columns: Vec<IndexColumn>, rule: &str) -> Candidate {
     Candidate {
-        schema: None,
-        table: table.into(),
-        columns,
         reason: format!("{rule} on {table}"),
         finding_rules: vec![rule.into()],
+        ..Candidate::btree(None, table, columns)
     }
 }
 
@@ -52,13 +50,17 @@ fn index_filter_waste_adds_the_filtered_range_after_the_index_equality() {
 fn unfound_tables_say_why_nothing_is_suggested() {
     let advice = advise_fixture("subplan.json");
     assert!(advice.candidates.is_empty(), "{:?}", advice.candidates);
-    assert!(
-        advice
-            .no_suggestions
-            .iter()
-            .any(|n| n.reason.starts_with("no finding on this table")),
-        "{:?}",
-        advice.no_suggestions
+    let reasons: Vec<&str> = advice
+        .no_suggestions
+        .iter()
+        .map(|n| n.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "already indexed: Index Scan on customers uses customers_pkey",
+            "already indexed: Index Only Scan on orders uses orders_customer_id_idx"
+        ]
     );
 }
 
@@ -70,14 +72,12 @@ fn ddl_quotes_everything_and_writes_only_non_default_directions() {
             IndexColumn::asc("select"),
             IndexColumn::desc("Score"),
             IndexColumn {
-                name: "a\"b".into(),
-                desc: true,
                 nulls_first: false,
+                ..IndexColumn::desc("a\"b")
             },
             IndexColumn {
-                name: "n".into(),
-                desc: false,
                 nulls_first: true,
+                ..IndexColumn::asc("n")
             },
         ],
         "seq-scan",
@@ -210,35 +210,233 @@ fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
 }
 
 #[test]
-fn a_filter_on_an_expression_says_so() {
+fn a_filter_on_an_immutable_function_gives_an_expression_index() {
     let explain = Explain::from_plan(scan(
         "users",
         "users",
-        Some("(lower(users.email) = 'a@b.c'::text)"),
+        Some("(lower((users.email)::text) = 'a@b.c'::text)"),
     ));
     let advice = candidates(&explain, &[finding("seq-scan", 0)]);
-    assert!(advice.candidates.is_empty());
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"users ((lower(("email")::TEXT)))"#]);
+}
+
+#[test]
+fn a_filter_on_a_function_no_index_can_hold_says_why() {
+    for (filter, reason) in [
+        (
+            "(to_char(orders.created_at, 'YYYY'::text) = '2024'::text)",
+            "to_char() is not immutable",
+        ),
+        (
+            "(date_trunc('day'::text, orders.created_at) = '2024-01-01 00:00:00+00'::timestamp with time zone)",
+            "date_trunc() on a timestamptz is not immutable",
+        ),
+        (
+            "(my_func(orders.note) = 1)",
+            "my_func() is not known to be immutable",
+        ),
+        (
+            "((orders.a + orders.b) = 3)",
+            "the filter is not on a plain column or a known immutable function",
+        ),
+    ] {
+        let explain = Explain::from_plan(scan("orders", "orders", Some(filter)));
+        let advice = candidates(&explain, &[finding("seq-scan", 0)]);
+        assert!(advice.candidates.is_empty(), "{filter}: {advice:?}");
+        assert!(
+            advice.no_suggestions[0].reason.starts_with(reason),
+            "{filter}: {:?}",
+            advice.no_suggestions
+        );
+    }
+    let timestamp = Explain::from_plan(scan(
+        "orders",
+        "orders",
+        Some(
+            "(date_trunc('day'::text, orders.created_at) = '2024-01-01 00:00:00'::timestamp without time zone)",
+        ),
+    ));
+    let advice = candidates(&timestamp, &[finding("seq-scan", 0)]);
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
     assert_eq!(
-        advice.no_suggestions,
-        [NoSuggestion {
-            node_id: 0,
-            reason: "filter is not on a plain column: lower(users.email)".into()
-        }]
+        shapes,
+        [r#"orders ((date_trunc('day'::TEXT, "created_at")))"#]
     );
 }
 
 #[test]
-fn an_operator_btree_cannot_serve_says_so() {
+fn an_operator_no_index_can_serve_says_so() {
     let explain = Explain::from_plan(scan(
         "orders",
         "orders",
-        Some("(orders.note ~~ '%gift'::text)"),
+        Some("(orders.note <> 'gift'::text)"),
     ));
     let advice = candidates(&explain, &[finding("seq-scan", 0)]);
     assert!(advice.candidates.is_empty());
     assert_eq!(
         advice.no_suggestions[0].reason,
         // sqlparser re-renders the conjunct (type names upper-cased).
-        "filter uses an operator a btree cannot serve: orders.note ~~ '%gift'::TEXT"
+        "no btree or GIN index serves the operator in orders.note <> 'gift'::TEXT"
     );
+}
+
+#[test]
+fn patterns_and_containment_give_gin_and_prefixes_a_pattern_btree() {
+    let gin = |filter: &str| {
+        let explain = Explain::from_plan(scan("docs", "d", Some(filter)));
+        candidates(&explain, &[finding("seq-scan", 0)]).candidates
+    };
+    let trigram = gin("(d.title ~~* '%rust%'::text)");
+    assert_eq!(trigram.len(), 1, "{trigram:?}");
+    assert_eq!(trigram[0].method, IndexMethod::Gin);
+    assert_eq!(trigram[0].requires_extension.as_deref(), Some("pg_trgm"));
+    assert_eq!(
+        trigram[0].ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "docs" USING gin ("title" "gin_trgm_ops")"#
+    );
+    let contains = gin(r#"(d.body @> '{"a": 1}'::jsonb)"#);
+    assert_eq!(shape(&contains[0]), r#"docs ("body" "jsonb_path_ops")"#);
+    assert_eq!(contains[0].requires_extension, None);
+    let both = gin(r#"((d.body @> '{"a": 1}'::jsonb) AND (d.body ? 'b'::text))"#);
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert_eq!(shape(&both[0]), r#"docs ("body")"#);
+    let prefix = gin("(d.title ~~ 'rust%'::text)");
+    assert_eq!(prefix[0].method, IndexMethod::Btree);
+    assert_eq!(shape(&prefix[0]), r#"docs ("title" "text_pattern_ops")"#);
+}
+
+#[test]
+fn ddl_writes_method_expression_opclass_include_and_predicate() {
+    let mut gin = candidate(
+        "Docs",
+        vec![IndexColumn::asc("bo\"dy").with_opclass("jsonb_path_ops")],
+        "seq-scan",
+    );
+    gin.method = IndexMethod::Gin;
+    assert_eq!(
+        gin.ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "Docs" USING gin ("bo""dy" "jsonb_path_ops")"#
+    );
+    assert!(!gin.hypopg_supported());
+    let mut partial = candidate(
+        "orders",
+        vec![IndexColumn::expression(r#"lower("E-mail")"#)],
+        "seq-scan",
+    );
+    partial.include = vec!["total".into(), "Sel ect".into()];
+    partial.predicate = Some(r#""status" = 'pending'::text"#.into());
+    assert_eq!(
+        partial.ddl("ix"),
+        r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix" ON "orders" ((lower("E-mail"))) INCLUDE ("total", "Sel ect") WHERE "status" = 'pending'::text"#
+    );
+    assert!(partial.hypopg_supported());
+    let name = partial.index_name();
+    assert!(
+        name.starts_with("orders_lower_E_mail_incl_total_Sel ect_where_"),
+        "{name}"
+    );
+    assert_eq!(name.len(), 63, "{name}");
+}
+
+#[test]
+fn index_names_differ_when_only_the_predicate_or_method_differs() {
+    let plain = candidate("orders", vec![IndexColumn::asc("customer_id")], "seq-scan");
+    let mut partial = plain.clone();
+    partial.predicate = Some(r#""status" = 'pending'::text"#.into());
+    let mut other_partial = plain.clone();
+    other_partial.predicate = Some(r#""status" = 'failed'::text"#.into());
+    let mut gin = plain.clone();
+    gin.method = IndexMethod::Gin;
+    let names = [
+        plain.index_name(),
+        partial.index_name(),
+        other_partial.index_name(),
+        gin.index_name(),
+    ];
+    for (i, a) in names.iter().enumerate() {
+        assert!(a.len() <= 63, "{a}");
+        for b in &names[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    // Past the 63-byte cut, a hash keeps long names apart.
+    let mut long_a = candidate(&"t".repeat(50), vec![IndexColumn::asc("a")], "seq-scan");
+    long_a.predicate = Some("x = 1".into());
+    let mut long_b = long_a.clone();
+    long_b.predicate = Some("x = 2".into());
+    assert_ne!(long_a.index_name(), long_b.index_name());
+    assert!(long_a.index_name().len() <= 63);
+}
+
+#[test]
+fn coverage_between_candidates_respects_method_predicate_opclass_and_include() {
+    let key = candidate("t", vec![IndexColumn::asc("a")], "seq-scan");
+    let mut with_include = candidate(
+        "t",
+        vec![IndexColumn::asc("a"), IndexColumn::asc("b")],
+        "seq-scan",
+    );
+    with_include.include = vec!["c".into()];
+    assert!(key.is_covered_by(&with_include));
+    let mut wants_c = key.clone();
+    wants_c.include = vec!["c".into()];
+    assert!(wants_c.is_covered_by(&with_include));
+    let mut wants_b = key.clone();
+    wants_b.include = vec!["b".into()];
+    assert!(wants_b.is_covered_by(&with_include), "b is a key there");
+    let mut wants_d = key.clone();
+    wants_d.include = vec!["d".into()];
+    assert!(!wants_d.is_covered_by(&with_include));
+    let mut partial = key.clone();
+    partial.predicate = Some("x".into());
+    assert!(!partial.is_covered_by(&key) && !key.is_covered_by(&partial));
+    let pattern = candidate(
+        "t",
+        vec![IndexColumn::asc("a").with_opclass("text_pattern_ops")],
+        "seq-scan",
+    );
+    assert!(!pattern.is_covered_by(&key) && !key.is_covered_by(&pattern));
+    let mut gin_ab = candidate(
+        "t",
+        vec![IndexColumn::asc("a"), IndexColumn::asc("b")],
+        "seq-scan",
+    );
+    gin_ab.method = IndexMethod::Gin;
+    let mut gin_b = candidate("t", vec![IndexColumn::asc("b")], "seq-scan");
+    gin_b.method = IndexMethod::Gin;
+    assert!(
+        gin_b.is_covered_by(&gin_ab),
+        "any key of a GIN index serves"
+    );
+    assert!(!gin_b.is_covered_by(&candidate("t", vec![IndexColumn::asc("b")], "x")));
+}
+
+#[test]
+fn merge_unions_include_lists_of_equal_keys_and_carries_them_into_longer_keys() {
+    let mut first = candidate("t", vec![IndexColumn::asc("a")], "q1");
+    first.include = vec!["x".into()];
+    let mut second = candidate("t", vec![IndexColumn::asc("a")], "q2");
+    second.include = vec!["y".into(), "x".into()];
+    let merged = merge(vec![first.clone(), second]);
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert_eq!(merged[0].include, ["x", "y"]);
+    assert_eq!(merged[0].finding_rules, ["q1", "q2"]);
+
+    let longer = candidate(
+        "t",
+        vec![IndexColumn::asc("a"), IndexColumn::asc("x")],
+        "q3",
+    );
+    let merged = merge(vec![first, longer]);
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert!(
+        merged[0].include.is_empty(),
+        "x is already a key: {merged:?}"
+    );
+
+    let mut partial = candidate("t", vec![IndexColumn::asc("a")], "q4");
+    partial.predicate = Some(r#""s" = 'p'::text"#.into());
+    let plain = candidate("t", vec![IndexColumn::asc("a")], "q5");
+    assert_eq!(merge(vec![partial, plain]).len(), 2);
 }

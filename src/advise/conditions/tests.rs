@@ -102,7 +102,21 @@ fn like_prefix_is_a_range_and_other_patterns_are_not() {
         [column("payload", PredicateKind::Range)]
     );
     assert_eq!(
+        parse_condition("(jobs.payload ~~ 'a%'::text)", jobs)[0]
+            .opclass
+            .as_deref(),
+        Some("text_pattern_ops")
+    );
+    assert_eq!(
         summary(&parse_condition("(jobs.payload ~~ '%a'::text)", jobs)),
+        [column("payload", PredicateKind::Pattern)]
+    );
+    assert_eq!(
+        summary(&parse_condition("(jobs.payload ~~* 'a%'::text)", jobs)),
+        [column("payload", PredicateKind::Pattern)]
+    );
+    assert_eq!(
+        summary(&parse_condition("(jobs.payload !~~ 'a%'::text)", jobs)),
         [column("payload", PredicateKind::Other)]
     );
 }
@@ -131,14 +145,22 @@ fn expressions_keep_their_text_for_expression_indexes() {
     };
     let predicates = parse_condition("(lower(email) = 'a@b.c'::text)", users);
     assert_eq!(predicates.len(), 1);
-    assert_eq!(predicates[0].kind, PredicateKind::Other);
+    assert_eq!(predicates[0].kind, PredicateKind::Equality);
     assert_eq!(
         predicates[0].target,
-        Target::Expression("lower(email)".into())
+        Target::Expression(r#"lower("email")"#.into())
     );
-    // The fixture's modulo filter: an expression, not a column.
+    // The fixture's modulo filter: an expression no index is suggested for, with the reason.
     let modulo = parse_condition("((customer_id % 3) = 0)", ORDERS);
     assert!(matches!(modulo[0].target, Target::Expression(_)));
+    assert_eq!(modulo[0].kind, PredicateKind::Other);
+    assert!(
+        modulo[0]
+            .why_not
+            .as_deref()
+            .is_some_and(|w| w.contains("customer_id % 3")),
+        "{modulo:?}"
+    );
 }
 
 #[test]
@@ -215,4 +237,78 @@ fn sort_keys_with_postgres_null_defaults() {
         parse_sort_key("lower(note)", ORDERS).target,
         Some(Target::Expression("lower(note)".into()))
     );
+}
+
+#[test]
+fn constants_flags_and_sql_text_for_partial_predicates() {
+    let jobs = TableRef {
+        relation: "jobs",
+        alias: Some("j"),
+    };
+    let predicates = parse_condition(
+        "((j.status = 'pending'::text) AND j.urgent AND (NOT j.done) AND (j.deleted_at IS NULL) AND (j.owner_id = 42) AND (j.batch = $1))",
+        jobs,
+    );
+    let constants: Vec<Option<Constant>> = predicates.iter().map(|p| p.constant).collect();
+    assert_eq!(
+        constants,
+        [
+            Some(Constant::Text),
+            Some(Constant::Boolean),
+            Some(Constant::Boolean),
+            Some(Constant::Null),
+            Some(Constant::Number),
+            None
+        ]
+    );
+    assert!(predicates.iter().all(|p| p.kind == PredicateKind::Equality));
+    let sql: Vec<&str> = predicates.iter().map(|p| p.sql.as_str()).collect();
+    assert_eq!(
+        sql,
+        [
+            r#""status" = 'pending'::TEXT"#,
+            r#""urgent""#,
+            r#"NOT "done""#,
+            r#""deleted_at" IS NULL"#,
+            r#""owner_id" = 42"#,
+            r#""batch" = $1"#
+        ]
+    );
+}
+
+#[test]
+fn gin_operators_are_classified() {
+    let docs = TableRef {
+        relation: "docs",
+        alias: None,
+    };
+    assert_eq!(
+        summary(&parse_condition(
+            r#"((body @> '{"a": 1}'::jsonb) AND (body ? 'k'::text) AND (body ?| '{a,b}'::text[]) AND (title ~* 'x'::text))"#,
+            docs
+        )),
+        [
+            column("body", PredicateKind::Contains),
+            column("body", PredicateKind::KeyExists),
+            column("body", PredicateKind::KeyExists),
+            column("title", PredicateKind::Pattern),
+        ]
+    );
+}
+
+#[test]
+fn normalized_expressions_match_what_the_catalog_prints() {
+    assert_eq!(
+        normalize_expression("lower((email)::text)"),
+        normalize_expression("(lower((u.email)::text))")
+    );
+    assert_eq!(
+        normalize_expression("(status = 'pending'::text)"),
+        r#""status" = 'pending'::TEXT"#
+    );
+    assert_eq!(
+        normalize_expression(r#"lower("Mixed ""Case""")"#),
+        r#"lower("Mixed ""Case""")"#
+    );
+    assert_eq!(normalize_expression("((("), "(((");
 }

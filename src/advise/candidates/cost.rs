@@ -1,0 +1,108 @@
+//! Cost-based candidates for plans without timings: plain EXPLAIN, and generic plans of `$1`
+//! queries (what ORMs and pg_stat_statements give). The diagnosis rules need actual rows and
+//! times, so here the scans and sorts carrying a large share of the plan's estimated total cost
+//! are the ones worth an index, as Dexter and index_advisor judge them.
+
+use crate::plan::Explain;
+use crate::report::text::fmt_pct;
+
+use super::{
+    Advice, Indexed, NoSuggestion, TABLE_SCANS, filter_candidates, kinds, merge, sort_candidate,
+};
+
+/// The rule id cost-based candidates carry in `finding_rules`.
+pub const COST_RULE: &str = "estimated-cost";
+
+/// Candidates from the scans and sorts whose estimated cost (scaled by the loops a nested loop
+/// makes them run) is at least `min_cost_share` of the plan's total cost; every other table scan
+/// gets a reason.
+pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
+    let plan = Indexed::new(&explain.plan);
+    let mut advice = Advice::default();
+    let total = explain.plan.total_cost.unwrap_or(0.0);
+    if total <= 0.0 {
+        advice.no_suggestions.push(NoSuggestion {
+            node_id: 0,
+            reason: "the plan carries no cost estimates (EXPLAIN without COSTS?)".to_owned(),
+        });
+        return advice;
+    }
+    for (id, node) in plan.nodes.iter().enumerate() {
+        let is_scan =
+            TABLE_SCANS.contains(&node.node_type.as_str()) && node.relation_name.is_some();
+        let is_sort = node.node_type == "Sort";
+        if !is_scan && !is_sort {
+            continue;
+        }
+        let mut cost = node.total_cost.unwrap_or(0.0);
+        if is_sort {
+            let input: f64 = plan.children[id]
+                .iter()
+                .map(|c| plan.nodes[*c].total_cost.unwrap_or(0.0))
+                .sum();
+            cost = (cost - input).max(0.0);
+        }
+        let share = cost * estimated_loops(&plan, id) / total;
+        let label = || {
+            format!(
+                "{} on {}",
+                node.node_type,
+                node.relation_name.as_deref().unwrap_or("its input")
+            )
+        };
+        if is_scan && node.filter.is_none() && node.node_type != "Seq Scan" {
+            advice.no_suggestions.push(NoSuggestion {
+                node_id: id,
+                reason: kinds::unflagged_scan_reason(&plan, id),
+            });
+            continue;
+        }
+        if share < min_cost_share {
+            if is_scan {
+                advice.no_suggestions.push(NoSuggestion {
+                    node_id: id,
+                    reason: format!(
+                        "small share of the cost: {} is {} of the plan's estimated cost (below {})",
+                        label(),
+                        fmt_pct(share),
+                        fmt_pct(min_cost_share)
+                    ),
+                });
+            }
+            continue;
+        }
+        let result = if is_sort {
+            sort_candidate(&plan, id).map(|c| vec![c])
+        } else {
+            filter_candidates(&plan, id)
+        };
+        let result = result.map(|found| {
+            found
+                .into_iter()
+                .map(|mut c| {
+                    c.reason = format!("{} ({} of the estimated cost)", c.reason, fmt_pct(share));
+                    c
+                })
+                .collect()
+        });
+        advice.record(id, COST_RULE, result);
+    }
+    advice.candidates = merge(advice.candidates);
+    advice
+}
+
+/// How many times the planner expects node `id` to run: the outer side's row estimate for each
+/// nested loop it sits on the inner side of.
+fn estimated_loops(plan: &Indexed<'_>, id: usize) -> f64 {
+    let mut loops = 1.0;
+    let mut child = id;
+    while let Some(parent) = plan.parents[child] {
+        let node = plan.nodes[parent];
+        if node.node_type == "Nested Loop" && plan.children[parent].get(1) == Some(&child) {
+            let outer = plan.children[parent][0];
+            loops *= plan.nodes[outer].plan_rows.unwrap_or(1.0).max(1.0);
+        }
+        child = parent;
+    }
+    loops
+}

@@ -1,0 +1,287 @@
+//! The index kinds beyond a plain btree — partial, INCLUDE, GIN — and the reasons a scan gets no
+//! suggestion (tiny table, low selectivity, already indexed), decided from what the plan shows.
+
+use crate::plan::PlanNode;
+use crate::report::text::{fmt_count, fmt_pct};
+
+use super::super::conditions::{
+    Constant, Predicate, PredicateKind, TableRef, Target, parse_sort_key,
+};
+use super::{Candidate, IndexColumn, IndexMethod, Indexed};
+
+/// A filter keeping at least this share of the rows read is not worth an index: reading the
+/// table sequentially is as fast as fetching that many rows at random.
+pub(super) const LOW_SELECTIVITY_SHARE: f64 = 0.20;
+/// A literal filter keeping less than this share makes a partial index worth it: the index holds
+/// only those rows, so it stays small and cheap to maintain.
+pub(super) const PARTIAL_MAX_SHARE: f64 = 0.05;
+/// Fewer rows than this (per loop) and the table is read whole as cheaply as through an index
+/// (the same bound as the `seq-scan` rule's default).
+pub(super) const TINY_TABLE_ROWS: f64 = 10_000.0;
+/// A scan repeated this often inside a loop matters however small it is.
+const REPEATED_LOOPS: f64 = 100.0;
+/// INCLUDE only a few narrow columns: beyond that the index grows close to the table.
+const MAX_INCLUDE_COLUMNS: usize = 3;
+const MAX_INCLUDE_WIDTH_BYTES: f64 = 64.0;
+
+/// Rows a Seq Scan read and kept per loop, from EXPLAIN ANALYZE (`None` without timings).
+struct ScanRows {
+    read: f64,
+    kept: f64,
+    loops: f64,
+}
+
+fn scan_rows(node: &PlanNode) -> Option<ScanRows> {
+    if node.node_type != "Seq Scan" {
+        return None;
+    }
+    let kept = node.actual_rows?;
+    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
+    Some(ScanRows {
+        read: kept + node.rows_removed_by_filter.unwrap_or(0.0),
+        kept,
+        loops,
+    })
+}
+
+/// Share of the rows read that the filter keeps, for a Seq Scan with a filter and timings.
+pub(super) fn kept_share(node: &PlanNode) -> Option<f64> {
+    node.filter.as_ref()?;
+    let rows = scan_rows(node)?;
+    (rows.read > 0.0).then(|| rows.kept / rows.read)
+}
+
+/// "tiny table" when a Seq Scan read few rows and does not run in a loop.
+pub(super) fn tiny_table(node: &PlanNode) -> Option<String> {
+    let rows = scan_rows(node)?;
+    if rows.read >= TINY_TABLE_ROWS || rows.loops >= REPEATED_LOOPS {
+        return None;
+    }
+    let pages = node.buffers.shared_total() as f64 / rows.loops;
+    let pages = if pages > 0.0 {
+        format!(", {} pages", fmt_count(pages))
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "tiny table: {} has {} rows{pages}; reading it whole is as cheap as an index",
+        node.relation_name.as_deref().unwrap_or_default(),
+        fmt_count(rows.read)
+    ))
+}
+
+/// "low selectivity" when a Seq Scan's filter keeps at least [`LOW_SELECTIVITY_SHARE`] of the rows.
+pub(super) fn low_selectivity(node: &PlanNode) -> Option<String> {
+    let rows = scan_rows(node)?;
+    let share = kept_share(node)?;
+    if share < LOW_SELECTIVITY_SHARE || rows.loops >= REPEATED_LOOPS {
+        return None;
+    }
+    Some(format!(
+        "low selectivity: the filter keeps {} of the rows of {} ({} of {}); an index would not beat reading the table",
+        fmt_pct(share),
+        node.relation_name.as_deref().unwrap_or_default(),
+        fmt_count(rows.kept),
+        fmt_count(rows.read)
+    ))
+}
+
+/// The reason for a table scan no finding (or cost share) pointed at.
+pub(super) fn unflagged_scan_reason(plan: &Indexed<'_>, id: usize) -> String {
+    let node = plan.nodes[id];
+    if let Some(reason) = already_indexed(plan, id) {
+        return reason;
+    }
+    if let Some(reason) = tiny_table(node).or_else(|| low_selectivity(node)) {
+        return reason;
+    }
+    format!(
+        "no finding on this table ({} on {})",
+        node.node_type,
+        node.relation_name.as_deref().unwrap_or_default()
+    )
+}
+
+/// "already indexed" when the scan goes through an index: the plan names it.
+pub(super) fn already_indexed(plan: &Indexed<'_>, id: usize) -> Option<String> {
+    let node = plan.nodes[id];
+    let mut names: Vec<&str> = node.index_name.as_deref().into_iter().collect();
+    if node.node_type == "Bitmap Heap Scan" {
+        let mut pending = plan.children[id].clone();
+        while let Some(child) = pending.pop() {
+            names.extend(plan.nodes[child].index_name.as_deref());
+            pending.extend(plan.children[child].iter().copied());
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "already indexed: {} on {} uses {}",
+        node.node_type,
+        node.relation_name.as_deref().unwrap_or_default(),
+        names.join(", ")
+    ))
+}
+
+/// The conjuncts that make a good partial index predicate: equalities of a column on a flag, a
+/// NULL or (next to another key) a string literal, when the whole filter keeps under
+/// [`PARTIAL_MAX_SHARE`] of the rows. A string equality alone stays a plain key: from the plan, a
+/// status column and an e-mail column look alike, and a partial index per e-mail would be absurd.
+pub(super) fn partial_predicates<'p>(
+    node: &PlanNode,
+    predicates: &'p [Predicate],
+    joins: &[Predicate],
+) -> Vec<&'p Predicate> {
+    if kept_share(node).is_none_or(|share| share >= PARTIAL_MAX_SHARE) {
+        return Vec::new();
+    }
+    let literal = |p: &Predicate, constants: &[Constant]| {
+        p.kind == PredicateKind::Equality
+            && !p.join_key
+            && matches!(p.target, Target::Column(_))
+            && p.constant.is_some_and(|c| constants.contains(&c))
+    };
+    let flags: Vec<&Predicate> = predicates
+        .iter()
+        .filter(|p| literal(p, &[Constant::Boolean, Constant::Null]))
+        .collect();
+    let strings: Vec<&Predicate> = predicates
+        .iter()
+        .filter(|p| literal(p, &[Constant::Text]))
+        .collect();
+    let other_keys = predicates.iter().any(|p| {
+        matches!(p.kind, PredicateKind::Equality | PredicateKind::Range)
+            && p.why_not.is_none()
+            && !literal(p, &[Constant::Boolean, Constant::Null, Constant::Text])
+    }) || !joins.is_empty();
+    let mut chosen = flags;
+    if other_keys {
+        chosen.extend(strings);
+    }
+    chosen
+}
+
+/// The key of a partial index whose filter leaves no other key: `id` when the scan outputs such a
+/// column (what "fetch the pending rows" usually wants), else the predicate's own column.
+pub(super) fn partial_key(node: &PlanNode, table: TableRef<'_>, first: &Predicate) -> IndexColumn {
+    let outputs = output_columns(node, table).unwrap_or_default();
+    if outputs.iter().any(|c| c == "id") {
+        return IndexColumn::asc("id");
+    }
+    match &first.target {
+        Target::Column(c) => IndexColumn::asc(c.as_str()),
+        Target::Expression(e) => IndexColumn::expression(e.as_str()),
+    }
+}
+
+/// The scan's output columns (VERBOSE `Output`), when all are plain columns of the table.
+fn output_columns(node: &PlanNode, table: TableRef<'_>) -> Option<Vec<String>> {
+    let output = node.output.as_ref()?;
+    let mut columns = Vec::new();
+    for item in output {
+        match parse_sort_key(item, table).target {
+            Some(Target::Column(c)) => {
+                if !columns.contains(&c) {
+                    columns.push(c);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(columns)
+}
+
+/// INCLUDE columns that let an index-only scan answer the scan: the output columns that are not
+/// keys, when they are few and the rows narrow. Expression keys get none (PostgreSQL cannot answer
+/// from an expression index alone).
+pub(super) fn include_columns(
+    node: &PlanNode,
+    table: TableRef<'_>,
+    keys: &[IndexColumn],
+) -> Vec<String> {
+    if keys.iter().any(|k| k.name().is_none()) {
+        return Vec::new();
+    }
+    let Some(outputs) = output_columns(node, table) else {
+        return Vec::new();
+    };
+    let extra: Vec<String> = outputs
+        .into_iter()
+        .filter(|c| !keys.iter().any(|k| k.name() == Some(c.as_str())))
+        .collect();
+    let narrow = node
+        .plan_width
+        .is_some_and(|w| w <= MAX_INCLUDE_WIDTH_BYTES);
+    if extra.len() > MAX_INCLUDE_COLUMNS || !narrow {
+        return Vec::new();
+    }
+    extra
+}
+
+/// One GIN candidate per column filtered by containment, key existence or a pattern no btree
+/// serves: `jsonb_path_ops` when a jsonb column is only tested with `@>`, the default `jsonb_ops`
+/// (or array_ops) otherwise, `gin_trgm_ops` from pg_trgm for LIKE/ILIKE/regex patterns.
+pub(super) fn gin_candidates(
+    node: &PlanNode,
+    table: TableRef<'_>,
+    predicates: &[Predicate],
+) -> Vec<Candidate> {
+    let mut found: Vec<Candidate> = Vec::new();
+    let mut seen: Vec<(&str, bool)> = Vec::new();
+    for p in predicates {
+        let Target::Column(column) = &p.target else {
+            continue;
+        };
+        let trigram = match p.kind {
+            PredicateKind::Pattern => true,
+            PredicateKind::Contains | PredicateKind::KeyExists => false,
+            _ => continue,
+        };
+        if seen.contains(&(column.as_str(), trigram)) {
+            continue;
+        }
+        seen.push((column.as_str(), trigram));
+        let on_column: Vec<&Predicate> =
+            predicates.iter().filter(|q| q.target == p.target).collect();
+        let (opclass, extension) = if trigram {
+            (Some("gin_trgm_ops"), Some("pg_trgm"))
+        } else if on_column.iter().all(|q| {
+            q.kind != PredicateKind::KeyExists
+                && (q.kind != PredicateKind::Contains || q.sql.to_uppercase().ends_with("::JSONB"))
+        }) {
+            (Some("jsonb_path_ops"), None)
+        } else {
+            (None, None)
+        };
+        let texts: Vec<&str> = on_column
+            .iter()
+            .filter(|q| {
+                matches!(
+                    q.kind,
+                    PredicateKind::Pattern | PredicateKind::Contains | PredicateKind::KeyExists
+                )
+            })
+            .map(|q| q.text.as_str())
+            .collect();
+        let mut key = IndexColumn::asc(column.as_str());
+        key.opclass = opclass.map(str::to_owned);
+        found.push(Candidate {
+            method: IndexMethod::Gin,
+            requires_extension: extension.map(str::to_owned),
+            reason: format!(
+                "{} on {}: {} needs a GIN index{}",
+                node.node_type,
+                table.relation,
+                texts.join(" AND "),
+                if trigram {
+                    " with pg_trgm (a btree serves only LIKE 'prefix%')"
+                } else {
+                    ""
+                }
+            ),
+            ..Candidate::btree(node.schema.clone(), table.relation, vec![key])
+        });
+    }
+    found
+}
