@@ -5,7 +5,7 @@ use crate::plan::PlanNode;
 use crate::report::text::{fmt_count, fmt_pct};
 
 use super::super::conditions::{
-    Constant, Predicate, PredicateKind, TableRef, Target, parse_sort_key,
+    Constant, Predicate, PredicateKind, TableRef, Target, parse_sort_key, referenced_columns,
 };
 use super::{Candidate, IndexColumn, IndexMethod, Indexed};
 
@@ -162,11 +162,16 @@ pub(super) fn partial_predicates<'p>(
     chosen
 }
 
-/// The key of a partial index whose filter leaves no other key: `id` when the scan outputs such a
+/// The key of a partial index whose filter leaves no other key: `id` when the query reads such a
 /// column (what "fetch the pending rows" usually wants), else the predicate's own column.
-pub(super) fn partial_key(node: &PlanNode, table: TableRef<'_>, first: &Predicate) -> IndexColumn {
-    let outputs = output_columns(node, table).unwrap_or_default();
-    if outputs.iter().any(|c| c == "id") {
+pub(super) fn partial_key(
+    plan: &Indexed<'_>,
+    id: usize,
+    table: TableRef<'_>,
+    first: &Predicate,
+) -> IndexColumn {
+    let needed = needed_columns(plan, id, table).unwrap_or_default();
+    if needed.iter().any(|c| c == "id") {
         return IndexColumn::asc("id");
     }
     match &first.target {
@@ -175,8 +180,12 @@ pub(super) fn partial_key(node: &PlanNode, table: TableRef<'_>, first: &Predicat
     }
 }
 
-/// The scan's output columns (VERBOSE `Output`), when all are plain columns of the table.
-fn output_columns(node: &PlanNode, table: TableRef<'_>) -> Option<Vec<String>> {
+/// The columns of the scanned table the query needs from the scan: its VERBOSE `Output` (plain
+/// columns only), narrowed to what the nodes above reference. PostgreSQL may hand an aggregate or
+/// join the whole row ("physical tlist") although it reads only some columns; the nodes above
+/// print the ones they use. `None` without VERBOSE or when an output is an expression.
+fn needed_columns(plan: &Indexed<'_>, id: usize, table: TableRef<'_>) -> Option<Vec<String>> {
+    let node = plan.nodes[id];
     let output = node.output.as_ref()?;
     let mut columns = Vec::new();
     for item in output {
@@ -189,24 +198,49 @@ fn output_columns(node: &PlanNode, table: TableRef<'_>) -> Option<Vec<String>> {
             _ => return None,
         }
     }
+    let mut above = Vec::new();
+    let mut current = id;
+    while let Some(parent) = plan.parents[current] {
+        let p = plan.nodes[parent];
+        let texts = p
+            .output
+            .iter()
+            .flatten()
+            .chain(p.sort_key.iter().flatten())
+            .chain(p.group_key.iter().flatten())
+            .chain(
+                [&p.filter, &p.join_filter, &p.hash_cond, &p.merge_cond]
+                    .into_iter()
+                    .flatten(),
+            );
+        for text in texts {
+            above.extend(referenced_columns(text, table));
+        }
+        current = parent;
+    }
+    if plan.parents[id].is_some() {
+        columns.retain(|c| above.contains(c));
+    }
     Some(columns)
 }
 
-/// INCLUDE columns that let an index-only scan answer the scan: the output columns that are not
+/// INCLUDE columns that let an index-only scan answer the scan: the needed columns that are not
 /// keys, when they are few and the rows narrow. Expression keys get none (PostgreSQL cannot answer
 /// from an expression index alone).
 pub(super) fn include_columns(
-    node: &PlanNode,
+    plan: &Indexed<'_>,
+    id: usize,
     table: TableRef<'_>,
     keys: &[IndexColumn],
 ) -> Vec<String> {
+    let node = plan.nodes[id];
     if keys.iter().any(|k| k.name().is_none()) {
         return Vec::new();
     }
-    let Some(outputs) = output_columns(node, table) else {
+    let Some(needed) = needed_columns(plan, id, table) else {
         return Vec::new();
     };
-    let extra: Vec<String> = outputs
+    let extra: Vec<String> = needed
         .into_iter()
         .filter(|c| !keys.iter().any(|k| k.name() == Some(c.as_str())))
         .collect();
