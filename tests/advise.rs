@@ -5,6 +5,7 @@ use pgdiag::advise::{Advice, Candidate, IndexMethod, candidates, candidates_by_c
 use pgdiag::diagnose::{Thresholds, diagnose};
 use pgdiag::pg::catalog::{
     column_is_c_collated, covered_by, drop_needless_pattern_opclass, existing_indexes,
+    split_covered,
 };
 use pgdiag::pg::{ConnectionSettings, ExplainOptions, ProcessEnv, Runner, split_statements};
 use pgdiag::plan::{analyze, parse_explain_value};
@@ -311,7 +312,19 @@ async fn expression_index_on_lower_of_a_hostile_column_is_used() {
     let name = create(&client, candidate).await;
     let plan = plan_of(&client, sql).await;
     assert!(plan.uses_index(&name), "{plan:?}");
-    // Indexed now: the same query has nothing left to suggest.
+    // Indexed now: the catalog says so, naming the index, and the same query has nothing left to
+    // suggest.
+    let (keep, covered) = split_covered(&client, vec![candidate.clone()])
+        .await
+        .unwrap();
+    assert!(keep.is_empty());
+    assert_eq!(covered[0].index, name);
+    assert_eq!(
+        covered[0].reason,
+        format!(
+            r#"already indexed: lower("E-Mail") on User "Accounts" is served by the existing index {name}"#
+        )
+    );
     assert!(advise(&url, sql).await.candidates.is_empty());
 }
 

@@ -703,6 +703,8 @@ fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
             Some(right),
             *compare_op == BinaryOperator::Eq && is_value(right, table),
         ),
+        // A btree seeks past the NULLs: a range, rarely selective but servable.
+        Expr::IsNotNull(expr) => on_side(expr, PredicateKind::Range, None, None, true),
         Expr::IsNull(expr) => {
             on_side(expr, PredicateKind::Equality, None, None, true).map(|p| Predicate {
                 constant: Some(Constant::Null),

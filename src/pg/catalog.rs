@@ -162,6 +162,59 @@ pub fn covered_by<'a>(
     })
 }
 
+/// A candidate an existing index already serves, and the reason to show for not suggesting it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlreadyIndexed {
+    pub candidate: Candidate,
+    pub index: String,
+    pub reason: String,
+}
+
+/// Schema and table, as a candidate names them.
+type TableKey = (Option<String>, String);
+
+/// Split candidates into those still worth suggesting and those an existing index already serves
+/// ("already indexed", naming the index), reading each table's indexes once.
+pub async fn split_covered(
+    client: &Client,
+    candidates: Vec<Candidate>,
+) -> Result<(Vec<Candidate>, Vec<AlreadyIndexed>), Error> {
+    let mut indexes: Vec<(TableKey, Vec<ExistingIndex>)> = Vec::new();
+    let mut keep = Vec::new();
+    let mut covered = Vec::new();
+    for candidate in candidates {
+        let table = (candidate.schema.clone(), candidate.table.clone());
+        let position = match indexes.iter().position(|(t, _)| *t == table) {
+            Some(position) => position,
+            None => {
+                let found =
+                    existing_indexes(client, candidate.schema.as_deref(), &candidate.table).await?;
+                indexes.push((table, found));
+                indexes.len() - 1
+            }
+        };
+        match covered_by(&candidate, &indexes[position].1) {
+            Some(index) => covered.push(AlreadyIndexed {
+                reason: format!(
+                    "already indexed: {} on {} is served by the existing index {}",
+                    candidate
+                        .columns
+                        .iter()
+                        .map(|c| c.label())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    candidate.table,
+                    index.name
+                ),
+                index: index.name.clone(),
+                candidate,
+            }),
+            None => keep.push(candidate),
+        }
+    }
+    Ok((keep, covered))
+}
+
 const COLUMN_COLLATION: &str = "
 SELECT co.collname::text IN ('C', 'POSIX')
        OR (co.collname = 'default'
