@@ -568,7 +568,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
     if columns.is_empty()
         && let Some(first) = partial.first()
     {
-        columns.push(kinds::partial_key(node, table, first));
+        columns.push(kinds::partial_key(plan, id, table, first));
     }
     let gin = kinds::gin_candidates(node, table, &predicates);
     if columns.is_empty() && gin.is_empty() {
@@ -608,7 +608,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         let include = if unserved {
             Vec::new()
         } else {
-            kinds::include_columns(node, table, &columns)
+            kinds::include_columns(plan, id, table, &columns)
         };
         found.push(Candidate {
             include,
@@ -667,7 +667,7 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
     let include = if unserved {
         Vec::new()
     } else {
-        kinds::include_columns(scan, table, &columns)
+        kinds::include_columns(plan, scan_id, table, &columns)
     };
     Ok(Candidate {
         include,

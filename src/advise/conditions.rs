@@ -12,6 +12,7 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// What stands in for a subplan or initplan result: a parameter, like the value it computes.
 const PLACEHOLDER: &str = "$999";
@@ -702,6 +703,8 @@ fn classify(conjunct: &Expr, table: TableRef<'_>) -> Option<Predicate> {
             Some(right),
             *compare_op == BinaryOperator::Eq && is_value(right, table),
         ),
+        // A btree seeks past the NULLs: a range, rarely selective but servable.
+        Expr::IsNotNull(expr) => on_side(expr, PredicateKind::Range, None, None, true),
         Expr::IsNull(expr) => {
             on_side(expr, PredicateKind::Equality, None, None, true).map(|p| Predicate {
                 constant: Some(Constant::Null),
@@ -818,6 +821,37 @@ pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
         nulls_first: nulls_first.unwrap_or(desc),
         text: key.to_owned(),
     }
+}
+
+/// Columns of `table` that `text` references: qualified (`reviews.rating`, `r.rating`), as EXPLAIN
+/// VERBOSE prints expressions in plans over several tables, or bare (`rating`), as it prints them
+/// when the plan reads one table. Bare words include function names and the like, so callers
+/// intersect the result with columns they know. Read from tokens, not a parse, so any expression
+/// (aggregates, window functions, subplan references) yields its columns.
+pub fn referenced_columns(text: &str, table: TableRef<'_>) -> Vec<String> {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, text).tokenize() else {
+        return Vec::new();
+    };
+    let tokens: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut columns: Vec<String> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let Token::Word(word) = token else { continue };
+        let before = i.checked_sub(1).map(|j| tokens[j]);
+        let after = tokens.get(i + 1).copied();
+        let column = match (i.checked_sub(2).map(|j| tokens[j]), before) {
+            (Some(Token::Word(qualifier)), Some(Token::Period)) => {
+                qualifier.value == table.relation || table.alias == Some(qualifier.value.as_str())
+            }
+            _ => !matches!(after, Some(Token::Period | Token::LParen)),
+        };
+        if column && !columns.contains(&word.value) {
+            columns.push(word.value.clone());
+        }
+    }
+    columns
 }
 
 /// An expression or predicate in one canonical text form: every column reference unqualified and

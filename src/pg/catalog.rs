@@ -162,6 +162,108 @@ pub fn covered_by<'a>(
     })
 }
 
+/// A candidate an existing index already serves, and the reason to show for not suggesting it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlreadyIndexed {
+    pub candidate: Candidate,
+    pub index: String,
+    pub reason: String,
+}
+
+/// Schema and table, as a candidate names them.
+type TableKey = (Option<String>, String);
+
+/// Split candidates into those still worth suggesting and those an existing index already serves
+/// ("already indexed", naming the index), reading each table's indexes once.
+pub async fn split_covered(
+    client: &Client,
+    candidates: Vec<Candidate>,
+) -> Result<(Vec<Candidate>, Vec<AlreadyIndexed>), Error> {
+    let mut indexes: Vec<(TableKey, Vec<ExistingIndex>)> = Vec::new();
+    let mut keep = Vec::new();
+    let mut covered = Vec::new();
+    for candidate in candidates {
+        let table = (candidate.schema.clone(), candidate.table.clone());
+        let position = match indexes.iter().position(|(t, _)| *t == table) {
+            Some(position) => position,
+            None => {
+                let found =
+                    existing_indexes(client, candidate.schema.as_deref(), &candidate.table).await?;
+                indexes.push((table, found));
+                indexes.len() - 1
+            }
+        };
+        match covered_by(&candidate, &indexes[position].1) {
+            Some(index) => covered.push(AlreadyIndexed {
+                reason: format!(
+                    "already indexed: {} on {} is served by the existing index {}",
+                    candidate
+                        .columns
+                        .iter()
+                        .map(|c| c.label())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    candidate.table,
+                    index.name
+                ),
+                index: index.name.clone(),
+                candidate,
+            }),
+            None => keep.push(candidate),
+        }
+    }
+    Ok((keep, covered))
+}
+
+const COLUMN_COLLATION: &str = "
+SELECT co.collname::text IN ('C', 'POSIX')
+       OR (co.collname = 'default'
+           AND (SELECT d.datcollate IN ('C', 'POSIX') AND d.datlocprovider = 'c'
+                  FROM pg_database d WHERE d.datname = current_database()))
+  FROM pg_attribute a
+  JOIN pg_class t ON t.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+  JOIN pg_collation co ON co.oid = a.attcollation
+ WHERE t.relname = $1
+   AND (n.nspname = $2 OR ($2 IS NULL AND pg_table_is_visible(t.oid)))
+   AND a.attname = $3
+   AND NOT a.attisdropped";
+
+/// Whether `column` compares bytewise (collation `C` or `POSIX`, its own or the database's).
+/// `None` when the column has no collation (not a text type) or does not exist.
+pub async fn column_is_c_collated(
+    client: &Client,
+    schema: Option<&str>,
+    table: &str,
+    column: &str,
+) -> Result<Option<bool>, Error> {
+    let row = client
+        .query_opt(COLUMN_COLLATION, &[&table, &schema, &column])
+        .await?;
+    Ok(row.and_then(|r| r.get::<_, Option<bool>>(0)))
+}
+
+/// Drop `text_pattern_ops` from the candidate's plain-column keys whose collation is C: there the
+/// default operator class already serves `LIKE 'prefix%'`, and the index then serves ordinary
+/// comparisons and ORDER BY too.
+pub async fn drop_needless_pattern_opclass(
+    client: &Client,
+    candidate: &mut Candidate,
+) -> Result<(), Error> {
+    for column in &mut candidate.columns {
+        if column.opclass.as_deref() != Some(crate::advise::PATTERN_OPCLASS) {
+            continue;
+        }
+        let Some(name) = column.name() else { continue };
+        let c = column_is_c_collated(client, candidate.schema.as_deref(), &candidate.table, name)
+            .await?;
+        if c == Some(true) {
+            column.opclass = None;
+        }
+    }
+    Ok(())
+}
+
 /// Same column or expression and an operator class that serves the candidate's operators. For GIN,
 /// the default `jsonb_ops` supports everything `jsonb_path_ops` does (`@>`).
 fn same_key(candidate: &IndexColumn, existing: &ExistingColumn, gin: bool) -> bool {

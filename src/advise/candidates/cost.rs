@@ -3,7 +3,7 @@
 //! times, so here the scans and sorts carrying a large share of the plan's estimated total cost
 //! are the ones worth an index, as Dexter and index_advisor judge them.
 
-use crate::plan::Explain;
+use crate::plan::{Explain, PlanNode};
 use crate::report::text::fmt_pct;
 
 use super::{
@@ -42,7 +42,8 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
                 .sum();
             cost = (cost - input).max(0.0);
         }
-        let share = cost * estimated_loops(&plan, id) / total;
+        let loops = estimated_loops(&plan, id);
+        let share = cost * loops / total;
         let label = || {
             format!(
                 "{} on {}",
@@ -54,6 +55,17 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
             advice.no_suggestions.push(NoSuggestion {
                 node_id: id,
                 reason: kinds::unflagged_scan_reason(&plan, id),
+            });
+            continue;
+        }
+        // A small table read once is cheap; read once per outer row it is the nested loop's cost.
+        if is_scan
+            && loops <= 1.0
+            && let Some(reason) = tiny_by_cost(node)
+        {
+            advice.no_suggestions.push(NoSuggestion {
+                node_id: id,
+                reason,
             });
             continue;
         }
@@ -89,6 +101,21 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
     }
     advice.candidates = merge(advice.candidates);
     advice
+}
+
+/// A sequential scan whose whole estimated cost is below this is a table of a few pages: the
+/// planner charges 1 per page and 0.01 per row, so 100 is about 50 pages of narrow rows.
+const TINY_SCAN_COST: f64 = 100.0;
+
+/// "tiny table" from estimates alone: a Seq Scan the planner expects to cost almost nothing.
+fn tiny_by_cost(node: &PlanNode) -> Option<String> {
+    let cost = node.total_cost?;
+    (node.node_type == "Seq Scan" && cost < TINY_SCAN_COST).then(|| {
+        format!(
+            "tiny table: reading {} whole is estimated at {cost:.1} cost units (a few pages); an index would not beat it",
+            node.relation_name.as_deref().unwrap_or_default()
+        )
+    })
 }
 
 /// How many times the planner expects node `id` to run: the outer side's row estimate for each

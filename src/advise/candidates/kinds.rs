@@ -5,7 +5,7 @@ use crate::plan::PlanNode;
 use crate::report::text::{fmt_count, fmt_pct};
 
 use super::super::conditions::{
-    Constant, Predicate, PredicateKind, TableRef, Target, parse_sort_key,
+    Constant, Predicate, PredicateKind, TableRef, Target, parse_sort_key, referenced_columns,
 };
 use super::{Candidate, IndexColumn, IndexMethod, Indexed};
 
@@ -162,11 +162,16 @@ pub(super) fn partial_predicates<'p>(
     chosen
 }
 
-/// The key of a partial index whose filter leaves no other key: `id` when the scan outputs such a
+/// The key of a partial index whose filter leaves no other key: `id` when the query reads such a
 /// column (what "fetch the pending rows" usually wants), else the predicate's own column.
-pub(super) fn partial_key(node: &PlanNode, table: TableRef<'_>, first: &Predicate) -> IndexColumn {
-    let outputs = output_columns(node, table).unwrap_or_default();
-    if outputs.iter().any(|c| c == "id") {
+pub(super) fn partial_key(
+    plan: &Indexed<'_>,
+    id: usize,
+    table: TableRef<'_>,
+    first: &Predicate,
+) -> IndexColumn {
+    let needed = needed_columns(plan, id, table).unwrap_or_default();
+    if needed.iter().any(|c| c == "id") {
         return IndexColumn::asc("id");
     }
     match &first.target {
@@ -175,8 +180,12 @@ pub(super) fn partial_key(node: &PlanNode, table: TableRef<'_>, first: &Predicat
     }
 }
 
-/// The scan's output columns (VERBOSE `Output`), when all are plain columns of the table.
-fn output_columns(node: &PlanNode, table: TableRef<'_>) -> Option<Vec<String>> {
+/// The columns of the scanned table the query needs from the scan: its VERBOSE `Output` (plain
+/// columns only), narrowed to what the nodes above reference. PostgreSQL may hand an aggregate or
+/// join the whole row ("physical tlist") although it reads only some columns; the nodes above
+/// print the ones they use. `None` without VERBOSE or when an output is an expression.
+fn needed_columns(plan: &Indexed<'_>, id: usize, table: TableRef<'_>) -> Option<Vec<String>> {
+    let node = plan.nodes[id];
     let output = node.output.as_ref()?;
     let mut columns = Vec::new();
     for item in output {
@@ -189,24 +198,49 @@ fn output_columns(node: &PlanNode, table: TableRef<'_>) -> Option<Vec<String>> {
             _ => return None,
         }
     }
+    let mut above = Vec::new();
+    let mut current = id;
+    while let Some(parent) = plan.parents[current] {
+        let p = plan.nodes[parent];
+        let texts = p
+            .output
+            .iter()
+            .flatten()
+            .chain(p.sort_key.iter().flatten())
+            .chain(p.group_key.iter().flatten())
+            .chain(
+                [&p.filter, &p.join_filter, &p.hash_cond, &p.merge_cond]
+                    .into_iter()
+                    .flatten(),
+            );
+        for text in texts {
+            above.extend(referenced_columns(text, table));
+        }
+        current = parent;
+    }
+    if plan.parents[id].is_some() {
+        columns.retain(|c| above.contains(c));
+    }
     Some(columns)
 }
 
-/// INCLUDE columns that let an index-only scan answer the scan: the output columns that are not
+/// INCLUDE columns that let an index-only scan answer the scan: the needed columns that are not
 /// keys, when they are few and the rows narrow. Expression keys get none (PostgreSQL cannot answer
 /// from an expression index alone).
 pub(super) fn include_columns(
-    node: &PlanNode,
+    plan: &Indexed<'_>,
+    id: usize,
     table: TableRef<'_>,
     keys: &[IndexColumn],
 ) -> Vec<String> {
+    let node = plan.nodes[id];
     if keys.iter().any(|k| k.name().is_none()) {
         return Vec::new();
     }
-    let Some(outputs) = output_columns(node, table) else {
+    let Some(needed) = needed_columns(plan, id, table) else {
         return Vec::new();
     };
-    let extra: Vec<String> = outputs
+    let extra: Vec<String> = needed
         .into_iter()
         .filter(|c| !keys.iter().any(|k| k.name() == Some(c.as_str())))
         .collect();
@@ -284,4 +318,286 @@ pub(super) fn gin_candidates(
         });
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{candidates, candidates_by_cost};
+    use crate::diagnose::{Finding, Severity};
+    use crate::plan::{Explain, PlanNode};
+
+    /// A Seq Scan over `read` rows keeping `kept` (EXPLAIN ANALYZE VERBOSE figures).
+    fn scan(filter: &str, kept: f64, read: f64, output: &[&str]) -> PlanNode {
+        PlanNode {
+            node_type: "Seq Scan".into(),
+            relation_name: Some("jobs".into()),
+            schema: Some("public".into()),
+            alias: Some("jobs".into()),
+            filter: Some(filter.into()),
+            actual_rows: Some(kept),
+            actual_loops: Some(1.0),
+            rows_removed_by_filter: Some(read - kept),
+            output: Some(output.iter().map(|s| (*s).to_owned()).collect()),
+            plan_width: Some(16.0),
+            total_cost: Some(2000.0),
+            ..PlanNode::default()
+        }
+    }
+
+    fn finding(node_id: usize) -> Finding {
+        Finding {
+            rule: "seq-scan".into(),
+            severity: Severity::Warning,
+            node_id,
+            node_path: String::new(),
+            relation: None,
+            expressions: Vec::new(),
+            summary: String::new(),
+            evidence: Vec::new(),
+            time_at_stake_ms: 1.0,
+            share_at_stake: 0.5,
+            advice: String::new(),
+            doc: String::new(),
+        }
+    }
+
+    fn ddl(node: PlanNode) -> Result<Vec<String>, Vec<String>> {
+        let advice = candidates(&Explain::from_plan(node), &[finding(0)]);
+        if advice.candidates.is_empty() {
+            return Err(advice
+                .no_suggestions
+                .into_iter()
+                .map(|n| n.reason)
+                .collect());
+        }
+        Ok(advice
+            .candidates
+            .iter()
+            .map(|c| {
+                c.ddl("ix")
+                    .replace("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"ix\" ON ", "")
+            })
+            .collect())
+    }
+
+    #[test]
+    fn a_rare_status_next_to_another_key_becomes_the_predicate() {
+        let node = scan(
+            "((jobs.owner_id = 42) AND (jobs.status = 'pending'::text))",
+            10.0,
+            100_000.0,
+            &["jobs.id", "jobs.owner_id"],
+        );
+        assert_eq!(
+            ddl(node),
+            Ok(vec![
+                r#""public"."jobs" ("owner_id") INCLUDE ("id") WHERE "status" = 'pending'::TEXT"#
+                    .to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn a_common_status_or_a_lone_string_stays_a_plain_key() {
+        // 10% kept: selective enough for an index, not for a partial one.
+        let common = scan(
+            "((jobs.owner_id = 42) AND (jobs.status = 'pending'::text))",
+            10_000.0,
+            100_000.0,
+            &["jobs.id"],
+        );
+        assert_eq!(
+            ddl(common),
+            Ok(vec![
+                r#""public"."jobs" ("owner_id", "status") INCLUDE ("id")"#.to_owned()
+            ])
+        );
+        // A string equality alone could be an e-mail: no partial index per value.
+        let lone = scan("(jobs.email = 'a@b.c'::text)", 1.0, 100_000.0, &["jobs.id"]);
+        assert_eq!(
+            ddl(lone),
+            Ok(vec![
+                r#""public"."jobs" ("email") INCLUDE ("id")"#.to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn a_rare_flag_alone_indexes_the_id_or_itself() {
+        let with_id = scan(
+            "(NOT jobs.done)",
+            50.0,
+            100_000.0,
+            &["jobs.id", "jobs.payload"],
+        );
+        assert_eq!(
+            ddl(with_id),
+            Ok(vec![
+                r#""public"."jobs" ("id") INCLUDE ("payload") WHERE NOT "done""#.to_owned()
+            ])
+        );
+        let without_id = scan(
+            "(jobs.deleted_at IS NULL)",
+            50.0,
+            100_000.0,
+            &["jobs.payload"],
+        );
+        assert_eq!(
+            ddl(without_id),
+            Ok(vec![
+                r#""public"."jobs" ("deleted_at") INCLUDE ("payload") WHERE "deleted_at" IS NULL"#
+                    .to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn include_only_few_narrow_plain_columns() {
+        let many = scan(
+            "(jobs.owner_id = 42)",
+            10.0,
+            100_000.0,
+            &["jobs.a", "jobs.b", "jobs.c", "jobs.d"],
+        );
+        assert_eq!(
+            ddl(many),
+            Ok(vec![r#""public"."jobs" ("owner_id")"#.to_owned()])
+        );
+        let mut wide = scan("(jobs.owner_id = 42)", 10.0, 100_000.0, &["jobs.body"]);
+        wide.plan_width = Some(500.0);
+        assert_eq!(
+            ddl(wide),
+            Ok(vec![r#""public"."jobs" ("owner_id")"#.to_owned()])
+        );
+        let expression = scan("(jobs.owner_id = 42)", 10.0, 100_000.0, &["lower(jobs.a)"]);
+        assert_eq!(
+            ddl(expression),
+            Ok(vec![r#""public"."jobs" ("owner_id")"#.to_owned()])
+        );
+        // A filter the index cannot check leaves the heap to visit anyway.
+        let unserved = scan(
+            "((jobs.owner_id = 42) AND ((jobs.a % 7) = 1))",
+            10.0,
+            100_000.0,
+            &["jobs.a"],
+        );
+        assert_eq!(
+            ddl(unserved),
+            Ok(vec![r#""public"."jobs" ("owner_id")"#.to_owned()])
+        );
+    }
+
+    #[test]
+    fn low_selectivity_and_tiny_tables_say_how_much() {
+        assert_eq!(
+            ddl(scan("(jobs.owner_id < 500)", 25_000.0, 100_000.0, &[])),
+            Err(vec![
+                "low selectivity: the filter keeps 25.0% of the rows of jobs (25,000 of 100,000); an index would not beat reading the table"
+                    .to_owned()
+            ])
+        );
+        let mut tiny = scan("(jobs.owner_id = 1)", 1.0, 300.0, &[]);
+        tiny.buffers.shared_hit = 3;
+        assert_eq!(
+            ddl(tiny),
+            Err(vec![
+                "tiny table: jobs has 300 rows, 3 pages; reading it whole is as cheap as an index"
+                    .to_owned()
+            ])
+        );
+    }
+
+    fn estimated(node_type: &str, cost: f64, rows: f64, plans: Vec<PlanNode>) -> PlanNode {
+        PlanNode {
+            node_type: node_type.into(),
+            total_cost: Some(cost),
+            plan_rows: Some(rows),
+            plans,
+            ..PlanNode::default()
+        }
+    }
+
+    fn estimated_scan(relation: &str, filter: Option<&str>, cost: f64) -> PlanNode {
+        PlanNode {
+            relation_name: Some(relation.into()),
+            alias: Some(relation.into()),
+            filter: filter.map(str::to_owned),
+            ..estimated("Seq Scan", cost, 10.0, Vec::new())
+        }
+    }
+
+    #[test]
+    fn cost_mode_picks_the_expensive_scans_and_sorts_and_explains_the_rest() {
+        // Nested loop: 1,000 outer rows, so the 50-cost inner scan weighs 50,000.
+        let inner = estimated_scan("items", Some("(items.order_id = $1)"), 50.0);
+        let outer = estimated_scan("orders", Some("(orders.note = $2)"), 500.0);
+        let outer = PlanNode {
+            plan_rows: Some(1000.0),
+            ..outer
+        };
+        let join = estimated("Nested Loop", 51_000.0, 1000.0, vec![outer, inner]);
+        let sort = PlanNode {
+            sort_key: Some(vec!["orders.note".into()]),
+            ..estimated("Sort", 60_000.0, 1000.0, vec![join])
+        };
+        let advice = candidates_by_cost(&Explain::from_plan(sort), 0.10);
+        let shapes: Vec<String> = advice
+            .candidates
+            .iter()
+            .map(|c| {
+                let keys: Vec<&str> = c.columns.iter().map(|k| k.label()).collect();
+                format!("{} ({})", c.table, keys.join(", "))
+            })
+            .collect();
+        assert_eq!(shapes, ["items (order_id)"], "{advice:#?}");
+        assert_eq!(advice.candidates[0].finding_rules, ["estimated-cost"]);
+        assert!(
+            advice.candidates[0]
+                .reason
+                .contains("83.3% of the estimated cost")
+        );
+        let reasons: Vec<&str> = advice
+            .no_suggestions
+            .iter()
+            .map(|n| n.reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                // The sort's own 9,000 is 15%, but it sorts a join's output, not a table scan.
+                "the sort does not read straight from a table scan",
+                "small share of the cost: Seq Scan on orders is 0.8% of the plan's estimated cost (below 10.0%)"
+            ]
+        );
+    }
+
+    #[test]
+    fn cost_mode_calls_cheap_scans_tiny_and_index_scans_indexed() {
+        let tiny = estimated_scan("tiny", Some("(tiny.v = 3)"), 1.6);
+        let advice = candidates_by_cost(&Explain::from_plan(tiny), 0.10);
+        assert!(advice.candidates.is_empty());
+        assert!(
+            advice.no_suggestions[0]
+                .reason
+                .starts_with("tiny table: reading tiny whole"),
+            "{advice:?}"
+        );
+        let index_scan = PlanNode {
+            node_type: "Index Scan".into(),
+            index_name: Some("orders_pkey".into()),
+            filter: None,
+            ..estimated_scan("orders", None, 8.3)
+        };
+        let advice = candidates_by_cost(&Explain::from_plan(index_scan), 0.10);
+        assert_eq!(
+            advice.no_suggestions[0].reason,
+            "already indexed: Index Scan on orders uses orders_pkey"
+        );
+        let no_costs = candidates_by_cost(&Explain::from_plan(PlanNode::default()), 0.10);
+        assert!(
+            no_costs.no_suggestions[0]
+                .reason
+                .contains("no cost estimates")
+        );
+    }
 }

@@ -312,3 +312,20 @@ fn normalized_expressions_match_what_the_catalog_prints() {
     );
     assert_eq!(normalize_expression("((("), "(((");
 }
+
+#[test]
+fn referenced_columns_qualified_or_bare() {
+    let reviews = TableRef {
+        relation: "reviews",
+        alias: Some("r"),
+    };
+    assert_eq!(
+        referenced_columns(
+            "avg(r.rating) + count(p.id) + public.reviews.score",
+            reviews
+        ),
+        ["rating", "score"]
+    );
+    assert_eq!(referenced_columns("avg(rating)", reviews), ["rating"]);
+    assert!(referenced_columns("'unterminated", reviews).is_empty());
+}
