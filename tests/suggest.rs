@@ -321,9 +321,8 @@ ALTER TABLE indexed SET (parallel_workers = 0);"
         .get(0);
     client
         .batch_execute(&format!(
-            "ALTER DATABASE {} SET enable_indexscan = off; ALTER DATABASE {} SET enable_bitmapscan = off",
-            pgdiag::pg::quote_ident(&db),
-            pgdiag::pg::quote_ident(&db)
+            "ALTER DATABASE {db} SET enable_indexscan = off; ALTER DATABASE {db} SET enable_bitmapscan = off; ALTER DATABASE {db} SET enable_indexonlyscan = off",
+            db = pgdiag::pg::quote_ident(&db)
         ))
         .await
         .unwrap();
@@ -334,7 +333,7 @@ ALTER TABLE indexed SET (parallel_workers = 0);"
         "--format",
         "json",
         "-c",
-        "SELECT * FROM tiny WHERE v = 3; SELECT count(*) FROM reviews WHERE rating >= 2; SELECT * FROM indexed WHERE k = 5",
+        "SELECT * FROM tiny WHERE v = 3; SELECT count(*) FROM reviews WHERE rating >= 2; SELECT count(*) FROM indexed WHERE k = 5",
     ]);
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{}", run.all_output());
@@ -447,8 +446,8 @@ async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
     assert_eq!(
         lines,
         [
-            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id_idx" ON "public"."reviews" ("product_id");"#,
-            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "recommendations_product_id_score_desc_idx" ON "public"."recommendations" ("product_id", "score" DESC);"#,
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id_incl_rating_idx" ON "public"."reviews" ("product_id") INCLUDE ("rating");"#,
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "recommendations_product_id_score_desc_incl_other_id_idx" ON "public"."recommendations" ("product_id", "score" DESC) INCLUDE ("other_id");"#,
         ],
         "{}",
         run.stdout
@@ -471,7 +470,7 @@ async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
     }
     assert_eq!(
         user_indexes(&client, "reviews").await,
-        ["reviews_product_id_idx"]
+        ["reviews_product_id_incl_rating_idx"]
     );
 }
 
