@@ -231,6 +231,9 @@ pub struct Verification {
     pub improvement_pct: Option<f64>,
     pub size_bytes: Option<i64>,
     pub build_ms: Option<f64>,
+    /// Names of the suggestions already in place during this measurement (verification keeps the
+    /// most effective first and judges each next one on what it adds); empty when measured alone.
+    pub alongside: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 //!   timings and sizes, but the build holds a SHARE lock on the table (writes wait): bounded by
 //!   `lock_timeout` and `statement_timeout`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
@@ -276,53 +277,29 @@ async fn verify_in_transaction(
     }
 
     on_progress("measuring the statements as they run today");
-    let mut before: Vec<(usize, Observed)> = Vec::new();
+    let mut before: BTreeMap<usize, Measure> = BTreeMap::new();
     for statement in statements {
         // A statement that cannot be measured here was reported when it was planned.
         if let Ok(observed) = observe_with(client, statement, settings).await {
-            before.push((statement.index, observed));
+            before.insert(statement.index, observed.measure);
         }
     }
-    let before_of = |index: usize| before.iter().find(|(i, _)| *i == index).map(|(_, o)| o);
 
+    // Pass 1: each suggestion alone against the statements as they are.
     for suggestion in suggestions.iter_mut() {
         let supported = if build {
             suggestion.kind == SuggestionKind::Index
         } else {
             hypo_supported(suggestion)
         };
-        let Some(ddl) = index_ddl(suggestion).filter(|_| supported) else {
+        if !supported || index_ddl(suggestion).is_none() {
             suggestion.status = SuggestionStatus::Unverified;
             continue;
-        };
+        }
         on_progress(&format!("trying {}", suggestion.name()));
-        let tried = if build {
-            try_built(client, &ddl, suggestion, statements, settings).await
-        } else {
-            try_hypothetical(client, &ddl, statements, suggestion, settings).await
-        };
-        match tried {
-            Ok((name, size_bytes, build_ms, after)) => {
-                let per_statement = after
-                    .into_iter()
-                    .filter_map(|(index, observed)| {
-                        let base = before_of(index)?;
-                        Some(StatementVerification {
-                            statement: index,
-                            improvement_pct: base.measure.improvement_pct(&observed.measure),
-                            before: base.measure.clone(),
-                            used: observed.indexes.contains(&name),
-                            after: observed.measure,
-                        })
-                    })
-                    .collect();
-                suggestion.verification = Some(Verification {
-                    method: settings.mode,
-                    per_statement,
-                    improvement_pct: None,
-                    size_bytes,
-                    build_ms,
-                });
+        match trial(client, statements, suggestion, settings, &before, false).await {
+            Ok((verification, _)) => {
+                suggestion.verification = Some(verification);
                 decide(suggestion, settings.min_improvement_pct);
             }
             Err(e) => {
@@ -332,55 +309,92 @@ async fn verify_in_transaction(
         }
     }
 
-    // All kept suggestions together: indexes can compete for the same statement.
-    let kept: Vec<&Suggestion> = suggestions
-        .iter()
-        .filter(|s| s.status == SuggestionStatus::Kept)
+    // Pass 2, greedy: the most effective first, each next one judged on what it adds to those
+    // already kept. A statement's cost can be dominated by a problem another suggestion fixes;
+    // alone, a useful index then looks negligible, and two indexes serving the same need would
+    // both look useful.
+    let mut order: Vec<usize> = (0..suggestions.len())
+        .filter(|&i| {
+            suggestions[i]
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.per_statement.iter().any(|p| p.used))
+        })
         .collect();
+    let best = |s: &Suggestion| {
+        s.verification
+            .as_ref()
+            .and_then(|v| v.improvement_pct)
+            .unwrap_or(f64::MIN)
+    };
+    order.sort_by(|&a, &b| best(&suggestions[b]).total_cmp(&best(&suggestions[a])));
+    let mut current = before.clone();
+    let mut kept: Vec<String> = Vec::new();
+    for i in order {
+        let suggestion = &mut suggestions[i];
+        if !kept.is_empty() {
+            on_progress(&format!("trying {} with the kept ones", suggestion.name()));
+            let mut serving = Vec::new();
+            for statement in statements
+                .iter()
+                .filter(|s| suggestion.serves.contains(&s.index))
+            {
+                if let Ok(observed) = observe_with(client, statement, settings).await {
+                    serving.push((statement.index, observed.measure));
+                }
+            }
+            current.extend(serving);
+            match trial(client, statements, suggestion, settings, &current, true).await {
+                Ok((mut verification, hypo)) => {
+                    verification.alongside = kept.clone();
+                    suggestion.verification = Some(verification);
+                    decide(suggestion, settings.min_improvement_pct);
+                    if suggestion.status != SuggestionStatus::Kept {
+                        undo_trial(client, settings, hypo).await?;
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    // trial has already taken it away.
+                    suggestion.status = SuggestionStatus::Rejected;
+                    suggestion.rejected_reason = Some(format!("could not try it: {e}"));
+                    continue;
+                }
+            }
+        } else if suggestion.status == SuggestionStatus::Kept {
+            // The first one: its alone figures stand; put it in place for the next ones.
+            trial(client, statements, suggestion, settings, &current, true).await?;
+        } else {
+            continue;
+        }
+        keep_trial(client, settings).await?;
+        kept.push(suggestion.name().to_owned());
+    }
+
+    // Every kept suggestion in place: each statement against how it runs today.
     if kept.is_empty() {
         return Ok(Vec::new());
     }
-    on_progress("trying the kept suggestions together");
-    let served: Vec<&PlannedStatement> = statements
-        .iter()
-        .filter(|st| kept.iter().any(|s| s.serves.contains(&st.index)))
-        .collect();
-    client.batch_execute("SAVEPOINT pgdiag_combined").await?;
-    let combined = async {
-        for suggestion in &kept {
-            if build {
-                for statement in &suggestion.ddl {
-                    client.batch_execute(&transactional_ddl(statement)).await?;
-                }
-            } else if let Some(ddl) = index_ddl(suggestion) {
-                hypopg::create_index(client, &ddl).await?;
-            }
-        }
-        let mut combined = Vec::new();
-        for statement in &served {
-            let (Some(base), Ok(after)) = (
-                before_of(statement.index),
-                observe_with(client, statement, settings).await,
-            ) else {
-                continue;
-            };
-            combined.push(StatementComparison {
-                statement: statement.index,
-                before: base.measure.clone(),
-                after: after.measure,
-            });
-        }
-        Ok::<_, pg::Error>(combined)
+    on_progress("measuring with the kept suggestions together");
+    let mut combined = Vec::new();
+    for statement in statements.iter().filter(|st| {
+        suggestions
+            .iter()
+            .any(|s| s.status == SuggestionStatus::Kept && s.serves.contains(&st.index))
+    }) {
+        let (Some(base), Ok(after)) = (
+            before.get(&statement.index),
+            observe_with(client, statement, settings).await,
+        ) else {
+            continue;
+        };
+        combined.push(StatementComparison {
+            statement: statement.index,
+            before: base.clone(),
+            after: after.measure,
+        });
     }
-    .await;
-    client
-        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_combined")
-        .await?;
-    if !build {
-        hypopg::reset(client).await?;
-    }
-    // Each suggestion was proven alone; a failure here (a lock, a timeout) only loses the summary.
-    Ok(combined.unwrap_or_default())
+    Ok(combined)
 }
 
 /// Observe under the settings' mode: EXPLAIN ANALYZE when building, plain EXPLAIN otherwise.
@@ -399,79 +413,113 @@ async fn observe_with(
     .await
 }
 
-type Tried = (String, Option<i64>, Option<f64>, Vec<(usize, Observed)>);
-
-async fn try_hypothetical(
+/// Put `suggestion` in place (hypothetically, or built inside a savepoint), measure the statements
+/// it serves against `baseline`, and take it away again unless `stay` (then [`keep_trial`] or
+/// [`undo_trial`] must follow, with the hypothetical index's oid returned here).
+async fn trial(
     client: &Client,
-    ddl: &str,
     statements: &[PlannedStatement],
     suggestion: &Suggestion,
     settings: &VerifySettings,
-) -> Result<Tried, pg::Error> {
-    let index = hypopg::create_index(client, ddl).await?;
+    baseline: &BTreeMap<usize, Measure>,
+    stay: bool,
+) -> Result<(Verification, Option<u32>), pg::Error> {
+    let ddl = index_ddl(suggestion)
+        .ok_or_else(|| pg::Error::Config("no CREATE INDEX statement".into()))?;
+    let build = settings.mode == VerifyMode::Build;
+    let mut hypo = None;
     let result = async {
-        let mut after = Vec::new();
+        let (name, size_bytes, build_ms) = if build {
+            client.batch_execute("SAVEPOINT pgdiag_candidate").await?;
+            // An extension the operator class needs (pg_trgm), created and rolled back with it.
+            for statement in suggestion
+                .ddl
+                .iter()
+                .filter(|d| d.starts_with("CREATE EXTENSION"))
+            {
+                client.batch_execute(statement).await?;
+            }
+            let started = Instant::now();
+            client.batch_execute(&ddl).await?;
+            let build_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let name = suggestion.name().to_owned();
+            let qualified = match suggestion.index.as_ref().and_then(|i| i.schema.as_deref()) {
+                Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name)),
+                None => quote_ident(&name),
+            };
+            let size: Option<i64> = client
+                .query_one("SELECT pg_relation_size(to_regclass($1))", &[&qualified])
+                .await?
+                .get(0);
+            (name, size, Some(build_ms))
+        } else {
+            let index = hypopg::create_index(client, &ddl).await?;
+            hypo = Some(index.oid);
+            let size = hypopg::relation_size(client, &index).await?;
+            (index.name, Some(size), None)
+        };
+        let mut per_statement = Vec::new();
         for statement in statements
             .iter()
             .filter(|s| suggestion.serves.contains(&s.index))
         {
-            if let Ok(observed) = observe_with(client, statement, settings).await {
-                after.push((statement.index, observed));
-            }
+            let (Some(base), Ok(observed)) = (
+                baseline.get(&statement.index),
+                observe_with(client, statement, settings).await,
+            ) else {
+                continue;
+            };
+            per_statement.push(StatementVerification {
+                statement: statement.index,
+                improvement_pct: base.improvement_pct(&observed.measure),
+                before: base.clone(),
+                used: observed.indexes.contains(&name),
+                after: observed.measure,
+            });
         }
-        let size = hypopg::relation_size(client, &index).await?;
-        Ok::<_, pg::Error>((index.name.clone(), Some(size), None, after))
+        Ok::<_, pg::Error>(Verification {
+            method: settings.mode,
+            per_statement,
+            improvement_pct: None,
+            size_bytes,
+            build_ms,
+            alongside: Vec::new(),
+        })
     }
     .await;
-    hypopg::reset(client).await?;
-    result
+    if result.is_err() || !stay {
+        undo_trial(client, settings, hypo).await?;
+    }
+    result.map(|verification| (verification, hypo))
 }
 
-async fn try_built(
+/// Take the last trial's suggestion away (`hypo`: the hypothetical index `oid`).
+async fn undo_trial(
     client: &Client,
-    ddl: &str,
-    suggestion: &Suggestion,
-    statements: &[PlannedStatement],
     settings: &VerifySettings,
-) -> Result<Tried, pg::Error> {
-    let name = suggestion.name().to_owned();
-    client.batch_execute("SAVEPOINT pgdiag_candidate").await?;
-    let result = async {
-        // An extension the operator class needs (pg_trgm), created and rolled back with the index.
-        for statement in suggestion
-            .ddl
-            .iter()
-            .filter(|d| d.starts_with("CREATE EXTENSION"))
-        {
-            client.batch_execute(statement).await?;
-        }
-        let started = Instant::now();
-        client.batch_execute(ddl).await?;
-        let build_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let qualified = match suggestion.index.as_ref().and_then(|i| i.schema.as_deref()) {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name)),
-            None => quote_ident(&name),
-        };
-        let size: Option<i64> = client
-            .query_one("SELECT pg_relation_size(to_regclass($1))", &[&qualified])
-            .await?
-            .get(0);
-        let mut after = Vec::new();
-        for statement in statements
-            .iter()
-            .filter(|s| suggestion.serves.contains(&s.index))
-        {
-            if let Ok(observed) = observe_with(client, statement, settings).await {
-                after.push((statement.index, observed));
-            }
-        }
-        Ok::<_, pg::Error>((name.clone(), size, Some(build_ms), after))
+    hypo: Option<u32>,
+) -> Result<(), pg::Error> {
+    if settings.mode == VerifyMode::Build {
+        client
+            .batch_execute(
+                "ROLLBACK TO SAVEPOINT pgdiag_candidate; RELEASE SAVEPOINT pgdiag_candidate",
+            )
+            .await?;
+    } else if let Some(oid) = hypo {
+        hypopg::drop_index(client, oid).await?;
     }
-    .await;
-    client
-        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_candidate")
-        .await?;
-    result
+    Ok(())
+}
+
+/// Leave the last trial's suggestion in place for the rest of the verification (the final
+/// ROLLBACK still removes it).
+async fn keep_trial(client: &Client, settings: &VerifySettings) -> Result<(), pg::Error> {
+    if settings.mode == VerifyMode::Build {
+        client
+            .batch_execute("RELEASE SAVEPOINT pgdiag_candidate")
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -524,6 +572,7 @@ mod tests {
                 improvement_pct: None,
                 size_bytes: None,
                 build_ms: None,
+                alongside: Vec::new(),
             }),
         }
     }

@@ -71,6 +71,14 @@ pub async fn relation_size(client: &Client, index: &HypoIndex) -> Result<i64, Er
     Ok(row.get(0))
 }
 
+/// Forget one hypothetical index.
+pub async fn drop_index(client: &Client, oid: u32) -> Result<(), Error> {
+    client
+        .execute("SELECT hypopg_drop_index($1)", &[&oid])
+        .await?;
+    Ok(())
+}
+
 /// Forget every hypothetical index of the session.
 pub async fn reset(client: &Client) -> Result<(), Error> {
     client.batch_execute("SELECT hypopg_reset()").await?;

@@ -47,7 +47,7 @@ pub async fn explain_in_transaction(
     }
     .await;
     client
-        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_explain")
+        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_explain; RELEASE SAVEPOINT pgdiag_explain")
         .await?;
     result
 }
@@ -69,7 +69,7 @@ pub async fn explain_generic(
         prepared_generic(client, sql).await
     };
     client
-        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_generic")
+        .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_generic; RELEASE SAVEPOINT pgdiag_generic")
         .await?;
     result
 }
