@@ -8,5 +8,6 @@ mod diagnose;
 mod embedded;
 mod explain;
 mod gate;
+mod matview;
 mod render;
 mod support;
