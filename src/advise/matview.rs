@@ -334,7 +334,7 @@ enum Site {
 }
 
 /// Every GROUP BY query of the statement a view could replace, with its SELECT.
-fn sites(query: &Query) -> Vec<(Site, &Select)> {
+fn sites(query: &Query) -> Vec<(Site, &Select, Option<&Query>)> {
     let mut found = Vec::new();
     let top = match query.body.as_ref() {
         SetExpr::Select(select) => Some(select.as_ref()),
@@ -343,7 +343,7 @@ fn sites(query: &Query) -> Vec<(Site, &Select)> {
     if let Some(select) = top
         && has_group_by(select)
     {
-        found.push((Site::Top, select));
+        found.push((Site::Top, select, None));
     }
     if let Some(with) = &query.with {
         for (index, cte) in with.cte_tables.iter().enumerate() {
@@ -376,6 +376,7 @@ fn sites(query: &Query) -> Vec<(Site, &Select)> {
                         references,
                     },
                     select.as_ref(),
+                    Some(cte.query.as_ref()),
                 ));
             }
         }
@@ -394,6 +395,7 @@ fn sites(query: &Query) -> Vec<(Site, &Select)> {
                         alias: alias.as_ref().map(|a| ident_name(&a.name)),
                     },
                     select.as_ref(),
+                    Some(subquery.as_ref()),
                 ));
             }
         });
@@ -1004,72 +1006,125 @@ fn suggest(
     if all_sites.is_empty() {
         return Err("the statement has no GROUP BY query a view could replace".into());
     }
-    let mut readable = Vec::new();
-    let mut refusals = Vec::new();
+    let cte_names: Vec<String> = query
+        .with
+        .iter()
+        .flat_map(|w| w.cte_tables.iter().map(|c| ident_name(&c.alias.name)))
+        .collect();
+    // The sites over the plan's relation; the others only explain a refusal.
+    let mut over_relation = Vec::new();
     let mut other_tables = Vec::new();
-    for (site, select) in &all_sites {
-        match read_aggregate(select) {
-            Ok(agg)
-                if agg.table == relation
-                    && (agg.schema.is_none()
-                        || agg.schema == plan_schema
-                        || plan_schema.is_none()) =>
-            {
-                readable.push((site.clone(), agg))
+    let mut not_one_table = None;
+    for (site, select, subquery) in &all_sites {
+        match base_table(select) {
+            Some((_, table)) if cte_names.contains(&table) => {
+                other_tables.push(format!("the CTE {table}"));
             }
-            Ok(agg) => other_tables.push(agg.table),
-            Err(reason) => refusals.push(reason),
+            Some((schema, table))
+                if table == relation
+                    && (schema.is_none() || plan_schema.is_none() || schema == plan_schema) =>
+            {
+                over_relation.push((site.clone(), *select, *subquery));
+            }
+            Some((_, table)) => other_tables.push(table),
+            None => {
+                not_one_table.get_or_insert_with(|| {
+                    read_aggregate(select)
+                        .err()
+                        .unwrap_or_else(|| "the aggregate does not read one table".into())
+                });
+            }
         }
     }
-    let pick = pick_site(&readable, &context);
-    let Some(index) = pick else {
-        return Err(if readable.len() > 1 {
-            format!(
-                "several aggregates over {relation} in the statement and the plan does not say which one this is"
-            )
-        } else if let Some(reason) = refusals.into_iter().next() {
-            reason
-        } else if !other_tables.is_empty() {
-            format!(
+    if over_relation.is_empty() {
+        return Err(match (other_tables.is_empty(), not_one_table) {
+            (false, _) => format!(
                 "the finding's relation {relation} is not what the statement's GROUP BY reads ({})",
                 other_tables.join(", ")
-            )
-        } else {
-            format!("no aggregate over {relation} in the statement matches the plan's aggregate")
+            ),
+            (true, Some(reason)) => reason,
+            (true, None) => {
+                format!(
+                    "no aggregate over {relation} in the statement matches the plan's aggregate"
+                )
+            }
         });
-    };
-    let (site, agg) = &readable[index];
+    }
+    let index = pick_site(&over_relation, &context).ok_or_else(|| {
+        format!(
+            "several aggregates over {relation} in the statement and the plan does not say which one this is"
+        )
+    })?;
+    let (site, select, subquery) = &over_relation[index];
+    if let Some(subquery) = subquery {
+        check_subquery_clauses(subquery)?;
+    }
+    let agg = read_aggregate(select)?;
     let schema = plan_schema.or_else(|| agg.schema.clone());
-    build(query, site, agg, schema, stake)
+    build(query, site, &agg, schema, stake)
 }
 
-/// Which readable site the plan's aggregate computes: by the Subquery Scan alias or CTE name above
-/// it, else the only candidate, else by group key.
-fn pick_site(readable: &[(Site, Aggregate<'_>)], context: &PlanContext) -> Option<usize> {
-    let by_name = |wanted: &str| {
-        readable.iter().position(|(site, _)| match site {
-            Site::Derived { alias, .. } => alias.as_deref() == Some(wanted),
-            Site::Cte {
-                name, references, ..
-            } => name == wanted || references.iter().any(|r| r == wanted),
-            Site::Top => false,
-        })
+/// Clauses of a derived table or CTE that the view would drop, changing the rows.
+fn check_subquery_clauses(subquery: &Query) -> Result<(), String> {
+    if subquery.limit_clause.is_some() || subquery.fetch.is_some() {
+        return Err("the aggregated subquery has a LIMIT: the view would hold every group".into());
+    }
+    if subquery.with.is_some() {
+        return Err("the aggregated subquery has its own WITH: not handled".into());
+    }
+    if !subquery.locks.is_empty() {
+        return Err("the aggregated subquery locks rows (FOR UPDATE/SHARE)".into());
+    }
+    Ok(())
+}
+
+/// (schema, table) when the SELECT reads exactly one plain table.
+fn base_table(select: &Select) -> Option<(Option<String>, String)> {
+    let [only] = select.from.as_slice() else {
+        return None;
     };
+    let TableFactor::Table {
+        name, args: None, ..
+    } = &only.relation
+    else {
+        return None;
+    };
+    if !only.joins.is_empty() {
+        return None;
+    }
+    let parts: Option<Vec<String>> = name.0.iter().map(object_part).collect();
+    match parts?.as_slice() {
+        [table] => Some((None, table.clone())),
+        [schema, table] => Some((Some(schema.clone()), table.clone())),
+        _ => None,
+    }
+}
+
+/// Which site the plan's aggregate computes: by the CTE name or Subquery Scan alias above it, else
+/// the only candidate, else the statement's own aggregate when no subquery is around it, else by
+/// group key.
+fn pick_site(sites: &[(Site, &Select, Option<&Query>)], context: &PlanContext) -> Option<usize> {
     if let Some(cte) = &context.cte {
-        return readable
+        return sites
             .iter()
-            .position(|(site, _)| matches!(site, Site::Cte { name, .. } if name == cte));
+            .position(|(site, _, _)| matches!(site, Site::Cte { name, .. } if name == cte));
     }
     if let Some(alias) = &context.subquery_alias
-        && let Some(found) = by_name(alias)
+        && let Some(found) = sites.iter().position(|(site, _, _)| match site {
+            Site::Derived { alias: a, .. } => a.as_deref() == Some(alias.as_str()),
+            Site::Cte {
+                name, references, ..
+            } => name == alias || references.iter().any(|r| r == alias),
+            Site::Top => false,
+        })
     {
         return Some(found);
     }
-    if readable.len() == 1 {
+    if sites.len() == 1 {
         return Some(0);
     }
     if context.subquery_alias.is_none()
-        && let Some(top) = readable.iter().position(|(site, _)| *site == Site::Top)
+        && let Some(top) = sites.iter().position(|(site, _, _)| *site == Site::Top)
     {
         return Some(top);
     }
@@ -1085,16 +1140,18 @@ fn pick_site(readable: &[(Site, Aggregate<'_>)], context: &PlanContext) -> Optio
                 .to_owned()
         })
         .collect();
-    let matching: Vec<usize> = readable
+    let matching: Vec<usize> = sites
         .iter()
         .enumerate()
-        .filter(|(_, (_, agg))| {
-            let keys: Vec<String> = agg
-                .keys
-                .iter()
-                .filter_map(|&k| agg.column_of(&agg.items[k].expr))
-                .collect();
-            keys == plan_keys
+        .filter(|(_, (_, select, _))| {
+            read_aggregate(select).is_ok_and(|agg| {
+                let keys: Vec<String> = agg
+                    .keys
+                    .iter()
+                    .filter_map(|&k| agg.column_of(&agg.items[k].expr))
+                    .collect();
+                keys == plan_keys
+            })
         })
         .map(|(i, _)| i)
         .collect();

@@ -424,3 +424,39 @@ fn two_different_views_never_share_a_name() {
             .contains("reviews_by_product_id_stats_2")
     );
 }
+
+#[test]
+fn a_limit_inside_the_subquery_is_refused_and_the_plan_alias_picks_the_right_subquery() {
+    let sql = "SELECT p.id, top.n, rs.m FROM products p \
+        JOIN (SELECT product_id, count(*) AS n FROM reviews GROUP BY product_id ORDER BY n DESC LIMIT 10) top ON top.product_id = p.id \
+        JOIN (SELECT product_id, max(rating) AS m FROM reviews GROUP BY product_id) rs ON rs.product_id = p.id";
+    let plan = json!({"Node Type": "Hash Join", "Plans": [
+        {"Node Type": "Subquery Scan", "Alias": "top", "Plans": [{"Node Type": "Limit", "Plans": [top("reviews", "reviews")]}]},
+        {"Node Type": "Hash", "Plans": [{"Node Type": "Subquery Scan", "Alias": "rs", "Plans": [top("reviews", "reviews_1")]}]}
+    ]});
+    let advice = matview_suggestions(
+        sql,
+        &explain(plan),
+        &[finding("heavy-aggregate", 3), finding("heavy-aggregate", 7)],
+    );
+    assert_eq!(advice.no_suggestions.len(), 1, "{advice:#?}");
+    assert_eq!(advice.no_suggestions[0].node_id, 3);
+    assert!(
+        advice.no_suggestions[0].reason.contains("has a LIMIT"),
+        "{advice:#?}"
+    );
+    assert_eq!(advice.suggestions.len(), 1, "{advice:#?}");
+    assert!(
+        advice.suggestions[0]
+            .create_sql
+            .contains(r#"max(rating) AS "m""#)
+    );
+}
+
+#[test]
+fn an_aggregate_over_a_cte_is_not_over_the_table() {
+    let sql = "WITH reviews AS (SELECT * FROM reviews WHERE rating > 2) SELECT product_id, count(*) AS n FROM reviews GROUP BY product_id";
+    let plan = top("reviews", "reviews");
+    let reason = refused(&advise(sql, plan, 0)).to_owned();
+    assert!(reason.contains("the CTE reviews"), "{reason}");
+}
