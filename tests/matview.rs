@@ -287,3 +287,72 @@ async fn volatile_functions_and_parameters_inside_the_aggregate_get_a_reason() {
         "{advice:#?}"
     );
 }
+
+#[tokio::test]
+async fn an_aggregate_over_a_join_reads_a_view_of_the_joined_table() {
+    let (url, client) = prepared("matview_join", SEED).await;
+    // The best-rated products: every review is joined and aggregated.
+    let top_rated =
+        "SELECT p.id, p.name, count(r.id) AS review_count, avg(r.rating) AS avg_rating, count(*)
+FROM products p LEFT JOIN reviews r ON r.product_id = p.id
+WHERE p.category_id <> $1
+GROUP BY p.id, p.name
+ORDER BY avg_rating DESC NULLS LAST, p.id
+LIMIT 20";
+    // Products without reviews: the LEFT JOIN keeps them, with 0 reviews and one row.
+    client
+        .batch_execute(
+            "INSERT INTO products SELECT g, 'new ' || g, 4 FROM generate_series(2001, 2005) g",
+        )
+        .await
+        .unwrap();
+    let advice = advise(&url, top_rated, &text("0")).await;
+    let mv = the_one(&advice);
+    assert_eq!(mv.name, "reviews_by_product_id_stats");
+    assert_eq!(
+        mv.create_sql,
+        r#"CREATE MATERIALIZED VIEW IF NOT EXISTS "public"."reviews_by_product_id_stats" AS SELECT "r"."product_id" AS "product_id", count(r.id) AS "review_count", avg(r.rating) AS "avg_rating", count(*) AS "count_all" FROM "public"."reviews" AS "r" GROUP BY "r"."product_id""#
+    );
+    let rewritten = mv.rewritten.as_deref().unwrap();
+    assert!(
+        rewritten.contains(r#"coalesce(max("r"."review_count"), 0) * count(*) AS review_count"#)
+            && rewritten.contains(r#"coalesce(max("r"."count_all"), 1) * count(*) AS "count""#)
+            && rewritten.contains(
+                r#"LEFT JOIN "public"."reviews_by_product_id_stats" AS "r" ON r.product_id = p.id"#
+            )
+            && rewritten.contains("GROUP BY p.id, p.name"),
+        "{rewritten}"
+    );
+    let proof = verify_matview(
+        &client,
+        mv,
+        top_rated,
+        &text("0"),
+        3,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert!(
+        proof.results_match && proof.rows_compared == 20,
+        "{proof:#?}"
+    );
+    assert!(proof.after_ms < proof.before_ms, "{proof:#?}");
+    // Without the LIMIT every product is compared, the review-less ones too.
+    let all = top_rated.replace("LIMIT 20", "");
+    let advice = advise(&url, &all, &text("0")).await;
+    let proof = verify_matview(
+        &client,
+        the_one(&advice),
+        &all,
+        &text("0"),
+        1,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert!(
+        proof.results_match && proof.rows_compared == 2005,
+        "{proof:#?}"
+    );
+}

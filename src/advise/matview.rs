@@ -17,11 +17,12 @@
 //! from the query (volatile functions, parameters inside the aggregated part, window functions,
 //! ordered aggregates) is refused with a reason.
 
+mod join;
 mod plan;
 mod rewrite;
 mod statement;
 
-use sqlparser::ast::{GroupByExpr, Query, Select, Statement};
+use sqlparser::ast::{GroupByExpr, Query, Select, SetExpr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
@@ -34,7 +35,7 @@ use plan::{PlanContext, PlanIndex, aggregate_over_scan, plan_context};
 use rewrite::{rewrite_cte, rewrite_derived, rewrite_top};
 use statement::{
     Aggregate, Site, Unmapped, and_all, base_table, check_subquery_clauses, check_view_part,
-    conjuncts, hazards, ident_name, read_aggregate, sites, to_view,
+    conjuncts, has_group_by, hazards, ident_name, read_aggregate, sites, to_view,
 };
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
@@ -206,6 +207,9 @@ fn suggest(
     let (plan_schema, relation) = match context.relations.as_slice() {
         [] => return Err("the aggregate reads no table".into()),
         [one] => one.clone(),
+        [_, _] if top_level_join_aggregate(query) => {
+            return join::join_suggestion(query, &context, stake);
+        }
         several => {
             let names: Vec<&str> = several.iter().map(|(_, r)| r.as_str()).collect();
             return Err(format!(
@@ -274,6 +278,16 @@ fn suggest(
     let agg = read_aggregate(select)?;
     let schema = plan_schema.or_else(|| agg.schema.clone());
     build(query, site, &agg, schema, stake)
+}
+
+/// The statement itself aggregates over a two-table join (the third shape, in [`join`]).
+fn top_level_join_aggregate(query: &Query) -> bool {
+    match query.body.as_ref() {
+        SetExpr::Select(select) => {
+            has_group_by(select) && select.from.len() == 1 && select.from[0].joins.len() == 1
+        }
+        _ => false,
+    }
 }
 
 /// Which site the plan's aggregate computes: by the CTE name or Subquery Scan alias above it, else
