@@ -254,6 +254,17 @@ pub(super) fn join_suggestion(
             other => return Err(format!("the select list has {other}: name its columns")),
         }
     }
+    // HAVING and ORDER BY may aggregate what the select list does not: the view holds those too.
+    if let Some(having) = &select.having {
+        calls(having, &mut aggregate_calls);
+    }
+    if let Some(order_by) = &query.order_by
+        && let OrderByKind::Expressions(keys) = &order_by.kind
+    {
+        for key in keys {
+            calls(&key.expr, &mut aggregate_calls);
+        }
+    }
     // Which table the aggregates read: every argument is a column of one side.
     let mut aggregated: Option<bool> = None; // Some(true): the right side
     for call in &aggregate_calls {
@@ -315,15 +326,14 @@ pub(super) fn join_suggestion(
         }
     };
     check_group_keys(select, one, &key)?;
-    for (what, part) in [("WHERE", &select.selection), ("HAVING", &select.having)] {
-        if let Some(part) = part
-            && mentions(&part.to_string(), many.reference())
-        {
-            return Err(format!(
-                "the {what} reads {}, the aggregated table: not handled",
-                many.table
-            ));
-        }
+    // HAVING can read the aggregated table only inside aggregates, which move onto the view.
+    if let Some(selection) = &select.selection
+        && mentions(&selection.to_string(), many.reference())
+    {
+        return Err(format!(
+            "the WHERE reads {}, the aggregated table: not handled",
+            many.table
+        ));
     }
     let view_name = truncate_with_suffix(&format!("{}_by_{fk}", many.table), "_stats");
     let schema = context

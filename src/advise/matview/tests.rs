@@ -345,14 +345,15 @@ fn parameters_inside_a_joined_subquery_are_refused() {
 }
 
 #[test]
-fn an_aggregate_over_a_join_or_another_table_is_refused() {
-    let sql = "SELECT p.id, count(r.id) AS n FROM products p LEFT JOIN reviews r ON r.product_id = p.id GROUP BY p.id";
-    let plan = aggregate(
-        json!({"Node Type": "Hash Join", "Plans": [scan("products", "p"), {"Node Type": "Hash", "Plans": [scan("reviews", "r")]}]}),
-    );
+fn an_aggregate_over_three_tables_or_another_table_is_refused() {
+    let sql = "SELECT p.id, count(r.id) AS n FROM products p JOIN (SELECT r.id, r.product_id FROM reviews r JOIN users u ON u.id = r.user_id GROUP BY r.id, r.product_id) r ON r.product_id = p.id GROUP BY p.id";
+    let plan = aggregate(json!({"Node Type": "Hash Join", "Plans": [
+        scan("products", "p"),
+        {"Node Type": "Hash", "Plans": [aggregate(json!({"Node Type": "Hash Join", "Plans": [scan("reviews", "r"), scan("users", "u")]}))]}
+    ]}));
     let reason = refused(&advise(sql, plan, 0)).to_owned();
     assert!(
-        reason.contains("more than one base table (products, reviews)"),
+        reason.contains("more than one base table (products, reviews, users)"),
         "{reason}"
     );
 
@@ -459,4 +460,101 @@ fn an_aggregate_over_a_cte_is_not_over_the_table() {
     let plan = top("reviews", "reviews");
     let reason = refused(&advise(sql, plan, 0)).to_owned();
     assert!(reason.contains("the CTE reviews"), "{reason}");
+}
+
+/// The plan of an aggregate over a join of products (outer) and reviews (inner).
+fn join_plan() -> Json {
+    aggregate(json!({"Node Type": "Hash Join", "Plans": [
+        scan("reviews", "r"),
+        {"Node Type": "Hash", "Plans": [scan("products", "p")]}
+    ]}))
+}
+
+#[test]
+fn an_aggregate_over_a_join_reads_a_view_of_the_joined_table() {
+    let sql = "SELECT p.id, p.name, count(r.id) AS n, round(avg(r.rating), 2) AS avg, sum(r.rating), count(DISTINCT r.user_id), count(*) \
+        FROM products p LEFT JOIN reviews r ON p.id = r.product_id WHERE p.category_id = $1 \
+        GROUP BY p.id, p.name HAVING count(r.id) > 3 ORDER BY count(r.id) DESC LIMIT 5";
+    let mv = only(&advise(sql, join_plan(), 0)).clone();
+    assert_eq!(mv.name, "reviews_by_product_id_stats");
+    assert_eq!(mv.key_columns, ["product_id"]);
+    assert_eq!(
+        mv.create_sql,
+        r#"CREATE MATERIALIZED VIEW IF NOT EXISTS "public"."reviews_by_product_id_stats" AS SELECT "r"."product_id" AS "product_id", count(r.id) AS "n", avg(r.rating) AS "avg_rating", sum(r.rating) AS "sum_rating", count(DISTINCT r.user_id) AS "count_distinct_user_id", count(*) AS "count_all" FROM "public"."reviews" AS "r" GROUP BY "r"."product_id""#
+    );
+    assert_eq!(
+        mv.rewritten.as_deref(),
+        Some(concat!(
+            r#"SELECT p.id, p.name, coalesce(max("r"."n"), 0) * count(*) AS n, round(max("r"."avg_rating"), 2) AS avg, "#,
+            r#"max("r"."sum_rating") * count(*) AS "sum", coalesce(max("r"."count_distinct_user_id"), 0) AS "count", "#,
+            r#"coalesce(max("r"."count_all"), 1) * count(*) AS "count" "#,
+            r#"FROM products p LEFT JOIN "public"."reviews_by_product_id_stats" AS "r" ON p.id = r.product_id WHERE p.category_id = $1 "#,
+            r#"GROUP BY p.id, p.name HAVING coalesce(max("r"."n"), 0) * count(*) > 3 ORDER BY coalesce(max("r"."n"), 0) * count(*) DESC LIMIT 5"#
+        ))
+    );
+    assert!(
+        mv.reason
+            .contains("of reviews by product_id for its join with products"),
+        "{}",
+        mv.reason
+    );
+}
+
+#[test]
+fn an_inner_join_counts_rows_without_the_left_join_correction() {
+    let sql = "SELECT p.id, count(*) AS n FROM products p JOIN reviews r ON r.product_id = p.id GROUP BY p.id";
+    let mv = only(&advise(sql, join_plan(), 0)).clone();
+    assert!(mv.rewritten.unwrap().starts_with(
+        r#"SELECT p.id, coalesce(max("r"."n"), 0) * count(*) AS n FROM products p JOIN"#
+    ));
+}
+
+#[test]
+fn join_shapes_that_cannot_move_onto_a_view_say_why() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "SELECT p.id, count(r.id), max(p.price) FROM products p JOIN reviews r ON r.product_id = p.id GROUP BY p.id",
+            "read columns of both tables",
+        ),
+        (
+            "SELECT p.name, count(r.id) FROM products p LEFT JOIN reviews r ON r.product_id = p.id GROUP BY p.name",
+            "the join key p.id is not a group key",
+        ),
+        (
+            "SELECT p.id, count(r.id) FROM products p LEFT JOIN reviews r ON r.product_id = p.id WHERE r.rating > 3 GROUP BY p.id",
+            "the WHERE reads reviews",
+        ),
+        (
+            "SELECT p.id, count(r.id) FILTER (WHERE r.rating > 3) FROM products p LEFT JOIN reviews r ON r.product_id = p.id GROUP BY p.id",
+            "FILTER",
+        ),
+        (
+            "SELECT r.product_id, count(p.id) FROM products p LEFT JOIN reviews r ON r.product_id = p.id GROUP BY r.product_id",
+            "preserved side of the LEFT JOIN",
+        ),
+        (
+            "SELECT p.id, count(rating) FROM products p LEFT JOIN reviews r ON r.product_id = p.id GROUP BY p.id",
+            "only a qualified column",
+        ),
+        (
+            "SELECT p.id, string_agg(r.body, ',') FROM products p LEFT JOIN reviews r ON r.product_id = p.id GROUP BY p.id",
+            "no count, sum, avg, min or max",
+        ),
+        (
+            "SELECT p.id, count(r.id) FROM products p LEFT JOIN reviews r ON r.product_id = p.id AND r.rating > 3 GROUP BY p.id",
+            "is not one equality of two columns",
+        ),
+        (
+            "SELECT p.id, count(r.id) FROM products p FULL JOIN reviews r ON r.product_id = p.id GROUP BY p.id",
+            "only an INNER or LEFT JOIN",
+        ),
+        (
+            "SELECT o.id, count(r.id) FROM orders o LEFT JOIN reviews r ON r.product_id = o.id GROUP BY o.id",
+            "are not the statement's join of orders and reviews",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let reason = refused(&advise(sql, join_plan(), 0)).to_owned();
+        assert!(reason.contains(expected), "{sql}: {reason}");
+    }
 }
