@@ -356,3 +356,99 @@ LIMIT 20";
         "{proof:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_rewrite_that_changes_results_is_caught_and_everything_is_rolled_back() {
+    let setup = "
+CREATE TABLE reviews (id int PRIMARY KEY, product_id int NOT NULL, rating int NOT NULL);
+INSERT INTO reviews SELECT g, 1 + g % 50, 1 + g % 5 FROM generate_series(1, 5000) g;
+";
+    let (_url, client) = prepared("matview_differ", setup).await;
+    let original = "SELECT product_id, count(*) AS n FROM reviews WHERE product_id = $1 GROUP BY product_id; -- the product page";
+    let view = "SELECT product_id AS \"product_id\", count(*) AS \"n\" FROM \"public\".\"reviews\"";
+    let suggestion = |filter: &str| {
+        MatviewSuggestion {
+        schema: Some("public".into()),
+        name: "reviews_by_product_id_stats".into(),
+        base_table: "reviews".into(),
+        key_columns: vec!["product_id".into()],
+        create_sql: format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS \"public\".\"reviews_by_product_id_stats\" AS {view}{filter} GROUP BY product_id"
+        ),
+        unique_index_sql: "CREATE UNIQUE INDEX IF NOT EXISTS \"reviews_by_product_id_stats_key\" ON \"public\".\"reviews_by_product_id_stats\" (\"product_id\")".into(),
+        refresh_sql: "REFRESH MATERIALIZED VIEW CONCURRENTLY \"public\".\"reviews_by_product_id_stats\"".into(),
+        rewritten: Some("SELECT \"product_id\", \"n\" FROM \"public\".\"reviews_by_product_id_stats\" WHERE \"product_id\" = $1".into()),
+        reason: "test".into(),
+        node_id: 0,
+    }
+    };
+    let right = verify_matview(
+        &client,
+        &suggestion(""),
+        original,
+        &text("7"),
+        1,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert!(
+        right.results_match && right.difference.is_none(),
+        "{right:#?}"
+    );
+    assert_eq!(right.rows_compared, 1);
+
+    // Product 7 has only 2-star reviews: a view without them loses its row, and the proof says so.
+    let wrong = verify_matview(
+        &client,
+        &suggestion(" WHERE rating > 2"),
+        original,
+        &text("7"),
+        1,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert!(!wrong.results_match, "{wrong:#?}");
+    assert_eq!(
+        wrong.difference.as_deref(),
+        Some(
+            "results differ: the original returns (7,100) (1 rows) and the rewrite does not (0 rows)"
+        )
+    );
+
+    // The wrong number of parameters is an error, and leaves no transaction open.
+    let err = verify_matview(
+        &client,
+        &suggestion(""),
+        original,
+        &[],
+        1,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            pgdiag::pg::Error::ParamCount {
+                needed: 1,
+                given: 0
+            }
+        ),
+        "{err}"
+    );
+    let view: Option<String> = client
+        .query_one(
+            "SELECT to_regclass('public.reviews_by_product_id_stats')::text",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(view, None);
+    client
+        .batch_execute("CREATE TABLE after_proof (x int)")
+        .await
+        .unwrap();
+}

@@ -220,7 +220,10 @@ fn suggest(
     };
     let all_sites = sites(query);
     if all_sites.is_empty() {
-        return Err("the statement has no GROUP BY query a view could replace".into());
+        return Err(
+            "no GROUP BY in the statement: a total without groups is left to an index (or a cache); a view keyed by group is suggested only for GROUP BY queries"
+                .into(),
+        );
     }
     let cte_names: Vec<String> = query
         .with

@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::matview::MatviewSuggestion;
-use crate::pg::{Error, ParamValue};
+use crate::pg::{Error, ParamValue, split_statements};
 use crate::plan::parse_explain_value;
 
 /// What building the view showed.
@@ -38,6 +38,10 @@ pub struct MatviewProof {
 /// Build `mv` in a rolled-back transaction and measure it against `original_sql` (with `params`
 /// bound as the runner binds them). `runs` EXPLAIN ANALYZE runs per statement (at least one);
 /// `timeout` is the statement timeout of each step (zero: none).
+///
+/// The client must not be inside a transaction. The rollback runs when this future completes,
+/// errors included; a caller that drops the future half-way must close the connection, which
+/// rolls back on the server.
 pub async fn verify_matview(
     client: &Client,
     mv: &MatviewSuggestion,
@@ -76,7 +80,16 @@ async fn measure(
             timeout.as_millis()
         ))
         .await?;
-    let original = original.trim().trim_end_matches(';').trim_end();
+    // The statement as the runner sends it: without its semicolon (and what follows it).
+    let statements = split_statements(original)
+        .map_err(|e| Error::Config(format!("cannot read the original statement: {e}")))?;
+    let [statement] = statements.as_slice() else {
+        return Err(Error::Config(format!(
+            "expected one original statement, found {}",
+            statements.len()
+        )));
+    };
+    let original = statement.text.as_str();
     let before_ms = median_execution_ms(client, original, params, runs).await?;
     let started = Instant::now();
     client.batch_execute(&mv.create_sql).await?;
@@ -169,7 +182,8 @@ async fn rows_as_text(
 ) -> Result<Vec<String>, Error> {
     let rows = query_with_params(
         client,
-        &format!("SELECT pgdiag_row::text FROM ({sql}) AS pgdiag_row"),
+        // The newline ends a trailing `--` comment before the closing parenthesis.
+        &format!("SELECT pgdiag_row::text FROM ({sql}\n) AS pgdiag_row"),
         params,
     )
     .await?;
