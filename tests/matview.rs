@@ -234,6 +234,8 @@ CREATE SCHEMA "My Schema";
 CREATE TABLE "My Schema"."Order Items" (id int, "select" int NOT NULL, "Qty" int NOT NULL);
 INSERT INTO "My Schema"."Order Items" SELECT g, g % 1000, g % 7 FROM generate_series(1, 150000) g;
 ALTER TABLE "My Schema"."Order Items" SET (parallel_workers = 0);
+CREATE TABLE "My Schema"."Customers" (id int PRIMARY KEY, "Name" text NOT NULL);
+INSERT INTO "My Schema"."Customers" SELECT g, 'customer ' || g FROM generate_series(0, 1200) g;
 "#;
     let (url, client) = prepared("matview_hostile", setup).await;
     let sql = r#"SELECT o."select", count(*) AS "Line Count", sum(o."Qty") FROM "My Schema"."Order Items" o WHERE o."select" = $1 GROUP BY o."select""#;
@@ -260,6 +262,63 @@ ALTER TABLE "My Schema"."Order Items" SET (parallel_workers = 0);
     assert_eq!(
         rows(&client, rewritten, &["7"]).await,
         rows(&client, sql, &["7"]).await
+    );
+
+    // Another view under the same name is refused rather than measured.
+    let other = r#"SELECT o."select", count(*), avg(o."Qty") FROM "My Schema"."Order Items" o WHERE o."select" = $1 GROUP BY o."select""#;
+    let advice = advise(&url, other, &text("7")).await;
+    let err = verify_matview(
+        &client,
+        the_one(&advice),
+        other,
+        &text("7"),
+        1,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already exists and is not the suggested view"),
+        "{err}"
+    );
+    // The same view, already there, is measured as it is.
+    let proof = verify_matview(&client, mv, sql, &text("7"), 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(proof.results_match, "{proof:#?}");
+    client
+        .batch_execute(r#"DROP MATERIALIZED VIEW "My Schema"."Order Items_by_select_stats""#)
+        .await
+        .unwrap();
+
+    // A derived table whose unaliased aggregates the outer query reads by their default names:
+    // the view's generated columns are renamed back by the alias's column list.
+    let derived = r#"SELECT c."Name", s.count, s.avg FROM "My Schema"."Customers" c
+LEFT JOIN (SELECT o."select", count(*), avg(o."Qty") FROM "My Schema"."Order Items" o GROUP BY o."select") s
+  ON s."select" = c.id
+WHERE c.id % $1 = 0"#;
+    let advice = advise(&url, derived, &text("3")).await;
+    let mv = the_one(&advice);
+    assert_eq!(mv.name, "Order Items_by_select_stats");
+    assert!(
+        mv.create_sql
+            .contains(r#"count(*) AS "count_all", avg(o."Qty") AS "avg_Qty""#),
+        "{}",
+        mv.create_sql
+    );
+    assert!(
+        mv.rewritten.as_deref().unwrap().contains(
+            r#"LEFT JOIN "My Schema"."Order Items_by_select_stats" AS "s" ("select", "count", "avg") ON"#
+        ),
+        "{mv:#?}"
+    );
+    let proof = verify_matview(&client, mv, derived, &text("3"), 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        proof.results_match && proof.rows_compared == 401,
+        "{proof:#?}"
     );
 }
 

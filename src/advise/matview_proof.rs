@@ -39,7 +39,8 @@ pub struct MatviewProof {
 /// bound as the runner binds them). `runs` EXPLAIN ANALYZE runs per statement (at least one);
 /// `timeout` is the statement timeout of each step (zero: none).
 ///
-/// The client must not be inside a transaction. The rollback runs when this future completes,
+/// A relation that already has the view's name must be that very view (same query), or this
+/// fails rather than measure something else. The client must not be inside a transaction. The rollback runs when this future completes,
 /// errors included; a caller that drops the future half-way must close the connection, which
 /// rolls back on the server.
 pub async fn verify_matview(
@@ -91,11 +92,12 @@ async fn measure(
     };
     let original = statement.text.as_str();
     let before_ms = median_execution_ms(client, original, params, runs).await?;
+    let view = mv.qualified_name();
+    check_existing(client, mv, &view).await?;
     let started = Instant::now();
     client.batch_execute(&mv.create_sql).await?;
     client.batch_execute(&mv.unique_index_sql).await?;
     let build_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let view = mv.qualified_name();
     client.batch_execute(&format!("ANALYZE {view}")).await?;
     let view_size_bytes: i64 = client
         .query_one(
@@ -117,6 +119,53 @@ async fn measure(
         rows_compared: before_rows.len(),
         difference,
     })
+}
+
+/// `CREATE ... IF NOT EXISTS` keeps a relation that already has the view's name, whatever it
+/// holds: the proof (and the rewrite) would then read something else. An existing materialized
+/// view passes only when PostgreSQL deparses its query exactly as the suggestion's.
+async fn check_existing(client: &Client, mv: &MatviewSuggestion, view: &str) -> Result<(), Error> {
+    let existing = client
+        .query_opt(
+            "SELECT c.relkind = 'm', CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END \
+             FROM pg_class c WHERE c.oid = to_regclass($1::text)",
+            &[&view],
+        )
+        .await?;
+    let Some(row) = existing else {
+        return Ok(());
+    };
+    let conflict = || {
+        Error::Config(format!(
+            "{view} already exists and is not the suggested view: choose another name or drop it"
+        ))
+    };
+    let is_matview: bool = row.get(0);
+    if !is_matview {
+        return Err(conflict());
+    }
+    let definition: String = row.get(1);
+    let body = mv
+        .create_sql
+        .strip_prefix(&format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} AS "
+        ))
+        .ok_or_else(|| Error::Config(format!("unexpected view DDL: {}", mv.create_sql)))?;
+    // A temporary view of the same query, deparsed the same way; gone with the rollback.
+    client
+        .batch_execute(&format!("CREATE TEMP VIEW pgdiag_matview_probe AS {body}"))
+        .await?;
+    let suggested: String = client
+        .query_one(
+            "SELECT pg_get_viewdef('pg_temp.pgdiag_matview_probe'::regclass)",
+            &[],
+        )
+        .await?
+        .get(0);
+    if suggested != definition {
+        return Err(conflict());
+    }
+    Ok(())
 }
 
 /// The statement's parameters, bound as the EXPLAIN runner binds them ([`ParamValue`]'s text
