@@ -133,27 +133,36 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
             .map_err(Clone::clone)
             .and_then(|statement| suggest(statement, &plan, &stake));
         match result {
-            Ok(mut suggestion) => {
-                // Two different views must not share a name: IF NOT EXISTS would keep the first.
-                let mut n = 1;
-                let base = suggestion.name.clone();
-                while advice
-                    .suggestions
-                    .iter()
-                    .any(|s| s.name == suggestion.name && s.create_sql != suggestion.create_sql)
-                {
-                    n += 1;
-                    suggestion.rename(&truncate_with_suffix(&base, &format!("_{n}")));
-                }
-                advice.suggestions.push(suggestion);
-            }
+            Ok(suggestion) => advice.suggestions.push(suggestion),
             Err(reason) => advice.no_suggestions.push(NoSuggestion {
                 node_id: stake.node_id,
                 reason,
             }),
         }
     }
+    unique_view_names(&mut advice.suggestions);
     advice
+}
+
+/// Give views with the same name but different definitions distinct names (`_2`, `_3`...), in
+/// order; identical views keep one name, so their DDL runs once. `IF NOT EXISTS` would otherwise
+/// keep the first and the second rewrite would read the wrong view. Call it again on the
+/// suggestions of several statements together.
+pub fn unique_view_names(suggestions: &mut [MatviewSuggestion]) {
+    for i in 1..suggestions.len() {
+        let (earlier, rest) = suggestions.split_at_mut(i);
+        let suggestion = &mut rest[0];
+        let base = suggestion.name.clone();
+        let mut n = 1;
+        while earlier.iter().any(|s| {
+            s.schema == suggestion.schema
+                && s.name == suggestion.name
+                && s.create_sql != suggestion.create_sql
+        }) {
+            n += 1;
+            suggestion.rename(&truncate_with_suffix(&base, &format!("_{n}")));
+        }
+    }
 }
 
 /// The aggregate node a suggestion is for, and what it costs.

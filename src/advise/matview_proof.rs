@@ -93,7 +93,7 @@ async fn measure(
     let original = statement.text.as_str();
     let before_ms = median_execution_ms(client, original, params, runs).await?;
     let view = mv.qualified_name();
-    check_existing(client, mv, &view).await?;
+    check_existing_view(client, mv).await?;
     let started = Instant::now();
     client.batch_execute(&mv.create_sql).await?;
     client.batch_execute(&mv.unique_index_sql).await?;
@@ -123,8 +123,11 @@ async fn measure(
 
 /// `CREATE ... IF NOT EXISTS` keeps a relation that already has the view's name, whatever it
 /// holds: the proof (and the rewrite) would then read something else. An existing materialized
-/// view passes only when PostgreSQL deparses its query exactly as the suggestion's.
-async fn check_existing(client: &Client, mv: &MatviewSuggestion, view: &str) -> Result<(), Error> {
+/// view passes only when PostgreSQL deparses its query exactly as the suggestion's. Applying a
+/// view should check this too.
+pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Result<(), Error> {
+    let view = mv.qualified_name();
+    let view = view.as_str();
     let existing = client
         .query_opt(
             "SELECT c.relkind = 'm', CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END \
@@ -151,9 +154,11 @@ async fn check_existing(client: &Client, mv: &MatviewSuggestion, view: &str) -> 
             "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} AS "
         ))
         .ok_or_else(|| Error::Config(format!("unexpected view DDL: {}", mv.create_sql)))?;
-    // A temporary view of the same query, deparsed the same way; gone with the rollback.
+    // A temporary view of the same query, deparsed the same way, then dropped.
     client
-        .batch_execute(&format!("CREATE TEMP VIEW pgdiag_matview_probe AS {body}"))
+        .batch_execute(&format!(
+            "DROP VIEW IF EXISTS pg_temp.pgdiag_matview_probe; CREATE TEMP VIEW pgdiag_matview_probe AS {body}"
+        ))
         .await?;
     let suggested: String = client
         .query_one(
@@ -162,6 +167,9 @@ async fn check_existing(client: &Client, mv: &MatviewSuggestion, view: &str) -> 
         )
         .await?
         .get(0);
+    client
+        .batch_execute("DROP VIEW pg_temp.pgdiag_matview_probe")
+        .await?;
     if suggested != definition {
         return Err(conflict());
     }

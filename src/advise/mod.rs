@@ -13,5 +13,5 @@ pub use candidates::{Advice, Candidate, IndexColumn, NoSuggestion, candidates, m
 pub use conditions::{
     Predicate, PredicateKind, SortKey, TableRef, Target, parse_condition, parse_sort_key, preclean,
 };
-pub use matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions};
-pub use matview_proof::{MatviewProof, verify_matview};
+pub use matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
+pub use matview_proof::{MatviewProof, check_existing_view, verify_matview};

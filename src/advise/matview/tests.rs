@@ -558,3 +558,33 @@ fn join_shapes_that_cannot_move_onto_a_view_say_why() {
         assert!(reason.contains(expected), "{sql}: {reason}");
     }
 }
+
+#[test]
+fn views_of_several_statements_get_distinct_names_unless_identical() {
+    let one = "SELECT p.id, rs.n FROM products p JOIN (SELECT product_id, count(*) AS n FROM reviews GROUP BY product_id) rs ON rs.product_id = p.id";
+    let other = one.replace("count(*)", "count(DISTINCT user_id)");
+    let plan = || joined(top("reviews", "reviews"));
+    let mut all: Vec<MatviewSuggestion> = [one, one, other.as_str(), one]
+        .iter()
+        .flat_map(|sql| advise(sql, plan(), 1).suggestions)
+        .collect();
+    unique_view_names(&mut all);
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "reviews_by_product_id_stats",
+            "reviews_by_product_id_stats",
+            "reviews_by_product_id_stats_2",
+            "reviews_by_product_id_stats"
+        ]
+    );
+    assert!(
+        all[2]
+            .rewritten
+            .as_deref()
+            .unwrap()
+            .contains("reviews_by_product_id_stats_2")
+    );
+    assert!(all[2].create_sql.contains("count(DISTINCT user_id)"));
+}
