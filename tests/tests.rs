@@ -9,6 +9,7 @@ mod diagnose;
 mod embedded;
 mod explain;
 mod gate;
+mod matview;
 mod render;
 mod seed;
 mod suggest;

@@ -1,13 +1,16 @@
-//! Findings (or, for plans without timings, estimated costs) to index advice: read the plan's
-//! conditions ([`conditions`]) and derive candidate indexes — btree, expression, partial, INCLUDE,
-//! GIN — with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
-//! catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`].
+//! Findings (or, for plans without timings, estimated costs) to advice: read the plan's conditions
+//! ([`conditions`]) and derive candidate indexes — btree, expression, partial, INCLUDE, GIN — with
+//! DDL, or a reason why none fits ([`candidates`]); materialized views for heavy aggregates
+//! ([`matview`]) and their proof on the database ([`matview_proof`]). Checking candidates against
+//! the catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`].
 //! [`suggest`] runs the whole pipeline for `pgdiag suggest`: plans, candidates merged across
 //! statements, proof ([`verify`]) and the [`report`].
 
 pub mod apply;
 pub mod candidates;
 pub mod conditions;
+pub mod matview;
+pub mod matview_proof;
 pub mod report;
 pub mod single_column;
 pub mod suggest;
@@ -25,4 +28,6 @@ pub use conditions::{
     Constant, PATTERN_OPCLASS, Predicate, PredicateKind, SortKey, TableRef, Target,
     normalize_expression, parse_condition, parse_sort_key, preclean,
 };
+pub use matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
+pub use matview_proof::{MatviewProof, check_existing_view, verify_matview};
 pub use single_column::single_column_advice;

@@ -1,0 +1,325 @@
+//! Proof for a materialized-view suggestion: build the view for real inside a transaction that is
+//! always rolled back, time the original and the rewritten statement with EXPLAIN ANALYZE, and
+//! compare their results row for row. A rewrite that changes results must never be suggested, so
+//! the comparison is part of the proof, not an option.
+//!
+//! Building the view reads the whole base table and takes a lock that blocks writes to it until
+//! the rollback; the statement timeout bounds every step.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::matview::MatviewSuggestion;
+use crate::pg::{Error, ParamValue, split_statements};
+use crate::plan::parse_explain_value;
+
+/// What building the view showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatviewProof {
+    /// Median execution time of the original statement (EXPLAIN ANALYZE), ms.
+    pub before_ms: f64,
+    /// Median execution time of the rewritten statement reading the view, ms.
+    pub after_ms: f64,
+    /// Time to create the view and its unique index, ms: roughly what each refresh costs.
+    pub build_ms: f64,
+    /// The view with its indexes.
+    pub view_size_bytes: i64,
+    pub results_match: bool,
+    /// Rows of the original statement's result that were compared.
+    pub rows_compared: usize,
+    /// When the results differ: "results differ: ..." with the first differing row.
+    pub difference: Option<String>,
+}
+
+/// Build `mv` in a rolled-back transaction and measure it against `original_sql` (with `params`
+/// bound as the runner binds them). `runs` EXPLAIN ANALYZE runs per statement (at least one);
+/// `timeout` is the statement timeout of each step (zero: none).
+///
+/// A relation that already has the view's name must be that very view (same query), or this
+/// fails rather than measure something else. The client must not be inside a transaction. The rollback runs when this future completes,
+/// errors included; a caller that drops the future half-way must close the connection, which
+/// rolls back on the server.
+pub async fn verify_matview(
+    client: &Client,
+    mv: &MatviewSuggestion,
+    original_sql: &str,
+    params: &[ParamValue],
+    runs: usize,
+    timeout: Duration,
+) -> Result<MatviewProof, Error> {
+    let rewritten = mv.rewritten.as_deref().ok_or_else(|| {
+        Error::Config(format!(
+            "the suggestion for {} has no rewritten statement to compare",
+            mv.name
+        ))
+    })?;
+    client.batch_execute("BEGIN").await?;
+    let result = measure(client, mv, original_sql, rewritten, params, runs, timeout).await;
+    // Always undo the view, whatever happened above; an aborted transaction rolls back too.
+    let rollback = client.batch_execute("ROLLBACK").await;
+    let proof = result.map_err(|e| timeout_error(e, timeout))?;
+    rollback?;
+    Ok(proof)
+}
+
+async fn measure(
+    client: &Client,
+    mv: &MatviewSuggestion,
+    original: &str,
+    rewritten: &str,
+    params: &[ParamValue],
+    runs: usize,
+    timeout: Duration,
+) -> Result<MatviewProof, Error> {
+    client
+        .batch_execute(&format!(
+            "SET LOCAL statement_timeout = {}",
+            timeout.as_millis()
+        ))
+        .await?;
+    // The statement as the runner sends it: without its semicolon (and what follows it).
+    let statements = split_statements(original)
+        .map_err(|e| Error::Config(format!("cannot read the original statement: {e}")))?;
+    let [statement] = statements.as_slice() else {
+        return Err(Error::Config(format!(
+            "expected one original statement, found {}",
+            statements.len()
+        )));
+    };
+    let original = statement.text.as_str();
+    let before_ms = median_execution_ms(client, original, params, runs).await?;
+    let view = mv.qualified_name();
+    check_existing_view(client, mv).await?;
+    let started = Instant::now();
+    client.batch_execute(&mv.create_sql).await?;
+    client.batch_execute(&mv.unique_index_sql).await?;
+    let build_ms = started.elapsed().as_secs_f64() * 1000.0;
+    client.batch_execute(&format!("ANALYZE {view}")).await?;
+    let view_size_bytes: i64 = client
+        .query_one(
+            "SELECT pg_total_relation_size(($1::text)::regclass)",
+            &[&view],
+        )
+        .await?
+        .get(0);
+    let after_ms = median_execution_ms(client, rewritten, params, runs).await?;
+    let before_rows = rows_as_text(client, original, params).await?;
+    let after_rows = rows_as_text(client, rewritten, params).await?;
+    let difference = first_difference(&before_rows, &after_rows);
+    Ok(MatviewProof {
+        before_ms,
+        after_ms,
+        build_ms,
+        view_size_bytes,
+        results_match: difference.is_none(),
+        rows_compared: before_rows.len(),
+        difference,
+    })
+}
+
+/// `CREATE ... IF NOT EXISTS` keeps a relation that already has the view's name, whatever it
+/// holds: the proof (and the rewrite) would then read something else. An existing materialized
+/// view passes only when PostgreSQL deparses its query exactly as the suggestion's. Applying a
+/// view should check this too.
+pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Result<(), Error> {
+    let view = mv.qualified_name();
+    let view = view.as_str();
+    let existing = client
+        .query_opt(
+            "SELECT c.relkind = 'm', CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END \
+             FROM pg_class c WHERE c.oid = to_regclass($1::text)",
+            &[&view],
+        )
+        .await?;
+    let Some(row) = existing else {
+        return Ok(());
+    };
+    let conflict = || {
+        Error::Config(format!(
+            "{view} already exists and is not the suggested view: choose another name or drop it"
+        ))
+    };
+    let is_matview: bool = row.get(0);
+    if !is_matview {
+        return Err(conflict());
+    }
+    let definition: String = row.get(1);
+    let body = mv
+        .create_sql
+        .strip_prefix(&format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} AS "
+        ))
+        .ok_or_else(|| Error::Config(format!("unexpected view DDL: {}", mv.create_sql)))?;
+    // A temporary view of the same query, deparsed the same way, then dropped.
+    client
+        .batch_execute(&format!(
+            "DROP VIEW IF EXISTS pg_temp.pgdiag_matview_probe; CREATE TEMP VIEW pgdiag_matview_probe AS {body}"
+        ))
+        .await?;
+    let suggested: String = client
+        .query_one(
+            "SELECT pg_get_viewdef('pg_temp.pgdiag_matview_probe'::regclass)",
+            &[],
+        )
+        .await?
+        .get(0);
+    client
+        .batch_execute("DROP VIEW pg_temp.pgdiag_matview_probe")
+        .await?;
+    if suggested != definition {
+        return Err(conflict());
+    }
+    Ok(())
+}
+
+/// The statement's parameters, bound as the EXPLAIN runner binds them ([`ParamValue`]'s text
+/// format), after checking their count against what the server expects.
+async fn query_with_params(
+    client: &Client,
+    sql: &str,
+    params: &[ParamValue],
+) -> Result<Vec<tokio_postgres::Row>, Error> {
+    let statement = client.prepare(sql).await?;
+    if statement.params().len() != params.len() {
+        return Err(Error::ParamCount {
+            needed: statement.params().len(),
+            given: params.len(),
+        });
+    }
+    let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    Ok(client.query(&statement, &bound).await?)
+}
+
+async fn median_execution_ms(
+    client: &Client,
+    sql: &str,
+    params: &[ParamValue],
+    runs: usize,
+) -> Result<f64, Error> {
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let rows = query_with_params(
+            client,
+            &format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
+            params,
+        )
+        .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
+        let document: serde_json::Value = match row.try_get(0) {
+            Ok(document) => document,
+            Err(_) => {
+                let text: String = row.try_get(0)?;
+                serde_json::from_str(&text)
+                    .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))?
+            }
+        };
+        let explain = parse_explain_value(document)
+            .map_err(|e| Error::Config(format!("cannot read the EXPLAIN output: {e}")))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Config("EXPLAIN returned no plan".into()))?;
+        times.push(explain.execution_time_ms.unwrap_or(0.0));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Every row of the statement's result as PostgreSQL's own text of the row (`(42,"a b",3.5)`),
+/// so values of any type compare exactly as the server renders them.
+async fn rows_as_text(
+    client: &Client,
+    sql: &str,
+    params: &[ParamValue],
+) -> Result<Vec<String>, Error> {
+    let rows = query_with_params(
+        client,
+        // The newline ends a trailing `--` comment before the closing parenthesis.
+        &format!("SELECT pgdiag_row::text FROM ({sql}\n) AS pgdiag_row"),
+        params,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(row
+                .try_get::<_, Option<String>>(0)?
+                .unwrap_or_else(|| "NULL".into()))
+        })
+        .collect()
+}
+
+/// Compare two results as multisets of rows; describe the first row found in one and not in the
+/// other (in the original's order, then the rewrite's).
+pub(crate) fn first_difference(before: &[String], after: &[String]) -> Option<String> {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for row in before {
+        *counts.entry(row).or_default() += 1;
+    }
+    for row in after {
+        *counts.entry(row).or_default() -= 1;
+    }
+    let missing = before.iter().find(|r| counts[r.as_str()] > 0);
+    let extra = after.iter().find(|r| counts[r.as_str()] < 0);
+    match (missing, extra) {
+        (None, None) => None,
+        (Some(row), _) => Some(format!(
+            "results differ: the original returns {row} ({} rows) and the rewrite does not ({} rows)",
+            before.len(),
+            after.len()
+        )),
+        (None, Some(row)) => Some(format!(
+            "results differ: the rewrite returns {row} ({} rows) and the original does not ({} rows)",
+            after.len(),
+            before.len()
+        )),
+    }
+}
+
+fn timeout_error(err: Error, timeout: Duration) -> Error {
+    match err.sqlstate() {
+        Some(code) if code == SqlState::QUERY_CANCELED.code() && !timeout.is_zero() => {
+            Error::Timeout(timeout)
+        }
+        _ => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+
+    fn rows(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn same_rows_in_another_order_match() {
+        assert_eq!(
+            first_difference(
+                &rows(&["(1,2)", "(2,3)", "(1,2)"]),
+                &rows(&["(1,2)", "(1,2)", "(2,3)"])
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_missing_duplicate_is_a_difference() {
+        let diff = first_difference(&rows(&["(1,2)", "(1,2)"]), &rows(&["(1,2)"])).unwrap();
+        assert!(
+            diff.starts_with("results differ: the original returns (1,2)"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn an_extra_row_in_the_rewrite_is_a_difference() {
+        let diff = first_difference(&rows(&["(1,2)"]), &rows(&["(1,2)", "(3,4)"])).unwrap();
+        assert!(diff.contains("the rewrite returns (3,4)"), "{diff}");
+    }
+}
