@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
+use super::matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
+use super::matview_proof::verify_matview;
 use super::report::{
-    IndexColumnInfo, IndexInfo, NoSuggestionEntry, Planning, SCHEMA_VERSION, StatementEntry,
-    StatementError, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyInfo,
+    IndexColumnInfo, IndexInfo, MatviewInfo, Measure, NoSuggestionEntry, Planning,
+    RewrittenStatement, SCHEMA_VERSION, StatementEntry, StatementError, StatementVerification,
+    SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyInfo,
     VerifyMode,
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
@@ -102,6 +105,7 @@ struct Planned {
     entry: StatementEntry,
     replay: Option<PlannedStatement>,
     advice: Advice,
+    matviews: Vec<MatviewSuggestion>,
     no_suggestions: Vec<NoSuggestionEntry>,
 }
 
@@ -179,6 +183,36 @@ pub async fn suggest(
         suggestions.push(index_suggestion(&candidate, serves));
     }
 
+    // Views: identical definitions across statements become one suggestion serving them all.
+    let mut views: Vec<(usize, MatviewSuggestion)> = planned
+        .iter()
+        .flat_map(|p| p.matviews.iter().map(|m| (p.entry.index, m.clone())))
+        .collect();
+    {
+        let mut only: Vec<MatviewSuggestion> = views.iter().map(|(_, m)| m.clone()).collect();
+        unique_view_names(&mut only);
+        for ((_, view), renamed) in views.iter_mut().zip(only) {
+            *view = renamed;
+        }
+    }
+    let mut view_suggestions: Vec<(Suggestion, Vec<(usize, MatviewSuggestion)>)> = Vec::new();
+    for (statement, view) in views {
+        match view_suggestions.iter_mut().find(|(s, _)| {
+            s.matview
+                .as_ref()
+                .is_some_and(|m| m.create_sql == view.create_sql && m.name == view.name)
+        }) {
+            Some((suggestion, members)) => {
+                add_view_statement(suggestion, statement, &view);
+                members.push((statement, view));
+            }
+            None => {
+                let suggestion = matview_suggestion(statement, &view);
+                view_suggestions.push((suggestion, vec![(statement, view)]));
+            }
+        }
+    }
+
     let replays: Vec<PlannedStatement> = planned.iter().filter_map(|p| p.replay.clone()).collect();
     let settings = VerifySettings {
         mode,
@@ -196,6 +230,16 @@ pub async fn suggest(
         &mut |what| on_event(SuggestEvent::Verifying(what)),
     )
     .await?;
+    for (mut suggestion, members) in view_suggestions {
+        if mode == VerifyMode::Build {
+            on_event(SuggestEvent::Verifying(&format!(
+                "building materialized view {}",
+                suggestion.name()
+            )));
+            prove_view(runner, &mut suggestion, &members, &replays, &settings).await?;
+        }
+        suggestions.push(suggestion);
+    }
 
     // Kept first, then unverified, then rejected; ids follow that order.
     suggestions.sort_by_key(|s| match s.status {
@@ -205,6 +249,15 @@ pub async fn suggest(
     });
     for (i, s) in suggestions.iter_mut().enumerate() {
         s.id = format!("s{}", i + 1);
+    }
+    if mode == VerifyMode::Hypo
+        && suggestions
+            .iter()
+            .any(|s| s.status == SuggestionStatus::Unverified)
+    {
+        notes.push(
+            "HypoPG simulates btree indexes only: GIN indexes and materialized views are listed unverified; --verify build proves them (and compares the rewritten statements' results)".into(),
+        );
     }
     if planned
         .iter()
@@ -349,10 +402,17 @@ async fn plan_statement(
     } else {
         candidates_by_cost(&explain, GENERIC_MIN_COST_SHARE)
     };
+    // Views need the findings' timings: generic plans get none.
+    let matviews = if analysis.analyzed {
+        matview_suggestions(&statement.text, &explain, &diagnosis.findings)
+    } else {
+        MatviewAdvice::default()
+    };
     let nodes = explain.plan.preorder();
     let no_suggestions = advice
         .no_suggestions
         .iter()
+        .chain(&matviews.no_suggestions)
         .map(|n| NoSuggestionEntry {
             statement: index,
             node_id: Some(n.node_id),
@@ -362,6 +422,7 @@ async fn plan_statement(
         .collect();
     Ok(Planned {
         no_suggestions,
+        matviews: matviews.suggestions,
         replay: Some(PlannedStatement {
             index,
             sql: statement.text.clone(),
@@ -465,6 +526,7 @@ fn failed(mut entry: StatementEntry, message: String, sqlstate: Option<String>) 
         entry,
         replay: None,
         advice: Advice::default(),
+        matviews: Vec::new(),
         no_suggestions: Vec::new(),
     }
 }
@@ -548,4 +610,131 @@ pub fn replays(report: &SuggestReport, inputs: &[StatementInput]) -> Vec<Planned
             generic: entry.planning == Planning::Generic,
         })
         .collect()
+}
+
+/// The report entry for a materialized view, not yet verified.
+fn matview_suggestion(statement: usize, view: &MatviewSuggestion) -> Suggestion {
+    let mut suggestion = Suggestion {
+        id: String::new(),
+        kind: SuggestionKind::Matview,
+        status: SuggestionStatus::Unverified,
+        rejected_reason: None,
+        reason: view.reason.clone(),
+        serves: Vec::new(),
+        ddl: vec![view.create_sql.clone(), view.unique_index_sql.clone()],
+        index: None,
+        matview: Some(MatviewInfo {
+            schema: view.schema.clone(),
+            name: view.name.clone(),
+            base_table: view.base_table.clone(),
+            key_columns: view.key_columns.clone(),
+            create_sql: view.create_sql.clone(),
+            unique_index_sql: view.unique_index_sql.clone(),
+            refresh_sql: view.refresh_sql.clone(),
+            rewritten: Vec::new(),
+            results_match: None,
+        }),
+        verification: None,
+    };
+    add_view_statement(&mut suggestion, statement, view);
+    suggestion
+}
+
+fn add_view_statement(suggestion: &mut Suggestion, statement: usize, view: &MatviewSuggestion) {
+    if !suggestion.serves.contains(&statement) {
+        suggestion.serves.push(statement);
+    }
+    if !suggestion.reason.lines().any(|l| l == view.reason) {
+        suggestion.reason.push('\n');
+        suggestion.reason.push_str(&view.reason);
+    }
+    if let (Some(info), Some(sql)) = (&mut suggestion.matview, &view.rewritten) {
+        info.rewritten.push(RewrittenStatement {
+            statement,
+            sql: sql.clone(),
+        });
+    }
+}
+
+/// `--verify build` for a view: built in a rolled-back transaction per statement it serves, the
+/// original and the rewritten statement timed and their results compared. A rewrite that changes
+/// results is rejected whatever it gains.
+async fn prove_view(
+    runner: &Runner,
+    suggestion: &mut Suggestion,
+    members: &[(usize, MatviewSuggestion)],
+    replays: &[PlannedStatement],
+    settings: &VerifySettings,
+) -> Result<(), SuggestError> {
+    let mut per_statement = Vec::new();
+    let mut size_bytes = None;
+    let mut build_ms = None;
+    let mut all_match = true;
+    let mut difference = None;
+    for (statement, view) in members {
+        let Some(replay) = replays.iter().find(|r| r.index == *statement) else {
+            continue;
+        };
+        let proof = match verify_matview(
+            runner.client(),
+            view,
+            &replay.sql,
+            &replay.params,
+            settings.runs,
+            settings.timeout,
+        )
+        .await
+        {
+            Ok(proof) => proof,
+            Err(e @ (pg::Error::Client(_) | pg::Error::Interrupted)) => return Err(e.into()),
+            Err(e) => {
+                suggestion.status = SuggestionStatus::Rejected;
+                suggestion.rejected_reason = Some(format!("could not try it: {e}"));
+                return Ok(());
+            }
+        };
+        size_bytes = Some(proof.view_size_bytes);
+        build_ms = Some(proof.build_ms);
+        all_match &= proof.results_match;
+        if difference.is_none() {
+            difference = proof.difference.clone();
+        }
+        let before = Measure {
+            cost: None,
+            time_ms: Some(proof.before_ms),
+            plan: "original statement".into(),
+        };
+        let after = Measure {
+            cost: None,
+            time_ms: Some(proof.after_ms),
+            plan: format!("rewritten to read {}", view.name),
+        };
+        per_statement.push(StatementVerification {
+            statement: *statement,
+            improvement_pct: before.improvement_pct(&after),
+            before,
+            after,
+            used: proof.results_match,
+        });
+    }
+    if let Some(info) = &mut suggestion.matview {
+        info.results_match = Some(all_match);
+    }
+    suggestion.verification = Some(Verification {
+        method: VerifyMode::Build,
+        per_statement,
+        improvement_pct: None,
+        size_bytes,
+        build_ms,
+        alongside: Vec::new(),
+    });
+    verify::decide(suggestion, settings.min_improvement_pct);
+    if !all_match {
+        suggestion.status = SuggestionStatus::Rejected;
+        suggestion.rejected_reason = Some(
+            difference
+                .unwrap_or_else(|| "the rewritten statement returns different results".into()),
+        );
+    }
+    Ok(())
 }
