@@ -732,3 +732,54 @@ async fn seed_story_indexes_are_found_applied_and_used() {
         "{recommendations:#?}"
     );
 }
+
+/// Figures that vary run to run (statistics samples, timings, HypoPG oids, the cluster's port)
+/// replaced by fixed ones, so the text layout can be pinned.
+fn redacted(mut report: SuggestReport) -> SuggestReport {
+    use pgdiag::advise::report::Measure;
+    fn fix(m: &mut Measure) {
+        m.cost = m.cost.map(|_| 100.0);
+        m.time_ms = m.time_ms.map(|_| 10.0);
+        // `<13556>btree_reviews_product_id` → `<oid>btree_reviews_product_id`
+        while let (Some(a), Some(b)) = (m.plan.find("<1"), m.plan.find(">btree")) {
+            m.plan.replace_range(a..=b, "<oid>");
+        }
+    }
+    report.server.target = "postgres@localhost/db".into();
+    report.server.version = "15".into();
+    for s in &mut report.statements {
+        s.source = "queries.sql".into();
+        s.cost = s.cost.map(|_| 1000.0);
+        s.time_ms = s.time_ms.map(|_| 20.0);
+    }
+    for s in &mut report.suggestions {
+        if let Some(v) = &mut s.verification {
+            v.improvement_pct = v.improvement_pct.map(|_| 90.0);
+            v.size_bytes = v.size_bytes.map(|_| 4_530_176);
+            for p in &mut v.per_statement {
+                fix(&mut p.before);
+                fix(&mut p.after);
+                p.improvement_pct = p.improvement_pct.map(|_| 90.0);
+            }
+        }
+    }
+    for c in &mut report.combined {
+        fix(&mut c.before);
+        fix(&mut c.after);
+    }
+    report
+}
+
+#[tokio::test]
+async fn text_report_snapshot() {
+    let (url, _client) = prepared("suggest_text", SEED).await;
+    let report = suggest_library(
+        &url,
+        &format!("{REVIEWS_QUERY};\n{RECOMMENDATIONS_QUERY};\nSELECT * FROM tiny WHERE v = 3;"),
+        &SuggestOptions::default(),
+    )
+    .await;
+    let mut text = Vec::new();
+    pgdiag::report::suggest::render_text(&mut text, &redacted(report), None).unwrap();
+    insta::assert_snapshot!(String::from_utf8(text).unwrap());
+}
