@@ -733,17 +733,15 @@ async fn seed_story_indexes_are_found_applied_and_used() {
     );
 }
 
-/// Figures that vary run to run (statistics samples, timings, HypoPG oids, the cluster's port)
+/// Figures that vary run to run (statistics samples, timings, plans, the cluster's port)
 /// replaced by fixed ones, so the text layout can be pinned.
 fn redacted(mut report: SuggestReport) -> SuggestReport {
     use pgdiag::advise::report::Measure;
     fn fix(m: &mut Measure) {
         m.cost = m.cost.map(|_| 100.0);
         m.time_ms = m.time_ms.map(|_| 10.0);
-        // `<13556>btree_reviews_product_id` → `<oid>btree_reviews_product_id`
-        while let (Some(a), Some(b)) = (m.plan.find("<1"), m.plan.find(">btree")) {
-            m.plan.replace_range(a..=b, "<oid>");
-        }
+        // Bitmap or index-only scan depends on the statistics sample and the visibility map.
+        m.plan = "(plan)".into();
     }
     report.server.target = "postgres@localhost/db".into();
     report.server.version = "15".into();
