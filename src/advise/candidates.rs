@@ -653,7 +653,19 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
                 });
             }
             Some(Target::Expression(expression)) => {
-                return Err(format!("sort key is not a plain column: {expression}"));
+                if let Some(why) = parsed.why_not {
+                    return Err(why);
+                }
+                let key = IndexKey::Expression(expression);
+                if columns.iter().any(|c| c.key == key) {
+                    continue;
+                }
+                columns.push(IndexColumn {
+                    key,
+                    desc: parsed.desc,
+                    nulls_first: parsed.nulls_first,
+                    ..IndexColumn::asc(String::new())
+                });
             }
             None => {
                 return Err(format!(

@@ -102,6 +102,9 @@ pub struct SortKey {
     pub desc: bool,
     pub nulls_first: bool,
     pub text: String,
+    /// For an expression key no index can hold, why (the expression is then as printed; otherwise
+    /// it is in [`normalize_expression`] form, ready for an expression index).
+    pub why_not: Option<String>,
 }
 
 /// Replace subplan and initplan references with a placeholder parameter.
@@ -286,17 +289,50 @@ fn side(expr: &Expr, table: TableRef<'_>) -> Side {
     }
 }
 
+/// Types a `varchar`/`char` column is relabelled to without conversion.
+const TEXT_TYPES: [&str; 7] = [
+    "TEXT",
+    "VARCHAR",
+    "CHARACTER VARYING",
+    "CHAR",
+    "CHARACTER",
+    "BPCHAR",
+    "NAME",
+];
+
+/// Numeric and text targets: casts to them are immutable whatever the (numeric or text) source.
+const IMMUTABLE_CAST_TYPES: [&str; 11] = [
+    "SMALLINT",
+    "INT",
+    "INTEGER",
+    "BIGINT",
+    "INT2",
+    "INT4",
+    "INT8",
+    "NUMERIC",
+    "REAL",
+    "DOUBLE PRECISION",
+    "BOOLEAN",
+];
+
+fn type_name(data_type: &sqlparser::ast::DataType) -> String {
+    data_type.to_string().to_uppercase()
+}
+
 /// `Some(Some(col))` for a column of `table`, `Some(None)` for a column of another table, `None`
-/// when `expr` is not a bare column reference. Casts of a column (`(p.city)::text`) count as the
-/// column: PostgreSQL prints them for implicit coercions that an index on the column still serves.
+/// when `expr` is not a bare column reference. Text casts of a column (`(p.city)::text`) count as
+/// the column: PostgreSQL prints them for `varchar` relabelling that an index on the column still
+/// serves. Other casts (`(qty)::numeric`, `(ts)::date`) convert, so only an expression index on
+/// the cast serves them.
 fn column_of(expr: &Expr, table: TableRef<'_>) -> Option<Option<String>> {
     match expr {
         Expr::Nested(inner) => column_of(inner, table),
         Expr::Cast {
             kind: CastKind::DoubleColon,
             expr,
+            data_type,
             ..
-        } => column_of(expr, table),
+        } if TEXT_TYPES.contains(&type_name(data_type).as_str()) => column_of(expr, table),
         Expr::Identifier(ident) => Some(Some(ident.value.clone())),
         Expr::CompoundIdentifier(parts) => {
             let (column, qualifiers) = parts.split_last()?;
@@ -478,8 +514,25 @@ fn check_expression(
     }
     let text = expr.to_string();
     match expr {
-        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => {
-            check_expression(inner, table, value, columns)
+        Expr::Nested(inner) => check_expression(inner, table, value, columns),
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } => {
+            let target = type_name(data_type);
+            if TEXT_TYPES.contains(&target.as_str())
+                || IMMUTABLE_CAST_TYPES
+                    .iter()
+                    .any(|t| target == *t || target.starts_with(&format!("{t}(")))
+            {
+                check_expression(inner, table, value, columns)
+            } else {
+                Err(format!(
+                    "a cast to {} may depend on settings (from timestamptz, for one), and the plan does not show the column's type: no expression index suggested for {text}",
+                    target.to_lowercase()
+                ))
+            }
         }
         Expr::BinaryOp {
             left,
@@ -806,16 +859,29 @@ pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
     } else if let Some(r) = rest.strip_suffix(" ASC") {
         rest = r;
     }
+    let mut why_not = None;
     let target = match parse_expr(&preclean(rest)) {
         Ok(expr) => match column_of(&expr, table) {
             Some(Some(column)) => Some(Target::Column(column)),
             Some(None) => None,
             None if is_value(&expr, table) => None,
-            None => Some(Target::Expression(rest.to_owned())),
+            None => Some(Target::Expression(
+                match indexable_expression(&expr, table, None) {
+                    Ok(normalized) => normalized,
+                    Err(why) => {
+                        why_not = Some(why);
+                        rest.to_owned()
+                    }
+                },
+            )),
         },
-        Err(_) => Some(Target::Expression(rest.to_owned())),
+        Err(_) => {
+            why_not = Some(format!("the sort key could not be read: {rest}"));
+            Some(Target::Expression(rest.to_owned()))
+        }
     };
     SortKey {
+        why_not,
         target,
         desc,
         nulls_first: nulls_first.unwrap_or(desc),

@@ -440,3 +440,22 @@ fn merge_unions_include_lists_of_equal_keys_and_carries_them_into_longer_keys() 
     let plain = candidate("t", vec![IndexColumn::asc("a")], "q5");
     assert_eq!(merge(vec![partial, plain]).len(), 2);
 }
+
+#[test]
+fn a_sort_on_an_immutable_expression_gives_an_expression_key() {
+    let sort = PlanNode {
+        node_type: "Sort".into(),
+        sort_key: Some(vec!["lower(u.name) DESC".into()]),
+        plans: vec![scan("users", "u", Some("(u.team_id = 7)"))],
+        ..PlanNode::default()
+    };
+    let advice = candidates(
+        &Explain::from_plan(sort),
+        &[Finding {
+            rule: "unindexed-sort".into(),
+            ..finding("seq-scan", 0)
+        }],
+    );
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"users ("team_id", (lower("name")) DESC)"#]);
+}
