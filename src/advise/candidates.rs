@@ -12,6 +12,8 @@ mod kinds;
 
 pub use cost::candidates_by_cost;
 
+use serde::{Deserialize, Serialize};
+
 use crate::diagnose::Finding;
 use crate::pg::quote_ident;
 use crate::plan::{Explain, PlanNode};
@@ -34,7 +36,8 @@ pub(super) const TABLE_SCANS: [&str; 4] = [
 
 /// The access method of a candidate: btree serves equality, ranges and order; GIN serves
 /// containment (jsonb `@>`, `?`) and, with `pg_trgm`, LIKE/ILIKE patterns with a leading wildcard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IndexMethod {
     #[default]
     Btree,
@@ -52,7 +55,8 @@ impl IndexMethod {
 }
 
 /// What an index column is built on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IndexKey {
     /// A plain column, by name (unquoted).
     Column(String),
@@ -64,7 +68,7 @@ pub enum IndexKey {
 
 /// One index column: its key, operator class (when not the type's default) and direction, NULLS
 /// placement explicit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IndexColumn {
     pub key: IndexKey,
     /// `gin_trgm_ops`, `jsonb_path_ops`, `text_pattern_ops`...; `None` for the default class.
@@ -153,7 +157,7 @@ impl IndexColumn {
 }
 
 /// An index worth trying.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// Present when the plan was explained with VERBOSE (or the caller knows it).
     pub schema: Option<String>,
@@ -333,14 +337,14 @@ fn fnv1a(text: &str) -> u64 {
 }
 
 /// A plan node for which no index is suggested, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoSuggestion {
     pub node_id: usize,
     pub reason: String,
 }
 
 /// Everything the advisor concluded for one plan (or, after [`merge`], several).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Advice {
     pub candidates: Vec<Candidate>,
     pub no_suggestions: Vec<NoSuggestion>,

@@ -459,3 +459,24 @@ fn a_sort_on_an_immutable_expression_gives_an_expression_key() {
     let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
     assert_eq!(shapes, [r#"users ("team_id", (lower("name")) DESC)"#]);
 }
+
+#[test]
+fn candidates_round_trip_through_json() {
+    let mut c = candidate(
+        "t",
+        vec![
+            IndexColumn::expression(r#"lower("e")"#),
+            IndexColumn::desc("s").with_opclass("text_pattern_ops"),
+        ],
+        "seq-scan",
+    );
+    c.method = IndexMethod::Gin;
+    c.include = vec!["x".into()];
+    c.predicate = Some(r#""p" IS NULL"#.into());
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["method"], "gin");
+    assert_eq!(json["columns"][0]["key"]["expression"], r#"lower("e")"#);
+    assert_eq!(json["columns"][1]["key"]["column"], "s");
+    let back: Candidate = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+}
