@@ -462,6 +462,19 @@ fn equality_columns<'p>(predicates: impl IntoIterator<Item = &'p Predicate>) -> 
     columns
 }
 
+/// Whether the index keys check `p` themselves. When some predicate is not (a second range, a
+/// pattern, an expression no index holds), every row still needs a heap visit to be filtered, so
+/// INCLUDE columns would buy no index-only scan.
+fn is_key(p: &Predicate, keys: &[IndexColumn]) -> bool {
+    let key = match &p.target {
+        Target::Column(c) => IndexKey::Column(c.clone()),
+        Target::Expression(e) => IndexKey::Expression(e.clone()),
+    };
+    p.why_not.is_none()
+        && matches!(p.kind, PredicateKind::Equality | PredicateKind::Range)
+        && keys.iter().any(|k| k.key == key)
+}
+
 /// Why the first predicate no index can serve is unusable, for the reason.
 fn first_unusable(predicates: &[Predicate]) -> Option<String> {
     predicates.iter().find_map(|p| p.why_not.clone())
@@ -608,7 +621,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         }
         let unserved = predicates
             .iter()
-            .any(|p| btree_key(p).is_none() && !partial.contains(&p));
+            .any(|p| !partial.contains(&p) && !is_key(p, &columns));
         let include = if unserved {
             Vec::new()
         } else {
@@ -679,7 +692,7 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
             }
         }
     }
-    let unserved = predicates.iter().any(|p| btree_key(p).is_none());
+    let unserved = predicates.iter().any(|p| !is_key(p, &columns));
     let include = if unserved {
         Vec::new()
     } else {
