@@ -288,6 +288,14 @@ impl Candidate {
                 .all(|c| other.include.contains(c) || other.key_names().any(|k| k == c))
     }
 
+    /// `CREATE EXTENSION IF NOT EXISTS "pg_trgm"` when the operator class needs one: run it before
+    /// [`Candidate::ddl`] (it needs the CREATE privilege on the database; pg_trgm is trusted).
+    pub fn extension_ddl(&self) -> Option<String> {
+        self.requires_extension
+            .as_deref()
+            .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(e)))
+    }
+
     /// Whether a GIN or partial index can be tried hypothetically: HypoPG builds btree indexes,
     /// including expression, partial and INCLUDE ones, but not GIN.
     pub fn hypopg_supported(&self) -> bool {
