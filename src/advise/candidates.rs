@@ -10,7 +10,7 @@
 mod cost;
 mod kinds;
 
-pub use cost::candidates_by_cost;
+pub use cost::{COST_RULE, candidates_by_cost};
 
 use serde::{Deserialize, Serialize};
 

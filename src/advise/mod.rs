@@ -7,7 +7,7 @@ pub mod candidates;
 pub mod conditions;
 
 pub use candidates::{
-    Advice, Candidate, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
+    Advice, COST_RULE, Candidate, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
     candidates_by_cost, merge,
 };
 pub use conditions::{
