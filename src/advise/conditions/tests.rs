@@ -367,3 +367,34 @@ fn text_casts_are_the_column_and_converting_casts_are_expressions() {
         "{date:?}"
     );
 }
+
+#[test]
+fn coalesce_and_jsonb_field_extraction_key_expression_indexes() {
+    assert_eq!(
+        summary(&parse_condition("(COALESCE(o.discount, 0) = 5)", ORDERS)),
+        [(
+            Target::Expression(r#"COALESCE("discount", 0)"#.into()),
+            PredicateKind::Equality
+        )]
+    );
+    assert_eq!(
+        summary(&parse_condition(
+            "((o.attrs ->> 'color'::text) = 'red'::text)",
+            ORDERS
+        )),
+        [(
+            Target::Expression(r#""attrs" ->> 'color'::TEXT"#.into()),
+            PredicateKind::Equality
+        )]
+    );
+    // Two columns in one expression: not "a function of one column".
+    let two = parse_condition("(COALESCE(o.a, o.b) = 5)", ORDERS);
+    assert_eq!(two[0].kind, PredicateKind::Other);
+    assert!(
+        two[0]
+            .why_not
+            .as_deref()
+            .is_some_and(|w| w.contains("over 2 columns")),
+        "{two:?}"
+    );
+}
