@@ -326,6 +326,29 @@ async fn expression_index_on_lower_of_a_hostile_column_is_used() {
         )
     );
     assert!(advise(&url, sql).await.candidates.is_empty());
+
+    // date_trunc on a timestamp column (not timestamptz) is immutable: an expression index too.
+    client
+        .batch_execute(
+            r#"CREATE TABLE "Odd Schema"."Ev ents" (id int PRIMARY KEY, "At" timestamp NOT NULL);
+               INSERT INTO "Odd Schema"."Ev ents"
+                 SELECT g, timestamp '2024-01-01' + g * interval '1 minute' FROM generate_series(1, 50000) g;
+               ALTER TABLE "Odd Schema"."Ev ents" SET (parallel_workers = 0);
+               ANALYZE "Odd Schema"."Ev ents";"#,
+        )
+        .await
+        .unwrap();
+    let day =
+        r#"SELECT id FROM "Odd Schema"."Ev ents" WHERE date_trunc('day', "At") = '2024-01-05'"#;
+    let advice = advise(&url, day).await;
+    let candidate = only(&advice);
+    assert_eq!(
+        candidate.columns[0].label(),
+        r#"date_trunc('day'::TEXT, "At")"#
+    );
+    let name = create(&client, candidate).await;
+    let plan = plan_of(&client, day).await;
+    assert!(plan.uses_index(&name), "{plan:?}");
 }
 
 #[tokio::test]
@@ -393,6 +416,14 @@ async fn gin_indexes_for_jsonb_containment_and_ilike_are_used() {
     let advice = advise(&url, ilike).await;
     let candidate = only(&advice);
     assert_eq!(candidate.requires_extension.as_deref(), Some("pg_trgm"));
+    assert_eq!(
+        candidate.extension_ddl().as_deref(),
+        Some(r#"CREATE EXTENSION IF NOT EXISTS "pg_trgm""#)
+    );
+    client
+        .batch_execute(&candidate.extension_ddl().unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         candidate.columns[0].opclass.as_deref(),
         Some("gin_trgm_ops")

@@ -10,7 +10,9 @@
 mod cost;
 mod kinds;
 
-pub use cost::candidates_by_cost;
+pub use cost::{COST_RULE, candidates_by_cost};
+
+use serde::{Deserialize, Serialize};
 
 use crate::diagnose::Finding;
 use crate::pg::quote_ident;
@@ -34,7 +36,8 @@ pub(super) const TABLE_SCANS: [&str; 4] = [
 
 /// The access method of a candidate: btree serves equality, ranges and order; GIN serves
 /// containment (jsonb `@>`, `?`) and, with `pg_trgm`, LIKE/ILIKE patterns with a leading wildcard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IndexMethod {
     #[default]
     Btree,
@@ -52,7 +55,8 @@ impl IndexMethod {
 }
 
 /// What an index column is built on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IndexKey {
     /// A plain column, by name (unquoted).
     Column(String),
@@ -64,7 +68,7 @@ pub enum IndexKey {
 
 /// One index column: its key, operator class (when not the type's default) and direction, NULLS
 /// placement explicit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IndexColumn {
     pub key: IndexKey,
     /// `gin_trgm_ops`, `jsonb_path_ops`, `text_pattern_ops`...; `None` for the default class.
@@ -153,7 +157,7 @@ impl IndexColumn {
 }
 
 /// An index worth trying.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// Present when the plan was explained with VERBOSE (or the caller knows it).
     pub schema: Option<String>,
@@ -284,6 +288,14 @@ impl Candidate {
                 .all(|c| other.include.contains(c) || other.key_names().any(|k| k == c))
     }
 
+    /// `CREATE EXTENSION IF NOT EXISTS "pg_trgm"` when the operator class needs one: run it before
+    /// [`Candidate::ddl`] (it needs the CREATE privilege on the database; pg_trgm is trusted).
+    pub fn extension_ddl(&self) -> Option<String> {
+        self.requires_extension
+            .as_deref()
+            .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(e)))
+    }
+
     /// Whether a GIN or partial index can be tried hypothetically: HypoPG builds btree indexes,
     /// including expression, partial and INCLUDE ones, but not GIN.
     pub fn hypopg_supported(&self) -> bool {
@@ -333,14 +345,14 @@ fn fnv1a(text: &str) -> u64 {
 }
 
 /// A plan node for which no index is suggested, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoSuggestion {
     pub node_id: usize,
     pub reason: String,
 }
 
 /// Everything the advisor concluded for one plan (or, after [`merge`], several).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Advice {
     pub candidates: Vec<Candidate>,
     pub no_suggestions: Vec<NoSuggestion>,
@@ -456,6 +468,19 @@ fn equality_columns<'p>(predicates: impl IntoIterator<Item = &'p Predicate>) -> 
         }
     }
     columns
+}
+
+/// Whether the index keys check `p` themselves. When some predicate is not (a second range, a
+/// pattern, an expression no index holds), every row still needs a heap visit to be filtered, so
+/// INCLUDE columns would buy no index-only scan.
+fn is_key(p: &Predicate, keys: &[IndexColumn]) -> bool {
+    let key = match &p.target {
+        Target::Column(c) => IndexKey::Column(c.clone()),
+        Target::Expression(e) => IndexKey::Expression(e.clone()),
+    };
+    p.why_not.is_none()
+        && matches!(p.kind, PredicateKind::Equality | PredicateKind::Range)
+        && keys.iter().any(|k| k.key == key)
 }
 
 /// Why the first predicate no index can serve is unusable, for the reason.
@@ -604,7 +629,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         }
         let unserved = predicates
             .iter()
-            .any(|p| btree_key(p).is_none() && !partial.contains(&p));
+            .any(|p| !partial.contains(&p) && !is_key(p, &columns));
         let include = if unserved {
             Vec::new()
         } else {
@@ -653,7 +678,19 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
                 });
             }
             Some(Target::Expression(expression)) => {
-                return Err(format!("sort key is not a plain column: {expression}"));
+                if let Some(why) = parsed.why_not {
+                    return Err(why);
+                }
+                let key = IndexKey::Expression(expression);
+                if columns.iter().any(|c| c.key == key) {
+                    continue;
+                }
+                columns.push(IndexColumn {
+                    key,
+                    desc: parsed.desc,
+                    nulls_first: parsed.nulls_first,
+                    ..IndexColumn::asc(String::new())
+                });
             }
             None => {
                 return Err(format!(
@@ -663,7 +700,7 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
             }
         }
     }
-    let unserved = predicates.iter().any(|p| btree_key(p).is_none());
+    let unserved = predicates.iter().any(|p| !is_key(p, &columns));
     let include = if unserved {
         Vec::new()
     } else {

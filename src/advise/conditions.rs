@@ -4,7 +4,8 @@
 //!
 //! EXPLAIN prints references no SQL parser knows (`(hashed SubPlan 1)`, `(InitPlan 1).col1`,
 //! `alternatives: ...`); they are replaced by a placeholder parameter first, so the rest of the qual
-//! survives. A conjunct that still does not parse is kept as [`PredicateKind::Other`].
+//! survives. A conjunct that still does not parse is kept as [`PredicateKind::Other`]. Which
+//! expressions can key an expression index lives in [`expressions`].
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
@@ -102,6 +103,9 @@ pub struct SortKey {
     pub desc: bool,
     pub nulls_first: bool,
     pub text: String,
+    /// For an expression key no index can hold, why (the expression is then as printed; otherwise
+    /// it is in [`normalize_expression`] form, ready for an expression index).
+    pub why_not: Option<String>,
 }
 
 /// Replace subplan and initplan references with a placeholder parameter.
@@ -286,17 +290,35 @@ fn side(expr: &Expr, table: TableRef<'_>) -> Side {
     }
 }
 
+/// Types a `varchar`/`char` column is relabelled to without conversion.
+const TEXT_TYPES: [&str; 7] = [
+    "TEXT",
+    "VARCHAR",
+    "CHARACTER VARYING",
+    "CHAR",
+    "CHARACTER",
+    "BPCHAR",
+    "NAME",
+];
+
+fn type_name(data_type: &sqlparser::ast::DataType) -> String {
+    data_type.to_string().to_uppercase()
+}
+
 /// `Some(Some(col))` for a column of `table`, `Some(None)` for a column of another table, `None`
-/// when `expr` is not a bare column reference. Casts of a column (`(p.city)::text`) count as the
-/// column: PostgreSQL prints them for implicit coercions that an index on the column still serves.
+/// when `expr` is not a bare column reference. Text casts of a column (`(p.city)::text`) count as
+/// the column: PostgreSQL prints them for `varchar` relabelling that an index on the column still
+/// serves. Other casts (`(qty)::numeric`, `(ts)::date`) convert, so only an expression index on
+/// the cast serves them.
 fn column_of(expr: &Expr, table: TableRef<'_>) -> Option<Option<String>> {
     match expr {
         Expr::Nested(inner) => column_of(inner, table),
         Expr::Cast {
             kind: CastKind::DoubleColon,
             expr,
+            data_type,
             ..
-        } => column_of(expr, table),
+        } if TEXT_TYPES.contains(&type_name(data_type).as_str()) => column_of(expr, table),
         Expr::Identifier(ident) => Some(Some(ident.value.clone())),
         Expr::CompoundIdentifier(parts) => {
             let (column, qualifiers) = parts.split_last()?;
@@ -343,202 +365,8 @@ fn mentions(expr: &Expr, table: TableRef<'_>) -> bool {
     !is_value(expr, table)
 }
 
-/// Functions an expression index may use: immutable whatever their argument types. `date_trunc`
-/// is handled apart (immutable on `timestamp`, only stable on `timestamptz`).
-const IMMUTABLE_FUNCTIONS: [&str; 14] = [
-    "lower",
-    "upper",
-    "btrim",
-    "ltrim",
-    "rtrim",
-    "md5",
-    "abs",
-    "length",
-    "char_length",
-    "coalesce",
-    "jsonb_extract_path_text",
-    "jsonb_extract_path",
-    "left",
-    "substr",
-];
-
-/// Functions whose result depends on the clock, a setting or a sequence: no index can hold them.
-const NOT_IMMUTABLE_FUNCTIONS: [&str; 13] = [
-    "now",
-    "random",
-    "clock_timestamp",
-    "statement_timestamp",
-    "transaction_timestamp",
-    "timeofday",
-    "to_char",
-    "to_date",
-    "to_timestamp",
-    "age",
-    "nextval",
-    "current_setting",
-    "gen_random_uuid",
-];
-
 /// The operator class a btree column needs for `LIKE 'prefix%'` under a non-C collation.
 pub const PATTERN_OPCLASS: &str = "text_pattern_ops";
-
-fn function_name(function: &sqlparser::ast::Function) -> String {
-    function
-        .name
-        .0
-        .last()
-        .map(|part| match part {
-            sqlparser::ast::ObjectNamePart::Identifier(ident) => ident.value.to_lowercase(),
-            other => other.to_string().to_lowercase(),
-        })
-        .unwrap_or_default()
-}
-
-fn function_args(function: &sqlparser::ast::Function) -> Option<Vec<&Expr>> {
-    match &function.args {
-        FunctionArguments::None => Some(Vec::new()),
-        FunctionArguments::List(list) => list
-            .args
-            .iter()
-            .map(|arg| match arg {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-                _ => None,
-            })
-            .collect(),
-        FunctionArguments::Subquery(_) => None,
-    }
-}
-
-/// A literal (possibly cast or parenthesized): `'day'::text`, `42`, `true`.
-fn is_literal(expr: &Expr) -> bool {
-    match expr {
-        Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
-        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => is_literal(inner),
-        Expr::TypedString(_) => true,
-        Expr::UnaryOp {
-            op: UnaryOperator::Minus,
-            expr,
-        } => is_literal(expr),
-        _ => false,
-    }
-}
-
-/// The type a value was cast to, upper-cased (`TIMESTAMP WITHOUT TIME ZONE`), if it was.
-fn cast_type(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Nested(inner) => cast_type(inner),
-        Expr::Cast { data_type, .. } => Some(data_type.to_string().to_uppercase()),
-        _ => None,
-    }
-}
-
-/// Whether `expr` (compared with `value`) can key an expression index on `table`: an immutable
-/// function of exactly one of its columns (other arguments literal), or a jsonb field extraction.
-/// `Ok` holds the index expression in [`normalize_expression`] form, `Err` the reason in words.
-fn indexable_expression(
-    expr: &Expr,
-    table: TableRef<'_>,
-    value: Option<&Expr>,
-) -> Result<String, String> {
-    let text = expr.to_string();
-    let mut columns = Vec::new();
-    check_expression(expr, table, value, &mut columns)?;
-    columns.sort();
-    columns.dedup();
-    if columns.len() != 1 {
-        return Err(format!(
-            "the filter is on an expression over {} columns, not a function of one: {text}",
-            columns.len()
-        ));
-    }
-    let mut normalized = expr.clone();
-    requote(&mut normalized);
-    Ok(strip_nested(&normalized).to_string())
-}
-
-fn check_expression(
-    expr: &Expr,
-    table: TableRef<'_>,
-    value: Option<&Expr>,
-    columns: &mut Vec<String>,
-) -> Result<(), String> {
-    if let Some(found) = column_of(expr, table) {
-        return match found {
-            Some(column) => {
-                columns.push(column);
-                Ok(())
-            }
-            None => Err(format!(
-                "the expression {expr} mixes columns of two tables: no index serves it"
-            )),
-        };
-    }
-    if is_literal(expr) {
-        return Ok(());
-    }
-    let text = expr.to_string();
-    match expr {
-        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => {
-            check_expression(inner, table, value, columns)
-        }
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::LongArrow | BinaryOperator::Arrow,
-            right,
-        } if is_literal(right) => check_expression(left, table, value, columns),
-        Expr::Function(function) => {
-            let name = function_name(function);
-            if NOT_IMMUTABLE_FUNCTIONS.contains(&name.as_str()) {
-                return Err(format!(
-                    "{name}() is not immutable (its result changes with the clock or settings): no index can be built on {text}"
-                ));
-            }
-            let args = function_args(function).ok_or_else(|| {
-                format!("{name}() has arguments an index expression cannot hold: {text}")
-            })?;
-            if name == "date_trunc" {
-                date_trunc_is_immutable(&args, value, &text)?;
-            } else if !IMMUTABLE_FUNCTIONS.contains(&name.as_str()) {
-                return Err(format!(
-                    "{name}() is not known to be immutable: no expression index suggested for {text}"
-                ));
-            }
-            for arg in args {
-                check_expression(arg, table, value, columns)?;
-            }
-            Ok(())
-        }
-        _ => Err(format!(
-            "the filter is not on a plain column or a known immutable function of one: {text}"
-        )),
-    }
-}
-
-/// `date_trunc(unit, ts)` is immutable on `timestamp` but only stable on `timestamptz` (it depends on
-/// the TimeZone setting); the plan shows which through the cast of the value compared with it.
-/// `date_trunc(unit, ts, zone)` names its zone and is immutable.
-fn date_trunc_is_immutable(args: &[&Expr], value: Option<&Expr>, text: &str) -> Result<(), String> {
-    if !args.first().is_some_and(|unit| is_literal(unit)) {
-        return Err(format!(
-            "date_trunc() with a unit that is not a literal cannot key an index: {text}"
-        ));
-    }
-    match args.len() {
-        3 if is_literal(args[2]) => Ok(()),
-        2 => match value.and_then(cast_type) {
-            Some(t) if t.contains("WITHOUT TIME ZONE") || t == "TIMESTAMP" => Ok(()),
-            Some(t) if t.contains("WITH TIME ZONE") || t == "TIMESTAMPTZ" => Err(format!(
-                "date_trunc() on a timestamptz is not immutable (it depends on the TimeZone setting): no index can be built on {text}; date_trunc(unit, column, 'UTC') can be"
-            )),
-            _ => Err(format!(
-                "date_trunc() is immutable only on timestamp, and the plan does not show whether {text} is on timestamp or timestamptz"
-            )),
-        },
-        _ => Err(format!(
-            "date_trunc() with these arguments cannot key an index: {text}"
-        )),
-    }
-}
 
 /// What a literal compared with a column is, for deciding whether the conjunct can be a partial
 /// index's predicate (a status string, a flag, IS NULL) or is better an index key (a number).
@@ -806,16 +634,29 @@ pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
     } else if let Some(r) = rest.strip_suffix(" ASC") {
         rest = r;
     }
+    let mut why_not = None;
     let target = match parse_expr(&preclean(rest)) {
         Ok(expr) => match column_of(&expr, table) {
             Some(Some(column)) => Some(Target::Column(column)),
             Some(None) => None,
             None if is_value(&expr, table) => None,
-            None => Some(Target::Expression(rest.to_owned())),
+            None => Some(Target::Expression(
+                match indexable_expression(&expr, table, None) {
+                    Ok(normalized) => normalized,
+                    Err(why) => {
+                        why_not = Some(why);
+                        rest.to_owned()
+                    }
+                },
+            )),
         },
-        Err(_) => Some(Target::Expression(rest.to_owned())),
+        Err(_) => {
+            why_not = Some(format!("the sort key could not be read: {rest}"));
+            Some(Target::Expression(rest.to_owned()))
+        }
     };
     SortKey {
+        why_not,
         target,
         desc,
         nulls_first: nulls_first.unwrap_or(desc),
@@ -854,95 +695,10 @@ pub fn referenced_columns(text: &str, table: TableRef<'_>) -> Vec<String> {
     columns
 }
 
-/// An expression or predicate in one canonical text form: every column reference unqualified and
-/// double-quoted, outer parentheses dropped. Index keys and partial-index predicates are stored in
-/// this form, and what `pg_get_indexdef`/`pg_get_expr` print for an existing index is brought to it
-/// before comparing (both come from PostgreSQL's deparser, so casts and inner parentheses agree).
-/// Text that does not parse is returned trimmed.
-pub fn normalize_expression(text: &str) -> String {
-    match parse_expr(text.trim()) {
-        Ok(mut expr) => {
-            requote(&mut expr);
-            strip_nested(&expr).to_string()
-        }
-        Err(_) => text.trim().to_owned(),
-    }
-}
+mod expressions;
 
-fn strip_nested(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Nested(inner) => strip_nested(inner),
-        other => other,
-    }
-}
-
-/// Rewrite column references in place: qualifiers dropped, names double-quoted. Function names and
-/// literals are left alone.
-pub(crate) fn requote(expr: &mut Expr) {
-    match expr {
-        Expr::Identifier(ident) => ident.quote_style = Some('"'),
-        Expr::CompoundIdentifier(parts) => {
-            if let Some(mut last) = parts.pop() {
-                last.quote_style = Some('"');
-                *expr = Expr::Identifier(last);
-            }
-        }
-        Expr::Nested(inner)
-        | Expr::Cast { expr: inner, .. }
-        | Expr::UnaryOp { expr: inner, .. }
-        | Expr::IsNull(inner)
-        | Expr::IsNotNull(inner)
-        | Expr::IsTrue(inner)
-        | Expr::IsFalse(inner)
-        | Expr::IsNotTrue(inner)
-        | Expr::IsNotFalse(inner) => requote(inner),
-        Expr::BinaryOp { left, right, .. } => {
-            requote(left);
-            requote(right);
-        }
-        Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => {
-            requote(left);
-            requote(right);
-        }
-        Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } => {
-            requote(expr);
-            requote(pattern);
-        }
-        Expr::Between {
-            expr, low, high, ..
-        } => {
-            requote(expr);
-            requote(low);
-            requote(high);
-        }
-        Expr::In { expr, target, .. } => {
-            requote(expr);
-            if let InTarget::List(list) = target {
-                list.iter_mut().for_each(requote);
-            }
-        }
-        Expr::Array(array) => array.elem.iter_mut().for_each(requote),
-        Expr::Function(function) => {
-            if let FunctionArguments::List(list) = &mut function.args {
-                for arg in &mut list.args {
-                    match arg {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
-                        | FunctionArg::Named {
-                            arg: FunctionArgExpr::Expr(e),
-                            ..
-                        }
-                        | FunctionArg::ExprNamed {
-                            arg: FunctionArgExpr::Expr(e),
-                            ..
-                        } => requote(e),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
+pub use expressions::normalize_expression;
+use expressions::{indexable_expression, requote, strip_nested};
 
 #[cfg(test)]
 mod tests;

@@ -440,3 +440,43 @@ fn merge_unions_include_lists_of_equal_keys_and_carries_them_into_longer_keys() 
     let plain = candidate("t", vec![IndexColumn::asc("a")], "q5");
     assert_eq!(merge(vec![partial, plain]).len(), 2);
 }
+
+#[test]
+fn a_sort_on_an_immutable_expression_gives_an_expression_key() {
+    let sort = PlanNode {
+        node_type: "Sort".into(),
+        sort_key: Some(vec!["lower(u.name) DESC".into()]),
+        plans: vec![scan("users", "u", Some("(u.team_id = 7)"))],
+        ..PlanNode::default()
+    };
+    let advice = candidates(
+        &Explain::from_plan(sort),
+        &[Finding {
+            rule: "unindexed-sort".into(),
+            ..finding("seq-scan", 0)
+        }],
+    );
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"users ("team_id", (lower("name")) DESC)"#]);
+}
+
+#[test]
+fn candidates_round_trip_through_json() {
+    let mut c = candidate(
+        "t",
+        vec![
+            IndexColumn::expression(r#"lower("e")"#),
+            IndexColumn::desc("s").with_opclass("text_pattern_ops"),
+        ],
+        "seq-scan",
+    );
+    c.method = IndexMethod::Gin;
+    c.include = vec!["x".into()];
+    c.predicate = Some(r#""p" IS NULL"#.into());
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["method"], "gin");
+    assert_eq!(json["columns"][0]["key"]["expression"], r#"lower("e")"#);
+    assert_eq!(json["columns"][1]["key"]["column"], "s");
+    let back: Candidate = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+}

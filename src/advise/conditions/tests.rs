@@ -235,7 +235,20 @@ fn sort_keys_with_postgres_null_defaults() {
     assert_eq!(parse_sort_key("c.country", ORDERS).target, None);
     assert_eq!(
         parse_sort_key("lower(note)", ORDERS).target,
-        Some(Target::Expression("lower(note)".into()))
+        Some(Target::Expression(r#"lower("note")"#.into()))
+    );
+    let volatile = parse_sort_key("random()", ORDERS);
+    assert_eq!(
+        volatile.target, None,
+        "no column of the table: nothing to index"
+    );
+    let stable = parse_sort_key("to_char(o.created_at, 'YYYY'::text)", ORDERS);
+    assert!(
+        stable
+            .why_not
+            .as_deref()
+            .is_some_and(|w| w.starts_with("to_char() is not immutable")),
+        "{stable:?}"
     );
 }
 
@@ -328,4 +341,60 @@ fn referenced_columns_qualified_or_bare() {
     );
     assert_eq!(referenced_columns("avg(rating)", reviews), ["rating"]);
     assert!(referenced_columns("'unterminated", reviews).is_empty());
+}
+
+#[test]
+fn text_casts_are_the_column_and_converting_casts_are_expressions() {
+    assert_eq!(
+        summary(&parse_condition("((o.city)::text = 'Paris'::text)", ORDERS)),
+        [column("city", PredicateKind::Equality)]
+    );
+    let numeric = parse_condition("((o.qty)::numeric > 1.5)", ORDERS);
+    assert_eq!(
+        summary(&numeric),
+        [(
+            Target::Expression(r#"("qty")::NUMERIC"#.into()),
+            PredicateKind::Range
+        )]
+    );
+    let date = parse_condition("((o.created_at)::date = '2024-01-01'::date)", ORDERS);
+    assert_eq!(date[0].kind, PredicateKind::Other);
+    assert!(
+        date[0]
+            .why_not
+            .as_deref()
+            .is_some_and(|w| w.starts_with("a cast to date may depend on settings")),
+        "{date:?}"
+    );
+}
+
+#[test]
+fn coalesce_and_jsonb_field_extraction_key_expression_indexes() {
+    assert_eq!(
+        summary(&parse_condition("(COALESCE(o.discount, 0) = 5)", ORDERS)),
+        [(
+            Target::Expression(r#"COALESCE("discount", 0)"#.into()),
+            PredicateKind::Equality
+        )]
+    );
+    assert_eq!(
+        summary(&parse_condition(
+            "((o.attrs ->> 'color'::text) = 'red'::text)",
+            ORDERS
+        )),
+        [(
+            Target::Expression(r#""attrs" ->> 'color'::TEXT"#.into()),
+            PredicateKind::Equality
+        )]
+    );
+    // Two columns in one expression: not "a function of one column".
+    let two = parse_condition("(COALESCE(o.a, o.b) = 5)", ORDERS);
+    assert_eq!(two[0].kind, PredicateKind::Other);
+    assert!(
+        two[0]
+            .why_not
+            .as_deref()
+            .is_some_and(|w| w.contains("over 2 columns")),
+        "{two:?}"
+    );
 }
