@@ -1,8 +1,8 @@
 //! Findings to advice: read the plan's conditions ([`conditions`]) and derive candidate btree
-//! indexes, with DDL, or a reason why none fits ([`candidates`](mod@candidates)); materialized views for heavy
-//! aggregates ([`matview`]) and their proof on the database ([`matview_proof`]). Checking
-//! candidates against the catalog lives in [`crate::pg::catalog`]; HypoPG verification and
-//! applying come with `suggest`.
+//! indexes, with DDL, or a reason why none fits ([`candidates`](mod@candidates)); materialized
+//! views for heavy aggregates ([`matview`]) and their proof on the database ([`matview_proof`]).
+//! Checking candidates against the catalog lives in [`crate::pg::catalog`]; HypoPG verification
+//! and applying come with `suggest`.
 
 pub mod candidates;
 pub mod conditions;
