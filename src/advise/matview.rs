@@ -5,13 +5,20 @@
 //!
 //! The statement is read with sqlparser, and the aggregate node is tied to the part of the
 //! statement it computes through the plan (its scanned relation, and the Subquery Scan alias or CTE
-//! name above it), never by guessing. Two shapes are understood:
+//! name above it), never by guessing. Three shapes are understood:
 //! - a derived table or CTE `SELECT keys.., agg(..) FROM base [WHERE constants] GROUP BY keys`
 //!   joined by the outer query: the view is that subquery, and the rewrite reads the view in its
 //!   place under the same alias;
 //! - a top-level aggregate over one table whose WHERE compares group keys with parameters or
 //!   constants: the view is grouped by those keys without that WHERE, and the rewrite applies the
-//!   WHERE to the view.
+//!   WHERE to the view;
+//! - a top-level aggregate over a two-table join whose aggregates read one table joined on a
+//!   group key of the other (`join.rs`): the view aggregates that table by its join column, and the
+//!   rewrite joins the view instead.
+//!
+//! The files below split the work: `plan.rs` ties the node to its place, `statement.rs` reads the
+//! GROUP BY query, `rewrite.rs` writes the statement that reads the view. Proof on the database is
+//! in [`super::matview_proof`].
 //!
 //! A view freezes its result until the next refresh, so anything that would make the view differ
 //! from the query (volatile functions, parameters inside the aggregated part, window functions,

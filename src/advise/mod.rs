@@ -1,6 +1,6 @@
 //! Findings (or, for plans without timings, estimated costs) to advice: read the plan's conditions
 //! ([`conditions`]) and derive candidate indexes — btree, expression, partial, INCLUDE, GIN — with
-//! DDL, or a reason why none fits ([`candidates`]); materialized views for heavy aggregates
+//! DDL, or a reason why none fits ([`candidates`](mod@candidates)); materialized views for heavy aggregates
 //! ([`matview`]) and their proof on the database ([`matview_proof`]). Checking candidates against
 //! the catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`].
 //! [`suggest`] runs the whole pipeline for `pgdiag suggest`: plans, candidates merged across

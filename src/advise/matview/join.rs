@@ -521,6 +521,8 @@ fn mentions(text: &str, reference: &str) -> bool {
     })
 }
 
+/// The join aggregate reading the view in the joined table's place, under its alias; the
+/// aggregates replaced by reads of the view, the GROUP BY kept.
 fn rewrite(
     query: &Query,
     aggregated_right: bool,

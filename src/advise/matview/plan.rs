@@ -67,6 +67,8 @@ pub(super) struct PlanContext {
     pub(super) group_key: Vec<String>,
 }
 
+/// What surrounds aggregate `id`: the tables below it and the nearest derived table or CTE above
+/// (a CTE that PostgreSQL inlines shows as a Subquery Scan under its reference's alias).
 pub(super) fn plan_context(plan: &PlanIndex<'_>, id: usize) -> PlanContext {
     let mut context = PlanContext {
         group_key: plan.nodes[id].group_key.clone().unwrap_or_default(),

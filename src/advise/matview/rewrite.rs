@@ -22,6 +22,8 @@ pub(super) fn read_as(item: &Item) -> String {
     }
 }
 
+/// The top-level aggregate as a read of the view: its columns under their original names, the key
+/// conditions on the view's keys, ORDER BY and LIMIT kept.
 pub(super) fn rewrite_top(
     query: &Query,
     agg: &Aggregate<'_>,
@@ -97,6 +99,8 @@ pub(super) fn parse_query(sql: &str) -> Result<Query, String> {
     }
 }
 
+/// The derived table replaced by the view under the same alias; generated column names are renamed
+/// back by the alias's column list, so the outer query reads what it read before.
 pub(super) fn rewrite_derived(
     query: &Query,
     factor: usize,
@@ -138,6 +142,8 @@ pub(super) fn rewrite_derived(
     Ok(rewritten.to_string())
 }
 
+/// The CTE's body replaced by a read of the view, its columns under the CTE's names; every
+/// reference to the CTE stays as written.
 pub(super) fn rewrite_cte(
     query: &Query,
     index: usize,

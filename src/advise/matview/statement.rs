@@ -280,6 +280,8 @@ impl Aggregate<'_> {
     }
 }
 
+/// Read a GROUP BY over one table: the table, the output columns with the names the view gives
+/// them, and the group keys among them (the view's unique key); or why no view can hold it.
 pub(super) fn read_aggregate(select: &Select) -> Result<Aggregate<'_>, String> {
     if select.distinct.is_some() {
         return Err("SELECT DISTINCT over the aggregate is not handled".into());
@@ -539,6 +541,7 @@ pub(super) fn check_view_part(what: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Conditions joined by AND again, ORs parenthesized.
 pub(super) fn and_all(conjuncts: &[Expr]) -> Option<String> {
     (!conjuncts.is_empty()).then(|| {
         conjuncts
@@ -555,6 +558,7 @@ pub(super) fn and_all(conjuncts: &[Expr]) -> Option<String> {
     })
 }
 
+/// The AND-ed parts of a condition, each moved to the view or to the rewrite on its own.
 pub(super) fn conjuncts(expr: &Expr, out: &mut Vec<Expr>) {
     match expr {
         Expr::BinaryOp {
