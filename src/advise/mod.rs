@@ -1,7 +1,8 @@
 //! Findings to index advice: read the plan's conditions ([`conditions`]) and derive candidate btree
 //! indexes, with DDL, or a reason why none fits ([`candidates`]). Checking candidates against the
-//! catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`]; HypoPG
-//! verification comes with `suggest`.
+//! catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`]; the
+//! single-column baseline pgdiag is benchmarked against in [`single_column`]; HypoPG verification
+//! comes with `suggest`.
 
 pub mod apply;
 pub mod candidates;
