@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use pgdiag::advise::{
     ApplyEvent, ApplyOptions, Candidate, Change, ChangeStatus, apply, single_column_advice,
 };
@@ -373,11 +373,11 @@ async fn main() -> anyhow::Result<()> {
     println!("{table}");
 
     let mut plans_table = Table::new();
-    plans_table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
-        "query",
-        "variant",
-        "scans in the plan",
-    ]);
+    plans_table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(140)
+        .set_header(vec!["query", "variant", "scans in the plan"]);
     for (i, name) in QUERIES.iter().enumerate() {
         let variants = [
             ("no indexes", Some(&none[i])),

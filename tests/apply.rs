@@ -216,6 +216,92 @@ async fn a_table_locked_by_another_session_fails_fast_and_is_left_untouched() {
     assert_eq!(rows, 5000);
 }
 
+const SMALL_AND_OTHER: &str = "
+CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL);
+INSERT INTO t SELECT g, g % 100, g % 7 FROM generate_series(1, 5000) g;
+CREATE TABLE unrelated (id int PRIMARY KEY);
+";
+
+fn short_lock_timeout() -> ApplyOptions {
+    ApplyOptions {
+        lock_timeout: Duration::from_millis(300),
+        statement_timeout: Some(Duration::from_secs(30)),
+    }
+}
+
+#[tokio::test]
+async fn a_build_waiting_on_an_old_snapshot_gives_up_and_its_invalid_index_is_dropped() {
+    let (url, client) = database("apply_snapshot", SMALL_AND_OTHER).await;
+    // CREATE INDEX CONCURRENTLY's last phase waits for every transaction of the database with an
+    // older snapshot; by then the (INVALID) index is already in the catalog.
+    let other = connect(&url).await;
+    other
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM unrelated")
+        .await
+        .unwrap();
+    let report = run(
+        &client,
+        &[index(None, "t", "t_a_idx", "a")],
+        &short_lock_timeout(),
+    )
+    .await;
+    other.batch_execute("COMMIT").await.unwrap();
+
+    match &report.outcomes[0].status {
+        ChangeStatus::Failed {
+            failure,
+            dropped_invalid,
+            cleanup_error,
+        } => {
+            assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
+            assert_eq!(cleanup_error, &None);
+            assert!(dropped_invalid, "the INVALID index was not dropped");
+        }
+        other => panic!("expected a lock timeout, got {other:?}"),
+    }
+    assert_eq!(index_validity(&client, "t_a_idx").await, None);
+}
+
+#[tokio::test]
+async fn an_invalid_index_that_cannot_be_dropped_yet_is_reported_and_replaced_by_the_next_run() {
+    let (url, client) = database("apply_snapshot_t", SMALL_AND_OTHER).await;
+    // A reader of the table itself also holds up DROP INDEX CONCURRENTLY.
+    let other = connect(&url).await;
+    other
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM t")
+        .await
+        .unwrap();
+    let changes = [index(None, "t", "t_a_idx", "a")];
+    let report = run(&client, &changes, &short_lock_timeout()).await;
+    match &report.outcomes[0].status {
+        ChangeStatus::Failed {
+            failure,
+            dropped_invalid,
+            cleanup_error,
+        } => {
+            assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
+            assert!(!dropped_invalid);
+            let cleanup = cleanup_error.as_deref().unwrap();
+            assert!(
+                cleanup.contains(r#"DROP INDEX CONCURRENTLY IF EXISTS "public"."t_a_idx""#),
+                "{cleanup}"
+            );
+        }
+        other => panic!("expected a lock timeout, got {other:?}"),
+    }
+    assert_eq!(index_validity(&client, "t_a_idx").await, Some(false));
+
+    other.batch_execute("COMMIT").await.unwrap();
+    let again = run(&client, &changes, &short_lock_timeout()).await;
+    assert_eq!(
+        again.outcomes[0].status,
+        ChangeStatus::Created {
+            replaced_invalid: true
+        }
+    );
+    assert_eq!(index_validity(&client, "t_a_idx").await, Some(true));
+}
+
 const DUPLICATES: &str = "
 CREATE TABLE d (id int PRIMARY KEY, code int NOT NULL, v int NOT NULL);
 INSERT INTO d SELECT g, g % 1000, g FROM generate_series(1, 3000) g;

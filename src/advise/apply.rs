@@ -544,16 +544,20 @@ fn relkind_name(kind: &str) -> &'static str {
     }
 }
 
+/// Drops an INVALID index. It waits for every transaction holding a lock on the table (under the
+/// same `lock_timeout`), so a long reader can make it fail: the error then says what to run later.
 async fn drop_invalid(client: &Client, schema: &str, name: &str) -> Result<(), String> {
     let sql = format!(
         "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
         quote_ident(schema),
         quote_ident(name)
     );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| crate::pg::describe_client_error(&e))
+    client.batch_execute(&sql).await.map_err(|e| {
+        format!(
+            "{}; drop it later with: {sql}",
+            crate::pg::describe_client_error(&e)
+        )
+    })
 }
 
 fn failed(failure: ChangeFailure) -> ChangeStatus {
