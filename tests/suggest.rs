@@ -781,3 +781,76 @@ async fn text_report_snapshot() {
     pgdiag::report::suggest::render_text(&mut text, &redacted(report), None).unwrap();
     insta::assert_snapshot!(String::from_utf8(text).unwrap());
 }
+
+#[tokio::test]
+async fn without_hypopg_suggestions_are_unverified_with_a_note_and_build_warns() {
+    let (url, client) = prepared("suggest_nohypo", SEED).await;
+    // HypoPG is not a trusted extension: a plain user cannot create it.
+    client
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE pgdiag_plain LOGIN PASSWORD 'plain-secret'; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO pgdiag_plain;",
+        )
+        .await
+        .unwrap();
+    let plain_url = url.replacen("postgres@", "pgdiag_plain:plain-secret@", 1);
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &plain_url,
+        "--format",
+        "json",
+        "-c",
+        REVIEWS_QUERY,
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    assert_eq!(report.verify.mode, VerifyMode::None);
+    let note = report.verify.note.as_deref().unwrap();
+    assert!(note.contains("CREATE EXTENSION hypopg failed"), "{note}");
+    assert!(note.contains("--verify build"), "{note}");
+    assert_eq!(
+        shapes(&report, SuggestionStatus::Unverified),
+        ["reviews (product_id)"]
+    );
+    // Asked for explicitly, hypo is an error with what to do.
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &plain_url,
+        "--verify",
+        "hypo",
+        "-c",
+        REVIEWS_QUERY,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("--verify hypo:"), "{}", run.stderr);
+    assert!(run.stderr.contains("install hypopg"), "{}", run.stderr);
+
+    // Building warns that writes wait.
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--verify",
+        "build",
+        "--runs",
+        "1",
+        "--dry-run",
+        "-c",
+        REVIEWS_QUERY,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("pgdiag: warning: --verify build")
+            && run.stderr.contains("writes to its table wait"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with("CREATE INDEX CONCURRENTLY"),
+        "{}",
+        run.stdout
+    );
+}
