@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use pgdiag::advise::suggest::{StatementInput, SuggestOptions, VerifyRequest, change_of, suggest};
 use pgdiag::advise::{
     ApplyEvent, ApplyOptions, Candidate, Change, ChangeStatus, apply, single_column_advice,
 };
@@ -24,6 +25,7 @@ use pgdiag::pg::{
     split_statements,
 };
 use pgdiag::plan::{Explain, parse_explain_value};
+use pgdiag::report::ServerInfo;
 use pgdiag::seed;
 
 /// The two queries the issue asks about, as named in fixtures/seed/queries/.
@@ -37,57 +39,58 @@ struct Suggestions {
     rewritten: Vec<(&'static str, String)>,
 }
 
-/// pgdiag's suggestions for the seed: for now the DDL the seed article used (an index on
-/// `reviews(product_id)`, a composite `recommendations(product_id, score DESC)`, the review-stats
-/// materialized view with the unique index a concurrent refresh needs, and the queries rewritten
-/// to read it). Replaced by the suggest library at integration.
-fn pgdiag_suggestions() -> Suggestions {
-    let index = |table: &str, name: &str, columns: &str| Change::Index {
-        schema: Some("public".into()),
-        table: table.into(),
-        name: name.into(),
-        ddl: format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON \"public\".{} ({columns})",
-            quote_ident(name),
-            quote_ident(table)
-        ),
-    };
-    let matview = Change::Matview {
-        schema: Some("public".into()),
-        name: "product_review_stats".into(),
-        statements: vec![
-            "CREATE MATERIALIZED VIEW \"public\".\"product_review_stats\" AS \
-             SELECT product_id, count(*) AS review_count, avg(rating) AS avg_rating \
-             FROM \"public\".\"reviews\" GROUP BY product_id"
-                .into(),
-            "CREATE UNIQUE INDEX \"product_review_stats_product_id_key\" \
-             ON \"public\".\"product_review_stats\" (\"product_id\")"
-                .into(),
-            "ANALYZE \"public\".\"product_review_stats\"".into(),
-        ],
-    };
-    let derived = "LEFT JOIN (SELECT product_id, count(*) AS review_count, avg(rating) AS avg_rating\n           FROM reviews GROUP BY product_id) rs ON rs.product_id = p.id";
-    let replacement = "LEFT JOIN product_review_stats rs ON rs.product_id = p.id";
-    let rewritten = QUERIES
-        .iter()
-        .filter_map(|name| {
-            let sql = seed::query(name)?;
-            sql.contains(derived)
-                .then(|| (*name, sql.replace(derived, replacement)))
-        })
-        .collect();
-    Suggestions {
-        changes: vec![
-            index("reviews", "reviews_product_id_idx", "\"product_id\""),
-            index(
-                "recommendations",
-                "recommendations_product_id_score_desc_idx",
-                "\"product_id\", \"score\" DESC",
-            ),
-            matview,
-        ],
-        rewritten,
+/// pgdiag's suggestions for the seed, from the suggest library itself: the three story queries
+/// (`-- pgdiag: params` give their values) planned, advised and verified as `pgdiag suggest
+/// --verify hypo` does; what it keeps (and the views HypoPG cannot simulate) become the changes,
+/// and each statement a view serves is measured rewritten to read it.
+async fn pgdiag_suggestions(runner: &mut Runner, target: String) -> anyhow::Result<Suggestions> {
+    let names: Vec<&'static str> = seed::queries().iter().map(|(name, _)| *name).collect();
+    let mut inputs = Vec::new();
+    for (name, sql) in seed::queries() {
+        let statement = split_statements(sql)?
+            .into_iter()
+            .next()
+            .with_context(|| format!("no statement in {name}"))?;
+        let params = statement.params.clone().map(|values| {
+            values
+                .into_iter()
+                .map(|v| v.map_or(ParamValue::Null, ParamValue::Text))
+                .collect()
+        });
+        inputs.push(StatementInput {
+            source: format!("{name}.sql"),
+            statement,
+            params,
+        });
     }
+    let server = ServerInfo {
+        version: runner.server_version().to_owned(),
+        version_num: runner.server_version_num(),
+        target,
+    };
+    let options = SuggestOptions {
+        verify: VerifyRequest::Hypo,
+        ..SuggestOptions::default()
+    };
+    let report = suggest(runner, server, &inputs, &options, &mut |_| {}).await?;
+    let mut changes = Vec::new();
+    let mut rewritten = Vec::new();
+    for s in report.actionable() {
+        eprintln!("   {} {}: {}", s.id, s.status.as_str(), s.ddl.join("; "));
+        changes.extend(change_of(s));
+        for r in s.matview.iter().flat_map(|m| &m.rewritten) {
+            let name = names[r.statement - 1];
+            // Keep the original's `-- pgdiag: params` line so the measurement binds the same values.
+            let params: Vec<String> = seed::query_params(seed::query(name).unwrap_or_default());
+            let sql = if params.is_empty() {
+                r.sql.clone()
+            } else {
+                format!("-- pgdiag: params {}\n{}", params.join(", "), r.sql)
+            };
+            rewritten.push((name, sql));
+        }
+    }
+    Ok(Suggestions { changes, rewritten })
 }
 
 /// One query measured under one variant.
@@ -325,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
     drop_all(&client, &single_changes).await?;
 
     eprintln!("== variant: pgdiag's suggestions");
-    let suggestions = pgdiag_suggestions();
+    let suggestions = pgdiag_suggestions(&mut runner, settings.describe()).await?;
     apply_all(&client, &suggestions.changes).await?;
     let mut pgdiag_same = Vec::new();
     let mut pgdiag_rewritten = Vec::new();

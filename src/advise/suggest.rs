@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::apply::Change;
 use super::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
 use super::matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
 use super::matview_proof::verify_matview;
@@ -737,4 +738,37 @@ async fn prove_view(
         );
     }
     Ok(())
+}
+
+/// A suggestion as [`super::apply`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
+/// EXISTS`), or the view's statements run in one transaction. Extensions a GIN index needs are not
+/// part of it: create them first (`CREATE EXTENSION` is not concurrent-safe DDL on a table).
+pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
+    if let Some(index) = &suggestion.index {
+        let ddl = suggestion
+            .ddl
+            .iter()
+            .rev()
+            .find(|d| d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX"))?;
+        return Some(Change::Index {
+            schema: index.schema.clone(),
+            table: index.table.clone(),
+            name: index.name.clone(),
+            ddl: ddl.clone(),
+        });
+    }
+    let mv = suggestion.matview.as_ref()?;
+    let view = match &mv.schema {
+        Some(schema) => format!("{}.{}", pg::quote_ident(schema), pg::quote_ident(&mv.name)),
+        None => pg::quote_ident(&mv.name),
+    };
+    Some(Change::Matview {
+        schema: mv.schema.clone(),
+        name: mv.name.clone(),
+        statements: vec![
+            mv.create_sql.clone(),
+            mv.unique_index_sql.clone(),
+            format!("ANALYZE {view}"),
+        ],
+    })
 }

@@ -6,6 +6,7 @@ use crate::advise::apply::{self, ApplyEvent, ApplyOptions, Change};
 use crate::advise::report::{
     AppliedChange, ApplySection, ChangeStatus, SuggestReport, Suggestion, SuggestionKind,
 };
+use crate::advise::suggest::change_of;
 use crate::cli::SuggestArgs;
 use crate::pg::{Runner, quote_ident};
 
@@ -78,37 +79,6 @@ pub fn skipped(s: &Suggestion, why: &str) -> AppliedChange {
         dropped_invalid: false,
         message: Some(why.to_owned()),
     }
-}
-
-/// A suggestion as the apply module takes it.
-pub fn change_of(s: &Suggestion) -> Option<Change> {
-    if let Some(index) = &s.index {
-        let ddl = s
-            .ddl
-            .iter()
-            .rev()
-            .find(|d| d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX"))?;
-        return Some(Change::Index {
-            schema: index.schema.clone(),
-            table: index.table.clone(),
-            name: index.name.clone(),
-            ddl: ddl.clone(),
-        });
-    }
-    let mv = s.matview.as_ref()?;
-    let view = match &mv.schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&mv.name)),
-        None => quote_ident(&mv.name),
-    };
-    Some(Change::Matview {
-        schema: mv.schema.clone(),
-        name: mv.name.clone(),
-        statements: vec![
-            mv.create_sql.clone(),
-            mv.unique_index_sql.clone(),
-            format!("ANALYZE {view}"),
-        ],
-    })
 }
 
 /// Extensions the suggestions need (`pg_trgm` for trigram GIN indexes), created first.
