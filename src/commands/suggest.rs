@@ -86,10 +86,17 @@ pub async fn run(
                 });
             }
         };
+        // Ctrl-C: cancel what runs on the server (an EXPLAIN ANALYZE, an index build), then stop;
+        // the connection closing rolls the verification transaction back.
+        let cancel = runner.client().cancel_token();
+        let tls = settings.tls_connector()?;
         let work = suggest::suggest(&mut runner, server, &inputs, &options, &mut on_event);
         tokio::select! {
             r = work => r?,
-            () = interrupted() => return Err(pg::Error::Interrupted.into()),
+            () = interrupted() => {
+                let _ = cancel.cancel_query(tls).await;
+                return Err(pg::Error::Interrupted.into());
+            }
         }
     };
     spinner.finish_and_clear();
