@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             commands::check::run(args, &mut out, &mut err, style).await
         }
         Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
+        Command::Demo(args) => commands::demo::run(args, &mut out, &mut err).await,
     };
     out.flush()?;
     outcome

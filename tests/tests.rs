@@ -4,6 +4,7 @@ mod advise;
 mod bench;
 mod cache;
 mod connect;
+mod demo;
 mod diagnose;
 mod embedded;
 mod explain;

@@ -1,0 +1,174 @@
+//! `pgdiag demo` end to end at a small scale: its own PostgreSQL and Redis, every step's claim
+//! checked from the JSON document (deserialized into the report structs, not string-matched).
+//! Assertions are on counts and on what the plans contain, never on how fast anything was.
+
+use pgdiag::demo::DemoReport;
+
+use crate::support::pgdiag;
+
+#[test]
+fn demo_tells_the_seed_story_with_measured_claims() {
+    let run = pgdiag(&["demo", "--scale", "0.02", "--format", "json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a demo report ({e}):\n{}", run.stdout));
+
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.scale, 0.02);
+    assert_eq!(report.servers.postgres, "embedded");
+    assert_eq!(report.servers.redis, "embedded");
+    assert!(!report.servers.kept);
+
+    // 1. The seed, at the asked scale.
+    assert_eq!(report.seed.rows("reviews"), Some(24_000));
+    assert_eq!(report.seed.rows("products"), Some(1_000));
+    assert_eq!(report.seed.rows("recommendations"), Some(10_000));
+
+    // 2. The product page reads every review; the category listing aggregates them all.
+    let diagnosis = |name: &str| {
+        report
+            .diagnosis
+            .iter()
+            .find(|d| d.query == name)
+            .unwrap_or_else(|| panic!("no diagnosis of {name}"))
+    };
+    let page = diagnosis("product_page");
+    assert!(page.has_finding("seq-scan", Some("reviews")), "{page:#?}");
+    assert!(
+        page.plan_nodes
+            .iter()
+            .any(|n| n.contains("Seq Scan") && n.ends_with("recommendations")),
+        "{:?}",
+        page.plan_nodes
+    );
+    assert!(
+        page.plan_nodes.iter().any(|n| n == "Sort"),
+        "{:?}",
+        page.plan_nodes
+    );
+    let listing = diagnosis("category_listing");
+    assert!(listing.has_finding("heavy-aggregate", None), "{listing:#?}");
+    for d in &report.diagnosis {
+        let stakes: Vec<f64> = d.findings.iter().map(|f| f.time_at_stake_ms).collect();
+        assert!(
+            stakes.windows(2).all(|w| w[0] >= w[1]),
+            "{}: findings not ranked by time: {stakes:?}",
+            d.query
+        );
+    }
+
+    // 3. The naive cache: hits served from Redis, the herd, stale prices.
+    let naive = &report.naive_cache;
+    let names: Vec<&str> = naive.steady.iter().map(|s| s.strategy.as_str()).collect();
+    assert_eq!(names, ["none", "cache-aside"]);
+    let none = &naive.steady[0];
+    let cache_aside = &naive.steady[1];
+    assert!(
+        none.requests > 0 && none.db_calls == none.requests,
+        "{none:?}"
+    );
+    assert!(cache_aside.counters.hits > 0, "{cache_aside:?}");
+    assert!(
+        cache_aside.db_calls < cache_aside.requests,
+        "{cache_aside:?}"
+    );
+    assert_eq!(naive.herd_db_calls_per_expiry.len(), 2);
+    assert!(
+        naive
+            .herd_db_calls_per_expiry
+            .iter()
+            .any(|&calls| calls > 1),
+        "cache-aside absorbed the herd: {:?}",
+        naive.herd_db_calls_per_expiry
+    );
+    let staleness = naive.stale_prices.staleness.as_ref().expect("staleness");
+    assert!(staleness.writes > 0, "{staleness:?}");
+    assert!(
+        naive.stale_reads > 0 && naive.staleness_max_ms > 0.0,
+        "{naive:?}"
+    );
+
+    // 4. The seam: nothing applied yet, but every query timed on both sides.
+    assert!(!report.suggestions.wired);
+    assert!(report.suggestions.applied.is_empty());
+    let timed: Vec<&str> = report
+        .before_after
+        .iter()
+        .map(|t| t.query.as_str())
+        .collect();
+    assert_eq!(
+        timed,
+        ["product_page", "category_listing", "recommendations"]
+    );
+    for t in &report.before_after {
+        assert!(
+            t.before.execution_ms > 0.0 && t.after.execution_ms > 0.0,
+            "{t:?}"
+        );
+        assert!(t.before.runs >= 3 && t.after.runs == t.before.runs, "{t:?}");
+        assert!(!t.after_sql_rewritten);
+    }
+
+    // 5. swr on the recommendations: one database call per expiry, hits and refreshes counted.
+    let swr_step = &report.swr_cache;
+    let names: Vec<&str> = swr_step
+        .steady
+        .iter()
+        .map(|s| s.strategy.as_str())
+        .collect();
+    assert_eq!(names, ["none", "swr"]);
+    assert_eq!(swr_step.herd_db_calls_per_expiry, [1, 1]);
+    let swr = &swr_step.steady[1];
+    assert!(swr.counters.hits > 0, "{swr:?}");
+    assert!(swr_step.hit_rate > 0.0 && swr_step.hit_rate <= 1.0);
+    // Stale serves with the refreshes behind them: the soft TTL is shorter than the run.
+    assert!(
+        swr.counters.stale_serves > 0 && swr.counters.refreshes > 0,
+        "{swr:?}"
+    );
+    assert!(swr.db_calls < swr.requests, "{swr:?}");
+
+    // 6. The summary names every step, and the next steps every command.
+    for step in ["2 explain", "3 cache-aside", "4 suggestions", "5 swr"] {
+        assert!(
+            report.summary.iter().any(|row| row.step == step),
+            "no summary row for {step}"
+        );
+    }
+    for command in ["explain", "suggest", "check", "bench"] {
+        assert!(
+            report
+                .next_steps
+                .iter()
+                .any(|n| n.command.contains(&format!("pgdiag {command} "))),
+            "no next step with {command}"
+        );
+    }
+}
+
+#[test]
+fn demo_text_output_walks_through_six_steps() {
+    let run = pgdiag(&["demo", "--scale", "0.01", "--bench-duration", "300ms"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    for heading in ["== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6."] {
+        assert!(
+            run.stdout.contains(heading),
+            "{heading} missing:\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("seq-scan"), "{}", run.stdout);
+    assert!(run.stdout.contains("Where to go next"), "{}", run.stdout);
+}
+
+#[test]
+fn demo_rejects_a_bad_scale_without_starting_anything() {
+    for bad in ["--scale=0", "--scale=-1", "--scale=lots"] {
+        let run = pgdiag(&["demo", bad]);
+        run.assert_no_panic();
+        assert_eq!(run.code, 2, "{bad}: {}", run.all_output());
+        assert!(run.stderr.contains("scale"), "{}", run.stderr);
+    }
+}
