@@ -172,3 +172,106 @@ fn demo_rejects_a_bad_scale_without_starting_anything() {
         assert!(run.stderr.contains("scale"), "{}", run.stderr);
     }
 }
+
+/// Whether something accepts TCP connections on this loopback port.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &(std::net::Ipv4Addr::LOCALHOST, port).into(),
+        std::time::Duration::from_secs(1),
+    )
+    .is_ok()
+}
+
+fn port_of(url: &str) -> u16 {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+#[test]
+fn demo_keep_leaves_both_servers_running_with_working_stop_commands() {
+    let run = pgdiag(&[
+        "demo",
+        "--scale",
+        "0.005",
+        "--bench-duration",
+        "200ms",
+        "--keep",
+        "--format",
+        "json",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout).expect("demo report");
+    assert!(report.servers.kept);
+    let pg_port = port_of(&report.servers.postgres_url);
+    let redis_port = port_of(&report.servers.redis_url);
+    assert!(listening(pg_port), "PostgreSQL is not running");
+    assert!(listening(redis_port), "Redis is not running");
+
+    // The printed commands stop them and remove their dirs.
+    let stops: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("stop it: "))
+        .collect();
+    assert_eq!(stops.len(), 2, "{}", run.stderr);
+    for stop in stops {
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(stop)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run the stop command");
+        assert!(status.success(), "{stop}");
+    }
+    assert!(!listening(pg_port), "PostgreSQL still running");
+    assert!(!listening(redis_port), "Redis still running");
+}
+
+#[test]
+fn demo_interrupted_removes_its_servers() {
+    use std::io::{BufRead, BufReader};
+
+    let mut cmd = crate::support::pgdiag_command();
+    cmd.args(["demo", "--scale", "0.005", "--bench-duration", "60s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn pgdiag demo");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut ports = Vec::new();
+    // The header names both servers; it reaches us with step 1, before the minute-long benches.
+    for line in lines.by_ref() {
+        let line = line.expect("read demo output");
+        if let Some(rest) = line.strip_prefix("PostgreSQL ") {
+            for word in rest.split_whitespace() {
+                if word.starts_with("postgresql://") || word.starts_with("redis://") {
+                    ports.push(port_of(word));
+                }
+            }
+        }
+        if line.starts_with("== 1.") {
+            break;
+        }
+    }
+    assert_eq!(ports.len(), 2, "no server URLs in the header");
+    assert!(ports.iter().all(|&p| listening(p)));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("send SIGINT");
+    drop(lines);
+    let output = child.wait_with_output().expect("wait for pgdiag demo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    for port in ports {
+        assert!(!listening(port), "port {port} still served after Ctrl-C");
+    }
+}
