@@ -275,3 +275,37 @@ fn demo_interrupted_removes_its_servers() {
         assert!(!listening(port), "port {port} still served after Ctrl-C");
     }
 }
+
+#[tokio::test]
+async fn demo_on_given_servers_loads_an_empty_database_and_refuses_a_used_one() {
+    let (url, _client) = crate::support::database("demo_external", "").await;
+    let redis = pgdiag::embedded::EmbeddedRedis::shared()
+        .expect("embedded Redis")
+        .url();
+    let args = [
+        "demo",
+        "--scale",
+        "0.005",
+        "--bench-duration",
+        "200ms",
+        "--format",
+        "json",
+        "--dsn",
+        url.as_str(),
+        "--redis-url",
+        redis.as_str(),
+    ];
+    let run = pgdiag(&args);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout).expect("demo report");
+    assert_eq!(report.servers.postgres, "external");
+    assert_eq!(report.servers.redis, "external");
+    assert_eq!(report.seed.rows("reviews"), Some(6_000));
+
+    // The seed's tables are there now: a second run must not drop them.
+    let again = pgdiag(&args);
+    again.assert_no_panic();
+    assert_eq!(again.code, 2, "{}", again.all_output());
+    assert!(again.stderr.contains("already has"), "{}", again.stderr);
+}

@@ -69,6 +69,13 @@ async fn run_until_stopped(
     let servers = cancellable(stop, DemoServers::start(args)).await?;
     starting.finish_and_clear();
     let settings = ConnectionSettings::resolve(Some(&servers.postgres_url), &ProcessEnv)?;
+    // A --dsn may carry a password: show where we are connected, never the DSN itself.
+    let (postgres_shown, dsn_for_commands) = if servers.postgres.is_some() {
+        (servers.postgres_url.clone(), servers.postgres_url.clone())
+    } else {
+        (settings.describe(), "\"$DATABASE_URL\"".to_string())
+    };
+    let redis_shown = crate::cache::redact_url(&servers.redis_url);
     if text {
         writeln!(
             out,
@@ -77,9 +84,9 @@ async fn run_until_stopped(
         writeln!(
             out,
             "PostgreSQL {} ({}), Redis {} ({})",
-            servers.postgres_url,
+            postgres_shown,
             servers.postgres_kind(),
-            servers.redis_url,
+            redis_shown,
             servers.redis_kind()
         )?;
     }
@@ -200,7 +207,7 @@ async fn run_until_stopped(
     drop(runner);
     drop(client);
     let summary_rows = render::summary_rows(&diagnoses, &naive, &apply, &before_after, &swr);
-    let next_steps = render::next_steps(&servers.postgres_url);
+    let next_steps = render::next_steps(&dsn_for_commands);
     let kept = args.keep && servers.embedded_any();
     if text {
         render::heading(out, 6, "Summary")?;
@@ -216,8 +223,8 @@ async fn run_until_stopped(
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
         scale: args.scale,
         servers: Servers {
-            postgres_url: servers.postgres_url.clone(),
-            redis_url: servers.redis_url.clone(),
+            postgres_url: postgres_shown,
+            redis_url: redis_shown,
             postgres: servers.postgres_kind().into(),
             redis: servers.redis_kind().into(),
             kept,
