@@ -153,7 +153,12 @@ async fn run_until_stopped(
     }
 
     // 3. The naive cache.
-    let naive = demo::naive_cache(&settings, &servers.redis_url, &config, stop).await?;
+    let page_ms = diagnoses
+        .iter()
+        .find(|d| d.query == "product_page")
+        .and_then(|d| d.execution_ms)
+        .unwrap_or(0.0);
+    let naive = demo::naive_cache(&settings, &servers.redis_url, &config, page_ms, stop).await?;
     if text {
         render::heading(
             out,

@@ -58,6 +58,9 @@ pub struct DemoConfig {
     pub expiries: usize,
     /// Distinct product ids the benchmarks read (1..=keys, zipf-distributed like the reviews).
     pub keys: usize,
+    /// Fewer for the product page: each miss costs a full page query, and the cache must fill
+    /// during the warm-up for the steady phase to show hits.
+    pub page_keys: usize,
     /// Database connections of each benchmark's loader.
     pub pool: usize,
     /// EXPLAIN ANALYZE runs per query and side of the before/after (the median is kept).
@@ -84,6 +87,7 @@ impl DemoConfig {
             herd_clients: if small { 32 } else { 16 },
             expiries: 2,
             keys: 20,
+            page_keys: 8,
             pool: 8,
             timing_runs: if small { 5 } else { 3 },
             write_rate: 10.0,
