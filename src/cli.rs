@@ -59,6 +59,14 @@ pub enum Command {
     /// and timed) and kept only if the planner uses it and it pays (--min-improvement).
     /// See docs/suggest-report.md for the JSON report.
     Suggest(SuggestArgs),
+    /// Replay the seed story on a throwaway PostgreSQL and Redis, with this machine's numbers.
+    ///
+    /// Loads fixtures/seed/ (1.2 M reviews at scale 1.0), explains the product page and category
+    /// listing, benches a naive cache-aside layer (hits, the herd, stale prices), applies pgdiag's
+    /// suggestions and times every query before and after, benches swr on the recommendations
+    /// query, and ends with a summary. Both servers are removed at the end (or on Ctrl-C) unless
+    /// --keep. See docs/demo-report.md for the JSON document.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -482,6 +490,49 @@ pub struct SuggestArgs {
     pub diagnose: DiagnoseArgs,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Leave the embedded PostgreSQL and Redis running at the end and print their URLs.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Data size: 1.0 = 50,000 products, 1.2 M reviews (about 10 s to load on 2 cores).
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
+
+    /// Measured phase of each cache benchmark [default: 3s; 1.2s below scale 0.25].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub bench_duration: Option<Duration>,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Use this PostgreSQL database instead of a throwaway one; it must not hold the seed's
+    /// tables (products, pricing, inventory, reviews, recommendations).
+    #[arg(long, value_name = "DSN")]
+    pub dsn: Option<String>,
+
+    /// Use this Redis instead of a throwaway one (the demo's keys are removed afterwards).
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+}
+
+/// A seed scale: a number above 0 and at most `seed::MAX_SCALE`.
+pub fn parse_scale(text: &str) -> Result<f64, String> {
+    let scale: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid scale `{text}`: use a number such as 0.1 or 1"))?;
+    if scale.is_finite() && scale > 0.0 && scale <= crate::seed::MAX_SCALE {
+        Ok(scale)
+    } else {
+        Err(format!(
+            "invalid scale `{text}`: use a number above 0 and at most {}",
+            crate::seed::MAX_SCALE
+        ))
+    }
+}
+
 /// `60s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -524,5 +575,14 @@ mod tests {
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn scales() {
+        assert_eq!(parse_scale("0.02").unwrap(), 0.02);
+        assert_eq!(parse_scale("1").unwrap(), 1.0);
+        for bad in ["0", "-1", "nan", "inf", "1000", "big"] {
+            assert!(parse_scale(bad).is_err(), "{bad}");
+        }
     }
 }

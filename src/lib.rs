@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod diagnose;
 pub mod embedded;
 pub mod gate;

@@ -62,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             };
             commands::suggest::run(args, &mut out, &mut err, width).await
         }
+        Command::Demo(args) => commands::demo::run(args, &mut out, &mut err).await,
     };
     out.flush()?;
     outcome

@@ -53,14 +53,14 @@ pub struct SeedProgress {
 }
 
 /// Rows in one seed table after the load.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableRows {
     pub table: String,
     pub rows: i64,
 }
 
 /// What [`load`] did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeedSummary {
     pub scale: f64,
     pub tables: Vec<TableRows>,

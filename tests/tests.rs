@@ -5,6 +5,7 @@ mod apply;
 mod bench;
 mod cache;
 mod connect;
+mod demo;
 mod diagnose;
 mod embedded;
 mod explain;

@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod check;
+pub mod demo;
 pub mod explain;
 pub mod gate_record;
 pub mod suggest;

@@ -438,6 +438,20 @@ impl EmbeddedPostgres {
         removed
     }
 
+    /// Leave the server running after we exit (`pgdiag demo --keep`): disarm the reaper and keep
+    /// the temp dir. Returns the dir (data, socket and log); stop the server with
+    /// `pg_ctl -D <data_dir> stop` and remove the dir afterwards.
+    pub fn keep(mut self) -> PathBuf {
+        self.stopped = true;
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = dir.keep();
+        }
+        if let Some(mut reaper) = self.reaper.take() {
+            reaper.disarm(Duration::from_secs(2));
+        }
+        self.root.clone()
+    }
+
     /// Close the reaper's pipe as if this process had died, and wait for the reaper to finish.
     /// Only for testing the reaper: afterwards the server and its dir are gone.
     #[doc(hidden)]

@@ -38,6 +38,8 @@ kill_and_wait() {
 # Block until our parent writes "stopped" (it cleaned up itself) or the pipe closes without it
 # (our parent died, or a test simulates that).
 read -r how || how=died
+# Our parent handed the server over to the user (`pgdiag demo --keep`): nothing to clean up.
+[ "$how" = kept ] && exit 0
 "#;
 
 /// `$1` = data dir, `$2` = temp dir. SIGQUIT is PostgreSQL's immediate shutdown: the postmaster
@@ -143,6 +145,16 @@ impl Reaper {
         if let Some(mut pipe) = self.pipe.take() {
             // A failed write only costs the grace period.
             let _ = pipe.write_all(b"stopped\n");
+        }
+        self.wait(timeout)
+    }
+
+    /// Tell the reaper the server is handed over to the user and must outlive us, then collect
+    /// it. Returns whether it finished within `timeout`.
+    pub fn disarm(&mut self, timeout: Duration) -> bool {
+        if let Some(mut pipe) = self.pipe.take() {
+            // If the write fails the reaper sees a closed pipe and cleans up: the safe failure.
+            let _ = pipe.write_all(b"kept\n");
         }
         self.wait(timeout)
     }

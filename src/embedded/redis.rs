@@ -201,6 +201,21 @@ impl EmbeddedRedis {
         }
     }
 
+    /// Leave the server running after we exit (`pgdiag demo --keep`): disarm the reaper, keep the
+    /// temp dir and let go of the child without signalling it. Returns the dir; stop the server
+    /// with `redis-cli -p <port> shutdown nosave` and remove the dir afterwards.
+    pub fn keep(mut self) -> PathBuf {
+        // Dropping a `Child` neither kills nor waits for it; the process is reparented when we exit.
+        self.child.take();
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = dir.keep();
+        }
+        if let Some(mut reaper) = self.reaper.take() {
+            reaper.disarm(Duration::from_secs(2));
+        }
+        self.root.clone()
+    }
+
     /// Close the reaper's pipe as if this process had died, and wait for the reaper to finish.
     /// Only for testing the reaper: afterwards the server and its dir are gone.
     #[doc(hidden)]

@@ -1,0 +1,379 @@
+//! The demo's text output: one section per step, written as the step finishes, then the summary
+//! table. Everything printed comes from the report structs, so text and JSON tell the same story.
+
+use std::io::{self, Write};
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::bench::report::StrategyResult;
+use crate::seed::SeedSummary;
+
+use super::{
+    ApplyStep, BeforeAfter, NaiveCacheStep, NextStep, QueryDiagnosis, SummaryRow, SwrCacheStep,
+};
+
+/// How many findings a query shows: the ones a newcomer should read first.
+const FINDINGS_SHOWN: usize = 4;
+
+pub fn heading(out: &mut impl Write, step: usize, title: &str) -> io::Result<()> {
+    writeln!(out, "\n== {step}. {title}")
+}
+
+pub fn seed(out: &mut impl Write, summary: &SeedSummary) -> io::Result<()> {
+    let tables: Vec<String> = summary
+        .tables
+        .iter()
+        .map(|t| format!("{} {}", t.table, thousands(t.rows)))
+        .collect();
+    writeln!(
+        out,
+        "loaded scale {} in {:.1} s: {}",
+        summary.scale,
+        summary.elapsed_ms / 1000.0,
+        tables.join(", ")
+    )?;
+    writeln!(
+        out,
+        "indexes: primary keys only (nothing on reviews.product_id, nothing on recommendations(product_id, score))"
+    )
+}
+
+pub fn diagnosis(out: &mut impl Write, d: &QueryDiagnosis) -> io::Result<()> {
+    let jit = d
+        .jit_ms
+        .map_or(String::new(), |ms| format!(", JIT {}", millis(ms)));
+    writeln!(
+        out,
+        "{} ($1 = {}): execution {}{jit}",
+        d.query,
+        d.params.join(", "),
+        d.execution_ms.map_or("-".into(), millis)
+    )?;
+    if d.findings.is_empty() {
+        writeln!(out, "  no findings")?;
+    }
+    for f in d.findings.iter().take(FINDINGS_SHOWN) {
+        writeln!(
+            out,
+            "  {:<8} {:<16} {} ({:.0}%)",
+            format!("{:?}", f.severity).to_uppercase(),
+            f.rule,
+            millis(f.time_at_stake_ms),
+            f.share_at_stake * 100.0
+        )?;
+        writeln!(out, "           {}", f.summary)?;
+    }
+    if d.findings.len() > FINDINGS_SHOWN {
+        writeln!(
+            out,
+            "  ... {} more (pgdiag explain shows them all)",
+            d.findings.len() - FINDINGS_SHOWN
+        )?;
+    }
+    Ok(())
+}
+
+pub fn naive_cache(out: &mut impl Write, step: &NaiveCacheStep) -> io::Result<()> {
+    writeln!(
+        out,
+        "cache-aside on the whole product page, TTL {} s, {} clients:",
+        step.ttl_ms / 1000,
+        step.clients
+    )?;
+    strategy_table(out, &step.steady)?;
+    writeln!(
+        out,
+        "fast hits: p50 {} with the cache vs {} without",
+        millis(step.hit_p50_ms),
+        millis(step.no_cache_p50_ms)
+    )?;
+    writeln!(
+        out,
+        "the herd: when the hottest page expires, {} readers at once cost {} database calls per expiry",
+        step.herd_clients,
+        join(&step.herd_db_calls_per_expiry)
+    )?;
+    let writes = step.stale_prices.staleness.as_ref().map_or(0, |s| s.writes);
+    writeln!(
+        out,
+        "stale prices: {writes} price updates, {} reads served the old price, up to {} after the update ({})",
+        step.stale_reads,
+        millis(step.staleness_max_ms),
+        step.write
+    )
+}
+
+pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) -> io::Result<()> {
+    if step.applied.is_empty() {
+        writeln!(out, "suggestions: {}", step.note)?;
+    }
+    for s in &step.applied {
+        writeln!(out, "applied {} ({}): {}", s.id, s.kind, s.ddl.join("; "))?;
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .force_no_tty()
+        .set_header(vec![
+            "query",
+            "before (median)",
+            "after (median)",
+            "speedup",
+            "plan after",
+        ]);
+    for t in timings {
+        table.add_row(vec![
+            t.query.clone(),
+            millis(t.before.execution_ms),
+            millis(t.after.execution_ms),
+            format!("{:.1}×", t.speedup),
+            t.after.plan.clone(),
+        ]);
+    }
+    writeln!(out, "{table}")
+}
+
+pub fn swr_cache(out: &mut impl Write, step: &SwrCacheStep) -> io::Result<()> {
+    writeln!(
+        out,
+        "swr on the recommendations query only, soft TTL {} ms, TTL {} s, {} clients:",
+        step.soft_ttl_ms,
+        step.ttl_ms / 1000,
+        step.clients
+    )?;
+    strategy_table(out, &step.steady)?;
+    writeln!(
+        out,
+        "hit {:.0}% · miss {:.0}% · stale served {:.0}% · refresh p99 {}",
+        step.hit_rate * 100.0,
+        step.miss_rate * 100.0,
+        step.stale_rate * 100.0,
+        step.refresh_p99_ms.map_or("-".into(), millis)
+    )?;
+    writeln!(
+        out,
+        "the herd: {} readers of an expired key cost {} database calls per expiry",
+        step.herd_clients,
+        join(&step.herd_db_calls_per_expiry)
+    )
+}
+
+pub fn summary(
+    out: &mut impl Write,
+    rows: &[SummaryRow],
+    next: &[NextStep],
+    kept: bool,
+) -> io::Result<()> {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .force_no_tty()
+        .set_header(vec!["step", "what", "measured"]);
+    for row in rows {
+        table.add_row(vec![
+            row.step.clone(),
+            row.what.clone(),
+            row.measured.clone(),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    if kept {
+        writeln!(out, "\nWhere to go next, on the demo's database:")?;
+    } else {
+        writeln!(
+            out,
+            "\nWhere to go next (run `pgdiag demo --keep` to try these on the demo's database):"
+        )?;
+    }
+    for step in next {
+        writeln!(out, "  {}\n      {}", step.command, step.why)?;
+    }
+    Ok(())
+}
+
+/// The closing table's rows, from the steps' claims.
+pub fn summary_rows(
+    diagnoses: &[QueryDiagnosis],
+    naive: &NaiveCacheStep,
+    apply: &ApplyStep,
+    timings: &[BeforeAfter],
+    swr: &SwrCacheStep,
+) -> Vec<SummaryRow> {
+    let mut rows = Vec::new();
+    for d in diagnoses {
+        let top = d
+            .findings
+            .first()
+            .map_or("no finding".to_string(), |f| match &f.relation {
+                Some(relation) => format!("{} on {relation}", f.rule),
+                None => f.rule.clone(),
+            });
+        rows.push(SummaryRow {
+            step: "2 explain".into(),
+            what: format!("{}: where the time goes", d.query),
+            measured: format!(
+                "{} execution; first: {top}",
+                d.execution_ms.map_or("-".into(), millis)
+            ),
+        });
+    }
+    rows.push(SummaryRow {
+        step: "3 cache-aside".into(),
+        what: "product page p50, hit vs no cache".into(),
+        measured: format!(
+            "{} vs {}",
+            millis(naive.hit_p50_ms),
+            millis(naive.no_cache_p50_ms)
+        ),
+    });
+    rows.push(SummaryRow {
+        step: "3 cache-aside".into(),
+        what: "DB calls per expiry of one hot key".into(),
+        measured: join(&naive.herd_db_calls_per_expiry),
+    });
+    rows.push(SummaryRow {
+        step: "3 cache-aside".into(),
+        what: "old price served after an update".into(),
+        measured: format!(
+            "{} reads, up to {}",
+            naive.stale_reads,
+            millis(naive.staleness_max_ms)
+        ),
+    });
+    rows.push(SummaryRow {
+        step: "4 suggestions".into(),
+        what: "applied".into(),
+        measured: if apply.applied.is_empty() {
+            "none yet (wired to suggest at integration)".into()
+        } else {
+            apply.applied.len().to_string()
+        },
+    });
+    for t in timings {
+        rows.push(SummaryRow {
+            step: "4 before → after".into(),
+            what: t.query.clone(),
+            measured: format!(
+                "{} → {} ({:.1}×)",
+                millis(t.before.execution_ms),
+                millis(t.after.execution_ms),
+                t.speedup
+            ),
+        });
+    }
+    rows.push(SummaryRow {
+        step: "5 swr".into(),
+        what: "recommendations p50, swr vs no cache".into(),
+        measured: format!(
+            "{} vs {} (hit {:.0}%, stale {:.0}%)",
+            millis(swr.swr_p50_ms),
+            millis(swr.no_cache_p50_ms),
+            swr.hit_rate * 100.0,
+            swr.stale_rate * 100.0
+        ),
+    });
+    rows.push(SummaryRow {
+        step: "5 swr".into(),
+        what: "DB calls per expiry of one hot key".into(),
+        measured: join(&swr.herd_db_calls_per_expiry),
+    });
+    rows
+}
+
+/// The commands to try next, pointed at the demo's database.
+pub fn next_steps(postgres_url: &str) -> Vec<NextStep> {
+    vec![
+        NextStep {
+            command: format!(
+                "pgdiag explain --dsn {postgres_url} --param 42 fixtures/seed/queries/product_page.sql"
+            ),
+            why: "the whole plan, every finding, and its evidence".into(),
+        },
+        NextStep {
+            command: format!("pgdiag suggest --dsn {postgres_url} fixtures/seed/queries/"),
+            why: "indexes and materialized views, proven before you create them".into(),
+        },
+        NextStep {
+            command: format!(
+                "pgdiag baseline --dsn {postgres_url} fixtures/seed/queries/ && pgdiag check --dsn {postgres_url}"
+            ),
+            why: "record today's plans and fail CI when one regresses".into(),
+        },
+        NextStep {
+            command: format!(
+                "pgdiag bench --dsn {postgres_url} --scenario herd --strategies cache-aside,swr fixtures/seed/queries/recommendations.sql"
+            ),
+            why: "cache strategies on your own query, with the herd and staleness".into(),
+        },
+    ]
+}
+
+fn strategy_table(out: &mut impl Write, results: &[StrategyResult]) -> io::Result<()> {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .force_no_tty()
+        .set_header(vec![
+            "strategy", "req/s", "p50 ms", "p99 ms", "hit", "stale", "DB calls",
+        ]);
+    for s in results {
+        table.add_row(vec![
+            s.strategy.clone(),
+            format!("{:.0}", s.throughput_rps),
+            format!("{:.2}", s.latency.p50_ms),
+            format!("{:.2}", s.latency.p99_ms),
+            format!("{:.0}%", s.hit_rate * 100.0),
+            format!("{:.0}%", s.stale_rate * 100.0),
+            s.db_calls.to_string(),
+        ]);
+    }
+    writeln!(out, "{table}")
+}
+
+fn join(values: &[u64]) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    values
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `12.3 ms` below a second, `1.23 s` above.
+pub fn millis(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(thousands(1_200_000), "1,200,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(millis(2400.0), "2.40 s");
+        assert_eq!(millis(180.4), "180 ms");
+        assert_eq!(millis(0.456), "0.46 ms");
+    }
+}

@@ -1,0 +1,311 @@
+//! `pgdiag demo` end to end at a small scale: its own PostgreSQL and Redis, every step's claim
+//! checked from the JSON document (deserialized into the report structs, not string-matched).
+//! Assertions are on counts and on what the plans contain, never on how fast anything was.
+
+use pgdiag::demo::DemoReport;
+
+use crate::support::pgdiag;
+
+#[test]
+fn demo_tells_the_seed_story_with_measured_claims() {
+    let run = pgdiag(&["demo", "--scale", "0.02", "--format", "json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a demo report ({e}):\n{}", run.stdout));
+
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.scale, 0.02);
+    assert_eq!(report.servers.postgres, "embedded");
+    assert_eq!(report.servers.redis, "embedded");
+    assert!(!report.servers.kept);
+
+    // 1. The seed, at the asked scale.
+    assert_eq!(report.seed.rows("reviews"), Some(24_000));
+    assert_eq!(report.seed.rows("products"), Some(1_000));
+    assert_eq!(report.seed.rows("recommendations"), Some(10_000));
+
+    // 2. The product page reads every review; the category listing aggregates them all.
+    let diagnosis = |name: &str| {
+        report
+            .diagnosis
+            .iter()
+            .find(|d| d.query == name)
+            .unwrap_or_else(|| panic!("no diagnosis of {name}"))
+    };
+    let page = diagnosis("product_page");
+    assert!(page.has_finding("seq-scan", Some("reviews")), "{page:#?}");
+    assert!(
+        page.plan_nodes
+            .iter()
+            .any(|n| n.contains("Seq Scan") && n.ends_with("recommendations")),
+        "{:?}",
+        page.plan_nodes
+    );
+    assert!(
+        page.plan_nodes.iter().any(|n| n == "Sort"),
+        "{:?}",
+        page.plan_nodes
+    );
+    let listing = diagnosis("category_listing");
+    assert!(listing.has_finding("heavy-aggregate", None), "{listing:#?}");
+    for d in &report.diagnosis {
+        let stakes: Vec<f64> = d.findings.iter().map(|f| f.time_at_stake_ms).collect();
+        assert!(
+            stakes.windows(2).all(|w| w[0] >= w[1]),
+            "{}: findings not ranked by time: {stakes:?}",
+            d.query
+        );
+    }
+
+    // 3. The naive cache: hits served from Redis, the herd, stale prices.
+    let naive = &report.naive_cache;
+    let names: Vec<&str> = naive.steady.iter().map(|s| s.strategy.as_str()).collect();
+    assert_eq!(names, ["none", "cache-aside"]);
+    let none = &naive.steady[0];
+    let cache_aside = &naive.steady[1];
+    assert!(
+        none.requests > 0 && none.db_calls == none.requests,
+        "{none:?}"
+    );
+    assert!(cache_aside.counters.hits > 0, "{cache_aside:?}");
+    assert!(
+        cache_aside.db_calls < cache_aside.requests,
+        "{cache_aside:?}"
+    );
+    assert_eq!(naive.herd_db_calls_per_expiry.len(), 2);
+    assert!(
+        naive
+            .herd_db_calls_per_expiry
+            .iter()
+            .any(|&calls| calls > 1),
+        "cache-aside absorbed the herd: {:?}",
+        naive.herd_db_calls_per_expiry
+    );
+    let staleness = naive.stale_prices.staleness.as_ref().expect("staleness");
+    assert!(staleness.writes > 0, "{staleness:?}");
+    assert!(
+        naive.stale_reads > 0 && naive.staleness_max_ms > 0.0,
+        "{naive:?}"
+    );
+
+    // 4. The seam: nothing applied yet, but every query timed on both sides.
+    assert!(!report.suggestions.wired);
+    assert!(report.suggestions.applied.is_empty());
+    let timed: Vec<&str> = report
+        .before_after
+        .iter()
+        .map(|t| t.query.as_str())
+        .collect();
+    assert_eq!(
+        timed,
+        ["product_page", "category_listing", "recommendations"]
+    );
+    for t in &report.before_after {
+        assert!(
+            t.before.execution_ms > 0.0 && t.after.execution_ms > 0.0,
+            "{t:?}"
+        );
+        assert!(t.before.runs >= 3 && t.after.runs == t.before.runs, "{t:?}");
+        assert!(!t.after_sql_rewritten);
+    }
+
+    // 5. swr on the recommendations: one database call per expiry, hits and refreshes counted.
+    let swr_step = &report.swr_cache;
+    let names: Vec<&str> = swr_step
+        .steady
+        .iter()
+        .map(|s| s.strategy.as_str())
+        .collect();
+    assert_eq!(names, ["none", "swr"]);
+    assert_eq!(swr_step.herd_db_calls_per_expiry, [1, 1]);
+    let swr = &swr_step.steady[1];
+    assert!(swr.counters.hits > 0, "{swr:?}");
+    assert!(swr_step.hit_rate > 0.0 && swr_step.hit_rate <= 1.0);
+    // Stale serves with the refreshes behind them: the soft TTL is shorter than the run.
+    assert!(
+        swr.counters.stale_serves > 0 && swr.counters.refreshes > 0,
+        "{swr:?}"
+    );
+    assert!(swr.db_calls < swr.requests, "{swr:?}");
+
+    // 6. The summary names every step, and the next steps every command.
+    for step in ["2 explain", "3 cache-aside", "4 suggestions", "5 swr"] {
+        assert!(
+            report.summary.iter().any(|row| row.step == step),
+            "no summary row for {step}"
+        );
+    }
+    for command in ["explain", "suggest", "check", "bench"] {
+        assert!(
+            report
+                .next_steps
+                .iter()
+                .any(|n| n.command.contains(&format!("pgdiag {command} "))),
+            "no next step with {command}"
+        );
+    }
+}
+
+#[test]
+fn demo_text_output_walks_through_six_steps() {
+    let run = pgdiag(&["demo", "--scale", "0.01", "--bench-duration", "300ms"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    for heading in ["== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6."] {
+        assert!(
+            run.stdout.contains(heading),
+            "{heading} missing:\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("seq-scan"), "{}", run.stdout);
+    assert!(run.stdout.contains("Where to go next"), "{}", run.stdout);
+}
+
+#[test]
+fn demo_rejects_a_bad_scale_without_starting_anything() {
+    for bad in ["--scale=0", "--scale=-1", "--scale=lots"] {
+        let run = pgdiag(&["demo", bad]);
+        run.assert_no_panic();
+        assert_eq!(run.code, 2, "{bad}: {}", run.all_output());
+        assert!(run.stderr.contains("scale"), "{}", run.stderr);
+    }
+}
+
+/// Whether something accepts TCP connections on this loopback port.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &(std::net::Ipv4Addr::LOCALHOST, port).into(),
+        std::time::Duration::from_secs(1),
+    )
+    .is_ok()
+}
+
+fn port_of(url: &str) -> u16 {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+#[test]
+fn demo_keep_leaves_both_servers_running_with_working_stop_commands() {
+    let run = pgdiag(&[
+        "demo",
+        "--scale",
+        "0.005",
+        "--bench-duration",
+        "200ms",
+        "--keep",
+        "--format",
+        "json",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout).expect("demo report");
+    assert!(report.servers.kept);
+    let pg_port = port_of(&report.servers.postgres_url);
+    let redis_port = port_of(&report.servers.redis_url);
+    assert!(listening(pg_port), "PostgreSQL is not running");
+    assert!(listening(redis_port), "Redis is not running");
+
+    // The printed commands stop them and remove their dirs.
+    let stops: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("stop it: "))
+        .collect();
+    assert_eq!(stops.len(), 2, "{}", run.stderr);
+    for stop in stops {
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(stop)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run the stop command");
+        assert!(status.success(), "{stop}");
+    }
+    assert!(!listening(pg_port), "PostgreSQL still running");
+    assert!(!listening(redis_port), "Redis still running");
+}
+
+#[test]
+fn demo_interrupted_removes_its_servers() {
+    use std::io::{BufRead, BufReader};
+
+    let mut cmd = crate::support::pgdiag_command();
+    cmd.args(["demo", "--scale", "0.005", "--bench-duration", "60s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn pgdiag demo");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut ports = Vec::new();
+    // The header names both servers; it reaches us with step 1, before the minute-long benches.
+    for line in lines.by_ref() {
+        let line = line.expect("read demo output");
+        if let Some(rest) = line.strip_prefix("PostgreSQL ") {
+            for word in rest.split_whitespace() {
+                if word.starts_with("postgresql://") || word.starts_with("redis://") {
+                    ports.push(port_of(word));
+                }
+            }
+        }
+        if line.starts_with("== 1.") {
+            break;
+        }
+    }
+    assert_eq!(ports.len(), 2, "no server URLs in the header");
+    assert!(ports.iter().all(|&p| listening(p)));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("send SIGINT");
+    drop(lines);
+    let output = child.wait_with_output().expect("wait for pgdiag demo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    for port in ports {
+        assert!(!listening(port), "port {port} still served after Ctrl-C");
+    }
+}
+
+#[tokio::test]
+async fn demo_on_given_servers_loads_an_empty_database_and_refuses_a_used_one() {
+    let (url, _client) = crate::support::database("demo_external", "").await;
+    let redis = pgdiag::embedded::EmbeddedRedis::shared()
+        .expect("embedded Redis")
+        .url();
+    let args = [
+        "demo",
+        "--scale",
+        "0.005",
+        "--bench-duration",
+        "200ms",
+        "--format",
+        "json",
+        "--dsn",
+        url.as_str(),
+        "--redis-url",
+        redis.as_str(),
+    ];
+    let run = pgdiag(&args);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout).expect("demo report");
+    assert_eq!(report.servers.postgres, "external");
+    assert_eq!(report.servers.redis, "external");
+    assert_eq!(report.seed.rows("reviews"), Some(6_000));
+
+    // The seed's tables are there now: a second run must not drop them.
+    let again = pgdiag(&args);
+    again.assert_no_panic();
+    assert_eq!(again.code, 2, "{}", again.all_output());
+    assert!(again.stderr.contains("already has"), "{}", again.stderr);
+}
