@@ -659,8 +659,9 @@ fn add_view_statement(suggestion: &mut Suggestion, statement: usize, view: &Matv
 
 /// `--verify build` for a view: built in a rolled-back transaction per statement it serves, the
 /// original and the rewritten statement timed and their results compared. A rewrite that changes
-/// results is rejected whatever it gains.
-async fn prove_view(
+/// results is rejected whatever it gains. Also used by the demo, which verifies indexes with
+/// HypoPG (fast at scale) and still proves its view by building it.
+pub(crate) async fn prove_view(
     runner: &Runner,
     suggestion: &mut Suggestion,
     members: &[(usize, MatviewSuggestion)],

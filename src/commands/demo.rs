@@ -170,20 +170,24 @@ async fn run_until_stopped(
     }
 
     // 4. pgdiag's suggestions, timed before and after.
-    let timing = spinner(bars, "timing every query before and after the suggestions");
+    let timing = spinner(
+        bars,
+        "suggesting with HypoPG, applying, timing every query before and after",
+    );
     let (apply, before_after) = cancellable(stop, async {
         let before = time_queries(&mut runner, &config, None).await?;
-        let apply = demo::apply_suggestions(runner.client(), &diagnoses).await?;
+        let apply = demo::apply_suggestions(&mut runner, settings.describe()).await?;
         let after = time_queries(&mut runner, &config, Some(&apply)).await?;
         let before_after = before
             .into_iter()
             .zip(after)
-            .map(|((query, before, _), (_, after, rewritten))| BeforeAfter {
-                speedup: before.execution_ms / after.execution_ms.max(1e-6),
-                query,
-                before,
-                after,
-                after_sql_rewritten: rewritten,
+            .map(|(before, after)| BeforeAfter {
+                speedup: before.timing.execution_ms / after.timing.execution_ms.max(1e-6),
+                query: before.query,
+                before: before.timing,
+                after: after.timing,
+                after_sql_rewritten: after.rewritten,
+                after_as_written: after.as_written,
             })
             .collect::<Vec<_>>();
         Ok::<_, anyhow::Error>((apply, before_after))
@@ -275,20 +279,40 @@ async fn run_until_stopped(
     Ok(Outcome::Ok)
 }
 
+/// One seed query timed on one side of step 4.
+struct Timed {
+    query: String,
+    timing: demo::Timing,
+    rewritten: bool,
+    as_written: Option<demo::Timing>,
+}
+
 /// Median EXPLAIN ANALYZE timings of every seed query; after the suggestions, a query the
-/// suggestions rewrote (to read a materialized view) is timed in its rewritten form.
+/// suggestions rewrote (to read a materialized view) is timed in its rewritten form, and as
+/// written too.
 async fn time_queries(
     runner: &mut Runner,
     config: &DemoConfig,
     apply: Option<&demo::ApplyStep>,
-) -> anyhow::Result<Vec<(String, demo::Timing, bool)>> {
+) -> anyhow::Result<Vec<Timed>> {
     let mut timings = Vec::new();
     for (name, sql) in seed::queries() {
         let params = seed::query_params(sql);
         let rewritten = apply.and_then(|a| a.rewritten_sql(name));
         let timed = rewritten.unwrap_or(sql);
         let timing = demo::measure_query(runner, name, timed, &params, config.timing_runs).await?;
-        timings.push((name.to_string(), timing, rewritten.is_some()));
+        let as_written = match rewritten {
+            Some(_) => {
+                Some(demo::measure_query(runner, name, sql, &params, config.timing_runs).await?)
+            }
+            None => None,
+        };
+        timings.push(Timed {
+            query: name.to_string(),
+            timing,
+            rewritten: rewritten.is_some(),
+            as_written,
+        });
     }
     Ok(timings)
 }

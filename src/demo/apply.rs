@@ -1,18 +1,50 @@
-//! Step 4 of the demo: apply pgdiag's own suggestions (indexes, the review-stats materialized
-//! view) to the seed database. The seam the `suggest` command plugs into.
+//! Step 4 of the demo: pgdiag's own suggestions for the three seed queries, from the suggest
+//! library exactly as `pgdiag suggest --apply --yes --with-matviews` makes them, applied to the
+//! seed database, with the proof and the applying recorded for the report.
+//!
+//! Indexes are verified with HypoPG (planned cost with hypothetical indexes: seconds even at
+//! scale 1.0, nothing built twice); HypoPG cannot simulate a view, so the review-stats view is
+//! proven the way `--verify build` proves it, built in a rolled-back transaction with the original
+//! and rewritten statements timed and their results compared. Applying goes through
+//! [`crate::advise::apply`]: `CREATE INDEX CONCURRENTLY` under a lock timeout, the view in one
+//! transaction.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, QueryDiagnosis};
+use super::Error;
+use crate::advise::apply::{self, ApplyOptions, Change, ChangeStatus};
+use crate::advise::matview::MatviewSuggestion;
+use crate::advise::report::{
+    Measure, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyMode,
+};
+use crate::advise::suggest::{
+    StatementInput, SuggestOptions, VerifyRequest, change_of, prove_view, replays, suggest,
+};
+use crate::advise::verify::VerifySettings;
+use crate::pg::{ParamValue, Runner, quote_ident, split_statements};
+use crate::report::ServerInfo;
+use crate::seed;
 
-/// What step 4 applied.
+/// Generous: at scale 1.0 the slowest seed query takes about a second, an index build a few.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What step 4 suggested, proved and applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApplyStep {
-    /// Whether suggestions come from `suggest` yet; false until the integration.
+    /// Whether the suggestions come from the suggest library (true since the integration).
     pub wired: bool,
+    /// How the indexes were verified: `hypo`, or `none` when HypoPG is not available (views are
+    /// proven by building them either way).
+    pub verify: String,
+    /// The suggestions chosen for applying (kept, or unverified for want of HypoPG), in order,
+    /// each with its proof and what applying it did.
     pub applied: Vec<AppliedSuggestion>,
-    /// Queries to time "after" in a rewritten form (a rewrite that reads a materialized view):
-    /// (query name, SQL with the same `$n`). Queries not listed are timed as they are.
+    /// Suggestions the proof rejected, with the reason: not applied.
+    pub rejected: Vec<RejectedSuggestion>,
+    /// Queries to time "after" in a rewritten form (a rewrite that reads a materialized view that
+    /// was created): (query name, SQL with the same `$n`). Queries not listed are timed as they are.
     pub rewritten: Vec<(String, String)>,
     /// One line for the reader: what happened, or why nothing did.
     pub note: String,
@@ -26,42 +58,395 @@ impl ApplyStep {
             .find(|(name, _)| name == query)
             .map(|(_, sql)| sql.as_str())
     }
+
+    /// The applied suggestion named `name` (index or view name).
+    pub fn suggestion(&self, name: &str) -> Option<&AppliedSuggestion> {
+        self.applied.iter().find(|s| s.name == name)
+    }
 }
 
-/// One suggestion, as applied (the shape of `suggest`'s `suggestions[]`, docs/suggest-report.md).
+/// One suggestion, as proven and applied (the shape of `suggest`'s `suggestions[]` and
+/// `apply.changes[]`, docs/suggest-report.md, with statements named by query).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppliedSuggestion {
     /// `suggest`'s id (`s1`, ...).
     pub id: String,
     /// `index` or `matview`.
     pub kind: String,
+    /// The index or view name.
+    pub name: String,
+    /// The indexed table, or the view's base table.
+    pub table: String,
+    /// Index columns as written (`product_id`, `score DESC`); a view's key columns.
+    pub columns: Vec<String>,
     /// The statements run, in order.
     pub ddl: Vec<String>,
     /// The seed queries it serves (file stems).
     pub serves: Vec<String>,
+    /// `kept`, or `unverified` when there was no way to verify it.
+    pub suggest_status: String,
+    /// Why suggest proposed it.
+    pub reason: String,
+    pub proof: Option<Proof>,
+    /// `created`, `already_existed`, `failed` or `skipped` (after an earlier failure).
+    pub status: String,
+    /// The failure, when `status` is `failed`.
+    pub message: Option<String>,
+    /// How long applying took (the concurrent build, or the view's transaction).
     pub build_ms: Option<f64>,
+    /// On-disk size once created.
+    pub size_bytes: Option<i64>,
 }
 
-/// Applies pgdiag's suggestions for the diagnosed seed queries to the database of `client`.
+/// The evidence a suggestion was kept on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proof {
+    /// `hypo` (planned cost with a hypothetical index) or `build` (built in a rolled-back
+    /// transaction, EXPLAIN ANALYZE timings).
+    pub method: String,
+    pub per_query: Vec<QueryProof>,
+    /// The best improvement over the queries it serves, percent.
+    pub improvement_pct: Option<f64>,
+    /// Estimated (hypo) or measured (build) size.
+    pub size_bytes: Option<i64>,
+    /// Views: whether the rewritten queries returned exactly the original's rows.
+    pub results_match: Option<bool>,
+    /// Suggestions already in place during the measurement (greedy verification).
+    pub alongside: Vec<String>,
+}
+
+/// One query measured without and with the suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryProof {
+    pub query: String,
+    /// `cost` and `plan` (hypo), or `time_ms` (build).
+    pub before: Measure,
+    pub after: Measure,
+    /// Whether the planner used it (a view: whether the rewrite returned the same rows).
+    pub used: bool,
+    pub improvement_pct: Option<f64>,
+}
+
+/// A suggestion the proof did not keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedSuggestion {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub ddl: Vec<String>,
+    pub reason: String,
+}
+
+/// Runs the suggest library on the three seed queries (their `-- pgdiag: params` values bound),
+/// proves the views HypoPG cannot simulate by building them, applies what was kept (views
+/// included), and returns what happened; the queries a created view serves come back rewritten
+/// to read it, for the "after" timing.
 ///
-/// Wired to `suggest` at integration: the `suggest` command (issue 6) is written alongside this
-/// one, so for now this applies nothing and says so in [`ApplyStep::note`]. The caller already
-/// times every query before and after this call, so once it applies the kept suggestions (and
-/// returns the matview rewrites in [`ApplyStep::rewritten`]) the before/after figures show it with
-/// no other change.
-pub async fn apply_suggestions(
-    client: &tokio_postgres::Client,
-    diagnoses: &[QueryDiagnosis],
-) -> Result<ApplyStep, Error> {
-    let _ = client;
-    let findings: usize = diagnoses.iter().map(|d| d.findings.len()).sum();
-    Ok(ApplyStep {
-        wired: false,
-        applied: Vec::new(),
-        rewritten: Vec::new(),
-        note: format!(
-            "not applied yet: `pgdiag suggest` is wired into the demo at integration \
-             ({findings} findings waiting for it)"
+/// A change that fails to apply does not stop the demo: it is reported with its status, and the
+/// timings show the database as it is.
+pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<ApplyStep, Error> {
+    let inputs = seed_inputs()?;
+    let server = ServerInfo {
+        version: runner.server_version().to_owned(),
+        version_num: runner.server_version_num(),
+        target,
+    };
+    let options = SuggestOptions {
+        // hypo where HypoPG can be used (the embedded server), else unverified with a note.
+        verify: VerifyRequest::Auto,
+        timeout: STATEMENT_TIMEOUT,
+        ..SuggestOptions::default()
+    };
+    let mut report = suggest(runner, server, &inputs, &options, &mut |_| {}).await?;
+    prove_views(runner, &mut report, &inputs, &options).await?;
+
+    let names: Vec<&str> = seed::queries().iter().map(|(name, _)| *name).collect();
+    let query_of = |statement: usize| {
+        names
+            .get(statement.wrapping_sub(1))
+            .map_or_else(|| format!("statement {statement}"), |n| (*n).to_string())
+    };
+
+    let chosen: Vec<&Suggestion> = report.actionable().collect();
+    let rejected = report
+        .suggestions
+        .iter()
+        .filter(|s| s.status == SuggestionStatus::Rejected)
+        .map(|s| RejectedSuggestion {
+            id: s.id.clone(),
+            kind: kind(s).into(),
+            name: s.name().to_owned(),
+            ddl: s.ddl.clone(),
+            reason: s.rejected_reason.clone().unwrap_or_default(),
+        })
+        .collect();
+    let mut applied: Vec<AppliedSuggestion> =
+        chosen.iter().map(|s| described(s, &query_of)).collect();
+
+    let pairs: Vec<(usize, Change)> = chosen
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, change_of(s)?)))
+        .collect();
+    let mut extension_error = None;
+    for extension in extensions(&chosen) {
+        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(&extension));
+        if let Err(e) = runner.client().batch_execute(&sql).await {
+            extension_error = Some(format!("{sql}: {}", crate::pg::Error::from(e)));
+            break;
+        }
+    }
+    let changes: Vec<Change> = pairs.iter().map(|(_, c)| c.clone()).collect();
+    let outcome = match extension_error {
+        Some(e) => Err(e),
+        None if changes.is_empty() => Ok(apply::ApplyReport::default()),
+        None => {
+            let apply_options = ApplyOptions {
+                lock_timeout: options.lock_timeout,
+                statement_timeout: Some(STATEMENT_TIMEOUT),
+            };
+            apply::apply(runner.client(), &changes, &apply_options, &mut |_| {})
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let mut failure = None;
+    match outcome {
+        Ok(done) => {
+            for ((i, _), result) in pairs.iter().zip(&done.outcomes) {
+                let entry = &mut applied[*i];
+                entry.build_ms = Some(result.elapsed_ms);
+                entry.size_bytes = result.size_bytes;
+                entry.status = match &result.status {
+                    ChangeStatus::Created { .. } => "created".into(),
+                    ChangeStatus::AlreadyExisted => "already_existed".into(),
+                    ChangeStatus::Failed { failure: f, .. } => {
+                        entry.message = Some(f.to_string());
+                        failure = Some(format!("{}: {f}", entry.name));
+                        "failed".into()
+                    }
+                    ChangeStatus::Skipped => "skipped".into(),
+                };
+            }
+        }
+        Err(e) => {
+            for entry in &mut applied {
+                entry.status = "skipped".into();
+                entry.message = Some(e.clone());
+            }
+            failure = Some(e);
+        }
+    }
+
+    // The rewrites of the views that exist now.
+    let mut rewritten = Vec::new();
+    for (s, entry) in chosen.iter().zip(&applied) {
+        if !matches!(entry.status.as_str(), "created" | "already_existed") {
+            continue;
+        }
+        for r in s.matview.iter().flat_map(|m| &m.rewritten) {
+            let query = query_of(r.statement);
+            if !rewritten
+                .iter()
+                .any(|(q, _): &(String, String)| *q == query)
+            {
+                rewritten.push((query, r.sql.clone()));
+            }
+        }
+    }
+
+    let created = applied.iter().filter(|a| a.status == "created").count();
+    let note = match &failure {
+        Some(e) => format!(
+            "pgdiag suggest found {} suggestion(s); applying stopped: {e}",
+            applied.len()
         ),
+        None if applied.is_empty() => format!(
+            "pgdiag suggest found nothing worth applying ({} rejected)",
+            report.suggestions.len()
+        ),
+        None => format!(
+            "pgdiag suggest found {} suggestion(s) (indexes verified with {}, views proven by building them); {created} created",
+            applied.len(),
+            verify_label(report.verify.mode)
+        ),
+    };
+    Ok(ApplyStep {
+        wired: true,
+        verify: report.verify.mode.as_str().to_owned(),
+        applied,
+        rejected,
+        rewritten,
+        note,
     })
+}
+
+/// The seed queries as suggest's input, with their `-- pgdiag: params` values.
+fn seed_inputs() -> Result<Vec<StatementInput>, Error> {
+    let mut inputs = Vec::new();
+    for (name, sql) in seed::queries() {
+        let plan_error = |message: String| Error::Plan {
+            query: name.to_string(),
+            message,
+        };
+        let statement = split_statements(sql)
+            .map_err(|e| plan_error(e.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| plan_error("no statement".into()))?;
+        let params = statement.params.clone().map(|values| {
+            values
+                .into_iter()
+                .map(|v| v.map_or(ParamValue::Null, ParamValue::Text))
+                .collect()
+        });
+        inputs.push(StatementInput {
+            source: format!("{name}.sql"),
+            statement,
+            params,
+        });
+    }
+    Ok(inputs)
+}
+
+/// Views left unverified (HypoPG cannot simulate them) proven as `--verify build` proves them:
+/// built in a rolled-back transaction per statement they serve, both statements timed, results
+/// compared; kept or rejected on that.
+async fn prove_views(
+    runner: &Runner,
+    report: &mut SuggestReport,
+    inputs: &[StatementInput],
+    options: &SuggestOptions,
+) -> Result<(), Error> {
+    let replays = replays(report, inputs);
+    let settings = VerifySettings {
+        mode: VerifyMode::Build,
+        min_improvement_pct: options.min_improvement_pct,
+        runs: 1,
+        timeout: options.timeout,
+        lock_timeout: options.lock_timeout,
+        server_version_num: runner.server_version_num(),
+    };
+    for suggestion in report
+        .suggestions
+        .iter_mut()
+        .filter(|s| s.kind == SuggestionKind::Matview && s.status == SuggestionStatus::Unverified)
+    {
+        let Some(info) = &suggestion.matview else {
+            continue;
+        };
+        let members: Vec<(usize, MatviewSuggestion)> = info
+            .rewritten
+            .iter()
+            .map(|r| {
+                (
+                    r.statement,
+                    MatviewSuggestion {
+                        schema: info.schema.clone(),
+                        name: info.name.clone(),
+                        base_table: info.base_table.clone(),
+                        key_columns: info.key_columns.clone(),
+                        create_sql: info.create_sql.clone(),
+                        unique_index_sql: info.unique_index_sql.clone(),
+                        refresh_sql: info.refresh_sql.clone(),
+                        rewritten: Some(r.sql.clone()),
+                        reason: suggestion.reason.clone(),
+                        node_id: 0,
+                    },
+                )
+            })
+            .collect();
+        prove_view(runner, suggestion, &members, &replays, &settings).await?;
+    }
+    Ok(())
+}
+
+fn described(s: &Suggestion, query_of: &dyn Fn(usize) -> String) -> AppliedSuggestion {
+    let (table, columns) = match (&s.index, &s.matview) {
+        (Some(index), _) => (
+            index.table.clone(),
+            index
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut column = c.name.clone();
+                    if c.desc {
+                        column.push_str(" DESC");
+                    }
+                    if c.nulls_first != c.desc {
+                        column.push_str(if c.nulls_first {
+                            " NULLS FIRST"
+                        } else {
+                            " NULLS LAST"
+                        });
+                    }
+                    column
+                })
+                .collect(),
+        ),
+        (None, Some(mv)) => (mv.base_table.clone(), mv.key_columns.clone()),
+        (None, None) => (String::new(), Vec::new()),
+    };
+    AppliedSuggestion {
+        id: s.id.clone(),
+        kind: kind(s).into(),
+        name: s.name().to_owned(),
+        table,
+        columns,
+        ddl: match change_of(s) {
+            Some(change) => change.statements().iter().map(|d| d.to_string()).collect(),
+            None => s.ddl.clone(),
+        },
+        serves: s.serves.iter().map(|&i| query_of(i)).collect(),
+        suggest_status: s.status.as_str().to_owned(),
+        reason: s.reason.clone(),
+        proof: s.verification.as_ref().map(|v| Proof {
+            method: v.method.as_str().to_owned(),
+            per_query: v
+                .per_statement
+                .iter()
+                .map(|p| QueryProof {
+                    query: query_of(p.statement),
+                    before: p.before.clone(),
+                    after: p.after.clone(),
+                    used: p.used,
+                    improvement_pct: p.improvement_pct,
+                })
+                .collect(),
+            improvement_pct: v.improvement_pct,
+            size_bytes: v.size_bytes,
+            results_match: s.matview.as_ref().and_then(|m| m.results_match),
+            alongside: v.alongside.clone(),
+        }),
+        status: "skipped".into(),
+        message: None,
+        build_ms: None,
+        size_bytes: None,
+    }
+}
+
+fn kind(s: &Suggestion) -> &'static str {
+    match s.kind {
+        SuggestionKind::Index => "index",
+        SuggestionKind::Matview => "matview",
+    }
+}
+
+fn verify_label(mode: VerifyMode) -> &'static str {
+    match mode {
+        VerifyMode::Hypo => "HypoPG",
+        VerifyMode::Build => "builds",
+        VerifyMode::None => "nothing (HypoPG unavailable)",
+    }
+}
+
+/// Extensions the chosen indexes need (`pg_trgm` for trigram GIN), created before applying.
+fn extensions(chosen: &[&Suggestion]) -> Vec<String> {
+    let mut names: Vec<String> = chosen
+        .iter()
+        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -66,19 +66,24 @@ fn scan_summary(analysis: &Analysis) -> String {
     let scans: Vec<String> = analysis
         .nodes
         .iter()
-        .filter(|n| n.relation.is_some())
+        .filter(|n| n.relation.is_some() || n.index_name.is_some())
         .map(node_name)
         .collect();
     scans.join(" · ")
 }
 
-/// `Seq Scan on public.reviews`: the node type with its relation, as EXPLAIN prints it.
+/// `Seq Scan on public.reviews`, `Index Scan using reviews_product_id_idx on public.reviews`: the
+/// node type with its index and relation, as EXPLAIN prints it.
 fn node_name(node: &NodeMetrics) -> String {
+    let using = match &node.index_name {
+        Some(index) if !node.label.contains(index.as_str()) => format!(" using {index}"),
+        _ => String::new(),
+    };
     match &node.relation {
         Some(relation) if !node.label.contains(relation.as_str()) => {
-            format!("{} on {relation}", node.label)
+            format!("{}{using} on {relation}", node.label)
         }
-        _ => node.label.clone(),
+        _ => format!("{}{using}", node.label),
     }
 }
 

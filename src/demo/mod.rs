@@ -1,5 +1,5 @@
 //! `pgdiag demo`: the seed story replayed with real measurements. This module owns the steps after
-//! the servers are up (diagnosis, the cache benchmarks, the suggestions seam, the before/after
+//! the servers are up (diagnosis, the cache benchmarks, pgdiag's own suggestions applied, the before/after
 //! timings), the report document they fill (`--format json`, docs/demo-report.md) and its text
 //! rendering. Starting and keeping the servers, progress bars and Ctrl-C live in
 //! `commands::demo`.
@@ -19,7 +19,9 @@ use crate::bench::report::StrategyResult;
 use crate::diagnose::Finding;
 use crate::seed::SeedSummary;
 
-pub use apply::{AppliedSuggestion, ApplyStep, apply_suggestions};
+pub use apply::{
+    AppliedSuggestion, ApplyStep, Proof, QueryProof, RejectedSuggestion, apply_suggestions,
+};
 pub use cache::{naive_cache, swr_cache};
 pub use diagnosis::{diagnose_query, measure_query};
 
@@ -34,6 +36,8 @@ pub enum Error {
     Postgres(#[from] crate::pg::Error),
     #[error(transparent)]
     Bench(#[from] crate::bench::BenchError),
+    #[error("suggestions: {0}")]
+    Suggest(#[from] crate::advise::suggest::SuggestError),
     #[error("query {query}: {message}")]
     Plan { query: String, message: String },
     #[error("the benchmark of step {step} returned no result for strategy `{strategy}`")]
@@ -184,6 +188,9 @@ pub struct BeforeAfter {
     pub after: Timing,
     /// The SQL timed after: the query itself, or its rewrite to read a materialized view.
     pub after_sql_rewritten: bool,
+    /// When `after` timed the rewrite: the query as written, timed after the suggestions too (it
+    /// gets the new indexes but not the view).
+    pub after_as_written: Option<Timing>,
     /// `before.execution_ms / after.execution_ms`.
     pub speedup: f64,
 }

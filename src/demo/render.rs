@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::bench::report::StrategyResult;
 use crate::seed::SeedSummary;
@@ -14,6 +14,9 @@ use super::{
 
 /// How many findings a query shows: the ones a newcomer should read first.
 const FINDINGS_SHOWN: usize = 4;
+
+/// The before/after table wraps its plans to this width (the output may not be a terminal).
+const TABLE_WIDTH: u16 = 140;
 
 pub fn heading(out: &mut impl Write, step: usize, title: &str) -> io::Result<()> {
     writeln!(out, "\n== {step}. {title}")
@@ -104,33 +107,137 @@ pub fn naive_cache(out: &mut impl Write, step: &NaiveCacheStep) -> io::Result<()
 }
 
 pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) -> io::Result<()> {
-    if step.applied.is_empty() {
-        writeln!(out, "suggestions: {}", step.note)?;
-    }
+    writeln!(out, "{}", step.note)?;
     for s in &step.applied {
-        writeln!(out, "applied {} ({}): {}", s.id, s.kind, s.ddl.join("; "))?;
+        let built = match (s.status.as_str(), s.build_ms) {
+            ("created", Some(ms)) => format!("created in {}", millis(ms)),
+            (status, _) => status.replace('_', " "),
+        };
+        let size = s
+            .size_bytes
+            .map_or(String::new(), |b| format!(", {}", bytes(b)));
+        writeln!(
+            out,
+            "  {} {} {} on {} ({}): {built}{size}",
+            s.id,
+            s.kind,
+            s.name,
+            s.table,
+            s.columns.join(", ")
+        )?;
+        if let Some(message) = &s.message {
+            writeln!(out, "     {message}")?;
+        }
+        if let Some(proof) = &s.proof {
+            let figures: Vec<String> = proof
+                .per_query
+                .iter()
+                .map(|q| {
+                    let change = match (q.before.time_ms, q.after.time_ms) {
+                        (Some(before), Some(after)) => {
+                            format!("{} → {}", millis(before), millis(after))
+                        }
+                        _ => format!(
+                            "cost {} → {}",
+                            q.before
+                                .cost
+                                .map_or("-".into(), |c| thousands(c.round() as i64)),
+                            q.after
+                                .cost
+                                .map_or("-".into(), |c| thousands(c.round() as i64))
+                        ),
+                    };
+                    let used = if q.used { "" } else { ", not used" };
+                    format!("{} {change}{used}", q.query)
+                })
+                .collect();
+            let rows = match proof.results_match {
+                Some(true) => ", same rows",
+                Some(false) => ", different rows",
+                None => "",
+            };
+            let alongside = if proof.alongside.is_empty() {
+                String::new()
+            } else {
+                format!(", with {} in place", proof.alongside.join(", "))
+            };
+            writeln!(
+                out,
+                "     proof ({}{alongside}): {}{rows}",
+                proof.method,
+                figures.join("; ")
+            )?;
+        } else {
+            writeln!(out, "     not verified ({})", s.suggest_status)?;
+        }
+        for ddl in &s.ddl {
+            writeln!(out, "     {ddl};")?;
+        }
+    }
+    for r in &step.rejected {
+        writeln!(
+            out,
+            "  not kept: {} {} {}: {}",
+            r.id, r.kind, r.name, r.reason
+        )?;
     }
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
         .force_no_tty()
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(TABLE_WIDTH)
         .set_header(vec![
             "query",
             "before (median)",
             "after (median)",
             "speedup",
-            "plan after",
+            "plan change",
         ]);
     for t in timings {
+        let query = if t.after_sql_rewritten {
+            format!("{}, rewritten to the view", t.query)
+        } else {
+            t.query.clone()
+        };
         table.add_row(vec![
-            t.query.clone(),
+            query,
             millis(t.before.execution_ms),
             millis(t.after.execution_ms),
             format!("{:.1}×", t.speedup),
-            t.after.plan.clone(),
+            plan_change(&t.before.plan, &t.after.plan),
         ]);
+        if let Some(as_written) = &t.after_as_written {
+            table.add_row(vec![
+                format!("{}, as written", t.query),
+                millis(t.before.execution_ms),
+                millis(as_written.execution_ms),
+                format!(
+                    "{:.1}×",
+                    t.before.execution_ms / as_written.execution_ms.max(1e-6)
+                ),
+                plan_change(&t.before.plan, &as_written.plan),
+            ]);
+        }
     }
-    writeln!(out, "{table}")
+    writeln!(out, "{table}")?;
+    if let Some(page) = timings.iter().find(|t| t.query == "product_page") {
+        writeln!(
+            out,
+            "the article's product page went from 2.4 s to 180 ms; on this machine: {} → {}",
+            millis(page.before.execution_ms),
+            millis(page.after.execution_ms)
+        )?;
+    }
+    if !step.rewritten.is_empty() {
+        let names: Vec<&str> = step.rewritten.iter().map(|(q, _)| q.as_str()).collect();
+        writeln!(
+            out,
+            "(rewritten: {} read the view instead of aggregating every review; `pgdiag suggest` prints the rewrites)",
+            names.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 pub fn swr_cache(out: &mut impl Write, step: &SwrCacheStep) -> io::Result<()> {
@@ -244,9 +351,22 @@ pub fn summary_rows(
         step: "4 suggestions".into(),
         what: "applied".into(),
         measured: if apply.applied.is_empty() {
-            "none yet (wired to suggest at integration)".into()
+            "none".into()
         } else {
-            apply.applied.len().to_string()
+            let created = |kind: &str| {
+                apply
+                    .applied
+                    .iter()
+                    .filter(|s| s.kind == kind && s.status == "created")
+                    .count()
+            };
+            format!(
+                "{} of {} created: {} index(es), {} materialized view(s)",
+                created("index") + created("matview"),
+                apply.applied.len(),
+                created("index"),
+                created("matview")
+            )
         },
     });
     for t in timings {
@@ -352,6 +472,36 @@ pub fn millis(ms: f64) -> String {
     }
 }
 
+/// The scans that went and came between two plan lines (`Seq Scan on public.reviews → Index Only
+/// Scan using ... on public.reviews`); the full plans are in the JSON.
+fn plan_change(before: &str, after: &str) -> String {
+    let before: Vec<&str> = before.split(" · ").collect();
+    let after: Vec<&str> = after.split(" · ").collect();
+    let gone: Vec<&str> = before
+        .iter()
+        .copied()
+        .filter(|p| !after.contains(p))
+        .collect();
+    let new: Vec<&str> = after
+        .iter()
+        .copied()
+        .filter(|p| !before.contains(p))
+        .collect();
+    if gone.is_empty() && new.is_empty() {
+        return "unchanged".into();
+    }
+    format!("{} → {}", gone.join(", "), new.join(", "))
+}
+
+/// `26 MB`, `512 kB`.
+fn bytes(n: i64) -> String {
+    if n >= 10 * 1024 * 1024 {
+        format!("{} MB", n / (1024 * 1024))
+    } else {
+        format!("{} kB", n / 1024)
+    }
+}
+
 fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
@@ -375,5 +525,19 @@ mod tests {
         assert_eq!(millis(2400.0), "2.40 s");
         assert_eq!(millis(180.4), "180 ms");
         assert_eq!(millis(0.456), "0.46 ms");
+        assert_eq!(bytes(544 * 1024), "544 kB");
+        assert_eq!(bytes(26 * 1024 * 1024 + 5), "26 MB");
+    }
+
+    #[test]
+    fn plan_change_shows_the_scans_that_went_and_came() {
+        assert_eq!(
+            plan_change(
+                "Seq Scan on reviews · Index Scan using products_pkey on products",
+                "Index Scan using products_pkey on products · Index Scan using r_idx on reviews"
+            ),
+            "Seq Scan on reviews → Index Scan using r_idx on reviews"
+        );
+        assert_eq!(plan_change("Seq Scan on t", "Seq Scan on t"), "unchanged");
     }
 }
