@@ -6,6 +6,13 @@ use pgdiag::demo::DemoReport;
 
 use crate::support::pgdiag;
 
+/// Whether a plan line (`Seq Scan on public.reviews · Index Scan using ... on public.pricing`)
+/// scans `relation` itself.
+fn reads(plan: &str, relation: &str) -> bool {
+    plan.split(" · ")
+        .any(|scan| scan.ends_with(&format!(" on {relation}")))
+}
+
 #[test]
 fn demo_tells_the_seed_story_with_measured_claims() {
     let run = pgdiag(&["demo", "--scale", "0.02", "--format", "json"]);
@@ -89,9 +96,63 @@ fn demo_tells_the_seed_story_with_measured_claims() {
         "{naive:?}"
     );
 
-    // 4. The seam: nothing applied yet, but every query timed on both sides.
-    assert!(!report.suggestions.wired);
-    assert!(report.suggestions.applied.is_empty());
+    // 4. pgdiag's own suggestions: the reviews index, the recommendations composite serving
+    // ORDER BY score DESC, and the review-stats view, proven, then created.
+    let step = &report.suggestions;
+    assert!(step.wired, "{step:#?}");
+    assert_eq!(step.verify, "hypo", "{step:#?}");
+    let index_on = |table: &str, leading: &[&str]| {
+        step.applied
+            .iter()
+            .find(|s| {
+                s.kind == "index"
+                    && s.table == table
+                    && s.columns.len() >= leading.len()
+                    && s.columns.iter().zip(leading).all(|(c, l)| c == l)
+            })
+            .unwrap_or_else(|| panic!("no index on {table}{leading:?} applied: {step:#?}"))
+    };
+    let reviews_index = index_on("reviews", &["product_id"]);
+    let composite = index_on("recommendations", &["product_id", "score DESC"]);
+    let view = step
+        .applied
+        .iter()
+        .find(|s| s.kind == "matview" && s.table == "reviews")
+        .unwrap_or_else(|| panic!("no review-stats view applied: {step:#?}"));
+    assert_eq!(view.columns, ["product_id"]);
+    for s in [reviews_index, composite, view] {
+        assert_eq!(s.status, "created", "{s:#?}");
+        assert_eq!(s.suggest_status, "kept", "{s:#?}");
+        assert!(
+            s.ddl.iter().any(|d| d.contains(&s.name)),
+            "the DDL does not create {}: {s:#?}",
+            s.name
+        );
+        let proof = s
+            .proof
+            .as_ref()
+            .unwrap_or_else(|| panic!("no proof: {s:#?}"));
+        assert!(
+            proof.per_query.iter().any(|q| q.used),
+            "not used anywhere: {s:#?}"
+        );
+    }
+    assert!(reviews_index.ddl[0].starts_with("CREATE INDEX CONCURRENTLY"));
+    assert!(reviews_index.serves.iter().any(|q| q == "product_page"));
+    assert!(
+        composite
+            .serves
+            .iter()
+            .any(|q| q == "recommendations" || q == "product_page")
+    );
+    assert_eq!(reviews_index.proof.as_ref().unwrap().method, "hypo");
+    // The view is proven by building it: same rows as the original queries.
+    let view_proof = view.proof.as_ref().unwrap();
+    assert_eq!(view_proof.method, "build");
+    assert_eq!(view_proof.results_match, Some(true), "{view:#?}");
+    assert!(view.ddl[0].starts_with("CREATE MATERIALIZED VIEW"));
+
+    // Every query timed on both sides; the plans after read what was created.
     let timed: Vec<&str> = report
         .before_after
         .iter()
@@ -107,8 +168,58 @@ fn demo_tells_the_seed_story_with_measured_claims() {
             "{t:?}"
         );
         assert!(t.before.runs >= 3 && t.after.runs == t.before.runs, "{t:?}");
-        assert!(!t.after_sql_rewritten);
+        assert_eq!(t.after_as_written.is_some(), t.after_sql_rewritten, "{t:?}");
     }
+    let timing = |name: &str| {
+        report
+            .before_after
+            .iter()
+            .find(|t| t.query == name)
+            .unwrap()
+    };
+    let page = timing("product_page");
+    assert!(
+        page.before.plan.contains("Seq Scan on public.reviews"),
+        "{page:#?}"
+    );
+    assert!(
+        !page.after.plan.contains("Seq Scan on public.reviews"),
+        "{page:#?}"
+    );
+    assert!(page.after.plan.contains(&composite.name), "{page:#?}");
+    // As written (no view), the product page reads the new reviews index.
+    let page_as_written = page
+        .after_as_written
+        .as_ref()
+        .expect("product page as written");
+    assert!(
+        page_as_written.plan.contains(&reviews_index.name)
+            && page_as_written.plan.contains(&composite.name)
+            && !page_as_written.plan.contains("Seq Scan on public.reviews"),
+        "{page:#?}"
+    );
+    let listing = timing("category_listing");
+    assert!(listing.after_sql_rewritten, "{listing:#?}");
+    assert_eq!(
+        step.rewritten_sql("category_listing")
+            .map(|sql| sql.contains(&view.name)),
+        Some(true),
+        "{step:#?}"
+    );
+    assert!(listing.after.plan.contains(&view.name), "{listing:#?}");
+    assert!(
+        !reads(&listing.after.plan, "public.reviews"),
+        "{listing:#?}"
+    );
+    assert!(
+        reads(&listing.before.plan, "public.reviews"),
+        "{listing:#?}"
+    );
+    let recommendations = timing("recommendations");
+    assert!(
+        recommendations.after.plan.contains(&composite.name),
+        "{recommendations:#?}"
+    );
 
     // 5. swr on the recommendations: one database call per expiry, hits and refreshes counted.
     let swr_step = &report.swr_cache;

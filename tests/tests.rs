@@ -14,4 +14,5 @@ mod matview;
 mod render;
 mod seed;
 mod suggest;
+mod suggest_seed;
 mod support;
