@@ -204,7 +204,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
             query,
             millis(t.before.execution_ms),
             millis(t.after.execution_ms),
-            format!("{:.1}×", t.speedup),
+            times(t.speedup),
             plan_change(&t.before.plan, &t.after.plan),
         ]);
         if let Some(as_written) = &t.after_as_written {
@@ -212,10 +212,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
                 format!("{}, as written", t.query),
                 millis(t.before.execution_ms),
                 millis(as_written.execution_ms),
-                format!(
-                    "{:.1}×",
-                    t.before.execution_ms / as_written.execution_ms.max(1e-6)
-                ),
+                times(t.before.execution_ms / as_written.execution_ms.max(1e-6)),
                 plan_change(&t.before.plan, &as_written.plan),
             ]);
         }
@@ -374,10 +371,10 @@ pub fn summary_rows(
             step: "4 before → after".into(),
             what: t.query.clone(),
             measured: format!(
-                "{} → {} ({:.1}×)",
+                "{} → {} ({})",
                 millis(t.before.execution_ms),
                 millis(t.after.execution_ms),
-                t.speedup
+                times(t.speedup)
             ),
         });
     }
@@ -493,6 +490,15 @@ fn plan_change(before: &str, after: &str) -> String {
     format!("{} → {}", gone.join(", "), new.join(", "))
 }
 
+/// A speedup: `2.7×`, `56×`, `3,416×`.
+fn times(factor: f64) -> String {
+    if factor >= 10.0 {
+        format!("{}×", thousands(factor.round() as i64))
+    } else {
+        format!("{factor:.1}×")
+    }
+}
+
 /// `26 MB`, `512 kB`.
 fn bytes(n: i64) -> String {
     if n >= 10 * 1024 * 1024 {
@@ -526,6 +532,8 @@ mod tests {
         assert_eq!(millis(180.4), "180 ms");
         assert_eq!(millis(0.456), "0.46 ms");
         assert_eq!(bytes(544 * 1024), "544 kB");
+        assert_eq!(times(2.71), "2.7×");
+        assert_eq!(times(3415.7), "3,416×");
         assert_eq!(bytes(26 * 1024 * 1024 + 5), "26 MB");
     }
 
