@@ -482,6 +482,18 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_creates_nothing() 
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(run.stderr.contains("--apply --yes"), "{}", run.stderr);
     assert!(user_indexes(&client, "reviews").await.is_empty());
+
+    // With --yes but a statement that fails, nothing is applied either.
+    let sql = format!("{REVIEWS_QUERY}; SELECT no_such_column FROM reviews");
+    let run = pgdiag(&["suggest", "--dsn", &url, "--apply", "--yes", "-c", &sql]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("not applying anything"),
+        "{}",
+        run.stderr
+    );
+    assert!(user_indexes(&client, "reviews").await.is_empty());
 }
 
 #[tokio::test]

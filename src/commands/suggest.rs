@@ -126,6 +126,18 @@ pub async fn run(
         return Ok(outcome(&report, args, failed));
     }
 
+    if args.apply && failed {
+        // Suggestions judged on part of the input are not a plan to act on.
+        match args.format {
+            OutputFormat::Text => render_text(out, &report, width)?,
+            OutputFormat::Json => render_json(out, &report)?,
+        }
+        writeln!(
+            err,
+            "pgdiag: not applying anything: some statements could not be explained (fix them, or leave them out)"
+        )?;
+        return Ok(Outcome::Failed);
+    }
     if args.apply {
         if args.format == OutputFormat::Text {
             render_text(out, &report, width)?;
