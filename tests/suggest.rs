@@ -866,3 +866,54 @@ async fn without_hypopg_suggestions_are_unverified_with_a_note_and_build_warns()
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn trigram_gin_is_unverified_under_hypo_and_proven_by_build() {
+    let setup = "
+CREATE TABLE docs (id int PRIMARY KEY, title text NOT NULL);
+INSERT INTO docs SELECT g, md5(g::text) FROM generate_series(1, 100000) g;
+ALTER TABLE docs SET (parallel_workers = 0);";
+    let (url, client) = prepared("suggest_gin", setup).await;
+    let sql = "SELECT id FROM docs WHERE title ILIKE '%abcde%'";
+    let run = pgdiag(&["suggest", "--dsn", &url, "--format", "json", "-c", sql]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let gin = report
+        .suggestions
+        .iter()
+        .find(|s| s.index.as_ref().is_some_and(|i| i.method == "gin"))
+        .unwrap_or_else(|| panic!("no GIN suggestion\n{}", run.stdout));
+    assert_eq!(gin.status, SuggestionStatus::Unverified);
+    let index = gin.index.as_ref().unwrap();
+    assert_eq!(index.requires_extension.as_deref(), Some("pg_trgm"));
+    assert_eq!(gin.ddl[0], r#"CREATE EXTENSION IF NOT EXISTS "pg_trgm""#);
+    assert!(
+        report.notes.iter().any(|n| n.contains("GIN")),
+        "{:?}",
+        report.notes
+    );
+
+    let run = pgdiag(&[
+        "suggest", "--dsn", &url, "--format", "json", "--verify", "build", "--runs", "1", "-c", sql,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let gin = report
+        .suggestions
+        .iter()
+        .find(|s| s.index.as_ref().is_some_and(|i| i.method == "gin"))
+        .unwrap();
+    assert_eq!(gin.status, SuggestionStatus::Kept, "{gin:#?}");
+    let proof = &gin.verification.as_ref().unwrap().per_statement[0];
+    assert!(
+        proof.used && proof.after.time_ms < proof.before.time_ms,
+        "{proof:?}"
+    );
+    // Extension and index were rolled back with the verification.
+    let trgm = client
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'", &[])
+        .await
+        .unwrap();
+    assert!(trgm.is_none());
+    assert!(user_indexes(&client, "docs").await.is_empty());
+}

@@ -41,6 +41,15 @@ pub fn number(value: f64) -> String {
     }
 }
 
+/// `10` for 10.0, `12.5` otherwise: thresholds read as the user wrote them.
+pub fn percent(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
 pub fn bytes(value: i64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if value < 1024 {
@@ -194,7 +203,7 @@ pub fn render_text(
                         .collect::<Vec<_>>()
                         .join("\n"),
                     v.improvement_pct
-                        .map(|p| format!("{}%", number(p)))
+                        .map(|p| format!("{}%", percent(p)))
                         .unwrap_or_default(),
                     v.size_bytes.map(bytes).unwrap_or_default(),
                 ),
@@ -404,7 +413,7 @@ pub fn render_migration(
                     p.statement,
                     before_after(&p.before, &p.after),
                     p.improvement_pct
-                        .map(|i| format!(" ({}% better)", number(i)))
+                        .map(|i| format!(" ({}% better)", percent(i)))
                         .unwrap_or_default()
                 )?;
             }
