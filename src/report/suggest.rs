@@ -151,7 +151,7 @@ pub fn render_text(
             "s"
         },
         verify_description(report),
-        number(report.min_improvement_pct)
+        percent(report.min_improvement_pct)
     )?;
     for statement in &report.statements {
         let how = match (&statement.error, statement.time_ms, statement.cost) {
@@ -345,6 +345,14 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
                 before_after(&a.before, &a.after),
                 a.plan_change.as_deref().unwrap_or("(same plan)")
             )?;
+            if let Some(rewritten) = &a.rewritten {
+                writeln!(
+                    w,
+                    "      rewritten: {}  ({})",
+                    before_after(&a.before, rewritten),
+                    rewritten.plan
+                )?;
+            }
         }
     }
     Ok(())

@@ -133,7 +133,8 @@ async fn create(
         {
             let _ = writeln!(
                 err,
-                "pgdiag: [{position}/{total}] creating {} {}",
+                "pgdiag: [{}/{total}] creating {} {}",
+                position + 1,
                 change.kind(),
                 change.name()
             );
