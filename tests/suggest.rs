@@ -738,6 +738,13 @@ async fn seed_story_indexes_are_found_applied_and_used() {
             .starts_with("Seq Scan on reviews, Seq Scan on recommendations →"),
         "{product_page:#?}"
     );
+    // The category listing reads the created view once rewritten.
+    let listing = apply.after.iter().find(|a| a.statement == 2).unwrap();
+    let rewritten = listing
+        .rewritten
+        .as_ref()
+        .expect("rewritten statement measured");
+    assert!(rewritten.plan.contains(&info.name), "{listing:#?}");
     let recommendations = apply.after.iter().find(|a| a.statement == 3).unwrap();
     assert!(
         recommendations.after.plan.contains(&recommendations_index),
