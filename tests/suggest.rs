@@ -8,7 +8,7 @@ use pgdiag::pg::catalog::existing_indexes;
 use pgdiag::pg::{ConnectionSettings, ProcessEnv, Runner, split_statements};
 use pgdiag::report::ServerInfo;
 
-use crate::support::{database, pgdiag, temp_file};
+use crate::support::{database, pgdiag, pgdiag_command, run_with, temp_file};
 
 const SEED: &str = "
 CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, category_id int NOT NULL);
@@ -923,4 +923,20 @@ ALTER TABLE docs SET (parallel_workers = 0);";
         .unwrap();
     assert!(trgm.is_none());
     assert!(user_indexes(&client, "docs").await.is_empty());
+}
+
+#[tokio::test]
+async fn statements_from_standard_input() {
+    let (url, _client) = prepared("suggest_stdin", SEED).await;
+    let mut cmd = pgdiag_command();
+    cmd.args(["suggest", "--dsn", &url, "--dry-run", "-"]);
+    let run = run_with(cmd, Some(format!("{REVIEWS_QUERY};\n").as_bytes()));
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout
+            .starts_with(r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id"#),
+        "{}",
+        run.stdout
+    );
 }
