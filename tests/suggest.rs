@@ -136,7 +136,11 @@ async fn hypo_finds_and_proves_the_seed_indexes_across_files() {
         assert_eq!(v.method, VerifyMode::Hypo);
         assert!(v.improvement_pct.unwrap() >= report.min_improvement_pct);
         assert!(v.size_bytes.unwrap() > 0);
-        assert!(v.per_statement.iter().any(|p| p.used));
+        let used = v.per_statement.iter().find(|p| p.used).unwrap();
+        // The plan names the index as it would be created, not HypoPG's `<oid>btree_...`.
+        let name = &s.index.as_ref().unwrap().name;
+        assert!(used.after.plan.contains(name.as_str()), "{used:?}");
+        assert!(!used.after.plan.contains("btree_"), "{used:?}");
         assert_eq!(s.serves.len(), 1);
         let served = report.statement(s.serves[0]).unwrap();
         assert!(served.source.ends_with(".sql"), "{served:?}");
