@@ -948,3 +948,57 @@ async fn statements_from_standard_input() {
         run.stdout
     );
 }
+
+/// `script` (util-linux, essential on Debian) gives pgdiag a terminal, as a user at a prompt.
+fn on_a_terminal(args: &[&str], answer: &str) -> crate::support::Run {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_pgdiag"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The same clean environment pgdiag_command gives pgdiag, for `script` and its child.
+    let clean = pgdiag_command();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    for (key, value) in clean.get_envs() {
+        match value {
+            Some(v) => script.env(key, v),
+            None => script.env_remove(key),
+        };
+    }
+    run_with(script, Some(answer.as_bytes()))
+}
+
+#[tokio::test]
+async fn apply_asks_on_a_terminal_and_a_no_creates_nothing() {
+    let (url, client) = prepared("suggest_prompt", SEED).await;
+    let run = on_a_terminal(
+        &["suggest", "--dsn", &url, "--apply", "-c", REVIEWS_QUERY],
+        "n\n",
+    );
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let output = run.all_output();
+    assert!(output.contains("Plan of changes:"), "{output}");
+    assert!(
+        output.contains("Apply these 1 change(s)? [y/N]"),
+        "{output}"
+    );
+    assert!(
+        output.contains("not confirmed: nothing applied"),
+        "{output}"
+    );
+    assert!(user_indexes(&client, "reviews").await.is_empty());
+
+    let run = on_a_terminal(
+        &["suggest", "--dsn", &url, "--apply", "-c", REVIEWS_QUERY],
+        "y\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.all_output().contains("After applying"),
+        "{}",
+        run.all_output()
+    );
+    assert_eq!(user_indexes(&client, "reviews").await.len(), 1);
+}

@@ -147,7 +147,13 @@ pub async fn run(
         let section = apply::apply(&runner, &report, args, err).await?;
         failed |= section.error.is_some();
         report.apply = Some(section);
-        if !failed {
+        let changed = report.apply.iter().flat_map(|a| &a.changes).any(|c| {
+            matches!(
+                c.status,
+                ChangeStatus::Created | ChangeStatus::AlreadyExisted
+            )
+        });
+        if !failed && changed {
             let after = after_apply(&runner, &report, &inputs).await?;
             if let Some(section) = &mut report.apply {
                 section.after = after;
