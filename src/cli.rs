@@ -431,7 +431,7 @@ pub struct SuggestArgs {
     pub verify: Option<VerifyChoice>,
 
     /// Keep a suggestion only if it improves some statement by at least PCT percent
-    /// [default: [suggest] min_improvement in pgdiag.toml, else 10].
+    /// [default: `[suggest] min_improvement` in pgdiag.toml, else 10].
     #[arg(long, value_name = "PCT")]
     pub min_improvement: Option<f64>,
 

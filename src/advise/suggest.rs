@@ -740,7 +740,7 @@ async fn prove_view(
     Ok(())
 }
 
-/// A suggestion as [`super::apply`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
+/// A suggestion as [`super::apply()`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
 /// EXISTS`), or the view's statements run in one transaction. Extensions a GIN index needs are not
 /// part of it: create them first (`CREATE EXTENSION` is not concurrent-safe DDL on a table).
 pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
