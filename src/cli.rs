@@ -439,11 +439,12 @@ pub struct SuggestArgs {
     pub verify: Option<VerifyChoice>,
 
     /// Keep a suggestion only if it improves some statement by at least PCT percent
-    /// [default: [suggest] min_improvement in pgdiag.toml, else 10].
+    /// [default: `[suggest] min_improvement` in pgdiag.toml, else 10].
     #[arg(long, value_name = "PCT")]
     pub min_improvement: Option<f64>,
 
-    /// statement_timeout per statement and per index build, e.g. 60s, 500ms, 2m (0 disables).
+    /// statement_timeout per statement and per verification build, e.g. 60s, 500ms, 2m (0
+    /// disables). --apply's concurrent builds are not time-limited: they let writes go on.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 

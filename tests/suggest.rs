@@ -8,7 +8,7 @@ use pgdiag::pg::catalog::existing_indexes;
 use pgdiag::pg::{ConnectionSettings, ProcessEnv, Runner, split_statements};
 use pgdiag::report::ServerInfo;
 
-use crate::support::{database, pgdiag, temp_file};
+use crate::support::{database, pgdiag, pgdiag_command, run_with, temp_file};
 
 const SEED: &str = "
 CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, category_id int NOT NULL);
@@ -136,7 +136,11 @@ async fn hypo_finds_and_proves_the_seed_indexes_across_files() {
         assert_eq!(v.method, VerifyMode::Hypo);
         assert!(v.improvement_pct.unwrap() >= report.min_improvement_pct);
         assert!(v.size_bytes.unwrap() > 0);
-        assert!(v.per_statement.iter().any(|p| p.used));
+        let used = v.per_statement.iter().find(|p| p.used).unwrap();
+        // The plan names the index as it would be created, not HypoPG's `<oid>btree_...`.
+        let name = &s.index.as_ref().unwrap().name;
+        assert!(used.after.plan.contains(name.as_str()), "{used:?}");
+        assert!(!used.after.plan.contains("btree_"), "{used:?}");
         assert_eq!(s.serves.len(), 1);
         let served = report.statement(s.serves[0]).unwrap();
         assert!(served.source.ends_with(".sql"), "{served:?}");
@@ -348,12 +352,16 @@ ALTER TABLE indexed SET (parallel_workers = 0);"
             .collect()
     };
     assert!(
-        reasons(1).iter().any(|r| r.contains("tiny")),
+        reasons(1)
+            .iter()
+            .any(|r| r.starts_with("tiny table: tiny has 50 rows")),
         "{:?}",
         reasons(1)
     );
     assert!(
-        reasons(2).iter().any(|r| r.contains("reviews")),
+        reasons(2)
+            .iter()
+            .any(|r| r.starts_with("low selectivity") && r.contains("80.0% of the rows of reviews")),
         "{:?}",
         reasons(2)
     );
@@ -481,6 +489,18 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_creates_nothing() 
     run.assert_no_panic();
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(run.stderr.contains("--apply --yes"), "{}", run.stderr);
+    assert!(user_indexes(&client, "reviews").await.is_empty());
+
+    // With --yes but a statement that fails, nothing is applied either.
+    let sql = format!("{REVIEWS_QUERY}; SELECT no_such_column FROM reviews");
+    let run = pgdiag(&["suggest", "--dsn", &url, "--apply", "--yes", "-c", &sql]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("not applying anything"),
+        "{}",
+        run.stderr
+    );
     assert!(user_indexes(&client, "reviews").await.is_empty());
 }
 
@@ -726,6 +746,13 @@ async fn seed_story_indexes_are_found_applied_and_used() {
             .starts_with("Seq Scan on reviews, Seq Scan on recommendations →"),
         "{product_page:#?}"
     );
+    // The category listing reads the created view once rewritten.
+    let listing = apply.after.iter().find(|a| a.statement == 2).unwrap();
+    let rewritten = listing
+        .rewritten
+        .as_ref()
+        .expect("rewritten statement measured");
+    assert!(rewritten.plan.contains(&info.name), "{listing:#?}");
     let recommendations = apply.after.iter().find(|a| a.statement == 3).unwrap();
     assert!(
         recommendations.after.plan.contains(&recommendations_index),
@@ -853,4 +880,125 @@ async fn without_hypopg_suggestions_are_unverified_with_a_note_and_build_warns()
         "{}",
         run.stdout
     );
+}
+
+#[tokio::test]
+async fn trigram_gin_is_unverified_under_hypo_and_proven_by_build() {
+    let setup = "
+CREATE TABLE docs (id int PRIMARY KEY, title text NOT NULL);
+INSERT INTO docs SELECT g, md5(g::text) FROM generate_series(1, 100000) g;
+ALTER TABLE docs SET (parallel_workers = 0);";
+    let (url, client) = prepared("suggest_gin", setup).await;
+    let sql = "SELECT id FROM docs WHERE title ILIKE '%abcde%'";
+    let run = pgdiag(&["suggest", "--dsn", &url, "--format", "json", "-c", sql]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let gin = report
+        .suggestions
+        .iter()
+        .find(|s| s.index.as_ref().is_some_and(|i| i.method == "gin"))
+        .unwrap_or_else(|| panic!("no GIN suggestion\n{}", run.stdout));
+    assert_eq!(gin.status, SuggestionStatus::Unverified);
+    let index = gin.index.as_ref().unwrap();
+    assert_eq!(index.requires_extension.as_deref(), Some("pg_trgm"));
+    assert_eq!(gin.ddl[0], r#"CREATE EXTENSION IF NOT EXISTS "pg_trgm""#);
+    assert!(
+        report.notes.iter().any(|n| n.contains("GIN")),
+        "{:?}",
+        report.notes
+    );
+
+    let run = pgdiag(&[
+        "suggest", "--dsn", &url, "--format", "json", "--verify", "build", "--runs", "1", "-c", sql,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let gin = report
+        .suggestions
+        .iter()
+        .find(|s| s.index.as_ref().is_some_and(|i| i.method == "gin"))
+        .unwrap();
+    assert_eq!(gin.status, SuggestionStatus::Kept, "{gin:#?}");
+    let proof = &gin.verification.as_ref().unwrap().per_statement[0];
+    assert!(
+        proof.used && proof.after.time_ms < proof.before.time_ms,
+        "{proof:?}"
+    );
+    // Extension and index were rolled back with the verification.
+    let trgm = client
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'", &[])
+        .await
+        .unwrap();
+    assert!(trgm.is_none());
+    assert!(user_indexes(&client, "docs").await.is_empty());
+}
+
+#[tokio::test]
+async fn statements_from_standard_input() {
+    let (url, _client) = prepared("suggest_stdin", SEED).await;
+    let mut cmd = pgdiag_command();
+    cmd.args(["suggest", "--dsn", &url, "--dry-run", "-"]);
+    let run = run_with(cmd, Some(format!("{REVIEWS_QUERY};\n").as_bytes()));
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout
+            .starts_with(r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id"#),
+        "{}",
+        run.stdout
+    );
+}
+
+/// `script` (util-linux, essential on Debian) gives pgdiag a terminal, as a user at a prompt.
+fn on_a_terminal(args: &[&str], answer: &str) -> crate::support::Run {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_pgdiag"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The same clean environment pgdiag_command gives pgdiag, for `script` and its child.
+    let clean = pgdiag_command();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    for (key, value) in clean.get_envs() {
+        match value {
+            Some(v) => script.env(key, v),
+            None => script.env_remove(key),
+        };
+    }
+    run_with(script, Some(answer.as_bytes()))
+}
+
+#[tokio::test]
+async fn apply_asks_on_a_terminal_and_a_no_creates_nothing() {
+    let (url, client) = prepared("suggest_prompt", SEED).await;
+    let run = on_a_terminal(
+        &["suggest", "--dsn", &url, "--apply", "-c", REVIEWS_QUERY],
+        "n\n",
+    );
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let output = run.all_output();
+    assert!(output.contains("Plan of changes:"), "{output}");
+    assert!(
+        output.contains("Apply these 1 change(s)? [y/N]"),
+        "{output}"
+    );
+    assert!(
+        output.contains("not confirmed: nothing applied"),
+        "{output}"
+    );
+    assert!(user_indexes(&client, "reviews").await.is_empty());
+
+    let run = on_a_terminal(
+        &["suggest", "--dsn", &url, "--apply", "-c", REVIEWS_QUERY],
+        "y\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.all_output().contains("After applying"),
+        "{}",
+        run.all_output()
+    );
+    assert_eq!(user_indexes(&client, "reviews").await.len(), 1);
 }

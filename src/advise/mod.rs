@@ -2,7 +2,7 @@
 //! ([`conditions`]) and derive candidate indexes — btree, expression, partial, INCLUDE, GIN — with
 //! DDL, or a reason why none fits ([`candidates`](mod@candidates)); materialized views for heavy aggregates
 //! ([`matview`]) and their proof on the database ([`matview_proof`]). Checking candidates against
-//! the catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`]; the
+//! the catalog lives in [`crate::pg::catalog`]; applying changes safely lives in [`apply`](mod@apply); the
 //! single-column baseline pgdiag is benchmarked against in [`single_column`].
 //! [`suggest`] runs the whole pipeline for `pgdiag suggest`: plans, candidates merged across
 //! statements, proof ([`verify`]) and the [`report`].

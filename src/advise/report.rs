@@ -278,6 +278,8 @@ pub struct AfterApply {
     pub before: Measure,
     pub after: Measure,
     pub plan_change: Option<String>,
+    /// The statement rewritten to read a materialized view that was created, measured too.
+    pub rewritten: Option<Measure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -741,7 +741,7 @@ pub(crate) async fn prove_view(
     Ok(())
 }
 
-/// A suggestion as [`super::apply`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
+/// A suggestion as [`super::apply()`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
 /// EXISTS`), or the view's statements run in one transaction. Extensions a GIN index needs are not
 /// part of it: create them first (`CREATE EXTENSION` is not concurrent-safe DDL on a table).
 pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
@@ -772,4 +772,109 @@ pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
             format!("ANALYZE {view}"),
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::Severity;
+    use crate::plan::parse_explain;
+
+    fn finding(rule: &str, node_id: usize) -> Finding {
+        Finding {
+            rule: rule.into(),
+            severity: Severity::Warning,
+            node_id,
+            node_path: String::new(),
+            relation: Some("recommendations".into()),
+            expressions: Vec::new(),
+            summary: String::new(),
+            evidence: Vec::new(),
+            time_at_stake_ms: 10.0,
+            share_at_stake: 0.9,
+            advice: String::new(),
+            doc: String::new(),
+        }
+    }
+
+    /// Limit → Sort (top-N, not flagged) → Seq Scan (flagged).
+    fn top_n_plan() -> Explain {
+        let json = r#"[{"Plan": {"Node Type": "Limit", "Plans": [
+            {"Node Type": "Sort", "Sort Key": ["recommendations.score DESC"], "Plans": [
+              {"Node Type": "Seq Scan", "Relation Name": "recommendations", "Schema": "public",
+               "Alias": "recommendations", "Filter": "(recommendations.product_id = 42)"}]}]}}]"#;
+        parse_explain(json).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_sort_fed_by_a_flagged_scan_continues_the_index_with_its_keys() {
+        let explain = top_n_plan();
+        let findings = vec![finding("seq-scan", 2)];
+        let all = with_sort_findings(&explain, &findings);
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[1].rule.as_str(), all[1].node_id),
+            ("unindexed-sort", 1)
+        );
+        let mut advice = candidates(&explain, &all);
+        relabel_sort_rules(&mut advice, &findings);
+        let columns: Vec<(&str, bool)> = advice.candidates[0]
+            .columns
+            .iter()
+            .map(|c| (c.label(), c.desc))
+            .collect();
+        assert_eq!(
+            columns,
+            [("product_id", false), ("score", true)],
+            "{advice:#?}"
+        );
+        assert!(
+            advice.candidates[0]
+                .finding_rules
+                .contains(&SORT_ORDER_RULE.to_owned())
+        );
+        assert!(
+            !advice.candidates[0]
+                .finding_rules
+                .contains(&"unindexed-sort".to_owned())
+        );
+    }
+
+    #[test]
+    fn no_sort_finding_without_a_flagged_scan_or_when_already_flagged() {
+        let explain = top_n_plan();
+        assert!(with_sort_findings(&explain, &[]).is_empty());
+        let flagged = vec![finding("seq-scan", 2), finding("unindexed-sort", 1)];
+        assert_eq!(with_sort_findings(&explain, &flagged).len(), 2);
+    }
+
+    #[test]
+    fn views_merge_statements_and_their_rewrites() {
+        let view = MatviewSuggestion {
+            schema: Some("public".into()),
+            name: "reviews_by_product_id_stats".into(),
+            base_table: "reviews".into(),
+            key_columns: vec!["product_id".into()],
+            create_sql: "CREATE MATERIALIZED VIEW ...".into(),
+            unique_index_sql: "CREATE UNIQUE INDEX ...".into(),
+            refresh_sql: "REFRESH MATERIALIZED VIEW CONCURRENTLY ...".into(),
+            rewritten: Some("SELECT 1".into()),
+            reason: "replaces aggregating reviews".into(),
+            node_id: 3,
+        };
+        let mut suggestion = matview_suggestion(1, &view);
+        add_view_statement(&mut suggestion, 2, &view);
+        assert_eq!(suggestion.serves, [1, 2]);
+        assert_eq!(suggestion.reason, "replaces aggregating reviews");
+        let info = suggestion.matview.as_ref().unwrap();
+        assert_eq!(info.rewritten.len(), 2);
+        assert_eq!(suggestion.ddl.len(), 2);
+        match change_of(&suggestion) {
+            Some(Change::Matview { statements, .. }) => assert_eq!(
+                statements.last().map(String::as_str),
+                Some(r#"ANALYZE "public"."reviews_by_product_id_stats""#)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }

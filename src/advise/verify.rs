@@ -18,6 +18,7 @@ use super::report::{
     Measure, StatementComparison, StatementVerification, Suggestion, SuggestionKind,
     SuggestionStatus, Verification, VerifyMode,
 };
+use crate::pg::hypopg::HypoIndex;
 use crate::pg::{self, ParamValue, hypopg, planner, quote_ident};
 use crate::plan::{Explain, PlanNode};
 
@@ -330,6 +331,14 @@ async fn verify_in_transaction(
     order.sort_by(|&a, &b| best(&suggestions[b]).total_cmp(&best(&suggestions[a])));
     let mut current = before.clone();
     let mut kept: Vec<String> = Vec::new();
+    // Hypothetical index names in plans, shown as the names the indexes would be created with.
+    let mut renames: Vec<(String, String)> = Vec::new();
+    let rename = |renames: &[(String, String)], mut measure: Measure| {
+        for (hypothetical, real) in renames {
+            measure.plan = measure.plan.replace(hypothetical, real);
+        }
+        measure
+    };
     for i in order {
         let suggestion = &mut suggestions[i];
         if !kept.is_empty() {
@@ -340,18 +349,24 @@ async fn verify_in_transaction(
                 .filter(|s| suggestion.serves.contains(&s.index))
             {
                 if let Ok(observed) = observe_with(client, statement, settings).await {
-                    serving.push((statement.index, observed.measure));
+                    serving.push((statement.index, rename(&renames, observed.measure)));
                 }
             }
             current.extend(serving);
             match trial(client, statements, suggestion, settings, &current, true).await {
                 Ok((mut verification, hypo)) => {
                     verification.alongside = kept.clone();
+                    for p in &mut verification.per_statement {
+                        p.after = rename(&renames, p.after.clone());
+                    }
                     suggestion.verification = Some(verification);
                     decide(suggestion, settings.min_improvement_pct);
                     if suggestion.status != SuggestionStatus::Kept {
-                        undo_trial(client, settings, hypo).await?;
+                        undo_trial(client, settings, hypo.as_ref()).await?;
                         continue;
+                    }
+                    if let Some(index) = hypo {
+                        renames.push((index.name, suggestion.name().to_owned()));
                     }
                 }
                 Err(e) => {
@@ -363,7 +378,10 @@ async fn verify_in_transaction(
             }
         } else if suggestion.status == SuggestionStatus::Kept {
             // The first one: its alone figures stand; put it in place for the next ones.
-            trial(client, statements, suggestion, settings, &current, true).await?;
+            let (_, hypo) = trial(client, statements, suggestion, settings, &current, true).await?;
+            if let Some(index) = hypo {
+                renames.push((index.name, suggestion.name().to_owned()));
+            }
         } else {
             continue;
         }
@@ -391,7 +409,7 @@ async fn verify_in_transaction(
         combined.push(StatementComparison {
             statement: statement.index,
             before: base.clone(),
-            after: after.measure,
+            after: rename(&renames, after.measure),
         });
     }
     Ok(combined)
@@ -423,7 +441,7 @@ async fn trial(
     settings: &VerifySettings,
     baseline: &BTreeMap<usize, Measure>,
     stay: bool,
-) -> Result<(Verification, Option<u32>), pg::Error> {
+) -> Result<(Verification, Option<HypoIndex>), pg::Error> {
     let ddl = index_ddl(suggestion)
         .ok_or_else(|| pg::Error::Config("no CREATE INDEX statement".into()))?;
     let build = settings.mode == VerifyMode::Build;
@@ -454,9 +472,10 @@ async fn trial(
             (name, size, Some(build_ms))
         } else {
             let index = hypopg::create_index(client, &ddl).await?;
-            hypo = Some(index.oid);
             let size = hypopg::relation_size(client, &index).await?;
-            (index.name, Some(size), None)
+            let name = index.name.clone();
+            hypo = Some(index);
+            (name, Some(size), None)
         };
         let mut per_statement = Vec::new();
         for statement in statements
@@ -469,12 +488,15 @@ async fn trial(
             ) else {
                 continue;
             };
+            let mut after = observed.measure;
+            // Show the hypothetical index under the name it would be created with.
+            after.plan = after.plan.replace(&name, suggestion.name());
             per_statement.push(StatementVerification {
                 statement: statement.index,
-                improvement_pct: base.improvement_pct(&observed.measure),
+                improvement_pct: base.improvement_pct(&after),
                 before: base.clone(),
                 used: observed.indexes.contains(&name),
-                after: observed.measure,
+                after,
             });
         }
         Ok::<_, pg::Error>(Verification {
@@ -488,7 +510,7 @@ async fn trial(
     }
     .await;
     if result.is_err() || !stay {
-        undo_trial(client, settings, hypo).await?;
+        undo_trial(client, settings, hypo.as_ref()).await?;
     }
     result.map(|verification| (verification, hypo))
 }
@@ -497,7 +519,7 @@ async fn trial(
 async fn undo_trial(
     client: &Client,
     settings: &VerifySettings,
-    hypo: Option<u32>,
+    hypo: Option<&HypoIndex>,
 ) -> Result<(), pg::Error> {
     if settings.mode == VerifyMode::Build {
         client
@@ -505,8 +527,8 @@ async fn undo_trial(
                 "ROLLBACK TO SAVEPOINT pgdiag_candidate; RELEASE SAVEPOINT pgdiag_candidate",
             )
             .await?;
-    } else if let Some(oid) = hypo {
-        hypopg::drop_index(client, oid).await?;
+    } else if let Some(index) = hypo {
+        hypopg::drop_index(client, index.oid).await?;
     }
     Ok(())
 }

@@ -8,10 +8,11 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::advise::report::{AfterApply, Planning, SuggestReport};
+use crate::advise::report::{AfterApply, ChangeStatus, Planning, SuggestReport, SuggestionKind};
 use crate::advise::suggest::{
     self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest, observe_now, replays,
 };
+use crate::advise::verify::PlannedStatement;
 use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
 use crate::pg::{self, ConnectionSettings, ParamValue, ProcessEnv, Runner, split_statements};
 use crate::report::ServerInfo;
@@ -126,18 +127,38 @@ pub async fn run(
         return Ok(outcome(&report, args, failed));
     }
 
+    if args.apply && failed {
+        // Suggestions judged on part of the input are not a plan to act on.
+        match args.format {
+            OutputFormat::Text => render_text(out, &report, width)?,
+            OutputFormat::Json => render_json(out, &report)?,
+        }
+        writeln!(
+            err,
+            "pgdiag: not applying anything: some statements could not be explained (fix them, or leave them out)"
+        )?;
+        return Ok(Outcome::Failed);
+    }
     if args.apply {
         if args.format == OutputFormat::Text {
             render_text(out, &report, width)?;
             out.flush()?;
         }
-        let mut section = apply::apply(&runner, &report, args, err).await?;
-        if section.error.is_none() {
-            section.after = after_apply(&runner, &report, &inputs).await?;
-        } else {
-            failed = true;
-        }
+        let section = apply::apply(&runner, &report, args, err).await?;
+        failed |= section.error.is_some();
         report.apply = Some(section);
+        let changed = report.apply.iter().flat_map(|a| &a.changes).any(|c| {
+            matches!(
+                c.status,
+                ChangeStatus::Created | ChangeStatus::AlreadyExisted
+            )
+        });
+        if !failed && changed {
+            let after = after_apply(&runner, &report, &inputs).await?;
+            if let Some(section) = &mut report.apply {
+                section.after = after;
+            }
+        }
         match args.format {
             OutputFormat::Text => {
                 if let Some(section) = &report.apply {
@@ -201,11 +222,45 @@ async fn after_apply(
             time_ms: entry.time_ms,
             plan: entry.plan.clone(),
         };
+        // A view that was created serves the statement once it is rewritten: measure that too.
+        let created_views = report.apply.iter().flat_map(|a| &a.changes).filter(|c| {
+            c.kind == SuggestionKind::Matview
+                && matches!(
+                    c.status,
+                    ChangeStatus::Created | ChangeStatus::AlreadyExisted
+                )
+        });
+        let mut rewritten = None;
+        for change in created_views {
+            let Some(sql) = report
+                .suggestions
+                .iter()
+                .filter(|s| s.id == change.id)
+                .filter_map(|s| s.matview.as_ref())
+                .flat_map(|m| &m.rewritten)
+                .find(|r| r.statement == replay.index)
+                .map(|r| r.sql.clone())
+            else {
+                continue;
+            };
+            let statement = PlannedStatement {
+                sql,
+                ..replay.clone()
+            };
+            let observed = observe_now(runner, &statement, 1).await.with_context(|| {
+                format!(
+                    "running statement #{} rewritten to read {}",
+                    replay.index, change.name
+                )
+            })?;
+            rewritten = Some(observed.measure);
+        }
         after.push(AfterApply {
             statement: replay.index,
             plan_change: plan_change(&before.plan, &observed.measure.plan),
             before,
             after: observed.measure,
+            rewritten,
         });
     }
     Ok(after)

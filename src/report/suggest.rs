@@ -41,6 +41,15 @@ pub fn number(value: f64) -> String {
     }
 }
 
+/// `10` for 10.0, `12.5` otherwise: thresholds read as the user wrote them.
+pub fn percent(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
 pub fn bytes(value: i64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if value < 1024 {
@@ -142,7 +151,7 @@ pub fn render_text(
             "s"
         },
         verify_description(report),
-        number(report.min_improvement_pct)
+        percent(report.min_improvement_pct)
     )?;
     for statement in &report.statements {
         let how = match (&statement.error, statement.time_ms, statement.cost) {
@@ -194,7 +203,7 @@ pub fn render_text(
                         .collect::<Vec<_>>()
                         .join("\n"),
                     v.improvement_pct
-                        .map(|p| format!("{}%", number(p)))
+                        .map(|p| format!("{}%", percent(p)))
                         .unwrap_or_default(),
                     v.size_bytes.map(bytes).unwrap_or_default(),
                 ),
@@ -336,6 +345,14 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
                 before_after(&a.before, &a.after),
                 a.plan_change.as_deref().unwrap_or("(same plan)")
             )?;
+            if let Some(rewritten) = &a.rewritten {
+                writeln!(
+                    w,
+                    "      rewritten: {}  ({})",
+                    before_after(&a.before, rewritten),
+                    rewritten.plan
+                )?;
+            }
         }
     }
     Ok(())
@@ -404,7 +421,7 @@ pub fn render_migration(
                     p.statement,
                     before_after(&p.before, &p.after),
                     p.improvement_pct
-                        .map(|i| format!(" ({}% better)", number(i)))
+                        .map(|i| format!(" ({}% better)", percent(i)))
                         .unwrap_or_default()
                 )?;
             }
@@ -433,6 +450,173 @@ pub fn render_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advise::report::{
+        IndexInfo, MatviewInfo, SCHEMA_VERSION, StatementEntry, VerifyInfo,
+    };
+    use crate::report::ServerInfo;
+
+    fn report() -> SuggestReport {
+        let index = Suggestion {
+            id: "s1".into(),
+            kind: SuggestionKind::Index,
+            status: SuggestionStatus::Kept,
+            rejected_reason: None,
+            reason: "Seq Scan on reviews: filter (product_id = 42)".into(),
+            serves: vec![1],
+            ddl: vec![
+                r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "r_idx" ON "public"."reviews" ("product_id")"#
+                    .into(),
+            ],
+            index: Some(IndexInfo {
+                schema: Some("public".into()),
+                table: "reviews".into(),
+                name: "r_idx".into(),
+                method: "btree".into(),
+                columns: Vec::new(),
+                include: Vec::new(),
+                predicate: None,
+                requires_extension: None,
+                finding_rules: vec!["seq-scan".into()],
+            }),
+            matview: None,
+            verification: None,
+        };
+        let view = Suggestion {
+            id: "s2".into(),
+            kind: SuggestionKind::Matview,
+            status: SuggestionStatus::Unverified,
+            reason: "replaces aggregating reviews".into(),
+            ddl: vec![
+                "CREATE MATERIALIZED VIEW v".into(),
+                "CREATE UNIQUE INDEX v_key".into(),
+            ],
+            index: None,
+            matview: Some(MatviewInfo {
+                schema: None,
+                name: "v".into(),
+                base_table: "reviews".into(),
+                key_columns: vec!["product_id".into()],
+                create_sql: "CREATE MATERIALIZED VIEW v".into(),
+                unique_index_sql: "CREATE UNIQUE INDEX v_key".into(),
+                refresh_sql: "REFRESH MATERIALIZED VIEW CONCURRENTLY v".into(),
+                rewritten: Vec::new(),
+                results_match: None,
+            }),
+            ..index.clone()
+        };
+        let rejected = Suggestion {
+            id: "s3".into(),
+            status: SuggestionStatus::Rejected,
+            rejected_reason: Some("planner does not use it".into()),
+            ..index.clone()
+        };
+        SuggestReport {
+            schema_version: SCHEMA_VERSION,
+            pgdiag_version: "0.1.0".into(),
+            server: ServerInfo {
+                version: "15".into(),
+                version_num: 150000,
+                target: "postgres@localhost:5432/shop".into(),
+            },
+            verify: VerifyInfo {
+                mode: VerifyMode::Hypo,
+                requested: "auto".into(),
+                runs: 3,
+                note: None,
+            },
+            min_improvement_pct: 10.0,
+            statements: vec![StatementEntry {
+                index: 1,
+                source: "q.sql".into(),
+                line: 3,
+                sql: "SELECT 1".into(),
+                planning: crate::advise::report::Planning::Analyze,
+                parameters: 0,
+                cost: Some(10.0),
+                time_ms: Some(1.0),
+                plan: "Seq Scan on reviews".into(),
+                findings: Vec::new(),
+                notes: Vec::new(),
+                error: None,
+            }],
+            suggestions: vec![index, view, rejected],
+            no_suggestions: Vec::new(),
+            combined: Vec::new(),
+            notes: Vec::new(),
+            apply: None,
+        }
+    }
+
+    #[test]
+    fn dry_run_lists_kept_and_unverified_ddl_views_only_when_asked() {
+        let mut out = Vec::new();
+        render_ddl(
+            &mut out,
+            &report(),
+            ScriptOptions {
+                with_matviews: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"r_idx\" ON \"public\".\"reviews\" (\"product_id\");\n"
+        );
+        let mut out = Vec::new();
+        render_ddl(
+            &mut out,
+            &report(),
+            ScriptOptions {
+                with_matviews: true,
+            },
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with("CREATE MATERIALIZED VIEW v;\nCREATE UNIQUE INDEX v_key;\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn migration_says_what_each_change_serves_and_how_to_run_it() {
+        let mut out = Vec::new();
+        render_migration(
+            &mut out,
+            &report(),
+            ScriptOptions {
+                with_matviews: true,
+            },
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "-- Generated by pgdiag 0.1.0 (pgdiag suggest) against postgres@localhost:5432/shop"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("cannot run inside a transaction block"),
+            "{text}"
+        );
+        assert!(text.contains("-- s1: index on reviews () [kept]"), "{text}");
+        assert!(
+            text.contains("--   serves: Seq Scan on reviews: filter (product_id = 42)"),
+            "{text}"
+        );
+        assert!(text.contains("--   statement #1 (q.sql:3)"), "{text}");
+        assert!(
+            text.contains(
+                "--   refresh it on a schedule: REFRESH MATERIALIZED VIEW CONCURRENTLY v;"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3"),
+            "rejected suggestions stay out: {text}"
+        );
+    }
 
     #[test]
     fn numbers_and_sizes_read_well() {

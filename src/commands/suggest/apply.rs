@@ -120,9 +120,11 @@ async fn create(
         .filter_map(|s| Some((*s, change_of(s)?)))
         .collect();
     let changes: Vec<Change> = pairs.iter().map(|(_, c)| c.clone()).collect();
+    // A concurrent build lets writes go on, so a long one harms nobody: only the wait for locks is
+    // bounded. (--timeout bounds the statements and the verification builds, which do block.)
     let options = ApplyOptions {
         lock_timeout: args.lock_timeout,
-        statement_timeout: (!args.timeout.is_zero()).then_some(args.timeout),
+        statement_timeout: None,
     };
     let mut on_event = |event: ApplyEvent<'_>| {
         if let ApplyEvent::Started {
@@ -133,7 +135,8 @@ async fn create(
         {
             let _ = writeln!(
                 err,
-                "pgdiag: [{position}/{total}] creating {} {}",
+                "pgdiag: [{}/{total}] creating {} {}",
+                position + 1,
                 change.kind(),
                 change.name()
             );
