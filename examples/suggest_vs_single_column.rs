@@ -51,17 +51,10 @@ async fn pgdiag_suggestions(runner: &mut Runner, target: String) -> anyhow::Resu
             .into_iter()
             .next()
             .with_context(|| format!("no statement in {name}"))?;
-        let params = statement.params.clone().map(|values| {
-            values
-                .into_iter()
-                .map(|v| v.map_or(ParamValue::Null, ParamValue::Text))
-                .collect()
-        });
-        inputs.push(StatementInput {
-            source: format!("{name}.sql"),
+        inputs.push(StatementInput::with_own_params(
+            format!("{name}.sql"),
             statement,
-            params,
-        });
+        ));
     }
     let server = ServerInfo {
         version: runner.server_version().to_owned(),

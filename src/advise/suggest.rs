@@ -79,6 +79,34 @@ pub struct StatementInput {
     pub params: Option<Vec<ParamValue>>,
 }
 
+impl StatementInput {
+    /// A statement with the values of its own `-- pgdiag: params` comment, if it has one.
+    pub fn with_own_params(source: impl Into<String>, statement: SqlStatement) -> Self {
+        let params = statement.params.clone().map(|values| {
+            values
+                .into_iter()
+                .map(|v| v.map_or(ParamValue::Null, ParamValue::Text))
+                .collect()
+        });
+        StatementInput {
+            source: source.into(),
+            statement,
+            params,
+        }
+    }
+}
+
+/// Extensions the chosen indexes need (`pg_trgm` for trigram GIN), to create before applying.
+pub fn required_extensions(chosen: &[&Suggestion]) -> Vec<String> {
+    let mut names: Vec<String> = chosen
+        .iter()
+        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Progress for a spinner or a log.
 #[derive(Debug, Clone, Copy)]
 pub enum SuggestEvent<'a> {

@@ -20,10 +20,11 @@ use crate::advise::report::{
     Measure, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyMode,
 };
 use crate::advise::suggest::{
-    StatementInput, SuggestOptions, VerifyRequest, change_of, prove_view, replays, suggest,
+    StatementInput, SuggestOptions, VerifyRequest, change_of, prove_view, replays,
+    required_extensions, suggest,
 };
 use crate::advise::verify::VerifySettings;
-use crate::pg::{ParamValue, Runner, quote_ident, split_statements};
+use crate::pg::{Runner, quote_ident, split_statements};
 use crate::report::ServerInfo;
 use crate::seed;
 
@@ -189,7 +190,7 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         .filter_map(|(i, s)| Some((i, change_of(s)?)))
         .collect();
     let mut extension_error = None;
-    for extension in extensions(&chosen) {
+    for extension in required_extensions(&chosen) {
         let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(&extension));
         if let Err(e) = runner.client().batch_execute(&sql).await {
             extension_error = Some(format!("{sql}: {}", crate::pg::Error::from(e)));
@@ -294,17 +295,10 @@ fn seed_inputs() -> Result<Vec<StatementInput>, Error> {
             .into_iter()
             .next()
             .ok_or_else(|| plan_error("no statement".into()))?;
-        let params = statement.params.clone().map(|values| {
-            values
-                .into_iter()
-                .map(|v| v.map_or(ParamValue::Null, ParamValue::Text))
-                .collect()
-        });
-        inputs.push(StatementInput {
-            source: format!("{name}.sql"),
+        inputs.push(StatementInput::with_own_params(
+            format!("{name}.sql"),
             statement,
-            params,
-        });
+        ));
     }
     Ok(inputs)
 }
@@ -438,15 +432,4 @@ fn verify_label(mode: VerifyMode) -> &'static str {
         VerifyMode::Build => "builds",
         VerifyMode::None => "nothing (HypoPG unavailable)",
     }
-}
-
-/// Extensions the chosen indexes need (`pg_trgm` for trigram GIN), created before applying.
-fn extensions(chosen: &[&Suggestion]) -> Vec<String> {
-    let mut names: Vec<String> = chosen
-        .iter()
-        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }

@@ -6,7 +6,7 @@ use crate::advise::apply::{self, ApplyEvent, ApplyOptions, Change};
 use crate::advise::report::{
     AppliedChange, ApplySection, ChangeStatus, SuggestReport, Suggestion, SuggestionKind,
 };
-use crate::advise::suggest::change_of;
+use crate::advise::suggest::{change_of, required_extensions};
 use crate::cli::SuggestArgs;
 use crate::pg::{Runner, quote_ident};
 
@@ -81,17 +81,6 @@ pub fn skipped(s: &Suggestion, why: &str) -> AppliedChange {
     }
 }
 
-/// Extensions the suggestions need (`pg_trgm` for trigram GIN indexes), created first.
-fn extensions(chosen: &[&Suggestion]) -> Vec<String> {
-    let mut names: Vec<String> = chosen
-        .iter()
-        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// Create the chosen suggestions through [`crate::advise::apply`]: advisory lock, CONCURRENTLY
 /// under lock_timeout, INVALID leftovers dropped, stop at the first failure.
 async fn create(
@@ -105,7 +94,7 @@ async fn create(
         after: Vec::new(),
         error: None,
     };
-    for extension in extensions(chosen) {
+    for extension in required_extensions(chosen) {
         let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(&extension));
         if let Err(e) = runner.client().batch_execute(&sql).await {
             section.error = Some(format!("{sql}: {}", crate::pg::Error::from(e)));
