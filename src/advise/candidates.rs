@@ -5,7 +5,7 @@
 //! Column order follows the btree rule of thumb: equality columns first (in the order the plan
 //! prints them, so the result is stable), then at most one range column, or the sort keys with their
 //! direction when the index is meant to deliver rows in order. The other kinds (partial, INCLUDE,
-//! GIN) and the "why not" reasons live in [`kinds`]; plans without timings go through [`cost`].
+//! GIN) and the "why not" reasons live in `kinds`; plans without timings go through `cost`.
 
 mod cost;
 mod kinds;

@@ -5,7 +5,7 @@
 //! EXPLAIN prints references no SQL parser knows (`(hashed SubPlan 1)`, `(InitPlan 1).col1`,
 //! `alternatives: ...`); they are replaced by a placeholder parameter first, so the rest of the qual
 //! survives. A conjunct that still does not parse is kept as [`PredicateKind::Other`]. Which
-//! expressions can key an expression index lives in [`expressions`].
+//! expressions can key an expression index lives in `expressions`.
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,

@@ -6,7 +6,7 @@
 //! scale 1.0, nothing built twice); HypoPG cannot simulate a view, so the review-stats view is
 //! proven the way `--verify build` proves it, built in a rolled-back transaction with the original
 //! and rewritten statements timed and their results compared. Applying goes through
-//! [`crate::advise::apply`]: `CREATE INDEX CONCURRENTLY` under a lock timeout, the view in one
+//! [`crate::advise::apply()`]: `CREATE INDEX CONCURRENTLY` under a lock timeout, the view in one
 //! transaction.
 
 use std::time::Duration;
