@@ -412,7 +412,8 @@ pub enum VerifyChoice {
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["files", "command"])))]
 pub struct SuggestArgs {
-    /// SQL files (several statements each allowed), or - for standard input.
+    /// SQL files (several statements each allowed), directories (every .sql file below, sorted),
+    /// or - for standard input.
     #[arg(value_name = "FILES")]
     pub files: Vec<PathBuf>,
 

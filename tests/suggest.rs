@@ -98,23 +98,41 @@ async fn suggest_library(url: &str, sql: &str, options: &SuggestOptions) -> Sugg
 #[tokio::test]
 async fn hypo_finds_and_proves_the_seed_indexes_across_files() {
     let (url, client) = prepared("suggest_hypo", SEED).await;
-    let (_d1, product) = temp_file("product.sql", format!("{REVIEWS_QUERY};\n").as_bytes());
-    let (_d2, recs) = temp_file("recs.sql", format!("{RECOMMENDATIONS_QUERY};\n").as_bytes());
+    // A directory: every .sql file below it, sorted; other files ignored.
+    let (dir, _) = temp_file(
+        "b_recs.sql",
+        format!("{RECOMMENDATIONS_QUERY};\n").as_bytes(),
+    );
+    std::fs::create_dir(dir.path().join("pages")).unwrap();
+    std::fs::write(
+        dir.path().join("pages/a_product.sql"),
+        format!("{REVIEWS_QUERY};\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not SQL").unwrap();
     let run = pgdiag(&[
         "suggest",
         "--dsn",
         &url,
         "--format",
         "json",
-        product.to_str().unwrap(),
-        recs.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
     ]);
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = parse_report(&run.stdout);
     assert_eq!(report.verify.mode, VerifyMode::Hypo);
     assert_eq!(report.verify.requested, "auto");
-    assert_eq!(report.statements.len(), 2);
+    let sources: Vec<&str> = report
+        .statements
+        .iter()
+        .map(|s| s.source.as_str())
+        .collect();
+    assert_eq!(sources.len(), 2, "{sources:?}");
+    assert!(
+        sources[0].ends_with("b_recs.sql") && sources[1].ends_with("pages/a_product.sql"),
+        "{sources:?}"
+    );
     assert!(
         report
             .statements

@@ -19,6 +19,7 @@ use crate::report::ServerInfo;
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
 
 use super::explain::read_text;
+use super::gate_record::collect_sql_files;
 use super::{Outcome, interrupted};
 
 mod apply;
@@ -312,7 +313,10 @@ fn read_inputs(args: &SuggestArgs) -> anyhow::Result<Vec<StatementInput>> {
             }
             sources.push(("<stdin>".into(), text));
         } else {
-            sources.push((path.display().to_string(), read_text(path)?));
+            for file in collect_sql_files(std::slice::from_ref(path))? {
+                let text = read_text(&file)?;
+                sources.push((file.display().to_string(), text));
+            }
         }
     }
     let mut inputs = Vec::new();
