@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use pgdiag::advise::existing::covered_by;
 use pgdiag::advise::suggest::{StatementInput, SuggestOptions, VerifyRequest, change_of, suggest};
 use pgdiag::advise::{
     ApplyEvent, ApplyOptions, Candidate, Change, ChangeStatus, apply, single_column_advice,
 };
 use pgdiag::embedded::EmbeddedPostgres;
-use pgdiag::pg::catalog::{covered_by, existing_indexes};
+use pgdiag::pg::catalog::existing_indexes;
 use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, quote_ident,
     split_statements,

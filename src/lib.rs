@@ -18,3 +18,4 @@ pub mod pg;
 pub mod plan;
 pub mod report;
 pub mod seed;
+pub mod units;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::diagnose::Finding;
 use crate::pg::quote_ident;
 use crate::plan::{Explain, PlanNode};
-use crate::report::text::fmt_pct;
+use crate::units::fmt_pct;
 
 use super::conditions::{
     Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,

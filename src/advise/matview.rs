@@ -37,7 +37,7 @@ use super::candidates::NoSuggestion;
 use crate::diagnose::Finding;
 use crate::pg::quote_ident;
 use crate::plan::Explain;
-use crate::report::text::{fmt_ms, fmt_pct};
+use crate::units::{fmt_ms, fmt_pct};
 use plan::{PlanContext, PlanIndex, aggregate_over_scan, plan_context};
 use rewrite::{rewrite_cte, rewrite_derived, rewrite_top};
 use statement::{

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod candidates;
 pub mod conditions;
+pub mod existing;
 pub mod matview;
 pub mod matview_proof;
 pub mod report;

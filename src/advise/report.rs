@@ -1,10 +1,10 @@
 //! The `suggest` report: what was planned, suggested, proven and applied, as one serializable
 //! document. Its JSON form is a stable interface documented in docs/suggest-report.md; renderers
-//! (text, DDL script) live in [`crate::report::suggest`].
+//! (text, DDL script) live in the `report` module, above this one.
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::ServerInfo;
+use crate::pg::ServerInfo;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

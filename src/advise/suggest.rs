@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::apply::Change;
 use super::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
+use super::existing::{AlreadyIndexed, covered_by};
 use super::matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
 use super::matview_proof::verify_matview;
 use super::report::{
@@ -19,10 +20,10 @@ use super::report::{
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
 use crate::diagnose::{DiagnoseConfig, Finding, diagnose_with};
-use crate::pg::catalog::{ExistingIndex, covered_by, existing_indexes};
+use crate::pg::ServerInfo;
+use crate::pg::catalog::{ExistingIndex, column_is_c_collated, existing_indexes};
 use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
 use crate::plan::{Explain, analyze, parse_explain_value};
-use crate::report::ServerInfo;
 
 /// Which verification the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -800,6 +801,72 @@ pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
             format!("ANALYZE {view}"),
         ],
     })
+}
+
+/// Schema and table, as a candidate names them.
+type TableKey = (Option<String>, String);
+
+/// Split candidates into those still worth suggesting and those an existing index already serves
+/// ("already indexed", naming the index), reading each table's indexes once.
+pub async fn split_covered(
+    client: &tokio_postgres::Client,
+    candidates: Vec<Candidate>,
+) -> Result<(Vec<Candidate>, Vec<AlreadyIndexed>), pg::Error> {
+    let mut indexes: Vec<(TableKey, Vec<ExistingIndex>)> = Vec::new();
+    let mut keep = Vec::new();
+    let mut covered = Vec::new();
+    for candidate in candidates {
+        let table = (candidate.schema.clone(), candidate.table.clone());
+        let position = match indexes.iter().position(|(t, _)| *t == table) {
+            Some(position) => position,
+            None => {
+                let found =
+                    existing_indexes(client, candidate.schema.as_deref(), &candidate.table).await?;
+                indexes.push((table, found));
+                indexes.len() - 1
+            }
+        };
+        match covered_by(&candidate, &indexes[position].1) {
+            Some(index) => covered.push(AlreadyIndexed {
+                reason: format!(
+                    "already indexed: {} on {} is served by the existing index {}",
+                    candidate
+                        .columns
+                        .iter()
+                        .map(|c| c.label())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    candidate.table,
+                    index.name
+                ),
+                index: index.name.clone(),
+                candidate,
+            }),
+            None => keep.push(candidate),
+        }
+    }
+    Ok((keep, covered))
+}
+
+/// Drop `text_pattern_ops` from the candidate's plain-column keys whose collation is C: there the
+/// default operator class already serves `LIKE 'prefix%'`, and the index then serves ordinary
+/// comparisons and ORDER BY too.
+pub async fn drop_needless_pattern_opclass(
+    client: &tokio_postgres::Client,
+    candidate: &mut Candidate,
+) -> Result<(), pg::Error> {
+    for column in &mut candidate.columns {
+        if column.opclass.as_deref() != Some(crate::advise::PATTERN_OPCLASS) {
+            continue;
+        }
+        let Some(name) = column.name() else { continue };
+        let c = column_is_c_collated(client, candidate.schema.as_deref(), &candidate.table, name)
+            .await?;
+        if c == Some(true) {
+            column.opclass = None;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

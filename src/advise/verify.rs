@@ -21,6 +21,7 @@ use super::report::{
 use crate::pg::hypopg::HypoIndex;
 use crate::pg::{self, ParamValue, hypopg, planner, quote_ident};
 use crate::plan::{Explain, PlanNode};
+use crate::units::median;
 
 /// A statement as verification replays it.
 #[derive(Debug, Clone)]
@@ -125,19 +126,6 @@ pub async fn observe(
     }
     let explain = last.ok_or_else(|| pg::Error::Config("no EXPLAIN run".into()))?;
     Ok(Observed::from_explain(&explain, median(&mut times)))
-}
-
-pub fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS ...` as `CREATE INDEX ...`: what can run inside a
@@ -637,12 +625,5 @@ mod tests {
             index_ddl(&suggestion(Vec::new())).as_deref(),
             Some(r#"CREATE INDEX "t_a_idx" ON "t" ("a")"#)
         );
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
     }
 }

@@ -15,8 +15,6 @@ pub mod report;
 pub mod scenarios;
 pub mod strategies;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 pub use driver::{BenchConfig, Invalidation, Scenario, Stop, run};
 pub use keys::ZipfSampler;
 pub use loader::{PgLoader, decode_rows, encode_rows};
@@ -39,10 +37,4 @@ pub enum BenchError {
     Interrupted,
 }
 
-/// Milliseconds since the Unix epoch: the clock `Served::loaded_at_ms` and write commit times use.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as u64
-}
+pub use crate::units::now_ms;

@@ -2,18 +2,11 @@
 //! outcome is turned into exactly one category counter (so the invariant
 //! `hits + misses + stale_serves + database + redis_fallbacks == requests` holds by construction).
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::redis_client::CacheError;
 use super::{CacheMetrics, LoadError, Loader, Served, ServedFrom};
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::units::now_ms;
 
 /// A request that failed in the database, with the category it was counted in.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use crate::pg::{
 };
 use crate::plan::{Explain, analyze, parse_explain, parse_explain_value};
 use crate::report::{
-    self, ErrorReport, ExplainReport, ServerInfo, Source, SourceKind, StatementReport, TextStyle,
+    self, ErrorReport, ExplainReport, Source, SourceKind, StatementReport, TextStyle,
 };
 
 use super::{Outcome, interrupted};
@@ -52,11 +52,7 @@ pub async fn run(
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
-    let server = ServerInfo {
-        version: runner.server_version().to_owned(),
-        version_num: runner.server_version_num(),
-        target: settings.describe(),
-    };
+    let server = runner.server_info(settings.describe());
     let mut report = ExplainReport::new(source, Some(server));
     let total = statements.len();
     let mut failed = false;

@@ -15,7 +15,6 @@ use crate::advise::suggest::{
 use crate::advise::verify::PlannedStatement;
 use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
 use crate::pg::{self, ConnectionSettings, ParamValue, ProcessEnv, Runner, split_statements};
-use crate::report::ServerInfo;
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
 
 use super::explain::read_text;
@@ -65,11 +64,7 @@ pub async fn run(
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
-    let server = ServerInfo {
-        version: runner.server_version().to_owned(),
-        version_num: runner.server_version_num(),
-        target: settings.describe(),
-    };
+    let server = runner.server_info(settings.describe());
 
     let spinner = spinner();
     let mut report = {

@@ -25,7 +25,6 @@ use crate::advise::suggest::{
 };
 use crate::advise::verify::VerifySettings;
 use crate::pg::{Runner, quote_ident, split_statements};
-use crate::report::ServerInfo;
 use crate::seed;
 
 /// Generous: at scale 1.0 the slowest seed query takes about a second, an index build a few.
@@ -147,11 +146,7 @@ pub struct RejectedSuggestion {
 /// timings show the database as it is.
 pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<ApplyStep, Error> {
     let inputs = seed_inputs()?;
-    let server = ServerInfo {
-        version: runner.server_version().to_owned(),
-        version_num: runner.server_version_num(),
-        target,
-    };
+    let server = runner.server_info(target);
     let options = SuggestOptions {
         // hypo where HypoPG can be used (the embedded server), else unverified with a note.
         verify: VerifyRequest::Auto,

@@ -270,16 +270,7 @@ pub(crate) fn strategy<'a>(
 
 /// The middle value (the mean of the two middle ones for an even count); 0 for none.
 pub fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
+    crate::units::median(values).unwrap_or(0.0)
 }
 
 #[cfg(test)]

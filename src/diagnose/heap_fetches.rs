@@ -3,7 +3,7 @@
 //! vacuumed since its last changes — are not a finding.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::{fmt_count, fmt_pct};
+use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct HeapFetches;

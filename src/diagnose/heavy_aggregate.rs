@@ -8,7 +8,7 @@
 
 use super::{Check, Context, Finding, Rule, evidence};
 use crate::plan::NodeMetrics;
-use crate::report::text::{fmt_count, fmt_ms, fmt_pct};
+use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
 pub struct HeavyAggregate;

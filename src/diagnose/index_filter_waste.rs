@@ -4,7 +4,7 @@
 
 use super::expressions::{ColumnRef, expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::{fmt_count, fmt_ms, fmt_pct};
+use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
 pub struct IndexFilterWaste;

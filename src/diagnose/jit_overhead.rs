@@ -2,7 +2,7 @@
 //! queries whose cost estimate crosses `jit_above_cost` although they run fast.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::fmt_pct;
+use crate::units::fmt_pct;
 
 #[derive(Debug)]
 pub struct JitOverhead;

@@ -3,7 +3,7 @@
 //! A bitmap that stayed exact is not a finding.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::{fmt_count, fmt_pct};
+use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct LossyBitmap;

@@ -6,7 +6,7 @@
 use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
 use crate::plan::EstimateDirection;
-use crate::report::text::{fmt_count, fmt_ms};
+use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
 pub struct Misestimate;

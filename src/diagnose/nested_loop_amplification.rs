@@ -5,7 +5,7 @@
 
 use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::{fmt_count, fmt_ms};
+use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
 pub struct NestedLoopAmplification;

@@ -3,7 +3,7 @@
 //! Planning that is short next to execution is not a finding.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::fmt_ms;
+use crate::units::fmt_ms;
 
 #[derive(Debug)]
 pub struct PlanningTime;

@@ -3,7 +3,7 @@
 //! findings: an index would not beat reading the table.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::{fmt_count, fmt_pct};
+use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct SeqScan;

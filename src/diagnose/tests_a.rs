@@ -71,7 +71,7 @@ fn heavy_aggregate_reports_a_parallel_pair_once_at_its_finalize() {
     let scan = &analysis.nodes[partial.id + 1];
     assert_eq!(
         evidence_value(f, "rows aggregated"),
-        crate::report::text::fmt_count(scan.actual_rows_total.unwrap())
+        crate::units::fmt_count(scan.actual_rows_total.unwrap())
     );
     assert_eq!(
         evidence_value(f, "partial aggregates"),
@@ -149,7 +149,7 @@ fn misestimate_fires_on_the_outer_side_of_a_nested_loop() {
     let factor = scan.estimate_factor.unwrap();
     assert_eq!(
         evidence_value(f, "estimate factor"),
-        format!("{}×", crate::report::text::fmt_count(factor))
+        format!("{}×", crate::units::fmt_count(factor))
     );
     assert_eq!(evidence_value(f, "tier"), "100× or more");
     assert!(evidence_value(f, "direction").starts_with("under-estimated"));
@@ -255,7 +255,7 @@ fn nested_loop_amplification_fires_on_1999_inner_index_scans() {
         evidence_value(f, "time per loop"),
         format!(
             "{} ms",
-            crate::report::text::fmt_ms(inner.inclusive_time_ms.unwrap() / 1999.0)
+            crate::units::fmt_ms(inner.inclusive_time_ms.unwrap() / 1999.0)
         )
     );
     assert_eq!(f.expressions, vec!["(customer_id = c.id)".to_string()]);

@@ -3,7 +3,7 @@
 //! whole table, so the scan's time is at stake too.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::{fmt_count, fmt_pct};
+use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct UnindexedSort;

@@ -3,7 +3,7 @@
 //! exhausted when the query started. The processes that did run did all the work.
 
 use super::{Check, Context, Finding, Rule, evidence};
-use crate::report::text::fmt_pct;
+use crate::units::fmt_pct;
 
 #[derive(Debug)]
 pub struct WorkersNotLaunched;

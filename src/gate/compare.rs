@@ -313,12 +313,12 @@ impl Context<'_> {
                     ChangeKind::NewSeqScan,
                     format!(
                         "new Seq Scan on {relation} ({} rows)",
-                        crate::report::text::fmt_count(rows)
+                        crate::units::fmt_count(rows)
                     ),
                 ),
                 Some(rows) => outcome.notes.push(format!(
                     "new Seq Scan on small table {relation} ({} rows)",
-                    crate::report::text::fmt_count(rows)
+                    crate::units::fmt_count(rows)
                 )),
             }
         }

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{CancelToken, Client};
@@ -18,6 +19,17 @@ use super::connect::ConnectionSettings;
 use super::server_error::ServerError;
 use super::statements::{SqlStatement, StatementKind};
 use super::{Error, describe_client_error};
+
+/// The server a report ran on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    pub version: String,
+    /// `server_version_num`, e.g. `150018`.
+    pub version_num: i32,
+    /// `user@host:port/dbname` (never a password).
+    pub target: String,
+}
 
 /// A `$n` parameter value. Values travel in text format, exactly as psql's `\bind` sends them,
 /// so the server parses `42` as an integer for an integer column and `'2024-01-01'` as a date.
@@ -149,6 +161,16 @@ impl Runner {
             server_version_num: row.get(0),
             server_version: row.get(1),
         })
+    }
+
+    /// What a report says of the server this runner is connected to; `target` is
+    /// [`ConnectionSettings::describe`]'s `user@host:port/dbname`.
+    pub fn server_info(&self, target: String) -> ServerInfo {
+        ServerInfo {
+            version: self.server_version.clone(),
+            version_num: self.server_version_num,
+            target,
+        }
     }
 
     /// e.g. `150018`.

@@ -13,7 +13,7 @@ pub mod statements;
 use std::time::Duration;
 
 pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
-pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner};
+pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::quote_ident;
 pub use server_error::ServerError;
 pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::pg::ServerInfo;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{Check, DiagnoseConfig, Finding, diagnose_with};
@@ -64,16 +65,6 @@ impl Source {
         };
         format!("{name}:{line}")
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ServerInfo {
-    /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
-    pub version: String,
-    /// `server_version_num`, e.g. `150018`.
-    pub version_num: i32,
-    /// `user@host:port/dbname` (never a password).
-    pub target: String,
 }
 
 /// One statement of the input (or one plan of a saved file) and what became of it.
@@ -310,12 +301,12 @@ fn node_details(node: &PlanNode) -> Vec<String> {
     let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
     let mut count = |label: &str, value: Option<f64>| {
         if let Some(v) = value.filter(|v| *v > 0.0) {
-            let total = super::text::fmt_count(v * loops);
+            let total = crate::units::fmt_count(v * loops);
             if loops > 1.0 {
                 details.push(format!(
                     "{label}: {total} ({} per loop × {})",
-                    super::text::fmt_count(v),
-                    super::text::fmt_count(loops)
+                    crate::units::fmt_count(v),
+                    crate::units::fmt_count(loops)
                 ));
             } else {
                 details.push(format!("{label}: {total}"));
@@ -337,7 +328,7 @@ fn node_details(node: &PlanNode) -> Vec<String> {
         ("Lossy Heap Blocks", node.lossy_heap_blocks),
     ] {
         if let Some(v) = value.filter(|v| *v > 0) {
-            details.push(format!("{label}: {}", super::text::fmt_count(v as f64)));
+            details.push(format!("{label}: {}", crate::units::fmt_count(v as f64)));
         }
     }
     let list = |v: &Option<Vec<String>>| v.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(", "));

@@ -10,6 +10,7 @@ use crate::advise::report::{
     ApplySection, ChangeStatus, Measure, SuggestReport, Suggestion, SuggestionKind,
     SuggestionStatus, VerifyMode,
 };
+use crate::units::fmt_bytes;
 
 /// Which suggestions a script carries.
 #[derive(Debug, Clone, Copy)]
@@ -48,20 +49,6 @@ pub fn percent(value: f64) -> String {
     } else {
         format!("{value:.1}")
     }
-}
-
-pub fn bytes(value: i64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if value < 1024 {
-        return format!("{value} B");
-    }
-    let mut size = value as f64 / 1024.0;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{size:.1} {}", UNITS[unit])
 }
 
 /// `cost 3580 → 12.4` or `12.3 ms → 0.104 ms`: time when both sides have it.
@@ -205,7 +192,7 @@ pub fn render_text(
                     v.improvement_pct
                         .map(|p| format!("{}%", percent(p)))
                         .unwrap_or_default(),
-                    v.size_bytes.map(bytes).unwrap_or_default(),
+                    v.size_bytes.map(fmt_bytes).unwrap_or_default(),
                 ),
                 None => ("unverified".into(), String::new(), String::new()),
             };
@@ -322,7 +309,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
             write!(w, " in {} ms", number(ms))?;
         }
         if let Some(size) = change.size_bytes {
-            write!(w, ", {}", bytes(size))?;
+            write!(w, ", {}", fmt_bytes(size))?;
         }
         if change.dropped_invalid {
             write!(w, " (dropped the INVALID index it left)")?;
@@ -426,7 +413,7 @@ pub fn render_migration(
                 )?;
             }
             if let Some(size) = v.size_bytes {
-                writeln!(w, "--   size: {}", bytes(size))?;
+                writeln!(w, "--   size: {}", fmt_bytes(size))?;
             }
         }
         if let Some(mv) = &s.matview {
@@ -623,7 +610,7 @@ mod tests {
         assert_eq!(number(3580.4), "3580");
         assert_eq!(number(12.34), "12.3");
         assert_eq!(number(0.01234), "0.012");
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(4_530_176), "4.3 MB");
+        assert_eq!(fmt_bytes(512), "512 B");
+        assert_eq!(fmt_bytes(4_530_176), "4.3 MB");
     }
 }

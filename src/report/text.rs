@@ -9,6 +9,7 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Tab
 use super::model::{ExplainReport, NodeReport, StatementReport};
 use crate::diagnose::Severity;
 use crate::plan::EstimateDirection;
+use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 /// How text output looks.
 #[derive(Debug, Clone, Copy)]
@@ -457,50 +458,6 @@ fn fmt_factor(f: f64) -> String {
     }
 }
 
-/// Milliseconds with precision that suits the magnitude: `0.042`, `12.35`, `2,412.3`.
-pub fn fmt_ms(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{ms:.3}")
-    } else if ms < 100.0 {
-        format!("{ms:.2}")
-    } else {
-        let whole = ms.trunc();
-        let tenth = ((ms - whole) * 10.0).round();
-        let (whole, tenth) = if tenth >= 10.0 {
-            (whole + 1.0, 0.0)
-        } else {
-            (whole, tenth)
-        };
-        format!("{}.{}", fmt_count(whole), tenth as u8)
-    }
-}
-
-pub fn fmt_pct(share: f64) -> String {
-    format!("{:.1}%", share * 100.0)
-}
-
-/// Thousands separators for counts: `1,200,000`. Fractional counts (averaged rows) keep no
-/// decimals: EXPLAIN's own rounding makes them noise.
-pub fn fmt_count(value: f64) -> String {
-    let rounded = value.round();
-    if !rounded.is_finite() {
-        return value.to_string();
-    }
-    let negative = rounded < 0.0;
-    let digits = format!("{:.0}", rounded.abs());
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if negative {
-        out.insert(0, '-');
-    }
-    out
-}
-
 /// First line of `text`, whitespace collapsed, cut at `max` characters with an ellipsis.
 fn one_line(text: &str, max: usize) -> String {
     let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -518,14 +475,6 @@ mod tests {
 
     #[test]
     fn number_formats() {
-        assert_eq!(fmt_ms(0.0421), "0.042");
-        assert_eq!(fmt_ms(12.345), "12.35");
-        assert_eq!(fmt_ms(2412.34), "2,412.3");
-        assert_eq!(fmt_ms(999.96), "1,000.0");
-        assert_eq!(fmt_count(1_200_000.0), "1,200,000");
-        assert_eq!(fmt_count(999.0), "999");
-        assert_eq!(fmt_count(0.4), "0");
-        assert_eq!(fmt_pct(0.7214), "72.1%");
         assert_eq!(share_bar(0.5), " 50.0% █████");
         assert_eq!(
             one_line("SELECT a,\n    b\nFROM t", 100),

@@ -4,7 +4,7 @@
 //! are the ones worth an index, as Dexter and index_advisor judge them.
 
 use crate::plan::{Explain, PlanNode};
-use crate::report::text::fmt_pct;
+use crate::units::fmt_pct;
 
 use super::{
     Advice, Indexed, NoSuggestion, TABLE_SCANS, filter_candidates, kinds, merge, sort_candidate,

@@ -2,7 +2,7 @@
 //! suggestion (tiny table, low selectivity, already indexed), decided from what the plan shows.
 
 use crate::plan::PlanNode;
-use crate::report::text::{fmt_count, fmt_pct};
+use crate::units::{fmt_count, fmt_pct};
 
 use super::super::conditions::{
     Constant, Predicate, PredicateKind, TableRef, Target, parse_sort_key, referenced_columns,

@@ -23,7 +23,7 @@ use super::rewrite::parse_query;
 use super::statement::{check_view_part, default_name, ident_name, object_part, unique_name};
 use super::{MatviewSuggestion, Stake, qualified, truncate_with_suffix};
 use crate::pg::quote_ident;
-use crate::report::text::{fmt_ms, fmt_pct};
+use crate::units::{fmt_ms, fmt_pct};
 
 const AGGREGATES: [&str; 5] = ["count", "sum", "avg", "min", "max"];
 
