@@ -2,6 +2,7 @@
 
 mod advise;
 mod apply;
+mod architecture;
 mod bench;
 mod cache;
 mod connect;
