@@ -16,3 +16,4 @@ mod seed;
 mod suggest;
 mod suggest_seed;
 mod support;
+mod tx;
