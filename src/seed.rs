@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::pg::quote_ident;
+use crate::pg::admin;
 
 const SCHEMA_SQL: &str = include_str!("../fixtures/seed/schema.sql");
 const DATA_SQL: &str = include_str!("../fixtures/seed/data.sql");
@@ -38,7 +38,7 @@ pub enum Error {
     Step {
         step: String,
         #[source]
-        source: tokio_postgres::Error,
+        source: crate::pg::Error,
     },
 }
 
@@ -157,11 +157,7 @@ pub async fn load(
         let step = step.to_string();
         move |source| Error::Step { step, source }
     };
-    client
-        .execute(
-            "SELECT set_config('pgdiag.scale', $1, false)",
-            &[&scale.to_string()],
-        )
+    admin::set_session_setting(client, "pgdiag.scale", &scale.to_string())
         .await
         .map_err(step_error("set pgdiag.scale"))?;
     for (completed, (step, sql)) in steps.iter().enumerate() {
@@ -171,17 +167,18 @@ pub async fn load(
             total,
             elapsed: started.elapsed(),
         });
-        client.batch_execute(sql).await.map_err(step_error(step))?;
+        admin::run_script(client, sql)
+            .await
+            .map_err(step_error(step))?;
     }
     let mut tables = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        let row = client
-            .query_one(&format!("SELECT count(*) FROM {}", quote_ident(table)), &[])
+        let rows = admin::count_rows(client, None, table)
             .await
             .map_err(step_error("count rows"))?;
         tables.push(TableRows {
             table: table.to_string(),
-            rows: row.get(0),
+            rows,
         });
     }
     progress(SeedProgress {

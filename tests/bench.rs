@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use pgdiag::bench::invalidate::{self, NotifyTrigger};
 use pgdiag::bench::report::BenchReport;
 use pgdiag::bench::{self, BenchConfig, Invalidation, Scenario, Stop};
 use pgdiag::embedded::EmbeddedRedis;
@@ -190,6 +191,75 @@ async fn notify_invalidation_cuts_staleness_and_drops_its_trigger() {
         "without invalidation {without:?}, with notify {with:?}"
     );
     assert_eq!(notified.parameters.invalidate, "notify");
+}
+
+/// The server reads `--invalidate-table` as SQL reads a table name, so a name with a dot and a
+/// quote in it and a schema-qualified one both get the trigger, and lose it afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_trigger_takes_any_table_name_sql_accepts() {
+    let (url, client) = database(
+        "bench_trigger_names",
+        r#"
+CREATE TABLE "we.ird""t" (id int PRIMARY KEY, v int NOT NULL);
+CREATE SCHEMA "App Schema";
+CREATE TABLE "App Schema".prices (product_id int PRIMARY KEY, v int NOT NULL);
+INSERT INTO "we.ird""t" VALUES (1, 0);
+INSERT INTO "App Schema".prices VALUES (7, 0);
+"#,
+    )
+    .await;
+    let settings = ConnectionSettings::resolve(Some(&url), &ProcessEnv).expect("settings");
+    let cases = [
+        (
+            r#""we.ird""t""#,
+            ("public", r#"we.ird"t"#),
+            "id",
+            r#"UPDATE "we.ird""t" SET v = v + 1 WHERE id = 1"#,
+            "1",
+        ),
+        (
+            r#""App Schema".PRICES"#,
+            ("App Schema", "prices"),
+            "product_id",
+            r#"UPDATE "App Schema".prices SET v = v + 1 WHERE product_id = 7"#,
+            "7",
+        ),
+    ];
+    for (typed, (schema, table), key_column, update, key) in cases {
+        let (_listening, mut keys) = pgdiag::pg::notify::listen(&settings, invalidate::CHANNEL)
+            .await
+            .expect("listen");
+        let trigger = NotifyTrigger::create(&settings, typed, key_column)
+            .await
+            .unwrap_or_else(|e| panic!("{typed}: {e}"));
+        assert_eq!(
+            (
+                trigger.table().schema.as_str(),
+                trigger.table().name.as_str()
+            ),
+            (schema, table)
+        );
+        let on_table: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)",
+                &[&trigger.name(), &typed],
+            )
+            .await
+            .expect("pg_trigger")
+            .get(0);
+        assert_eq!(on_table, 1, "{typed}");
+        client.batch_execute(update).await.expect(update);
+        let notified = tokio::time::timeout(Duration::from_secs(10), keys.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{typed}: no notification"));
+        assert_eq!(notified.as_deref(), Some(key), "{typed}");
+        trigger.remove().await.expect("remove");
+        assert_eq!(trigger_count(&client).await, 0, "{typed}: left behind");
+    }
+    let missing = NotifyTrigger::create(&settings, "app.nope", "id")
+        .await
+        .expect_err("no such table");
+    assert!(missing.to_string().contains("no such table"), "{missing}");
 }
 
 /// Checks one line of the Prometheus text exposition format; returns the metric name of a sample.

@@ -17,3 +17,4 @@ mod seed;
 mod suggest;
 mod suggest_seed;
 mod support;
+mod tx;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::watch;
 
 use super::BenchError;
 use super::invalidate::{Listener, NotifyTrigger};
@@ -17,6 +16,7 @@ use super::report::{
     StrategyResult,
 };
 use super::scenarios::{self, Workload, WritePlan};
+use super::stop::Stop;
 use super::strategies::{self, CacheSettings};
 use crate::pg::{ConnectionSettings, StatementKind, split_statements};
 
@@ -46,34 +46,6 @@ pub enum Invalidation {
         table: String,
         key_column: String,
     },
-}
-
-/// Ctrl-C, seen by every task: they stop at their next request.
-#[derive(Debug, Clone)]
-pub struct Stop(watch::Receiver<bool>);
-
-impl Stop {
-    /// A stop signal and the sender that raises it (`send(true)`).
-    pub fn new() -> (watch::Sender<bool>, Stop) {
-        let (sender, receiver) = watch::channel(false);
-        (sender, Stop(receiver))
-    }
-
-    /// A signal that is never raised.
-    pub fn never() -> Stop {
-        Stop::new().1
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    pub async fn stopped(&self) {
-        let mut receiver = self.0.clone();
-        if receiver.wait_for(|stopped| *stopped).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 /// Everything a run needs, resolved (no environment lookups past this point).

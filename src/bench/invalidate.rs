@@ -7,13 +7,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client};
+use tokio_postgres::Client;
 
 use super::BenchError;
 use super::redis_admin::RedisAdmin;
-use crate::pg::{ConnectionSettings, quote_ident};
+use crate::pg::catalog::{self, RelationName};
+use crate::pg::{ConnectionSettings, notify};
 
 pub const CHANNEL: &str = "pgdiag_invalidate";
 
@@ -23,86 +22,59 @@ const SECOND_DELETE_AFTER: Duration = Duration::from_millis(50);
 
 static TRIGGER_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// `schema.table` or `table`, each part quoted.
-fn quote_qualified(name: &str) -> String {
-    name.split('.')
-        .map(quote_ident)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 /// The trigger and function this run created; call [`NotifyTrigger::remove`] when done.
 #[derive(Debug)]
 pub struct NotifyTrigger {
     client: Client,
-    table: String,
-    trigger: String,
-    function: String,
+    table: RelationName,
+    name: String,
 }
 
 impl NotifyTrigger {
+    /// `table` is read as SQL reads a table name (`pricing`, `app.pricing`, `"Odd.Name"`), by the
+    /// server itself, so any name it accepts works.
     pub async fn create(
         settings: &ConnectionSettings,
         table: &str,
         key_column: &str,
     ) -> Result<NotifyTrigger, BenchError> {
         let client = settings.connect().await?;
+        let creating = |e: crate::pg::Error| {
+            BenchError::Invalidation(format!("creating the trigger on {table}: {e}"))
+        };
+        let resolved = catalog::resolve_relation(&client, table)
+            .await
+            .map_err(creating)?
+            .ok_or_else(|| {
+                BenchError::Invalidation(format!("creating the trigger on {table}: no such table"))
+            })?;
         let n = TRIGGER_COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("pgdiag_bench_invalidate_{}_{n}", std::process::id());
-        let trigger = NotifyTrigger {
+        notify::create_trigger(&client, &resolved, key_column, &name, CHANNEL)
+            .await
+            .map_err(creating)?;
+        Ok(NotifyTrigger {
             client,
-            table: quote_qualified(table),
-            trigger: quote_ident(&name),
-            function: quote_ident(&name),
-        };
-        let column = quote_ident(key_column);
-        let sql = format!(
-            "BEGIN;
-CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $pgdiag$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    PERFORM pg_notify('{CHANNEL}', OLD.{column}::text);
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND (TG_OP = 'INSERT' OR NEW.{column} IS DISTINCT FROM OLD.{column}) THEN
-    PERFORM pg_notify('{CHANNEL}', NEW.{column}::text);
-  END IF;
-  RETURN NULL;
-END
-$pgdiag$;
-CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table}
-  FOR EACH ROW EXECUTE FUNCTION {function}();
-COMMIT;",
-            function = trigger.function,
-            trigger = trigger.trigger,
-            table = trigger.table,
-        );
-        if let Err(e) = trigger.client.batch_execute(&sql).await {
-            let _ = trigger.client.batch_execute("ROLLBACK").await;
-            return Err(BenchError::Invalidation(format!(
-                "creating the trigger on {table}: {}",
-                crate::pg::Error::from(e)
-            )));
-        }
-        Ok(trigger)
+            table: resolved,
+            name,
+        })
     }
 
-    /// The trigger's name in `pg_trigger`.
+    /// The trigger's name in `pg_trigger` (its function has the same name in `pg_proc`).
     pub fn name(&self) -> String {
-        self.trigger.trim_matches('"').to_owned()
+        self.name.clone()
+    }
+
+    /// The table the trigger is on, as the catalog names it.
+    pub fn table(&self) -> &RelationName {
+        &self.table
     }
 
     /// Drop the trigger and its function.
     pub async fn remove(self) -> Result<(), BenchError> {
-        let sql = format!(
-            "DROP TRIGGER IF EXISTS {} ON {}; DROP FUNCTION IF EXISTS {}();",
-            self.trigger, self.table, self.function
-        );
-        self.client.batch_execute(&sql).await.map_err(|e| {
-            BenchError::Invalidation(format!(
-                "dropping the trigger: {}",
-                crate::pg::Error::from(e)
-            ))
-        })
+        notify::drop_trigger(&self.client, &self.table, &self.name)
+            .await
+            .map_err(|e| BenchError::Invalidation(format!("dropping the trigger: {e}")))
     }
 }
 
@@ -126,35 +98,7 @@ impl Listener {
         admin: RedisAdmin,
         prefix: String,
     ) -> Result<Listener, BenchError> {
-        let tls = settings.tls_connector()?;
-        let (client, mut connection) =
-            settings
-                .config()
-                .connect(tls)
-                .await
-                .map_err(|e| crate::pg::Error::Connect {
-                    target: settings.describe(),
-                    source: e,
-                })?;
-        let (sender, mut keys) = mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(n)) if n.channel() == CHANNEL => {
-                        if sender.send(n.payload().to_owned()).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-        });
-        client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
-            .await
-            .map_err(|e| BenchError::Postgres(e.into()))?;
+        let (client, mut keys) = notify::listen(settings, CHANNEL).await?;
         let received = std::sync::Arc::new(AtomicU64::new(0));
         let counter = received.clone();
         let deleter = tokio::spawn(async move {

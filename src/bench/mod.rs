@@ -13,12 +13,14 @@ pub mod loader;
 pub mod redis_admin;
 pub mod report;
 pub mod scenarios;
+pub mod stop;
 pub mod strategies;
 
-pub use driver::{BenchConfig, Invalidation, Scenario, Stop, run};
+pub use driver::{BenchConfig, Invalidation, Scenario, run};
 pub use keys::ZipfSampler;
 pub use loader::{PgLoader, decode_rows, encode_rows};
 pub use report::BenchReport;
+pub use stop::Stop;
 
 /// What can stop a benchmark. Messages are one line; they never contain a password.
 #[derive(Debug, thiserror::Error)]

@@ -12,10 +12,10 @@ use rand::rngs::StdRng;
 use tokio::sync::Barrier;
 use tokio_postgres::{Client, Statement};
 
-use super::driver::Stop;
 use super::keys::ZipfSampler;
 use super::loader::PgLoader;
 use super::redis_admin::RedisAdmin;
+use super::stop::Stop;
 use super::{BenchError, now_ms};
 use crate::cache::{CacheStrategy, MetricsSnapshot};
 use crate::pg::ParamValue;

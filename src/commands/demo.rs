@@ -348,15 +348,7 @@ fn spinner(visible: bool, message: &'static str) -> ProgressBar {
 /// --dsn points at someone's database: never drop their tables.
 async fn refuse_existing_tables(client: &tokio_postgres::Client) -> anyhow::Result<()> {
     let tables: Vec<String> = seed::TABLES.iter().map(|t| format!("public.{t}")).collect();
-    let existing: Vec<String> = client
-        .query(
-            "SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NOT NULL",
-            &[&tables],
-        )
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let existing = crate::pg::admin::existing_relations(client, &tables).await?;
     if !existing.is_empty() {
         bail!(
             "the --dsn database already has {}: the demo loads its seed into an empty database \

@@ -5,6 +5,7 @@
 
 use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
+use crate::pg::ident::{quote_ident, quote_qualified};
 use crate::plan::EstimateDirection;
 use crate::units::{fmt_count, fmt_ms};
 
@@ -158,7 +159,9 @@ impl Rule for Misestimate {
 /// A relation whose statistics produced (part of) a node's estimate, with the conditions applied
 /// to it and the columns they name.
 struct EstimateSource {
-    relation: String,
+    /// The schema, when EXPLAIN VERBOSE reported it, and the table: apart, so they quote apart.
+    schema: Option<String>,
+    table: String,
     conditions: Vec<String>,
     columns: Vec<String>,
 }
@@ -172,10 +175,10 @@ fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
         if metrics.id != id && !metrics.path.starts_with(&prefix) {
             continue;
         }
-        let Some(relation) = metrics.relation.clone() else {
+        let node = ctx.nodes[metrics.id];
+        let Some(table) = node.relation_name.clone() else {
             continue;
         };
-        let node = ctx.nodes[metrics.id];
         let conditions: Vec<String> = [&node.index_cond, &node.recheck_cond, &node.filter]
             .into_iter()
             .flatten()
@@ -194,7 +197,8 @@ fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
             }
         }
         sources.push(EstimateSource {
-            relation,
+            schema: node.schema.clone(),
+            table,
             conditions,
             columns,
         });
@@ -210,14 +214,19 @@ fn statistics_advice(sources: &[EstimateSource]) -> String {
     }
     let mut parts = Vec::new();
     for source in sources {
-        let relation = &source.relation;
+        // Copy-paste SQL: every name quoted, so any table or column name works as printed.
+        let relation = quote_qualified(source.schema.as_deref(), &source.table);
         if source.columns.len() >= 2 {
-            let table = relation.rsplit('.').next().unwrap_or(relation);
+            let statistics = quote_ident(&format!(
+                "{}_{}_stats",
+                source.table,
+                source.columns.join("_")
+            ));
+            let columns: Vec<String> = source.columns.iter().map(|c| quote_ident(c)).collect();
             parts.push(format!(
-                "ANALYZE {relation}; if {} are correlated (the planner multiplies their selectivities as if independent): CREATE STATISTICS {table}_{}_stats (dependencies, ndistinct, mcv) ON {} FROM {relation}; ANALYZE {relation}",
+                "ANALYZE {relation}; if {} are correlated (the planner multiplies their selectivities as if independent): CREATE STATISTICS {statistics} (dependencies, ndistinct, mcv) ON {} FROM {relation}; ANALYZE {relation}",
                 source.columns.join(", "),
-                source.columns.join("_"),
-                source.columns.join(", ")
+                columns.join(", ")
             ));
         } else {
             parts.push(format!("ANALYZE {relation}"));
@@ -243,5 +252,31 @@ fn tier(factor: f64) -> &'static str {
         "100× or more"
     } else {
         "10× or more"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EstimateSource, statistics_advice};
+
+    fn source(schema: Option<&str>, table: &str, columns: &[&str]) -> EstimateSource {
+        EstimateSource {
+            schema: schema.map(str::to_owned),
+            table: table.to_owned(),
+            conditions: Vec::new(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn copy_paste_sql_quotes_hostile_names() {
+        let advice = statistics_advice(&[
+            source(Some("My Schema"), r#"odd.t"x"#, &["Zip Code", r#"a"b"#]),
+            source(None, "Upper", &["city"]),
+        ]);
+        assert_eq!(
+            advice,
+            r#"ANALYZE "My Schema"."odd.t""x"; if Zip Code, a"b are correlated (the planner multiplies their selectivities as if independent): CREATE STATISTICS "odd.t""x_Zip Code_a""b_stats" (dependencies, ndistinct, mcv) ON "Zip Code", "a""b" FROM "My Schema"."odd.t""x"; ANALYZE "My Schema"."odd.t""x"; ANALYZE "Upper""#
+        );
     }
 }

@@ -50,6 +50,9 @@ pub enum Error {
     StartTimeout { what: String, log_tail: String },
     #[error("could not connect to the embedded PostgreSQL")]
     Connect(#[from] tokio_postgres::Error),
+    /// A statement on the embedded PostgreSQL failed (its version, creating a database).
+    #[error("the embedded PostgreSQL: {0}")]
+    Postgres(#[from] crate::pg::Error),
     #[error("invalid setting name {name:?}: use letters, digits, `_` and `.` only")]
     InvalidSetting { name: String },
     /// The process-wide shared server failed to start; every caller of `shared()` gets this, with

@@ -288,15 +288,9 @@ impl EmbeddedPostgres {
         loop {
             match self.connect("postgres").await {
                 Ok(client) => {
-                    let row = client
-                        .query_one(
-                            "SELECT current_setting('server_version'), \
-                             current_setting('server_version_num')::int",
-                            &[],
-                        )
-                        .await?;
-                    self.server_version = row.get(0);
-                    self.server_version_num = row.get::<_, i32>(1) as u32;
+                    let (version, version_num) = crate::pg::admin::server_version(&client).await?;
+                    self.server_version = version;
+                    self.server_version_num = version_num as u32;
                     return Ok(());
                 }
                 Err(e) if Instant::now() >= deadline => {
@@ -390,9 +384,7 @@ impl EmbeddedPostgres {
 
     pub async fn create_database(&self, name: &str) -> Result<()> {
         let client = self.connect("postgres").await?;
-        client
-            .batch_execute(&format!("CREATE DATABASE {}", crate::pg::quote_ident(name)))
-            .await?;
+        crate::pg::admin::create_database(&client, name).await?;
         Ok(())
     }
 

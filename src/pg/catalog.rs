@@ -1,6 +1,6 @@
-//! Catalog reads for index advice: the indexes a table already has, with their key columns (or
-//! expressions), operator classes, directions, INCLUDE columns and predicate, and whether one of
-//! them already serves a candidate.
+//! Catalog reads: resolving a relation name the user typed, and for index advice the indexes a
+//! table already has, with their key columns (or expressions), operator classes, directions,
+//! INCLUDE columns and predicate.
 
 use tokio_postgres::Client;
 
@@ -144,4 +144,43 @@ pub async fn column_is_c_collated(
         .query_opt(COLUMN_COLLATION, &[&table, &schema, &column])
         .await?;
     Ok(row.and_then(|r| r.get::<_, Option<bool>>(0)))
+}
+
+/// A relation's schema and name as the catalog spells them, kept apart so that a dot in either
+/// survives quoting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl RelationName {
+    /// `"schema"."name"`, for SQL.
+    pub fn quoted(&self) -> String {
+        super::quote_qualified(Some(&self.schema), &self.name)
+    }
+}
+
+impl std::fmt::Display for RelationName {
+    /// The quoted form: unambiguous in messages too.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.quoted())
+    }
+}
+
+const RESOLVE_RELATION: &str = "
+SELECT n.nspname::text, c.relname::text
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = to_regclass($1::text)";
+
+/// The relation `name` designates, read by the server as a query reads a table name: `pricing`
+/// (on the search path, folded to lower case), `app.pricing`, `"Odd.Name"`, `"a""b"`. `None` when
+/// there is no such relation; an error when `name` is not a valid name.
+pub async fn resolve_relation(client: &Client, name: &str) -> Result<Option<RelationName>, Error> {
+    let row = client.query_opt(RESOLVE_RELATION, &[&name]).await?;
+    Ok(row.map(|row| RelationName {
+        schema: row.get(0),
+        name: row.get(1),
+    }))
 }

@@ -145,12 +145,7 @@ impl std::fmt::Debug for Runner {
 impl Runner {
     pub async fn connect(settings: &ConnectionSettings) -> Result<Runner, Error> {
         let client = settings.connect().await?;
-        let row = client
-            .query_one(
-                "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
-                &[],
-            )
-            .await?;
+        let (server_version, server_version_num) = super::admin::server_version(&client).await?;
         let cancel = client.cancel_token();
         Ok(Runner {
             client,
@@ -158,8 +153,8 @@ impl Runner {
             tls: settings.tls_connector()?,
             session_timeout: None,
             settings: settings.clone(),
-            server_version_num: row.get(0),
-            server_version: row.get(1),
+            server_version_num,
+            server_version,
         })
     }
 
@@ -241,7 +236,7 @@ impl Runner {
 
         let document = {
             let run = run_in_rolled_back_transaction(
-                &mut self.client,
+                &self.client,
                 &sent,
                 prefix.len(),
                 statement,
@@ -269,7 +264,7 @@ impl Runner {
 }
 
 async fn run_in_rolled_back_transaction(
-    client: &mut Client,
+    client: &Client,
     sent: &str,
     prefix_len: usize,
     statement: &SqlStatement,
@@ -288,24 +283,23 @@ async fn run_in_rolled_back_transaction(
         ))),
         None => Error::Client(e),
     };
-    // Dropping a tokio-postgres Transaction without commit rolls it back, so every early return
-    // below (errors included) rolls back too.
-    let tx = client.transaction().await?;
-    let prepared = tx.prepare(sent).await.map_err(server_error)?;
-    let needed = prepared.params().len();
-    if needed != options.params.len() {
-        return Err(Error::ParamCount {
-            needed,
-            given: options.params.len(),
-        });
-    }
-    let params: Vec<&(dyn ToSql + Sync)> = options
-        .params
-        .iter()
-        .map(|p| p as &(dyn ToSql + Sync))
-        .collect();
-    let rows = tx.query(&prepared, &params).await.map_err(server_error)?;
-    tx.rollback().await?;
+    let rows = super::tx::rolled_back(client, async |client| {
+        let prepared = client.prepare(sent).await.map_err(server_error)?;
+        let needed = prepared.params().len();
+        if needed != options.params.len() {
+            return Err(Error::ParamCount {
+                needed,
+                given: options.params.len(),
+            });
+        }
+        let params: Vec<&(dyn ToSql + Sync)> = options
+            .params
+            .iter()
+            .map(|p| p as &(dyn ToSql + Sync))
+            .collect();
+        client.query(&prepared, &params).await.map_err(server_error)
+    })
+    .await?;
     let row = rows
         .first()
         .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;

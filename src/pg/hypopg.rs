@@ -28,11 +28,14 @@ pub async fn unavailable_reason(client: &Client) -> Result<Option<String>, Error
             "the hypopg extension is not installed on the server".into(),
         ));
     }
-    client.batch_execute("BEGIN").await?;
-    let created = client
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-        .await;
-    client.batch_execute("ROLLBACK").await?;
+    let created = super::tx::rolled_back(client, async |client| {
+        Ok::<_, Error>(
+            client
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+                .await,
+        )
+    })
+    .await?;
     Ok(created.err().map(|e| {
         format!(
             "CREATE EXTENSION hypopg failed: {}",

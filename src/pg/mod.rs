@@ -1,20 +1,24 @@
 //! Everything that talks to PostgreSQL: resolving connection settings and connecting (with TLS),
-//! splitting SQL input into statements, and the safe EXPLAIN runner.
+//! splitting SQL input into statements, the safe EXPLAIN runner, the rolled-back transaction,
+//! catalog reads, HypoPG, LISTEN/NOTIFY, and quoting the names pgdiag writes into SQL.
 
+pub mod admin;
 pub mod catalog;
 pub mod connect;
 pub mod explain;
 pub mod hypopg;
 pub mod ident;
+pub mod notify;
 pub mod planner;
 pub mod server_error;
 pub mod statements;
+pub mod tx;
 
 use std::time::Duration;
 
 pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
-pub use ident::quote_ident;
+pub use ident::{quote_ident, quote_qualified};
 pub use server_error::ServerError;
 pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};
 
