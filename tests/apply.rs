@@ -106,6 +106,7 @@ async fn creates_valid_used_indexes_concurrently_and_a_second_run_finds_them() {
     .await
     .unwrap();
     assert_eq!(events, ["start 0", "finish 0", "start 1", "finish 1"]);
+    assert_eq!(report.outcomes.len(), changes.len(), "{report:?}");
     for outcome in &report.outcomes {
         assert_eq!(
             outcome.status,
@@ -136,6 +137,7 @@ async fn creates_valid_used_indexes_concurrently_and_a_second_run_finds_them() {
     assert!(plan.contains("order_total_idx"), "{plan}");
 
     let again = run(&client, &changes, &options(2000)).await;
+    assert_eq!(again.outcomes.len(), changes.len(), "{again:?}");
     for outcome in &again.outcomes {
         assert_eq!(outcome.status, ChangeStatus::AlreadyExisted, "{outcome:?}");
         assert!(outcome.size_bytes.unwrap() > 0);

@@ -135,6 +135,7 @@ async fn herd_swr_loads_once_per_expiry() {
         .await
         .expect("bench runs");
     let herd = report.strategies[0].herd.as_ref().expect("herd results");
+    assert_eq!(herd.rounds.len(), 3, "{herd:?}");
     for round in &herd.rounds {
         assert_eq!(round.db_calls, 1, "{round:?}");
     }
@@ -542,6 +543,7 @@ async fn a_redis_cluster_url_works_for_the_whole_benchmark() {
     let report = bench::run(&config, Stop::never())
         .await
         .expect("bench runs on the cluster");
+    assert_eq!(report.strategies.len(), 3);
     for s in &report.strategies {
         let c = &s.counters;
         assert!(c.requests > 0 && c.hits > 0, "{}: {c:?}", s.strategy);

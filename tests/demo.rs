@@ -99,8 +99,42 @@ fn demo_tells_the_seed_story_with_measured_claims() {
     // 4. pgdiag's own suggestions: the reviews index, the recommendations composite serving
     // ORDER BY score DESC, and the review-stats view, proven, then created.
     let step = &report.suggestions;
-    assert!(step.wired, "{step:#?}");
     assert_eq!(step.verify, "hypo", "{step:#?}");
+    // Suggest's own ids, each once: the suggestions come from the suggest run, not a list of the
+    // demo's own.
+    let ids: Vec<&str> = step
+        .applied
+        .iter()
+        .map(|s| s.id.as_str())
+        .chain(step.rejected.iter().map(|r| r.id.as_str()))
+        .collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    assert!(
+        ids.iter().all(|id| id
+            .strip_prefix('s')
+            .is_some_and(|n| n.parse::<u32>().is_ok())),
+        "{ids:?}"
+    );
+    // Applying went through without a failure, and the note says how much it did.
+    assert!(
+        step.applied.iter().all(|s| s.status == "created"),
+        "{step:#?}"
+    );
+    assert_eq!(
+        step.note,
+        format!(
+            "pgdiag suggest found {n} suggestion(s) (indexes verified with HypoPG, views proven by building them); {n} created",
+            n = step.applied.len()
+        )
+    );
+    for rejected in &step.rejected {
+        assert!(!rejected.reason.is_empty(), "{rejected:#?}");
+        assert!(
+            step.suggestion(&rejected.name).is_none(),
+            "rejected and applied: {step:#?}"
+        );
+    }
     let index_on = |table: &str, leading: &[&str]| {
         step.applied
             .iter()
@@ -136,6 +170,15 @@ fn demo_tells_the_seed_story_with_measured_claims() {
             proof.per_query.iter().any(|q| q.used),
             "not used anywhere: {s:#?}"
         );
+        // Kept on its proof: at least suggest's 10% minimum improvement.
+        assert!(
+            proof.improvement_pct.is_some_and(|pct| pct >= 10.0),
+            "{s:#?}"
+        );
+        // Applied for real: built, measured, no failure.
+        assert_eq!(s.message, None, "{s:#?}");
+        assert!(s.build_ms.is_some_and(|ms| ms > 0.0), "{s:#?}");
+        assert!(s.size_bytes.is_some_and(|bytes| bytes > 0), "{s:#?}");
     }
     assert!(reviews_index.ddl[0].starts_with("CREATE INDEX CONCURRENTLY"));
     assert!(reviews_index.serves.iter().any(|q| q == "product_page"));

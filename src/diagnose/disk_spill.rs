@@ -66,3 +66,36 @@ impl Rule for DiskSpill {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn disk_spill_fires_on_external_sort_and_batched_hash() {
+        let d = diagnose_fixture("sort_external.json").diagnosis;
+        let f = finding(&d, "disk-spill");
+        assert!(
+            f.summary.starts_with("sort spilled to disk"),
+            "{}",
+            f.summary
+        );
+        assert!(f.advice.contains("SET LOCAL work_mem"), "{}", f.advice);
+        insta::assert_json_snapshot!("sort_external", findings(&d, "disk-spill"));
+
+        let d = diagnose_fixture("hash_join_batches.json").diagnosis;
+        let f = finding(&d, "disk-spill");
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.label == "hash batches" && e.value != "1")
+        );
+        insta::assert_json_snapshot!("hash_join_batches", findings(&d, "disk-spill"));
+    }
+
+    #[test]
+    fn disk_spill_near_miss_in_memory_sort() {
+        let d = diagnose_fixture("cte.json").diagnosis;
+        assert!(!rules_fired(&d).contains(&"disk-spill"), "{:?}", d.findings);
+    }
+}

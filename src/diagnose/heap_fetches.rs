@@ -86,3 +86,58 @@ impl Rule for HeapFetches {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn heap_fetches_fires_on_a_stale_visibility_map() {
+        // events was updated after its VACUUM: all 2,000 rows needed a heap visit.
+        let Diagnosed {
+            diagnosis: d,
+            explain,
+            analysis,
+        } = diagnose_fixture("index_only_heap_fetches.json");
+        let f = finding(&d, "heap-fetches");
+        let node = &analysis.nodes[f.node_id];
+        assert_eq!(node.label, "Index Only Scan");
+        let plan = explain.plan.preorder()[f.node_id];
+        let fetches = plan.heap_fetches.unwrap() as f64;
+        let rows = node.actual_rows_total.unwrap();
+        assert_eq!(fetches, 2000.0);
+        assert_close(
+            f.time_at_stake_ms,
+            node.exclusive_time_ms.unwrap() * (fetches / rows).min(1.0),
+        );
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(evidence_value(f, "heap fetches"), "2,000");
+        assert_eq!(
+            f.expressions,
+            vec!["((kind = 7) AND (id < 100000))".to_owned()]
+        );
+        assert!(f.advice.contains("VACUUM events"), "{}", f.advice);
+        assert!(
+            f.advice.contains("autovacuum_vacuum_insert_scale_factor"),
+            "{}",
+            f.advice
+        );
+        assert_eq!(f.doc, "docs/rules/heap-fetches.md");
+        insta::assert_json_snapshot!(findings(&d, "heap-fetches"));
+    }
+
+    #[test]
+    fn heap_fetches_near_miss_after_vacuum() {
+        // The SubPlan's index-only scan on orders (vacuumed) returns 100,000 rows with 0 heap
+        // fetches.
+        let d = diagnose_fixture("subplan.json").diagnosis;
+        let c = check(&d, "heap-fetches");
+        assert!(c.reason.contains("0 heap fetches"), "{}", c.reason);
+        assert!(
+            c.reason.contains("the visibility map is fresh enough"),
+            "{}",
+            c.reason
+        );
+    }
+}

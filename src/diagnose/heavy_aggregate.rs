@@ -185,3 +185,115 @@ fn input_rows(ctx: &Context<'_>, id: usize) -> f64 {
         .filter_map(|c| c.actual_rows_total)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn heavy_aggregate_fires_on_a_hash_aggregate_over_333k_rows() {
+        // jit.json: HashAggregate by status over a Seq Scan returning 333,300 rows.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("jit.json");
+        let [f] = findings(&d, "heavy-aggregate")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        let node = &analysis.nodes[f.node_id];
+        assert_eq!(node.label, "HashAggregate");
+        assert_eq!(f.time_at_stake_ms, node.inclusive_time_ms.unwrap());
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(evidence_value(f, "rows aggregated"), "333,300");
+        assert_eq!(f.expressions, vec!["status".to_string()]);
+        assert!(f.advice.contains("materialized view"), "{}", f.advice);
+        assert!(f.advice.contains("over orders"), "{}", f.advice);
+        assert!(f.advice.contains("grouped by status"), "{}", f.advice);
+        assert_eq!(f.doc, "docs/rules/heavy-aggregate.md");
+        insta::assert_json_snapshot!(findings(&d, "heavy-aggregate"));
+    }
+
+    #[test]
+    fn heavy_aggregate_reports_a_parallel_pair_once_at_its_finalize() {
+        // parallel_seq_scan.json: Finalize Aggregate <- Gather <- Partial Aggregate (3 loops) <- scan.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("parallel_seq_scan.json");
+        let [f] = findings(&d, "heavy-aggregate")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        assert_eq!(analysis.nodes[f.node_id].label, "Finalize Aggregate");
+        let partial = analysis
+            .nodes
+            .iter()
+            .find(|n| n.label == "Partial Aggregate")
+            .unwrap();
+        let scan = &analysis.nodes[partial.id + 1];
+        assert_eq!(
+            evidence_value(f, "rows aggregated"),
+            crate::units::fmt_count(scan.actual_rows_total.unwrap())
+        );
+        assert_eq!(
+            evidence_value(f, "partial aggregates"),
+            "3 rows from 3 processes"
+        );
+        assert!(
+            checks(&d, "heavy-aggregate")
+                .iter()
+                .any(|c| c.node_id == partial.id && c.reason.contains("Finalize")),
+            "{:?}",
+            d.checks
+        );
+        insta::assert_json_snapshot!(findings(&d, "heavy-aggregate"));
+    }
+
+    #[test]
+    fn heavy_aggregate_near_miss_a_small_initplan_aggregate() {
+        // aggregate_small_initplan.json: avg() over 2 rows in an InitPlan of a 2M-row scan.
+        let d = diagnose_fixture("aggregate_small_initplan.json").diagnosis;
+        assert!(
+            findings(&d, "heavy-aggregate").is_empty(),
+            "{:?}",
+            d.findings
+        );
+        let [c] = checks(&d, "heavy-aggregate")[..] else {
+            panic!("{:?}", d.checks)
+        };
+        assert!(
+            c.reason.starts_with("few rows: aggregates 2 rows"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn heavy_aggregate_near_miss_a_root_aggregate_over_few_rows() {
+        // initplan.json: avg() over 50 rows takes half the time *with its input* (a 1 ms query);
+        // the aggregating itself is a sliver of it, so this is no finding.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("initplan.json");
+        assert!(
+            findings(&d, "heavy-aggregate").is_empty(),
+            "{:?}",
+            d.findings
+        );
+        let [c] = checks(&d, "heavy-aggregate")[..] else {
+            panic!("{:?}", d.checks)
+        };
+        let aggregate = &analysis.nodes[c.node_id];
+        assert!(aggregate.inclusive_time_ms.unwrap() / analysis.total_time_ms.unwrap() > 0.2);
+        assert!(
+            c.reason
+                .starts_with("few rows: aggregates 50 rows (< 100,000)"),
+            "{}",
+            c.reason
+        );
+    }
+}

@@ -169,3 +169,88 @@ fn unqualified(filter: &str, qualifiers: &[&str]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn index_filter_waste_fires_on_a_bitmap_scan_filtering_95_percent() {
+        // index_filter_waste.json: status = 'dormant' via the index, score < 50 filtered after.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("index_filter_waste.json");
+        let [f] = findings(&d, "index-filter-waste")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        let scan = &analysis.nodes[f.node_id];
+        assert_eq!(scan.label, "Bitmap Heap Scan");
+        let removed_share = 190_000.0 / 200_000.0;
+        assert_eq!(
+            f.time_at_stake_ms,
+            scan.exclusive_time_ms.unwrap() * removed_share
+        );
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            evidence_value(f, "rows removed by filter"),
+            "190,000 (95.0%)"
+        );
+        assert_eq!(
+            f.expressions,
+            vec![
+                "(people.status = 'dormant'::text)".to_string(),
+                "(people.score < 50)".to_string()
+            ]
+        );
+        assert!(
+            f.advice
+                .contains("CREATE INDEX ON public.people (status, score)"),
+            "{}",
+            f.advice
+        );
+        assert!(
+            f.advice
+                .contains("CREATE INDEX ON public.people (status) WHERE (score < 50)"),
+            "{}",
+            f.advice
+        );
+        insta::assert_json_snapshot!(findings(&d, "index-filter-waste"));
+    }
+
+    #[test]
+    fn index_filter_waste_fires_on_an_index_scan_with_equality_filter_first() {
+        // nested_loop_many_loops.json: customers by id < 10000, filtered on country = 'FR'.
+        let d = diagnose_fixture("nested_loop_many_loops.json").diagnosis;
+        let [f] = findings(&d, "index-filter-waste")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        assert_eq!(f.relation.as_deref(), Some("customers"));
+        assert!(
+            f.advice.contains("CREATE INDEX ON customers (country, id)"),
+            "{}",
+            f.advice
+        );
+        insta::assert_json_snapshot!(findings(&d, "index-filter-waste"));
+    }
+
+    #[test]
+    fn index_filter_waste_near_miss_small_waste() {
+        // initplan.json: the filter on amount > $0 discards 50 rows.
+        let d = diagnose_fixture("initplan.json").diagnosis;
+        assert!(
+            findings(&d, "index-filter-waste").is_empty(),
+            "{:?}",
+            d.findings
+        );
+        let [c] = checks(&d, "index-filter-waste")[..] else {
+            panic!("{:?}", d.checks)
+        };
+        assert_eq!(
+            c.reason,
+            "orders: the filter discards 50 of 50 fetched rows (100.0%); a small waste"
+        );
+    }
+}

@@ -53,3 +53,36 @@ impl Rule for JitOverhead {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn jit_overhead_fires_when_jit_dominates() {
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("jit.json");
+        let f = finding(&d, "jit-overhead");
+        assert_eq!(f.time_at_stake_ms, analysis.jit_total_ms.unwrap());
+        assert!(f.share_at_stake > 0.4);
+        assert_eq!(f.severity, Severity::Warning);
+        insta::assert_json_snapshot!(findings(&d, "jit-overhead"));
+    }
+
+    #[test]
+    fn jit_overhead_near_miss_jit_on_a_long_query() {
+        // sort_external.json: JIT kicked in by cost, but the query ran for a second.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("sort_external.json");
+        assert!(analysis.jit_total_ms.unwrap() > 0.0);
+        let c = check(&d, "jit-overhead");
+        assert_eq!(c.reason, "JIT takes 1.8% of execution time (< 10.0%)");
+    }
+}

@@ -111,3 +111,53 @@ impl Rule for LossyBitmap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn lossy_bitmap_fires_when_the_bitmap_outgrows_work_mem() {
+        // work_mem = 64kB: 7,241 of 7,874 heap blocks went lossy.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("bitmap_lossy.json");
+        let f = finding(&d, "lossy-bitmap");
+        let node = &analysis.nodes[f.node_id];
+        assert_eq!(node.label, "Bitmap Heap Scan");
+        assert_close(
+            f.time_at_stake_ms,
+            node.exclusive_time_ms.unwrap() * 7241.0 / (633.0 + 7241.0),
+        );
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(evidence_value(f, "exact heap blocks"), "633");
+        assert!(evidence_value(f, "lossy heap blocks").starts_with("7,241 ("));
+        assert_eq!(
+            evidence_value(f, "rows removed by index recheck"),
+            "689,042"
+        );
+        assert_eq!(evidence_value(f, "work_mem"), "64kB");
+        assert_eq!(
+            f.expressions,
+            vec!["((customer_id >= 1000) AND (customer_id <= 6000))".to_owned()]
+        );
+        // 7,874 pages × 64 bytes × 1.25 ≈ 615 kB: 1MB (measured: exact from 496kB).
+        assert!(
+            f.advice.contains("SET LOCAL work_mem = '1MB'"),
+            "{}",
+            f.advice
+        );
+        insta::assert_json_snapshot!(findings(&d, "lossy-bitmap"));
+    }
+
+    #[test]
+    fn lossy_bitmap_near_miss_exact_bitmap() {
+        let d = diagnose_fixture("cte.json").diagnosis;
+        let c = check(&d, "lossy-bitmap");
+        assert!(c.reason.contains("the bitmap stayed exact"), "{}", c.reason);
+        assert!(c.reason.contains("59 exact heap blocks"), "{}", c.reason);
+    }
+}

@@ -258,6 +258,95 @@ fn tier(factor: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::{EstimateSource, statistics_advice};
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn misestimate_fires_on_the_outer_side_of_a_nested_loop() {
+        // misestimate_nested_loop.json: city and zip are correlated; 18 rows planned, 2,000 found.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("misestimate_nested_loop.json");
+        let [f] = findings(&d, "misestimate")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        let scan = &analysis.nodes[f.node_id];
+        assert_eq!(scan.label, "Seq Scan");
+        assert_eq!(f.relation.as_deref(), Some("public.people"));
+        let join = &analysis.nodes[scan.parent.unwrap()];
+        assert_eq!(join.label, "Nested Loop");
+        assert_eq!(f.time_at_stake_ms, join.inclusive_time_ms.unwrap());
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(evidence_value(f, "planned rows"), "18");
+        assert_eq!(evidence_value(f, "actual rows"), "2,000");
+        let factor = scan.estimate_factor.unwrap();
+        assert_eq!(
+            evidence_value(f, "estimate factor"),
+            format!("{}×", crate::units::fmt_count(factor))
+        );
+        assert_eq!(evidence_value(f, "tier"), "100× or more");
+        assert!(evidence_value(f, "direction").starts_with("under-estimated"));
+        assert!(
+            f.advice.contains(r#"ANALYZE "public"."people""#),
+            "{}",
+            f.advice
+        );
+        assert!(
+            f.advice.contains(
+                r#"CREATE STATISTICS "people_city_zip_stats" (dependencies, ndistinct, mcv) ON "city", "zip" FROM "public"."people""#
+            ),
+            "{}",
+            f.advice
+        );
+        // The loop itself is off by as much, but nothing above it chose anything from that.
+        assert!(
+            checks(&d, "misestimate")
+                .iter()
+                .any(|c| c.node_id == join.id
+                    && c.reason.contains("no plan choice depended on it")),
+            "{:?}",
+            d.checks
+        );
+        insta::assert_json_snapshot!(findings(&d, "misestimate"));
+    }
+
+    #[test]
+    fn misestimate_fires_on_the_input_of_a_hash_that_spilled() {
+        // misestimate_hash_spill.json: the same filter hashed; 1 batch planned, 4 used.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("misestimate_hash_spill.json");
+        let [f] = findings(&d, "misestimate")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        let hash = &analysis.nodes[analysis.nodes[f.node_id].parent.unwrap()];
+        assert_eq!(hash.label, "Hash");
+        let join = &analysis.nodes[hash.parent.unwrap()];
+        assert_eq!(join.label, "Hash Join");
+        assert_eq!(f.time_at_stake_ms, join.inclusive_time_ms.unwrap());
+        assert_eq!(evidence_value(f, "hash batches"), "4 (planned 1)");
+        assert_eq!(f.severity, Severity::Critical);
+        insta::assert_json_snapshot!(findings(&d, "misestimate"));
+    }
+
+    #[test]
+    fn misestimate_near_miss_no_plan_choice_at_a_merge_join() {
+        // cte.json: the Merge Join expected 60,833 rows and produced 1,085 (×56), at the root.
+        let d = diagnose_fixture("cte.json").diagnosis;
+        assert!(findings(&d, "misestimate").is_empty(), "{:?}", d.findings);
+        let c = checks(&d, "misestimate")
+            .into_iter()
+            .find(|c| c.node_id == 0)
+            .expect("a check on the Merge Join");
+        assert_eq!(
+            c.reason,
+            "Merge Join: off by 56.1× (over-estimated) but no plan choice depended on it"
+        );
+    }
 
     fn source(schema: Option<&str>, table: &str, columns: &[&str]) -> EstimateSource {
         EstimateSource {

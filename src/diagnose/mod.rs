@@ -309,8 +309,6 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_a;
-#[cfg(test)]
-mod tests_b;

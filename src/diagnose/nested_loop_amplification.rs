@@ -163,3 +163,74 @@ impl Rule for NestedLoopAmplification {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn nested_loop_amplification_fires_on_1999_inner_index_scans() {
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("nested_loop_many_loops.json");
+        let [f] = findings(&d, "nested-loop-amplification")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        let inner = &analysis.nodes[f.node_id];
+        assert_eq!(inner.label, "Index Scan");
+        assert_eq!(f.relation.as_deref(), Some("orders"));
+        assert_eq!(f.time_at_stake_ms, inner.inclusive_time_ms.unwrap());
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(evidence_value(f, "loops"), "1,999");
+        assert_eq!(evidence_value(f, "rows per loop"), "50.0");
+        assert_eq!(
+            evidence_value(f, "time per loop"),
+            format!(
+                "{} ms",
+                crate::units::fmt_ms(inner.inclusive_time_ms.unwrap() / 1999.0)
+            )
+        );
+        assert_eq!(f.expressions, vec!["(customer_id = c.id)".to_string()]);
+        assert!(
+            f.advice
+                .contains("already seeks with orders_customer_id_idx"),
+            "{}",
+            f.advice
+        );
+        assert!(f.advice.contains("hash join"), "{}", f.advice);
+        insta::assert_json_snapshot!(findings(&d, "nested-loop-amplification"));
+    }
+
+    #[test]
+    fn nested_loop_amplification_links_a_misestimated_outer_side() {
+        let d = diagnose_fixture("misestimate_nested_loop.json").diagnosis;
+        let [f] = findings(&d, "nested-loop-amplification")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        assert_eq!(evidence_value(f, "loops"), "2,000");
+        assert_eq!(evidence_value(f, "outer rows"), "2,000 (planned 18)");
+        assert!(f.advice.contains("misestimate"), "{}", f.advice);
+        insta::assert_json_snapshot!(findings(&d, "nested-loop-amplification"));
+    }
+
+    #[test]
+    fn nested_loop_amplification_near_miss_few_loops() {
+        // nested_loop_few_loops.json: 51 people, one index probe into visits each.
+        let d = diagnose_fixture("nested_loop_few_loops.json").diagnosis;
+        assert!(
+            findings(&d, "nested-loop-amplification").is_empty(),
+            "{:?}",
+            d.findings
+        );
+        let [c] = checks(&d, "nested-loop-amplification")[..] else {
+            panic!("{:?}", d.checks)
+        };
+        assert_eq!(
+            c.reason,
+            "the inner Index Scan runs 51 times (< 1,000): few loops"
+        );
+    }
+}

@@ -78,3 +78,62 @@ impl Rule for PlanningTime {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
+
+    #[test]
+    fn planning_time_fires_when_planning_dominates() {
+        // 200 partitions, none pruned at plan time: 17.5 ms planning for 2.5 ms execution.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("planning_partitions.json");
+        let f = finding(&d, "planning-time");
+        let planning_ms = analysis.planning_time_ms.unwrap();
+        let execution_ms = analysis.execution_time_ms.unwrap();
+        assert_eq!(f.node_id, 0);
+        assert_eq!(f.time_at_stake_ms, planning_ms);
+        // Planning exceeds execution: the share is clamped to the whole query.
+        assert_eq!(f.share_at_stake, 1.0);
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(
+            evidence_value(f, "planning / execution"),
+            format!("{:.2}×", planning_ms / execution_ms)
+        );
+        assert!(f.advice.contains("prepared statement"), "{}", f.advice);
+        assert!(f.advice.contains("join_collapse_limit"), "{}", f.advice);
+        insta::assert_json_snapshot!(findings(&d, "planning-time"));
+    }
+
+    #[test]
+    fn planning_time_near_miss_short_planning() {
+        // 0.46 ms planning for 59.6 ms execution.
+        let d = diagnose_fixture("seq_scan_filter.json").diagnosis;
+        let c = check(&d, "planning-time");
+        assert_eq!(c.node_id, 0);
+        assert!(
+            c.reason.contains("is short compared with execution"),
+            "{}",
+            c.reason
+        );
+        // A tiny ratio keeps two significant digits instead of printing 0.00×.
+        assert!(c.reason.contains("0.0078× < 1×"), "{}", c.reason);
+    }
+
+    #[test]
+    fn planning_time_near_miss_fast_planning_of_a_faster_query() {
+        // initplan.json plans in 0.54 ms and runs in 1.15 ms: with the ratio lowered to 0.4 it
+        // passes the ratio test, and the 5 ms floor keeps a sub-millisecond plan quiet.
+        let thresholds = Thresholds {
+            planning_min_ratio: 0.4,
+            ..Thresholds::default()
+        };
+        let d = diagnose_fixture_with("initplan.json", &thresholds).diagnosis;
+        let c = check(&d, "planning-time");
+        assert!(c.reason.contains("too little to matter"), "{}", c.reason);
+    }
+}

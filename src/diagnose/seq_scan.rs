@@ -108,3 +108,65 @@ impl Rule for SeqScan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn seq_scan_fires_on_a_large_selective_scan() {
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("seq_scan_filter.json");
+        let f = finding(&d, "seq-scan");
+        let node = &analysis.nodes[f.node_id];
+        assert_eq!(node.label, "Seq Scan");
+        assert_eq!(f.time_at_stake_ms, node.exclusive_time_ms.unwrap());
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.label == "rows removed by filter")
+        );
+        assert!(!f.expressions.is_empty(), "names the filter");
+        assert_eq!(f.doc, "docs/rules/seq-scan.md");
+        insta::assert_json_snapshot!(findings(&d, "seq-scan"));
+    }
+
+    #[test]
+    fn seq_scan_near_miss_non_selective_filter() {
+        // amount > 100 keeps ~70% of the rows: reading the table is the right plan.
+        let d = diagnose_fixture("parallel_seq_scan.json").diagnosis;
+        assert!(!rules_fired(&d).contains(&"seq-scan"), "{:?}", d.findings);
+        let check = check(&d, "seq-scan");
+        assert!(
+            check
+                .reason
+                .contains("an index would not beat a sequential read"),
+            "{}",
+            check.reason
+        );
+    }
+
+    #[test]
+    fn seq_scan_near_miss_a_small_table() {
+        // seq_scan_small_table.json: the filter drops 80% of the rows, selective enough, but the
+        // table has 2,000 rows: reading it whole is cheaper than any index.
+        let Diagnosed {
+            diagnosis: d,
+            explain,
+            analysis,
+        } = diagnose_fixture("seq_scan_small_table.json");
+        let c = check(&d, "seq-scan");
+        let scan = explain.plan.preorder()[c.node_id];
+        assert_eq!(analysis.nodes[c.node_id].label, "Seq Scan");
+        assert_eq!(scan.rows_removed_by_filter, Some(1600.0));
+        assert_eq!(
+            c.reason,
+            "warehouses: small (2,000 rows read < 10,000); reading it whole is cheap"
+        );
+    }
+}

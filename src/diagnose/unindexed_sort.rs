@@ -114,3 +114,45 @@ impl Rule for UnindexedSort {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn unindexed_sort_fires_on_a_sort_over_a_table_scan() {
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("sort_external.json");
+        let f = finding(&d, "unindexed-sort");
+        assert!(analysis.nodes[f.node_id].label.contains("Sort"));
+        assert!(!f.expressions.is_empty(), "names the sort keys");
+        insta::assert_json_snapshot!(findings(&d, "unindexed-sort"));
+    }
+
+    #[test]
+    fn unindexed_sort_near_miss_sort_over_a_cte() {
+        let d = diagnose_fixture("cte.json").diagnosis;
+        assert!(!rules_fired(&d).contains(&"unindexed-sort"));
+        assert!(
+            checks(&d, "unindexed-sort")
+                .iter()
+                .any(|c| c.reason.contains("CTE Scan")),
+            "{:?}",
+            d.checks
+        );
+    }
+
+    #[test]
+    fn unindexed_sort_near_miss_a_cheap_sort() {
+        // workers_not_launched.json: the Sort under the Gather Merge is 0.4% of the time.
+        let d = diagnose_fixture("workers_not_launched.json").diagnosis;
+        let c = check(&d, "unindexed-sort");
+        assert_eq!(
+            c.reason,
+            "sorting public.jobs takes 0.4% of the time (< 5.0%); not worth an index"
+        );
+    }
+}

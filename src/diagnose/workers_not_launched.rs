@@ -80,3 +80,38 @@ impl Rule for WorkersNotLaunched {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnose::Severity;
+    use crate::diagnose::test_support::*;
+
+    #[test]
+    fn workers_not_launched_fires_when_the_pool_is_short() {
+        // max_parallel_workers = 1: the Gather Merge planned 2 workers and got 1.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("workers_not_launched.json");
+        let f = finding(&d, "workers-not-launched");
+        let node = &analysis.nodes[f.node_id];
+        assert_eq!(node.label, "Gather Merge");
+        assert_eq!(node.parallel_workers, Some((1, 2)));
+        assert_close(f.time_at_stake_ms, node.inclusive_time_ms.unwrap() / 3.0);
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(evidence_value(f, "workers planned"), "2");
+        assert_eq!(evidence_value(f, "workers launched"), "1");
+        assert_eq!(evidence_value(f, "max_parallel_workers"), "1");
+        assert!(f.advice.contains("max_worker_processes"), "{}", f.advice);
+        assert_eq!(f.doc, "docs/rules/workers-not-launched.md");
+        insta::assert_json_snapshot!(findings(&d, "workers-not-launched"));
+    }
+
+    #[test]
+    fn workers_not_launched_near_miss_all_launched() {
+        let d = diagnose_fixture("parallel_seq_scan.json").diagnosis;
+        let c = check(&d, "workers-not-launched");
+        assert_eq!(c.reason, "all 2 planned workers launched");
+    }
+}

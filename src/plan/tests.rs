@@ -17,6 +17,14 @@ const ALL_FIXTURES: &[&str] = &[
     "never_executed.json",
     "bitmap_lossy.json",
     "index_only_heap_fetches.json",
+    "workers_not_launched.json",
+    "planning_partitions.json",
+    "misestimate_nested_loop.json",
+    "misestimate_hash_spill.json",
+    "aggregate_small_initplan.json",
+    "nested_loop_few_loops.json",
+    "index_filter_waste.json",
+    "seq_scan_small_table.json",
     "psql_aligned.txt",
     "psql_aligned_analyze.txt",
     "auto_explain.log",
@@ -58,6 +66,17 @@ fn node_by_label<'a>(analysis: &'a Analysis, label: &str) -> &'a NodeMetrics {
 
 #[test]
 fn every_fixture_parses_and_keeps_basic_invariants() {
+    // Every committed plan is in the list, so none escapes the invariants below.
+    let dir = format!("{}/fixtures/plans", env!("CARGO_MANIFEST_DIR"));
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "README.md")
+        .collect();
+    committed.sort();
+    let mut listed: Vec<&str> = ALL_FIXTURES.to_vec();
+    listed.sort_unstable();
+    assert_eq!(committed, listed);
     for name in ALL_FIXTURES {
         let explains = parse_explain(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!explains.is_empty(), "{name}");
@@ -122,7 +141,18 @@ fn exclusive_times_account_for_the_execution_time() {
     // What stays outside every node: executor start-up/shut-down, parallel worker launch and
     // shutdown, JIT code generation. On these plans that is under 10 % of Execution Time; the CTE
     // and parallel plans are included because their rules must neither lose nor double time.
-    for name in ALL_FIXTURES {
+    // Not where start-up is most of the run: planning_partitions.json opens 200 partitions in
+    // 2.5 ms; nested_loop_few_loops.json (1.6 ms) and seq_scan_small_table.json (0.3 ms) leave
+    // 15-20% outside their nodes.
+    let startup_bound = [
+        "planning_partitions.json",
+        "nested_loop_few_loops.json",
+        "seq_scan_small_table.json",
+    ];
+    for name in ALL_FIXTURES
+        .iter()
+        .filter(|name| !startup_bound.contains(name))
+    {
         for explain in parse_explain(&fixture(name)).unwrap() {
             let analysis = analyze(&explain);
             let Some(execution) = analysis.execution_time_ms else {
