@@ -2,8 +2,8 @@
 //! condition and then throws most of them away with a Filter. The index narrows on the wrong
 //! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
 
-use super::expressions::{ColumnRef, expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
+use crate::plan::conditions::{ColumnRef, own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
@@ -59,9 +59,9 @@ impl Rule for IndexFilterWaste {
             let index_cond = node.index_cond.as_ref().or(node.recheck_cond.as_ref());
             let qualifiers = own_qualifiers(node);
             let index_columns = index_cond
-                .map(|c| expression_columns(c, &qualifiers))
+                .map(|c| referenced_columns(c, &qualifiers))
                 .unwrap_or_default();
-            let filter_columns = expression_columns(filter, &qualifiers);
+            let filter_columns = referenced_columns(filter, &qualifiers);
             let mut ev = vec![
                 evidence("rows fetched", fmt_count(fetched)),
                 evidence("rows returned", fmt_count(returned)),
@@ -143,7 +143,7 @@ fn composite_columns(index: &[ColumnRef], filter: &[ColumnRef]) -> Vec<String> {
 /// table, no function call (which may not be immutable), so it can be a partial index's WHERE.
 fn is_constant_predicate(filter: &str, qualifiers: &[&str]) -> bool {
     !filter.contains('$')
-        && expression_columns(filter, qualifiers).len() == expression_columns(filter, &[]).len()
+        && referenced_columns(filter, qualifiers).len() == referenced_columns(filter, &[]).len()
         && !filter
             .char_indices()
             .any(|(i, c)| c == '(' && filter[..i].ends_with(|p: char| p.is_alphanumeric()))

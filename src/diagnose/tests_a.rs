@@ -2,7 +2,6 @@
 //! real plans: each fires where it should and, on a near-miss plan, says why it did not. Expected
 //! numbers are read from the fixtures' own figures.
 
-use super::expressions::expression_columns;
 use super::*;
 use crate::plan::{analyze, parse_explain};
 
@@ -199,40 +198,6 @@ fn misestimate_near_miss_no_plan_choice_at_a_merge_join() {
     assert_eq!(
         c.reason,
         "Merge Join: off by 56.1× (over-estimated) but no plan choice depended on it"
-    );
-}
-
-#[test]
-fn expression_columns_reads_identifiers_out_of_condition_text() {
-    let names = |expr: &str, own: &[&str]| -> Vec<(String, bool)> {
-        expression_columns(expr, own)
-            .into_iter()
-            .map(|c| (c.name, c.equality))
-            .collect()
-    };
-    assert_eq!(
-        names(
-            "((p.city = 'city 7'::text) AND (p.zip = 'zip 7-3'::text))",
-            &["p", "people"]
-        ),
-        vec![("city".into(), true), ("zip".into(), true)]
-    );
-    // Other tables' columns, parameters, functions and multi-word casts are not columns.
-    assert_eq!(
-        names(
-            "((v.person_id = p.id) AND (v.seen > (now() - '1 day'::interval)) AND (v.amount > $0) AND (v.at < '2024-01-01'::timestamp with time zone))",
-            &["v"]
-        ),
-        vec![
-            ("person_id".into(), true),
-            ("seen".into(), false),
-            ("amount".into(), false),
-            ("at".into(), false),
-        ]
-    );
-    assert_eq!(
-        names("((customer_id % 3) = 0)", &[]),
-        vec![("customer_id".into(), false)]
     );
 }
 
