@@ -5,7 +5,7 @@
 
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArguments, Ident, InTarget, WindowType,
+    FunctionArguments, Ident, InTarget, Value, WindowType,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -44,15 +44,9 @@ pub fn own_qualifiers(node: &PlanNode) -> Vec<&str> {
 /// Sort keys may keep their `DESC` / `NULLS FIRST` suffix. Text that does not parse is read conjunct
 /// by conjunct (and item by item for lists); a part that still does not parse names no column.
 pub fn referenced_columns(text: &str, qualifiers: &[&str]) -> Vec<ColumnRef> {
-    let mut found = Vec::new();
-    read_columns(&explain_only_syntax_removed(text), &mut found);
     let mut columns: Vec<ColumnRef> = Vec::new();
-    for column in found {
-        let ours = match &column.qualifier {
-            Some(qualifier) => qualifiers.is_empty() || qualifiers.contains(&qualifier.as_str()),
-            None => true,
-        };
-        if !ours {
+    for column in read(text).mentions {
+        if !column.is_ours(qualifiers) {
             continue;
         }
         match columns.iter_mut().find(|c| c.name == column.name) {
@@ -66,11 +60,43 @@ pub fn referenced_columns(text: &str, qualifiers: &[&str]) -> Vec<ColumnRef> {
     columns
 }
 
+/// True when `text` depends on nothing but the row it is read on: its columns are all the scan's own
+/// (qualified by one of `qualifiers`, or bare) and it holds literals and operators only, no
+/// parameter, subplan or function call (which may not be immutable). Such a condition can be a
+/// partial index's `WHERE`. Text that cannot be read whole is not.
+pub fn is_row_predicate(text: &str, qualifiers: &[&str]) -> bool {
+    let reading = read(text);
+    !reading.beyond_the_row && reading.mentions.iter().all(|m| m.is_ours(qualifiers))
+}
+
+/// What a walk over a text found.
+#[derive(Default)]
+struct Reading {
+    mentions: Vec<Mention>,
+    /// A parameter, subplan, function call, unreadable part or syntax the walk does not follow.
+    beyond_the_row: bool,
+}
+
+fn read(text: &str) -> Reading {
+    let mut reading = Reading::default();
+    read_columns(&explain_only_syntax_removed(text), &mut reading);
+    reading
+}
+
 /// One mention of a column, before filtering and merging.
 struct Mention {
     qualifier: Option<String>,
     name: String,
     equality: bool,
+}
+
+impl Mention {
+    fn is_ours(&self, qualifiers: &[&str]) -> bool {
+        match &self.qualifier {
+            Some(qualifier) => qualifiers.is_empty() || qualifiers.contains(&qualifier.as_str()),
+            None => true,
+        }
+    }
 }
 
 /// EXPLAIN's own additions around expressions, brought back to SQL: subplan references become a
@@ -103,7 +129,7 @@ fn parse_whole(text: &str) -> Result<Expr, ParserError> {
     }
 }
 
-fn read_columns(text: &str, found: &mut Vec<Mention>) {
+fn read_columns(text: &str, found: &mut Reading) {
     if let Ok(expr) = parse_whole(text) {
         visit(&expr, false, found);
         return;
@@ -113,6 +139,8 @@ fn read_columns(text: &str, found: &mut Vec<Mention>) {
         for part in parts {
             read_columns(part, found);
         }
+    } else {
+        found.beyond_the_row = true;
     }
 }
 
@@ -130,9 +158,9 @@ fn column_parts(expr: &Expr) -> Option<&[Ident]> {
     }
 }
 
-fn mention(parts: &[Ident], equality: bool, found: &mut Vec<Mention>) {
+fn mention(parts: &[Ident], equality: bool, found: &mut Reading) {
     if let Some((name, qualifiers)) = parts.split_last() {
-        found.push(Mention {
+        found.mentions.push(Mention {
             qualifier: qualifiers.last().map(|q| q.value.clone()),
             name: name.value.clone(),
             equality,
@@ -141,7 +169,7 @@ fn mention(parts: &[Ident], equality: bool, found: &mut Vec<Mention>) {
 }
 
 /// Record the columns of `expr`; `equality` says `expr` is itself an operand of `=`.
-fn visit(expr: &Expr, equality: bool, found: &mut Vec<Mention>) {
+fn visit(expr: &Expr, equality: bool, found: &mut Reading) {
     if equality && let Some(parts) = column_parts(expr) {
         mention(parts, true, found);
         return;
@@ -287,6 +315,7 @@ fn visit(expr: &Expr, equality: bool, found: &mut Vec<Mention>) {
         Expr::Array(array) => array.elem.iter().for_each(each),
         Expr::Tuple(items) => items.iter().for_each(each),
         Expr::Function(function) => {
+            found.beyond_the_row = true;
             visit_arguments(&function.parameters, found);
             visit_arguments(&function.args, found);
             function.filter.iter().for_each(|e| visit(e, false, found));
@@ -303,13 +332,19 @@ fn visit(expr: &Expr, equality: bool, found: &mut Vec<Mention>) {
                 }
             }
         }
-        // Literals, parameters, typed strings, intervals, wildcards, subqueries (EXPLAIN prints
-        // none: they are subplans) and syntax of other dialects name no column of the plan.
-        _ => {}
+        Expr::Value(value) => {
+            if matches!(value.value, Value::Placeholder(_)) {
+                found.beyond_the_row = true;
+            }
+        }
+        Expr::TypedString(_) | Expr::Interval(_) => {}
+        // Wildcards, subqueries (EXPLAIN prints none: they are subplans) and syntax of other
+        // dialects: no column of the plan is read out of them.
+        _ => found.beyond_the_row = true,
     }
 }
 
-fn visit_subscript(subscript: &sqlparser::ast::Subscript, found: &mut Vec<Mention>) {
+fn visit_subscript(subscript: &sqlparser::ast::Subscript, found: &mut Reading) {
     match subscript {
         sqlparser::ast::Subscript::Index { index } => visit(index, false, found),
         sqlparser::ast::Subscript::Slice {
@@ -324,7 +359,7 @@ fn visit_subscript(subscript: &sqlparser::ast::Subscript, found: &mut Vec<Mentio
     }
 }
 
-fn visit_arguments(arguments: &FunctionArguments, found: &mut Vec<Mention>) {
+fn visit_arguments(arguments: &FunctionArguments, found: &mut Reading) {
     let FunctionArguments::List(list) = arguments else {
         return;
     };

@@ -503,6 +503,37 @@ fn referenced_columns_of_any_in_and_boolean_combinations() {
 }
 
 #[test]
+fn row_predicates_hold_own_columns_and_literals_only() {
+    let own = ["o", "orders"];
+    assert!(is_row_predicate(
+        "((o.status = 'pending'::text) AND (o.total > 100.5) AND (o.note IS NULL))",
+        &own
+    ));
+    assert!(is_row_predicate(
+        "((status)::text = ANY ('{new,paid}'::text[]))",
+        &own
+    ));
+    assert!(is_row_predicate(
+        "(o.placed_at > '2024-01-01 00:00:00'::timestamp without time zone)",
+        &own
+    ));
+    // A `$` inside a literal is not a parameter.
+    assert!(is_row_predicate("(o.currency = '$'::text)", &own));
+    for beyond in [
+        "(o.customer_id = $1)",
+        "(o.customer_id = c.id)",
+        "(lower(o.email) = 'a@b.c'::text)",
+        "(o.placed_at > CURRENT_DATE)",
+        "(o.placed_at > (now() - '1 day'::interval))",
+        "(NOT (hashed SubPlan 1))",
+        "(o.total > (InitPlan 1).col1)",
+        "((o.a = 1) AND (o.b @@@ ~~~ 2))",
+    ] {
+        assert!(!is_row_predicate(beyond, &own), "{beyond}");
+    }
+}
+
+#[test]
 fn referenced_columns_of_sort_keys_and_unreadable_parts() {
     assert_eq!(
         columns("r.created_at DESC NULLS LAST", &["r"]),
