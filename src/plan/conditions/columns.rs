@@ -42,7 +42,7 @@ pub fn own_qualifiers(node: &PlanNode) -> Vec<&str> {
 /// With `qualifiers` empty, every column counts.
 ///
 /// Sort keys may keep their `DESC` / `NULLS FIRST` suffix. Text that does not parse is read conjunct
-/// by conjunct (and item by item for lists); a part that still does not parse names no column.
+/// by conjunct (top-level `AND`s); a conjunct that still does not parse names no column.
 pub fn referenced_columns(text: &str, qualifiers: &[&str]) -> Vec<ColumnRef> {
     let mut columns: Vec<ColumnRef> = Vec::new();
     for column in read(text).mentions {
