@@ -20,7 +20,7 @@ use crate::plan::{Explain, PlanNode};
 use crate::units::fmt_pct;
 
 use super::conditions::{
-    Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
+    PATTERN_OPCLASS, Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
 };
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
@@ -452,9 +452,10 @@ fn btree_key(p: &Predicate) -> Option<IndexColumn> {
         Target::Column(c) => IndexColumn::asc(c.as_str()),
         Target::Expression(e) => IndexColumn::expression(e.as_str()),
     };
-    Some(match &p.opclass {
-        Some(opclass) => column.with_opclass(opclass.as_str()),
-        None => column,
+    Some(if p.prefix_pattern {
+        column.with_opclass(PATTERN_OPCLASS)
+    } else {
+        column
     })
 }
 

@@ -2,8 +2,8 @@
 //! condition and then throws most of them away with a Filter. The index narrows on the wrong
 //! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
 
-use super::expressions::{ColumnRef, expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
+use crate::plan::conditions::{ColumnRef, is_row_predicate, own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
@@ -59,9 +59,9 @@ impl Rule for IndexFilterWaste {
             let index_cond = node.index_cond.as_ref().or(node.recheck_cond.as_ref());
             let qualifiers = own_qualifiers(node);
             let index_columns = index_cond
-                .map(|c| expression_columns(c, &qualifiers))
+                .map(|c| referenced_columns(c, &qualifiers))
                 .unwrap_or_default();
-            let filter_columns = expression_columns(filter, &qualifiers);
+            let filter_columns = referenced_columns(filter, &qualifiers);
             let mut ev = vec![
                 evidence("rows fetched", fmt_count(fetched)),
                 evidence("rows returned", fmt_count(returned)),
@@ -92,7 +92,7 @@ impl Rule for IndexFilterWaste {
                 "add the filter's columns to the index: CREATE INDEX ON {relation} ({}) (equality columns first, then one range column) replaces {index}",
                 columns.join(", ")
             );
-            if is_constant_predicate(filter, &qualifiers) {
+            if is_row_predicate(filter, &qualifiers) {
                 let index_list: Vec<&str> = index_columns.iter().map(|c| c.name.as_str()).collect();
                 let list = if index_list.is_empty() {
                     columns.join(", ")
@@ -137,16 +137,6 @@ fn composite_columns(index: &[ColumnRef], filter: &[ColumnRef]) -> Vec<String> {
         }
     }
     columns
-}
-
-/// True when the filter depends only on the row itself: no `$n` parameter, no column of another
-/// table, no function call (which may not be immutable), so it can be a partial index's WHERE.
-fn is_constant_predicate(filter: &str, qualifiers: &[&str]) -> bool {
-    !filter.contains('$')
-        && expression_columns(filter, qualifiers).len() == expression_columns(filter, &[]).len()
-        && !filter
-            .char_indices()
-            .any(|(i, c)| c == '(' && filter[..i].ends_with(|p: char| p.is_alphanumeric()))
 }
 
 /// The filter text without the scan's own qualifiers (`people.score` → `score`), as CREATE INDEX

@@ -1,12 +1,12 @@
 //! `misestimate`: a row estimate off by 10× or more *where the plan depended on it*: the outer side
 //! of a Nested Loop (the planner loops because it expects few outer rows) or the input of a Hash
 //! that then had to split into more batches than planned. Misestimates no plan choice hung on are
-//! only checks. Column names come out of the conditions through [`super::expressions`].
+//! only checks. Column names come out of the conditions through [`crate::plan::conditions`].
 
-use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
 use crate::pg::ident::{quote_ident, quote_qualified};
 use crate::plan::EstimateDirection;
+use crate::plan::conditions::{own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
@@ -190,7 +190,7 @@ fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
         let qualifiers = own_qualifiers(node);
         let mut columns = Vec::new();
         for condition in &conditions {
-            for column in expression_columns(condition, &qualifiers) {
+            for column in referenced_columns(condition, &qualifiers) {
                 if !columns.contains(&column.name) {
                     columns.push(column.name);
                 }

@@ -4,7 +4,6 @@
 //! become [`Check`]s with the reason, for verbose output.
 
 mod disk_spill;
-mod expressions;
 mod heap_fetches;
 mod heavy_aggregate;
 mod index_filter_waste;

@@ -3,8 +3,8 @@
 //! Materialize over one) on the inner side re-reads its rows every loop, so it is flagged from
 //! fewer loops.
 
-use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, evidence};
+use crate::plan::conditions::{own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
@@ -120,7 +120,7 @@ impl Rule for NestedLoopAmplification {
             let qualifiers = own_qualifiers(condition_node);
             let join_columns: Vec<String> = conditions
                 .iter()
-                .flat_map(|c| expression_columns(c, &qualifiers))
+                .flat_map(|c| referenced_columns(c, &qualifiers))
                 .map(|c| c.name)
                 .fold(Vec::new(), |mut unique, name| {
                     if !unique.contains(&name) {

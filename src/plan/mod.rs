@@ -4,8 +4,11 @@
 //! plans alone. [`parse_explain`] finds and loads plans in pasted or saved text (JSON, psql output,
 //! auto_explain logs), [`model`] holds the typed tree, and [`analyze`] derives exclusive times,
 //! row totals, estimate factors and exclusive buffers; its module docs state the rules.
+//! [`conditions`] is the one reader of the condition text nodes carry (filters, join conditions,
+//! sort keys), for diagnosis and advice alike.
 
 pub mod analysis;
+pub mod conditions;
 pub mod model;
 pub mod parse;
 

@@ -214,7 +214,11 @@ fn needed_columns(plan: &Indexed<'_>, id: usize, table: TableRef<'_>) -> Option<
                     .flatten(),
             );
         for text in texts {
-            above.extend(referenced_columns(text, table));
+            above.extend(
+                referenced_columns(text, &table.qualifiers())
+                    .into_iter()
+                    .map(|c| c.name),
+            );
         }
         current = parent;
     }

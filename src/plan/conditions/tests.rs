@@ -101,12 +101,7 @@ fn like_prefix_is_a_range_and_other_patterns_are_not() {
         summary(&parse_condition("(jobs.payload ~~ 'a%'::text)", jobs)),
         [column("payload", PredicateKind::Range)]
     );
-    assert_eq!(
-        parse_condition("(jobs.payload ~~ 'a%'::text)", jobs)[0]
-            .opclass
-            .as_deref(),
-        Some("text_pattern_ops")
-    );
+    assert!(parse_condition("(jobs.payload ~~ 'a%'::text)", jobs)[0].prefix_pattern);
     assert_eq!(
         summary(&parse_condition("(jobs.payload ~~ '%a'::text)", jobs)),
         [column("payload", PredicateKind::Pattern)]
@@ -326,21 +321,229 @@ fn normalized_expressions_match_what_the_catalog_prints() {
     assert_eq!(normalize_expression("((("), "(((");
 }
 
+/// `referenced_columns` as (name, compared with `=`) pairs.
+fn columns(text: &str, qualifiers: &[&str]) -> Vec<(String, bool)> {
+    referenced_columns(text, qualifiers)
+        .into_iter()
+        .map(|c| (c.name, c.equality))
+        .collect()
+}
+
+fn named(names: &[(&str, bool)]) -> Vec<(String, bool)> {
+    names.iter().map(|(n, e)| ((*n).to_owned(), *e)).collect()
+}
+
 #[test]
 fn referenced_columns_qualified_or_bare() {
-    let reviews = TableRef {
-        relation: "reviews",
-        alias: Some("r"),
-    };
+    let reviews = ["reviews", "r"];
     assert_eq!(
-        referenced_columns(
+        columns(
             "avg(r.rating) + count(p.id) + public.reviews.score",
-            reviews
+            &reviews
         ),
-        ["rating", "score"]
+        named(&[("rating", false), ("score", false)])
     );
-    assert_eq!(referenced_columns("avg(rating)", reviews), ["rating"]);
-    assert!(referenced_columns("'unterminated", reviews).is_empty());
+    assert_eq!(
+        columns("avg(rating)", &reviews),
+        named(&[("rating", false)])
+    );
+    // With no qualifiers, every table's columns count.
+    assert_eq!(
+        columns("(p.id = r.product_id)", &[]),
+        named(&[("id", true), ("product_id", true)])
+    );
+    assert!(columns("'unterminated", &reviews).is_empty());
+    assert_eq!(
+        ORDERS.qualifiers(),
+        ["orders", "o"],
+        "a table's columns are qualified by its name or its alias"
+    );
+}
+
+#[test]
+fn referenced_columns_of_a_two_table_condition_keep_the_scan_s_own() {
+    assert_eq!(
+        columns(
+            "((p.city = 'city 7'::text) AND (p.zip = 'zip 7-3'::text))",
+            &["p", "people"]
+        ),
+        named(&[("city", true), ("zip", true)])
+    );
+    // Other tables' columns, parameters, functions and multi-word casts are not columns.
+    assert_eq!(
+        columns(
+            "((v.person_id = p.id) AND (v.seen > (now() - '1 day'::interval)) AND (v.amount > $0) AND (v.at < '2024-01-01'::timestamp with time zone))",
+            &["v"]
+        ),
+        named(&[
+            ("person_id", true),
+            ("seen", false),
+            ("amount", false),
+            ("at", false),
+        ])
+    );
+    assert_eq!(
+        columns("((customer_id % 3) = 0)", &[]),
+        named(&[("customer_id", false)])
+    );
+}
+
+#[test]
+fn referenced_columns_see_through_casts_but_not_into_type_names() {
+    // A text cast is PostgreSQL relabelling a varchar: the column is still what `=` compares.
+    assert_eq!(
+        columns("((o.city)::text = 'Paris'::text)", &["o"]),
+        named(&[("city", true)])
+    );
+    assert_eq!(
+        columns("((created_at)::date = '2024-01-01'::date)", &[]),
+        named(&[("created_at", false)])
+    );
+    assert_eq!(
+        columns(
+            "(o.placed_at >= ('2024-01-01'::timestamp without time zone + '7 days'::interval))",
+            &["o"]
+        ),
+        named(&[("placed_at", false)])
+    );
+}
+
+#[test]
+fn referenced_columns_keep_quoted_names_whole() {
+    assert_eq!(
+        columns(
+            r#"(("o"."order date" > now()) AND (o."Mixed ""Case""" = 1) AND ("a.b" IS NULL))"#,
+            &["o"]
+        ),
+        named(&[
+            ("order date", false),
+            (r#"Mixed "Case""#, true),
+            ("a.b", false)
+        ])
+    );
+    // A quoted qualifier is compared unquoted.
+    assert_eq!(
+        columns(r#"("Order Lines".qty > 1)"#, &["Order Lines"]),
+        named(&[("qty", false)])
+    );
+    assert!(columns(r#"("Order Lines".qty > 1)"#, &["o"]).is_empty());
+}
+
+#[test]
+fn referenced_columns_skip_function_names_and_read_their_arguments() {
+    assert_eq!(
+        columns(
+            "((lower(o.email) = 'a@b.c'::text) AND (date_trunc('day'::text, o.placed_at) = $1) AND (COALESCE(o.discount, 0) > 5))",
+            &["o"]
+        ),
+        named(&[("email", false), ("placed_at", false), ("discount", false)])
+    );
+    // Aggregates, window functions as VERBOSE prints them, and partial aggregates.
+    assert_eq!(
+        columns("rank() OVER (?)", &[]),
+        Vec::<(String, bool)>::new()
+    );
+    assert_eq!(
+        columns("PARTIAL avg(r.rating)", &["r"]),
+        named(&[("rating", false)])
+    );
+    assert_eq!(
+        columns("count(*) FILTER (WHERE (status = 'done'::text))", &[]),
+        named(&[("status", true)])
+    );
+}
+
+#[test]
+fn referenced_columns_skip_subplans_and_parameters() {
+    assert_eq!(
+        columns("(NOT (hashed SubPlan 1))", &[]),
+        Vec::<(String, bool)>::new()
+    );
+    assert_eq!(
+        columns(
+            "((o.total > (InitPlan 1).col1) AND (o.customer_id = $0))",
+            &["o"]
+        ),
+        named(&[("total", false), ("customer_id", true)])
+    );
+    assert_eq!(
+        columns(
+            "((alternatives: SubPlan 1 or hashed SubPlan 2) OR (o.status = 'new'::text))",
+            &["o"]
+        ),
+        named(&[("status", true)])
+    );
+}
+
+#[test]
+fn referenced_columns_of_any_in_and_boolean_combinations() {
+    assert_eq!(columns("(o.id = ANY ($1))", &["o"]), named(&[("id", true)]));
+    assert_eq!(
+        columns("(o.status = ANY ('{new,paid}'::text[]))", &["o"]),
+        named(&[("status", true)])
+    );
+    // `<> ALL`, `< ANY`: not equalities.
+    assert_eq!(
+        columns("((o.status <> ALL ($2)) AND (o.qty < ANY ($3)))", &["o"]),
+        named(&[("status", false), ("qty", false)])
+    );
+    // A column compared with `=` anywhere counts as an equality column.
+    assert_eq!(
+        columns(
+            "(((o.a = 1) OR (o.b > 2)) AND (NOT o.flag) AND (o.b = 3) AND (o.c IS NOT NULL))",
+            &["o"]
+        ),
+        named(&[("a", true), ("b", true), ("flag", false), ("c", false)])
+    );
+    // `<=`, `>=` and `<>` are not `=`.
+    assert_eq!(
+        columns("((x <= 1) AND (y >= 2) AND (z <> 3))", &[]),
+        named(&[("x", false), ("y", false), ("z", false)])
+    );
+}
+
+#[test]
+fn row_predicates_hold_own_columns_and_literals_only() {
+    let own = ["o", "orders"];
+    assert!(is_row_predicate(
+        "((o.status = 'pending'::text) AND (o.total > 100.5) AND (o.note IS NULL))",
+        &own
+    ));
+    assert!(is_row_predicate(
+        "((status)::text = ANY ('{new,paid}'::text[]))",
+        &own
+    ));
+    assert!(is_row_predicate(
+        "(o.placed_at > '2024-01-01 00:00:00'::timestamp without time zone)",
+        &own
+    ));
+    // A `$` inside a literal is not a parameter.
+    assert!(is_row_predicate("(o.currency = '$'::text)", &own));
+    for beyond in [
+        "(o.customer_id = $1)",
+        "(o.customer_id = c.id)",
+        "(lower(o.email) = 'a@b.c'::text)",
+        "(o.placed_at > CURRENT_DATE)",
+        "(o.placed_at > (now() - '1 day'::interval))",
+        "(NOT (hashed SubPlan 1))",
+        "(o.total > (InitPlan 1).col1)",
+        "((o.a = 1) AND (o.b @@@ ~~~ 2))",
+    ] {
+        assert!(!is_row_predicate(beyond, &own), "{beyond}");
+    }
+}
+
+#[test]
+fn referenced_columns_of_sort_keys_and_unreadable_parts() {
+    assert_eq!(
+        columns("r.created_at DESC NULLS LAST", &["r"]),
+        named(&[("created_at", false)])
+    );
+    // One conjunct sqlparser cannot read does not lose the others.
+    assert_eq!(
+        columns("((o.a = 1) AND (o.b @@@ ~~~ 2) AND (o.c > 3))", &["o"]),
+        named(&[("a", true), ("c", false)])
+    );
 }
 
 #[test]
