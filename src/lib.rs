@@ -18,4 +18,5 @@ pub mod pg;
 pub mod plan;
 pub mod report;
 pub mod seed;
+pub mod suggest;
 pub mod units;

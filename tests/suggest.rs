@@ -2,11 +2,11 @@
 //! built), generic plans, reasons for no suggestion, hostile names, the DDL outputs, refusing to
 //! apply without a yes, bad input; through the binary and through the library.
 
-use pgdiag::advise::report::{Planning, SuggestReport, SuggestionStatus, VerifyMode};
-use pgdiag::advise::suggest::{StatementInput, SuggestOptions, VerifyRequest, suggest};
 use pgdiag::pg::catalog::existing_indexes;
 use pgdiag::pg::{ConnectionSettings, ProcessEnv, Runner, split_statements};
 use pgdiag::report::ServerInfo;
+use pgdiag::suggest::report::{Planning, SuggestReport, SuggestionStatus, VerifyMode};
+use pgdiag::suggest::{StatementInput, SuggestOptions, VerifyRequest, suggest};
 
 use crate::support::{database, pgdiag, pgdiag_command, run_with, temp_file};
 
@@ -425,7 +425,7 @@ ALTER TABLE "My Schema"."select" SET (parallel_workers = 0);
     assert!(apply.error.is_none(), "{apply:?}");
     assert_eq!(
         apply.changes[0].status,
-        pgdiag::advise::report::ChangeStatus::Created
+        pgdiag::suggest::report::ChangeStatus::Created
     );
     let after = &apply.after[0];
     assert!(
@@ -658,7 +658,7 @@ async fn json_report_has_the_documented_fields() {
 /// Figures that vary run to run (statistics samples, timings, plans, the cluster's port)
 /// replaced by fixed ones, so the text layout can be pinned.
 fn redacted(mut report: SuggestReport) -> SuggestReport {
-    use pgdiag::advise::report::Measure;
+    use pgdiag::suggest::report::Measure;
     fn fix(m: &mut Measure) {
         m.cost = m.cost.map(|_| 100.0);
         m.time_ms = m.time_ms.map(|_| 10.0);

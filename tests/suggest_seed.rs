@@ -7,15 +7,15 @@
 
 use std::time::Duration;
 
-use pgdiag::advise::report::{
-    ChangeStatus, Planning, SuggestReport, SuggestionKind, SuggestionStatus,
-};
-use pgdiag::advise::verify::Observed;
 use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, split_statements,
 };
 use pgdiag::plan::parse_explain_value;
 use pgdiag::seed;
+use pgdiag::suggest::report::{
+    ChangeStatus, Planning, SuggestReport, SuggestionKind, SuggestionStatus,
+};
+use pgdiag::suggest::verify::Observed;
 
 use crate::support::{database, fixture, pgdiag};
 

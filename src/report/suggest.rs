@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use crate::advise::report::{
+use crate::suggest::report::{
     ApplySection, ChangeStatus, Measure, SuggestReport, Suggestion, SuggestionKind,
     SuggestionStatus, VerifyMode,
 };
@@ -437,10 +437,10 @@ pub fn render_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advise::report::{
+    use crate::report::ServerInfo;
+    use crate::suggest::report::{
         IndexInfo, MatviewInfo, SCHEMA_VERSION, StatementEntry, VerifyInfo,
     };
-    use crate::report::ServerInfo;
 
     fn report() -> SuggestReport {
         let index = Suggestion {
@@ -517,7 +517,7 @@ mod tests {
                 source: "q.sql".into(),
                 line: 3,
                 sql: "SELECT 1".into(),
-                planning: crate::advise::report::Planning::Analyze,
+                planning: crate::suggest::report::Planning::Analyze,
                 parameters: 0,
                 cost: Some(10.0),
                 time_ms: Some(1.0),

@@ -110,6 +110,16 @@ pub enum SuggestionKind {
     Matview,
 }
 
+impl SuggestionKind {
+    /// As in the JSON: `index`, `matview`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuggestionKind::Index => "index",
+            SuggestionKind::Matview => "matview",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionStatus {
@@ -251,17 +261,40 @@ pub struct StatementComparison {
     pub after: Measure,
 }
 
+/// What applying did to one change: the status [`super::apply()`] reports and `apply.changes[]`
+/// records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
+    /// Built now.
     Created,
+    /// A valid index (or the view) of that name was already there; nothing ran.
     AlreadyExisted,
     Failed,
+    /// Not attempted: an earlier change failed, the user did not confirm, or it was left out.
     Skipped,
 }
 
+impl ChangeStatus {
+    /// As in the JSON: `created`, `already_existed`, `failed`, `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Created => "created",
+            ChangeStatus::AlreadyExisted => "already_existed",
+            ChangeStatus::Failed => "failed",
+            ChangeStatus::Skipped => "skipped",
+        }
+    }
+
+    /// The change exists on the database now (whether this run created it or not).
+    pub fn in_place(self) -> bool {
+        matches!(self, ChangeStatus::Created | ChangeStatus::AlreadyExisted)
+    }
+}
+
+/// One suggestion in `apply.changes[]`: what applying it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppliedChange {
+pub struct ChangeEntry {
     pub id: String,
     pub kind: SuggestionKind,
     pub name: String,
@@ -284,7 +317,7 @@ pub struct AfterApply {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplySection {
-    pub changes: Vec<AppliedChange>,
+    pub changes: Vec<ChangeEntry>,
     pub after: Vec<AfterApply>,
     pub error: Option<String>,
 }

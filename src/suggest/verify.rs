@@ -534,8 +534,8 @@ async fn keep_trial(client: &Client, settings: &VerifySettings) -> Result<(), pg
 
 #[cfg(test)]
 mod tests {
+    use super::super::report::{IndexInfo, SuggestionKind};
     use super::*;
-    use crate::advise::report::{IndexInfo, SuggestionKind};
 
     fn measure(cost: f64) -> Measure {
         Measure {
