@@ -77,7 +77,7 @@ async fn pgdiag_suggestions(runner: &mut Runner, target: String) -> anyhow::Resu
     for s in report.actionable() {
         eprintln!("   {} {}: {}", s.id, s.status.as_str(), s.ddl.join("; "));
         changes.extend(change_of(s));
-        for r in s.matview.iter().flat_map(|m| &m.rewritten) {
+        for r in s.matview().iter().flat_map(|m| &m.rewritten) {
             let name = names[r.statement - 1];
             // Keep the original's `-- pgdiag: params` line so the measurement binds the same values.
             let params: Vec<String> = seed::query_params(seed::query(name).unwrap_or_default());

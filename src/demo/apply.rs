@@ -18,7 +18,8 @@ use super::Error;
 use crate::pg::{Runner, split_statements};
 use crate::seed;
 use crate::suggest::report::{
-    ApplySection, ChangeEntry, ChangeStatus, Measure, Suggestion, SuggestionStatus, VerifyMode,
+    ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestedObject, Suggestion,
+    SuggestionStatus, VerifyMode,
 };
 use crate::suggest::{
     ApplyOptions, StatementInput, SuggestOptions, VerifyRequest, change_of, suggest,
@@ -169,7 +170,7 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         .filter(|s| s.status == SuggestionStatus::Rejected)
         .map(|s| RejectedSuggestion {
             id: s.id.clone(),
-            kind: s.kind.as_str().into(),
+            kind: s.kind().as_str().into(),
             name: s.name().to_owned(),
             ddl: s.ddl.clone(),
             reason: s.rejected_reason.clone().unwrap_or_default(),
@@ -206,7 +207,7 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         if !entry_of(s).is_some_and(|c| c.status.in_place()) {
             continue;
         }
-        for r in s.matview.iter().flat_map(|m| &m.rewritten) {
+        for r in s.matview().iter().flat_map(|m| &m.rewritten) {
             let query = query_of(r.statement);
             if !rewritten
                 .iter()
@@ -275,8 +276,8 @@ fn described(
     section: &ApplySection,
     query_of: &dyn Fn(usize) -> String,
 ) -> AppliedSuggestion {
-    let (table, columns) = match (&s.index, &s.matview) {
-        (Some(index), _) => (
+    let (table, columns) = match &s.object {
+        SuggestedObject::Index(index) => (
             index.table.clone(),
             index
                 .columns
@@ -297,12 +298,11 @@ fn described(
                 })
                 .collect(),
         ),
-        (None, Some(mv)) => (mv.base_table.clone(), mv.key_columns.clone()),
-        (None, None) => (String::new(), Vec::new()),
+        SuggestedObject::Matview(mv) => (mv.base_table.clone(), mv.key_columns.clone()),
     };
     AppliedSuggestion {
         id: s.id.clone(),
-        kind: s.kind.as_str().into(),
+        kind: s.kind().as_str().into(),
         name: s.name().to_owned(),
         table,
         columns,
@@ -328,7 +328,7 @@ fn described(
                 .collect(),
             improvement_pct: v.improvement_pct,
             size_bytes: v.size_bytes,
-            results_match: s.matview.as_ref().and_then(|m| m.results_match),
+            results_match: s.matview().and_then(|m| m.results_match),
             alongside: v.alongside.clone(),
         }),
         status: change

@@ -7,8 +7,8 @@
 use super::apply::{self, ApplyEvent, ApplyOptions, Change, ChangeOutcome};
 use super::pipeline::{StatementInput, observe_now, replays};
 use super::report::{
-    AfterApply, ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestReport, Suggestion,
-    SuggestionKind,
+    AfterApply, ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestReport, SuggestedObject,
+    Suggestion, SuggestionKind,
 };
 use super::verify::PlannedStatement;
 use crate::pg::{self, Runner, quote_ident};
@@ -18,40 +18,42 @@ use crate::pg::{self, Runner, quote_ident};
 /// part of it: [`apply_suggestions`] creates them first (`CREATE EXTENSION` is not concurrent-safe
 /// DDL on a table).
 pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
-    if let Some(index) = &suggestion.index {
-        let ddl = suggestion
-            .ddl
-            .iter()
-            .rev()
-            .find(|d| d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX"))?;
-        return Some(Change::Index {
-            schema: index.schema.clone(),
-            table: index.table.clone(),
-            name: index.name.clone(),
-            ddl: ddl.clone(),
-        });
+    match &suggestion.object {
+        SuggestedObject::Index(index) => {
+            let ddl =
+                suggestion.ddl.iter().rev().find(|d| {
+                    d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX")
+                })?;
+            Some(Change::Index {
+                schema: index.schema.clone(),
+                table: index.table.clone(),
+                name: index.name.clone(),
+                ddl: ddl.clone(),
+            })
+        }
+        SuggestedObject::Matview(mv) => {
+            let view = match &mv.schema {
+                Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&mv.name)),
+                None => quote_ident(&mv.name),
+            };
+            Some(Change::Matview {
+                schema: mv.schema.clone(),
+                name: mv.name.clone(),
+                statements: vec![
+                    mv.create_sql.clone(),
+                    mv.unique_index_sql.clone(),
+                    format!("ANALYZE {view}"),
+                ],
+            })
+        }
     }
-    let mv = suggestion.matview.as_ref()?;
-    let view = match &mv.schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&mv.name)),
-        None => quote_ident(&mv.name),
-    };
-    Some(Change::Matview {
-        schema: mv.schema.clone(),
-        name: mv.name.clone(),
-        statements: vec![
-            mv.create_sql.clone(),
-            mv.unique_index_sql.clone(),
-            format!("ANALYZE {view}"),
-        ],
-    })
 }
 
 /// Extensions the chosen indexes need (`pg_trgm` for trigram GIN), to create before applying.
 pub fn required_extensions(chosen: &[&Suggestion]) -> Vec<String> {
     let mut names: Vec<String> = chosen
         .iter()
-        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
+        .filter_map(|s| s.index()?.requires_extension.clone())
         .collect();
     names.sort();
     names.dedup();
@@ -62,7 +64,7 @@ pub fn required_extensions(chosen: &[&Suggestion]) -> Vec<String> {
 pub fn skipped(suggestion: &Suggestion, why: &str) -> ChangeEntry {
     ChangeEntry {
         id: suggestion.id.clone(),
-        kind: suggestion.kind,
+        kind: suggestion.kind(),
         name: suggestion.name().to_owned(),
         status: ChangeStatus::Skipped,
         elapsed_ms: None,
@@ -97,7 +99,7 @@ fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
     };
     ChangeEntry {
         id: suggestion.id.clone(),
-        kind: suggestion.kind,
+        kind: suggestion.kind(),
         name: suggestion.name().to_owned(),
         status: outcome.status,
         elapsed_ms: Some(outcome.elapsed_ms),
@@ -224,7 +226,7 @@ pub async fn after_apply(
                 .suggestions
                 .iter()
                 .filter(|s| s.id == change.id)
-                .filter_map(|s| s.matview.as_ref())
+                .filter_map(Suggestion::matview)
                 .flat_map(|m| &m.rewritten)
                 .find(|r| r.statement == replay.index)
                 .map(|r| r.sql.clone())

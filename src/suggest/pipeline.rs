@@ -11,7 +11,7 @@ use super::matview_proof::verify_matview;
 use super::report::{
     IndexColumnInfo, IndexInfo, MatviewInfo, Measure, NoSuggestionEntry, Planning,
     RewrittenStatement, SCHEMA_VERSION, StatementEntry, StatementError, StatementVerification,
-    SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyInfo,
+    SuggestReport, SuggestedObject, Suggestion, SuggestionStatus, Verification, VerifyInfo,
     VerifyMode,
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
@@ -228,8 +228,7 @@ pub async fn suggest(
     let mut view_suggestions: Vec<(Suggestion, Vec<(usize, MatviewSuggestion)>)> = Vec::new();
     for (statement, view) in views {
         match view_suggestions.iter_mut().find(|(s, _)| {
-            s.matview
-                .as_ref()
+            s.matview()
                 .is_some_and(|m| m.create_sql == view.create_sql && m.name == view.name)
         }) {
             Some((suggestion, members)) => {
@@ -577,7 +576,6 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
     let name = candidate.index_name();
     Suggestion {
         id: String::new(),
-        kind: SuggestionKind::Index,
         status: SuggestionStatus::Unverified,
         rejected_reason: None,
         reason: candidate.reason.clone(),
@@ -588,7 +586,7 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
             .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", pg::quote_ident(e)))
             .chain([candidate.ddl(&name)])
             .collect(),
-        index: Some(IndexInfo {
+        object: SuggestedObject::Index(IndexInfo {
             schema: candidate.schema.clone(),
             table: candidate.table.clone(),
             name,
@@ -608,7 +606,6 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
             requires_extension: candidate.requires_extension.clone(),
             finding_rules: candidate.finding_rules.clone(),
         }),
-        matview: None,
         verification: None,
     }
 }
@@ -646,14 +643,12 @@ pub fn replays(report: &SuggestReport, inputs: &[StatementInput]) -> Vec<Planned
 fn matview_suggestion(statement: usize, view: &MatviewSuggestion) -> Suggestion {
     let mut suggestion = Suggestion {
         id: String::new(),
-        kind: SuggestionKind::Matview,
         status: SuggestionStatus::Unverified,
         rejected_reason: None,
         reason: view.reason.clone(),
         serves: Vec::new(),
         ddl: vec![view.create_sql.clone(), view.unique_index_sql.clone()],
-        index: None,
-        matview: Some(MatviewInfo {
+        object: SuggestedObject::Matview(MatviewInfo {
             schema: view.schema.clone(),
             name: view.name.clone(),
             base_table: view.base_table.clone(),
@@ -678,7 +673,7 @@ fn add_view_statement(suggestion: &mut Suggestion, statement: usize, view: &Matv
         suggestion.reason.push('\n');
         suggestion.reason.push_str(&view.reason);
     }
-    if let (Some(info), Some(sql)) = (&mut suggestion.matview, &view.rewritten) {
+    if let (Some(info), Some(sql)) = (suggestion.matview_mut(), &view.rewritten) {
         info.rewritten.push(RewrittenStatement {
             statement,
             sql: sql.clone(),
@@ -748,7 +743,7 @@ async fn prove_view(
             used: proof.results_match,
         });
     }
-    if let Some(info) = &mut suggestion.matview {
+    if let Some(info) = suggestion.matview_mut() {
         info.results_match = Some(all_match);
     }
     suggestion.verification = Some(Verification {
@@ -928,7 +923,7 @@ mod tests {
         add_view_statement(&mut suggestion, 2, &view);
         assert_eq!(suggestion.serves, [1, 2]);
         assert_eq!(suggestion.reason, "replaces aggregating reviews");
-        let info = suggestion.matview.as_ref().unwrap();
+        let info = suggestion.matview().unwrap();
         assert_eq!(info.rewritten.len(), 2);
         assert_eq!(suggestion.ddl.len(), 2);
         match super::super::applying::change_of(&suggestion) {

@@ -12,7 +12,7 @@ use crate::suggest::{self, ApplyEvent, ApplyOptions, skipped};
 fn selected<'a>(report: &'a SuggestReport, args: &SuggestArgs) -> Vec<&'a Suggestion> {
     report
         .actionable()
-        .filter(|s| s.kind == SuggestionKind::Index || args.with_matviews)
+        .filter(|s| s.kind() == SuggestionKind::Index || args.with_matviews)
         .collect()
 }
 
@@ -25,7 +25,7 @@ pub async fn apply(
     let chosen = selected(report, args);
     let left_out: Vec<&Suggestion> = report
         .actionable()
-        .filter(|s| s.kind == SuggestionKind::Matview && !args.with_matviews)
+        .filter(|s| s.kind() == SuggestionKind::Matview && !args.with_matviews)
         .collect();
     let mut section = ApplySection {
         changes: Vec::new(),
