@@ -129,7 +129,7 @@ pub async fn observe(
 }
 
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS ...` as `CREATE INDEX ...`: what can run inside a
-/// transaction and what HypoPG accepts. The prefix is ours ([`super::Candidate::ddl`]), so
+/// transaction and what HypoPG accepts. The prefix is ours ([`crate::advise::Candidate::ddl`]), so
 /// replacing it is exact.
 pub fn transactional_ddl(ddl: &str) -> String {
     for (from, to) in [
