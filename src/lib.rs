@@ -1,7 +1,9 @@
 //! pgdiag: explain before you cache.
 //!
-//! The data flows one way: SQL text -> plan (JSON) -> typed plan tree -> findings -> report.
-//! Each stage is a module; the binary (`src/main.rs`) only parses arguments and maps errors to exit
+//! The data flows one way: SQL text -> plan (JSON) -> typed plan tree -> findings -> advice
+//! (candidate indexes and views) -> verified suggestions -> report. Each stage is a module: `plan`,
+//! `diagnose` and `advise` are pure; `suggest` is the pipeline that plans, verifies and applies the
+//! advice on a database. The binary (`src/main.rs`) only parses arguments and maps errors to exit
 //! codes.
 
 pub mod advise;
@@ -18,4 +20,5 @@ pub mod pg;
 pub mod plan;
 pub mod report;
 pub mod seed;
+pub mod suggest;
 pub mod units;

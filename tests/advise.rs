@@ -2,12 +2,12 @@
 //! candidates whose DDL runs and which the catalog then reports as covered.
 
 use pgdiag::advise::existing::covered_by;
-use pgdiag::advise::suggest::{drop_needless_pattern_opclass, split_covered};
 use pgdiag::advise::{Advice, Candidate, IndexMethod, candidates, candidates_by_cost};
 use pgdiag::diagnose::{Thresholds, diagnose};
 use pgdiag::pg::catalog::{column_is_c_collated, existing_indexes};
 use pgdiag::pg::{ConnectionSettings, ExplainOptions, ProcessEnv, Runner, split_statements};
 use pgdiag::plan::{analyze, parse_explain_value};
+use pgdiag::suggest::{drop_needless_pattern_opclass, split_covered};
 use tokio_postgres::Client;
 
 use crate::support::database;

@@ -6,13 +6,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use pgdiag::advise::{
+use pgdiag::pg::quote_ident;
+use pgdiag::suggest::{
     APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeStatus,
     FailureKind, apply,
 };
-use pgdiag::pg::quote_ident;
+use pgdiag::suggest::{ChangeFailure, ChangeOutcome};
 
 use crate::support::database;
+
+/// Asserts the change was built now; `replaced_invalid`: an INVALID index an earlier run left was
+/// dropped first.
+fn assert_created(outcome: &ChangeOutcome, replaced_invalid: bool) {
+    assert_eq!(outcome.status, ChangeStatus::Created, "{outcome:?}");
+    assert_eq!(outcome.dropped_invalid, replaced_invalid, "{outcome:?}");
+}
+
+/// A failed change's failure, whether the INVALID index it left was dropped, and why not.
+fn failed(outcome: &ChangeOutcome) -> (&ChangeFailure, &bool, &Option<String>) {
+    assert_eq!(outcome.status, ChangeStatus::Failed, "{outcome:?}");
+    let failure = outcome.failure.as_ref().expect("a failed change says why");
+    (failure, &outcome.dropped_invalid, &outcome.cleanup_error)
+}
 
 async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -108,13 +123,7 @@ async fn creates_valid_used_indexes_concurrently_and_a_second_run_finds_them() {
     assert_eq!(events, ["start 0", "finish 0", "start 1", "finish 1"]);
     assert_eq!(report.outcomes.len(), changes.len(), "{report:?}");
     for outcome in &report.outcomes {
-        assert_eq!(
-            outcome.status,
-            ChangeStatus::Created {
-                replaced_invalid: false
-            },
-            "{outcome:?}"
-        );
+        assert_created(outcome, false);
         assert!(outcome.size_bytes.unwrap() > 0, "{outcome:?}");
         assert_eq!(
             index_validity(&client, outcome.change.name()).await,
@@ -183,18 +192,12 @@ async fn a_table_locked_by_another_session_fails_fast_and_is_left_untouched() {
     let report = run(&client, &changes, &options(200)).await;
     other.batch_execute("ROLLBACK").await.unwrap();
 
-    match &report.outcomes[0].status {
-        ChangeStatus::Failed {
-            failure,
-            dropped_invalid,
-            cleanup_error,
-        } => {
-            assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
-            assert_eq!(failure.sqlstate.as_deref(), Some("55P03"));
-            assert!(!dropped_invalid);
-            assert_eq!(cleanup_error, &None);
-        }
-        other => panic!("expected a lock timeout, got {other:?}"),
+    {
+        let (failure, dropped_invalid, cleanup_error) = failed(&report.outcomes[0]);
+        assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
+        assert_eq!(failure.sqlstate.as_deref(), Some("55P03"));
+        assert!(!dropped_invalid);
+        assert_eq!(cleanup_error, &None);
     }
     assert_eq!(report.outcomes[1].status, ChangeStatus::Skipped);
     assert_eq!(report.failure().unwrap().change.name(), "t_a_idx");
@@ -249,17 +252,11 @@ async fn a_build_waiting_on_an_old_snapshot_gives_up_and_its_invalid_index_is_dr
     .await;
     other.batch_execute("COMMIT").await.unwrap();
 
-    match &report.outcomes[0].status {
-        ChangeStatus::Failed {
-            failure,
-            dropped_invalid,
-            cleanup_error,
-        } => {
-            assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
-            assert_eq!(cleanup_error, &None);
-            assert!(dropped_invalid, "the INVALID index was not dropped");
-        }
-        other => panic!("expected a lock timeout, got {other:?}"),
+    {
+        let (failure, dropped_invalid, cleanup_error) = failed(&report.outcomes[0]);
+        assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
+        assert_eq!(cleanup_error, &None);
+        assert!(dropped_invalid, "the INVALID index was not dropped");
     }
     assert_eq!(index_validity(&client, "t_a_idx").await, None);
 }
@@ -275,32 +272,21 @@ async fn an_invalid_index_that_cannot_be_dropped_yet_is_reported_and_replaced_by
         .unwrap();
     let changes = [index(None, "t", "t_a_idx", "a")];
     let report = run(&client, &changes, &short_lock_timeout()).await;
-    match &report.outcomes[0].status {
-        ChangeStatus::Failed {
-            failure,
-            dropped_invalid,
-            cleanup_error,
-        } => {
-            assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
-            assert!(!dropped_invalid);
-            let cleanup = cleanup_error.as_deref().unwrap();
-            assert!(
-                cleanup.contains(r#"DROP INDEX CONCURRENTLY IF EXISTS "public"."t_a_idx""#),
-                "{cleanup}"
-            );
-        }
-        other => panic!("expected a lock timeout, got {other:?}"),
+    {
+        let (failure, dropped_invalid, cleanup_error) = failed(&report.outcomes[0]);
+        assert_eq!(failure.kind, FailureKind::LockTimeout, "{failure}");
+        assert!(!dropped_invalid);
+        let cleanup = cleanup_error.as_deref().unwrap();
+        assert!(
+            cleanup.contains(r#"DROP INDEX CONCURRENTLY IF EXISTS "public"."t_a_idx""#),
+            "{cleanup}"
+        );
     }
     assert_eq!(index_validity(&client, "t_a_idx").await, Some(false));
 
     other.batch_execute("COMMIT").await.unwrap();
     let again = run(&client, &changes, &short_lock_timeout()).await;
-    assert_eq!(
-        again.outcomes[0].status,
-        ChangeStatus::Created {
-            replaced_invalid: true
-        }
-    );
+    assert_created(&again.outcomes[0], true);
     assert_eq!(index_validity(&client, "t_a_idx").await, Some(true));
 }
 
@@ -324,17 +310,11 @@ async fn a_build_failing_midway_has_its_invalid_index_dropped_and_stops_the_run(
     let (_url, client) = database("apply_invalid", DUPLICATES).await;
     let changes = [unique_code_index(), index(None, "d", "d_v_idx", "v")];
     let report = run(&client, &changes, &options(2000)).await;
-    match &report.outcomes[0].status {
-        ChangeStatus::Failed {
-            failure,
-            dropped_invalid,
-            cleanup_error,
-        } => {
-            assert_eq!(failure.kind, FailureKind::UniqueViolation, "{failure}");
-            assert!(dropped_invalid, "the INVALID index was not dropped");
-            assert_eq!(cleanup_error, &None);
-        }
-        other => panic!("expected a unique violation, got {other:?}"),
+    {
+        let (failure, dropped_invalid, cleanup_error) = failed(&report.outcomes[0]);
+        assert_eq!(failure.kind, FailureKind::UniqueViolation, "{failure}");
+        assert!(dropped_invalid, "the INVALID index was not dropped");
+        assert_eq!(cleanup_error, &None);
     }
     assert_eq!(report.outcomes[1].status, ChangeStatus::Skipped);
     assert_eq!(index_validity(&client, "d_code_key").await, None);
@@ -356,12 +336,7 @@ async fn an_invalid_index_left_by_a_crashed_run_is_dropped_and_rebuilt() {
         .await
         .unwrap();
     let report = run(&client, &[unique_code_index()], &options(2000)).await;
-    assert_eq!(
-        report.outcomes[0].status,
-        ChangeStatus::Created {
-            replaced_invalid: true
-        }
-    );
+    assert_created(&report.outcomes[0], true);
     assert_eq!(index_validity(&client, "d_code_key").await, Some(true));
 }
 
@@ -459,13 +434,7 @@ async fn rows_written_during_a_concurrent_build_are_all_there_and_in_the_index()
     writer.await.unwrap().expect("the writer never failed");
     let written = inserted.load(Ordering::SeqCst) as i64;
 
-    assert_eq!(
-        report.outcomes[0].status,
-        ChangeStatus::Created {
-            replaced_invalid: false
-        },
-        "{report:?}"
-    );
+    assert_created(&report.outcomes[0], false);
     assert_eq!(index_validity(&client, "big_k_idx").await, Some(true));
     let (at_start, at_finish) = (at_start.unwrap(), at_finish.unwrap());
     assert!(
@@ -526,11 +495,9 @@ async fn a_matview_is_created_with_its_unique_index_or_not_at_all() {
         &options(2000),
     )
     .await;
-    match &broken.outcomes[0].status {
-        ChangeStatus::Failed { failure, .. } => {
-            assert_eq!(failure.sqlstate.as_deref(), Some("42703"), "{failure}")
-        }
-        other => panic!("expected a failure, got {other:?}"),
+    {
+        let (failure, _, _) = failed(&broken.outcomes[0]);
+        assert_eq!(failure.sqlstate.as_deref(), Some("42703"), "{failure}")
     }
     let leftover: Option<String> = client
         .query_one("SELECT to_regclass('product_review_stats')::text", &[])
@@ -554,13 +521,7 @@ async fn a_matview_is_created_with_its_unique_index_or_not_at_all() {
     assert_eq!(leftover, None);
 
     let report = run(&client, &[review_stats("")], &options(2000)).await;
-    assert_eq!(
-        report.outcomes[0].status,
-        ChangeStatus::Created {
-            replaced_invalid: false
-        },
-        "{report:?}"
-    );
+    assert_created(&report.outcomes[0], false);
     assert!(report.outcomes[0].size_bytes.unwrap() > 0);
     let unique: bool = client
         .query_one(

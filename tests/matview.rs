@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use pgdiag::advise::{MatviewAdvice, MatviewSuggestion, matview_suggestions, verify_matview};
+use pgdiag::advise::{MatviewAdvice, MatviewSuggestion, matview_suggestions};
 use pgdiag::diagnose::{Thresholds, diagnose};
 use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, split_statements,
 };
 use pgdiag::plan::{analyze, parse_explain_value};
+use pgdiag::suggest::verify_matview;
 
 use crate::support::database;
 

@@ -2,11 +2,11 @@
 //! built), generic plans, reasons for no suggestion, hostile names, the DDL outputs, refusing to
 //! apply without a yes, bad input; through the binary and through the library.
 
-use pgdiag::advise::report::{Planning, SuggestReport, SuggestionStatus, VerifyMode};
-use pgdiag::advise::suggest::{StatementInput, SuggestOptions, VerifyRequest, suggest};
 use pgdiag::pg::catalog::existing_indexes;
 use pgdiag::pg::{ConnectionSettings, ProcessEnv, Runner, split_statements};
 use pgdiag::report::ServerInfo;
+use pgdiag::suggest::report::{Planning, SuggestReport, SuggestionStatus, VerifyMode};
+use pgdiag::suggest::{StatementInput, SuggestOptions, VerifyRequest, suggest};
 
 use crate::support::{database, pgdiag, pgdiag_command, run_with, temp_file};
 
@@ -44,7 +44,7 @@ fn shapes(report: &SuggestReport, status: SuggestionStatus) -> Vec<String> {
         .suggestions
         .iter()
         .filter(|s| s.status == status)
-        .filter_map(|s| s.index.as_ref())
+        .filter_map(|s| s.index())
         .map(|i| {
             let columns: Vec<String> = i
                 .columns
@@ -156,7 +156,7 @@ async fn hypo_finds_and_proves_the_seed_indexes_across_files() {
         assert!(v.size_bytes.unwrap() > 0);
         let used = v.per_statement.iter().find(|p| p.used).unwrap();
         // The plan names the index as it would be created, not HypoPG's `<oid>btree_...`.
-        let name = &s.index.as_ref().unwrap().name;
+        let name = &s.index().unwrap().name;
         assert!(used.after.plan.contains(name.as_str()), "{used:?}");
         assert!(!used.after.plan.contains("btree_"), "{used:?}");
         assert_eq!(s.serves.len(), 1);
@@ -213,9 +213,7 @@ async fn build_verification_measures_real_time_and_rolls_back() {
         );
         assert!(p.improvement_pct.unwrap() > 0.0, "{p:?}");
         assert!(
-            p.after
-                .plan
-                .contains(s.index.as_ref().unwrap().name.as_str()),
+            p.after.plan.contains(s.index().unwrap().name.as_str()),
             "{p:?}"
         );
     }
@@ -263,10 +261,7 @@ async fn parameterized_statement_without_values_is_planned_generically() {
         run.stdout
     );
     let kept = report.kept().next().unwrap();
-    assert_eq!(
-        kept.index.as_ref().unwrap().finding_rules,
-        ["estimated-cost"]
-    );
+    assert_eq!(kept.index().unwrap().finding_rules, ["estimated-cost"]);
     let proof = &kept.verification.as_ref().unwrap().per_statement[0];
     assert!(proof.used && proof.after.cost.unwrap() < proof.before.cost.unwrap());
 
@@ -396,6 +391,43 @@ ALTER TABLE indexed SET (parallel_workers = 0);"
     assert_eq!(entry.relation.as_deref(), Some("indexed"));
 }
 
+/// `LIKE 'abc%'` needs `text_pattern_ops` only where the column's collation is not C: on a
+/// C-collated column the default operator class serves the prefix (and ORDER BY, and `<`) too.
+#[tokio::test]
+async fn like_prefix_gets_text_pattern_ops_only_off_the_c_collation() {
+    let setup = r#"
+CREATE TABLE names (id int PRIMARY KEY, c_name text COLLATE "C" NOT NULL, icu_name text COLLATE "und-x-icu" NOT NULL);
+INSERT INTO names SELECT g, md5(g::text), md5(g::text) FROM generate_series(1, 30000) g;
+ALTER TABLE names SET (parallel_workers = 0);
+"#;
+    let (url, _client) = prepared("suggest_collation", setup).await;
+    let options = SuggestOptions {
+        verify: VerifyRequest::Hypo,
+        ..SuggestOptions::default()
+    };
+    for (column, opclass) in [("c_name", None), ("icu_name", Some("text_pattern_ops"))] {
+        let sql = format!("SELECT id FROM names WHERE {column} LIKE 'abc%'");
+        let report = suggest_library(&url, &sql, &options).await;
+        let [suggestion] = report.suggestions.as_slice() else {
+            panic!("{column}: expected one suggestion: {report:#?}");
+        };
+        let index = suggestion.index().expect("an index");
+        let keys: Vec<(&str, Option<&str>)> = index
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.opclass.as_deref()))
+            .collect();
+        assert_eq!(keys, [(column, opclass)], "{report:#?}");
+        let ddl = suggestion.ddl.last().unwrap();
+        assert_eq!(ddl.contains("text_pattern_ops"), opclass.is_some(), "{ddl}");
+        assert_eq!(
+            suggestion.status,
+            SuggestionStatus::Kept,
+            "{column}: the planner uses it for the prefix: {report:#?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn hostile_names_get_ddl_that_applies_and_is_used() {
     let setup = r#"
@@ -414,7 +446,7 @@ ALTER TABLE "My Schema"."select" SET (parallel_workers = 0);
     let report = parse_report(&run.stdout);
     let kept: Vec<_> = report.kept().collect();
     assert_eq!(kept.len(), 1, "{:#?}", report.suggestions);
-    let index = kept[0].index.as_ref().unwrap();
+    let index = kept[0].index().unwrap();
     assert_eq!(index.schema.as_deref(), Some("My Schema"));
     assert_eq!(index.table, "select");
     assert_eq!(
@@ -425,7 +457,7 @@ ALTER TABLE "My Schema"."select" SET (parallel_workers = 0);
     assert!(apply.error.is_none(), "{apply:?}");
     assert_eq!(
         apply.changes[0].status,
-        pgdiag::advise::report::ChangeStatus::Created
+        pgdiag::suggest::report::ChangeStatus::Created
     );
     let after = &apply.after[0];
     assert!(
@@ -658,7 +690,7 @@ async fn json_report_has_the_documented_fields() {
 /// Figures that vary run to run (statistics samples, timings, plans, the cluster's port)
 /// replaced by fixed ones, so the text layout can be pinned.
 fn redacted(mut report: SuggestReport) -> SuggestReport {
-    use pgdiag::advise::report::Measure;
+    use pgdiag::suggest::report::Measure;
     fn fix(m: &mut Measure) {
         m.cost = m.cost.map(|_| 100.0);
         m.time_ms = m.time_ms.map(|_| 10.0);
@@ -791,10 +823,10 @@ ALTER TABLE docs SET (parallel_workers = 0);";
     let gin = report
         .suggestions
         .iter()
-        .find(|s| s.index.as_ref().is_some_and(|i| i.method == "gin"))
+        .find(|s| s.index().is_some_and(|i| i.method == "gin"))
         .unwrap_or_else(|| panic!("no GIN suggestion\n{}", run.stdout));
     assert_eq!(gin.status, SuggestionStatus::Unverified);
-    let index = gin.index.as_ref().unwrap();
+    let index = gin.index().unwrap();
     assert_eq!(index.requires_extension.as_deref(), Some("pg_trgm"));
     assert_eq!(gin.ddl[0], r#"CREATE EXTENSION IF NOT EXISTS "pg_trgm""#);
     assert!(
@@ -811,7 +843,7 @@ ALTER TABLE docs SET (parallel_workers = 0);";
     let gin = report
         .suggestions
         .iter()
-        .find(|s| s.index.as_ref().is_some_and(|i| i.method == "gin"))
+        .find(|s| s.index().is_some_and(|i| i.method == "gin"))
         .unwrap();
     assert_eq!(gin.status, SuggestionStatus::Kept, "{gin:#?}");
     let proof = &gin.verification.as_ref().unwrap().per_statement[0];

@@ -7,15 +7,15 @@
 
 use std::time::Duration;
 
-use pgdiag::advise::report::{
-    ChangeStatus, Planning, SuggestReport, SuggestionKind, SuggestionStatus,
-};
-use pgdiag::advise::verify::Observed;
 use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, split_statements,
 };
 use pgdiag::plan::parse_explain_value;
 use pgdiag::seed;
+use pgdiag::suggest::report::{
+    ChangeStatus, Planning, SuggestReport, SuggestionKind, SuggestionStatus,
+};
+use pgdiag::suggest::verify::Observed;
 
 use crate::support::{database, fixture, pgdiag};
 
@@ -42,7 +42,7 @@ async fn plan_of(url: &str, sql: &str, params: &[String]) -> Observed {
 fn kept_index(report: &SuggestReport, table: &str, leading: &[&str]) -> String {
     report
         .kept()
-        .filter_map(|s| s.index.as_ref())
+        .filter_map(|s| s.index())
         .find(|i| {
             let columns: Vec<String> = i
                 .columns
@@ -114,9 +114,9 @@ async fn seed_at_a_million_reviews_gets_its_indexes_and_view_and_the_product_pag
     let composite = kept_index(&report, "recommendations", &["product_id", "score DESC"]);
     let view = report
         .kept()
-        .find(|s| s.kind == SuggestionKind::Matview)
+        .find(|s| s.kind() == SuggestionKind::Matview)
         .unwrap_or_else(|| panic!("no kept materialized view: {report:#?}"));
-    let info = view.matview.as_ref().unwrap();
+    let info = view.matview().unwrap();
     assert_eq!(info.base_table, "reviews");
     assert_eq!(info.key_columns, ["product_id"]);
     assert_eq!(info.results_match, Some(true));

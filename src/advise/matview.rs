@@ -18,7 +18,7 @@
 //!
 //! The files below split the work: `plan.rs` ties the node to its place, `statement.rs` reads the
 //! GROUP BY query, `rewrite.rs` writes the statement that reads the view. Proof on the database is
-//! in [`super::matview_proof`].
+//! the suggest pipeline's (`src/suggest/matview_proof.rs`).
 //!
 //! A view freezes its result until the next refresh, so anything that would make the view differ
 //! from the query (volatile functions, parameters inside the aggregated part, window functions,

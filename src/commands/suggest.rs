@@ -1,6 +1,6 @@
-//! `pgdiag suggest`: read the statements, run the suggest pipeline ([`crate::advise::suggest`]),
-//! render the report, write the DDL (`--dry-run`, `--output`), and with `--apply` create what was
-//! kept after the user confirmed, then show each statement's plan before and after.
+//! `pgdiag suggest`: read the statements, run the suggest pipeline ([`crate::suggest`]), render the
+//! report, write the DDL (`--dry-run`, `--output`), and with `--apply` create what was kept after
+//! the user confirmed, then show each statement's plan before and after.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -8,14 +8,11 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::advise::report::{AfterApply, ChangeStatus, Planning, SuggestReport, SuggestionKind};
-use crate::advise::suggest::{
-    self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest, observe_now, replays,
-};
-use crate::advise::verify::PlannedStatement;
 use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
 use crate::pg::{self, ConnectionSettings, ParamValue, ProcessEnv, Runner, split_statements};
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
+use crate::suggest::report::SuggestReport;
+use crate::suggest::{self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest};
 
 use super::explain::read_text;
 use super::gate_record::collect_sql_files;
@@ -51,6 +48,7 @@ pub async fn run(
         runs: args.runs as usize,
         lock_timeout: args.lock_timeout,
         diagnose: config.diagnose.clone(),
+        build_views: false,
     };
     if !(0.0..=100.0).contains(&options.min_improvement_pct) {
         bail!(
@@ -143,14 +141,8 @@ pub async fn run(
         let section = apply::apply(&runner, &report, args, err).await?;
         failed |= section.error.is_some();
         report.apply = Some(section);
-        let changed = report.apply.iter().flat_map(|a| &a.changes).any(|c| {
-            matches!(
-                c.status,
-                ChangeStatus::Created | ChangeStatus::AlreadyExisted
-            )
-        });
-        if !failed && changed {
-            let after = after_apply(&runner, &report, &inputs).await?;
+        if !failed {
+            let after = suggest::after_apply(&runner, &report, &inputs).await?;
             if let Some(section) = &mut report.apply {
                 section.after = after;
             }
@@ -197,92 +189,6 @@ fn spinner() -> ProgressBar {
     }
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     spinner
-}
-
-/// Each statement again, now that the changes exist, against its first measurement.
-async fn after_apply(
-    runner: &Runner,
-    report: &SuggestReport,
-    inputs: &[StatementInput],
-) -> anyhow::Result<Vec<AfterApply>> {
-    let mut after = Vec::new();
-    for replay in replays(report, inputs) {
-        let Some(entry) = report.statement(replay.index) else {
-            continue;
-        };
-        let observed = observe_now(runner, &replay, 1)
-            .await
-            .with_context(|| format!("re-running statement #{} after applying", replay.index))?;
-        let before = crate::advise::report::Measure {
-            cost: entry.cost,
-            time_ms: entry.time_ms,
-            plan: entry.plan.clone(),
-        };
-        // A view that was created serves the statement once it is rewritten: measure that too.
-        let created_views = report.apply.iter().flat_map(|a| &a.changes).filter(|c| {
-            c.kind == SuggestionKind::Matview
-                && matches!(
-                    c.status,
-                    ChangeStatus::Created | ChangeStatus::AlreadyExisted
-                )
-        });
-        let mut rewritten = None;
-        for change in created_views {
-            let Some(sql) = report
-                .suggestions
-                .iter()
-                .filter(|s| s.id == change.id)
-                .filter_map(|s| s.matview.as_ref())
-                .flat_map(|m| &m.rewritten)
-                .find(|r| r.statement == replay.index)
-                .map(|r| r.sql.clone())
-            else {
-                continue;
-            };
-            let statement = PlannedStatement {
-                sql,
-                ..replay.clone()
-            };
-            let observed = observe_now(runner, &statement, 1).await.with_context(|| {
-                format!(
-                    "running statement #{} rewritten to read {}",
-                    replay.index, change.name
-                )
-            })?;
-            rewritten = Some(observed.measure);
-        }
-        after.push(AfterApply {
-            statement: replay.index,
-            plan_change: plan_change(&before.plan, &observed.measure.plan),
-            before,
-            after: observed.measure,
-            rewritten,
-        });
-    }
-    Ok(after)
-}
-
-/// What changed in the plan's accesses: `Seq Scan on reviews → Index Scan using ... on reviews`.
-pub fn plan_change(before: &str, after: &str) -> Option<String> {
-    if before == after {
-        return None;
-    }
-    let before_parts: Vec<&str> = before.split(", ").collect();
-    let after_parts: Vec<&str> = after.split(", ").collect();
-    let gone: Vec<&str> = before_parts
-        .iter()
-        .copied()
-        .filter(|p| !after_parts.contains(p))
-        .collect();
-    let new: Vec<&str> = after_parts
-        .iter()
-        .copied()
-        .filter(|p| !before_parts.contains(p))
-        .collect();
-    if gone.is_empty() && new.is_empty() {
-        return Some(format!("{before} → {after}"));
-    }
-    Some(format!("{} → {}", gone.join(", "), new.join(", ")))
 }
 
 /// Every statement of every input, with its `$n` values: a `-- pgdiag: params` comment first,
@@ -341,31 +247,4 @@ fn read_inputs(args: &SuggestArgs) -> anyhow::Result<Vec<StatementInput>> {
         bail!("no SQL statement to advise on");
     }
     Ok(inputs)
-}
-
-/// Statements that were planned, for the `--apply` summary.
-pub fn planned_count(report: &SuggestReport) -> usize {
-    report
-        .statements
-        .iter()
-        .filter(|s| s.planning != Planning::Failed)
-        .count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plan_change;
-
-    #[test]
-    fn plan_change_shows_what_changed() {
-        assert_eq!(plan_change("Seq Scan on t", "Seq Scan on t"), None);
-        assert_eq!(
-            plan_change(
-                "Seq Scan on reviews, Index Scan using products_pkey on products",
-                "Index Scan using reviews_product_id_idx on reviews, Index Scan using products_pkey on products"
-            )
-            .as_deref(),
-            Some("Seq Scan on reviews → Index Scan using reviews_product_id_idx on reviews")
-        );
-    }
 }

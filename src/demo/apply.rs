@@ -5,27 +5,25 @@
 //! Indexes are verified with HypoPG (planned cost with hypothetical indexes: seconds even at
 //! scale 1.0, nothing built twice); HypoPG cannot simulate a view, so the review-stats view is
 //! proven the way `--verify build` proves it, built in a rolled-back transaction with the original
-//! and rewritten statements timed and their results compared. Applying goes through
-//! [`crate::advise::apply()`]: `CREATE INDEX CONCURRENTLY` under a lock timeout, the view in one
-//! transaction.
+//! and rewritten statements timed and their results compared. Applying goes through the apply API
+//! `suggest --apply` uses, [`crate::suggest::apply_suggestions`]: `CREATE INDEX CONCURRENTLY` under
+//! a lock timeout, the view in one transaction. This module only reshapes suggest's report into
+//! the demo's.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use crate::advise::apply::{self, ApplyOptions, Change, ChangeStatus};
-use crate::advise::matview::MatviewSuggestion;
-use crate::advise::report::{
-    Measure, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyMode,
-};
-use crate::advise::suggest::{
-    StatementInput, SuggestOptions, VerifyRequest, change_of, prove_view, replays,
-    required_extensions, suggest,
-};
-use crate::advise::verify::VerifySettings;
-use crate::pg::{Runner, quote_ident, split_statements};
+use crate::pg::{Runner, split_statements};
 use crate::seed;
+use crate::suggest::report::{
+    ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestedObject, Suggestion,
+    SuggestionStatus, VerifyMode,
+};
+use crate::suggest::{
+    ApplyOptions, StatementInput, SuggestOptions, VerifyRequest, change_of, suggest,
+};
 
 /// Generous: at scale 1.0 the slowest seed query takes about a second, an index build a few.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -151,10 +149,12 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         // hypo where HypoPG can be used (the embedded server), else unverified with a note.
         verify: VerifyRequest::Auto,
         timeout: STATEMENT_TIMEOUT,
+        // HypoPG cannot simulate the review-stats view: build it, one timed run per statement.
+        build_views: true,
+        runs: 1,
         ..SuggestOptions::default()
     };
-    let mut report = suggest(runner, server, &inputs, &options, &mut |_| {}).await?;
-    prove_views(runner, &mut report, &inputs, &options).await?;
+    let report = suggest(runner, server, &inputs, &options, &mut |_| {}).await?;
 
     let names: Vec<&str> = seed::queries().iter().map(|(name, _)| *name).collect();
     let query_of = |statement: usize| {
@@ -170,77 +170,44 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         .filter(|s| s.status == SuggestionStatus::Rejected)
         .map(|s| RejectedSuggestion {
             id: s.id.clone(),
-            kind: kind(s).into(),
+            kind: s.kind().as_str().into(),
             name: s.name().to_owned(),
             ddl: s.ddl.clone(),
             reason: s.rejected_reason.clone().unwrap_or_default(),
         })
         .collect();
-    let mut applied: Vec<AppliedSuggestion> =
-        chosen.iter().map(|s| described(s, &query_of)).collect();
 
-    let pairs: Vec<(usize, Change)> = chosen
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| Some((i, change_of(s)?)))
-        .collect();
-    let mut extension_error = None;
-    for extension in required_extensions(&chosen) {
-        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(&extension));
-        if let Err(e) = runner.client().batch_execute(&sql).await {
-            extension_error = Some(format!("{sql}: {}", crate::pg::Error::from(e)));
-            break;
-        }
-    }
-    let changes: Vec<Change> = pairs.iter().map(|(_, c)| c.clone()).collect();
-    let outcome = match extension_error {
-        Some(e) => Err(e),
-        None if changes.is_empty() => Ok(apply::ApplyReport::default()),
-        None => {
-            let apply_options = ApplyOptions {
-                lock_timeout: options.lock_timeout,
-                statement_timeout: Some(STATEMENT_TIMEOUT),
-            };
-            apply::apply(runner.client(), &changes, &apply_options, &mut |_| {})
-                .await
-                .map_err(|e| e.to_string())
-        }
+    let apply_options = ApplyOptions {
+        lock_timeout: options.lock_timeout,
+        statement_timeout: Some(STATEMENT_TIMEOUT),
     };
-    let mut failure = None;
-    match outcome {
-        Ok(done) => {
-            for ((i, _), result) in pairs.iter().zip(&done.outcomes) {
-                let entry = &mut applied[*i];
-                entry.build_ms = Some(result.elapsed_ms);
-                entry.size_bytes = result.size_bytes;
-                entry.status = match &result.status {
-                    ChangeStatus::Created { .. } => "created".into(),
-                    ChangeStatus::AlreadyExisted => "already_existed".into(),
-                    ChangeStatus::Failed { failure: f, .. } => {
-                        entry.message = Some(f.to_string());
-                        failure = Some(format!("{}: {f}", entry.name));
-                        "failed".into()
-                    }
-                    ChangeStatus::Skipped => "skipped".into(),
-                };
-            }
-        }
-        Err(e) => {
-            for entry in &mut applied {
-                entry.status = "skipped".into();
-                entry.message = Some(e.clone());
-            }
-            failure = Some(e);
-        }
-    }
+    let section =
+        crate::suggest::apply_suggestions(runner, &chosen, &apply_options, &mut |_| {}).await;
+    let entry_of = |s: &Suggestion| section.changes.iter().find(|c| c.id == s.id);
+    let applied: Vec<AppliedSuggestion> = chosen
+        .iter()
+        .map(|s| described(s, entry_of(s), &section, &query_of))
+        .collect();
+    let failure = match section
+        .changes
+        .iter()
+        .find(|c| c.status == ChangeStatus::Failed)
+    {
+        Some(failed) => Some(format!(
+            "{}: {}",
+            failed.name,
+            failed.message.as_deref().unwrap_or_default()
+        )),
+        None => section.error.clone(),
+    };
 
     // The rewrites of the views that exist now.
     let mut rewritten = Vec::new();
-    for (s, entry) in chosen.iter().zip(&applied) {
-        if !matches!(entry.status.as_str(), "created" | "already_existed") {
+    for s in &chosen {
+        if !entry_of(s).is_some_and(|c| c.status.in_place()) {
             continue;
         }
-        for r in s.matview.iter().flat_map(|m| &m.rewritten) {
+        for r in s.matview().iter().flat_map(|m| &m.rewritten) {
             let query = query_of(r.statement);
             if !rewritten
                 .iter()
@@ -251,7 +218,10 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         }
     }
 
-    let created = applied.iter().filter(|a| a.status == "created").count();
+    let created = applied
+        .iter()
+        .filter(|a| a.status == ChangeStatus::Created.as_str())
+        .count();
     let note = match &failure {
         Some(e) => format!(
             "pgdiag suggest found {} suggestion(s); applying stopped: {e}",
@@ -298,61 +268,16 @@ fn seed_inputs() -> Result<Vec<StatementInput>, Error> {
     Ok(inputs)
 }
 
-/// Views left unverified (HypoPG cannot simulate them) proven as `--verify build` proves them:
-/// built in a rolled-back transaction per statement they serve, both statements timed, results
-/// compared; kept or rejected on that.
-async fn prove_views(
-    runner: &Runner,
-    report: &mut SuggestReport,
-    inputs: &[StatementInput],
-    options: &SuggestOptions,
-) -> Result<(), Error> {
-    let replays = replays(report, inputs);
-    let settings = VerifySettings {
-        mode: VerifyMode::Build,
-        min_improvement_pct: options.min_improvement_pct,
-        runs: 1,
-        timeout: options.timeout,
-        lock_timeout: options.lock_timeout,
-        server_version_num: runner.server_version_num(),
-    };
-    for suggestion in report
-        .suggestions
-        .iter_mut()
-        .filter(|s| s.kind == SuggestionKind::Matview && s.status == SuggestionStatus::Unverified)
-    {
-        let Some(info) = &suggestion.matview else {
-            continue;
-        };
-        let members: Vec<(usize, MatviewSuggestion)> = info
-            .rewritten
-            .iter()
-            .map(|r| {
-                (
-                    r.statement,
-                    MatviewSuggestion {
-                        schema: info.schema.clone(),
-                        name: info.name.clone(),
-                        base_table: info.base_table.clone(),
-                        key_columns: info.key_columns.clone(),
-                        create_sql: info.create_sql.clone(),
-                        unique_index_sql: info.unique_index_sql.clone(),
-                        refresh_sql: info.refresh_sql.clone(),
-                        rewritten: Some(r.sql.clone()),
-                        reason: suggestion.reason.clone(),
-                        node_id: 0,
-                    },
-                )
-            })
-            .collect();
-        prove_view(runner, suggestion, &members, &replays, &settings).await?;
-    }
-    Ok(())
-}
-
-fn described(s: &Suggestion, query_of: &dyn Fn(usize) -> String) -> AppliedSuggestion {
-    let (table, columns) = match (&s.index, &s.matview) {
-        (Some(index), _) => (
+/// A chosen suggestion in the demo's shape, with what applying it did (`change`, its entry in
+/// suggest's `apply.changes[]`).
+fn described(
+    s: &Suggestion,
+    change: Option<&ChangeEntry>,
+    section: &ApplySection,
+    query_of: &dyn Fn(usize) -> String,
+) -> AppliedSuggestion {
+    let (table, columns) = match &s.object {
+        SuggestedObject::Index(index) => (
             index.table.clone(),
             index
                 .columns
@@ -373,12 +298,11 @@ fn described(s: &Suggestion, query_of: &dyn Fn(usize) -> String) -> AppliedSugge
                 })
                 .collect(),
         ),
-        (None, Some(mv)) => (mv.base_table.clone(), mv.key_columns.clone()),
-        (None, None) => (String::new(), Vec::new()),
+        SuggestedObject::Matview(mv) => (mv.base_table.clone(), mv.key_columns.clone()),
     };
     AppliedSuggestion {
         id: s.id.clone(),
-        kind: kind(s).into(),
+        kind: s.kind().as_str().into(),
         name: s.name().to_owned(),
         table,
         columns,
@@ -404,20 +328,21 @@ fn described(s: &Suggestion, query_of: &dyn Fn(usize) -> String) -> AppliedSugge
                 .collect(),
             improvement_pct: v.improvement_pct,
             size_bytes: v.size_bytes,
-            results_match: s.matview.as_ref().and_then(|m| m.results_match),
+            results_match: s.matview().and_then(|m| m.results_match),
             alongside: v.alongside.clone(),
         }),
-        status: "skipped".into(),
-        message: None,
-        build_ms: None,
-        size_bytes: None,
-    }
-}
-
-fn kind(s: &Suggestion) -> &'static str {
-    match s.kind {
-        SuggestionKind::Index => "index",
-        SuggestionKind::Matview => "matview",
+        status: change
+            .map_or(ChangeStatus::Skipped, |c| c.status)
+            .as_str()
+            .into(),
+        // The failure; or, when applying never started, why.
+        message: change.and_then(|c| match c.status {
+            ChangeStatus::Failed => c.message.clone(),
+            ChangeStatus::Skipped if c.elapsed_ms.is_none() => section.error.clone(),
+            _ => None,
+        }),
+        build_ms: change.and_then(|c| c.elapsed_ms),
+        size_bytes: change.and_then(|c| c.size_bytes),
     }
 }
 

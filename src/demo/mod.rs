@@ -37,7 +37,7 @@ pub enum Error {
     #[error(transparent)]
     Bench(#[from] crate::bench::BenchError),
     #[error("suggestions: {0}")]
-    Suggest(#[from] crate::advise::suggest::SuggestError),
+    Suggest(#[from] crate::suggest::SuggestError),
     #[error("query {query}: {message}")]
     Plan { query: String, message: String },
     #[error("the benchmark of step {step} returned no result for strategy `{strategy}`")]

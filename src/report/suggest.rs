@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use crate::advise::report::{
-    ApplySection, ChangeStatus, Measure, SuggestReport, Suggestion, SuggestionKind,
-    SuggestionStatus, VerifyMode,
+use crate::suggest::report::{
+    ApplySection, ChangeStatus, Measure, SuggestReport, SuggestedObject, Suggestion,
+    SuggestionKind, SuggestionStatus, VerifyMode,
 };
 use crate::units::fmt_bytes;
 
@@ -63,38 +63,37 @@ pub fn before_after(before: &Measure, after: &Measure) -> String {
 }
 
 fn what(suggestion: &Suggestion) -> String {
-    if let Some(index) = &suggestion.index {
-        let columns: Vec<String> = index
-            .columns
-            .iter()
-            .map(|c| {
-                let mut text = c.name.clone();
-                if c.desc {
-                    text.push_str(" DESC");
-                }
-                text
-            })
-            .collect();
-        let mut text = format!("index on {} ({})", index.table, columns.join(", "));
-        if index.method != "btree" {
-            text = format!("{} {text}", index.method);
+    match &suggestion.object {
+        SuggestedObject::Index(index) => {
+            let columns: Vec<String> = index
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut text = c.name.clone();
+                    if c.desc {
+                        text.push_str(" DESC");
+                    }
+                    text
+                })
+                .collect();
+            let mut text = format!("index on {} ({})", index.table, columns.join(", "));
+            if index.method != "btree" {
+                text = format!("{} {text}", index.method);
+            }
+            if !index.include.is_empty() {
+                text.push_str(&format!(" INCLUDE ({})", index.include.join(", ")));
+            }
+            if let Some(predicate) = &index.predicate {
+                text.push_str(&format!(" WHERE {predicate}"));
+            }
+            text
         }
-        if !index.include.is_empty() {
-            text.push_str(&format!(" INCLUDE ({})", index.include.join(", ")));
-        }
-        if let Some(predicate) = &index.predicate {
-            text.push_str(&format!(" WHERE {predicate}"));
-        }
-        text
-    } else if let Some(mv) = &suggestion.matview {
-        format!(
+        SuggestedObject::Matview(mv) => format!(
             "materialized view {} over {} by {}",
             mv.name,
             mv.base_table,
             mv.key_columns.join(", ")
-        )
-    } else {
-        suggestion.id.clone()
+        ),
     }
 }
 
@@ -212,8 +211,8 @@ pub fn render_text(
         }
     }
 
-    for s in shown.iter().filter(|s| s.kind == SuggestionKind::Matview) {
-        if let Some(mv) = &s.matview {
+    for s in &shown {
+        if let Some(mv) = s.matview() {
             writeln!(w)?;
             writeln!(w, "{}: materialized view {}", s.id, mv.name)?;
             writeln!(w, "  refresh (schedule it): {}", mv.refresh_sql)?;
@@ -348,7 +347,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
 fn scripted(report: &SuggestReport, options: ScriptOptions) -> impl Iterator<Item = &Suggestion> {
     report
         .actionable()
-        .filter(move |s| s.kind == SuggestionKind::Index || options.with_matviews)
+        .filter(move |s| s.kind() == SuggestionKind::Index || options.with_matviews)
 }
 
 /// `--dry-run`: the DDL only, one statement per line.
@@ -416,7 +415,7 @@ pub fn render_migration(
                 writeln!(w, "--   size: {}", fmt_bytes(size))?;
             }
         }
-        if let Some(mv) = &s.matview {
+        if let Some(mv) = s.matview() {
             writeln!(w, "--   refresh it on a schedule: {};", mv.refresh_sql)?;
             for rewritten in &mv.rewritten {
                 writeln!(
@@ -437,15 +436,14 @@ pub fn render_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advise::report::{
+    use crate::report::ServerInfo;
+    use crate::suggest::report::{
         IndexInfo, MatviewInfo, SCHEMA_VERSION, StatementEntry, VerifyInfo,
     };
-    use crate::report::ServerInfo;
 
     fn report() -> SuggestReport {
         let index = Suggestion {
             id: "s1".into(),
-            kind: SuggestionKind::Index,
             status: SuggestionStatus::Kept,
             rejected_reason: None,
             reason: "Seq Scan on reviews: filter (product_id = 42)".into(),
@@ -454,7 +452,7 @@ mod tests {
                 r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "r_idx" ON "public"."reviews" ("product_id")"#
                     .into(),
             ],
-            index: Some(IndexInfo {
+            object: SuggestedObject::Index(IndexInfo {
                 schema: Some("public".into()),
                 table: "reviews".into(),
                 name: "r_idx".into(),
@@ -465,20 +463,17 @@ mod tests {
                 requires_extension: None,
                 finding_rules: vec!["seq-scan".into()],
             }),
-            matview: None,
             verification: None,
         };
         let view = Suggestion {
             id: "s2".into(),
-            kind: SuggestionKind::Matview,
             status: SuggestionStatus::Unverified,
             reason: "replaces aggregating reviews".into(),
             ddl: vec![
                 "CREATE MATERIALIZED VIEW v".into(),
                 "CREATE UNIQUE INDEX v_key".into(),
             ],
-            index: None,
-            matview: Some(MatviewInfo {
+            object: SuggestedObject::Matview(MatviewInfo {
                 schema: None,
                 name: "v".into(),
                 base_table: "reviews".into(),
@@ -517,7 +512,7 @@ mod tests {
                 source: "q.sql".into(),
                 line: 3,
                 sql: "SELECT 1".into(),
-                planning: crate::advise::report::Planning::Analyze,
+                planning: crate::suggest::report::Planning::Analyze,
                 parameters: 0,
                 cost: Some(10.0),
                 time_ms: Some(1.0),

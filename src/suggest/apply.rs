@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
+use super::report::ChangeStatus;
 use crate::pg::{quote_ident, split_statements};
 
 /// The advisory-lock key every `pgdiag` apply takes. Fixed (FNV-1a of "pgdiag apply", top bit
@@ -37,7 +38,7 @@ const fn fnv1a64(bytes: &[u8]) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// `ddl`: `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" (...)`,
-    /// as [`super::Candidate::ddl`] makes it. `name` must be the index name in the DDL: it is how
+    /// as [`crate::advise::Candidate::ddl`] makes it. `name` must be the index name in the DDL: it is how
     /// an existing or INVALID index is found.
     Index {
         schema: Option<String>,
@@ -274,26 +275,9 @@ impl ChangeFailure {
     }
 }
 
-/// What happened to one change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeStatus {
-    /// Built now. `replaced_invalid`: an INVALID index of that name, left by an earlier run that
-    /// died mid-build, was dropped first.
-    Created { replaced_invalid: bool },
-    /// A valid index (or the view) of that name was already there; nothing ran.
-    AlreadyExisted,
-    /// `dropped_invalid`: the failed build left an INVALID index, and it was dropped again.
-    /// `cleanup_error`: dropping it failed too, so it is still there.
-    Failed {
-        failure: ChangeFailure,
-        dropped_invalid: bool,
-        cleanup_error: Option<String>,
-    },
-    /// Not attempted because an earlier change failed.
-    Skipped,
-}
-
-/// One change's result.
+/// One change's result. `status` is the report's [`ChangeStatus`]: `Created` (built now),
+/// `AlreadyExisted` (a valid index, or the view, of that name was there; nothing ran), `Failed`, or
+/// `Skipped` (not attempted because an earlier change failed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeOutcome {
     pub change: Change,
@@ -302,6 +286,74 @@ pub struct ChangeOutcome {
     /// On-disk size afterwards: `pg_relation_size` of an index; `pg_total_relation_size` of a view
     /// (its unique index included).
     pub size_bytes: Option<i64>,
+    /// An INVALID index of that name was dropped: `Created`, one an earlier run left when it died
+    /// mid-build, dropped before building; `Failed`, the one this failed build left, dropped again.
+    pub dropped_invalid: bool,
+    /// Why it failed (`Failed` only).
+    pub failure: Option<ChangeFailure>,
+    /// `Failed` only: dropping the INVALID index the build left failed too, so it is still there.
+    pub cleanup_error: Option<String>,
+}
+
+impl ChangeOutcome {
+    fn new(change: &Change, done: Done, elapsed_ms: f64) -> ChangeOutcome {
+        ChangeOutcome {
+            change: change.clone(),
+            status: done.status,
+            elapsed_ms,
+            size_bytes: done.size_bytes,
+            dropped_invalid: done.dropped_invalid,
+            failure: done.failure,
+            cleanup_error: done.cleanup_error,
+        }
+    }
+}
+
+/// What applying one change did, before the change and its timing are attached.
+struct Done {
+    status: ChangeStatus,
+    size_bytes: Option<i64>,
+    dropped_invalid: bool,
+    failure: Option<ChangeFailure>,
+    cleanup_error: Option<String>,
+}
+
+impl Done {
+    fn created(replaced_invalid: bool, size_bytes: Option<i64>) -> Done {
+        Done {
+            status: ChangeStatus::Created,
+            size_bytes,
+            dropped_invalid: replaced_invalid,
+            failure: None,
+            cleanup_error: None,
+        }
+    }
+
+    fn already_existed(size_bytes: Option<i64>) -> Done {
+        Done {
+            status: ChangeStatus::AlreadyExisted,
+            size_bytes,
+            ..Done::skipped()
+        }
+    }
+
+    fn failed(failure: ChangeFailure) -> Done {
+        Done {
+            status: ChangeStatus::Failed,
+            failure: Some(failure),
+            ..Done::skipped()
+        }
+    }
+
+    fn skipped() -> Done {
+        Done {
+            status: ChangeStatus::Skipped,
+            size_bytes: None,
+            dropped_invalid: false,
+            failure: None,
+            cleanup_error: None,
+        }
+    }
 }
 
 /// The result of a run, one outcome per change in order.
@@ -315,7 +367,7 @@ impl ApplyReport {
     pub fn failure(&self) -> Option<&ChangeOutcome> {
         self.outcomes
             .iter()
-            .find(|o| matches!(o.status, ChangeStatus::Failed { .. }))
+            .find(|o| o.status == ChangeStatus::Failed)
     }
 
     pub fn is_success(&self) -> bool {
@@ -424,12 +476,7 @@ async fn apply_locked(
     let mut failed = false;
     for (position, change) in changes.iter().enumerate() {
         let outcome = if failed {
-            ChangeOutcome {
-                change: change.clone(),
-                status: ChangeStatus::Skipped,
-                elapsed_ms: 0.0,
-                size_bytes: None,
-            }
+            ChangeOutcome::new(change, Done::skipped(), 0.0)
         } else {
             on_event(ApplyEvent::Started {
                 position,
@@ -437,7 +484,7 @@ async fn apply_locked(
                 change,
             });
             let started = Instant::now();
-            let (status, size_bytes) = match change {
+            let done = match change {
                 Change::Index {
                     schema,
                     table,
@@ -450,13 +497,8 @@ async fn apply_locked(
                     statements,
                 } => apply_matview(client, &qualified(schema, name), statements).await,
             };
-            failed = matches!(status, ChangeStatus::Failed { .. });
-            ChangeOutcome {
-                change: change.clone(),
-                status,
-                elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-                size_bytes,
-            }
+            failed = done.status == ChangeStatus::Failed;
+            ChangeOutcome::new(change, done, started.elapsed().as_secs_f64() * 1000.0)
         };
         report.outcomes.push(outcome);
         on_event(ApplyEvent::Finished {
@@ -560,23 +602,10 @@ async fn drop_invalid(client: &Client, schema: &str, name: &str) -> Result<(), S
     })
 }
 
-fn failed(failure: ChangeFailure) -> ChangeStatus {
-    ChangeStatus::Failed {
-        failure,
-        dropped_invalid: false,
-        cleanup_error: None,
-    }
-}
-
-async fn apply_index(
-    client: &Client,
-    table: &str,
-    name: &str,
-    ddl: &str,
-) -> (ChangeStatus, Option<i64>) {
+async fn apply_index(client: &Client, table: &str, name: &str, ddl: &str) -> Done {
     let mut replaced_invalid = false;
     match existing_index(client, table, name).await {
-        Err(e) => return (failed(ChangeFailure::from_pg(&e)), None),
+        Err(e) => return Done::failed(ChangeFailure::from_pg(&e)),
         Ok(None) => {}
         Ok(Some(Existing::OtherRelation { kind })) => {
             let message = format!(
@@ -584,7 +613,7 @@ async fn apply_index(
                 relkind_name(&kind),
                 quote_ident(name)
             );
-            return (failed(ChangeFailure::name_taken(message)), None);
+            return Done::failed(ChangeFailure::name_taken(message));
         }
         Ok(Some(Existing::Index {
             on_table: false, ..
@@ -593,13 +622,13 @@ async fn apply_index(
                 "an index named {} already exists on another table",
                 quote_ident(name)
             );
-            return (failed(ChangeFailure::name_taken(message)), None);
+            return Done::failed(ChangeFailure::name_taken(message));
         }
         Ok(Some(Existing::Index {
             valid: true,
             size_bytes,
             ..
-        })) => return (ChangeStatus::AlreadyExisted, Some(size_bytes)),
+        })) => return Done::already_existed(Some(size_bytes)),
         Ok(Some(Existing::Index { schema, .. })) => {
             // `IF NOT EXISTS` would skip it and leave an index the planner never uses.
             if let Err(message) = drop_invalid(client, &schema, name).await {
@@ -611,7 +640,7 @@ async fn apply_index(
                         quote_ident(name)
                     ),
                 };
-                return (failed(failure), None);
+                return Done::failed(failure);
             }
             replaced_invalid = true;
         }
@@ -627,7 +656,7 @@ async fn apply_index(
                 size_bytes,
                 ..
             })),
-        ) => (ChangeStatus::Created { replaced_invalid }, Some(size_bytes)),
+        ) => Done::created(replaced_invalid, Some(size_bytes)),
         (Ok(()), Ok(_)) => {
             let failure = ChangeFailure {
                 kind: FailureKind::Other,
@@ -637,9 +666,9 @@ async fn apply_index(
                     quote_ident(name)
                 ),
             };
-            (failed(failure), None)
+            Done::failed(failure)
         }
-        (Ok(()), Err(e)) => (failed(ChangeFailure::from_pg(&e)), None),
+        (Ok(()), Err(e)) => Done::failed(ChangeFailure::from_pg(&e)),
         (Err(build_error), after) => {
             let failure = ChangeFailure::from_pg(&build_error);
             let (dropped_invalid, cleanup_error) = match after {
@@ -661,23 +690,16 @@ async fn apply_index(
                     )),
                 ),
             };
-            (
-                ChangeStatus::Failed {
-                    failure,
-                    dropped_invalid,
-                    cleanup_error,
-                },
-                None,
-            )
+            Done {
+                dropped_invalid,
+                cleanup_error,
+                ..Done::failed(failure)
+            }
         }
     }
 }
 
-async fn apply_matview(
-    client: &Client,
-    qualified_name: &str,
-    statements: &[String],
-) -> (ChangeStatus, Option<i64>) {
+async fn apply_matview(client: &Client, qualified_name: &str, statements: &[String]) -> Done {
     let existing = client
         .query_opt(
             "SELECT c.relkind::text, pg_total_relation_size(c.oid) FROM pg_class c \
@@ -686,17 +708,17 @@ async fn apply_matview(
         )
         .await;
     match existing {
-        Err(e) => return (failed(ChangeFailure::from_pg(&e)), None),
+        Err(e) => return Done::failed(ChangeFailure::from_pg(&e)),
         Ok(Some(row)) => {
             let kind: String = row.get(0);
             if kind == "m" {
-                return (ChangeStatus::AlreadyExisted, Some(row.get(1)));
+                return Done::already_existed(Some(row.get(1)));
             }
             let message = format!(
                 "a {} named {qualified_name} already exists",
                 relkind_name(&kind)
             );
-            return (failed(ChangeFailure::name_taken(message)), None);
+            return Done::failed(ChangeFailure::name_taken(message));
         }
         Ok(None) => {}
     }
@@ -704,7 +726,7 @@ async fn apply_matview(
     if let Err(e) = run_in_transaction(client, statements).await {
         // The transaction may already be aborted or gone; ROLLBACK is harmless either way.
         let _ = client.batch_execute("ROLLBACK").await;
-        return (failed(ChangeFailure::from_pg(&e)), None);
+        return Done::failed(ChangeFailure::from_pg(&e));
     }
     let size = client
         .query_opt(
@@ -715,12 +737,7 @@ async fn apply_matview(
         .ok()
         .flatten()
         .and_then(|row| row.get::<_, Option<i64>>(0));
-    (
-        ChangeStatus::Created {
-            replaced_invalid: false,
-        },
-        size,
-    )
+    Done::created(false, size)
 }
 
 async fn run_in_transaction(

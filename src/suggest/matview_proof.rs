@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::matview::MatviewSuggestion;
+use crate::advise::matview::MatviewSuggestion;
 use crate::pg::{Error, ParamValue, split_statements};
 use crate::plan::parse_explain_value;
 

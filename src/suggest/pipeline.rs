@@ -1,24 +1,26 @@
 //! `suggest` end to end, as a library: plan every statement (EXPLAIN ANALYZE through the runner, or
 //! the generic plan for `$n` without values), diagnose, derive candidates, merge them across
-//! statements, drop what an existing index already serves, verify the rest ([`super::verify`]) and
-//! assemble the [`SuggestReport`]. Nothing here changes the database: applying is the command's
+//! statements, drop what an existing index already serves (and `text_pattern_ops` where the
+//! column's collation is C), verify the rest ([`super::verify`]) and assemble the
+//! [`SuggestReport`]. Nothing here changes the database: applying is [`super::applying`]'s
 //! business, after the user has seen this report.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::apply::Change;
-use super::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
-use super::existing::{AlreadyIndexed, covered_by};
-use super::matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
 use super::matview_proof::verify_matview;
 use super::report::{
     IndexColumnInfo, IndexInfo, MatviewInfo, Measure, NoSuggestionEntry, Planning,
     RewrittenStatement, SCHEMA_VERSION, StatementEntry, StatementError, StatementVerification,
-    SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyInfo,
+    SuggestReport, SuggestedObject, Suggestion, SuggestionStatus, Verification, VerifyInfo,
     VerifyMode,
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
+use crate::advise::PATTERN_OPCLASS;
+use crate::advise::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
+use crate::advise::existing::{AlreadyIndexed, covered_by};
+use crate::advise::matview::{
+    MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names,
+};
 use crate::diagnose::{DiagnoseConfig, Finding, diagnose_with};
 use crate::pg::ServerInfo;
 use crate::pg::catalog::{ExistingIndex, column_is_c_collated, existing_indexes};
@@ -55,6 +57,10 @@ pub struct SuggestOptions {
     pub runs: usize,
     pub lock_timeout: Duration,
     pub diagnose: DiagnoseConfig,
+    /// Prove materialized views by building them (as `--verify build` does) whatever verifies the
+    /// indexes: HypoPG cannot simulate a view. The demo does; `pgdiag suggest` builds them only
+    /// under `--verify build`.
+    pub build_views: bool,
 }
 
 impl Default for SuggestOptions {
@@ -66,6 +72,7 @@ impl Default for SuggestOptions {
             runs: 3,
             lock_timeout: Duration::from_secs(5),
             diagnose: DiagnoseConfig::default(),
+            build_views: false,
         }
     }
 }
@@ -95,17 +102,6 @@ impl StatementInput {
             params,
         }
     }
-}
-
-/// Extensions the chosen indexes need (`pg_trgm` for trigram GIN), to create before applying.
-pub fn required_extensions(chosen: &[&Suggestion]) -> Vec<String> {
-    let mut names: Vec<String> = chosen
-        .iter()
-        .filter_map(|s| s.index.as_ref()?.requires_extension.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// Progress for a spinner or a log.
@@ -174,44 +170,48 @@ pub async fn suggest(
         .flat_map(|p| p.no_suggestions.iter().cloned())
         .collect();
 
+    // Before merging, so that the merged candidates and the ones they serve agree on it.
+    for p in &mut planned {
+        for candidate in &mut p.advice.candidates {
+            drop_needless_pattern_opclass(runner.client(), candidate).await?;
+        }
+    }
+
     // Merge across statements, then find which statements each merged candidate serves.
     let all: Vec<Candidate> = planned
         .iter()
         .flat_map(|p| p.advice.candidates.iter().cloned())
         .collect();
-    let merged = merge(all);
-    let mut existing: BTreeMap<(Option<String>, String), Vec<ExistingIndex>> = BTreeMap::new();
-    let mut suggestions = Vec::new();
-    for candidate in merged {
-        let serves: Vec<usize> = planned
+    let serves = |candidate: &Candidate| -> Vec<usize> {
+        planned
             .iter()
             .filter(|p| {
                 p.advice
                     .candidates
                     .iter()
-                    .any(|c| c.is_covered_by(&candidate))
+                    .any(|c| c.is_covered_by(candidate))
             })
             .map(|p| p.entry.index)
-            .collect();
-        let key = (candidate.schema.clone(), candidate.table.clone());
-        if !existing.contains_key(&key) {
-            let indexes =
-                existing_indexes(runner.client(), key.0.as_deref(), &candidate.table).await?;
-            existing.insert(key.clone(), indexes);
+            .collect()
+    };
+    let (keep, covered) = split_covered(runner.client(), merge(all)).await?;
+    for already in covered {
+        for statement in serves(&already.candidate) {
+            no_suggestions.push(NoSuggestionEntry {
+                statement,
+                node_id: None,
+                relation: Some(already.candidate.table.clone()),
+                reason: format!(
+                    "already served by index {}",
+                    pg::quote_ident(&already.index)
+                ),
+            });
         }
-        if let Some(index) = existing.get(&key).and_then(|e| covered_by(&candidate, e)) {
-            for statement in &serves {
-                no_suggestions.push(NoSuggestionEntry {
-                    statement: *statement,
-                    node_id: None,
-                    relation: Some(candidate.table.clone()),
-                    reason: format!("already served by index {}", pg::quote_ident(&index.name)),
-                });
-            }
-            continue;
-        }
-        suggestions.push(index_suggestion(&candidate, serves));
     }
+    let mut suggestions: Vec<Suggestion> = keep
+        .iter()
+        .map(|candidate| index_suggestion(candidate, serves(candidate)))
+        .collect();
 
     // Views: identical definitions across statements become one suggestion serving them all.
     let mut views: Vec<(usize, MatviewSuggestion)> = planned
@@ -228,8 +228,7 @@ pub async fn suggest(
     let mut view_suggestions: Vec<(Suggestion, Vec<(usize, MatviewSuggestion)>)> = Vec::new();
     for (statement, view) in views {
         match view_suggestions.iter_mut().find(|(s, _)| {
-            s.matview
-                .as_ref()
+            s.matview()
                 .is_some_and(|m| m.create_sql == view.create_sql && m.name == view.name)
         }) {
             Some((suggestion, members)) => {
@@ -261,7 +260,7 @@ pub async fn suggest(
     )
     .await?;
     for (mut suggestion, members) in view_suggestions {
-        if mode == VerifyMode::Build {
+        if mode == VerifyMode::Build || options.build_views {
             on_event(SuggestEvent::Verifying(&format!(
                 "building materialized view {}",
                 suggestion.name()
@@ -577,7 +576,6 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
     let name = candidate.index_name();
     Suggestion {
         id: String::new(),
-        kind: SuggestionKind::Index,
         status: SuggestionStatus::Unverified,
         rejected_reason: None,
         reason: candidate.reason.clone(),
@@ -588,7 +586,7 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
             .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", pg::quote_ident(e)))
             .chain([candidate.ddl(&name)])
             .collect(),
-        index: Some(IndexInfo {
+        object: SuggestedObject::Index(IndexInfo {
             schema: candidate.schema.clone(),
             table: candidate.table.clone(),
             name,
@@ -608,7 +606,6 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
             requires_extension: candidate.requires_extension.clone(),
             finding_rules: candidate.finding_rules.clone(),
         }),
-        matview: None,
         verification: None,
     }
 }
@@ -646,14 +643,12 @@ pub fn replays(report: &SuggestReport, inputs: &[StatementInput]) -> Vec<Planned
 fn matview_suggestion(statement: usize, view: &MatviewSuggestion) -> Suggestion {
     let mut suggestion = Suggestion {
         id: String::new(),
-        kind: SuggestionKind::Matview,
         status: SuggestionStatus::Unverified,
         rejected_reason: None,
         reason: view.reason.clone(),
         serves: Vec::new(),
         ddl: vec![view.create_sql.clone(), view.unique_index_sql.clone()],
-        index: None,
-        matview: Some(MatviewInfo {
+        object: SuggestedObject::Matview(MatviewInfo {
             schema: view.schema.clone(),
             name: view.name.clone(),
             base_table: view.base_table.clone(),
@@ -678,7 +673,7 @@ fn add_view_statement(suggestion: &mut Suggestion, statement: usize, view: &Matv
         suggestion.reason.push('\n');
         suggestion.reason.push_str(&view.reason);
     }
-    if let (Some(info), Some(sql)) = (&mut suggestion.matview, &view.rewritten) {
+    if let (Some(info), Some(sql)) = (suggestion.matview_mut(), &view.rewritten) {
         info.rewritten.push(RewrittenStatement {
             statement,
             sql: sql.clone(),
@@ -688,9 +683,9 @@ fn add_view_statement(suggestion: &mut Suggestion, statement: usize, view: &Matv
 
 /// `--verify build` for a view: built in a rolled-back transaction per statement it serves, the
 /// original and the rewritten statement timed and their results compared. A rewrite that changes
-/// results is rejected whatever it gains. Also used by the demo, which verifies indexes with
-/// HypoPG (fast at scale) and still proves its view by building it.
-pub(crate) async fn prove_view(
+/// results is rejected whatever it gains. Also under `build_views`, when HypoPG verifies the
+/// indexes (fast at scale; the demo does so) and cannot simulate a view.
+async fn prove_view(
     runner: &Runner,
     suggestion: &mut Suggestion,
     members: &[(usize, MatviewSuggestion)],
@@ -748,7 +743,7 @@ pub(crate) async fn prove_view(
             used: proof.results_match,
         });
     }
-    if let Some(info) = &mut suggestion.matview {
+    if let Some(info) = suggestion.matview_mut() {
         info.results_match = Some(all_match);
     }
     suggestion.verification = Some(Verification {
@@ -768,39 +763,6 @@ pub(crate) async fn prove_view(
         );
     }
     Ok(())
-}
-
-/// A suggestion as [`super::apply()`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
-/// EXISTS`), or the view's statements run in one transaction. Extensions a GIN index needs are not
-/// part of it: create them first (`CREATE EXTENSION` is not concurrent-safe DDL on a table).
-pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
-    if let Some(index) = &suggestion.index {
-        let ddl = suggestion
-            .ddl
-            .iter()
-            .rev()
-            .find(|d| d.starts_with("CREATE INDEX") || d.starts_with("CREATE UNIQUE INDEX"))?;
-        return Some(Change::Index {
-            schema: index.schema.clone(),
-            table: index.table.clone(),
-            name: index.name.clone(),
-            ddl: ddl.clone(),
-        });
-    }
-    let mv = suggestion.matview.as_ref()?;
-    let view = match &mv.schema {
-        Some(schema) => format!("{}.{}", pg::quote_ident(schema), pg::quote_ident(&mv.name)),
-        None => pg::quote_ident(&mv.name),
-    };
-    Some(Change::Matview {
-        schema: mv.schema.clone(),
-        name: mv.name.clone(),
-        statements: vec![
-            mv.create_sql.clone(),
-            mv.unique_index_sql.clone(),
-            format!("ANALYZE {view}"),
-        ],
-    })
 }
 
 /// Schema and table, as a candidate names them.
@@ -856,7 +818,7 @@ pub async fn drop_needless_pattern_opclass(
     candidate: &mut Candidate,
 ) -> Result<(), pg::Error> {
     for column in &mut candidate.columns {
-        if column.opclass.as_deref() != Some(crate::advise::PATTERN_OPCLASS) {
+        if column.opclass.as_deref() != Some(PATTERN_OPCLASS) {
             continue;
         }
         let Some(name) = column.name() else { continue };
@@ -961,11 +923,11 @@ mod tests {
         add_view_statement(&mut suggestion, 2, &view);
         assert_eq!(suggestion.serves, [1, 2]);
         assert_eq!(suggestion.reason, "replaces aggregating reviews");
-        let info = suggestion.matview.as_ref().unwrap();
+        let info = suggestion.matview().unwrap();
         assert_eq!(info.rewritten.len(), 2);
         assert_eq!(suggestion.ddl.len(), 2);
-        match change_of(&suggestion) {
-            Some(Change::Matview { statements, .. }) => assert_eq!(
+        match super::super::applying::change_of(&suggestion) {
+            Some(super::super::apply::Change::Matview { statements, .. }) => assert_eq!(
                 statements.last().map(String::as_str),
                 Some(r#"ANALYZE "public"."reviews_by_product_id_stats""#)
             ),

@@ -3,10 +3,11 @@
 //! listing, side by side with no indexes at all.
 //!
 //! One throwaway PostgreSQL, the seed loaded once; the variants run one after the other on it,
-//! each change applied with `pgdiag::advise::apply` and dropped again before the next variant.
+//! each change applied with `pgdiag::suggest::apply` and dropped again before the next variant.
 //! Each query is measured as the median `Execution Time` of RUNS `EXPLAIN ANALYZE` runs after one
 //! warm-up run. Single-column advice is derived from the no-index plans by
-//! `pgdiag::advise::single_column_advice`, minus columns an existing index already leads.
+//! [`single_column::single_column_advice`] (this example's own), minus columns an existing index
+//! already leads.
 //!
 //! Run with `scripts/bench-suggest [SCALE] [RUNS]` (defaults 1.0 and 7).
 
@@ -14,11 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use pgdiag::advise::Candidate;
 use pgdiag::advise::existing::covered_by;
-use pgdiag::advise::suggest::{StatementInput, SuggestOptions, VerifyRequest, change_of, suggest};
-use pgdiag::advise::{
-    ApplyEvent, ApplyOptions, Candidate, Change, ChangeStatus, apply, single_column_advice,
-};
 use pgdiag::embedded::EmbeddedPostgres;
 use pgdiag::pg::catalog::existing_indexes;
 use pgdiag::pg::{
@@ -28,6 +26,13 @@ use pgdiag::pg::{
 use pgdiag::plan::{Explain, parse_explain_value};
 use pgdiag::report::ServerInfo;
 use pgdiag::seed;
+use pgdiag::suggest::{
+    ApplyEvent, ApplyOptions, Change, ChangeStatus, StatementInput, SuggestOptions, VerifyRequest,
+    apply, change_of, suggest,
+};
+
+mod single_column;
+use single_column::single_column_advice;
 
 /// The two queries the issue asks about, as named in fixtures/seed/queries/.
 const QUERIES: [&str; 2] = ["product_page", "category_listing"];
@@ -72,7 +77,7 @@ async fn pgdiag_suggestions(runner: &mut Runner, target: String) -> anyhow::Resu
     for s in report.actionable() {
         eprintln!("   {} {}: {}", s.id, s.status.as_str(), s.ddl.join("; "));
         changes.extend(change_of(s));
-        for r in s.matview.iter().flat_map(|m| &m.rewritten) {
+        for r in s.matview().iter().flat_map(|m| &m.rewritten) {
             let name = names[r.statement - 1];
             // Keep the original's `-- pgdiag: params` line so the measurement binds the same values.
             let params: Vec<String> = seed::query_params(seed::query(name).unwrap_or_default());
@@ -191,7 +196,7 @@ async fn apply_all(client: &tokio_postgres::Client, changes: &[Change]) -> anyho
         report
             .outcomes
             .iter()
-            .all(|o| matches!(o.status, ChangeStatus::Created { .. })),
+            .all(|o| o.status == ChangeStatus::Created),
         "a change already existed: the variants would not be independent"
     );
     Ok(())

@@ -6,10 +6,8 @@
 //! Deliberately naive, but generous within that: join keys count too, so the baseline gets every
 //! index such an advisor could name, and a comparison it wins or loses is a fair one.
 
-use crate::plan::{Explain, PlanNode};
-
-use super::candidates::{Candidate, IndexColumn};
-use super::conditions::{PredicateKind, TableRef, Target, parse_condition};
+use pgdiag::advise::{Candidate, IndexColumn, PredicateKind, TableRef, Target, parse_condition};
+use pgdiag::plan::{Explain, PlanNode};
 
 const SCAN_TYPES: [&str; 4] = [
     "Seq Scan",

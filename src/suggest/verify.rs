@@ -129,7 +129,7 @@ pub async fn observe(
 }
 
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS ...` as `CREATE INDEX ...`: what can run inside a
-/// transaction and what HypoPG accepts. The prefix is ours ([`super::Candidate::ddl`]), so
+/// transaction and what HypoPG accepts. The prefix is ours ([`crate::advise::Candidate::ddl`]), so
 /// replacing it is exact.
 pub fn transactional_ddl(ddl: &str) -> String {
     for (from, to) in [
@@ -157,11 +157,7 @@ fn index_ddl(suggestion: &Suggestion) -> Option<String> {
 }
 
 fn hypo_supported(suggestion: &Suggestion) -> bool {
-    suggestion.kind == SuggestionKind::Index
-        && suggestion
-            .index
-            .as_ref()
-            .is_some_and(|i| i.method == "btree")
+    suggestion.index().is_some_and(|i| i.method == "btree")
 }
 
 /// Decide kept or rejected from the per-statement figures.
@@ -277,7 +273,7 @@ async fn verify_in_transaction(
     // Pass 1: each suggestion alone against the statements as they are.
     for suggestion in suggestions.iter_mut() {
         let supported = if build {
-            suggestion.kind == SuggestionKind::Index
+            suggestion.kind() == SuggestionKind::Index
         } else {
             hypo_supported(suggestion)
         };
@@ -449,7 +445,7 @@ async fn trial(
             client.batch_execute(&ddl).await?;
             let build_ms = started.elapsed().as_secs_f64() * 1000.0;
             let name = suggestion.name().to_owned();
-            let qualified = match suggestion.index.as_ref().and_then(|i| i.schema.as_deref()) {
+            let qualified = match suggestion.index().and_then(|i| i.schema.as_deref()) {
                 Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name)),
                 None => quote_ident(&name),
             };
@@ -534,8 +530,8 @@ async fn keep_trial(client: &Client, settings: &VerifySettings) -> Result<(), pg
 
 #[cfg(test)]
 mod tests {
+    use super::super::report::{IndexInfo, SuggestedObject};
     use super::*;
-    use crate::advise::report::{IndexInfo, SuggestionKind};
 
     fn measure(cost: f64) -> Measure {
         Measure {
@@ -548,13 +544,12 @@ mod tests {
     fn suggestion(per_statement: Vec<(bool, f64, f64)>) -> Suggestion {
         Suggestion {
             id: "s1".into(),
-            kind: SuggestionKind::Index,
             status: SuggestionStatus::Unverified,
             rejected_reason: None,
             reason: String::new(),
             serves: vec![1],
             ddl: vec![r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "t_a_idx" ON "t" ("a")"#.into()],
-            index: Some(IndexInfo {
+            object: SuggestedObject::Index(IndexInfo {
                 schema: None,
                 table: "t".into(),
                 name: "t_a_idx".into(),
@@ -565,7 +560,6 @@ mod tests {
                 requires_extension: None,
                 finding_rules: Vec::new(),
             }),
-            matview: None,
             verification: Some(Verification {
                 method: VerifyMode::Hypo,
                 per_statement: per_statement

@@ -110,6 +110,16 @@ pub enum SuggestionKind {
     Matview,
 }
 
+impl SuggestionKind {
+    /// As in the JSON: `index`, `matview`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuggestionKind::Index => "index",
+            SuggestionKind::Matview => "matview",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionStatus {
@@ -128,30 +138,142 @@ impl SuggestionStatus {
     }
 }
 
+/// One suggestion. In JSON its object is told by `kind` and carried in the field of that name
+/// (`index` or `matview`, the other null), as docs/suggest-report.md documents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SuggestionJson", try_from = "SuggestionJson")]
 pub struct Suggestion {
     pub id: String,
-    pub kind: SuggestionKind,
     pub status: SuggestionStatus,
     pub rejected_reason: Option<String>,
     pub reason: String,
     pub serves: Vec<usize>,
     pub ddl: Vec<String>,
-    pub index: Option<IndexInfo>,
-    pub matview: Option<MatviewInfo>,
+    /// What it creates, with the data of its kind.
+    pub object: SuggestedObject,
     pub verification: Option<Verification>,
 }
 
+/// What a suggestion creates. A new kind of suggestion is a variant here (with its
+/// [`SuggestionKind`] and its field in the JSON), its synthesis in `advise`, its proof in the
+/// pipeline and its [`super::Change`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SuggestedObject {
+    Index(IndexInfo),
+    Matview(MatviewInfo),
+}
+
+impl SuggestedObject {
+    pub fn kind(&self) -> SuggestionKind {
+        match self {
+            SuggestedObject::Index(_) => SuggestionKind::Index,
+            SuggestedObject::Matview(_) => SuggestionKind::Matview,
+        }
+    }
+
+    /// The index or view name.
+    pub fn name(&self) -> &str {
+        match self {
+            SuggestedObject::Index(index) => &index.name,
+            SuggestedObject::Matview(view) => &view.name,
+        }
+    }
+}
+
 impl Suggestion {
+    pub fn kind(&self) -> SuggestionKind {
+        self.object.kind()
+    }
+
     /// The index or view name, for tables and messages.
     pub fn name(&self) -> &str {
-        if let Some(index) = &self.index {
-            &index.name
-        } else if let Some(mv) = &self.matview {
-            &mv.name
-        } else {
-            &self.id
+        self.object.name()
+    }
+
+    pub fn index(&self) -> Option<&IndexInfo> {
+        match &self.object {
+            SuggestedObject::Index(index) => Some(index),
+            _ => None,
         }
+    }
+
+    pub fn matview(&self) -> Option<&MatviewInfo> {
+        match &self.object {
+            SuggestedObject::Matview(view) => Some(view),
+            _ => None,
+        }
+    }
+
+    pub fn matview_mut(&mut self) -> Option<&mut MatviewInfo> {
+        match &mut self.object {
+            SuggestedObject::Matview(view) => Some(view),
+            _ => None,
+        }
+    }
+}
+
+/// [`Suggestion`] as the JSON has it: `kind`, then one field per kind, null but for its own.
+#[derive(Serialize, Deserialize)]
+struct SuggestionJson {
+    id: String,
+    kind: SuggestionKind,
+    status: SuggestionStatus,
+    rejected_reason: Option<String>,
+    reason: String,
+    serves: Vec<usize>,
+    ddl: Vec<String>,
+    index: Option<IndexInfo>,
+    matview: Option<MatviewInfo>,
+    verification: Option<Verification>,
+}
+
+impl From<Suggestion> for SuggestionJson {
+    fn from(s: Suggestion) -> Self {
+        let kind = s.kind();
+        let (index, matview) = match s.object {
+            SuggestedObject::Index(index) => (Some(index), None),
+            SuggestedObject::Matview(view) => (None, Some(view)),
+        };
+        SuggestionJson {
+            id: s.id,
+            kind,
+            status: s.status,
+            rejected_reason: s.rejected_reason,
+            reason: s.reason,
+            serves: s.serves,
+            ddl: s.ddl,
+            index,
+            matview,
+            verification: s.verification,
+        }
+    }
+}
+
+impl TryFrom<SuggestionJson> for Suggestion {
+    type Error = String;
+
+    fn try_from(s: SuggestionJson) -> Result<Self, String> {
+        let object = match (s.kind, s.index, s.matview) {
+            (SuggestionKind::Index, Some(index), None) => SuggestedObject::Index(index),
+            (SuggestionKind::Matview, None, Some(view)) => SuggestedObject::Matview(view),
+            (kind, ..) => {
+                return Err(format!(
+                    "suggestion {}: kind {} wants its own object, and only that one",
+                    s.id,
+                    kind.as_str()
+                ));
+            }
+        };
+        Ok(Suggestion {
+            id: s.id,
+            status: s.status,
+            rejected_reason: s.rejected_reason,
+            reason: s.reason,
+            serves: s.serves,
+            ddl: s.ddl,
+            object,
+            verification: s.verification,
+        })
     }
 }
 
@@ -251,17 +373,40 @@ pub struct StatementComparison {
     pub after: Measure,
 }
 
+/// What applying did to one change: the status [`super::apply()`] reports and `apply.changes[]`
+/// records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
+    /// Built now.
     Created,
+    /// A valid index (or the view) of that name was already there; nothing ran.
     AlreadyExisted,
     Failed,
+    /// Not attempted: an earlier change failed, the user did not confirm, or it was left out.
     Skipped,
 }
 
+impl ChangeStatus {
+    /// As in the JSON: `created`, `already_existed`, `failed`, `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Created => "created",
+            ChangeStatus::AlreadyExisted => "already_existed",
+            ChangeStatus::Failed => "failed",
+            ChangeStatus::Skipped => "skipped",
+        }
+    }
+
+    /// The change exists on the database now (whether this run created it or not).
+    pub fn in_place(self) -> bool {
+        matches!(self, ChangeStatus::Created | ChangeStatus::AlreadyExisted)
+    }
+}
+
+/// One suggestion in `apply.changes[]`: what applying it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppliedChange {
+pub struct ChangeEntry {
     pub id: String,
     pub kind: SuggestionKind,
     pub name: String,
@@ -284,7 +429,7 @@ pub struct AfterApply {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplySection {
-    pub changes: Vec<AppliedChange>,
+    pub changes: Vec<ChangeEntry>,
     pub after: Vec<AfterApply>,
     pub error: Option<String>,
 }
@@ -299,6 +444,76 @@ mod tests {
             time_ms,
             plan: String::new(),
         }
+    }
+
+    fn index_suggestion() -> Suggestion {
+        Suggestion {
+            id: "s1".into(),
+            status: SuggestionStatus::Kept,
+            rejected_reason: None,
+            reason: "Seq Scan on t".into(),
+            serves: vec![1],
+            ddl: vec![
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"t_a_idx\" ON \"t\" (\"a\")".into(),
+            ],
+            object: SuggestedObject::Index(IndexInfo {
+                schema: None,
+                table: "t".into(),
+                name: "t_a_idx".into(),
+                method: "btree".into(),
+                columns: Vec::new(),
+                include: Vec::new(),
+                predicate: None,
+                requires_extension: None,
+                finding_rules: vec!["seq-scan".into()],
+            }),
+            verification: None,
+        }
+    }
+
+    #[test]
+    fn a_suggestion_serializes_with_its_kind_and_one_object_field_per_kind() {
+        let suggestion = index_suggestion();
+        let json = serde_json::to_string(&suggestion).unwrap();
+        let keys: Vec<String> =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&json)
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+        // The documented order (docs/suggest-report.md), checked on the text: a parsed map sorts
+        // its keys.
+        let positions: Vec<usize> = [
+            "\"id\"",
+            "\"kind\":\"index\"",
+            "\"status\"",
+            "\"rejected_reason\"",
+            "\"reason\"",
+            "\"serves\"",
+            "\"ddl\"",
+            "\"index\":{",
+            "\"matview\":null",
+            "\"verification\"",
+        ]
+        .iter()
+        .map(|key| {
+            json.find(key)
+                .unwrap_or_else(|| panic!("{key} missing: {json}"))
+        })
+        .collect();
+        assert!(positions.is_sorted(), "{json}");
+        assert_eq!(keys.len(), 10, "{json}");
+        let back: Suggestion = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, suggestion);
+    }
+
+    #[test]
+    fn a_suggestion_whose_object_does_not_match_its_kind_is_refused() {
+        let json = serde_json::to_string(&index_suggestion())
+            .unwrap()
+            .replace("\"kind\":\"index\"", "\"kind\":\"matview\"");
+        let error = serde_json::from_str::<Suggestion>(&json).unwrap_err();
+        assert!(error.to_string().contains("kind matview"), "{error}");
     }
 
     #[test]
