@@ -34,7 +34,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::candidates::NoSuggestion;
-use crate::diagnose::Finding;
+use crate::diagnose::{Finding, RuleId};
 use crate::pg::quote_ident;
 use crate::plan::Explain;
 use crate::units::{fmt_ms, fmt_pct};
@@ -94,7 +94,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
     let plan = PlanIndex::new(&explain.plan);
     let mut stakes: Vec<Stake> = findings
         .iter()
-        .filter(|f| f.rule == "heavy-aggregate")
+        .filter(|f| f.rule == RuleId::HeavyAggregate)
         .map(|f| Stake {
             node_id: f.node_id,
             what: format!(
@@ -111,7 +111,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
         .collect();
     for finding in findings
         .iter()
-        .filter(|f| matches!(f.rule.as_str(), "seq-scan" | "index-filter-waste"))
+        .filter(|f| matches!(f.rule, RuleId::SeqScan | RuleId::IndexFilterWaste))
     {
         if let Some(aggregate) = aggregate_over_scan(&plan, finding.node_id)
             && !stakes.iter().any(|s| s.node_id == aggregate)

@@ -23,7 +23,7 @@ pub use apply::{
     ChangeOutcome, ChangeStatus, FailureKind, apply,
 };
 pub use candidates::{
-    Advice, COST_RULE, Candidate, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
+    Advice, Candidate, FindingRule, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
     candidates_by_cost, merge,
 };
 pub use conditions::{

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::report::StrategyResult;
-use crate::diagnose::Finding;
+use crate::diagnose::{Finding, RuleId};
 use crate::seed::SeedSummary;
 
 pub use apply::{
@@ -158,7 +158,7 @@ pub struct QueryDiagnosis {
 
 impl QueryDiagnosis {
     /// Whether a finding of `rule` concerns `relation` (unqualified name, e.g. `reviews`).
-    pub fn has_finding(&self, rule: &str, relation: Option<&str>) -> bool {
+    pub fn has_finding(&self, rule: RuleId, relation: Option<&str>) -> bool {
         self.findings.iter().any(|f| {
             f.rule == rule
                 && relation.is_none_or(|want| {

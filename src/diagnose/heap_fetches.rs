@@ -2,15 +2,15 @@
 //! visibility map is stale (pages changed since the last VACUUM). Few heap fetches — a table
 //! vacuumed since its last changes — are not a finding.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct HeapFetches;
 
 impl Rule for HeapFetches {
-    fn id(&self) -> &'static str {
-        "heap-fetches"
+    fn id(&self) -> RuleId {
+        RuleId::HeapFetches
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -34,7 +34,7 @@ impl Rule for HeapFetches {
             let relation = metrics.relation.clone().unwrap_or_default();
             if heap_fetches < t.heap_fetches_min || fetch_share < t.heap_fetches_min_share_of_rows {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{relation}: {} heap fetches for {} rows returned ({}); the visibility map is fresh enough (flagged from {} fetches and {} of the rows)",

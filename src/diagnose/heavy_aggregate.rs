@@ -6,7 +6,7 @@
 //! Heavy means: many input rows (and a share of the time worth a change), or aggregating itself
 //! (the aggregate's exclusive time) taking a large share of the time.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::plan::NodeMetrics;
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
@@ -14,8 +14,8 @@ use crate::units::{fmt_count, fmt_ms, fmt_pct};
 pub struct HeavyAggregate;
 
 impl Rule for HeavyAggregate {
-    fn id(&self) -> &'static str {
-        "heavy-aggregate"
+    fn id(&self) -> RuleId {
+        RuleId::HeavyAggregate
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -26,7 +26,7 @@ impl Rule for HeavyAggregate {
             }
             let mut not_a_finding = |reason: String| {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason,
                 })

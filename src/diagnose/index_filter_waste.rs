@@ -3,7 +3,7 @@
 //! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
 
 use super::expressions::{ColumnRef, expression_columns, own_qualifiers};
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
@@ -12,8 +12,8 @@ pub struct IndexFilterWaste;
 const INDEX_SCANS: [&str; 3] = ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"];
 
 impl Rule for IndexFilterWaste {
-    fn id(&self) -> &'static str {
-        "index-filter-waste"
+    fn id(&self) -> RuleId {
+        RuleId::IndexFilterWaste
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -42,7 +42,7 @@ impl Rule for IndexFilterWaste {
                 || removed_share < t.index_filter_min_removed_share
             {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{relation}: the filter discards {} of {} fetched rows ({}); a small waste",

@@ -2,7 +2,7 @@
 //! heap page ("lossy" blocks), so every row on those pages is rechecked against the condition.
 //! A bitmap that stayed exact is not a finding.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -18,8 +18,8 @@ const EXACT_BYTES_PER_PAGE: f64 = 64.0;
 const HEADROOM: f64 = 1.25;
 
 impl Rule for LossyBitmap {
-    fn id(&self) -> &'static str {
-        "lossy-bitmap"
+    fn id(&self) -> RuleId {
+        RuleId::LossyBitmap
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -41,7 +41,7 @@ impl Rule for LossyBitmap {
             let relation = metrics.relation.clone().unwrap_or_default();
             if lossy == 0.0 {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{relation}: the bitmap stayed exact ({} exact heap blocks, no lossy ones); work_mem ({work_mem}) was enough",

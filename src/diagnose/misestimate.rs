@@ -4,7 +4,7 @@
 //! only checks. Column names come out of the conditions through [`super::expressions`].
 
 use super::expressions::{expression_columns, own_qualifiers};
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::plan::EstimateDirection;
 use crate::units::{fmt_count, fmt_ms};
 
@@ -24,8 +24,8 @@ enum Choice {
 }
 
 impl Rule for Misestimate {
-    fn id(&self) -> &'static str {
-        "misestimate"
+    fn id(&self) -> RuleId {
+        RuleId::Misestimate
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -68,7 +68,7 @@ impl Rule for Misestimate {
             };
             let Some(choice) = choice else {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{}: off by {}× ({}) but no plan choice depended on it",

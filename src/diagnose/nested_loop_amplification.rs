@@ -4,15 +4,15 @@
 //! fewer loops.
 
 use super::expressions::{expression_columns, own_qualifiers};
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
 pub struct NestedLoopAmplification;
 
 impl Rule for NestedLoopAmplification {
-    fn id(&self) -> &'static str {
-        "nested-loop-amplification"
+    fn id(&self) -> RuleId {
+        RuleId::NestedLoopAmplification
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -57,7 +57,7 @@ impl Rule for NestedLoopAmplification {
             let loops = inner.loops.unwrap_or(0.0);
             if loops < min_loops {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "the inner {} runs {} times (< {}): few loops",

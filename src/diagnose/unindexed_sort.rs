@@ -2,7 +2,7 @@
 //! index could deliver in order. Under a LIMIT (top-N heapsort) the index also saves reading the
 //! whole table, so the scan's time is at stake too.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -12,8 +12,8 @@ pub struct UnindexedSort;
 const UNORDERED_SCANS: [&str; 3] = ["Seq Scan", "Bitmap Heap Scan", "Tid Scan"];
 
 impl Rule for UnindexedSort {
-    fn id(&self) -> &'static str {
-        "unindexed-sort"
+    fn id(&self) -> RuleId {
+        RuleId::UnindexedSort
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -49,7 +49,7 @@ impl Rule for UnindexedSort {
                     .map(|c| c.label.clone())
                     .unwrap_or_else(|| "nothing".into());
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "the sort's input is a {input_label}, not a table scan an index could replace"
@@ -72,7 +72,7 @@ impl Rule for UnindexedSort {
             let share = ctx.share(ms);
             if share < ctx.thresholds.min_share {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "sorting {relation} takes {} of the time (< {}); not worth an index",

@@ -566,7 +566,7 @@ fn newly_failing_and_now_succeeding_queries() {
 
 fn finding(rule: &str, severity: Severity, relation: &str) -> FindingRecord {
     FindingRecord {
-        rule: rule.to_string(),
+        rule: rule.parse().unwrap(),
         severity,
         relation: Some(relation.to_string()),
         summary: format!("{rule} summary"),

@@ -45,7 +45,7 @@ pub fn record_plan(
                 .findings
                 .iter()
                 .map(|finding| FindingRecord {
-                    rule: finding.rule.clone(),
+                    rule: finding.rule,
                     severity: finding.severity,
                     relation: finding.relation.clone(),
                     summary: finding.summary.clone(),

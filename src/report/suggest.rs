@@ -437,9 +437,11 @@ pub fn render_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advise::FindingRule;
     use crate::advise::report::{
         IndexInfo, MatviewInfo, SCHEMA_VERSION, StatementEntry, VerifyInfo,
     };
+    use crate::diagnose::RuleId;
     use crate::report::ServerInfo;
 
     fn report() -> SuggestReport {
@@ -463,7 +465,7 @@ mod tests {
                 include: Vec::new(),
                 predicate: None,
                 requires_extension: None,
-                finding_rules: vec!["seq-scan".into()],
+                finding_rules: vec![FindingRule::Rule(RuleId::SeqScan)],
             }),
             matview: None,
             verification: None,

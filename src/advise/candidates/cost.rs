@@ -7,11 +7,9 @@ use crate::plan::{Explain, PlanNode};
 use crate::units::fmt_pct;
 
 use super::{
-    Advice, Indexed, NoSuggestion, TABLE_SCANS, filter_candidates, kinds, merge, sort_candidate,
+    Advice, FindingRule, Indexed, NoSuggestion, TABLE_SCANS, filter_candidates, kinds, merge,
+    sort_candidate,
 };
-
-/// The rule id cost-based candidates carry in `finding_rules`.
-pub const COST_RULE: &str = "estimated-cost";
 
 /// Candidates from the scans and sorts whose estimated cost (scaled by the loops a nested loop
 /// makes them run) is at least `min_cost_share` of the plan's total cost; every other table scan
@@ -97,7 +95,7 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
                 })
                 .collect()
         });
-        advice.record(id, COST_RULE, result);
+        advice.record(id, FindingRule::EstimatedCost, result);
     }
     advice.candidates = merge(advice.candidates);
     advice

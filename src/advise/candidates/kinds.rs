@@ -323,7 +323,7 @@ pub(super) fn gin_candidates(
 #[cfg(test)]
 mod tests {
     use super::super::{candidates, candidates_by_cost};
-    use crate::diagnose::{Finding, Severity};
+    use crate::diagnose::{Finding, RuleId, Severity};
     use crate::plan::{Explain, PlanNode};
 
     /// A Seq Scan over `read` rows keeping `kept` (EXPLAIN ANALYZE VERBOSE figures).
@@ -346,7 +346,7 @@ mod tests {
 
     fn finding(node_id: usize) -> Finding {
         Finding {
-            rule: "seq-scan".into(),
+            rule: RuleId::SeqScan,
             severity: Severity::Warning,
             node_id,
             node_path: String::new(),
