@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::diagnose::{Finding, RuleId};
 use crate::pg::quote_ident;
-use crate::plan::{Explain, PlanNode};
+use crate::plan::{Explain, NodeType, PlanNode};
 use crate::units::fmt_pct;
 
 use super::conditions::{
@@ -28,14 +28,6 @@ use super::conditions::{
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 const MAX_IDENTIFIER_BYTES: usize = 63;
-
-/// Scans whose filter an index could replace.
-pub(super) const TABLE_SCANS: [&str; 4] = [
-    "Seq Scan",
-    "Bitmap Heap Scan",
-    "Index Scan",
-    "Index Only Scan",
-];
 
 /// The access method of a candidate: btree serves equality, ranges and order; GIN serves
 /// containment (jsonb `@>`, `?`) and, with `pg_trgm`, LIKE/ILIKE patterns with a leading wildcard.
@@ -481,11 +473,11 @@ fn join_predicates(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> V
     while let Some(parent) = plan.parents[child] {
         let node = plan.nodes[parent];
         if matches!(
-            node.node_type.as_str(),
-            "Hash Join" | "Merge Join" | "Nested Loop"
+            node.node_type,
+            NodeType::HashJoin | NodeType::MergeJoin | NodeType::NestedLoop
         ) {
             let inner = plan.children[parent].get(1) == Some(&child);
-            if !inner && node.node_type != "Merge Join" {
+            if !inner && node.node_type != NodeType::MergeJoin {
                 return Vec::new();
             }
             return [&node.hash_cond, &node.merge_cond, &node.join_filter]
@@ -496,8 +488,14 @@ fn join_predicates(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> V
                 .collect();
         }
         if !matches!(
-            node.node_type.as_str(),
-            "Hash" | "Sort" | "Materialize" | "Memoize" | "Gather" | "Gather Merge" | "Result"
+            node.node_type,
+            NodeType::Hash
+                | NodeType::Sort
+                | NodeType::Materialize
+                | NodeType::Memoize
+                | NodeType::Gather
+                | NodeType::GatherMerge
+                | NodeType::Result
         ) {
             return Vec::new();
         }
@@ -577,7 +575,7 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
         advice.record(finding.node_id, FindingRule::Rule(finding.rule), result);
     }
     for (id, node) in plan.nodes.iter().enumerate() {
-        if TABLE_SCANS.contains(&node.node_type.as_str())
+        if node.node_type.is_table_scan()
             && node.relation_name.is_some()
             && !tables_with_findings.contains(&id)
         {
@@ -615,7 +613,7 @@ fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
     let mut current = id;
     loop {
         let node = plan.nodes[current];
-        if TABLE_SCANS.contains(&node.node_type.as_str()) && node.relation_name.is_some() {
+        if node.node_type.is_table_scan() && node.relation_name.is_some() {
             return Some(current);
         }
         match plan.children[current].as_slice() {
@@ -635,7 +633,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         return Err(reason);
     }
     let predicates = scan_predicates(node, table);
-    let joins = if node.node_type == "Seq Scan" {
+    let joins = if node.node_type == NodeType::SeqScan {
         join_predicates(plan, id, table)
     } else {
         Vec::new()

@@ -36,7 +36,7 @@ use sqlparser::parser::Parser;
 use super::candidates::NoSuggestion;
 use crate::diagnose::{Finding, RuleId};
 use crate::pg::quote_ident;
-use crate::plan::Explain;
+use crate::plan::{Explain, NodeType};
 use crate::units::{fmt_ms, fmt_pct};
 use plan::{PlanContext, PlanIndex, aggregate_over_scan, plan_context};
 use rewrite::{rewrite_cte, rewrite_derived, rewrite_top};
@@ -213,7 +213,7 @@ fn suggest(
         .nodes
         .get(stake.node_id)
         .ok_or_else(|| format!("node {} is not in the plan", stake.node_id))?;
-    if node.node_type != "Aggregate" {
+    if node.node_type != NodeType::Aggregate {
         return Err(format!(
             "node {} is a {}, not an Aggregate",
             stake.node_id, node.node_type

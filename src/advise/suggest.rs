@@ -23,7 +23,7 @@ use crate::diagnose::{DiagnoseConfig, Finding, RuleId, diagnose_with};
 use crate::pg::ServerInfo;
 use crate::pg::catalog::{ExistingIndex, column_is_c_collated, existing_indexes};
 use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
-use crate::plan::{Explain, analyze, parse_explain_value};
+use crate::plan::{Explain, NodeType, analyze, parse_explain_value};
 
 /// Which verification the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -476,7 +476,7 @@ fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
     let nodes = explain.plan.preorder();
     let mut all = findings.to_vec();
     for (id, node) in nodes.iter().enumerate() {
-        if node.node_type != "Sort" || findings.iter().any(|f| f.node_id == id) {
+        if node.node_type != NodeType::Sort || findings.iter().any(|f| f.node_id == id) {
             continue;
         }
         // Down the single-child chain to the scan (preorder: the only child is the next node).

@@ -3,6 +3,7 @@
 //! vacuumed since its last changes — are not a finding.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -16,7 +17,7 @@ impl Rule for HeapFetches {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Index Only Scan" || metrics.loops.unwrap_or(0.0) == 0.0 {
+            if node.node_type != NodeType::IndexOnlyScan || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
             // Heap Fetches is a total over loops (PostgreSQL 15), unlike the per-loop Actual Rows.

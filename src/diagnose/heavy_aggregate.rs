@@ -7,7 +7,7 @@
 //! (the aggregate's exclusive time) taking a large share of the time.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
-use crate::plan::NodeMetrics;
+use crate::plan::{NodeMetrics, NodeType};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
@@ -21,7 +21,7 @@ impl Rule for HeavyAggregate {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Aggregate" || metrics.loops.unwrap_or(0.0) == 0.0 {
+            if node.node_type != NodeType::Aggregate || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
             let mut not_a_finding = |reason: String| {

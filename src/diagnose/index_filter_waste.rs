@@ -4,12 +4,17 @@
 
 use super::expressions::{ColumnRef, expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
 pub struct IndexFilterWaste;
 
-const INDEX_SCANS: [&str; 3] = ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"];
+const INDEX_SCANS: [NodeType; 3] = [
+    NodeType::IndexScan,
+    NodeType::IndexOnlyScan,
+    NodeType::BitmapHeapScan,
+];
 
 impl Rule for IndexFilterWaste {
     fn id(&self) -> RuleId {
@@ -19,7 +24,7 @@ impl Rule for IndexFilterWaste {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if !INDEX_SCANS.contains(&node.node_type.as_str()) {
+            if !INDEX_SCANS.contains(&node.node_type) {
                 continue;
             }
             let Some(filter) = &node.filter else {

@@ -3,6 +3,7 @@
 //! A bitmap that stayed exact is not a finding.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -31,7 +32,7 @@ impl Rule for LossyBitmap {
             .unwrap_or_else(|| "the default 4MB".into());
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
             let loops = metrics.loops.unwrap_or(0.0);
-            if node.node_type != "Bitmap Heap Scan" || loops == 0.0 {
+            if node.node_type != NodeType::BitmapHeapScan || loops == 0.0 {
                 continue;
             }
             // Exact and Lossy Heap Blocks are totals over loops; Rows Removed by Index Recheck is

@@ -5,7 +5,7 @@
 
 use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
-use crate::plan::EstimateDirection;
+use crate::plan::{EstimateDirection, NodeType};
 use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
@@ -41,14 +41,14 @@ impl Rule for Misestimate {
             }
             let choice = metrics.parent.and_then(|parent_id| {
                 let parent = ctx.nodes[parent_id];
-                match parent.node_type.as_str() {
-                    "Nested Loop"
+                match parent.node_type {
+                    NodeType::NestedLoop
                         if node.parent_relationship.as_deref() == Some("Outer")
                             && direction == EstimateDirection::Under =>
                     {
                         Some(Choice::NestedLoop { join: parent_id })
                     }
-                    "Hash" => {
+                    NodeType::Hash => {
                         let actual = parent.hash_batches?;
                         let planned = parent.original_hash_batches.unwrap_or(actual);
                         let join = ctx.analysis.nodes[parent_id].parent?;

@@ -5,6 +5,7 @@
 
 use super::expressions::{expression_columns, own_qualifiers};
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
@@ -18,7 +19,7 @@ impl Rule for NestedLoopAmplification {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Nested Loop" || metrics.loops.unwrap_or(0.0) == 0.0 {
+            if node.node_type != NodeType::NestedLoop || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
             let children: Vec<_> = ctx
@@ -41,11 +42,11 @@ impl Rule for NestedLoopAmplification {
             };
             let inner_node = ctx.nodes[inner.id];
             // The table the inner side reads whole each loop, when it does.
-            let seq_scan = match inner_node.node_type.as_str() {
-                "Seq Scan" => Some(inner.id),
-                "Materialize" => ctx
+            let seq_scan = match inner_node.node_type {
+                NodeType::SeqScan => Some(inner.id),
+                NodeType::Materialize => ctx
                     .children_of(inner.id)
-                    .find(|c| ctx.nodes[c.id].node_type == "Seq Scan")
+                    .find(|c| ctx.nodes[c.id].node_type == NodeType::SeqScan)
                     .map(|c| c.id),
                 _ => None,
             };

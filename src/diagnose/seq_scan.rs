@@ -3,6 +3,7 @@
 //! findings: an index would not beat reading the table.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -16,7 +17,7 @@ impl Rule for SeqScan {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Seq Scan" {
+            if node.node_type != NodeType::SeqScan {
                 continue;
             }
             let loops = metrics.loops.unwrap_or(0.0);
