@@ -7,6 +7,7 @@ use std::time::Duration;
 use pgdiag::bench::invalidate::{self, NotifyTrigger};
 use pgdiag::bench::report::BenchReport;
 use pgdiag::bench::{self, BenchConfig, Invalidation, Scenario, Stop};
+use pgdiag::cache::Strategy;
 use pgdiag::embedded::EmbeddedRedis;
 use pgdiag::pg::{ConnectionSettings, ProcessEnv};
 
@@ -64,7 +65,7 @@ async fn server_calls(client: &tokio_postgres::Client) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn steady_counters_balance_and_match_the_server() {
     let (mut config, client) = config("bench_steady").await;
-    config.strategies = vec!["cache-aside".into(), "none".into()];
+    config.strategies = vec![Strategy::CacheAside, Strategy::None];
     let before = server_calls(&client).await;
     let report = bench::run(&config, Stop::never())
         .await
@@ -98,7 +99,7 @@ async fn herd_cache_aside_loads_once_per_reader() {
     let (mut config, _client) = config("bench_herd").await;
     config.scenario = Scenario::Herd;
     config.query = SLOW_QUERY.into();
-    config.strategies = vec!["cache-aside".into()];
+    config.strategies = vec![Strategy::CacheAside];
     config.clients = 200;
     config.duration = Duration::from_millis(300);
     config.expiries = 2;
@@ -126,7 +127,7 @@ async fn herd_swr_loads_once_per_expiry() {
     let (mut config, _client) = config("bench_herd_swr").await;
     config.scenario = Scenario::Herd;
     config.query = SLOW_QUERY.into();
-    config.strategies = vec!["swr".into()];
+    config.strategies = vec![Strategy::Swr];
     config.clients = 200;
     config.duration = Duration::from_millis(300);
     config.expiries = 3;
@@ -157,7 +158,7 @@ async fn trigger_count(client: &tokio_postgres::Client) -> i64 {
 async fn notify_invalidation_cuts_staleness_and_drops_its_trigger() {
     let (mut config, client) = config("bench_writes").await;
     config.scenario = Scenario::Writes;
-    config.strategies = vec!["cache-aside".into()];
+    config.strategies = vec![Strategy::CacheAside];
     config.keys = 20;
     config.clients = 16;
     config.ttl = Duration::from_secs(5);
@@ -539,7 +540,7 @@ async fn a_redis_cluster_url_works_for_the_whole_benchmark() {
     let (mut config, _client) = config("bench_cluster").await;
     config.redis_url = cluster.cluster_url();
     config.duration = Duration::from_millis(600);
-    config.strategies = vec!["cache-aside".into(), "swr".into(), "xfetch".into()];
+    config.strategies = vec![Strategy::CacheAside, Strategy::Swr, Strategy::Xfetch];
     let report = bench::run(&config, Stop::never())
         .await
         .expect("bench runs on the cluster");

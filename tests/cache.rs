@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use pgdiag::cache::{
     BoxFuture, CacheAside, CacheError, CacheSettings, CacheStrategy, LoadError, Loader,
-    MetricsSnapshot, NoCache, RedisClient, ServedFrom, Swr, XFetch, strategy,
+    MetricsSnapshot, NoCache, RedisClient, ServedFrom, Strategy, Swr, XFetch, strategy,
     strategy_with_refresh_loader,
 };
 use pgdiag::embedded::{EmbeddedRedis, EmbeddedRedisCluster};
@@ -352,11 +352,11 @@ async fn strategies_fail_open_when_redis_stops_mid_run() {
         ..CacheSettings::default()
     };
     let loader = CountingLoader::new(1);
-    let strategies: Vec<_> = ["cache-aside", "swr", "xfetch"]
+    let strategies: Vec<_> = [Strategy::CacheAside, Strategy::Swr, Strategy::Xfetch]
         .into_iter()
         .map(|name| match name {
             // swr with background refreshes, as the bench builds it.
-            "swr" => {
+            Strategy::Swr => {
                 strategy_with_refresh_loader(name, Some(client.clone()), &settings, loader.clone())
             }
             _ => strategy(name, Some(client.clone()), &settings),
@@ -467,7 +467,7 @@ async fn a_failing_database_is_an_error_and_still_counted_once() {
         key_prefix: prefix("db-down"),
         ..CacheSettings::default()
     };
-    for name in pgdiag::cache::STRATEGY_NAMES {
+    for name in Strategy::ALL {
         let strategy = strategy(name, Some(client.clone()), &settings).unwrap();
         for _ in 0..3 {
             let error = strategy.get("k", &FailingLoader).await.unwrap_err();

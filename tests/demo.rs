@@ -3,6 +3,7 @@
 //! Assertions are on counts and on what the plans contain, never on how fast anything was.
 
 use pgdiag::demo::DemoReport;
+use pgdiag::diagnose::RuleId;
 
 use crate::support::pgdiag;
 
@@ -41,7 +42,10 @@ fn demo_tells_the_seed_story_with_measured_claims() {
             .unwrap_or_else(|| panic!("no diagnosis of {name}"))
     };
     let page = diagnosis("product_page");
-    assert!(page.has_finding("seq-scan", Some("reviews")), "{page:#?}");
+    assert!(
+        page.has_finding(RuleId::SeqScan, Some("reviews")),
+        "{page:#?}"
+    );
     assert!(
         page.plan_nodes
             .iter()
@@ -55,7 +59,10 @@ fn demo_tells_the_seed_story_with_measured_claims() {
         page.plan_nodes
     );
     let listing = diagnosis("category_listing");
-    assert!(listing.has_finding("heavy-aggregate", None), "{listing:#?}");
+    assert!(
+        listing.has_finding(RuleId::HeavyAggregate, None),
+        "{listing:#?}"
+    );
     for d in &report.diagnosis {
         let stakes: Vec<f64> = d.findings.iter().map(|f| f.time_at_stake_ms).collect();
         assert!(

@@ -94,7 +94,7 @@ fn findings_of(stdout: &str) -> Vec<String> {
     report.statements[0]
         .findings
         .iter()
-        .map(|f| f.rule.clone())
+        .map(|f| f.rule.to_string())
         .collect()
 }
 

@@ -9,26 +9,17 @@
 use pgdiag::advise::{Candidate, IndexColumn, PredicateKind, TableRef, Target, parse_condition};
 use pgdiag::plan::{Explain, PlanNode};
 
-const SCAN_TYPES: [&str; 4] = [
-    "Seq Scan",
-    "Bitmap Heap Scan",
-    "Index Scan",
-    "Index Only Scan",
-];
-
-const JOIN_TYPES: [&str; 3] = ["Hash Join", "Merge Join", "Nested Loop"];
-
 /// One single-column index per (table, column) the plan filters or joins on, in plan order.
 pub fn single_column_advice(explain: &Explain) -> Vec<Candidate> {
     let nodes = explain.plan.preorder();
     let scans: Vec<&PlanNode> = nodes
         .iter()
         .copied()
-        .filter(|n| SCAN_TYPES.contains(&n.node_type.as_str()) && n.relation_name.is_some())
+        .filter(|n| n.node_type.is_table_scan() && n.relation_name.is_some())
         .collect();
     let mut advice: Vec<Candidate> = Vec::new();
     for node in &nodes {
-        if SCAN_TYPES.contains(&node.node_type.as_str()) {
+        if node.node_type.is_table_scan() {
             let Some(table) = table_ref(node) else {
                 continue;
             };
@@ -38,7 +29,7 @@ pub fn single_column_advice(explain: &Explain) -> Vec<Candidate> {
             {
                 add_columns(&mut advice, node, table, condition, false);
             }
-        } else if JOIN_TYPES.contains(&node.node_type.as_str()) {
+        } else if node.node_type.is_join() {
             // A join condition names its tables by alias; any scanned table may be on either side.
             for condition in [&node.hash_cond, &node.merge_cond, &node.join_filter]
                 .into_iter()

@@ -10,13 +10,16 @@
 mod cost;
 mod kinds;
 
-pub use cost::{COST_RULE, candidates_by_cost};
+pub use cost::candidates_by_cost;
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
-use crate::diagnose::Finding;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::diagnose::{Finding, RuleId};
 use crate::pg::quote_ident;
-use crate::plan::{Explain, PlanNode};
+use crate::plan::{Explain, NodeType, PlanNode};
 use crate::units::fmt_pct;
 
 use super::conditions::{
@@ -25,14 +28,6 @@ use super::conditions::{
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 const MAX_IDENTIFIER_BYTES: usize = 63;
-
-/// Scans whose filter an index could replace.
-pub(super) const TABLE_SCANS: [&str; 4] = [
-    "Seq Scan",
-    "Bitmap Heap Scan",
-    "Index Scan",
-    "Index Only Scan",
-];
 
 /// The access method of a candidate: btree serves equality, ranges and order; GIN serves
 /// containment (jsonb `@>`, `?`) and, with `pg_trgm`, LIKE/ILIKE patterns with a leading wildcard.
@@ -173,8 +168,74 @@ pub struct Candidate {
     pub requires_extension: Option<String>,
     /// Why: what it serves, in one line (several when candidates were merged).
     pub reason: String,
-    /// Rule ids of the findings it answers.
-    pub finding_rules: Vec<String>,
+    /// What it answers: the rules of the findings, or what advice saw itself.
+    pub finding_rules: Vec<FindingRule>,
+}
+
+/// Why advice proposed a candidate, as written in `finding_rules`: a diagnosis rule's finding,
+/// or one of two reasons advice derives on its own, which no diagnosis rule reports and which
+/// `--disable-rule` does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingRule {
+    /// A finding of this rule on the node.
+    Rule(RuleId),
+    /// `sort-order`: the index would deliver a sort's order that the diagnosis did not flag (a
+    /// cheap top-N sort over a flagged scan).
+    SortOrder,
+    /// `estimated-cost`: a plan without timings, where the scan or sort carries a large share of
+    /// the estimated cost.
+    EstimatedCost,
+}
+
+impl FindingRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingRule::Rule(id) => id.as_str(),
+            FindingRule::SortOrder => "sort-order",
+            FindingRule::EstimatedCost => "estimated-cost",
+        }
+    }
+}
+
+impl fmt::Display for FindingRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for FindingRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sort-order" => Ok(FindingRule::SortOrder),
+            "estimated-cost" => Ok(FindingRule::EstimatedCost),
+            _ => s
+                .parse()
+                .map(FindingRule::Rule)
+                .map_err(|_| format!("unknown finding rule `{s}`")),
+        }
+    }
+}
+
+impl Serialize for FindingRule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FindingRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Tests and reports compare against the spelling users see.
+impl PartialEq<&str> for FindingRule {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Candidate {
@@ -412,11 +473,11 @@ fn join_predicates(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> V
     while let Some(parent) = plan.parents[child] {
         let node = plan.nodes[parent];
         if matches!(
-            node.node_type.as_str(),
-            "Hash Join" | "Merge Join" | "Nested Loop"
+            node.node_type,
+            NodeType::HashJoin | NodeType::MergeJoin | NodeType::NestedLoop
         ) {
             let inner = plan.children[parent].get(1) == Some(&child);
-            if !inner && node.node_type != "Merge Join" {
+            if !inner && node.node_type != NodeType::MergeJoin {
                 return Vec::new();
             }
             return [&node.hash_cond, &node.merge_cond, &node.join_filter]
@@ -427,8 +488,14 @@ fn join_predicates(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> V
                 .collect();
         }
         if !matches!(
-            node.node_type.as_str(),
-            "Hash" | "Sort" | "Materialize" | "Memoize" | "Gather" | "Gather Merge" | "Result"
+            node.node_type,
+            NodeType::Hash
+                | NodeType::Sort
+                | NodeType::Materialize
+                | NodeType::Memoize
+                | NodeType::Gather
+                | NodeType::GatherMerge
+                | NodeType::Result
         ) {
             return Vec::new();
         }
@@ -498,18 +565,18 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
         if finding.node_id >= plan.nodes.len() {
             continue;
         }
-        let result = match finding.rule.as_str() {
-            "seq-scan" | "index-filter-waste" => filter_candidates(&plan, finding.node_id),
-            "unindexed-sort" => sort_candidate(&plan, finding.node_id).map(|c| vec![c]),
+        let result = match finding.rule {
+            RuleId::SeqScan | RuleId::IndexFilterWaste => filter_candidates(&plan, finding.node_id),
+            RuleId::UnindexedSort => sort_candidate(&plan, finding.node_id).map(|c| vec![c]),
             _ => continue,
         };
         if let Some(scan) = scan_below(&plan, finding.node_id) {
             tables_with_findings.push(scan);
         }
-        advice.record(finding.node_id, &finding.rule, result);
+        advice.record(finding.node_id, FindingRule::Rule(finding.rule), result);
     }
     for (id, node) in plan.nodes.iter().enumerate() {
-        if TABLE_SCANS.contains(&node.node_type.as_str())
+        if node.node_type.is_table_scan()
             && node.relation_name.is_some()
             && !tables_with_findings.contains(&id)
         {
@@ -524,11 +591,16 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
 }
 
 impl Advice {
-    fn record(&mut self, node_id: usize, rule: &str, result: Result<Vec<Candidate>, String>) {
+    fn record(
+        &mut self,
+        node_id: usize,
+        rule: FindingRule,
+        result: Result<Vec<Candidate>, String>,
+    ) {
         match result {
             Ok(found) => {
                 for mut candidate in found {
-                    candidate.finding_rules = vec![rule.to_owned()];
+                    candidate.finding_rules = vec![rule];
                     self.candidates.push(candidate);
                 }
             }
@@ -542,7 +614,7 @@ fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
     let mut current = id;
     loop {
         let node = plan.nodes[current];
-        if TABLE_SCANS.contains(&node.node_type.as_str()) && node.relation_name.is_some() {
+        if node.node_type.is_table_scan() && node.relation_name.is_some() {
             return Some(current);
         }
         match plan.children[current].as_slice() {
@@ -562,7 +634,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         return Err(reason);
     }
     let predicates = scan_predicates(node, table);
-    let joins = if node.node_type == "Seq Scan" {
+    let joins = if node.node_type == NodeType::SeqScan {
         join_predicates(plan, id, table)
     } else {
         Vec::new()
@@ -772,7 +844,7 @@ fn absorb(into: &mut Candidate, from: &Candidate) {
     }
     for rule in &from.finding_rules {
         if !into.finding_rules.contains(rule) {
-            into.finding_rules.push(rule.clone());
+            into.finding_rules.push(*rule);
         }
     }
 }

@@ -34,9 +34,9 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::candidates::NoSuggestion;
-use crate::diagnose::Finding;
+use crate::diagnose::{Finding, RuleId};
 use crate::pg::quote_ident;
-use crate::plan::Explain;
+use crate::plan::{Explain, NodeType};
 use crate::units::{fmt_ms, fmt_pct};
 use plan::{PlanContext, PlanIndex, aggregate_over_scan, plan_context};
 use rewrite::{rewrite_cte, rewrite_derived, rewrite_top};
@@ -94,7 +94,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
     let plan = PlanIndex::new(&explain.plan);
     let mut stakes: Vec<Stake> = findings
         .iter()
-        .filter(|f| f.rule == "heavy-aggregate")
+        .filter(|f| f.rule == RuleId::HeavyAggregate)
         .map(|f| Stake {
             node_id: f.node_id,
             what: format!(
@@ -111,7 +111,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
         .collect();
     for finding in findings
         .iter()
-        .filter(|f| matches!(f.rule.as_str(), "seq-scan" | "index-filter-waste"))
+        .filter(|f| matches!(f.rule, RuleId::SeqScan | RuleId::IndexFilterWaste))
     {
         if let Some(aggregate) = aggregate_over_scan(&plan, finding.node_id)
             && !stakes.iter().any(|s| s.node_id == aggregate)
@@ -213,7 +213,7 @@ fn suggest(
         .nodes
         .get(stake.node_id)
         .ok_or_else(|| format!("node {} is not in the plan", stake.node_id))?;
-    if node.node_type != "Aggregate" {
+    if node.node_type != NodeType::Aggregate {
         return Err(format!(
             "node {} is a {}, not an Aggregate",
             stake.node_id, node.node_type

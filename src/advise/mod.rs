@@ -14,7 +14,7 @@ pub mod existing;
 pub mod matview;
 
 pub use candidates::{
-    Advice, COST_RULE, Candidate, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
+    Advice, Candidate, FindingRule, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
     candidates_by_cost, merge,
 };
 pub use conditions::{

@@ -18,6 +18,7 @@ use super::report::{
 use super::scenarios::{self, Workload, WritePlan};
 use super::stop::Stop;
 use super::strategies::{self, CacheSettings};
+use crate::cache::Strategy;
 use crate::pg::{ConnectionSettings, StatementKind, split_statements};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,8 @@ pub struct BenchConfig {
     pub connection: ConnectionSettings,
     pub redis_url: String,
     pub scenario: Scenario,
-    pub strategies: Vec<String>,
+    /// Run in this order; duplicates run once, an empty list runs them all.
+    pub strategies: Vec<Strategy>,
     pub clients: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -88,7 +90,7 @@ impl BenchConfig {
             connection,
             redis_url: redis_url.into(),
             scenario: Scenario::Steady,
-            strategies: strategies::ALL.iter().map(|s| (*s).to_owned()).collect(),
+            strategies: Strategy::ALL.to_vec(),
             clients: 32,
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
@@ -152,7 +154,7 @@ impl BenchConfig {
 /// Run the benchmark. On Ctrl-C (`stop`) returns [`BenchError::Interrupted`] after removing the
 /// invalidation trigger and the run's Redis keys.
 pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchError> {
-    let names = strategies::parse_list(&config.strategies)?;
+    let names = strategies::in_order(&config.strategies);
     // Refuse a write before touching Redis or the database.
     super::loader::require_read_only(&config.query, "the benchmarked query")?;
     let admin = RedisAdmin::connect(&config.redis_url).await?;
@@ -203,7 +205,7 @@ pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchE
 #[allow(clippy::too_many_arguments)]
 async fn run_strategies(
     config: &BenchConfig,
-    names: &[String],
+    names: &[Strategy],
     admin: &RedisAdmin,
     loader: &Arc<PgLoader>,
     keys: &Arc<Vec<String>>,
@@ -228,7 +230,7 @@ async fn run_strategies(
         None
     };
     let mut results = Vec::with_capacity(names.len());
-    for name in names {
+    for &name in names {
         progress.set_message(format!("{name} · {}", config.scenario.name()));
         // Redis trouble mid-run is the strategies' business (they fail open and count it), so the
         // benchmark's own Redis bookkeeping is best-effort.
@@ -312,7 +314,7 @@ async fn run_strategies(
         let seconds = steady.elapsed.as_secs_f64().max(1e-9);
         results.push(
             StrategyResult {
-                strategy: name.clone(),
+                strategy: name.to_string(),
                 requests: steady.counters.requests,
                 throughput_rps: steady.counters.requests as f64 / seconds,
                 latency,

@@ -31,7 +31,7 @@ pub enum BenchError {
     Postgres(#[from] crate::pg::Error),
     #[error("cannot use Redis at {target}: {message}")]
     Redis { target: String, message: String },
-    #[error("unknown strategy `{0}` (use none, cache-aside, swr, xfetch)")]
+    #[error("unknown strategy `{0}` (use {names})", names = crate::cache::Strategy::names())]
     UnknownStrategy(String),
     #[error("invalidation trigger: {0}")]
     Invalidation(String),

@@ -5,25 +5,19 @@ use std::sync::Arc;
 
 use super::BenchError;
 use super::redis_admin::redis_error;
-use crate::cache::{CacheStrategy, Loader, RedisClient, strategy_with_refresh_loader};
+use crate::cache::{CacheStrategy, Loader, RedisClient, Strategy, strategy_with_refresh_loader};
 
 pub use crate::cache::CacheSettings;
-
-/// Every strategy name, in the order the benchmark runs them by default.
-pub const ALL: [&str; 4] = ["none", "cache-aside", "swr", "xfetch"];
 
 /// Construct strategy `name` talking to Redis at `redis_url`; `loader` serves background
 /// refreshes (swr), which outlive the request that triggered them.
 pub async fn build(
-    name: &str,
+    name: Strategy,
     redis_url: &str,
     settings: &CacheSettings,
     loader: Arc<dyn Loader>,
 ) -> Result<Arc<dyn CacheStrategy>, BenchError> {
-    if !ALL.contains(&name) {
-        return Err(BenchError::UnknownStrategy(name.to_owned()));
-    }
-    let client = if name == "none" {
+    let client = if name == Strategy::None {
         None
     } else {
         let client = RedisClient::connect(redis_url)
@@ -41,22 +35,32 @@ pub fn redis_key(prefix: &str, key: &str) -> String {
     format!("{prefix}{key}")
 }
 
-/// `--strategies` checked against the known names, in the order given, without duplicates.
-pub fn parse_list(list: &[String]) -> Result<Vec<String>, BenchError> {
-    let mut names: Vec<String> = Vec::new();
+/// `--strategies` checked against the known names, in the order given, without duplicates; all
+/// of them when the list is empty.
+pub fn parse_list(list: &[String]) -> Result<Vec<Strategy>, BenchError> {
+    let mut names = Vec::new();
     for name in list.iter().flat_map(|s| s.split(',')).map(str::trim) {
         if name.is_empty() {
             continue;
         }
-        if !ALL.contains(&name) {
-            return Err(BenchError::UnknownStrategy(name.to_owned()));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
+        let strategy: Strategy = name
+            .parse()
+            .map_err(|_| BenchError::UnknownStrategy(name.to_owned()))?;
+        names.push(strategy);
+    }
+    Ok(in_order(&names))
+}
+
+/// The strategies to run: `list` without duplicates, or all of them when it is empty.
+pub fn in_order(list: &[Strategy]) -> Vec<Strategy> {
+    let mut names: Vec<Strategy> = Vec::new();
+    for &strategy in list {
+        if !names.contains(&strategy) {
+            names.push(strategy);
         }
     }
     if names.is_empty() {
-        names = ALL.iter().map(|s| (*s).to_owned()).collect();
+        names = Strategy::ALL.to_vec();
     }
-    Ok(names)
+    names
 }

@@ -70,7 +70,7 @@ impl CacheAside {
 
 impl CacheStrategy for CacheAside {
     fn name(&self) -> &'static str {
-        "cache-aside"
+        super::Strategy::CacheAside.as_str()
     }
 
     fn get<'a>(

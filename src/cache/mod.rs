@@ -160,10 +160,65 @@ pub use redis_client::{CacheError, RedisClient, redact_url};
 pub use swr::Swr;
 pub use xfetch::XFetch;
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
-/// The strategies [`strategy`] builds, by name.
-pub const STRATEGY_NAMES: [&str; 4] = ["none", "cache-aside", "swr", "xfetch"];
+/// The strategies [`strategy`] builds: the one list, with the names flags, reports and metrics
+/// labels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// Every request goes to the database (the baseline).
+    None,
+    CacheAside,
+    /// Stale-while-revalidate.
+    Swr,
+    /// Probabilistic early expiration.
+    Xfetch,
+}
+
+impl Strategy {
+    /// Every strategy, in the order the benchmark runs them by default.
+    pub const ALL: [Strategy; 4] = [
+        Strategy::None,
+        Strategy::CacheAside,
+        Strategy::Swr,
+        Strategy::Xfetch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::None => "none",
+            Strategy::CacheAside => "cache-aside",
+            Strategy::Swr => "swr",
+            Strategy::Xfetch => "xfetch",
+        }
+    }
+
+    /// `none, cache-aside, swr, xfetch`, for messages.
+    pub fn names() -> String {
+        Strategy::ALL.map(Strategy::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = CacheError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Strategy::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| CacheError::UnknownStrategy {
+                name: name.to_owned(),
+            })
+    }
+}
 
 /// Cache settings shared by the strategies (from a config file or flags; every field optional).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,11 +251,11 @@ impl Default for CacheSettings {
     }
 }
 
-/// Build a strategy by name (see [`STRATEGY_NAMES`]). Every strategy but `none` needs `client`.
+/// Build a strategy. Every strategy but `none` needs `client`.
 /// `swr` built here refreshes stale values inline in the request that wins the refresh lock; see
 /// [`strategy_with_refresh_loader`] for background refreshes.
 pub fn strategy(
-    name: &str,
+    name: Strategy,
     client: Option<Arc<RedisClient>>,
     settings: &CacheSettings,
 ) -> Result<Arc<dyn CacheStrategy>, CacheError> {
@@ -211,7 +266,7 @@ pub fn strategy(
 /// `refresh_loader`. The trait lends `get` its loader only for the request's duration, so a
 /// detached refresh needs an owned one; pass the same loader the requests use.
 pub fn strategy_with_refresh_loader(
-    name: &str,
+    name: Strategy,
     client: Option<Arc<RedisClient>>,
     settings: &CacheSettings,
     refresh_loader: Arc<dyn Loader>,
@@ -220,7 +275,7 @@ pub fn strategy_with_refresh_loader(
 }
 
 fn build_strategy(
-    name: &str,
+    name: Strategy,
     client: Option<Arc<RedisClient>>,
     settings: &CacheSettings,
     refresh_loader: Option<Arc<dyn Loader>>,
@@ -232,9 +287,9 @@ fn build_strategy(
     };
     let prefix = settings.key_prefix.clone();
     Ok(match name {
-        "none" => Arc::new(NoCache::new()),
-        "cache-aside" => Arc::new(CacheAside::new(need_client()?, prefix, settings.ttl_ms)),
-        "swr" => {
+        Strategy::None => Arc::new(NoCache::new()),
+        Strategy::CacheAside => Arc::new(CacheAside::new(need_client()?, prefix, settings.ttl_ms)),
+        Strategy::Swr => {
             let swr = Swr::new(
                 need_client()?,
                 prefix,
@@ -248,17 +303,12 @@ fn build_strategy(
                 None => Arc::new(swr),
             }
         }
-        "xfetch" => Arc::new(XFetch::new(
+        Strategy::Xfetch => Arc::new(XFetch::new(
             need_client()?,
             prefix,
             settings.ttl_ms,
             settings.xfetch_beta,
         )),
-        other => {
-            return Err(CacheError::UnknownStrategy {
-                name: other.to_string(),
-            });
-        }
     })
 }
 
@@ -279,14 +329,21 @@ mod settings_tests {
     #[test]
     fn strategies_build_by_name() {
         let settings = CacheSettings::default();
-        assert_eq!(strategy("none", None, &settings).unwrap().name(), "none");
-        let Err(error) = strategy("swr", None, &settings) else {
+        assert_eq!(
+            strategy(Strategy::None, None, &settings).unwrap().name(),
+            "none"
+        );
+        let Err(error) = strategy(Strategy::Swr, None, &settings) else {
             panic!("swr without a client must fail")
         };
         assert!(matches!(error, CacheError::MissingClient { .. }), "{error}");
-        let Err(error) = strategy("lru", None, &settings) else {
-            panic!("an unknown name must fail")
-        };
-        assert!(error.to_string().contains("cache-aside"), "{error}");
+        for s in Strategy::ALL {
+            assert_eq!(s.as_str().parse::<Strategy>().unwrap(), s);
+        }
+        let error = "lru".parse::<Strategy>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown cache strategy \"lru\"; expected one of none, cache-aside, swr, xfetch"
+        );
     }
 }

@@ -17,7 +17,7 @@ impl NoCache {
 
 impl CacheStrategy for NoCache {
     fn name(&self) -> &'static str {
-        "none"
+        super::Strategy::None.as_str()
     }
 
     fn get<'a>(

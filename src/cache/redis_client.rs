@@ -55,7 +55,7 @@ pub enum CacheError {
     },
     #[error("Redis {op} returned an unexpected reply: {detail}")]
     UnexpectedReply { op: &'static str, detail: String },
-    #[error("unknown cache strategy {name:?}; expected one of none, cache-aside, swr, xfetch")]
+    #[error("unknown cache strategy {name:?}; expected one of {names}", names = super::Strategy::names())]
     UnknownStrategy { name: String },
     #[error("cache strategy {name} needs a Redis client")]
     MissingClient { name: String },

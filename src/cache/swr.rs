@@ -305,7 +305,7 @@ impl Shared {
 
 impl CacheStrategy for Swr {
     fn name(&self) -> &'static str {
-        "swr"
+        super::Strategy::Swr.as_str()
     }
 
     fn get<'a>(

@@ -134,7 +134,7 @@ impl XFetch {
 
 impl CacheStrategy for XFetch {
     fn name(&self) -> &'static str {
-        "xfetch"
+        super::Strategy::Xfetch.as_str()
     }
 
     fn get<'a>(

@@ -41,7 +41,7 @@ pub async fn run(
         BenchScenario::Writes => Scenario::Writes,
     };
     if !args.strategies.is_empty() {
-        config.strategies = args.strategies.clone();
+        config.strategies = bench::strategies::parse_list(&args.strategies)?;
     }
     config.clients = args.clients.max(1);
     config.duration = args.duration;

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::bench::{self, BenchConfig, Scenario, Stop};
+use crate::cache::Strategy;
 use crate::pg::ConnectionSettings;
 use crate::seed;
 
@@ -40,27 +41,27 @@ pub async fn naive_cache(
     base.warmup = page_warmup(config, page_ms);
 
     let mut steady = base.clone();
-    steady.strategies = vec!["none".into(), "cache-aside".into()];
+    steady.strategies = vec![Strategy::None, Strategy::CacheAside];
     steady.ttl = NAIVE_TTL;
     steady.soft_ttl = NAIVE_TTL;
     let steady = bench::run(&steady, stop.clone()).await?.strategies;
 
-    let herd = herd_config(&base, config, "cache-aside");
+    let herd = herd_config(&base, config, Strategy::CacheAside);
     let herd = bench::run(&herd, stop.clone()).await?.strategies;
 
     let mut writes = base.clone();
     writes.scenario = Scenario::Writes;
-    writes.strategies = vec!["cache-aside".into()];
+    writes.strategies = vec![Strategy::CacheAside];
     writes.ttl = NAIVE_TTL;
     writes.soft_ttl = NAIVE_TTL;
     writes.write = Some(PRICE_UPDATE.into());
     writes.write_rate = config.write_rate;
     let writes = bench::run(&writes, stop.clone()).await?.strategies;
 
-    let hit = strategy(&steady, "cache-aside", "3")?;
-    let none = strategy(&steady, "none", "3")?;
-    let herd = strategy(&herd, "cache-aside", "3")?.clone();
-    let stale_prices = strategy(&writes, "cache-aside", "3")?.clone();
+    let hit = strategy(&steady, Strategy::CacheAside, "3")?;
+    let none = strategy(&steady, Strategy::None, "3")?;
+    let herd = strategy(&herd, Strategy::CacheAside, "3")?.clone();
+    let stale_prices = strategy(&writes, Strategy::CacheAside, "3")?.clone();
     let (stale_reads, staleness_max_ms) = stale_prices
         .staleness
         .as_ref()
@@ -96,17 +97,17 @@ pub async fn swr_cache(
     let soft_ttl = config.bench_duration / 4;
     let ttl = NAIVE_TTL;
     let mut steady = base.clone();
-    steady.strategies = vec!["none".into(), "swr".into()];
+    steady.strategies = vec![Strategy::None, Strategy::Swr];
     steady.soft_ttl = soft_ttl;
     steady.ttl = ttl;
     let steady = bench::run(&steady, stop.clone()).await?.strategies;
 
-    let herd = herd_config(&base, config, "swr");
+    let herd = herd_config(&base, config, Strategy::Swr);
     let herd = bench::run(&herd, stop.clone()).await?.strategies;
 
-    let swr = strategy(&steady, "swr", "5")?;
-    let none = strategy(&steady, "none", "5")?;
-    let herd = strategy(&herd, "swr", "5")?.clone();
+    let swr = strategy(&steady, Strategy::Swr, "5")?;
+    let none = strategy(&steady, Strategy::None, "5")?;
+    let herd = strategy(&herd, Strategy::Swr, "5")?.clone();
     Ok(SwrCacheStep {
         query: "recommendations".into(),
         clients: config.clients,
@@ -161,10 +162,10 @@ fn base_config(
 /// A herd run: a short steady phase to warm the keys, then `expiries` rounds in which the hottest
 /// key expires under `herd_clients` readers. TTLs are long so no other expiry or refresh adds
 /// database calls to a round.
-fn herd_config(base: &BenchConfig, config: &DemoConfig, strategy: &str) -> BenchConfig {
+fn herd_config(base: &BenchConfig, config: &DemoConfig, strategy: Strategy) -> BenchConfig {
     let mut herd = base.clone();
     herd.scenario = Scenario::Herd;
-    herd.strategies = vec![strategy.into()];
+    herd.strategies = vec![strategy];
     herd.clients = config.herd_clients;
     herd.duration = config.bench_duration / 4;
     herd.warmup = Duration::ZERO;

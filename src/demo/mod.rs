@@ -16,7 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::report::StrategyResult;
-use crate::diagnose::Finding;
+use crate::cache::Strategy;
+use crate::diagnose::{Finding, RuleId};
 use crate::seed::SeedSummary;
 
 pub use apply::{
@@ -43,7 +44,7 @@ pub enum Error {
     #[error("the benchmark of step {step} returned no result for strategy `{strategy}`")]
     MissingStrategy {
         step: &'static str,
-        strategy: &'static str,
+        strategy: Strategy,
     },
 }
 
@@ -158,7 +159,7 @@ pub struct QueryDiagnosis {
 
 impl QueryDiagnosis {
     /// Whether a finding of `rule` concerns `relation` (unqualified name, e.g. `reviews`).
-    pub fn has_finding(&self, rule: &str, relation: Option<&str>) -> bool {
+    pub fn has_finding(&self, rule: RuleId, relation: Option<&str>) -> bool {
         self.findings.iter().any(|f| {
             f.rule == rule
                 && relation.is_none_or(|want| {
@@ -256,12 +257,12 @@ pub struct NextStep {
 /// The strategy named `name` in a bench result list.
 pub(crate) fn strategy<'a>(
     results: &'a [StrategyResult],
-    name: &'static str,
+    name: Strategy,
     step: &'static str,
 ) -> Result<&'a StrategyResult, Error> {
     results
         .iter()
-        .find(|r| r.strategy == name)
+        .find(|r| r.strategy == name.as_str())
         .ok_or(Error::MissingStrategy {
             step,
             strategy: name,

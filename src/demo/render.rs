@@ -310,7 +310,7 @@ pub fn summary_rows(
             .first()
             .map_or("no finding".to_string(), |f| match &f.relation {
                 Some(relation) => format!("{} on {relation}", f.rule),
-                None => f.rule.clone(),
+                None => f.rule.to_string(),
             });
         rows.push(SummaryRow {
             step: "2 explain".into(),

@@ -1,14 +1,14 @@
 //! `disk-spill`: a sort, hash or hash aggregate that ran out of `work_mem` and spilled to disk,
 //! with the memory it would have needed.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 
 #[derive(Debug)]
 pub struct DiskSpill;
 
 impl Rule for DiskSpill {
-    fn id(&self) -> &'static str {
-        "disk-spill"
+    fn id(&self) -> RuleId {
+        RuleId::DiskSpill
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, _checks: &mut Vec<Check>) {

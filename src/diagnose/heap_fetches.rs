@@ -2,21 +2,22 @@
 //! visibility map is stale (pages changed since the last VACUUM). Few heap fetches — a table
 //! vacuumed since its last changes — are not a finding.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct HeapFetches;
 
 impl Rule for HeapFetches {
-    fn id(&self) -> &'static str {
-        "heap-fetches"
+    fn id(&self) -> RuleId {
+        RuleId::HeapFetches
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Index Only Scan" || metrics.loops.unwrap_or(0.0) == 0.0 {
+            if node.node_type != NodeType::IndexOnlyScan || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
             // Heap Fetches is a total over loops (PostgreSQL 15), unlike the per-loop Actual Rows.
@@ -34,7 +35,7 @@ impl Rule for HeapFetches {
             let relation = metrics.relation.clone().unwrap_or_default();
             if heap_fetches < t.heap_fetches_min || fetch_share < t.heap_fetches_min_share_of_rows {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{relation}: {} heap fetches for {} rows returned ({}); the visibility map is fresh enough (flagged from {} fetches and {} of the rows)",

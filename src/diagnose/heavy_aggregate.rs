@@ -6,27 +6,27 @@
 //! Heavy means: many input rows (and a share of the time worth a change), or aggregating itself
 //! (the aggregate's exclusive time) taking a large share of the time.
 
-use super::{Check, Context, Finding, Rule, evidence};
-use crate::plan::NodeMetrics;
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::{NodeMetrics, NodeType};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
 pub struct HeavyAggregate;
 
 impl Rule for HeavyAggregate {
-    fn id(&self) -> &'static str {
-        "heavy-aggregate"
+    fn id(&self) -> RuleId {
+        RuleId::HeavyAggregate
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Aggregate" || metrics.loops.unwrap_or(0.0) == 0.0 {
+            if node.node_type != NodeType::Aggregate || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
             let mut not_a_finding = |reason: String| {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason,
                 })

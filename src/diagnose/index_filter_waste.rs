@@ -2,24 +2,29 @@
 //! condition and then throws most of them away with a Filter. The index narrows on the wrong
 //! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::plan::conditions::{ColumnRef, is_row_predicate, own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
 
 #[derive(Debug)]
 pub struct IndexFilterWaste;
 
-const INDEX_SCANS: [&str; 3] = ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"];
+const INDEX_SCANS: [NodeType; 3] = [
+    NodeType::IndexScan,
+    NodeType::IndexOnlyScan,
+    NodeType::BitmapHeapScan,
+];
 
 impl Rule for IndexFilterWaste {
-    fn id(&self) -> &'static str {
-        "index-filter-waste"
+    fn id(&self) -> RuleId {
+        RuleId::IndexFilterWaste
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if !INDEX_SCANS.contains(&node.node_type.as_str()) {
+            if !INDEX_SCANS.contains(&node.node_type) {
                 continue;
             }
             let Some(filter) = &node.filter else {
@@ -42,7 +47,7 @@ impl Rule for IndexFilterWaste {
                 || removed_share < t.index_filter_min_removed_share
             {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{relation}: the filter discards {} of {} fetched rows ({}); a small waste",

@@ -1,15 +1,15 @@
 //! `jit-overhead`: JIT compilation taking a large share of execution time — common on OLTP-style
 //! queries whose cost estimate crosses `jit_above_cost` although they run fast.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::fmt_pct;
 
 #[derive(Debug)]
 pub struct JitOverhead;
 
 impl Rule for JitOverhead {
-    fn id(&self) -> &'static str {
-        "jit-overhead"
+    fn id(&self) -> RuleId {
+        RuleId::JitOverhead
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -19,7 +19,7 @@ impl Rule for JitOverhead {
         let share = ctx.share(jit_ms);
         if share < ctx.thresholds.jit_min_share {
             checks.push(Check {
-                rule: self.id().into(),
+                rule: self.id(),
                 node_id: 0,
                 reason: format!(
                     "JIT takes {} of execution time (< {})",

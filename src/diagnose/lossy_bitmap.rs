@@ -2,7 +2,8 @@
 //! heap page ("lossy" blocks), so every row on those pages is rechecked against the condition.
 //! A bitmap that stayed exact is not a finding.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -18,8 +19,8 @@ const EXACT_BYTES_PER_PAGE: f64 = 64.0;
 const HEADROOM: f64 = 1.25;
 
 impl Rule for LossyBitmap {
-    fn id(&self) -> &'static str {
-        "lossy-bitmap"
+    fn id(&self) -> RuleId {
+        RuleId::LossyBitmap
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -31,7 +32,7 @@ impl Rule for LossyBitmap {
             .unwrap_or_else(|| "the default 4MB".into());
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
             let loops = metrics.loops.unwrap_or(0.0);
-            if node.node_type != "Bitmap Heap Scan" || loops == 0.0 {
+            if node.node_type != NodeType::BitmapHeapScan || loops == 0.0 {
                 continue;
             }
             // Exact and Lossy Heap Blocks are totals over loops; Rows Removed by Index Recheck is
@@ -41,7 +42,7 @@ impl Rule for LossyBitmap {
             let relation = metrics.relation.clone().unwrap_or_default();
             if lossy == 0.0 {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{relation}: the bitmap stayed exact ({} exact heap blocks, no lossy ones); work_mem ({work_mem}) was enough",

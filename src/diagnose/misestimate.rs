@@ -3,10 +3,10 @@
 //! that then had to split into more batches than planned. Misestimates no plan choice hung on are
 //! only checks. Column names come out of the conditions through [`crate::plan::conditions`].
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::pg::ident::{quote_ident, quote_qualified};
-use crate::plan::EstimateDirection;
 use crate::plan::conditions::{own_qualifiers, referenced_columns};
+use crate::plan::{EstimateDirection, NodeType};
 use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
@@ -25,8 +25,8 @@ enum Choice {
 }
 
 impl Rule for Misestimate {
-    fn id(&self) -> &'static str {
-        "misestimate"
+    fn id(&self) -> RuleId {
+        RuleId::Misestimate
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -42,14 +42,14 @@ impl Rule for Misestimate {
             }
             let choice = metrics.parent.and_then(|parent_id| {
                 let parent = ctx.nodes[parent_id];
-                match parent.node_type.as_str() {
-                    "Nested Loop"
+                match parent.node_type {
+                    NodeType::NestedLoop
                         if node.parent_relationship.as_deref() == Some("Outer")
                             && direction == EstimateDirection::Under =>
                     {
                         Some(Choice::NestedLoop { join: parent_id })
                     }
-                    "Hash" => {
+                    NodeType::Hash => {
                         let actual = parent.hash_batches?;
                         let planned = parent.original_hash_batches.unwrap_or(actual);
                         let join = ctx.analysis.nodes[parent_id].parent?;
@@ -69,7 +69,7 @@ impl Rule for Misestimate {
             };
             let Some(choice) = choice else {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "{}: off by {}× ({}) but no plan choice depended on it",

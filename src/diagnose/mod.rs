@@ -12,11 +12,14 @@ mod lossy_bitmap;
 mod misestimate;
 mod nested_loop_amplification;
 mod planning_time;
+mod rule_id;
 mod seq_scan;
 mod unindexed_sort;
 mod workers_not_launched;
 
 use serde::{Deserialize, Serialize};
+
+pub use rule_id::{RuleId, UnknownRule};
 
 use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
 
@@ -69,7 +72,7 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Rule id, e.g. `seq-scan`.
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     /// The node (`id` and `path` as in the report's `nodes`).
     pub node_id: usize,
@@ -92,7 +95,7 @@ pub struct Finding {
 /// A node a rule examined and did not flag, and why (shown in verbose output).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
-    pub rule: String,
+    pub rule: RuleId,
     pub node_id: usize,
     pub reason: String,
 }
@@ -192,7 +195,7 @@ impl Context<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn finding(
         &self,
-        rule: &str,
+        rule: RuleId,
         id: usize,
         ms: f64,
         expressions: Vec<String>,
@@ -203,7 +206,7 @@ impl Context<'_> {
         let metrics = &self.analysis.nodes[id];
         let share = self.share(ms);
         Finding {
-            rule: rule.to_owned(),
+            rule,
             severity: Severity::for_share(share),
             node_id: id,
             node_path: metrics.path.clone(),
@@ -228,28 +231,15 @@ pub fn evidence(label: &str, value: impl Into<String>) -> Evidence {
 
 /// A diagnosis rule.
 pub trait Rule {
-    /// Kebab-case id, also the doc page's name.
-    fn id(&self) -> &'static str;
+    /// Its id, also the doc page's name.
+    fn id(&self) -> RuleId;
     /// Examine the plan; push findings, and checks for nodes examined but not flagged.
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>);
 }
 
 /// Every rule, in documentation order.
 pub fn rules() -> Vec<Box<dyn Rule>> {
-    vec![
-        Box::new(seq_scan::SeqScan),
-        Box::new(unindexed_sort::UnindexedSort),
-        Box::new(heavy_aggregate::HeavyAggregate),
-        Box::new(misestimate::Misestimate),
-        Box::new(disk_spill::DiskSpill),
-        Box::new(nested_loop_amplification::NestedLoopAmplification),
-        Box::new(index_filter_waste::IndexFilterWaste),
-        Box::new(heap_fetches::HeapFetches),
-        Box::new(lossy_bitmap::LossyBitmap),
-        Box::new(jit_overhead::JitOverhead),
-        Box::new(workers_not_launched::WorkersNotLaunched),
-        Box::new(planning_time::PlanningTime),
-    ]
+    RuleId::ALL.iter().map(|id| id.rule()).collect()
 }
 
 /// Findings (most time at stake first) and the checks that did not become findings.
@@ -264,8 +254,8 @@ pub struct Diagnosis {
 #[serde(default, deny_unknown_fields)]
 pub struct DiagnoseConfig {
     pub thresholds: Thresholds,
-    /// Rule ids not to run.
-    pub disabled_rules: Vec<String>,
+    /// Rules not to run.
+    pub disabled_rules: Vec<RuleId>,
 }
 
 /// Run every rule over an analysed plan with these thresholds.
@@ -294,7 +284,7 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
         thresholds: &config.thresholds,
     };
     for rule in rules() {
-        if config.disabled_rules.iter().any(|id| id == rule.id()) {
+        if config.disabled_rules.contains(&rule.id()) {
             continue;
         }
         rule.check(&ctx, &mut diagnosis.findings, &mut diagnosis.checks);

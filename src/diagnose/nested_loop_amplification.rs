@@ -3,7 +3,8 @@
 //! Materialize over one) on the inner side re-reads its rows every loop, so it is flagged from
 //! fewer loops.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::plan::conditions::{own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms};
 
@@ -11,14 +12,14 @@ use crate::units::{fmt_count, fmt_ms};
 pub struct NestedLoopAmplification;
 
 impl Rule for NestedLoopAmplification {
-    fn id(&self) -> &'static str {
-        "nested-loop-amplification"
+    fn id(&self) -> RuleId {
+        RuleId::NestedLoopAmplification
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Nested Loop" || metrics.loops.unwrap_or(0.0) == 0.0 {
+            if node.node_type != NodeType::NestedLoop || metrics.loops.unwrap_or(0.0) == 0.0 {
                 continue;
             }
             let children: Vec<_> = ctx
@@ -41,11 +42,11 @@ impl Rule for NestedLoopAmplification {
             };
             let inner_node = ctx.nodes[inner.id];
             // The table the inner side reads whole each loop, when it does.
-            let seq_scan = match inner_node.node_type.as_str() {
-                "Seq Scan" => Some(inner.id),
-                "Materialize" => ctx
+            let seq_scan = match inner_node.node_type {
+                NodeType::SeqScan => Some(inner.id),
+                NodeType::Materialize => ctx
                     .children_of(inner.id)
-                    .find(|c| ctx.nodes[c.id].node_type == "Seq Scan")
+                    .find(|c| ctx.nodes[c.id].node_type == NodeType::SeqScan)
                     .map(|c| c.id),
                 _ => None,
             };
@@ -57,7 +58,7 @@ impl Rule for NestedLoopAmplification {
             let loops = inner.loops.unwrap_or(0.0);
             if loops < min_loops {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "the inner {} runs {} times (< {}): few loops",

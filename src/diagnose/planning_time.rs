@@ -2,15 +2,15 @@
 //! typical of many partitions, many joins or many indexes, and the case prepared statements solve.
 //! Planning that is short next to execution is not a finding.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::fmt_ms;
 
 #[derive(Debug)]
 pub struct PlanningTime;
 
 impl Rule for PlanningTime {
-    fn id(&self) -> &'static str {
-        "planning-time"
+    fn id(&self) -> RuleId {
+        RuleId::PlanningTime
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -53,7 +53,7 @@ impl Rule for PlanningTime {
                 )
             };
             checks.push(Check {
-                rule: self.id().into(),
+                rule: self.id(),
                 node_id: 0,
                 reason,
             });

@@ -2,21 +2,22 @@
 //! repeated many times inside a loop. Small tables and filters that keep most rows are not
 //! findings: an index would not beat reading the table.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct SeqScan;
 
 impl Rule for SeqScan {
-    fn id(&self) -> &'static str {
-        "seq-scan"
+    fn id(&self) -> RuleId {
+        RuleId::SeqScan
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if node.node_type != "Seq Scan" {
+            if node.node_type != NodeType::SeqScan {
                 continue;
             }
             let loops = metrics.loops.unwrap_or(0.0);
@@ -31,7 +32,7 @@ impl Rule for SeqScan {
             let relation = metrics.relation.clone().unwrap_or_default();
             let mut not_a_finding = |reason: String| {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason,
                 })

@@ -2,23 +2,28 @@
 //! index could deliver in order. Under a LIMIT (top-N heapsort) the index also saves reading the
 //! whole table, so the scan's time is at stake too.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
 pub struct UnindexedSort;
 
 /// Scans whose output has no useful order: what a sort above them must do from scratch.
-const UNORDERED_SCANS: [&str; 3] = ["Seq Scan", "Bitmap Heap Scan", "Tid Scan"];
+const UNORDERED_SCANS: [NodeType; 3] = [
+    NodeType::SeqScan,
+    NodeType::BitmapHeapScan,
+    NodeType::TidScan,
+];
 
 impl Rule for UnindexedSort {
-    fn id(&self) -> &'static str {
-        "unindexed-sort"
+    fn id(&self) -> RuleId {
+        RuleId::UnindexedSort
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
-            if !matches!(node.node_type.as_str(), "Sort" | "Incremental Sort")
+            if !matches!(node.node_type, NodeType::Sort | NodeType::IncrementalSort)
                 || metrics.loops == Some(0.0)
             {
                 continue;
@@ -30,7 +35,7 @@ impl Rule for UnindexedSort {
                 match children.as_slice() {
                     [only] => {
                         let plan = ctx.nodes[only.id];
-                        if UNORDERED_SCANS.contains(&plan.node_type.as_str()) {
+                        if UNORDERED_SCANS.contains(&plan.node_type) {
                             break Some(only.id);
                         }
                         if plan.plans.len() != 1 {
@@ -49,7 +54,7 @@ impl Rule for UnindexedSort {
                     .map(|c| c.label.clone())
                     .unwrap_or_else(|| "nothing".into());
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "the sort's input is a {input_label}, not a table scan an index could replace"
@@ -72,7 +77,7 @@ impl Rule for UnindexedSort {
             let share = ctx.share(ms);
             if share < ctx.thresholds.min_share {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!(
                         "sorting {relation} takes {} of the time (< {}); not worth an index",

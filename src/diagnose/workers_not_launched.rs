@@ -2,15 +2,15 @@
 //! planner counted on, because the worker pool (`max_parallel_workers`, `max_worker_processes`) was
 //! exhausted when the query started. The processes that did run did all the work.
 
-use super::{Check, Context, Finding, Rule, evidence};
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::units::fmt_pct;
 
 #[derive(Debug)]
 pub struct WorkersNotLaunched;
 
 impl Rule for WorkersNotLaunched {
-    fn id(&self) -> &'static str {
-        "workers-not-launched"
+    fn id(&self) -> RuleId {
+        RuleId::WorkersNotLaunched
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
@@ -23,7 +23,7 @@ impl Rule for WorkersNotLaunched {
             };
             if launched >= planned {
                 checks.push(Check {
-                    rule: self.id().into(),
+                    rule: self.id(),
                     node_id: metrics.id,
                     reason: format!("all {planned} planned workers launched"),
                 });

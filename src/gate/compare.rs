@@ -429,7 +429,7 @@ fn compare_findings(
     thresholds: &QueryThresholds,
     outcome: &mut Outcome,
 ) {
-    let key = |finding: &FindingRecord| (finding.rule.clone(), finding.relation.clone());
+    let key = |finding: &FindingRecord| (finding.rule, finding.relation.clone());
     let before_keys: BTreeSet<_> = before.findings.iter().map(key).collect();
     let now_keys: BTreeSet<_> = now.findings.iter().map(key).collect();
     let mut reported = BTreeSet::new();

@@ -5,7 +5,7 @@ use super::*;
 use crate::gate::{
     AnalyzeRuns, BASELINE_SCHEMA_VERSION, QueryOverride, ServerVersion, record_plan,
 };
-use crate::plan::{Explain, PlanNode, parse_explain};
+use crate::plan::{Explain, NodeType, PlanNode, parse_explain};
 
 fn explain(name: &str) -> Explain {
     let path = format!("{}/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -32,7 +32,7 @@ fn index_plan_and_seq_scan_plan() -> (PlanRecord, PlanRecord) {
     let mut with_seq_scan = with_index.clone();
     let inner = &mut with_seq_scan.plan.plans[1];
     assert_eq!(inner.index_name.as_deref(), Some("orders_customer_id_idx"));
-    inner.node_type = "Seq Scan".to_string();
+    inner.node_type = NodeType::SeqScan;
     inner.index_name = None;
     (
         record_plan(&with_index, None, None),
@@ -566,7 +566,7 @@ fn newly_failing_and_now_succeeding_queries() {
 
 fn finding(rule: &str, severity: Severity, relation: &str) -> FindingRecord {
     FindingRecord {
-        rule: rule.to_string(),
+        rule: rule.parse().unwrap(),
         severity,
         relation: Some(relation.to_string()),
         summary: format!("{rule} summary"),

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::Severity;
+use crate::diagnose::{RuleId, Severity};
 
 pub use compare::compare;
 pub use record::record_plan;
@@ -110,7 +110,7 @@ pub struct PlanRecord {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FindingRecord {
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     pub relation: Option<String>,
     pub summary: String,

@@ -12,12 +12,17 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::diagnose::Diagnosis;
-use crate::plan::{Explain, PlanNode};
+use crate::plan::{Explain, NodeType, PlanNode};
 
 use super::{FindingRecord, PlanRecord, Timing};
 
 /// Node types that read an index by name.
-const INDEX_SCANS: &[&str] = &["Index Scan", "Index Only Scan", "Bitmap Index Scan"];
+fn reads_index(node_type: &NodeType) -> bool {
+    matches!(
+        node_type,
+        NodeType::IndexScan | NodeType::IndexOnlyScan | NodeType::BitmapIndexScan
+    )
+}
 
 /// The baseline record of an analysed (or estimated) plan.
 pub fn record_plan(
@@ -30,12 +35,12 @@ pub fn record_plan(
 
     let seq_scans: BTreeSet<String> = nodes
         .iter()
-        .filter(|node| node.node_type == "Seq Scan")
+        .filter(|node| node.node_type == NodeType::SeqScan)
         .filter_map(|node| node.relation())
         .collect();
     let indexes: BTreeSet<String> = nodes
         .iter()
-        .filter(|node| INDEX_SCANS.contains(&node.node_type.as_str()))
+        .filter(|node| reads_index(&node.node_type))
         .filter_map(|node| node.index_name.clone())
         .collect();
 
@@ -45,7 +50,7 @@ pub fn record_plan(
                 .findings
                 .iter()
                 .map(|finding| FindingRecord {
-                    rule: finding.rule.clone(),
+                    rule: finding.rule,
                     severity: finding.severity,
                     relation: finding.relation.clone(),
                     summary: finding.summary.clone(),
@@ -97,7 +102,7 @@ fn shape_line(node: &PlanNode) -> String {
     if let Some(relation) = node.relation() {
         let _ = write!(line, " on {relation}");
     }
-    if node.node_type == "CTE Scan"
+    if node.node_type == NodeType::CteScan
         && let Some(cte) = node.cte_name.as_deref()
     {
         let _ = write!(line, " on {cte}");

@@ -62,6 +62,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Buffers, Explain, PlanNode};
+use super::node_type::NodeType;
 
 /// Figures for a whole plan. `nodes` is in [`PlanNode::preorder`] order, so `nodes[i].id == i`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,7 +371,7 @@ fn cte_shares(flat: &[FlatNode<'_>], inclusive_time: &[Option<f64>]) -> HashMap<
 
     let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
     for (id, f) in flat.iter().enumerate() {
-        if f.node.node_type != "CTE Scan" {
+        if f.node.node_type != NodeType::CteScan {
             continue;
         }
         let Some(name) = f.node.cte_name.as_deref() else {

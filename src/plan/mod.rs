@@ -10,10 +10,12 @@
 pub mod analysis;
 pub mod conditions;
 pub mod model;
+pub mod node_type;
 pub mod parse;
 
 pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
 pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Trigger, Worker};
+pub use node_type::NodeType;
 pub use parse::{ParseError, parse_explain, parse_explain_value};
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use std::ops::{Add, AddAssign};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use super::node_type::NodeType;
+
 /// One EXPLAIN result: the plan tree plus the statement-level figures around it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Explain {
@@ -78,7 +80,7 @@ impl Explain {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PlanNode {
     #[serde(rename = "Node Type")]
-    pub node_type: String,
+    pub node_type: NodeType,
     #[serde(
         rename = "Parent Relationship",
         default,
@@ -465,8 +467,8 @@ impl PlanNode {
     /// operation of a ModifyTable ("Insert"). Join types are deliberately left out: they are a
     /// property of the node, shown separately.
     pub fn label(&self) -> String {
-        let base = match self.node_type.as_str() {
-            "Aggregate" => {
+        let base = match &self.node_type {
+            NodeType::Aggregate => {
                 let name = match self.strategy.as_deref() {
                     Some("Sorted") => "GroupAggregate",
                     Some("Hashed") => "HashAggregate",
@@ -478,11 +480,13 @@ impl PlanNode {
                     _ => name.to_string(),
                 }
             }
-            "SetOp" if self.strategy.as_deref() == Some("Hashed") => "HashSetOp".to_string(),
-            "ModifyTable" => self
+            NodeType::SetOp if self.strategy.as_deref() == Some("Hashed") => {
+                "HashSetOp".to_string()
+            }
+            NodeType::ModifyTable => self
                 .operation
                 .clone()
-                .unwrap_or_else(|| self.node_type.clone()),
+                .unwrap_or_else(|| self.node_type.to_string()),
             other => other.to_string(),
         };
         let mut label = String::with_capacity(base.len() + 15);
@@ -508,7 +512,7 @@ impl PlanNode {
 
     /// True for Gather and Gather Merge, the nodes that start a parallel section.
     pub fn is_gather(&self) -> bool {
-        matches!(self.node_type.as_str(), "Gather" | "Gather Merge")
+        self.node_type.is_gather()
     }
 
     /// The CTE this node computes, when it is a CTE's InitPlan ("Subplan Name": "CTE name").

@@ -436,6 +436,8 @@ pub fn render_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advise::FindingRule;
+    use crate::diagnose::RuleId;
     use crate::report::ServerInfo;
     use crate::suggest::report::{
         IndexInfo, MatviewInfo, SCHEMA_VERSION, StatementEntry, VerifyInfo,
@@ -461,7 +463,7 @@ mod tests {
                 include: Vec::new(),
                 predicate: None,
                 requires_extension: None,
-                finding_rules: vec!["seq-scan".into()],
+                finding_rules: vec![FindingRule::Rule(RuleId::SeqScan)],
             }),
             verification: None,
         };

@@ -16,16 +16,18 @@ use super::report::{
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
 use crate::advise::PATTERN_OPCLASS;
-use crate::advise::candidates::{Advice, Candidate, candidates, candidates_by_cost, merge};
+use crate::advise::candidates::{
+    Advice, Candidate, FindingRule, candidates, candidates_by_cost, merge,
+};
 use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names,
 };
-use crate::diagnose::{DiagnoseConfig, Finding, diagnose_with};
+use crate::diagnose::{DiagnoseConfig, Finding, RuleId, diagnose_with};
 use crate::pg::ServerInfo;
 use crate::pg::catalog::{ExistingIndex, column_is_c_collated, existing_indexes};
 use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
-use crate::plan::{Explain, analyze, parse_explain_value};
+use crate::plan::{Explain, NodeType, analyze, parse_explain_value};
 
 /// Which verification the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,7 +422,7 @@ async fn plan_statement(
 
     let analysis = analyze(&explain);
     let diagnosis = diagnose_with(&explain, &analysis, &options.diagnose);
-    entry.findings = diagnosis.findings.iter().map(|f| f.rule.clone()).collect();
+    entry.findings = diagnosis.findings.iter().map(|f| f.rule).collect();
     let advice = if analysis.analyzed {
         let findings = with_sort_findings(&explain, &diagnosis.findings);
         let mut advice = candidates(&explain, &findings);
@@ -467,9 +469,6 @@ async fn plan_statement(
 /// cost are worth an index.
 const GENERIC_MIN_COST_SHARE: f64 = 0.2;
 
-/// The rule id candidates carry when they deliver a sort's order that the diagnosis did not flag.
-const SORT_ORDER_RULE: &str = "sort-order";
-
 /// Sorts fed straight by a scan that a finding flags also get a sort finding, so the candidate
 /// continues with the sort keys (`(product_id, score DESC)` rather than `(product_id)`): an index
 /// that delivers the rows in order removes the sort for the price of the same seek. The diagnosis
@@ -478,7 +477,7 @@ fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
     let nodes = explain.plan.preorder();
     let mut all = findings.to_vec();
     for (id, node) in nodes.iter().enumerate() {
-        if node.node_type != "Sort" || findings.iter().any(|f| f.node_id == id) {
+        if node.node_type != NodeType::Sort || findings.iter().any(|f| f.node_id == id) {
             continue;
         }
         // Down the single-child chain to the scan (preorder: the only child is the next node).
@@ -487,11 +486,11 @@ fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
             scan += 1;
         }
         let flagged = findings.iter().find(|f| {
-            f.node_id == scan && matches!(f.rule.as_str(), "seq-scan" | "index-filter-waste")
+            f.node_id == scan && matches!(f.rule, RuleId::SeqScan | RuleId::IndexFilterWaste)
         });
         if let Some(flagged) = flagged {
             let mut sort = flagged.clone();
-            sort.rule = "unindexed-sort".into();
+            sort.rule = RuleId::UnindexedSort;
             sort.node_id = id;
             all.push(sort);
         }
@@ -502,13 +501,13 @@ fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
 /// Candidates answering only the added sort findings say so, rather than claiming a finding the
 /// diagnosis did not make.
 fn relabel_sort_rules(advice: &mut Advice, real: &[Finding]) {
-    if real.iter().any(|f| f.rule == "unindexed-sort") {
+    if real.iter().any(|f| f.rule == RuleId::UnindexedSort) {
         return;
     }
     for candidate in &mut advice.candidates {
         for rule in &mut candidate.finding_rules {
-            if rule == "unindexed-sort" {
-                *rule = SORT_ORDER_RULE.into();
+            if *rule == FindingRule::Rule(RuleId::UnindexedSort) {
+                *rule = FindingRule::SortOrder;
             }
         }
     }
@@ -839,7 +838,7 @@ mod tests {
 
     fn finding(rule: &str, node_id: usize) -> Finding {
         Finding {
-            rule: rule.into(),
+            rule: rule.parse().unwrap(),
             severity: Severity::Warning,
             node_id,
             node_path: String::new(),
@@ -869,10 +868,7 @@ mod tests {
         let findings = vec![finding("seq-scan", 2)];
         let all = with_sort_findings(&explain, &findings);
         assert_eq!(all.len(), 2);
-        assert_eq!(
-            (all[1].rule.as_str(), all[1].node_id),
-            ("unindexed-sort", 1)
-        );
+        assert_eq!((all[1].rule, all[1].node_id), (RuleId::UnindexedSort, 1));
         let mut advice = candidates(&explain, &all);
         relabel_sort_rules(&mut advice, &findings);
         let columns: Vec<(&str, bool)> = advice.candidates[0]
@@ -888,12 +884,12 @@ mod tests {
         assert!(
             advice.candidates[0]
                 .finding_rules
-                .contains(&SORT_ORDER_RULE.to_owned())
+                .contains(&FindingRule::SortOrder)
         );
         assert!(
             !advice.candidates[0]
                 .finding_rules
-                .contains(&"unindexed-sort".to_owned())
+                .contains(&FindingRule::Rule(RuleId::UnindexedSort))
         );
     }
 

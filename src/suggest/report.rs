@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::advise::candidates::FindingRule;
+use crate::diagnose::RuleId;
 use crate::pg::ServerInfo;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -98,7 +100,7 @@ pub struct StatementEntry {
     pub time_ms: Option<f64>,
     /// One line: the plan's table and index accesses (`Seq Scan on reviews, ...`).
     pub plan: String,
-    pub findings: Vec<String>,
+    pub findings: Vec<RuleId>,
     pub notes: Vec<String>,
     pub error: Option<StatementError>,
 }
@@ -295,7 +297,7 @@ pub struct IndexInfo {
     pub include: Vec<String>,
     pub predicate: Option<String>,
     pub requires_extension: Option<String>,
-    pub finding_rules: Vec<String>,
+    pub finding_rules: Vec<FindingRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -465,7 +467,7 @@ mod tests {
                 include: Vec::new(),
                 predicate: None,
                 requires_extension: None,
-                finding_rules: vec!["seq-scan".into()],
+                finding_rules: vec![FindingRule::Rule(crate::diagnose::RuleId::SeqScan)],
             }),
             verification: None,
         }

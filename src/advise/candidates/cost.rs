@@ -3,15 +3,12 @@
 //! times, so here the scans and sorts carrying a large share of the plan's estimated total cost
 //! are the ones worth an index, as Dexter and index_advisor judge them.
 
-use crate::plan::{Explain, PlanNode};
+use crate::plan::{Explain, NodeType, PlanNode};
 use crate::units::fmt_pct;
 
 use super::{
-    Advice, Indexed, NoSuggestion, TABLE_SCANS, filter_candidates, kinds, merge, sort_candidate,
+    Advice, FindingRule, Indexed, NoSuggestion, filter_candidates, kinds, merge, sort_candidate,
 };
-
-/// The rule id cost-based candidates carry in `finding_rules`.
-pub const COST_RULE: &str = "estimated-cost";
 
 /// Candidates from the scans and sorts whose estimated cost (scaled by the loops a nested loop
 /// makes them run) is at least `min_cost_share` of the plan's total cost; every other table scan
@@ -28,9 +25,8 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
         return advice;
     }
     for (id, node) in plan.nodes.iter().enumerate() {
-        let is_scan =
-            TABLE_SCANS.contains(&node.node_type.as_str()) && node.relation_name.is_some();
-        let is_sort = node.node_type == "Sort";
+        let is_scan = node.node_type.is_table_scan() && node.relation_name.is_some();
+        let is_sort = node.node_type == NodeType::Sort;
         if !is_scan && !is_sort {
             continue;
         }
@@ -51,7 +47,7 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
                 node.relation_name.as_deref().unwrap_or("its input")
             )
         };
-        if is_scan && node.filter.is_none() && node.node_type != "Seq Scan" {
+        if is_scan && node.filter.is_none() && node.node_type != NodeType::SeqScan {
             advice.no_suggestions.push(NoSuggestion {
                 node_id: id,
                 reason: kinds::unflagged_scan_reason(&plan, id),
@@ -97,7 +93,7 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
                 })
                 .collect()
         });
-        advice.record(id, COST_RULE, result);
+        advice.record(id, FindingRule::EstimatedCost, result);
     }
     advice.candidates = merge(advice.candidates);
     advice
@@ -110,7 +106,7 @@ const TINY_SCAN_COST: f64 = 100.0;
 /// "tiny table" from estimates alone: a Seq Scan the planner expects to cost almost nothing.
 fn tiny_by_cost(node: &PlanNode) -> Option<String> {
     let cost = node.total_cost?;
-    (node.node_type == "Seq Scan" && cost < TINY_SCAN_COST).then(|| {
+    (node.node_type == NodeType::SeqScan && cost < TINY_SCAN_COST).then(|| {
         format!(
             "tiny table: reading {} whole is estimated at {cost:.1} cost units (a few pages); an index would not beat it",
             node.relation_name.as_deref().unwrap_or_default()
@@ -125,7 +121,7 @@ fn estimated_loops(plan: &Indexed<'_>, id: usize) -> f64 {
     let mut child = id;
     while let Some(parent) = plan.parents[child] {
         let node = plan.nodes[parent];
-        if node.node_type == "Nested Loop" && plan.children[parent].get(1) == Some(&child) {
+        if node.node_type == NodeType::NestedLoop && plan.children[parent].get(1) == Some(&child) {
             let outer = plan.children[parent][0];
             loops *= plan.nodes[outer].plan_rows.unwrap_or(1.0).max(1.0);
         }

@@ -1,7 +1,7 @@
 //! The index kinds beyond a plain btree — partial, INCLUDE, GIN — and the reasons a scan gets no
 //! suggestion (tiny table, low selectivity, already indexed), decided from what the plan shows.
 
-use crate::plan::PlanNode;
+use crate::plan::{NodeType, PlanNode};
 use crate::units::{fmt_count, fmt_pct};
 
 use super::super::conditions::{
@@ -32,7 +32,7 @@ struct ScanRows {
 }
 
 fn scan_rows(node: &PlanNode) -> Option<ScanRows> {
-    if node.node_type != "Seq Scan" {
+    if node.node_type != NodeType::SeqScan {
         return None;
     }
     let kept = node.actual_rows?;
@@ -106,7 +106,7 @@ pub(super) fn unflagged_scan_reason(plan: &Indexed<'_>, id: usize) -> String {
 pub(super) fn already_indexed(plan: &Indexed<'_>, id: usize) -> Option<String> {
     let node = plan.nodes[id];
     let mut names: Vec<&str> = node.index_name.as_deref().into_iter().collect();
-    if node.node_type == "Bitmap Heap Scan" {
+    if node.node_type == NodeType::BitmapHeapScan {
         let mut pending = plan.children[id].clone();
         while let Some(child) = pending.pop() {
             names.extend(plan.nodes[child].index_name.as_deref());
@@ -327,7 +327,7 @@ pub(super) fn gin_candidates(
 #[cfg(test)]
 mod tests {
     use super::super::{candidates, candidates_by_cost};
-    use crate::diagnose::{Finding, Severity};
+    use crate::diagnose::{Finding, RuleId, Severity};
     use crate::plan::{Explain, PlanNode};
 
     /// A Seq Scan over `read` rows keeping `kept` (EXPLAIN ANALYZE VERBOSE figures).
@@ -350,7 +350,7 @@ mod tests {
 
     fn finding(node_id: usize) -> Finding {
         Finding {
-            rule: "seq-scan".into(),
+            rule: RuleId::SeqScan,
             severity: Severity::Warning,
             node_id,
             node_path: String::new(),

@@ -21,7 +21,7 @@ fn shape(candidate: &Candidate) -> String {
 fn candidate(table: &str, columns: Vec<IndexColumn>, rule: &str) -> Candidate {
     Candidate {
         reason: format!("{rule} on {table}"),
-        finding_rules: vec![rule.into()],
+        finding_rules: vec![rule.parse().unwrap()],
         ..Candidate::btree(None, table, columns)
     }
 }
@@ -160,7 +160,7 @@ fn scan(relation: &str, alias: &str, filter: Option<&str>) -> PlanNode {
 
 fn finding(rule: &str, node_id: usize) -> Finding {
     Finding {
-        rule: rule.into(),
+        rule: rule.parse().unwrap(),
         severity: crate::diagnose::Severity::Warning,
         node_id,
         node_path: String::new(),
@@ -409,24 +409,24 @@ fn coverage_between_candidates_respects_method_predicate_opclass_and_include() {
         gin_b.is_covered_by(&gin_ab),
         "any key of a GIN index serves"
     );
-    assert!(!gin_b.is_covered_by(&candidate("t", vec![IndexColumn::asc("b")], "x")));
+    assert!(!gin_b.is_covered_by(&candidate("t", vec![IndexColumn::asc("b")], "seq-scan")));
 }
 
 #[test]
 fn merge_unions_include_lists_of_equal_keys_and_carries_them_into_longer_keys() {
-    let mut first = candidate("t", vec![IndexColumn::asc("a")], "q1");
+    let mut first = candidate("t", vec![IndexColumn::asc("a")], "seq-scan");
     first.include = vec!["x".into()];
-    let mut second = candidate("t", vec![IndexColumn::asc("a")], "q2");
+    let mut second = candidate("t", vec![IndexColumn::asc("a")], "unindexed-sort");
     second.include = vec!["y".into(), "x".into()];
     let merged = merge(vec![first.clone(), second]);
     assert_eq!(merged.len(), 1, "{merged:?}");
     assert_eq!(merged[0].include, ["x", "y"]);
-    assert_eq!(merged[0].finding_rules, ["q1", "q2"]);
+    assert_eq!(merged[0].finding_rules, ["seq-scan", "unindexed-sort"]);
 
     let longer = candidate(
         "t",
         vec![IndexColumn::asc("a"), IndexColumn::asc("x")],
-        "q3",
+        "seq-scan",
     );
     let merged = merge(vec![first, longer]);
     assert_eq!(merged.len(), 1, "{merged:?}");
@@ -435,9 +435,9 @@ fn merge_unions_include_lists_of_equal_keys_and_carries_them_into_longer_keys() 
         "x is already a key: {merged:?}"
     );
 
-    let mut partial = candidate("t", vec![IndexColumn::asc("a")], "q4");
+    let mut partial = candidate("t", vec![IndexColumn::asc("a")], "seq-scan");
     partial.predicate = Some(r#""s" = 'p'::text"#.into());
-    let plain = candidate("t", vec![IndexColumn::asc("a")], "q5");
+    let plain = candidate("t", vec![IndexColumn::asc("a")], "seq-scan");
     assert_eq!(merge(vec![partial, plain]).len(), 2);
 }
 
@@ -452,7 +452,7 @@ fn a_sort_on_an_immutable_expression_gives_an_expression_key() {
     let advice = candidates(
         &Explain::from_plan(sort),
         &[Finding {
-            rule: "unindexed-sort".into(),
+            rule: RuleId::UnindexedSort,
             ..finding("seq-scan", 0)
         }],
     );

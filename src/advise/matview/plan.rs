@@ -1,7 +1,7 @@
 //! The plan side of a view suggestion: which aggregate node a finding is about, the tables below
 //! it, and the derived table (Subquery Scan alias) or CTE (InitPlan name) around it.
 
-use crate::plan::PlanNode;
+use crate::plan::{NodeType, PlanNode};
 
 /// The Aggregate directly above a scan (through sorts, hashes, gathers and partial aggregates, not
 /// through a join), whose whole input the scan is.
@@ -9,10 +9,17 @@ pub(super) fn aggregate_over_scan(plan: &PlanIndex<'_>, scan: usize) -> Option<u
     let mut current = scan;
     while let Some(parent) = plan.parents[current] {
         let node = plan.nodes[parent];
-        match node.node_type.as_str() {
-            "Aggregate" if node.partial_mode.as_deref() != Some("Partial") => return Some(parent),
-            "Aggregate" | "Sort" | "Incremental Sort" | "Gather" | "Gather Merge" | "Result"
-            | "Materialize" => current = parent,
+        match node.node_type {
+            NodeType::Aggregate if node.partial_mode.as_deref() != Some("Partial") => {
+                return Some(parent);
+            }
+            NodeType::Aggregate
+            | NodeType::Sort
+            | NodeType::IncrementalSort
+            | NodeType::Gather
+            | NodeType::GatherMerge
+            | NodeType::Result
+            | NodeType::Materialize => current = parent,
             _ => return None,
         }
     }
@@ -95,7 +102,7 @@ pub(super) fn plan_context(plan: &PlanIndex<'_>, id: usize) -> PlanContext {
             context.cte = Some(name.to_owned());
             break;
         }
-        if current != id && node.node_type == "Subquery Scan" {
+        if current != id && node.node_type == NodeType::SubqueryScan {
             context.subquery_alias = node.alias.clone();
             break;
         }

@@ -29,7 +29,7 @@ fn explain(plan: Json) -> Explain {
 
 fn finding(rule: &str, node_id: usize) -> Finding {
     Finding {
-        rule: rule.into(),
+        rule: rule.parse().unwrap(),
         severity: Severity::Critical,
         node_id,
         node_path: String::new(),

@@ -1,0 +1,145 @@
+//! The rule ids: the one list of diagnosis rules, each with its kebab-case id (as written in JSON,
+//! `pgdiag.toml`, `--disable-rule` and the doc page's name) and the type that implements it. The
+//! registry ([`super::rules`]), config validation and every comparison go through [`RuleId`], so a
+//! new rule is one line here plus its own file.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::Rule;
+
+macro_rules! rule_ids {
+    ($($variant:ident => $id:literal, $rule:path;)*) => {
+        /// A diagnosis rule, by id. Serialized as its kebab-case id (`"seq-scan"`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum RuleId {
+            $($variant,)*
+        }
+
+        impl RuleId {
+            /// Every rule, in documentation order (the order rules run and are listed in).
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant,)*];
+
+            /// The kebab-case id, also the doc page's name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $id,)*
+                }
+            }
+
+            /// The rule that implements this id.
+            pub(super) fn rule(self) -> Box<dyn Rule> {
+                match self {
+                    $(RuleId::$variant => Box::new($rule),)*
+                }
+            }
+        }
+    };
+}
+
+rule_ids! {
+    SeqScan => "seq-scan", super::seq_scan::SeqScan;
+    UnindexedSort => "unindexed-sort", super::unindexed_sort::UnindexedSort;
+    HeavyAggregate => "heavy-aggregate", super::heavy_aggregate::HeavyAggregate;
+    Misestimate => "misestimate", super::misestimate::Misestimate;
+    DiskSpill => "disk-spill", super::disk_spill::DiskSpill;
+    NestedLoopAmplification => "nested-loop-amplification",
+        super::nested_loop_amplification::NestedLoopAmplification;
+    IndexFilterWaste => "index-filter-waste", super::index_filter_waste::IndexFilterWaste;
+    HeapFetches => "heap-fetches", super::heap_fetches::HeapFetches;
+    LossyBitmap => "lossy-bitmap", super::lossy_bitmap::LossyBitmap;
+    JitOverhead => "jit-overhead", super::jit_overhead::JitOverhead;
+    WorkersNotLaunched => "workers-not-launched", super::workers_not_launched::WorkersNotLaunched;
+    PlanningTime => "planning-time", super::planning_time::PlanningTime;
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: widths such as `{:<16}` align as they did for the string.
+        f.pad(self.as_str())
+    }
+}
+
+/// An id that names no rule; the message lists the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule `{0}`; known: {known}", known = known_ids())]
+pub struct UnknownRule(pub String);
+
+fn known_ids() -> String {
+    RuleId::ALL
+        .iter()
+        .map(|id| id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ordered by id, as the strings were: records sorted by rule keep their order.
+impl Ord for RuleId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for RuleId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FromStr for RuleId {
+    type Err = UnknownRule;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RuleId::ALL
+            .iter()
+            .copied()
+            .find(|id| id.as_str() == s)
+            .ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        id.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Ids read naturally in tests and match arms against the spelling users see.
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_name_their_rule() {
+        for &id in RuleId::ALL {
+            assert_eq!(id.as_str().parse::<RuleId>(), Ok(id));
+            assert_eq!(id.rule().id(), id, "{id} registers the wrong rule");
+            assert_eq!(serde_json::to_value(id).unwrap(), id.as_str());
+        }
+        assert_eq!(
+            "nope".parse::<RuleId>().unwrap_err().to_string(),
+            format!("unknown rule `nope`; known: {}", known_ids())
+        );
+    }
+}
