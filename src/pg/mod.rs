@@ -3,10 +3,12 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod environment;
 pub mod explain;
 pub mod hypopg;
 pub mod ident;
 pub mod planner;
+pub mod pool;
 pub mod server_error;
 pub mod statements;
 
@@ -15,6 +17,7 @@ use std::time::Duration;
 pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::quote_ident;
+pub use pool::run_pooled;
 pub use server_error::ServerError;
 pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};
 
