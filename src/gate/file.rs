@@ -116,3 +116,49 @@ pub fn describe(baseline: &Baseline, path: &Path) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::ServerVersion;
+
+    fn baseline() -> Baseline {
+        Baseline {
+            schema_version: BASELINE_SCHEMA_VERSION,
+            pgdiag_version: "0.1.0".into(),
+            server: ServerVersion {
+                version: "15.18".into(),
+                version_num: 150018,
+            },
+            settings: Default::default(),
+            analyze: None,
+            queries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn written_baselines_read_back_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base.json");
+        write_baseline(&path, &baseline()).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("}\n"));
+        assert_eq!(load_baseline(&path).unwrap(), baseline());
+
+        let name = path.display();
+        std::fs::write(&path, r#"{"schema_version": 99}"#).unwrap();
+        assert_eq!(
+            load_baseline(&path).unwrap_err().to_string(),
+            format!("{name} has baseline schema version 99; this pgdiag reads version 1")
+        );
+        std::fs::write(&path, r#"{"queries": []}"#).unwrap();
+        assert_eq!(
+            load_baseline(&path).unwrap_err().to_string(),
+            format!("{name} is not a valid baseline: no schema_version")
+        );
+        let missing = dir.path().join("none.json");
+        assert!(matches!(
+            load_baseline(&missing),
+            Err(BaselineFileError::Missing(_))
+        ));
+    }
+}

@@ -1,7 +1,7 @@
 //! Recording plans for `baseline` and `check`: plan (or run) every statement of the query files
 //! over a few connections, and read the environment that shapes plans (server version, planner
 //! settings, table sizes). The only part of the gate that talks to a server; everything it
-//! produces is compared by the pure [`super::compare`].
+//! produces is compared by the pure [`super::compare()`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
