@@ -1,8 +1,8 @@
 //! The CI gate: plan baselines a team commits, and the comparison that tells a regression (a new
 //! sequential scan, a lost index, a shape change, a cost jump, a new finding, a query that now
-//! fails) from an improvement. The comparison ([`compare()`]) and the plan records ([`record_plan`]) are
-//! pure; [`recorder`] plans the queries through [`crate::pg`] and [`file`] reads and writes the
-//! baseline file.
+//! fails) from an improvement. The comparison ([`compare()`]) and the plan records
+//! ([`record_plan`]) are pure; [`recorder`] plans the queries through [`crate::pg`] and
+//! [`file`](mod@file) reads and writes the baseline file.
 //!
 //! The baseline file is stable, diff-friendly JSON: keys in a fixed order, queries sorted by id,
 //! plan shapes as one line per node, no timings unless asked for.
