@@ -24,8 +24,10 @@ pub enum Command {
     /// Run EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) safely and show where the time goes.
     ///
     /// Every statement runs in a transaction that is rolled back, so explaining INSERT, UPDATE,
-    /// DELETE or MERGE changes no data. With --plan, analyse a saved EXPLAIN JSON (psql output or
-    /// an auto_explain log) without any database.
+    /// DELETE or MERGE changes no data. Reads SQL files (several statements each), directories
+    /// (every .sql file below, sorted), - for standard input, or -c SQL; `-- pgdiag: params 42, 'x'`
+    /// before a statement gives its $n values. With --plan, analyse a saved EXPLAIN JSON (psql
+    /// output or an auto_explain log) without any database.
     Explain(ExplainArgs),
 
     /// Record every query's plan into a baseline file to commit (for `pgdiag check`).
@@ -158,11 +160,12 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["file", "command", "plan"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["files", "command", "plan"])))]
 pub struct ExplainArgs {
-    /// SQL file to explain (several statements allowed), or - for standard input.
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// SQL files (several statements each allowed), directories (every .sql file below, sorted),
+    /// or - for standard input.
+    #[arg(value_name = "FILES")]
+    pub files: Vec<PathBuf>,
 
     /// SQL to explain, given inline.
     #[arg(short = 'c', long = "command", value_name = "SQL")]
@@ -172,7 +175,8 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["param", "params_json", "no_analyze", "timeout"])]
     pub plan: Option<PathBuf>,
 
-    /// Value for the next $n parameter (repeat in order: --param 42 --param abc).
+    /// Value for the next $n parameter (repeat in order: --param 42 --param abc); applies to
+    /// statements without a `-- pgdiag: params` comment.
     #[arg(long = "param", value_name = "VALUE")]
     pub param: Vec<String>,
 
@@ -310,7 +314,7 @@ pub enum InvalidateMode {
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// SQL file with one SELECT; $1 is the key (text).
+    /// SQL file with one SELECT; $1 is the key (text). - reads it from standard input.
     #[arg(value_name = "QUERY.sql")]
     pub query: PathBuf,
 

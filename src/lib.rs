@@ -16,6 +16,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod embedded;
 pub mod gate;
+pub mod input;
 pub mod pg;
 pub mod plan;
 pub mod report;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use pgdiag::report::{ErrorKind, ExplainReport};
+use pgdiag::report::{ErrorKind, ExplainReport, SourceKind};
 
 use crate::support::{database, fixture, pgdiag, pgdiag_command, run_with, temp_file};
 
@@ -490,7 +490,7 @@ fn bad_files_get_one_clear_error_and_exit_2() {
     assert_eq!(missing.code, 2);
     assert_eq!(
         missing.stderr.trim(),
-        "pgdiag: error: cannot read /nonexistent/query.sql: no such file"
+        "pgdiag: error: cannot read /nonexistent/query.sql: no such file or directory"
     );
 
     let (_d1, empty) = temp_file("empty.sql", b"  \n-- just a comment\n");
@@ -537,8 +537,15 @@ fn bad_files_get_one_clear_error_and_exit_2() {
         "postgresql://u@127.0.0.1:1/x",
         dir.path().to_str().unwrap(),
     ]);
+    // A directory is read for its .sql files; one without any is an error that names it.
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "pgdiag: error: no .sql files found under {}",
+            dir.path().display()
+        )
+    );
 
     for run in [&missing, &run] {
         run.assert_no_panic();
@@ -749,4 +756,193 @@ fn color_follows_no_color_and_the_flag() {
     cmd.args(["explain", "--plan", plan.to_str().unwrap()]);
     let run = run_with(cmd, None);
     assert!(!run.stdout.contains("\x1b["));
+}
+
+/// The project's own query files carry `-- pgdiag: params` comments; explain honours them, as
+/// suggest and baseline do, file by file or for a whole directory.
+#[tokio::test]
+async fn seed_queries_explain_with_their_params_comments_one_file_or_the_directory() {
+    let (url, _client) = database(
+        "seedq",
+        &format!("{}\nANALYZE;", include_str!("../fixtures/seed/schema.sql")),
+    )
+    .await;
+    let product_page = fixture("fixtures/seed/queries/product_page.sql");
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        product_page.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    assert_eq!(report.source.kind, SourceKind::SqlFile);
+    assert_eq!(
+        report.source.path.as_deref(),
+        product_page.to_str(),
+        "one file: the report names it"
+    );
+    assert_eq!(report.statements.len(), 1);
+    assert_eq!(report.statements[0].parameters, 1);
+    assert_eq!(report.statements[0].source, None);
+
+    let queries = fixture("fixtures/seed/queries");
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        queries.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    assert_eq!(
+        report.source.path, None,
+        "several files: each statement names its own"
+    );
+    let seen: Vec<(usize, String, Option<usize>, usize)> = report
+        .statements
+        .iter()
+        .map(|s| {
+            let source = s.source.as_deref().unwrap();
+            let name = std::path::Path::new(source).file_name().unwrap();
+            (
+                s.index,
+                name.to_string_lossy().into_owned(),
+                s.line,
+                s.parameters,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "category_listing.sql".into(), Some(2), 1),
+            (2, "product_page.sql".into(), Some(2), 1),
+            (3, "recommendations.sql".into(), Some(2), 1),
+        ]
+    );
+
+    let run = pgdiag(&["explain", "--dsn", &url, queries.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let title = format!("Statement 2 of 3 · {}:2", product_page.display());
+    assert!(run.stdout.contains(&title), "{title}\n{}", run.stdout);
+}
+
+#[tokio::test]
+async fn several_files_and_directories_in_the_order_given() {
+    let (url, _client) = database("severalf", SHOP).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("more")).unwrap();
+    let first = dir.path().join("z_first.sql");
+    std::fs::write(&first, "SELECT count(*) FROM reviews").unwrap();
+    std::fs::write(
+        dir.path().join("more/b.sql"),
+        "SELECT count(*) FROM products;\nSELECT * FROM no_such_table",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("more/a.sql"), "SELECT 1").unwrap();
+    let more = dir.path().join("more");
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        first.to_str().unwrap(),
+        more.to_str().unwrap(),
+    ]);
+    // The unknown table fails its statement (exit 2); every other statement is explained.
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    let order: Vec<(usize, String, Option<usize>, bool)> = report
+        .statements
+        .iter()
+        .map(|s| {
+            let source = s.source.as_deref().unwrap();
+            let name = source.strip_prefix(&format!("{}/", dir.path().display()));
+            (s.index, name.unwrap().to_owned(), s.line, s.error.is_none())
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (1, "z_first.sql".into(), Some(1), true),
+            (2, "more/a.sql".into(), Some(1), true),
+            (3, "more/b.sql".into(), Some(1), true),
+            (4, "more/b.sql".into(), Some(2), false),
+        ]
+    );
+    // The failing statement is located in its own file.
+    let location = format!("{}:2:", more.join("b.sql").display());
+    assert!(run.stderr.contains(&location), "{location}\n{}", run.stderr);
+}
+
+/// A statement's `-- pgdiag: params` comment gives its values; `--param` those of the statements
+/// without one.
+#[tokio::test]
+async fn params_comments_first_then_the_command_line() {
+    let (url, _client) = database("paramsc", SHOP).await;
+    let (_dir, path) = temp_file(
+        "two.sql",
+        b"-- pgdiag: params 42\nSELECT * FROM reviews WHERE product_id = $1;\nSELECT * FROM reviews WHERE product_id = $1",
+    );
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+        "--param",
+        "7",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    let bound = |i: usize, value: &str| {
+        report.statements[i]
+            .nodes
+            .iter()
+            .flat_map(|n| &n.details)
+            .any(|d| d.contains(&format!("product_id = {value}")))
+    };
+    assert!(bound(0, "42"), "{:?}", report.statements[0].nodes);
+    assert!(bound(1, "7"), "{:?}", report.statements[1].nodes);
+    assert_eq!(report.statements[1].parameters, 1);
+
+    // Without --param the statement without a comment has no value: the usual clear error.
+    let run = pgdiag(&["explain", "--dsn", &url, path.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("two.sql:3: the statement has 1 parameter ($1) but 0 values were given"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn stdin_and_inline_sql_honour_params_comments() {
+    let (url, _client) = database("stdinc", SHOP).await;
+    let sql = "-- pgdiag: params 42\nSELECT * FROM reviews WHERE product_id = $1";
+    let mut cmd = pgdiag_command();
+    cmd.args(["explain", "--dsn", &url, "--format", "json", "-"]);
+    let run = run_with(cmd, Some(sql.as_bytes()));
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    assert_eq!(report.source.kind, SourceKind::Stdin);
+    assert_eq!(report.statements[0].parameters, 1);
+    assert_eq!(report.statements[0].line, Some(2));
+
+    // (`--command=`: a value starting with `--` would otherwise read as an option.)
+    let inline = format!("--command={sql}");
+    let run = pgdiag(&["explain", "--dsn", &url, "--format", "json", &inline]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    assert_eq!(report.source.kind, SourceKind::Command);
+    assert_eq!(report.statements[0].parameters, 1);
+    assert_eq!(report.statements[0].source, None);
 }

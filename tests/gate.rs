@@ -351,6 +351,17 @@ async fn bad_baselines_and_inputs_exit_2_with_a_clear_message() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no .sql files found"), "{}", run.stderr);
 
+    // Queries are recorded by file name, which standard input does not have.
+    let run = pgdiag_in(repo.path(), &[], &["baseline", "-", "--dsn", &url]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "standard input (-) cannot be read here: a baseline names each query by its file"
+        ),
+        "{}",
+        run.stderr
+    );
+
     // A query without its parameter values is recorded with a clear error, not a crash.
     std::fs::write(
         repo.path().join("noparams.sql"),

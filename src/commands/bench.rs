@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::bench::{self, BenchConfig, Invalidation, Scenario, Stop, report};
 use crate::cli::{BenchArgs, BenchScenario, InvalidateMode, OutputFormat};
 use crate::embedded::EmbeddedRedis;
+use crate::input;
 use crate::pg::{ConnectionSettings, ProcessEnv};
 
 use super::{Outcome, interrupted};
@@ -17,8 +18,7 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
-    let query = std::fs::read_to_string(&args.query)
-        .with_context(|| format!("cannot read {}", args.query.display()))?;
+    let query = input::read_arg(&args.query)?;
     let connection = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
     let explicit_redis = args
         .redis_url

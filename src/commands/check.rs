@@ -3,18 +3,18 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::anyhow;
 
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::gate::{BASELINE_SCHEMA_VERSION, Baseline, compare};
+use crate::gate::{
+    RecordOptions, compare, describe, load_baseline, read_query_files, record, write_baseline,
+};
 use crate::pg::{ConnectionSettings, ProcessEnv};
 use crate::report::{self, TextStyle};
 
-use super::Outcome;
-use super::baseline::write_baseline;
-use super::gate_record::{RecordOptions, collect_sql_files, read_query_files, record};
+use super::{Outcome, interrupted, record_progress};
 
 pub async fn run(
     args: &CheckArgs,
@@ -27,10 +27,10 @@ pub async fn run(
         Ok(b) => Some(b),
         // `check --update` with no baseline yet creates it.
         Err(_) if args.update && !args.baseline.exists() => None,
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let paths: Vec<PathBuf> = if !args.paths.is_empty() {
-        collect_sql_files(&args.paths)?
+        args.paths.clone()
     } else {
         let Some(baseline) = &baseline else {
             return Err(anyhow!("give the .sql files or directories to check"));
@@ -56,7 +56,13 @@ pub async fn run(
         timeout: args.run.timeout,
         diagnose: config.diagnose,
     };
-    let (current, relation_rows) = record(&settings, &files, &options).await?;
+    let progress = record_progress(&files, &options);
+    let recorded = record(&settings, &files, &options, interrupted, &|| {
+        progress.inc(1)
+    })
+    .await;
+    progress.finish_and_clear();
+    let (current, relation_rows) = recorded?;
 
     if args.update {
         write_baseline(&args.baseline, &current)?;
@@ -69,11 +75,7 @@ pub async fn run(
                 s.regressed, s.improved, s.new, s.missing
             )?;
         }
-        writeln!(
-            out,
-            "{}",
-            super::baseline::describe(&current, &args.baseline)
-        )?;
+        writeln!(out, "{}", describe(&current, &args.baseline))?;
         return Ok(Outcome::Ok);
     }
     let baseline = baseline.expect("checked above: without --update a baseline is loaded");
@@ -99,38 +101,4 @@ pub async fn run(
     } else {
         Outcome::Ok
     })
-}
-
-/// Read and validate a baseline file; every problem is a clear exit-2 error.
-pub fn load_baseline(path: &Path) -> anyhow::Result<Baseline> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => anyhow!(
-            "cannot read baseline {}: no such file (record one with `pgdiag baseline PATHS --out {}`)",
-            path.display(),
-            path.display()
-        ),
-        _ => anyhow!("cannot read baseline {}: {e}", path.display()),
-    })?;
-    // Check the version first, so a future format gets a clear message rather than a field error.
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| anyhow!("{} is not a valid baseline: {e}", path.display()))?
-        .get("schema_version")
-        .and_then(|v| v.as_u64());
-    match version {
-        Some(v) if v == u64::from(BASELINE_SCHEMA_VERSION) => {}
-        Some(v) => {
-            return Err(anyhow!(
-                "{} has baseline schema version {v}; this pgdiag reads version {BASELINE_SCHEMA_VERSION}",
-                path.display()
-            ));
-        }
-        None => {
-            return Err(anyhow!(
-                "{} is not a valid baseline: no schema_version",
-                path.display()
-            ));
-        }
-    }
-    serde_json::from_str(&text)
-        .map_err(|e| anyhow!("{} is not a valid baseline: {e}", path.display()))
 }

@@ -1,7 +1,7 @@
 //! `pgdiag explain`: read SQL (or a saved plan), explain each statement safely, analyse the plan
 //! and render the report.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
@@ -9,10 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ExplainArgs, FailOn, OutputFormat};
 use crate::diagnose::DiagnoseConfig;
-use crate::pg::{
-    self, ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, SplitError,
-    split_statements,
-};
+use crate::input::{self, Origin};
+use crate::pg::{self, ConnectionSettings, ExplainOptions, ProcessEnv, Runner};
 use crate::plan::{Explain, analyze, parse_explain, parse_explain_value};
 use crate::report::{
     self, ErrorReport, ExplainReport, Source, SourceKind, StatementReport, TextStyle,
@@ -32,20 +30,12 @@ pub async fn run(
     if let Some(plan_path) = &args.plan {
         return run_offline(plan_path, args, &diagnose_config, out, style);
     }
-    let (sql, source) = read_sql(args)?;
-    let statements = split_statements(&sql).map_err(|e| match e {
-        SplitError::Empty => anyhow!("{}: {e}", source_name(&source)),
-    })?;
-
-    let params = match &args.params_json {
-        Some(json) => ParamValue::from_json_array(json).map_err(|e| anyhow!(e))?,
-        None => args.param.iter().cloned().map(ParamValue::Text).collect(),
-    };
-    let options = ExplainOptions {
-        analyze: !args.no_analyze,
-        timeout: args.timeout,
-        params,
-    };
+    let sources = input::read(&args.files, args.command.as_deref())?;
+    let cli_params = input::cli_params(&args.param, args.params_json.as_deref())?;
+    let statements = input::statements(&sources, cli_params.as_deref())?;
+    let source = report_source(&sources);
+    let several = sources.len() > 1;
+    let execute = !args.no_analyze;
 
     let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
     let mut runner = tokio::select! {
@@ -57,22 +47,32 @@ pub async fn run(
     let total = statements.len();
     let mut failed = false;
 
-    for statement in &statements {
-        let spinner = progress_spinner(statement.index, total, statement.line, options.analyze);
+    for (position, item) in statements.iter().enumerate() {
+        // Statements are numbered across all the inputs; each keeps its own file and line.
+        let index = position + 1;
+        let statement = &item.statement;
+        let options = ExplainOptions {
+            analyze: execute,
+            timeout: args.timeout,
+            // No values at all: a statement with `$n` fails with a message saying how to give them.
+            params: item.params.clone().unwrap_or_default(),
+        };
+        let origin = several.then(|| item.origin.to_string());
+        let spinner = progress_spinner(index, total, statement.line, execute);
         let result = runner.explain(statement, &options, interrupted()).await;
         spinner.finish_and_clear();
         let entry = match result {
             Ok(output) => {
-                let explains = parse_explain_value(output.document.clone()).with_context(|| {
-                    format!("statement {}: unreadable EXPLAIN output", statement.index)
-                })?;
-                let explain = explains.into_iter().next().ok_or_else(|| {
-                    anyhow!("statement {}: EXPLAIN returned no plan", statement.index)
-                })?;
+                let explains = parse_explain_value(output.document.clone())
+                    .with_context(|| format!("statement {index}: unreadable EXPLAIN output"))?;
+                let explain = explains
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow!("statement {index}: EXPLAIN returned no plan"))?;
                 let analysis = analyze(&explain);
                 let raw = Some(output.document);
                 let mut entry = StatementReport::explained(
-                    statement.index,
+                    index,
                     Some(statement.line),
                     Some(statement.text.clone()),
                     &explain,
@@ -83,14 +83,23 @@ pub async fn run(
                 entry.rolled_back = output.rolled_back;
                 entry.writes = output.writes;
                 entry.parameters = options.params.len();
+                entry.source = origin;
                 entry
             }
             Err(e) => {
                 failed = true;
-                let location = report.source.location(match &e {
+                let line = match &e {
                     pg::Error::Server(s) => s.line.unwrap_or(statement.line),
                     _ => statement.line,
-                });
+                };
+                let mut entry = StatementReport::failed(
+                    index,
+                    Some(statement.line),
+                    Some(statement.text.clone()),
+                    ErrorReport::from_pg(&e),
+                );
+                entry.source = origin;
+                let location = report.location(&entry, line);
                 let location = match &e {
                     pg::Error::Server(s) => match s.column {
                         Some(c) => format!("{location}:{c}"),
@@ -100,12 +109,6 @@ pub async fn run(
                 };
                 writeln!(err, "pgdiag: {location}: {e}")?;
                 let stop = matches!(e, pg::Error::Interrupted | pg::Error::Client(_));
-                let entry = StatementReport::failed(
-                    statement.index,
-                    Some(statement.line),
-                    Some(statement.text.clone()),
-                    ErrorReport::from_pg(&e),
-                );
                 if stop {
                     report.statements.push(entry);
                     emit(out, &report, args.output.format)?;
@@ -177,11 +180,9 @@ fn run_offline(
     out: &mut impl Write,
     style: TextStyle,
 ) -> anyhow::Result<Outcome> {
-    let (text, name) = if path == Path::new("-") {
-        (read_stdin()?, "<stdin>".to_owned())
-    } else {
-        (read_text(path)?, path.display().to_string())
-    };
+    let origin = Origin::from_arg(path);
+    let text = input::read_arg(path)?;
+    let name = origin.to_string();
     let explains = parse_explain(&text).with_context(|| name.clone())?;
     let report = offline_report(
         Source {
@@ -221,79 +222,27 @@ pub fn offline_report(
     report
 }
 
-fn source_name(source: &Source) -> String {
-    match (&source.kind, &source.path) {
-        (_, Some(p)) => p.clone(),
-        (SourceKind::Stdin, None) => "<stdin>".into(),
-        _ => "-c".into(),
-    }
-}
-
-fn read_sql(args: &ExplainArgs) -> anyhow::Result<(String, Source)> {
-    if let Some(sql) = &args.command {
-        return Ok((
-            sql.clone(),
-            Source {
-                kind: SourceKind::Command,
-                path: None,
+/// The report's `source`: the one input, or, for several, SQL files with no single path (each
+/// statement then names its own).
+fn report_source(sources: &[input::Source]) -> Source {
+    match sources {
+        [one] => match &one.origin {
+            Origin::File(path) => Source {
+                kind: SourceKind::SqlFile,
+                path: Some(path.display().to_string()),
             },
-        ));
-    }
-    let path = args
-        .file
-        .as_deref()
-        .ok_or_else(|| anyhow!("give a SQL file, - for standard input, or -c SQL"))?;
-    if path == Path::new("-") {
-        let text = read_stdin()?;
-        return Ok((
-            text,
-            Source {
+            Origin::Stdin => Source {
                 kind: SourceKind::Stdin,
                 path: None,
             },
-        ));
-    }
-    Ok((
-        read_text(path)?,
-        Source {
-            kind: SourceKind::SqlFile,
-            path: Some(path.display().to_string()),
+            Origin::Command => Source {
+                kind: SourceKind::Command,
+                path: None,
+            },
         },
-    ))
-}
-
-fn read_stdin() -> anyhow::Result<String> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .context("cannot read standard input")?;
-    decode_text(bytes, "<stdin>")
-}
-
-/// Read a text file, refusing binary content with a clear message.
-pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_owned(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-            std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
-            _ => e.to_string(),
-        };
-        anyhow!("cannot read {}: {reason}", path.display())
-    })?;
-    decode_text(bytes, &path.display().to_string())
-}
-
-fn decode_text(bytes: Vec<u8>, name: &str) -> anyhow::Result<String> {
-    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
-        return Err(anyhow!(
-            "{name} is not a text file (NUL byte at offset {pos}); expected SQL or EXPLAIN JSON"
-        ));
+        _ => Source {
+            kind: SourceKind::SqlFile,
+            path: None,
+        },
     }
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow!(
-            "{name} is not UTF-8 text (invalid byte at offset {}); expected SQL or EXPLAIN JSON",
-            e.utf8_error().valid_up_to()
-        )
-    })
 }

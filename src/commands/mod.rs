@@ -6,7 +6,6 @@ pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod explain;
-pub mod gate_record;
 pub mod suggest;
 
 /// How a command ended when it did not fail outright.
@@ -36,4 +35,25 @@ pub async fn interrupted() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+/// A bar on stderr while `baseline` or `check` plans the statements (hidden when stderr is not a
+/// terminal, so pipes, files and CI logs stay clean).
+fn record_progress(
+    files: &[crate::gate::QueryFile],
+    options: &crate::gate::RecordOptions,
+) -> indicatif::ProgressBar {
+    let total: usize = files.iter().map(|f| f.statements.len()).sum();
+    let progress = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} [{bar:30}] {pos}/{len} queries ({elapsed}, eta {eta})",
+    ) {
+        progress.set_style(style.progress_chars("=> "));
+    }
+    progress.set_message(if options.analyze_runs.is_some() {
+        "running"
+    } else {
+        "planning"
+    });
+    progress
 }

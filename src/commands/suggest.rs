@@ -2,20 +2,18 @@
 //! report, write the DDL (`--dry-run`, `--output`), and with `--apply` create what was kept after
 //! the user confirmed, then show each statement's plan before and after.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::io::{IsTerminal, Write};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
-use crate::pg::{self, ConnectionSettings, ParamValue, ProcessEnv, Runner, split_statements};
+use crate::input;
+use crate::pg::{self, ConnectionSettings, ProcessEnv, Runner};
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
 use crate::suggest::report::SuggestReport;
 use crate::suggest::{self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest};
 
-use super::explain::read_text;
-use super::gate_record::collect_sql_files;
 use super::{Outcome, interrupted};
 
 mod apply;
@@ -194,55 +192,16 @@ fn spinner() -> ProgressBar {
 /// Every statement of every input, with its `$n` values: a `-- pgdiag: params` comment first,
 /// else --param / --params-json, else none (generic plan).
 fn read_inputs(args: &SuggestArgs) -> anyhow::Result<Vec<StatementInput>> {
-    let cli_params: Option<Vec<ParamValue>> = match &args.params_json {
-        Some(json) => Some(ParamValue::from_json_array(json).map_err(|e| anyhow!(e))?),
-        None if !args.param.is_empty() => {
-            Some(args.param.iter().cloned().map(ParamValue::Text).collect())
-        }
-        None => None,
-    };
-    let mut sources: Vec<(String, String)> = Vec::new();
-    if let Some(sql) = &args.command {
-        sources.push(("-c".into(), sql.clone()));
-    }
-    for path in &args.files {
-        if path == Path::new("-") {
-            let mut text = String::new();
-            for line in std::io::stdin().lock().lines() {
-                text.push_str(&line.context("cannot read standard input")?);
-                text.push('\n');
-            }
-            sources.push(("<stdin>".into(), text));
-        } else {
-            for file in collect_sql_files(std::slice::from_ref(path))? {
-                let text = read_text(&file)?;
-                sources.push((file.display().to_string(), text));
-            }
-        }
-    }
-    let mut inputs = Vec::new();
-    for (source, sql) in sources {
-        let statements = split_statements(&sql).map_err(|e| anyhow!("{source}: {e}"))?;
-        for statement in statements {
-            let params = match &statement.params {
-                Some(values) => Some(
-                    values
-                        .iter()
-                        .map(|v| match v {
-                            Some(text) => ParamValue::Text(text.clone()),
-                            None => ParamValue::Null,
-                        })
-                        .collect(),
-                ),
-                None => cli_params.clone(),
-            };
-            inputs.push(StatementInput {
-                source: source.clone(),
-                statement,
-                params,
-            });
-        }
-    }
+    let cli_params = input::cli_params(&args.param, args.params_json.as_deref())?;
+    let sources = input::read(&args.files, args.command.as_deref())?;
+    let inputs: Vec<StatementInput> = input::statements(&sources, cli_params.as_deref())?
+        .into_iter()
+        .map(|s| StatementInput {
+            source: s.origin.to_string(),
+            statement: s.statement,
+            params: s.params,
+        })
+        .collect();
     if inputs.is_empty() {
         bail!("no SQL statement to advise on");
     }

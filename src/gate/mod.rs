@@ -1,13 +1,17 @@
 //! The CI gate: plan baselines a team commits, and the comparison that tells a regression (a new
 //! sequential scan, a lost index, a shape change, a cost jump, a new finding, a query that now
-//! fails) from an improvement. Pure: no I/O; `commands::baseline` and `commands::check` feed it.
+//! fails) from an improvement. The comparison ([`compare()`]) and the plan records
+//! ([`record_plan`]) are pure; [`recorder`] plans the queries through [`crate::pg`] and
+//! [`file`](mod@file) reads and writes the baseline file.
 //!
 //! The baseline file is stable, diff-friendly JSON: keys in a fixed order, queries sorted by id,
 //! plan shapes as one line per node, no timings unless asked for.
 
 pub mod compare;
 pub mod diff;
+pub mod file;
 pub mod record;
+pub mod recorder;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::diagnose::{RuleId, Severity};
 
 pub use compare::compare;
+pub use file::{BaselineFileError, describe, load_baseline, write_baseline};
 pub use record::record_plan;
+pub use recorder::{QueryFile, RecordError, RecordOptions, read_query_files, record};
 
 /// Version of the baseline file format.
 pub const BASELINE_SCHEMA_VERSION: u32 = 1;

@@ -5,11 +5,13 @@
 pub mod admin;
 pub mod catalog;
 pub mod connect;
+pub mod environment;
 pub mod explain;
 pub mod hypopg;
 pub mod ident;
 pub mod notify;
 pub mod planner;
+pub mod pool;
 pub mod server_error;
 pub mod statements;
 pub mod tx;
@@ -19,6 +21,7 @@ use std::time::Duration;
 pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::{quote_ident, quote_qualified};
+pub use pool::run_pooled;
 pub use server_error::ServerError;
 pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};
 

@@ -24,6 +24,15 @@ pub struct ExplainReport {
 }
 
 impl ExplainReport {
+    /// Where a line of a statement is: `query.sql:3`, in the statement's own source when the
+    /// input had several.
+    pub fn location(&self, statement: &StatementReport, line: usize) -> String {
+        match &statement.source {
+            Some(name) => format!("{name}:{line}"),
+            None => self.source.location(line),
+        }
+    }
+
     pub fn new(source: Source, server: Option<ServerInfo>) -> Self {
         ExplainReport {
             schema_version: SCHEMA_VERSION,
@@ -57,6 +66,7 @@ pub struct Source {
 
 impl Source {
     /// How to name a location in this source: `query.sql:3`, `<stdin>:3`, `<command>:1`.
+    /// (With several sources, a statement names its own: see [`ExplainReport::location`].)
     pub fn location(&self, line: usize) -> String {
         let name = match (&self.kind, &self.path) {
             (_, Some(p)) => p.as_str(),
@@ -72,6 +82,10 @@ impl Source {
 pub struct StatementReport {
     /// 1-based position in the input.
     pub index: usize,
+    /// The file the statement comes from (or `<stdin>`), when the input had several sources;
+    /// absent otherwise, the report's `source` saying it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// 1-based line where the statement starts, for SQL input.
     pub line: Option<usize>,
     /// The statement text (for saved plans: auto_explain's `Query Text`, when present).
@@ -212,6 +226,7 @@ impl StatementReport {
     ) -> Self {
         StatementReport {
             index,
+            source: None,
             line,
             sql,
             analyzed: false,
@@ -259,6 +274,7 @@ impl StatementReport {
         });
         StatementReport {
             index,
+            source: None,
             line,
             sql: sql.or_else(|| explain.query_text.clone()),
             analyzed: analysis.analyzed,

@@ -52,7 +52,7 @@ pub fn render_statement(
         title.push_str(&format!(" of {total_statements}"));
     }
     if let Some(line) = statement.line {
-        title.push_str(&format!(" · {}", report.source.location(line)));
+        title.push_str(&format!(" · {}", report.location(statement, line)));
     }
     writeln!(w, "{}", paint(&title, style, Paint::Title))?;
     if let Some(sql) = &statement.sql {
