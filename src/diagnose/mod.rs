@@ -19,7 +19,24 @@ mod workers_not_launched;
 
 use serde::{Deserialize, Serialize};
 
-pub use rule_id::{RuleId, UnknownRule};
+pub use rule_id::UnknownRule;
+
+// The one list of rules: variant, kebab-case id (JSON, config, doc page), implementation.
+rule_id::rule_ids! {
+    SeqScan => "seq-scan", seq_scan::SeqScan;
+    UnindexedSort => "unindexed-sort", unindexed_sort::UnindexedSort;
+    HeavyAggregate => "heavy-aggregate", heavy_aggregate::HeavyAggregate;
+    Misestimate => "misestimate", misestimate::Misestimate;
+    DiskSpill => "disk-spill", disk_spill::DiskSpill;
+    NestedLoopAmplification => "nested-loop-amplification",
+        nested_loop_amplification::NestedLoopAmplification;
+    IndexFilterWaste => "index-filter-waste", index_filter_waste::IndexFilterWaste;
+    HeapFetches => "heap-fetches", heap_fetches::HeapFetches;
+    LossyBitmap => "lossy-bitmap", lossy_bitmap::LossyBitmap;
+    JitOverhead => "jit-overhead", jit_overhead::JitOverhead;
+    WorkersNotLaunched => "workers-not-launched", workers_not_launched::WorkersNotLaunched;
+    PlanningTime => "planning-time", planning_time::PlanningTime;
+}
 
 use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
 

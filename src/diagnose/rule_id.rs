@@ -1,15 +1,17 @@
 //! The rule ids: the one list of diagnosis rules, each with its kebab-case id (as written in JSON,
 //! `pgdiag.toml`, `--disable-rule` and the doc page's name) and the type that implements it. The
-//! registry ([`super::rules`]), config validation and every comparison go through [`RuleId`], so a
-//! new rule is one line here plus its own file.
+//! registry ([`super::rules`]), config validation and every comparison go through [`RuleId`]. The
+//! list itself is in `diagnose/mod.rs`, beside the rules' `mod` lines, so a new rule is its own
+//! file plus two lines there.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Rule;
+use super::RuleId;
 
+/// Declares [`RuleId`] from the one list in `diagnose/mod.rs`, next to the rules' `mod` lines.
 macro_rules! rule_ids {
     ($($variant:ident => $id:literal, $rule:path;)*) => {
         /// A diagnosis rule, by id. Serialized as its kebab-case id (`"seq-scan"`).
@@ -30,7 +32,7 @@ macro_rules! rule_ids {
             }
 
             /// The rule that implements this id.
-            pub(super) fn rule(self) -> Box<dyn Rule> {
+            pub(crate) fn rule(self) -> Box<dyn $crate::diagnose::Rule> {
                 match self {
                     $(RuleId::$variant => Box::new($rule),)*
                 }
@@ -38,22 +40,7 @@ macro_rules! rule_ids {
         }
     };
 }
-
-rule_ids! {
-    SeqScan => "seq-scan", super::seq_scan::SeqScan;
-    UnindexedSort => "unindexed-sort", super::unindexed_sort::UnindexedSort;
-    HeavyAggregate => "heavy-aggregate", super::heavy_aggregate::HeavyAggregate;
-    Misestimate => "misestimate", super::misestimate::Misestimate;
-    DiskSpill => "disk-spill", super::disk_spill::DiskSpill;
-    NestedLoopAmplification => "nested-loop-amplification",
-        super::nested_loop_amplification::NestedLoopAmplification;
-    IndexFilterWaste => "index-filter-waste", super::index_filter_waste::IndexFilterWaste;
-    HeapFetches => "heap-fetches", super::heap_fetches::HeapFetches;
-    LossyBitmap => "lossy-bitmap", super::lossy_bitmap::LossyBitmap;
-    JitOverhead => "jit-overhead", super::jit_overhead::JitOverhead;
-    WorkersNotLaunched => "workers-not-launched", super::workers_not_launched::WorkersNotLaunched;
-    PlanningTime => "planning-time", super::planning_time::PlanningTime;
-}
+pub(super) use rule_ids;
 
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
