@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::report::ChangeStatus;
-use crate::pg::{quote_ident, split_statements};
+use crate::pg::{self, quote_ident, quote_qualified, split_statements};
 
 /// The advisory-lock key every `pgdiag` apply takes. Fixed (FNV-1a of "pgdiag apply", top bit
 /// cleared so it reads the same as a signed and an unsigned number in `pg_locks`) so that runs
@@ -234,6 +234,18 @@ impl fmt::Display for ChangeFailure {
 }
 
 impl ChangeFailure {
+    /// As [`ChangeFailure::from_pg`]; errors of the transaction helper wrap the client's.
+    fn from_pg_error(err: &pg::Error) -> ChangeFailure {
+        match err {
+            pg::Error::Client(e) => ChangeFailure::from_pg(e),
+            other => ChangeFailure {
+                kind: FailureKind::Other,
+                sqlstate: other.sqlstate().map(str::to_owned),
+                message: other.to_string(),
+            },
+        }
+    }
+
     fn from_pg(err: &tokio_postgres::Error) -> ChangeFailure {
         let Some(db) = err.as_db_error() else {
             return ChangeFailure {
@@ -490,12 +502,27 @@ async fn apply_locked(
                     table,
                     name,
                     ddl,
-                } => apply_index(client, &qualified(schema, table), name, ddl).await,
+                } => {
+                    apply_index(
+                        client,
+                        &quote_qualified(schema.as_deref(), table),
+                        name,
+                        ddl,
+                    )
+                    .await
+                }
                 Change::Matview {
                     schema,
                     name,
                     statements,
-                } => apply_matview(client, &qualified(schema, name), statements).await,
+                } => {
+                    apply_matview(
+                        client,
+                        &quote_qualified(schema.as_deref(), name),
+                        statements,
+                    )
+                    .await
+                }
             };
             failed = done.status == ChangeStatus::Failed;
             ChangeOutcome::new(change, done, started.elapsed().as_secs_f64() * 1000.0)
@@ -516,13 +543,6 @@ async fn apply_locked(
         )
         .await;
     Ok(report)
-}
-
-fn qualified(schema: &Option<String>, name: &str) -> String {
-    match schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
-        None => quote_ident(name),
-    }
 }
 
 /// What the catalog holds under an index's name, in its table's schema.
@@ -590,9 +610,8 @@ fn relkind_name(kind: &str) -> &'static str {
 /// same `lock_timeout`), so a long reader can make it fail: the error then says what to run later.
 async fn drop_invalid(client: &Client, schema: &str, name: &str) -> Result<(), String> {
     let sql = format!(
-        "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
-        quote_ident(schema),
-        quote_ident(name)
+        "DROP INDEX CONCURRENTLY IF EXISTS {}",
+        quote_qualified(Some(schema), name)
     );
     client.batch_execute(&sql).await.map_err(|e| {
         format!(
@@ -723,10 +742,16 @@ async fn apply_matview(client: &Client, qualified_name: &str, statements: &[Stri
         Ok(None) => {}
     }
 
-    if let Err(e) = run_in_transaction(client, statements).await {
-        // The transaction may already be aborted or gone; ROLLBACK is harmless either way.
-        let _ = client.batch_execute("ROLLBACK").await;
-        return Done::failed(ChangeFailure::from_pg(&e));
+    // All or nothing: the first failing statement rolls the others back.
+    let created = pg::tx::committed(client, async |client| {
+        for statement in statements {
+            client.batch_execute(statement).await?;
+        }
+        Ok::<(), pg::Error>(())
+    })
+    .await;
+    if let Err(e) = created {
+        return Done::failed(ChangeFailure::from_pg_error(&e));
     }
     let size = client
         .query_opt(
@@ -738,17 +763,6 @@ async fn apply_matview(client: &Client, qualified_name: &str, statements: &[Stri
         .flatten()
         .and_then(|row| row.get::<_, Option<i64>>(0));
     Done::created(false, size)
-}
-
-async fn run_in_transaction(
-    client: &Client,
-    statements: &[String],
-) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute("BEGIN").await?;
-    for statement in statements {
-        client.batch_execute(statement).await?;
-    }
-    client.batch_execute("COMMIT").await
 }
 
 #[cfg(test)]

@@ -32,10 +32,7 @@ pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
             })
         }
         SuggestedObject::Matview(mv) => {
-            let view = match &mv.schema {
-                Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&mv.name)),
-                None => quote_ident(&mv.name),
-            };
+            let view = pg::quote_qualified(mv.schema.as_deref(), &mv.name);
             Some(Change::Matview {
                 schema: mv.schema.clone(),
                 name: mv.name.clone(),

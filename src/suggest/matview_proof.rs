@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use crate::advise::matview::MatviewSuggestion;
-use crate::pg::{Error, ParamValue, split_statements};
+use crate::pg::{self, Error, ParamValue, split_statements};
 use crate::plan::parse_explain_value;
 
 /// What building the view showed.
@@ -41,8 +41,7 @@ pub struct MatviewProof {
 ///
 /// A relation that already has the view's name must be that very view (same query), or this
 /// fails rather than measure something else. The client must not be inside a transaction. The rollback runs when this future completes,
-/// errors included; a caller that drops the future half-way must close the connection, which
-/// rolls back on the server.
+/// errors included, and is queued when the future is dropped half-way ([`pg::tx::rolled_back`]).
 pub async fn verify_matview(
     client: &Client,
     mv: &MatviewSuggestion,
@@ -57,13 +56,13 @@ pub async fn verify_matview(
             mv.name
         ))
     })?;
-    client.batch_execute("BEGIN").await?;
-    let result = measure(client, mv, original_sql, rewritten, params, runs, timeout).await;
-    // Always undo the view, whatever happened above; an aborted transaction rolls back too.
-    let rollback = client.batch_execute("ROLLBACK").await;
-    let proof = result.map_err(|e| timeout_error(e, timeout))?;
-    rollback?;
-    Ok(proof)
+    // The view is always undone, whatever happens inside.
+    pg::tx::rolled_back(client, async |client| {
+        measure(client, mv, original_sql, rewritten, params, runs, timeout)
+            .await
+            .map_err(|e| timeout_error(e, timeout))
+    })
+    .await
 }
 
 async fn measure(
