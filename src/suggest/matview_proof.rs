@@ -98,13 +98,9 @@ async fn measure(
     client.batch_execute(&mv.unique_index_sql).await?;
     let build_ms = started.elapsed().as_secs_f64() * 1000.0;
     client.batch_execute(&format!("ANALYZE {view}")).await?;
-    let view_size_bytes: i64 = client
-        .query_one(
-            "SELECT pg_total_relation_size(($1::text)::regclass)",
-            &[&view],
-        )
+    let view_size_bytes = pg::catalog::total_relation_size(client, &view)
         .await?
-        .get(0);
+        .ok_or_else(|| Error::Config(format!("{view} was not created")))?;
     let after_ms = median_execution_ms(client, rewritten, params, runs).await?;
     let before_rows = rows_as_text(client, original, params).await?;
     let after_rows = rows_as_text(client, rewritten, params).await?;
@@ -127,14 +123,7 @@ async fn measure(
 pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Result<(), Error> {
     let view = mv.qualified_name();
     let view = view.as_str();
-    let existing = client
-        .query_opt(
-            "SELECT c.relkind = 'm', CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END \
-             FROM pg_class c WHERE c.oid = to_regclass($1::text)",
-            &[&view],
-        )
-        .await?;
-    let Some(row) = existing else {
+    let Some(existing) = pg::catalog::matview_definition(client, view).await? else {
         return Ok(());
     };
     let conflict = || {
@@ -142,33 +131,17 @@ pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Res
             "{view} already exists and is not the suggested view: choose another name or drop it"
         ))
     };
-    let is_matview: bool = row.get(0);
-    if !is_matview {
+    let Some(definition) = existing else {
         return Err(conflict());
-    }
-    let definition: String = row.get(1);
+    };
     let body = mv
         .create_sql
         .strip_prefix(&format!(
             "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} AS "
         ))
         .ok_or_else(|| Error::Config(format!("unexpected view DDL: {}", mv.create_sql)))?;
-    // A temporary view of the same query, deparsed the same way, then dropped.
-    client
-        .batch_execute(&format!(
-            "DROP VIEW IF EXISTS pg_temp.pgdiag_matview_probe; CREATE TEMP VIEW pgdiag_matview_probe AS {body}"
-        ))
-        .await?;
-    let suggested: String = client
-        .query_one(
-            "SELECT pg_get_viewdef('pg_temp.pgdiag_matview_probe'::regclass)",
-            &[],
-        )
-        .await?
-        .get(0);
-    client
-        .batch_execute("DROP VIEW pg_temp.pgdiag_matview_probe")
-        .await?;
+    // The same query, deparsed the same way.
+    let suggested = pg::catalog::deparsed_view_query(client, body).await?;
     if suggested != definition {
         return Err(conflict());
     }

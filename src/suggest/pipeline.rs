@@ -583,7 +583,7 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
         ddl: candidate
             .requires_extension
             .iter()
-            .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", pg::quote_ident(e)))
+            .map(|e| pg::admin::create_extension_sql(e))
             .chain([candidate.ddl(&name)])
             .collect(),
         object: SuggestedObject::Index(IndexInfo {

@@ -444,10 +444,7 @@ async fn trial(
             let name = suggestion.name().to_owned();
             let qualified =
                 pg::quote_qualified(suggestion.index().and_then(|i| i.schema.as_deref()), &name);
-            let size: Option<i64> = client
-                .query_one("SELECT pg_relation_size(to_regclass($1))", &[&qualified])
-                .await?
-                .get(0);
+            let size = pg::catalog::relation_size(client, &qualified).await?;
             (name, size, Some(build_ms))
         } else {
             let index = hypopg::create_index(client, &ddl).await?;
