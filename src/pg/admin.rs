@@ -3,6 +3,8 @@
 //! table's rows, which of some tables exist, creating an extension, and what applying changes
 //! needs around them (the advisory lock, the session's timeouts).
 
+use std::time::Duration;
+
 use tokio_postgres::Client;
 
 use super::{Error, quote_ident, quote_qualified};
@@ -133,5 +135,27 @@ pub async fn set_timeouts(
             &[&lock_timeout, &statement_timeout],
         )
         .await?;
+    Ok(())
+}
+
+/// `SET LOCAL [lock_timeout = ms;] statement_timeout = ms`: timeouts for the rest of the caller's
+/// transaction only (zero: none).
+pub async fn set_local_timeouts(
+    client: &Client,
+    lock_timeout: Option<Duration>,
+    statement_timeout: Duration,
+) -> Result<(), Error> {
+    let mut sql = String::new();
+    if let Some(lock_timeout) = lock_timeout {
+        sql.push_str(&format!(
+            "SET LOCAL lock_timeout = {}; ",
+            lock_timeout.as_millis()
+        ));
+    }
+    sql.push_str(&format!(
+        "SET LOCAL statement_timeout = {}",
+        statement_timeout.as_millis()
+    ));
+    client.batch_execute(&sql).await?;
     Ok(())
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 
 use crate::advise::matview::MatviewSuggestion;
 use crate::pg::{self, Error, ParamValue, split_statements};
@@ -74,12 +73,7 @@ async fn measure(
     runs: usize,
     timeout: Duration,
 ) -> Result<MatviewProof, Error> {
-    client
-        .batch_execute(&format!(
-            "SET LOCAL statement_timeout = {}",
-            timeout.as_millis()
-        ))
-        .await?;
+    pg::admin::set_local_timeouts(client, None, timeout).await?;
     // The statement as the runner sends it: without its semicolon (and what follows it).
     let statements = split_statements(original)
         .map_err(|e| Error::Config(format!("cannot read the original statement: {e}")))?;
@@ -148,24 +142,6 @@ pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Res
     Ok(())
 }
 
-/// The statement's parameters, bound as the EXPLAIN runner binds them ([`ParamValue`]'s text
-/// format), after checking their count against what the server expects.
-async fn query_with_params(
-    client: &Client,
-    sql: &str,
-    params: &[ParamValue],
-) -> Result<Vec<tokio_postgres::Row>, Error> {
-    let statement = client.prepare(sql).await?;
-    if statement.params().len() != params.len() {
-        return Err(Error::ParamCount {
-            needed: statement.params().len(),
-            given: params.len(),
-        });
-    }
-    let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    Ok(client.query(&statement, &bound).await?)
-}
-
 async fn median_execution_ms(
     client: &Client,
     sql: &str,
@@ -174,7 +150,7 @@ async fn median_execution_ms(
 ) -> Result<f64, Error> {
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
-        let rows = query_with_params(
+        let rows = pg::explain::query_with_params(
             client,
             &format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
             params,
@@ -209,7 +185,7 @@ async fn rows_as_text(
     sql: &str,
     params: &[ParamValue],
 ) -> Result<Vec<String>, Error> {
-    let rows = query_with_params(
+    let rows = pg::explain::query_with_params(
         client,
         // The newline ends a trailing `--` comment before the closing parenthesis.
         &format!("SELECT pgdiag_row::text FROM ({sql}\n) AS pgdiag_row"),

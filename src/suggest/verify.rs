@@ -241,21 +241,11 @@ async fn verify_in_transaction(
 ) -> Result<Vec<StatementComparison>, pg::Error> {
     let build = settings.mode == VerifyMode::Build;
     if build {
-        client
-            .batch_execute(&format!(
-                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                settings.lock_timeout.as_millis(),
-                settings.timeout.as_millis()
-            ))
+        pg::admin::set_local_timeouts(client, Some(settings.lock_timeout), settings.timeout)
             .await?;
     } else {
         hypopg::ensure_extension(client).await?;
-        client
-            .batch_execute(&format!(
-                "SET LOCAL statement_timeout = {}",
-                settings.timeout.as_millis()
-            ))
-            .await?;
+        pg::admin::set_local_timeouts(client, None, settings.timeout).await?;
     }
 
     on_progress("measuring the statements as they run today");
