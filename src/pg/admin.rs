@@ -159,3 +159,20 @@ pub async fn set_local_timeouts(
     client.batch_execute(&sql).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::create_extension_sql;
+
+    #[test]
+    fn extension_names_are_quoted() {
+        assert_eq!(
+            create_extension_sql("pg_trgm"),
+            r#"CREATE EXTENSION IF NOT EXISTS "pg_trgm""#
+        );
+        assert_eq!(
+            create_extension_sql(r#"a"; DROP TABLE t; --"#),
+            r#"CREATE EXTENSION IF NOT EXISTS "a""; DROP TABLE t; --""#
+        );
+    }
+}

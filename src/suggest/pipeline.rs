@@ -581,9 +581,8 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
         reason: candidate.reason.clone(),
         serves,
         ddl: candidate
-            .requires_extension
-            .iter()
-            .map(|e| pg::admin::create_extension_sql(e))
+            .extension_ddl()
+            .into_iter()
             .chain([candidate.ddl(&name)])
             .collect(),
         object: SuggestedObject::Index(IndexInfo {
