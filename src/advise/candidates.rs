@@ -18,7 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::diagnose::{Finding, RuleId};
-use crate::pg::quote_ident;
+use crate::pg::{quote_ident, quote_qualified};
 use crate::plan::{Explain, NodeType, PlanNode};
 use crate::units::fmt_pct;
 
@@ -261,10 +261,7 @@ impl Candidate {
     /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" [USING gin]
     /// ("col" DESC, (expr), "c" "opclass") [INCLUDE ("x")] [WHERE predicate]`.
     pub fn ddl(&self, index_name: &str) -> String {
-        let table = match &self.schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.table)),
-            None => quote_ident(&self.table),
-        };
+        let table = quote_qualified(self.schema.as_deref(), &self.table);
         let columns: Vec<String> = self.columns.iter().map(IndexColumn::ddl).collect();
         let mut out = format!(
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {table}",

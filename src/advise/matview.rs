@@ -35,7 +35,7 @@ use sqlparser::parser::Parser;
 
 use super::candidates::NoSuggestion;
 use crate::diagnose::{Finding, RuleId};
-use crate::pg::quote_ident;
+use crate::pg::{quote_ident, quote_qualified};
 use crate::plan::{Explain, NodeType};
 use crate::units::{fmt_ms, fmt_pct};
 use plan::{PlanContext, PlanIndex, aggregate_over_scan, plan_context};
@@ -73,7 +73,7 @@ pub struct MatviewSuggestion {
 impl MatviewSuggestion {
     /// The view's name as written in SQL, schema-qualified when the schema is known.
     pub fn qualified_name(&self) -> String {
-        qualified(self.schema.as_deref(), &self.name)
+        quote_qualified(self.schema.as_deref(), &self.name)
     }
 }
 
@@ -194,13 +194,6 @@ fn parse_statement(sql: &str) -> Result<Query, String> {
     match statements.remove(0) {
         Statement::Query(query) => Ok(*query),
         _ => Err("only a SELECT can read a materialized view instead of aggregating".into()),
-    }
-}
-
-fn qualified(schema: Option<&str>, name: &str) -> String {
-    match schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
-        None => quote_ident(name),
     }
 }
 
@@ -422,7 +415,7 @@ fn build(
     let key_names: Vec<String> = agg.key_columns();
     let mut name = format!("{}_by_{}", agg.table, key_names.join("_"));
     let filtered = !view_where.is_empty() || select.having.is_some();
-    let table = qualified(schema.as_deref().or(agg.schema.as_deref()), &agg.table);
+    let table = quote_qualified(schema.as_deref().or(agg.schema.as_deref()), &agg.table);
     let alias = agg
         .alias
         .as_ref()
@@ -457,7 +450,7 @@ fn build(
         name.push_str(&format!("_{:08x}", fnv1a(&body)));
     }
     let name = truncate_with_suffix(&name, "_stats");
-    let view = qualified(schema.as_deref(), &name);
+    let view = quote_qualified(schema.as_deref(), &name);
     let rewritten = match site {
         Site::Top => rewrite_top(query, agg, &view, &rewrite_where)?,
         Site::Derived { factor, .. } => rewrite_derived(query, *factor, agg, &view)?,

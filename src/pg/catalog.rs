@@ -1,6 +1,7 @@
 //! Catalog reads: resolving a relation name the user typed, and for index advice the indexes a
 //! table already has, with their key columns (or expressions), operator classes, directions,
-//! INCLUDE columns and predicate.
+//! INCLUDE columns and predicate; for applying and proving suggestions, what already holds a
+//! name (an index and whether it is valid, a materialized view and its query) and sizes.
 
 use tokio_postgres::Client;
 
@@ -183,4 +184,119 @@ pub async fn resolve_relation(client: &Client, name: &str) -> Result<Option<Rela
         schema: row.get(0),
         name: row.get(1),
     }))
+}
+
+/// A relation found by name in a table's schema ([`relation_beside`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationBeside {
+    pub schema: String,
+    /// `pg_class.relkind`: `i` for an index.
+    pub relkind: String,
+    /// An index on that very table.
+    pub on_table: bool,
+    /// `pg_index.indisvalid` (false for anything but an index).
+    pub valid: bool,
+    /// `pg_relation_size` of an index; 0 for anything else.
+    pub size_bytes: i64,
+}
+
+/// The relation named `name` in the schema of `table` (as SQL reads a table name), if any: where
+/// an index built on `table` under that name would go.
+pub async fn relation_beside(
+    client: &Client,
+    table: &str,
+    name: &str,
+) -> Result<Option<RelationBeside>, Error> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text, c.relkind::text, \
+                    COALESCE(x.indrelid = t.oid, false), COALESCE(x.indisvalid, false), \
+                    CASE WHEN x.indexrelid IS NULL THEN 0 ELSE pg_relation_size(c.oid) END \
+             FROM pg_class t \
+             JOIN pg_class c ON c.relnamespace = t.relnamespace AND c.relname = $2 \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_index x ON x.indexrelid = c.oid \
+             WHERE t.oid = to_regclass($1)",
+            &[&table, &name],
+        )
+        .await?;
+    Ok(row.map(|row| RelationBeside {
+        schema: row.get(0),
+        relkind: row.get(1),
+        on_table: row.get(2),
+        valid: row.get(3),
+        size_bytes: row.get(4),
+    }))
+}
+
+/// `relkind` and `pg_total_relation_size` of the relation `name` (as SQL reads it), if it exists.
+pub async fn relation_kind_and_total_size(
+    client: &Client,
+    name: &str,
+) -> Result<Option<(String, i64)>, Error> {
+    let row = client
+        .query_opt(
+            "SELECT c.relkind::text, pg_total_relation_size(c.oid) FROM pg_class c \
+             WHERE c.oid = to_regclass($1)",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|row| (row.get(0), row.get(1))))
+}
+
+/// `pg_relation_size` of the relation `name` (as SQL reads it); `None` when there is none.
+pub async fn relation_size(client: &Client, name: &str) -> Result<Option<i64>, Error> {
+    let row = client
+        .query_one("SELECT pg_relation_size(to_regclass($1))", &[&name])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// `pg_total_relation_size` (indexes and TOAST included) of the relation `name` (as SQL reads
+/// it); `None` when there is none.
+pub async fn total_relation_size(client: &Client, name: &str) -> Result<Option<i64>, Error> {
+    let row = client
+        .query_one("SELECT pg_total_relation_size(to_regclass($1))", &[&name])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// For the relation `name` (as SQL reads it), if it exists: `Some(definition)` when it is a
+/// materialized view (`pg_get_viewdef`), `None` when it is something else.
+pub async fn matview_definition(
+    client: &Client,
+    name: &str,
+) -> Result<Option<Option<String>>, Error> {
+    let row = client
+        .query_opt(
+            "SELECT c.relkind = 'm', CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END \
+             FROM pg_class c WHERE c.oid = to_regclass($1::text)",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|row| {
+        let is_matview: bool = row.get(0);
+        is_matview.then(|| row.get(1))
+    }))
+}
+
+/// A query as PostgreSQL deparses a view of it (`pg_get_viewdef`), to compare with an existing
+/// view's: through a temporary view, dropped again.
+pub async fn deparsed_view_query(client: &Client, query: &str) -> Result<String, Error> {
+    client
+        .batch_execute(&format!(
+            "DROP VIEW IF EXISTS pg_temp.pgdiag_matview_probe; CREATE TEMP VIEW pgdiag_matview_probe AS {query}"
+        ))
+        .await?;
+    let deparsed: String = client
+        .query_one(
+            "SELECT pg_get_viewdef('pg_temp.pgdiag_matview_probe'::regclass)",
+            &[],
+        )
+        .await?
+        .get(0);
+    client
+        .batch_execute("DROP VIEW pg_temp.pgdiag_matview_probe")
+        .await?;
+    Ok(deparsed)
 }

@@ -318,3 +318,21 @@ async fn run_in_rolled_back_transaction(
         }
     }
 }
+
+/// The statement's parameters, bound as the EXPLAIN runner binds them ([`ParamValue`]'s text
+/// format), after checking their count against what the server expects.
+pub async fn query_with_params(
+    client: &Client,
+    sql: &str,
+    params: &[ParamValue],
+) -> Result<Vec<tokio_postgres::Row>, Error> {
+    let statement = client.prepare(sql).await?;
+    if statement.params().len() != params.len() {
+        return Err(Error::ParamCount {
+            needed: statement.params().len(),
+            given: params.len(),
+        });
+    }
+    let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    Ok(client.query(&statement, &bound).await?)
+}

@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::report::ChangeStatus;
-use crate::pg::{quote_ident, split_statements};
+use crate::pg::{self, quote_ident, quote_qualified, split_statements};
 
 /// The advisory-lock key every `pgdiag` apply takes. Fixed (FNV-1a of "pgdiag apply", top bit
 /// cleared so it reads the same as a signed and an unsigned number in `pg_locks`) so that runs
@@ -234,6 +234,18 @@ impl fmt::Display for ChangeFailure {
 }
 
 impl ChangeFailure {
+    /// As [`ChangeFailure::from_pg`]; errors of the transaction helper wrap the client's.
+    fn from_pg_error(err: &pg::Error) -> ChangeFailure {
+        match err {
+            pg::Error::Client(e) => ChangeFailure::from_pg(e),
+            other => ChangeFailure {
+                kind: FailureKind::Other,
+                sqlstate: other.sqlstate().map(str::to_owned),
+                message: other.to_string(),
+            },
+        }
+    }
+
     fn from_pg(err: &tokio_postgres::Error) -> ChangeFailure {
         let Some(db) = err.as_db_error() else {
             return ChangeFailure {
@@ -386,15 +398,15 @@ pub enum ApplyError {
         match .holder_pid { Some(pid) => format!(" (server process {pid})"), None => String::new() }
     )]
     AlreadyRunning { holder_pid: Option<i32> },
-    #[error("{context}: {}", crate::pg::describe_client_error(.source))]
+    #[error("{context}: {source}")]
     Database {
         context: &'static str,
         #[source]
-        source: tokio_postgres::Error,
+        source: pg::Error,
     },
 }
 
-fn db_error(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> ApplyError {
+fn db_error(context: &'static str) -> impl FnOnce(pg::Error) -> ApplyError {
     move |source| ApplyError::Database { context, source }
 }
 
@@ -411,11 +423,9 @@ pub async fn apply(
     for change in changes {
         change.validate()?;
     }
-    let locked: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&APPLY_LOCK_KEY])
+    let locked = pg::admin::try_advisory_lock(client, APPLY_LOCK_KEY)
         .await
-        .map_err(db_error("taking the pgdiag apply advisory lock"))?
-        .get(0);
+        .map_err(db_error("taking the pgdiag apply advisory lock"))?;
     if !locked {
         return Err(ApplyError::AlreadyRunning {
             holder_pid: lock_holder(client).await,
@@ -423,26 +433,15 @@ pub async fn apply(
     }
     let result = apply_locked(client, changes, options, on_event).await;
     // Best effort: if the connection is gone, the session lock went with it.
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&APPLY_LOCK_KEY])
-        .await;
+    let _ = pg::admin::advisory_unlock(client, APPLY_LOCK_KEY).await;
     result
 }
 
 /// The server process holding the apply lock, for the error message.
 async fn lock_holder(client: &Client) -> Option<i32> {
-    let row = client
-        .query_opt(
-            "SELECT pid FROM pg_locks \
-             WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-               AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid \
-             LIMIT 1",
-            &[&APPLY_LOCK_KEY],
-        )
+    pg::admin::advisory_lock_holder(client, APPLY_LOCK_KEY)
         .await
-        .ok()??;
-    row.get(0)
+        .ok()?
 }
 
 async fn apply_locked(
@@ -451,23 +450,15 @@ async fn apply_locked(
     options: &ApplyOptions,
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport, ApplyError> {
-    let saved = client
-        .query_one(
-            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
-            &[],
-        )
+    let (saved_lock, saved_statement) = pg::admin::timeouts(client)
         .await
         .map_err(db_error("reading the session's timeouts"))?;
-    let (saved_lock, saved_statement): (String, String) = (saved.get(0), saved.get(1));
     let statement_timeout = match options.statement_timeout {
         Some(timeout) => format!("{}ms", timeout.as_millis().max(1)),
         None => saved_statement.clone(),
     };
-    client
-        .execute(
-            "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
-            &[&format!("{}ms", options.lock_timeout.as_millis().max(1)), &statement_timeout],
-        )
+    let lock_timeout = format!("{}ms", options.lock_timeout.as_millis().max(1));
+    pg::admin::set_timeouts(client, &lock_timeout, &statement_timeout)
         .await
         .map_err(db_error("setting lock_timeout and statement_timeout"))?;
 
@@ -490,12 +481,27 @@ async fn apply_locked(
                     table,
                     name,
                     ddl,
-                } => apply_index(client, &qualified(schema, table), name, ddl).await,
+                } => {
+                    apply_index(
+                        client,
+                        &quote_qualified(schema.as_deref(), table),
+                        name,
+                        ddl,
+                    )
+                    .await
+                }
                 Change::Matview {
                     schema,
                     name,
                     statements,
-                } => apply_matview(client, &qualified(schema, name), statements).await,
+                } => {
+                    apply_matview(
+                        client,
+                        &quote_qualified(schema.as_deref(), name),
+                        statements,
+                    )
+                    .await
+                }
             };
             failed = done.status == ChangeStatus::Failed;
             ChangeOutcome::new(change, done, started.elapsed().as_secs_f64() * 1000.0)
@@ -509,20 +515,8 @@ async fn apply_locked(
     }
 
     // Best effort, like the unlock: a broken connection takes its settings with it.
-    let _ = client
-        .execute(
-            "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
-            &[&saved_lock, &saved_statement],
-        )
-        .await;
+    let _ = pg::admin::set_timeouts(client, &saved_lock, &saved_statement).await;
     Ok(report)
-}
-
-fn qualified(schema: &Option<String>, name: &str) -> String {
-    match schema {
-        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
-        None => quote_ident(name),
-    }
 }
 
 /// What the catalog holds under an index's name, in its table's schema.
@@ -542,31 +536,20 @@ async fn existing_index(
     client: &Client,
     table: &str,
     name: &str,
-) -> Result<Option<Existing>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT n.nspname::text, c.relkind::text, \
-                    COALESCE(x.indrelid = t.oid, false), COALESCE(x.indisvalid, false), \
-                    CASE WHEN x.indexrelid IS NULL THEN 0 ELSE pg_relation_size(c.oid) END \
-             FROM pg_class t \
-             JOIN pg_class c ON c.relnamespace = t.relnamespace AND c.relname = $2 \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             LEFT JOIN pg_index x ON x.indexrelid = c.oid \
-             WHERE t.oid = to_regclass($1)",
-            &[&table, &name],
-        )
-        .await?;
-    Ok(row.map(|row| {
-        let kind: String = row.get(1);
-        if kind == "i" {
+) -> Result<Option<Existing>, pg::Error> {
+    let found = pg::catalog::relation_beside(client, table, name).await?;
+    Ok(found.map(|found| {
+        if found.relkind == "i" {
             Existing::Index {
-                schema: row.get(0),
-                on_table: row.get(2),
-                valid: row.get(3),
-                size_bytes: row.get(4),
+                schema: found.schema,
+                on_table: found.on_table,
+                valid: found.valid,
+                size_bytes: found.size_bytes,
             }
         } else {
-            Existing::OtherRelation { kind }
+            Existing::OtherRelation {
+                kind: found.relkind,
+            }
         }
     }))
 }
@@ -590,9 +573,8 @@ fn relkind_name(kind: &str) -> &'static str {
 /// same `lock_timeout`), so a long reader can make it fail: the error then says what to run later.
 async fn drop_invalid(client: &Client, schema: &str, name: &str) -> Result<(), String> {
     let sql = format!(
-        "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
-        quote_ident(schema),
-        quote_ident(name)
+        "DROP INDEX CONCURRENTLY IF EXISTS {}",
+        quote_qualified(Some(schema), name)
     );
     client.batch_execute(&sql).await.map_err(|e| {
         format!(
@@ -605,7 +587,7 @@ async fn drop_invalid(client: &Client, schema: &str, name: &str) -> Result<(), S
 async fn apply_index(client: &Client, table: &str, name: &str, ddl: &str) -> Done {
     let mut replaced_invalid = false;
     match existing_index(client, table, name).await {
-        Err(e) => return Done::failed(ChangeFailure::from_pg(&e)),
+        Err(e) => return Done::failed(ChangeFailure::from_pg_error(&e)),
         Ok(None) => {}
         Ok(Some(Existing::OtherRelation { kind })) => {
             let message = format!(
@@ -668,7 +650,7 @@ async fn apply_index(client: &Client, table: &str, name: &str, ddl: &str) -> Don
             };
             Done::failed(failure)
         }
-        (Ok(()), Err(e)) => Done::failed(ChangeFailure::from_pg(&e)),
+        (Ok(()), Err(e)) => Done::failed(ChangeFailure::from_pg_error(&e)),
         (Err(build_error), after) => {
             let failure = ChangeFailure::from_pg(&build_error);
             let (dropped_invalid, cleanup_error) = match after {
@@ -685,8 +667,7 @@ async fn apply_index(client: &Client, table: &str, name: &str, ddl: &str) -> Don
                 Err(e) => (
                     false,
                     Some(format!(
-                        "could not check for an INVALID index left behind: {}",
-                        crate::pg::describe_client_error(&e)
+                        "could not check for an INVALID index left behind: {e}"
                     )),
                 ),
             };
@@ -700,19 +681,11 @@ async fn apply_index(client: &Client, table: &str, name: &str, ddl: &str) -> Don
 }
 
 async fn apply_matview(client: &Client, qualified_name: &str, statements: &[String]) -> Done {
-    let existing = client
-        .query_opt(
-            "SELECT c.relkind::text, pg_total_relation_size(c.oid) FROM pg_class c \
-             WHERE c.oid = to_regclass($1)",
-            &[&qualified_name],
-        )
-        .await;
-    match existing {
-        Err(e) => return Done::failed(ChangeFailure::from_pg(&e)),
-        Ok(Some(row)) => {
-            let kind: String = row.get(0);
+    match pg::catalog::relation_kind_and_total_size(client, qualified_name).await {
+        Err(e) => return Done::failed(ChangeFailure::from_pg_error(&e)),
+        Ok(Some((kind, size_bytes))) => {
             if kind == "m" {
-                return Done::already_existed(Some(row.get(1)));
+                return Done::already_existed(Some(size_bytes));
             }
             let message = format!(
                 "a {} named {qualified_name} already exists",
@@ -723,32 +696,22 @@ async fn apply_matview(client: &Client, qualified_name: &str, statements: &[Stri
         Ok(None) => {}
     }
 
-    if let Err(e) = run_in_transaction(client, statements).await {
-        // The transaction may already be aborted or gone; ROLLBACK is harmless either way.
-        let _ = client.batch_execute("ROLLBACK").await;
-        return Done::failed(ChangeFailure::from_pg(&e));
+    // All or nothing: the first failing statement rolls the others back.
+    let created = pg::tx::committed(client, async |client| {
+        for statement in statements {
+            client.batch_execute(statement).await?;
+        }
+        Ok::<(), pg::Error>(())
+    })
+    .await;
+    if let Err(e) = created {
+        return Done::failed(ChangeFailure::from_pg_error(&e));
     }
-    let size = client
-        .query_opt(
-            "SELECT pg_total_relation_size(to_regclass($1))",
-            &[&qualified_name],
-        )
+    let size = pg::catalog::total_relation_size(client, qualified_name)
         .await
         .ok()
-        .flatten()
-        .and_then(|row| row.get::<_, Option<i64>>(0));
+        .flatten();
     Done::created(false, size)
-}
-
-async fn run_in_transaction(
-    client: &Client,
-    statements: &[String],
-) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute("BEGIN").await?;
-    for statement in statements {
-        client.batch_execute(statement).await?;
-    }
-    client.batch_execute("COMMIT").await
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::report::{
     Suggestion, SuggestionKind,
 };
 use super::verify::PlannedStatement;
-use crate::pg::{self, Runner, quote_ident};
+use crate::pg::{self, Runner};
 
 /// A suggestion as [`super::apply()`] takes it: the index DDL (`CREATE INDEX CONCURRENTLY IF NOT
 /// EXISTS`), or the view's statements run in one transaction. Extensions a GIN index needs are not
@@ -32,10 +32,7 @@ pub fn change_of(suggestion: &Suggestion) -> Option<Change> {
             })
         }
         SuggestedObject::Matview(mv) => {
-            let view = match &mv.schema {
-                Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&mv.name)),
-                None => quote_ident(&mv.name),
-            };
+            let view = pg::quote_qualified(mv.schema.as_deref(), &mv.name);
             Some(Change::Matview {
                 schema: mv.schema.clone(),
                 name: mv.name.clone(),
@@ -131,9 +128,9 @@ pub async fn apply_suggestions(
         }
     };
     for extension in required_extensions(chosen) {
-        let sql = format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(&extension));
-        if let Err(e) = runner.client().batch_execute(&sql).await {
-            not_attempted(&mut section, format!("{sql}: {}", pg::Error::from(e)));
+        if let Err(e) = pg::admin::create_extension(runner.client(), &extension).await {
+            let sql = pg::admin::create_extension_sql(&extension);
+            not_attempted(&mut section, format!("{sql}: {e}"));
             return section;
         }
     }

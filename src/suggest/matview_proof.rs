@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 
 use crate::advise::matview::MatviewSuggestion;
-use crate::pg::{Error, ParamValue, split_statements};
+use crate::pg::{self, Error, ParamValue, split_statements};
 use crate::plan::parse_explain_value;
 
 /// What building the view showed.
@@ -41,8 +40,7 @@ pub struct MatviewProof {
 ///
 /// A relation that already has the view's name must be that very view (same query), or this
 /// fails rather than measure something else. The client must not be inside a transaction. The rollback runs when this future completes,
-/// errors included; a caller that drops the future half-way must close the connection, which
-/// rolls back on the server.
+/// errors included, and is queued when the future is dropped half-way ([`pg::tx::rolled_back`]).
 pub async fn verify_matview(
     client: &Client,
     mv: &MatviewSuggestion,
@@ -57,13 +55,13 @@ pub async fn verify_matview(
             mv.name
         ))
     })?;
-    client.batch_execute("BEGIN").await?;
-    let result = measure(client, mv, original_sql, rewritten, params, runs, timeout).await;
-    // Always undo the view, whatever happened above; an aborted transaction rolls back too.
-    let rollback = client.batch_execute("ROLLBACK").await;
-    let proof = result.map_err(|e| timeout_error(e, timeout))?;
-    rollback?;
-    Ok(proof)
+    // The view is always undone, whatever happens inside.
+    pg::tx::rolled_back(client, async |client| {
+        measure(client, mv, original_sql, rewritten, params, runs, timeout)
+            .await
+            .map_err(|e| timeout_error(e, timeout))
+    })
+    .await
 }
 
 async fn measure(
@@ -75,12 +73,7 @@ async fn measure(
     runs: usize,
     timeout: Duration,
 ) -> Result<MatviewProof, Error> {
-    client
-        .batch_execute(&format!(
-            "SET LOCAL statement_timeout = {}",
-            timeout.as_millis()
-        ))
-        .await?;
+    pg::admin::set_local_timeouts(client, None, timeout).await?;
     // The statement as the runner sends it: without its semicolon (and what follows it).
     let statements = split_statements(original)
         .map_err(|e| Error::Config(format!("cannot read the original statement: {e}")))?;
@@ -99,13 +92,9 @@ async fn measure(
     client.batch_execute(&mv.unique_index_sql).await?;
     let build_ms = started.elapsed().as_secs_f64() * 1000.0;
     client.batch_execute(&format!("ANALYZE {view}")).await?;
-    let view_size_bytes: i64 = client
-        .query_one(
-            "SELECT pg_total_relation_size(($1::text)::regclass)",
-            &[&view],
-        )
+    let view_size_bytes = pg::catalog::total_relation_size(client, &view)
         .await?
-        .get(0);
+        .ok_or_else(|| Error::Config(format!("{view} was not created")))?;
     let after_ms = median_execution_ms(client, rewritten, params, runs).await?;
     let before_rows = rows_as_text(client, original, params).await?;
     let after_rows = rows_as_text(client, rewritten, params).await?;
@@ -128,14 +117,7 @@ async fn measure(
 pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Result<(), Error> {
     let view = mv.qualified_name();
     let view = view.as_str();
-    let existing = client
-        .query_opt(
-            "SELECT c.relkind = 'm', CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END \
-             FROM pg_class c WHERE c.oid = to_regclass($1::text)",
-            &[&view],
-        )
-        .await?;
-    let Some(row) = existing else {
+    let Some(existing) = pg::catalog::matview_definition(client, view).await? else {
         return Ok(());
     };
     let conflict = || {
@@ -143,55 +125,21 @@ pub async fn check_existing_view(client: &Client, mv: &MatviewSuggestion) -> Res
             "{view} already exists and is not the suggested view: choose another name or drop it"
         ))
     };
-    let is_matview: bool = row.get(0);
-    if !is_matview {
+    let Some(definition) = existing else {
         return Err(conflict());
-    }
-    let definition: String = row.get(1);
+    };
     let body = mv
         .create_sql
         .strip_prefix(&format!(
             "CREATE MATERIALIZED VIEW IF NOT EXISTS {view} AS "
         ))
         .ok_or_else(|| Error::Config(format!("unexpected view DDL: {}", mv.create_sql)))?;
-    // A temporary view of the same query, deparsed the same way, then dropped.
-    client
-        .batch_execute(&format!(
-            "DROP VIEW IF EXISTS pg_temp.pgdiag_matview_probe; CREATE TEMP VIEW pgdiag_matview_probe AS {body}"
-        ))
-        .await?;
-    let suggested: String = client
-        .query_one(
-            "SELECT pg_get_viewdef('pg_temp.pgdiag_matview_probe'::regclass)",
-            &[],
-        )
-        .await?
-        .get(0);
-    client
-        .batch_execute("DROP VIEW pg_temp.pgdiag_matview_probe")
-        .await?;
+    // The same query, deparsed the same way.
+    let suggested = pg::catalog::deparsed_view_query(client, body).await?;
     if suggested != definition {
         return Err(conflict());
     }
     Ok(())
-}
-
-/// The statement's parameters, bound as the EXPLAIN runner binds them ([`ParamValue`]'s text
-/// format), after checking their count against what the server expects.
-async fn query_with_params(
-    client: &Client,
-    sql: &str,
-    params: &[ParamValue],
-) -> Result<Vec<tokio_postgres::Row>, Error> {
-    let statement = client.prepare(sql).await?;
-    if statement.params().len() != params.len() {
-        return Err(Error::ParamCount {
-            needed: statement.params().len(),
-            given: params.len(),
-        });
-    }
-    let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    Ok(client.query(&statement, &bound).await?)
 }
 
 async fn median_execution_ms(
@@ -202,7 +150,7 @@ async fn median_execution_ms(
 ) -> Result<f64, Error> {
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
-        let rows = query_with_params(
+        let rows = pg::explain::query_with_params(
             client,
             &format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
             params,
@@ -237,7 +185,7 @@ async fn rows_as_text(
     sql: &str,
     params: &[ParamValue],
 ) -> Result<Vec<String>, Error> {
-    let rows = query_with_params(
+    let rows = pg::explain::query_with_params(
         client,
         // The newline ends a trailing `--` comment before the closing parenthesis.
         &format!("SELECT pgdiag_row::text FROM ({sql}\n) AS pgdiag_row"),

@@ -514,11 +514,11 @@ fn relabel_sort_rules(advice: &mut Advice, real: &[Finding]) {
 }
 
 async fn generic_plan(runner: &Runner, sql: &str) -> Result<Explain, pg::Error> {
-    let client = runner.client();
-    client.batch_execute("BEGIN").await?;
-    let result = planner::explain_generic(client, sql, runner.server_version_num()).await;
-    client.batch_execute("ROLLBACK").await?;
-    result
+    let version = runner.server_version_num();
+    pg::tx::rolled_back(runner.client(), async |client| {
+        planner::explain_generic(client, sql, version).await
+    })
+    .await
 }
 
 /// "estimates unreliable" for every table of the plan never analyzed or empty.
@@ -580,9 +580,8 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
         reason: candidate.reason.clone(),
         serves,
         ddl: candidate
-            .requires_extension
-            .iter()
-            .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", pg::quote_ident(e)))
+            .extension_ddl()
+            .into_iter()
             .chain([candidate.ddl(&name)])
             .collect(),
         object: SuggestedObject::Index(IndexInfo {
@@ -615,11 +614,11 @@ pub async fn observe_now(
     statement: &PlannedStatement,
     runs: usize,
 ) -> Result<Observed, pg::Error> {
-    let client = runner.client();
-    client.batch_execute("BEGIN").await?;
-    let result = verify::observe(client, statement, true, runs, runner.server_version_num()).await;
-    client.batch_execute("ROLLBACK").await?;
-    result
+    let version = runner.server_version_num();
+    pg::tx::rolled_back(runner.client(), async |client| {
+        verify::observe(client, statement, true, runs, version).await
+    })
+    .await
 }
 
 /// The statements of a report as verification and `--apply` replay them.

@@ -19,7 +19,7 @@ use super::report::{
     SuggestionStatus, Verification, VerifyMode,
 };
 use crate::pg::hypopg::HypoIndex;
-use crate::pg::{self, ParamValue, hypopg, planner, quote_ident};
+use crate::pg::{self, ParamValue, hypopg, planner};
 use crate::plan::{Explain, PlanNode};
 use crate::units::median;
 
@@ -226,13 +226,10 @@ pub async fn verify(
     if settings.mode == VerifyMode::None {
         return Ok(Vec::new());
     }
-    client.batch_execute("BEGIN").await?;
-    let result =
-        verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
-    let rollback = client.batch_execute("ROLLBACK").await;
-    let comparisons = result?;
-    rollback?;
-    Ok(comparisons)
+    pg::tx::rolled_back(client, async |client| {
+        verify_in_transaction(client, statements, suggestions, settings, on_progress).await
+    })
+    .await
 }
 
 async fn verify_in_transaction(
@@ -244,21 +241,11 @@ async fn verify_in_transaction(
 ) -> Result<Vec<StatementComparison>, pg::Error> {
     let build = settings.mode == VerifyMode::Build;
     if build {
-        client
-            .batch_execute(&format!(
-                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                settings.lock_timeout.as_millis(),
-                settings.timeout.as_millis()
-            ))
+        pg::admin::set_local_timeouts(client, Some(settings.lock_timeout), settings.timeout)
             .await?;
     } else {
         hypopg::ensure_extension(client).await?;
-        client
-            .batch_execute(&format!(
-                "SET LOCAL statement_timeout = {}",
-                settings.timeout.as_millis()
-            ))
-            .await?;
+        pg::admin::set_local_timeouts(client, None, settings.timeout).await?;
     }
 
     on_progress("measuring the statements as they run today");
@@ -445,14 +432,9 @@ async fn trial(
             client.batch_execute(&ddl).await?;
             let build_ms = started.elapsed().as_secs_f64() * 1000.0;
             let name = suggestion.name().to_owned();
-            let qualified = match suggestion.index().and_then(|i| i.schema.as_deref()) {
-                Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name)),
-                None => quote_ident(&name),
-            };
-            let size: Option<i64> = client
-                .query_one("SELECT pg_relation_size(to_regclass($1))", &[&qualified])
-                .await?
-                .get(0);
+            let qualified =
+                pg::quote_qualified(suggestion.index().and_then(|i| i.schema.as_deref()), &name);
+            let size = pg::catalog::relation_size(client, &qualified).await?;
             (name, size, Some(build_ms))
         } else {
             let index = hypopg::create_index(client, &ddl).await?;

@@ -21,8 +21,8 @@ use sqlparser::tokenizer::{Token, Tokenizer, Word};
 use super::plan::PlanContext;
 use super::rewrite::parse_query;
 use super::statement::{check_view_part, default_name, ident_name, object_part, unique_name};
-use super::{MatviewSuggestion, Stake, qualified, truncate_with_suffix};
-use crate::pg::quote_ident;
+use super::{MatviewSuggestion, Stake, truncate_with_suffix};
+use crate::pg::{quote_ident, quote_qualified};
 use crate::units::{fmt_ms, fmt_pct};
 
 const AGGREGATES: [&str; 5] = ["count", "sum", "avg", "min", "max"];
@@ -342,7 +342,7 @@ pub(super) fn join_suggestion(
         .find(|(_, r)| *r == many.table)
         .and_then(|(s, _)| s.clone())
         .or_else(|| many.schema.clone());
-    let view = qualified(schema.as_deref(), &view_name);
+    let view = quote_qualified(schema.as_deref(), &view_name);
     let reader = quote_ident(many.reference());
     let mut moved: Vec<Moved> = Vec::new();
     let mut taken = vec![fk.clone()];
@@ -407,7 +407,7 @@ pub(super) fn join_suggestion(
             .map(|m| format!("{} AS {}", m.call, quote_ident(&m.column)))
             .collect::<Vec<_>>()
             .join(", "),
-        qualified(schema.as_deref(), &many.table),
+        quote_qualified(schema.as_deref(), &many.table),
         many.alias
             .as_ref()
             .map(|a| format!(" AS {}", quote_ident(a)))
