@@ -200,6 +200,124 @@ fn dependencies_flow_down_the_layers_only() {
     assert!(upward.is_empty(), "{}", upward.join("\n"));
 }
 
+/// The production code of every file under `src/<module>`, with its path.
+fn production_files(module: &str) -> Vec<(PathBuf, String)> {
+    let root = src_dir();
+    let mut files = Vec::new();
+    let dir = root.join(module);
+    if dir.is_dir() {
+        rust_files(&dir, &mut files);
+    }
+    let single = root.join(format!("{module}.rs"));
+    if single.is_file() {
+        files.push(single);
+    }
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let text = fs::read_to_string(&file).expect("read source");
+            let code = production_code(&file, &text)?;
+            Some((
+                file.strip_prefix(&root).expect("under src").to_path_buf(),
+                code,
+            ))
+        })
+        .collect()
+}
+
+/// The pure stages do no I/O: no database client, no runtime, no files, no processes. They are
+/// tested from saved plans alone, and `cargo test --lib` needs no server.
+#[test]
+fn the_pure_stages_do_no_io() {
+    const IO: &[&str] = &[
+        "tokio_postgres",
+        "tokio::",
+        "redis::",
+        "std::fs",
+        "std::process",
+        "std::net",
+        "async fn",
+    ];
+    let mut offending = Vec::new();
+    for module in ["units", "plan", "diagnose", "advise", "report"] {
+        for (file, code) in production_files(module) {
+            for (number, line) in code.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for needle in IO {
+                    if line.contains(needle) {
+                        offending.push(format!("src/{}:{}: {needle}", file.display(), number + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "I/O in a pure stage:\n{}",
+        offending.join("\n")
+    );
+}
+
+/// `commands` holds one module per subcommand; they share only what `commands/mod.rs` defines,
+/// never each other's code.
+#[test]
+fn commands_never_import_each_other() {
+    let siblings: Vec<String> = fs::read_dir(src_dir().join("commands"))
+        .expect("read src/commands")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let stem = path.file_stem()?.to_str()?.to_owned();
+            (stem != "mod").then_some(stem)
+        })
+        .collect();
+    let mut offending = Vec::new();
+    for (file, code) in production_files("commands") {
+        let own = file
+            .components()
+            .nth(1)
+            .and_then(|c| {
+                Path::new(c.as_os_str())
+                    .file_stem()?
+                    .to_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            // A sibling reached through `super::` (from `commands/<name>.rs`) counts too.
+            if file.components().count() == 2 {
+                for sibling in siblings.iter().filter(|s| **s != own) {
+                    if line.contains(&format!("super::{sibling}::"))
+                        || line.contains(&format!("super::{{{sibling}"))
+                    {
+                        offending.push(format!(
+                            "src/{}:{}: uses commands::{sibling}",
+                            file.display(),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+            let Some(at) = line.find("crate::commands::") else {
+                continue;
+            };
+            let target: String = line[at + "crate::commands::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if target != own {
+                offending.push(format!(
+                    "src/{}:{}: uses commands::{target}",
+                    file.display(),
+                    number + 1
+                ));
+            }
+        }
+    }
+    assert!(offending.is_empty(), "{}", offending.join("\n"));
+}
+
 #[test]
 fn the_reader_sees_grouped_and_inline_references() {
     assert_eq!(
