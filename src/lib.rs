@@ -1,10 +1,11 @@
 //! pgdiag: explain before you cache.
 //!
-//! The data flows one way: SQL text -> plan (JSON) -> typed plan tree -> findings -> advice
-//! (candidate indexes and views) -> verified suggestions -> report. Each stage is a module: `plan`,
-//! `diagnose` and `advise` are pure; `suggest` is the pipeline that plans, verifies and applies the
-//! advice on a database. The binary (`src/main.rs`) only parses arguments and maps errors to exit
-//! codes.
+//! The data flows one way: SQL text (`input`) -> plan (JSON, through `pg`) -> typed plan tree
+//! (`plan`) -> findings (`diagnose`) -> advice, candidate indexes and views (`advise`) -> verified,
+//! applied suggestions (`suggest`) -> report (`report`). `plan`, `diagnose`, `advise` and `report`
+//! are pure; `pg` sends every statement pgdiag writes. Dependencies point down that list only:
+//! ARCHITECTURE.md gives the whole layer order and `tests/architecture.rs` enforces it. The binary
+//! (`src/main.rs`) only parses arguments and maps errors to exit codes.
 
 pub mod advise;
 pub mod bench;
