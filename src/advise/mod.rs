@@ -12,6 +12,7 @@ pub mod candidates;
 pub mod conditions;
 pub mod existing;
 pub mod matview;
+pub mod statement;
 
 pub use candidates::{
     Advice, Candidate, FindingRule, IndexColumn, IndexKey, IndexMethod, NoSuggestion, candidates,
