@@ -18,8 +18,7 @@ use super::Error;
 use crate::pg::{Runner, split_statements};
 use crate::seed;
 use crate::suggest::report::{
-    ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestedObject, Suggestion,
-    SuggestionStatus, VerifyMode,
+    ApplySection, ChangeEntry, ChangeStatus, Measure, Suggestion, SuggestionStatus, VerifyMode,
 };
 use crate::suggest::{
     ApplyOptions, StatementInput, SuggestOptions, VerifyRequest, change_of, suggest,
@@ -276,36 +275,12 @@ fn described(
     section: &ApplySection,
     query_of: &dyn Fn(usize) -> String,
 ) -> AppliedSuggestion {
-    let (table, columns) = match &s.object {
-        SuggestedObject::Index(index) => (
-            index.table.clone(),
-            index
-                .columns
-                .iter()
-                .map(|c| {
-                    let mut column = c.name.clone();
-                    if c.desc {
-                        column.push_str(" DESC");
-                    }
-                    if c.nulls_first != c.desc {
-                        column.push_str(if c.nulls_first {
-                            " NULLS FIRST"
-                        } else {
-                            " NULLS LAST"
-                        });
-                    }
-                    column
-                })
-                .collect(),
-        ),
-        SuggestedObject::Matview(mv) => (mv.base_table.clone(), mv.key_columns.clone()),
-    };
     AppliedSuggestion {
         id: s.id.clone(),
         kind: s.kind().as_str().into(),
         name: s.name().to_owned(),
-        table,
-        columns,
+        table: s.object.table().to_owned(),
+        columns: s.object.key_columns(),
         ddl: match change_of(s) {
             Some(change) => change.statements().iter().map(|d| d.to_string()).collect(),
             None => s.ddl.clone(),

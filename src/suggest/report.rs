@@ -180,6 +180,40 @@ impl SuggestedObject {
             SuggestedObject::Matview(view) => &view.name,
         }
     }
+
+    /// The table it serves: the indexed table, or the table a view aggregates.
+    pub fn table(&self) -> &str {
+        match self {
+            SuggestedObject::Index(index) => &index.table,
+            SuggestedObject::Matview(view) => &view.base_table,
+        }
+    }
+
+    /// Its keys as a DBA writes them: `product_id`, `score DESC`, `x NULLS FIRST` for an index
+    /// (direction and NULLS order only where they differ from the default); a view's unique key.
+    pub fn key_columns(&self) -> Vec<String> {
+        match self {
+            SuggestedObject::Index(index) => index
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut column = c.name.clone();
+                    if c.desc {
+                        column.push_str(" DESC");
+                    }
+                    if c.nulls_first != c.desc {
+                        column.push_str(if c.nulls_first {
+                            " NULLS FIRST"
+                        } else {
+                            " NULLS LAST"
+                        });
+                    }
+                    column
+                })
+                .collect(),
+            SuggestedObject::Matview(view) => view.key_columns.clone(),
+        }
+    }
 }
 
 impl Suggestion {
