@@ -3,6 +3,7 @@
 //! vacuumed since its last changes — are not a finding.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::pg::quote_qualified;
 use crate::plan::NodeType;
 use crate::units::{fmt_count, fmt_pct};
 
@@ -80,9 +81,16 @@ impl Rule for HeapFetches {
                     fmt_pct(fetch_share)
                 ),
                 ev,
-                format!(
-                    "VACUUM {relation} to refresh its visibility map, then make autovacuum keep up: lower autovacuum_vacuum_scale_factor for it (ALTER TABLE {relation} SET (autovacuum_vacuum_scale_factor = 0.01)), or for an insert-only table autovacuum_vacuum_insert_scale_factor (PostgreSQL 13+)"
-                ),
+                {
+                    // Copy-paste SQL: the names quoted.
+                    let table = quote_qualified(
+                        node.schema.as_deref(),
+                        node.relation_name.as_deref().unwrap_or_default(),
+                    );
+                    format!(
+                        "VACUUM {table} to refresh its visibility map, then make autovacuum keep up: lower autovacuum_vacuum_scale_factor for it (ALTER TABLE {table} SET (autovacuum_vacuum_scale_factor = 0.01)), or for an insert-only table autovacuum_vacuum_insert_scale_factor (PostgreSQL 13+)"
+                    )
+                },
             ));
         }
     }
@@ -118,7 +126,7 @@ mod tests {
             f.expressions,
             vec!["((kind = 7) AND (id < 100000))".to_owned()]
         );
-        assert!(f.advice.contains("VACUUM events"), "{}", f.advice);
+        assert!(f.advice.contains(r#"VACUUM "events""#), "{}", f.advice);
         assert!(
             f.advice.contains("autovacuum_vacuum_insert_scale_factor"),
             "{}",

@@ -3,6 +3,7 @@
 //! columns; adding the filter's columns to it (or a partial index) stops fetching the waste.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::pg::{quote_ident, quote_qualified};
 use crate::plan::NodeType;
 use crate::plan::conditions::{ColumnRef, is_row_predicate, own_qualifiers, referenced_columns};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
@@ -92,20 +93,29 @@ impl Rule for IndexFilterWaste {
                         .find_map(|c| c.index_name.clone())
                 })
                 .unwrap_or_else(|| "its index".into());
-            let columns = composite_columns(&index_columns, &filter_columns);
+            // Copy-paste SQL: names quoted (the filter is PostgreSQL's own deparse, already quoted).
+            let table = quote_qualified(
+                node.schema.as_deref(),
+                node.relation_name.as_deref().unwrap_or_default(),
+            );
+            let columns: Vec<String> = composite_columns(&index_columns, &filter_columns)
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect();
             let mut advice = format!(
-                "add the filter's columns to the index: CREATE INDEX ON {relation} ({}) (equality columns first, then one range column) replaces {index}",
+                "add the filter's columns to the index: CREATE INDEX ON {table} ({}) (equality columns first, then one range column) replaces {index}",
                 columns.join(", ")
             );
             if is_row_predicate(filter, &qualifiers) {
-                let index_list: Vec<&str> = index_columns.iter().map(|c| c.name.as_str()).collect();
+                let index_list: Vec<String> =
+                    index_columns.iter().map(|c| quote_ident(&c.name)).collect();
                 let list = if index_list.is_empty() {
                     columns.join(", ")
                 } else {
                     index_list.join(", ")
                 };
                 advice.push_str(&format!(
-                    "; or, if the query always filters this way, a partial index holding only the rows kept: CREATE INDEX ON {relation} ({list}) WHERE {}",
+                    "; or, if the query always filters this way, a partial index holding only the rows kept: CREATE INDEX ON {table} ({list}) WHERE {}",
                     unqualified(filter, &qualifiers)
                 ));
             }
@@ -202,13 +212,13 @@ mod tests {
         );
         assert!(
             f.advice
-                .contains("CREATE INDEX ON public.people (status, score)"),
+                .contains(r#"CREATE INDEX ON "public"."people" ("status", "score")"#),
             "{}",
             f.advice
         );
         assert!(
             f.advice
-                .contains("CREATE INDEX ON public.people (status) WHERE (score < 50)"),
+                .contains(r#"CREATE INDEX ON "public"."people" ("status") WHERE (score < 50)"#),
             "{}",
             f.advice
         );
@@ -224,11 +234,44 @@ mod tests {
         };
         assert_eq!(f.relation.as_deref(), Some("customers"));
         assert!(
-            f.advice.contains("CREATE INDEX ON customers (country, id)"),
+            f.advice
+                .contains(r#"CREATE INDEX ON "customers" ("country", "id")"#),
             "{}",
             f.advice
         );
         insta::assert_json_snapshot!(findings(&d, "index-filter-waste"));
+    }
+
+    #[test]
+    fn index_filter_waste_sql_quotes_a_hostile_table_name() {
+        // The same real plan with the table renamed `Odd "Cust.omers"` in schema `My App`.
+        let d = diagnose_fixture_edited(
+            "nested_loop_many_loops.json",
+            &crate::diagnose::Thresholds::default(),
+            |text| {
+                text.replace(
+                    r#""Relation Name": "customers","#,
+                    r#""Relation Name": "Odd \"Cust.omers\"", "Schema": "My App","#,
+                )
+            },
+        )
+        .diagnosis;
+        let [f] = findings(&d, "index-filter-waste")[..] else {
+            panic!("{:?}", d.findings)
+        };
+        assert!(
+            f.advice
+                .contains(r#"CREATE INDEX ON "My App"."Odd ""Cust.omers""" ("country", "id")"#),
+            "{}",
+            f.advice
+        );
+        assert!(
+            f.advice.contains(
+                r#"CREATE INDEX ON "My App"."Odd ""Cust.omers""" ("id") WHERE (country = 'FR'::text)"#
+            ),
+            "{}",
+            f.advice
+        );
     }
 
     #[test]

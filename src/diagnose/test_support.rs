@@ -20,9 +20,19 @@ pub fn diagnose_fixture(name: &str) -> Diagnosed {
 
 /// Diagnose `fixtures/plans/<name>` with `thresholds`.
 pub fn diagnose_fixture_with(name: &str, thresholds: &Thresholds) -> Diagnosed {
+    diagnose_fixture_edited(name, thresholds, |text| text)
+}
+
+/// Diagnose `fixtures/plans/<name>` after `edit` rewrote its text: a real plan with, say, a
+/// hostile relation name put in.
+pub fn diagnose_fixture_edited(
+    name: &str,
+    thresholds: &Thresholds,
+    edit: impl FnOnce(String) -> String,
+) -> Diagnosed {
     let path = format!("{}/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let explain = parse_explain(&text)
+    let explain = parse_explain(&edit(text))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .remove(0);
     let analysis = analyze(&explain);
