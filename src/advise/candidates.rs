@@ -137,17 +137,20 @@ impl IndexColumn {
             out.push(' ');
             out.push_str(&quote_ident(opclass));
         }
-        if self.desc {
-            out.push_str(" DESC");
-        }
-        if self.nulls_first != self.desc {
-            out.push_str(if self.nulls_first {
-                " NULLS FIRST"
-            } else {
-                " NULLS LAST"
-            });
-        }
+        out.push_str(order_suffix(self.desc, self.nulls_first));
         out
+    }
+}
+
+/// How an index key's order is written after its name: ` DESC` for descending, and the NULLS
+/// order only where it differs from the direction's default (NULLS LAST ascending, FIRST
+/// descending).
+pub fn order_suffix(desc: bool, nulls_first: bool) -> &'static str {
+    match (desc, nulls_first) {
+        (false, false) => "",
+        (false, true) => " NULLS FIRST",
+        (true, true) => " DESC",
+        (true, false) => " DESC NULLS LAST",
     }
 }
 

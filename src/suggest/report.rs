@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::advise::candidates::FindingRule;
+use crate::advise::candidates::{FindingRule, order_suffix};
 use crate::diagnose::RuleId;
 use crate::pg::ServerInfo;
 
@@ -196,20 +196,7 @@ impl SuggestedObject {
             SuggestedObject::Index(index) => index
                 .columns
                 .iter()
-                .map(|c| {
-                    let mut column = c.name.clone();
-                    if c.desc {
-                        column.push_str(" DESC");
-                    }
-                    if c.nulls_first != c.desc {
-                        column.push_str(if c.nulls_first {
-                            " NULLS FIRST"
-                        } else {
-                            " NULLS LAST"
-                        });
-                    }
-                    column
-                })
+                .map(|c| format!("{}{}", c.name, order_suffix(c.desc, c.nulls_first)))
                 .collect(),
             SuggestedObject::Matview(view) => view.key_columns.clone(),
         }
