@@ -25,6 +25,7 @@ use crate::units::fmt_pct;
 use super::conditions::{
     PATTERN_OPCLASS, Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
 };
+use super::row_size::OmittedInclude;
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -164,6 +165,10 @@ pub struct Candidate {
     pub columns: Vec<IndexColumn>,
     /// Non-key columns stored in the index (`INCLUDE`), so an index-only scan can answer the query.
     pub include: Vec<String>,
+    /// Columns an index-only scan would need that INCLUDE leaves out because their size is not
+    /// bounded or too large (see [`super::row_size`]), each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_omitted: Vec<OmittedInclude>,
     /// The WHERE of a partial index, as SQL text with quoted identifiers (normalized like
     /// [`IndexKey::Expression`]), e.g. `"status" = 'pending'::text`.
     pub predicate: Option<String>,
@@ -254,6 +259,7 @@ impl Candidate {
             method: IndexMethod::Btree,
             columns,
             include: Vec::new(),
+            include_omitted: Vec::new(),
             predicate: None,
             requires_extension: None,
             reason: String::new(),
@@ -833,6 +839,24 @@ fn absorb(into: &mut Candidate, from: &Candidate) {
             into.include.push(column.clone());
         }
     }
+    for omitted in &from.include_omitted {
+        if !into
+            .include_omitted
+            .iter()
+            .any(|o| o.column == omitted.column)
+        {
+            into.include_omitted.push(omitted.clone());
+        }
+    }
+    let Candidate {
+        include,
+        include_omitted,
+        columns,
+        ..
+    } = into;
+    include_omitted.retain(|o| {
+        !include.contains(&o.column) && !columns.iter().any(|k| k.name() == Some(&o.column))
+    });
     if into.requires_extension.is_none() {
         into.requires_extension.clone_from(&from.requires_extension);
     }

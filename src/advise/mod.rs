@@ -3,7 +3,8 @@
 //! btree, expression, partial, INCLUDE, GIN — with DDL, or a reason why none fits
 //! ([`candidates`](mod@candidates)), tell whether an existing index (catalog rows read by
 //! [`crate::pg::catalog`]) already serves one ([`existing`]), and synthesize materialized views for
-//! heavy aggregates with the statements rewritten to read them ([`matview`]).
+//! heavy aggregates with the statements rewritten to read them ([`matview`]). [`row_size`] keeps
+//! INCLUDE to columns of bounded size, so a covering index never makes an insert fail.
 //!
 //! Everything that talks to the database — planning, verifying, proving views, applying — is the
 //! suggest pipeline, `src/suggest/`, one layer up.
@@ -12,6 +13,7 @@ pub mod candidates;
 pub mod conditions;
 pub mod existing;
 pub mod matview;
+pub mod row_size;
 pub mod statement;
 
 pub use candidates::{
@@ -23,3 +25,4 @@ pub use conditions::{
     normalize_expression, parse_condition, parse_sort_key, preclean,
 };
 pub use matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
+pub use row_size::{OmittedInclude, bound_include};

@@ -1,6 +1,7 @@
 //! Catalog reads: resolving a relation name the user typed, and for index advice the indexes a
 //! table already has, with their key columns (or expressions), operator classes, directions,
-//! INCLUDE columns and predicate; for applying and proving suggestions, what already holds a
+//! INCLUDE columns and predicate, and the size facts of its columns' types (which bound what an
+//! INCLUDE may carry); for applying and proving suggestions, what already holds a
 //! name (an index and whether it is valid, a materialized view and its query) and sizes.
 
 use tokio_postgres::Client;
@@ -145,6 +146,61 @@ pub async fn column_is_c_collated(
         .query_opt(COLUMN_COLLATION, &[&table, &schema, &column])
         .await?;
     Ok(row.and_then(|r| r.get::<_, Option<bool>>(0)))
+}
+
+/// What bounds a column's stored size: its type as the catalog describes it. Advice decides from
+/// these which columns an index may carry in `INCLUDE` without risking rows over btree's limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnType {
+    pub name: String,
+    /// The type as a user writes it, modifier included (`character varying(40)`, `jsonb`).
+    pub display: String,
+    /// The base type's name in `pg_type` (`varchar`, `bpchar`, `numeric`, `text`), through a
+    /// domain to the type it is built on.
+    pub base: String,
+    /// `pg_type.typlen`: the size in bytes of a fixed-width type; -1 for a varlena, -2 for a
+    /// C string.
+    pub attlen: i16,
+    /// The type modifier (`varchar(n)`: n + 4; `numeric(p, s)`: ((p << 16) | s) + 4); -1 for none.
+    /// A domain's own modifier when the column has none.
+    pub atttypmod: i32,
+}
+
+const COLUMN_TYPES: &str = "
+SELECT a.attname::text,
+       format_type(a.atttypid, a.atttypmod),
+       b.typname::text,
+       b.typlen,
+       CASE WHEN a.atttypmod < 0 AND ty.typtype = 'd' THEN ty.typtypmod ELSE a.atttypmod END
+  FROM pg_attribute a
+  JOIN pg_class t ON t.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+  JOIN pg_type ty ON ty.oid = a.atttypid
+  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+ WHERE t.relname = $1
+   AND (n.nspname = $2 OR ($2 IS NULL AND pg_table_is_visible(t.oid)))
+   AND a.attnum > 0
+   AND NOT a.attisdropped
+ ORDER BY a.attnum";
+
+/// Every column of `table` (in `schema`, or the one visible on the search path when `None`) with
+/// its type's size facts, in one query; empty when there is no such table.
+pub async fn column_types(
+    client: &Client,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Vec<ColumnType>, Error> {
+    let rows = client.query(COLUMN_TYPES, &[&table, &schema]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| ColumnType {
+            name: row.get(0),
+            display: row.get(1),
+            base: row.get(2),
+            attlen: row.get(3),
+            atttypmod: row.get(4),
+        })
+        .collect())
 }
 
 /// A relation's schema and name as the catalog spells them, kept apart so that a dot in either

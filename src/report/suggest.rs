@@ -208,6 +208,13 @@ pub fn render_text(
         writeln!(w, "{t}")?;
         for s in &shown {
             writeln!(w, "  {} serves: {}", s.id, s.reason.replace('\n', "; "))?;
+            for omitted in s.index().map_or(&[][..], |i| &i.include_omitted) {
+                writeln!(
+                    w,
+                    "  {} INCLUDE ({}) left out: {}",
+                    s.id, omitted.column, omitted.reason
+                )?;
+            }
         }
     }
 
@@ -461,6 +468,7 @@ mod tests {
                 method: "btree".into(),
                 columns: Vec::new(),
                 include: Vec::new(),
+                include_omitted: Vec::new(),
                 predicate: None,
                 requires_extension: None,
                 finding_rules: vec![FindingRule::Rule(RuleId::SeqScan)],

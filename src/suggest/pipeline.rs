@@ -1,6 +1,7 @@
 //! `suggest` end to end, as a library: plan every statement (EXPLAIN ANALYZE through the runner, or
 //! the generic plan for `$n` without values), diagnose, derive candidates, merge them across
-//! statements, drop what an existing index already serves (and `text_pattern_ops` where the
+//! statements (INCLUDE kept to columns of bounded size, before and after), drop what an existing
+//! index already serves (and `text_pattern_ops` where the
 //! column's collation is C), verify the rest ([`super::verify`]) and assemble the
 //! [`SuggestReport`]. Nothing here changes the database: applying is [`super::applying`]'s
 //! business, after the user has seen this report.
@@ -21,10 +22,13 @@ use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names,
 };
+use crate::advise::row_size::bound_include;
 use crate::advise::statement::index_candidates;
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::ServerInfo;
-use crate::pg::catalog::{ExistingIndex, column_is_c_collated, existing_indexes};
+use crate::pg::catalog::{
+    ColumnType, ExistingIndex, column_is_c_collated, column_types, existing_indexes,
+};
 use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
 use crate::plan::{Explain, analyze, parse_explain_value};
 
@@ -171,10 +175,14 @@ pub async fn suggest(
         .flat_map(|p| p.no_suggestions.iter().cloned())
         .collect();
 
-    // Before merging, so that the merged candidates and the ones they serve agree on it.
+    // Before merging, so that the merged candidates and the ones they serve agree on it, and so
+    // that merging and the coverage checks see only INCLUDE columns of bounded size.
+    let mut column_types = ColumnTypes::default();
     for p in &mut planned {
         for candidate in &mut p.advice.candidates {
             drop_needless_pattern_opclass(runner.client(), candidate).await?;
+            *candidate =
+                bound_include_of(runner.client(), &mut column_types, candidate.clone()).await?;
         }
     }
 
@@ -186,16 +194,16 @@ pub async fn suggest(
     let serves = |candidate: &Candidate| -> Vec<usize> {
         planned
             .iter()
-            .filter(|p| {
-                p.advice
-                    .candidates
-                    .iter()
-                    .any(|c| c.is_covered_by(candidate))
-            })
+            .filter(|p| p.advice.candidates.iter().any(|c| served_by(c, candidate)))
             .map(|p| p.entry.index)
             .collect()
     };
-    let (keep, covered) = split_covered(runner.client(), merge(all)).await?;
+    // Merging unites INCLUDE lists, whose sizes together may pass the bound each kept alone.
+    let mut merged = Vec::new();
+    for candidate in merge(all) {
+        merged.push(bound_include_of(runner.client(), &mut column_types, candidate).await?);
+    }
+    let (keep, covered) = split_covered(runner.client(), merged).await?;
     for already in covered {
         for statement in serves(&already.candidate) {
             no_suggestions.push(NoSuggestionEntry {
@@ -550,6 +558,7 @@ pub fn index_suggestion(candidate: &Candidate, serves: Vec<usize>) -> Suggestion
                 })
                 .collect(),
             include: candidate.include.clone(),
+            include_omitted: candidate.include_omitted.clone(),
             predicate: candidate.predicate.clone(),
             requires_extension: candidate.requires_extension.clone(),
             finding_rules: candidate.finding_rules.clone(),
@@ -756,6 +765,44 @@ pub async fn split_covered(
         }
     }
     Ok((keep, covered))
+}
+
+/// Each table's columns with their types' size facts, read once per table.
+type ColumnTypes = Vec<(TableKey, Vec<ColumnType>)>;
+
+/// The candidate with INCLUDE kept to columns of bounded size ([`bound_include`]), its table's
+/// column types read from the catalog the first time they are needed.
+async fn bound_include_of(
+    client: &tokio_postgres::Client,
+    cache: &mut ColumnTypes,
+    candidate: Candidate,
+) -> Result<Candidate, pg::Error> {
+    if candidate.include.is_empty() {
+        return Ok(candidate);
+    }
+    let table = (candidate.schema.clone(), candidate.table.clone());
+    let position = match cache.iter().position(|(t, _)| *t == table) {
+        Some(position) => position,
+        None => {
+            let found = column_types(client, candidate.schema.as_deref(), &candidate.table).await?;
+            cache.push((table, found));
+            cache.len() - 1
+        }
+    };
+    Ok(bound_include(candidate, &cache[position].1))
+}
+
+/// Whether a statement's candidate is served by a merged one, the INCLUDE columns the merged one
+/// had to leave out aside.
+fn served_by(candidate: &Candidate, merged: &Candidate) -> bool {
+    if merged.include_omitted.is_empty() {
+        return candidate.is_covered_by(merged);
+    }
+    let mut trimmed = candidate.clone();
+    trimmed
+        .include
+        .retain(|c| !merged.include_omitted.iter().any(|o| o.column == *c));
+    trimmed.is_covered_by(merged)
 }
 
 /// Drop `text_pattern_ops` from the candidate's plain-column keys whose collation is C: there the

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::advise::candidates::{FindingRule, order_suffix};
+pub use crate::advise::row_size::OmittedInclude;
 use crate::diagnose::RuleId;
 use crate::pg::ServerInfo;
 
@@ -316,6 +317,10 @@ pub struct IndexInfo {
     pub method: String,
     pub columns: Vec<IndexColumnInfo>,
     pub include: Vec<String>,
+    /// Columns an index-only scan would need that INCLUDE leaves out, each with its reason
+    /// (a type without a size bound could make inserts fail). Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_omitted: Vec<OmittedInclude>,
     pub predicate: Option<String>,
     pub requires_extension: Option<String>,
     pub finding_rules: Vec<FindingRule>,
@@ -486,6 +491,7 @@ mod tests {
                 method: "btree".into(),
                 columns: Vec::new(),
                 include: Vec::new(),
+                include_omitted: Vec::new(),
                 predicate: None,
                 requires_extension: None,
                 finding_rules: vec![FindingRule::Rule(crate::diagnose::RuleId::SeqScan)],

@@ -538,6 +538,7 @@ mod tests {
                 method: "btree".into(),
                 columns: Vec::new(),
                 include: Vec::new(),
+                include_omitted: Vec::new(),
                 predicate: None,
                 requires_extension: None,
                 finding_rules: Vec::new(),

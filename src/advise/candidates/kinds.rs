@@ -230,7 +230,9 @@ fn needed_columns(plan: &Indexed<'_>, id: usize, table: TableRef<'_>) -> Option<
 
 /// INCLUDE columns that let an index-only scan answer the scan: the needed columns that are not
 /// keys, when they are few and the rows narrow. Expression keys get none (PostgreSQL cannot answer
-/// from an expression index alone).
+/// from an expression index alone). `plan_width` is the *average* width of the rows read, not their
+/// largest: the plan cannot tell whether a column's size is bounded, so the pipeline then drops the
+/// columns whose type leaves it unbounded or too large ([`crate::advise::row_size`]).
 pub(super) fn include_columns(
     plan: &Indexed<'_>,
     id: usize,
