@@ -929,3 +929,107 @@ async fn apply_asks_on_a_terminal_and_a_no_creates_nothing() {
     );
     assert_eq!(user_indexes(&client, "reviews").await.len(), 1);
 }
+
+/// Issue #12: a covering index must not INCLUDE a column of unbounded size (`text`, `jsonb`): once
+/// it exists, an insert of a large value fails ("index row size … exceeds btree version 4 maximum
+/// 2704"), and HypoPG rates the covering index like the plain one, so the proof cannot see it.
+#[tokio::test]
+async fn include_leaves_out_unbounded_columns_and_large_inserts_still_succeed() {
+    let setup = "
+CREATE TABLE items (id int PRIMARY KEY, owner_id int NOT NULL, created_at timestamptz NOT NULL, note text, meta jsonb);
+INSERT INTO items
+SELECT g, g % 2000, timestamptz '2026-01-01' + g * interval '1 minute', 'n' || (g % 10), jsonb_build_object('k', g % 10)
+  FROM generate_series(1, 200000) g;
+ALTER TABLE items SET (parallel_workers = 0);
+";
+    let (url, client) = prepared("suggest_include", setup).await;
+    // The first statement alone would get INCLUDE (id, note, meta) from the plan (few columns,
+    // narrow average rows); the second needs a timestamp, which stays. Both merge into one index.
+    let sql = "SELECT id, note, meta FROM items WHERE owner_id = 42;
+SELECT id, created_at FROM items WHERE owner_id = 7;";
+
+    let text = pgdiag(&["suggest", "--dsn", &url, "-c", sql]);
+    text.assert_no_panic();
+    assert_eq!(text.code, 0, "{}", text.all_output());
+    assert!(
+        text.stdout.contains(
+            "s1 INCLUDE (note) left out: text has no size bound: once the index exists, an insert or update of a value that stays over about 2,704 bytes after compression would fail"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("s1 INCLUDE (meta) left out: jsonb has no size bound"),
+        "{}",
+        text.stdout
+    );
+
+    let run = pgdiag(&[
+        "suggest", "--dsn", &url, "--format", "json", "--apply", "--yes", "-c", sql,
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let kept: Vec<_> = report.kept().collect();
+    assert_eq!(kept.len(), 1, "{:#?}", report.suggestions);
+    assert_eq!(kept[0].serves, [1, 2]);
+    let index = kept[0].index().unwrap();
+    assert_eq!(
+        shapes(&report, SuggestionStatus::Kept),
+        ["items (owner_id)"]
+    );
+    assert_eq!(index.include, ["id", "created_at"], "{index:#?}");
+    let omitted: Vec<&str> = index
+        .include_omitted
+        .iter()
+        .map(|o| o.column.as_str())
+        .collect();
+    assert_eq!(omitted, ["note", "meta"], "{index:#?}");
+    assert!(
+        index.include_omitted[0]
+            .reason
+            .starts_with("text has no size bound")
+    );
+    assert!(
+        index.include_omitted[1]
+            .reason
+            .starts_with("jsonb has no size bound")
+    );
+    assert!(
+        kept[0].ddl[0]
+            .ends_with(r#"ON "public"."items" ("owner_id") INCLUDE ("id", "created_at")"#),
+        "{}",
+        kept[0].ddl[0]
+    );
+    // The JSON document names them too.
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        value["suggestions"][0]["index"]["include_omitted"][0]["column"],
+        "note"
+    );
+    let apply = report.apply.as_ref().expect("applied");
+    assert!(apply.error.is_none(), "{apply:?}");
+    assert_eq!(user_indexes(&client, "items").await, [index.name.clone()]);
+
+    // 12,800 random hex characters: incompressible enough to stay far over 2,704 bytes.
+    let large = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))";
+    client
+        .batch_execute(&format!(
+            "INSERT INTO items VALUES (200001, 42, now(), {large}, jsonb_build_object('x', {large}))"
+        ))
+        .await
+        .expect("a large note and meta insert with the suggested index in place");
+    // What the index would have done had it carried the note.
+    let err = client
+        .batch_execute("CREATE INDEX items_note_idx ON items (owner_id) INCLUDE (note)")
+        .await
+        .expect_err("a btree row holding the large note is over the limit");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_else(|| err.to_string());
+    // "index row size … exceeds btree version 4 maximum 2704" from about 2.7 kB, "index row
+    // requires … bytes, maximum size is 8191" past a page.
+    assert!(message.starts_with("index row "), "{message}");
+}
