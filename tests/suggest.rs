@@ -1010,7 +1010,7 @@ SELECT id, created_at FROM items WHERE owner_id = 7;";
     );
     let apply = report.apply.as_ref().expect("applied");
     assert!(apply.error.is_none(), "{apply:?}");
-    assert_eq!(user_indexes(&client, "items").await, [index.name.clone()]);
+    assert_eq!(user_indexes(&client, "items").await, [index.name.as_str()]);
 
     // 12,800 random hex characters: incompressible enough to stay far over 2,704 bytes.
     let large = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))";
