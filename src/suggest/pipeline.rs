@@ -831,6 +831,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_statement_is_served_by_a_merged_index_that_left_out_some_of_its_include() {
+        use crate::advise::{IndexColumn, OmittedInclude};
+        let mut statement = Candidate::btree(None, "t", vec![IndexColumn::asc("a")]);
+        statement.include = vec!["id".into(), "title".into()];
+        let mut merged = statement.clone();
+        merged.include = vec!["id".into()];
+        assert!(!served_by(&statement, &merged));
+        merged.include_omitted = vec![OmittedInclude {
+            column: "title".into(),
+            reason: "too large".into(),
+        }];
+        assert!(served_by(&statement, &merged));
+    }
+
+    #[test]
     fn views_merge_statements_and_their_rewrites() {
         let view = MatviewSuggestion {
             schema: Some("public".into()),
