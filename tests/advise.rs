@@ -554,3 +554,56 @@ async fn one_index_serves_two_queries_after_merging() {
     );
     assert!(merged[0].include.is_empty(), "rating is a key: {merged:#?}");
 }
+
+/// The catalog's type facts give every type class its size bound: fixed widths, lengths and
+/// precisions from the type modifier (a domain's own when the column has none), none for the rest.
+#[tokio::test]
+async fn column_types_bound_the_sizes_an_include_may_carry() {
+    let setup = r#"
+CREATE DOMAIN short_code AS varchar(10);
+CREATE TABLE "Ty pes" (
+  i int, b bigint, t timestamptz, u uuid, f bool, d date, r double precision,
+  v varchar(40), c char(3), n numeric(12,2), bits bit varying(64), code short_code,
+  "Note" text, j json, jb jsonb, raw bytea, vu varchar, nu numeric, arr int[]
+);
+"#;
+    let (_url, client) = database("advise_types", setup).await;
+    let types = pgdiag::pg::catalog::column_types(&client, None, "Ty pes")
+        .await
+        .unwrap();
+    let widths: Vec<(&str, Option<u32>)> = types
+        .iter()
+        .map(|t| (t.name.as_str(), pgdiag::advise::row_size::max_width(t)))
+        .collect();
+    assert_eq!(
+        widths,
+        [
+            ("i", Some(4)),
+            ("b", Some(8)),
+            ("t", Some(8)),
+            ("u", Some(16)),
+            ("f", Some(1)),
+            ("d", Some(4)),
+            ("r", Some(8)),
+            ("v", Some(4 + 4 * 40)),
+            ("c", Some(4 + 4 * 3)),
+            ("n", Some(8 + 2 * 4)),
+            ("bits", Some(8 + 8)),
+            ("code", Some(4 + 4 * 10)),
+            ("Note", None),
+            ("j", None),
+            ("jb", None),
+            ("raw", None),
+            ("vu", None),
+            ("nu", None),
+            ("arr", None),
+        ]
+    );
+    assert_eq!(types[7].display, "character varying(40)");
+    assert!(
+        pgdiag::pg::catalog::column_types(&client, None, "missing")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
