@@ -25,7 +25,7 @@ use crate::units::fmt_pct;
 use super::conditions::{
     PATTERN_OPCLASS, Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
 };
-use super::row_size::OmittedInclude;
+use super::row_size::{OmittedInclude, forget_covered_omissions};
 
 /// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
 const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -803,7 +803,7 @@ fn sort_candidate(plan: &Indexed<'_>, sort_id: usize) -> Result<Candidate, Strin
 /// Merge candidates (across queries), so one index serves several: a candidate whose key columns
 /// are a leading prefix of another's (same table, method, predicate and directions; any subset for
 /// GIN) is dropped in favour of the longer one, which inherits its reasons, rules and INCLUDE
-/// columns; equal keys with different INCLUDE lists become one with the union. Order is otherwise
+/// columns (and the columns left out of INCLUDE, unless the longer one has them); equal keys with different INCLUDE lists become one with the union. Order is otherwise
 /// kept.
 pub fn merge(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let mut merged: Vec<Candidate> = Vec::new();
@@ -848,15 +848,7 @@ fn absorb(into: &mut Candidate, from: &Candidate) {
             into.include_omitted.push(omitted.clone());
         }
     }
-    let Candidate {
-        include,
-        include_omitted,
-        columns,
-        ..
-    } = into;
-    include_omitted.retain(|o| {
-        !include.contains(&o.column) && !columns.iter().any(|k| k.name() == Some(&o.column))
-    });
+    forget_covered_omissions(into);
     if into.requires_extension.is_none() {
         into.requires_extension.clone_from(&from.requires_extension);
     }

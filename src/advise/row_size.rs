@@ -130,16 +130,22 @@ pub fn bound_include(mut candidate: Candidate, columns: &[ColumnType]) -> Candid
             candidate.include_omitted.push(o);
         }
     }
+    forget_covered_omissions(&mut candidate);
+    candidate
+}
+
+/// Drop from `include_omitted` the columns the candidate holds after all, as a key or an INCLUDE
+/// column (a merge may bring them).
+pub(super) fn forget_covered_omissions(candidate: &mut Candidate) {
     let Candidate {
         include,
         include_omitted,
-        columns: keys,
+        columns,
         ..
-    } = &mut candidate;
+    } = candidate;
     include_omitted.retain(|o| {
-        !include.contains(&o.column) && !keys.iter().any(|k| k.name() == Some(&o.column))
+        !include.contains(&o.column) && !columns.iter().any(|k| k.name() == Some(&o.column))
     });
-    candidate
 }
 
 /// `2,704`: byte counts as the messages print them.

@@ -1,10 +1,9 @@
 //! `suggest` end to end, as a library: plan every statement (EXPLAIN ANALYZE through the runner, or
 //! the generic plan for `$n` without values), diagnose, derive candidates, merge them across
 //! statements (INCLUDE kept to columns of bounded size, before and after), drop what an existing
-//! index already serves (and `text_pattern_ops` where the
-//! column's collation is C), verify the rest ([`super::verify`]) and assemble the
-//! [`SuggestReport`]. Nothing here changes the database: applying is [`super::applying`]'s
-//! business, after the user has seen this report.
+//! index already serves (and `text_pattern_ops` where the column's collation is C), verify the
+//! rest ([`super::verify`]) and assemble the [`SuggestReport`]. Nothing here changes the database:
+//! applying is [`super::applying`]'s business, after the user has seen this report.
 
 use std::time::Duration;
 
