@@ -1,4 +1,4 @@
-//! Index advice for one statement: the candidates of [`super::candidates`] for its findings,
+//! Index advice for one statement: the candidates of [`super::candidates()`] for its findings,
 //! plus the sort keys of a sort fed straight by a flagged scan. One function, so every caller
 //! (the suggest pipeline, and any command that names the index for a finding) gets the same answer.
 
