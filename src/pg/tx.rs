@@ -57,6 +57,14 @@ where
         armed: true,
     };
     let result = body(client).await;
+    if !commit && result.is_ok() {
+        // Queued, not awaited: the connection runs requests in order, so nothing sent after this
+        // can see the transaction, and a lost connection rolls it back too. Waiting for the reply
+        // would cost every EXPLAIN a round trip (and a task wake-up) for nothing.
+        guard.armed = false;
+        let _ = client.batch_execute("ROLLBACK").now_or_never();
+        return result;
+    }
     let end = if commit && result.is_ok() {
         "COMMIT"
     } else {
