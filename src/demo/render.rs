@@ -204,7 +204,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
             query,
             millis(t.before.execution_ms),
             millis(t.after.execution_ms),
-            times(t.speedup),
+            speedup(t.speedup, &t.before.plan, &t.after.plan),
             plan_change(&t.before.plan, &t.after.plan),
         ]);
         if let Some(as_written) = &t.after_as_written {
@@ -212,7 +212,11 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
                 format!("{}, as written", t.query),
                 millis(t.before.execution_ms),
                 millis(as_written.execution_ms),
-                times(t.before.execution_ms / as_written.execution_ms.max(1e-6)),
+                speedup(
+                    t.before.execution_ms / as_written.execution_ms.max(1e-6),
+                    &t.before.plan,
+                    &as_written.plan,
+                ),
                 plan_change(&t.before.plan, &as_written.plan),
             ]);
         }
@@ -370,12 +374,20 @@ pub fn summary_rows(
         rows.push(SummaryRow {
             step: "4 before → after".into(),
             what: t.query.clone(),
-            measured: format!(
-                "{} → {} ({})",
-                millis(t.before.execution_ms),
-                millis(t.after.execution_ms),
-                times(t.speedup)
-            ),
+            measured: if t.before.plan == t.after.plan {
+                format!(
+                    "{} → {}, same plan",
+                    millis(t.before.execution_ms),
+                    millis(t.after.execution_ms)
+                )
+            } else {
+                format!(
+                    "{} → {} ({})",
+                    millis(t.before.execution_ms),
+                    millis(t.after.execution_ms),
+                    times(t.speedup)
+                )
+            },
         });
     }
     rows.push(SummaryRow {
@@ -490,6 +502,17 @@ fn plan_change(before: &str, after: &str) -> String {
     format!("{} → {}", gone.join(", "), new.join(", "))
 }
 
+/// The speedup cell: a factor only where the plan changed. With the same plan before and after,
+/// a difference in time is the machine's noise, not something the change did; no speedup or
+/// slowdown is claimed.
+fn speedup(factor: f64, before_plan: &str, after_plan: &str) -> String {
+    if before_plan == after_plan {
+        "none (same plan)".into()
+    } else {
+        times(factor)
+    }
+}
+
 /// A speedup: `2.7×`, `56×`, `3,416×`.
 fn times(factor: f64) -> String {
     if factor >= 10.0 {
@@ -547,5 +570,17 @@ mod tests {
             "Seq Scan on reviews → Index Scan using r_idx on reviews"
         );
         assert_eq!(plan_change("Seq Scan on t", "Seq Scan on t"), "unchanged");
+    }
+
+    #[test]
+    fn no_speedup_is_claimed_for_an_unchanged_plan() {
+        assert_eq!(
+            speedup(0.4, "Seq Scan on t", "Seq Scan on t"),
+            "none (same plan)"
+        );
+        assert_eq!(
+            speedup(2.74, "Seq Scan on t", "Index Scan using i on t"),
+            "2.7×"
+        );
     }
 }
