@@ -360,7 +360,7 @@ impl Candidate {
     pub fn extension_ddl(&self) -> Option<String> {
         self.requires_extension
             .as_deref()
-            .map(|e| format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(e)))
+            .map(crate::pg::admin::create_extension_sql)
     }
 
     /// Whether a GIN or partial index can be tried hypothetically: HypoPG builds btree indexes,
