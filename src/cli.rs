@@ -89,11 +89,11 @@ pub enum ColorChoice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
-    /// A finding above 10% of execution time.
+    /// A finding above 10% of execution time and 1 ms at stake (the ms tiers are thresholds).
     Notice,
-    /// A finding above 40% of execution time.
+    /// A finding above 40% of execution time and 10 ms at stake.
     Warning,
-    /// A finding above 90% of execution time.
+    /// A finding above 90% of execution time and 100 ms at stake.
     Critical,
 }
 

@@ -7,6 +7,7 @@
 //!
 //! [diagnose.thresholds]
 //! seq_scan_min_rows = 50000
+//! severity_warning_min_ms = 2
 //!
 //! [check]
 //! cost_increase_pct = 15

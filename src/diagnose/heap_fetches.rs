@@ -98,8 +98,8 @@ impl Rule for HeapFetches {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn heap_fetches_fires_on_a_stale_visibility_map() {
@@ -120,7 +120,10 @@ mod tests {
             f.time_at_stake_ms,
             node.exclusive_time_ms.unwrap() * (fetches / rows).min(1.0),
         );
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(evidence_value(f, "heap fetches"), "2,000");
         assert_eq!(
             f.expressions,

@@ -188,8 +188,8 @@ fn input_rows(ctx: &Context<'_>, id: usize) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn heavy_aggregate_fires_on_a_hash_aggregate_over_333k_rows() {
@@ -205,7 +205,10 @@ mod tests {
         let node = &analysis.nodes[f.node_id];
         assert_eq!(node.label, "HashAggregate");
         assert_eq!(f.time_at_stake_ms, node.inclusive_time_ms.unwrap());
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(evidence_value(f, "rows aggregated"), "333,300");
         assert_eq!(f.expressions, vec!["status".to_string()]);
         assert!(f.advice.contains("materialized view"), "{}", f.advice);

@@ -177,8 +177,8 @@ fn unqualified(filter: &str, qualifiers: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn index_filter_waste_fires_on_a_bitmap_scan_filtering_95_percent() {
@@ -198,7 +198,10 @@ mod tests {
             f.time_at_stake_ms,
             scan.exclusive_time_ms.unwrap() * removed_share
         );
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(
             evidence_value(f, "rows removed by filter"),
             "190,000 (95.0%)"

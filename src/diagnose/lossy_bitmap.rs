@@ -115,8 +115,8 @@ impl Rule for LossyBitmap {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn lossy_bitmap_fires_when_the_bitmap_outgrows_work_mem() {
@@ -133,7 +133,10 @@ mod tests {
             f.time_at_stake_ms,
             node.exclusive_time_ms.unwrap() * 7241.0 / (633.0 + 7241.0),
         );
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(evidence_value(f, "exact heap blocks"), "633");
         assert!(evidence_value(f, "lossy heap blocks").starts_with("7,241 ("));
         assert_eq!(

@@ -258,8 +258,8 @@ fn tier(factor: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::{EstimateSource, statistics_advice};
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn misestimate_fires_on_the_outer_side_of_a_nested_loop() {
@@ -278,7 +278,10 @@ mod tests {
         let join = &analysis.nodes[scan.parent.unwrap()];
         assert_eq!(join.label, "Nested Loop");
         assert_eq!(f.time_at_stake_ms, join.inclusive_time_ms.unwrap());
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(evidence_value(f, "planned rows"), "18");
         assert_eq!(evidence_value(f, "actual rows"), "2,000");
         let factor = scan.estimate_factor.unwrap();

@@ -40,21 +40,29 @@ rule_id::rule_ids! {
 
 use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
 
-/// How much of the query's time a finding puts at stake, in the tiers pev2 and depesz use.
+/// How much a finding puts at stake: the lower of two tiers, one for its share of the query's time
+/// (the tiers pev2 and depesz use) and one for the absolute time (ms) at stake, so a query that runs
+/// in a few milliseconds is never critical however lopsided its plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
-    /// Up to 10% of the execution time.
+    /// Up to 10% of the execution time, or less than `severity_notice_min_ms` at stake.
     Info,
-    /// More than 10%.
+    /// More than 10%, and at least `severity_notice_min_ms` (1 ms by default).
     Notice,
-    /// More than 40%.
+    /// More than 40%, and at least `severity_warning_min_ms` (10 ms by default).
     Warning,
-    /// More than 90%.
+    /// More than 90%, and at least `severity_critical_min_ms` (100 ms by default).
     Critical,
 }
 
 impl Severity {
+    /// The tier of a finding: the lower of the share tier and the absolute-time tier. Every rule's
+    /// severity comes from here (through [`Context::finding`]).
+    pub fn for_stake(share: f64, ms: f64, thresholds: &Thresholds) -> Severity {
+        Severity::for_share(share).min(Severity::for_ms(ms, thresholds))
+    }
+
     /// The tier for a share (0..1) of execution time at stake.
     pub fn for_share(share: f64) -> Severity {
         if share > 0.90 {
@@ -62,6 +70,19 @@ impl Severity {
         } else if share > 0.40 {
             Severity::Warning
         } else if share > 0.10 {
+            Severity::Notice
+        } else {
+            Severity::Info
+        }
+    }
+
+    /// The tier for an absolute time at stake (ms), from the `severity_*_min_ms` thresholds.
+    pub fn for_ms(ms: f64, thresholds: &Thresholds) -> Severity {
+        if ms >= thresholds.severity_critical_min_ms {
+            Severity::Critical
+        } else if ms >= thresholds.severity_warning_min_ms {
+            Severity::Warning
+        } else if ms >= thresholds.severity_notice_min_ms {
             Severity::Notice
         } else {
             Severity::Info
@@ -121,6 +142,11 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
+    /// Severity: time at stake (ms) a finding needs to be a notice, a warning, critical, whatever
+    /// its share (the tier is the lower of the two; see [`Severity`]).
+    pub severity_notice_min_ms: f64,
+    pub severity_warning_min_ms: f64,
+    pub severity_critical_min_ms: f64,
     /// seq-scan: a scan reading fewer rows than this (over all loops) is a small table.
     pub seq_scan_min_rows: f64,
     /// seq-scan: share of the rows read that the filter discards to count as selective.
@@ -157,6 +183,11 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
+            // 1 ms is the smallest delay worth a change; 10 ms is felt by an OLTP request and
+            // adds up under load; 100 ms is a delay a user sees (docs/json-report.md, README).
+            severity_notice_min_ms: 1.0,
+            severity_warning_min_ms: 10.0,
+            severity_critical_min_ms: 100.0,
             seq_scan_min_rows: 10_000.0,
             seq_scan_min_removed_share: 0.5,
             seq_scan_min_loops: 100.0,
@@ -208,7 +239,7 @@ impl Context<'_> {
             .filter(move |n| n.parent == Some(id))
     }
 
-    /// A finding for node `id` with `ms` at stake; severity from the share.
+    /// A finding for node `id` with `ms` at stake; severity from its share and its absolute time.
     #[allow(clippy::too_many_arguments)]
     pub fn finding(
         &self,
@@ -224,7 +255,7 @@ impl Context<'_> {
         let share = self.share(ms);
         Finding {
             rule,
-            severity: Severity::for_share(share),
+            severity: Severity::for_stake(share, ms, self.thresholds),
             node_id: id,
             node_path: metrics.path.clone(),
             relation: metrics.relation.clone(),

@@ -167,8 +167,8 @@ impl Rule for NestedLoopAmplification {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn nested_loop_amplification_fires_on_1999_inner_index_scans() {
@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(inner.label, "Index Scan");
         assert_eq!(f.relation.as_deref(), Some("orders"));
         assert_eq!(f.time_at_stake_ms, inner.inclusive_time_ms.unwrap());
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(evidence_value(f, "loops"), "1,999");
         assert_eq!(evidence_value(f, "rows per loop"), "50.0");
         assert_eq!(

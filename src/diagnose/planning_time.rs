@@ -97,9 +97,16 @@ mod tests {
         let execution_ms = analysis.execution_time_ms.unwrap();
         assert_eq!(f.node_id, 0);
         assert_eq!(f.time_at_stake_ms, planning_ms);
-        // Planning exceeds execution: the share is clamped to the whole query.
+        // Planning exceeds execution: the share is clamped to the whole query, a critical share;
+        // but 17.5 ms at stake is below the 100 ms critical tier, so a warning.
         assert_eq!(f.share_at_stake, 1.0);
-        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.severity, Severity::Warning);
+        let lower_tiers = Thresholds {
+            severity_critical_min_ms: 10.0,
+            ..Thresholds::default()
+        };
+        let d2 = diagnose_fixture_with("planning_partitions.json", &lower_tiers).diagnosis;
+        assert_eq!(finding(&d2, "planning-time").severity, Severity::Critical);
         assert_eq!(
             evidence_value(f, "planning / execution"),
             format!("{:.2}×", planning_ms / execution_ms)

@@ -112,8 +112,8 @@ impl Rule for SeqScan {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn seq_scan_fires_on_a_large_selective_scan() {
@@ -126,7 +126,10 @@ mod tests {
         let node = &analysis.nodes[f.node_id];
         assert_eq!(node.label, "Seq Scan");
         assert_eq!(f.time_at_stake_ms, node.exclusive_time_ms.unwrap());
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert!(
             f.evidence
                 .iter()

@@ -68,6 +68,55 @@ fn severity_tiers() {
 }
 
 #[test]
+fn severity_is_the_lower_of_the_share_and_the_absolute_time_tiers() {
+    let t = Thresholds::default();
+    // One node is 95% of a 6.7 ms query: a notice (under 10 ms at stake), not critical.
+    assert_eq!(Severity::for_stake(0.95, 6.4, &t), Severity::Notice);
+    assert_eq!(Severity::for_stake(0.95, 0.5, &t), Severity::Info);
+    assert_eq!(Severity::for_stake(0.95, 10.0, &t), Severity::Warning);
+    assert_eq!(Severity::for_stake(0.95, 100.0, &t), Severity::Critical);
+    // A long query: the share decides.
+    assert_eq!(Severity::for_stake(0.05, 500.0, &t), Severity::Info);
+    assert_eq!(Severity::for_stake(0.2, 500.0, &t), Severity::Notice);
+    assert_eq!(Severity::for_stake(0.5, 500.0, &t), Severity::Warning);
+    // Tiers at zero give the share tiers alone.
+    let share_only = Thresholds {
+        severity_notice_min_ms: 0.0,
+        severity_warning_min_ms: 0.0,
+        severity_critical_min_ms: 0.0,
+        ..Thresholds::default()
+    };
+    assert_eq!(
+        Severity::for_stake(0.95, 0.01, &share_only),
+        Severity::Critical
+    );
+}
+
+#[test]
+fn every_finding_takes_its_severity_from_the_one_function() {
+    // Stricter absolute tiers lower every finding of a fixture; none keeps a tier of its own.
+    let strict = Thresholds {
+        severity_notice_min_ms: 1e9,
+        severity_warning_min_ms: 1e9,
+        severity_critical_min_ms: 1e9,
+        ..Thresholds::default()
+    };
+    for fixture in [
+        "jit.json",
+        "nested_loop_many_loops.json",
+        "misestimate_hash_spill.json",
+        "planning_partitions.json",
+        "sort_external.json",
+    ] {
+        let d = diagnose_fixture_with(fixture, &strict).diagnosis;
+        assert!(!d.findings.is_empty(), "{fixture}");
+        for f in &d.findings {
+            assert_eq!(f.severity, Severity::Info, "{fixture}: {f:?}");
+        }
+    }
+}
+
+#[test]
 fn disabled_rules_neither_fire_nor_list_checks() {
     let Diagnosed {
         explain, analysis, ..

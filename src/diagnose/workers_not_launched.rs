@@ -83,8 +83,8 @@ impl Rule for WorkersNotLaunched {
 
 #[cfg(test)]
 mod tests {
-    use crate::diagnose::Severity;
     use crate::diagnose::test_support::*;
+    use crate::diagnose::{Severity, Thresholds};
 
     #[test]
     fn workers_not_launched_fires_when_the_pool_is_short() {
@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(node.label, "Gather Merge");
         assert_eq!(node.parallel_workers, Some((1, 2)));
         assert_close(f.time_at_stake_ms, node.inclusive_time_ms.unwrap() / 3.0);
-        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(
+            f.severity,
+            Severity::for_stake(f.share_at_stake, f.time_at_stake_ms, &Thresholds::default())
+        );
         assert_eq!(evidence_value(f, "workers planned"), "2");
         assert_eq!(evidence_value(f, "workers launched"), "1");
         assert_eq!(evidence_value(f, "max_parallel_workers"), "1");
