@@ -135,6 +135,13 @@ pub struct JitSummary {
     pub total_ms: Option<f64>,
     /// JIT time as a share (0..1) of execution time.
     pub share_of_execution: Option<f64>,
+    /// The node whose time held the compile time (`jit_ms` on it), which was taken out of its
+    /// exclusive and inclusive times; `None` when no node could hold it.
+    #[serde(default)]
+    pub node_id: Option<usize>,
+    /// Compile time taken out of that node (inlining + optimization + emission, per process).
+    #[serde(default)]
+    pub taken_out_ms: Option<f64>,
 }
 
 /// One plan node: the derived figures plus the plan's own conditions in readable form.
@@ -271,6 +278,11 @@ impl StatementReport {
             functions: Some(j.functions),
             total_ms: analysis.jit_total_ms,
             share_of_execution: analysis.jit_share_of_total,
+            node_id: analysis.jit_node,
+            taken_out_ms: analysis
+                .jit_node
+                .and_then(|id| analysis.nodes.get(id))
+                .and_then(|node| node.jit_ms),
         });
         StatementReport {
             index,

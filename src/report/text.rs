@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::model::{ExplainReport, NodeReport, StatementReport};
+use super::model::{ExplainReport, NodeReport, PlanSummary, StatementReport};
 use crate::diagnose::Severity;
 use crate::plan::EstimateDirection;
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
@@ -77,15 +77,6 @@ pub fn render_statement(
     if let Some(e) = summary.execution_time_ms {
         facts.push(format!("Execution {} ms", fmt_ms(e)));
     }
-    if let Some(jit) = &summary.jit
-        && let Some(total) = jit.total_ms
-    {
-        let share = jit
-            .share_of_execution
-            .map(|s| format!(" ({} of execution)", fmt_pct(s)))
-            .unwrap_or_default();
-        facts.push(format!("JIT {} ms{share}", fmt_ms(total)));
-    }
     if summary.triggers_time_ms > 0.0 {
         facts.push(format!("Triggers {} ms", fmt_ms(summary.triggers_time_ms)));
     }
@@ -103,6 +94,9 @@ pub fn render_statement(
         facts.push(format!("{} parameter(s)", statement.parameters));
     }
     writeln!(w, "  {}", facts.join(" · "))?;
+    if let Some(line) = jit_line(statement, summary) {
+        writeln!(w, "  {line}")?;
+    }
     if !summary.settings.is_empty() {
         let settings: Vec<String> = summary
             .settings
@@ -148,6 +142,34 @@ pub fn render_statement(
         }
     }
     Ok(())
+}
+
+/// JIT on its own line: its total, and the node whose time held the compile time, which the plan
+/// table shows without it.
+fn jit_line(statement: &StatementReport, summary: &PlanSummary) -> Option<String> {
+    let jit = summary.jit.as_ref()?;
+    let total = jit.total_ms?;
+    let mut line = format!("JIT {} ms", fmt_ms(total));
+    if let Some(share) = jit.share_of_execution {
+        line.push_str(&format!(" ({} of execution)", fmt_pct(share)));
+    }
+    if let Some(functions) = jit.functions {
+        line.push_str(&format!(", {functions} functions"));
+    }
+    match (
+        jit.node_id.and_then(|id| statement.nodes.get(id)),
+        jit.taken_out_ms,
+    ) {
+        (Some(node), Some(ms)) => line.push_str(&format!(
+            " · {} ms of it compiled in #{} {}, not counted in its time",
+            fmt_ms(ms),
+            node.metrics.id,
+            node_title(node)
+        )),
+        _ if statement.analyzed => line.push_str(" · not attributed to a node"),
+        _ => {}
+    }
+    Some(line)
 }
 
 fn render_findings(
@@ -481,5 +503,67 @@ mod tests {
             "SELECT a, b FROM t"
         );
         assert_eq!(one_line("abcdef", 4), "abc…");
+    }
+
+    fn render_fixture(name: &str) -> (StatementReport, String) {
+        let path = format!("{}/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let explain = crate::plan::parse_explain(&text).unwrap().remove(0);
+        let analysis = crate::plan::analyze(&explain);
+        let statement = StatementReport::explained(
+            1,
+            None,
+            None,
+            &explain,
+            &analysis,
+            None,
+            &Default::default(),
+        );
+        let report = ExplainReport::new(
+            super::super::Source {
+                kind: super::super::SourceKind::PlanFile,
+                path: Some(name.to_owned()),
+            },
+            None,
+        );
+        let mut out = Vec::new();
+        let style = TextStyle {
+            color: false,
+            width: None,
+            verbose: false,
+        };
+        render_statement(&mut out, &report, &statement, 1, style).unwrap();
+        (statement, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn jit_is_its_own_header_line_and_out_of_the_node_that_held_it() {
+        // jit_nested_loop.json: 254.8 ms of JIT compiling ran inside the Nested Loop (0.03 ms of
+        // its own work with jit = off).
+        let (statement, out) = render_fixture("jit_nested_loop.json");
+        // Once, in the header (the jit-overhead finding below has its own words for it).
+        let jit_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("  JIT ")).collect();
+        assert_eq!(
+            jit_lines,
+            [
+                "  JIT 255.2 ms (79.2% of execution), 8 functions · 254.8 ms of it compiled in #0 Nested Loop, not counted in its time"
+            ],
+            "{out}"
+        );
+        let root = &statement.nodes[0].metrics;
+        assert!(root.exclusive_time_ms.unwrap() < 0.1, "{root:?}");
+        assert!(root.jit_ms.unwrap() > 250.0, "{root:?}");
+        // The plan table shows the Nested Loop's own time, and no rule charges the JIT to it.
+        let row = out
+            .lines()
+            .find(|l| l.starts_with('│') && l.contains("Nested Loop"))
+            .unwrap();
+        assert!(row.contains("0.033"), "{row}");
+        let rules: Vec<&str> = statement.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["jit-overhead"]);
+        let summary = statement.summary.as_ref().unwrap();
+        let jit = summary.jit.as_ref().unwrap();
+        assert_eq!(jit.node_id, Some(0));
+        assert_eq!(jit.taken_out_ms, root.jit_ms);
     }
 }
