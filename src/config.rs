@@ -214,6 +214,21 @@ mod tests {
     }
 
     #[test]
+    fn severity_tiers_are_thresholds_like_the_others() {
+        let (_d, path) = write("[diagnose.thresholds]\nseverity_warning_min_ms = 2\n");
+        let mut config = Config::load(Some(&path)).unwrap();
+        let t = &config.diagnose.thresholds;
+        assert_eq!(t.severity_warning_min_ms, 2.0);
+        assert_eq!(t.severity_notice_min_ms, 1.0);
+        assert_eq!(t.severity_critical_min_ms, 100.0);
+        config
+            .diagnose
+            .apply_flags(&["severity-critical-min-ms=0".into()], &[])
+            .unwrap();
+        assert_eq!(config.diagnose.thresholds.severity_critical_min_ms, 0.0);
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let mut d = DiagnoseConfig::default();
         d.apply_flags(
