@@ -1,0 +1,424 @@
+//! `join-full-scan`: a large table read in full (or mostly) to feed a hash or merge join that
+//! keeps only a small share of its rows. The classic case is a foreign key with no index on the
+//! referencing side: `orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.customer_id = 77`
+//! reads every item to keep the few of one customer's orders, where a nested loop over an index on
+//! `order_items (order_id)` would fetch only those. The seq-scan rule does not see it: the scan
+//! has no filter, the join does the discarding.
+//!
+//! Also the join walk that `unindexed-foreign-key` shares: which table scan feeds each side of a
+//! join (through nodes that pass rows on unchanged), and the foreign key a join condition follows.
+
+use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::pg::catalog::ForeignKey;
+use crate::pg::{quote_ident, quote_qualified};
+use crate::plan::conditions::{PredicateKind, TableRef, Target, parse_condition};
+use crate::plan::{NodeType, PlanNode};
+use crate::units::{fmt_count, fmt_ms, fmt_pct};
+
+#[derive(Debug)]
+pub struct JoinFullScan;
+
+/// Nodes that hand their input's rows on, in number, to the node above: between a scan and the
+/// join it feeds they change nothing an index would.
+fn passes_rows_on(node_type: &NodeType) -> bool {
+    matches!(
+        node_type,
+        NodeType::Hash
+            | NodeType::Sort
+            | NodeType::IncrementalSort
+            | NodeType::Materialize
+            | NodeType::Memoize
+            | NodeType::Gather
+            | NodeType::GatherMerge
+    )
+}
+
+/// Which input of the join a scan feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Outer,
+    Inner,
+}
+
+/// A table scan feeding one side of a hash or merge join.
+#[derive(Debug)]
+pub(super) struct JoinInput {
+    pub join: usize,
+    pub scan: usize,
+    /// The pass-through nodes between them (Hash, Sort, ...), nearest the join first.
+    pub through: Vec<usize>,
+    pub side: Side,
+    /// The join's other input (its top node).
+    pub other: usize,
+}
+
+/// The join's input nodes (not its InitPlans or SubPlans), outer first.
+fn inputs(ctx: &Context<'_>, id: usize) -> Vec<usize> {
+    ctx.children_of(id)
+        .map(|c| c.id)
+        .filter(|&c| {
+            matches!(
+                ctx.nodes[c].parent_relationship.as_deref(),
+                Some("Outer" | "Inner") | None
+            )
+        })
+        .collect()
+}
+
+/// Every table scan that feeds a hash or merge join, directly or through pass-through nodes.
+pub(super) fn join_inputs(ctx: &Context<'_>) -> Vec<JoinInput> {
+    let mut found = Vec::new();
+    for (join, node) in ctx.nodes.iter().enumerate() {
+        if !matches!(node.node_type, NodeType::HashJoin | NodeType::MergeJoin) {
+            continue;
+        }
+        let [outer, inner] = inputs(ctx, join)[..] else {
+            continue;
+        };
+        for (side, top, other) in [(Side::Outer, outer, inner), (Side::Inner, inner, outer)] {
+            let mut current = top;
+            let mut through = Vec::new();
+            while passes_rows_on(&ctx.nodes[current].node_type) {
+                match inputs(ctx, current)[..] {
+                    [only] => {
+                        through.push(current);
+                        current = only;
+                    }
+                    _ => break,
+                }
+            }
+            let scan = ctx.nodes[current];
+            if scan.node_type.is_table_scan() && scan.relation_name.is_some() {
+                found.push(JoinInput {
+                    join,
+                    scan: current,
+                    through,
+                    side,
+                    other,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The join's conditions as EXPLAIN prints them: the hash or merge condition, then its Join Filter.
+pub(super) fn join_conditions(join: &PlanNode) -> Vec<String> {
+    join.hash_cond
+        .iter()
+        .chain(&join.merge_cond)
+        .chain(&join.join_filter)
+        .cloned()
+        .collect()
+}
+
+fn table_ref(node: &PlanNode) -> Option<TableRef<'_>> {
+    Some(TableRef {
+        relation: node.relation_name.as_deref()?,
+        alias: node.alias.as_deref(),
+    })
+}
+
+/// The columns of `scan`'s table that the join's conditions equate with another table's.
+pub(super) fn join_key_columns(join: &PlanNode, scan: &PlanNode) -> Vec<String> {
+    let Some(table) = table_ref(scan) else {
+        return Vec::new();
+    };
+    let mut columns: Vec<String> = Vec::new();
+    for condition in join_conditions(join) {
+        for p in parse_condition(&condition, table) {
+            if p.join_key
+                && p.kind == PredicateKind::Equality
+                && let Target::Column(c) = p.target
+                && !columns.contains(&c)
+            {
+                columns.push(c);
+            }
+        }
+    }
+    columns
+}
+
+/// Whether `node` reads `table` (`schema` compared only when the plan names it).
+fn reads(node: &PlanNode, schema: &str, name: &str) -> bool {
+    node.relation_name.as_deref() == Some(name)
+        && node.schema.as_deref().is_none_or(|s| s == schema)
+}
+
+/// The node and every node below it.
+fn subtree(ctx: &Context<'_>, top: usize) -> Vec<usize> {
+    let mut ids = vec![top];
+    let mut i = 0;
+    while i < ids.len() {
+        ids.extend(ctx.children_of(ids[i]).map(|c| c.id));
+        i += 1;
+    }
+    ids
+}
+
+/// The unindexed foreign key from the scanned table that the join follows: its conditions equate
+/// each of the key's referencing columns (on `scan`) with the referenced column (on a scan of the
+/// referenced table in the join's `other` input).
+pub(super) fn foreign_key_followed<'f>(
+    ctx: &Context<'f>,
+    join: usize,
+    scan: usize,
+    other: usize,
+) -> Option<&'f ForeignKey> {
+    let scan_node = ctx.nodes[scan];
+    let ours = table_ref(scan_node)?;
+    let conditions = join_conditions(ctx.nodes[join]);
+    // Conjunct text → our column, for each equality of one of our columns with another table's.
+    let mut our_keys: Vec<(String, String)> = Vec::new();
+    for condition in &conditions {
+        for p in parse_condition(condition, ours) {
+            if p.join_key
+                && p.kind == PredicateKind::Equality
+                && let Target::Column(c) = p.target
+            {
+                our_keys.push((p.text, c));
+            }
+        }
+    }
+    if our_keys.is_empty() {
+        return None;
+    }
+    let others = subtree(ctx, other);
+    ctx.facts.unindexed_foreign_keys.iter().find(|fk| {
+        reads(scan_node, &fk.table.schema, &fk.table.name)
+            && others.iter().any(|&id| {
+                let node = ctx.nodes[id];
+                let Some(theirs) = table_ref(node) else {
+                    return false;
+                };
+                if !node.node_type.is_table_scan()
+                    || !reads(node, &fk.referenced.schema, &fk.referenced.name)
+                {
+                    return false;
+                }
+                // The same conjunct read from the referenced table's side names its column.
+                let mut pairs: Vec<(&str, String)> = Vec::new();
+                for condition in &conditions {
+                    for p in parse_condition(condition, theirs) {
+                        if let Target::Column(c) = p.target
+                            && let Some((_, mine)) = our_keys.iter().find(|(t, _)| *t == p.text)
+                        {
+                            pairs.push((mine.as_str(), c));
+                        }
+                    }
+                }
+                fk.columns
+                    .iter()
+                    .zip(&fk.referenced_columns)
+                    .all(|(mine, theirs)| pairs.iter().any(|(m, t)| m == mine && t == theirs))
+            })
+    })
+}
+
+/// `order_items_order_id_fkey (order_id) → public.orders (id)`.
+pub(super) fn describe_foreign_key(fk: &ForeignKey) -> String {
+    format!(
+        "{} ({}) → {}.{} ({})",
+        fk.name,
+        fk.columns.join(", "),
+        fk.referenced.schema,
+        fk.referenced.name,
+        fk.referenced_columns.join(", ")
+    )
+}
+
+/// Rows a scan read: those it returned and those its filter or a recheck discarded, over all loops.
+pub(super) fn rows_read(ctx: &Context<'_>, scan: usize) -> f64 {
+    let metrics = &ctx.analysis.nodes[scan];
+    let node = ctx.nodes[scan];
+    let loops = metrics.loops.unwrap_or(0.0);
+    metrics.actual_rows_total.unwrap_or(0.0)
+        + (node.rows_removed_by_filter.unwrap_or(0.0)
+            + node.rows_removed_by_index_recheck.unwrap_or(0.0))
+            * loops
+}
+
+/// A share that may be far below a tenth of a percent, which `fmt_pct` would print as `0.0%`.
+fn fmt_small_pct(share: f64) -> String {
+    if share > 0.0 && share < 0.001 {
+        "<0.1%".to_owned()
+    } else {
+        fmt_pct(share)
+    }
+}
+
+/// The join's name with its kind, as a reader knows it: `Parallel Hash Join (inner)`.
+fn join_kind(join: &PlanNode) -> String {
+    match &join.join_type {
+        Some(kind) => format!("{} ({})", join.label(), kind.to_lowercase()),
+        None => join.label(),
+    }
+}
+
+/// Whether the join returns every row of that side, matched or not: then no index spares reading
+/// them.
+fn preserves(join: &PlanNode, side: Side) -> bool {
+    matches!(
+        (join.join_type.as_deref(), side),
+        (Some("Full"), _)
+            | (Some("Left" | "Anti"), Side::Outer)
+            | (Some("Right" | "Right Anti"), Side::Inner)
+    )
+}
+
+impl Rule for JoinFullScan {
+    fn id(&self) -> RuleId {
+        RuleId::JoinFullScan
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
+        let t = ctx.thresholds;
+        for input in join_inputs(ctx) {
+            let scan_metrics = &ctx.analysis.nodes[input.scan];
+            let join_metrics = &ctx.analysis.nodes[input.join];
+            let scan = ctx.nodes[input.scan];
+            let join = ctx.nodes[input.join];
+            if scan_metrics.loops.unwrap_or(0.0) == 0.0 {
+                continue;
+            }
+            let relation = scan_metrics.relation.clone().unwrap_or_default();
+            let mut not_a_finding = |reason: String| {
+                checks.push(Check {
+                    rule: self.id(),
+                    node_id: input.scan,
+                    reason,
+                })
+            };
+            let read = rows_read(ctx, input.scan);
+            let produced = scan_metrics.actual_rows_total.unwrap_or(0.0);
+            let kept = join_metrics.actual_rows_total.unwrap_or(0.0);
+            let seeks = ctx.analysis.nodes[input.other]
+                .actual_rows_total
+                .unwrap_or(0.0);
+            let kind = join_kind(join);
+            if read < t.seq_scan_min_rows {
+                not_a_finding(format!(
+                    "{relation}: small ({} rows read < {}); reading it whole for the {kind} is cheap",
+                    fmt_count(read),
+                    fmt_count(t.seq_scan_min_rows)
+                ));
+                continue;
+            }
+            if preserves(join, input.side) {
+                not_a_finding(format!(
+                    "{relation}: the {kind} returns each of its rows, matched or not; every row is needed"
+                ));
+                continue;
+            }
+            if produced <= 0.0 {
+                continue;
+            }
+            let kept_share = kept / produced;
+            if kept_share > t.join_max_kept_share {
+                not_a_finding(format!(
+                    "{relation}: the {kind} keeps {} of the {} rows it reads from it; reading them all is the right plan",
+                    fmt_pct(kept_share.min(1.0)),
+                    fmt_count(produced)
+                ));
+                continue;
+            }
+            if seeks > t.join_max_kept_share * produced {
+                not_a_finding(format!(
+                    "{relation}: the {kind} keeps {} of its {} rows, but the other side brings {} rows: a nested loop would seek that many times, no cheaper than reading the table",
+                    fmt_count(kept),
+                    fmt_count(produced),
+                    fmt_count(seeks)
+                ));
+                continue;
+            }
+            // seq-scan ran first: a scan whose own filter is already flagged keeps that finding
+            // (its advice narrows the same read), and this rule adds nothing on top.
+            if findings
+                .iter()
+                .any(|f| f.rule == RuleId::SeqScan && f.node_id == input.scan)
+            {
+                not_a_finding(format!(
+                    "{relation}: seq-scan already reports this scan; the {kind} keeps {} of the {} rows its filter returns",
+                    fmt_count(kept),
+                    fmt_count(produced)
+                ));
+                continue;
+            }
+            let columns = join_key_columns(join, scan);
+            if columns.is_empty() {
+                not_a_finding(format!(
+                    "{relation}: the {kind} keeps {} of its {} rows, but its condition equates no plain column of {relation} that an index could seek",
+                    fmt_count(kept),
+                    fmt_count(produced)
+                ));
+                continue;
+            }
+            // Exclusive times can come out a hair below zero from rounding: count them as none.
+            let exclusive = |id: usize| {
+                ctx.analysis.nodes[id]
+                    .exclusive_time_ms
+                    .unwrap_or(0.0)
+                    .max(0.0)
+            };
+            let scan_ms = exclusive(input.scan);
+            let through_ms: f64 = input.through.iter().map(|&id| exclusive(id)).sum();
+            let join_ms = exclusive(input.join);
+            let ms = scan_ms + through_ms + join_ms;
+            let conditions = join_conditions(join);
+            let fk = foreign_key_followed(ctx, input.join, input.scan, input.other);
+            let table = quote_qualified(
+                scan.schema.as_deref(),
+                scan.relation_name.as_deref().unwrap_or_default(),
+            );
+            let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+
+            let mut ev = vec![
+                evidence("rows read", fmt_count(read)),
+                evidence(
+                    "rows the join keeps",
+                    format!("{} ({})", fmt_count(kept), fmt_small_pct(kept_share)),
+                ),
+                evidence("rows from the other side", fmt_count(seeks)),
+                evidence("join", format!("{kind}, node #{}", input.join)),
+                evidence("join condition", conditions.join(" AND ")),
+                evidence("time at stake", {
+                    let mut parts = vec![format!("scan {} ms", fmt_ms(scan_ms))];
+                    if !input.through.is_empty() {
+                        parts.push(format!("passing rows on {} ms", fmt_ms(through_ms)));
+                    }
+                    parts.push(format!("join {} ms", fmt_ms(join_ms)));
+                    format!("{} ms ({})", fmt_ms(ms), parts.join(", "))
+                }),
+            ];
+            let mut summary = format!(
+                "{} on {relation} reads {} rows to feed a {kind} that keeps {} ({})",
+                scan_metrics.label,
+                fmt_count(read),
+                fmt_count(kept),
+                fmt_small_pct(kept_share)
+            );
+            let mut advice = format!(
+                "index the join key of {relation}: CREATE INDEX ON {table} ({}), so a nested loop fetches only the matching rows instead of reading {}",
+                quoted.join(", "),
+                fmt_count(read)
+            );
+            if let Some(fk) = fk {
+                let described = format!(
+                    "{} has no index on {}",
+                    describe_foreign_key(fk),
+                    fk.table.name
+                );
+                summary.push_str(&format!("; foreign key {described}"));
+                ev.push(evidence("foreign key", described));
+                advice.push_str(&format!(
+                    "; the same index serves the checks of {} when {}.{} rows are deleted or their key updated",
+                    fk.name, fk.referenced.schema, fk.referenced.name
+                ));
+            }
+            findings.push(ctx.finding(self.id(), input.scan, ms, conditions, summary, ev, advice));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {}
