@@ -421,4 +421,210 @@ impl Rule for JoinFullScan {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use crate::diagnose::test_support::*;
+    use crate::diagnose::{SchemaFacts, Severity, Thresholds};
+
+    fn order_items_fk() -> SchemaFacts {
+        SchemaFacts {
+            unindexed_foreign_keys: vec![foreign_key(
+                "order_items_order_id_fkey",
+                "order_items",
+                &["order_id"],
+                "orders",
+                &["id"],
+            )],
+        }
+    }
+
+    #[test]
+    fn join_full_scan_fires_on_the_probe_side_of_a_hash_join() {
+        // join_probe_side.json: all 1,000,000 order items read by a Parallel Seq Scan, probed
+        // against one customer's 10 orders; the Parallel Hash Join keeps 51.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("join_probe_side.json");
+        let f = finding(&d, "join-full-scan");
+        let scan = &analysis.nodes[f.node_id];
+        assert_eq!(scan.label, "Parallel Seq Scan");
+        assert_eq!(f.relation.as_deref(), Some("public.order_items"));
+        let join = &analysis.nodes[scan.parent.unwrap()];
+        assert_eq!(join.label, "Parallel Hash Join");
+        // No pass-through node between a probe side and its join.
+        assert_close(
+            f.time_at_stake_ms,
+            scan.exclusive_time_ms.unwrap() + join.exclusive_time_ms.unwrap(),
+        );
+        assert_eq!(f.severity, Severity::for_share(f.share_at_stake));
+        assert_eq!(f.expressions, ["(oi.order_id = o.id)"]);
+        assert_eq!(evidence_value(f, "rows the join keeps"), "51 (<0.1%)");
+        assert!(
+            f.advice
+                .contains(r#"CREATE INDEX ON "public"."order_items" ("order_id")"#),
+            "{}",
+            f.advice
+        );
+        // Nothing known of the catalog: no foreign key named.
+        assert!(!f.summary.contains("foreign key"), "{}", f.summary);
+        // The filtered orders scan on the other side keeps all its rows through the join.
+        let c = checks(&d, "join-full-scan");
+        assert!(
+            c.iter()
+                .any(|c| c.reason.contains("reading them all is the right plan")),
+            "{c:?}"
+        );
+        insta::assert_json_snapshot!(findings(&d, "join-full-scan"));
+    }
+
+    #[test]
+    fn join_full_scan_names_the_unindexed_foreign_key_the_join_follows() {
+        let d = diagnose_fixture_with_facts(
+            "join_probe_side.json",
+            &Thresholds::default(),
+            order_items_fk(),
+        )
+        .diagnosis;
+        let f = finding(&d, "join-full-scan");
+        let named =
+            "order_items_order_id_fkey (order_id) → public.orders (id) has no index on order_items";
+        assert!(
+            f.summary.ends_with(&format!("; foreign key {named}")),
+            "{}",
+            f.summary
+        );
+        assert_eq!(evidence_value(f, "foreign key"), named);
+        // The join finding names the key: the low-severity rule adds nothing for that scan.
+        let c = check(&d, "unindexed-foreign-key");
+        assert_eq!(c.node_id, f.node_id);
+        assert!(
+            c.reason.contains("join-full-scan reports this scan"),
+            "{c:?}"
+        );
+
+        // A key on other columns, or from the other table, is not the one this join follows.
+        for fk in [
+            foreign_key("x_fkey", "order_items", &["sku"], "orders", &["id"]),
+            foreign_key("y_fkey", "orders", &["id"], "order_items", &["order_id"]),
+        ] {
+            let facts = SchemaFacts {
+                unindexed_foreign_keys: vec![fk],
+            };
+            let d =
+                diagnose_fixture_with_facts("join_probe_side.json", &Thresholds::default(), facts)
+                    .diagnosis;
+            let f = finding(&d, "join-full-scan");
+            assert!(!f.summary.contains("foreign key"), "{}", f.summary);
+        }
+    }
+
+    #[test]
+    fn join_full_scan_fires_on_the_build_side_of_a_hash_join() {
+        // join_build_side.json: order_items hashed whole (the planner expected 2,000,000 rows
+        // from the function scan it probes with; there were 9).
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("join_build_side.json");
+        let f = finding(&d, "join-full-scan");
+        let scan = &analysis.nodes[f.node_id];
+        assert_eq!(scan.label, "Seq Scan");
+        let hash = &analysis.nodes[scan.parent.unwrap()];
+        assert_eq!(hash.label, "Hash");
+        let join = &analysis.nodes[hash.parent.unwrap()];
+        // The Hash between the scan and the join counts in the time at stake.
+        assert_close(
+            f.time_at_stake_ms,
+            [scan, hash, join]
+                .iter()
+                .map(|n| n.exclusive_time_ms.unwrap().max(0.0))
+                .sum(),
+        );
+        assert_eq!(f.expressions, ["(g.id = oi.order_id)"]);
+        insta::assert_json_snapshot!(findings(&d, "join-full-scan"));
+    }
+
+    #[test]
+    fn join_full_scan_fires_at_a_merge_join_through_its_sort() {
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("join_merge.json");
+        let f = finding(&d, "join-full-scan");
+        let scan = &analysis.nodes[f.node_id];
+        assert_eq!(analysis.nodes[scan.parent.unwrap()].label, "Sort");
+        assert!(evidence_value(f, "join").starts_with("Merge Join (inner)"));
+        assert!(evidence_value(f, "time at stake").contains("passing rows on"));
+        insta::assert_json_snapshot!(findings(&d, "join-full-scan"));
+    }
+
+    #[test]
+    fn join_full_scan_fires_on_each_large_table_of_a_chain() {
+        // join_chain.json: customers → orders → order_items, each join keeping a few rows.
+        let d = diagnose_fixture("join_chain.json").diagnosis;
+        let relations: Vec<_> = findings(&d, "join-full-scan")
+            .iter()
+            .map(|f| f.relation.as_deref().unwrap())
+            .collect();
+        assert_eq!(relations, ["public.order_items", "public.orders"]);
+    }
+
+    #[test]
+    fn join_full_scan_near_miss_a_join_that_keeps_most_rows() {
+        let d = diagnose_fixture("join_keeps_most.json").diagnosis;
+        let c = check(&d, "join-full-scan");
+        assert!(
+            c.reason
+                .ends_with("keeps 99.5% of the 999,999 rows it reads from it; reading them all is the right plan"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn join_full_scan_leaves_a_scan_seq_scan_reports_to_it() {
+        // join_seq_scan_overlap.json: order_items' own filter (qty < 3) discards 60%: seq-scan
+        // reports it, and the join rule adds a check, not a second finding.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture("join_seq_scan_overlap.json");
+        let seq = findings(&d, "seq-scan");
+        let items = seq
+            .iter()
+            .find(|f| f.relation.as_deref() == Some("public.order_items"))
+            .expect("seq-scan on order_items");
+        assert_eq!(analysis.nodes[items.node_id].label, "Parallel Seq Scan");
+        let c = check(&d, "join-full-scan");
+        assert_eq!(c.node_id, items.node_id);
+        assert!(
+            c.reason.contains("seq-scan already reports this scan"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn join_full_scan_near_miss_the_preserved_side_of_an_outer_join() {
+        // The same plan as a LEFT JOIN from order_items: every item is returned, matched or not.
+        let d = diagnose_fixture_edited("join_probe_side.json", &Thresholds::default(), |text| {
+            text.replace(r#""Join Type": "Inner""#, r#""Join Type": "Left""#)
+        })
+        .diagnosis;
+        let c = check(&d, "join-full-scan");
+        assert!(c.reason.contains("matched or not"), "{c:?}");
+    }
+
+    #[test]
+    fn join_full_scan_threshold_is_configurable() {
+        let thresholds = Thresholds {
+            join_max_kept_share: 0.00001,
+            ..Thresholds::default()
+        };
+        let d = diagnose_fixture_with("join_probe_side.json", &thresholds).diagnosis;
+        assert_quiet(&d, "join-full-scan");
+    }
+}

@@ -97,4 +97,68 @@ impl Rule for UnindexedForeignKey {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use crate::diagnose::test_support::*;
+    use crate::diagnose::{SchemaFacts, Severity, Thresholds};
+
+    fn facts() -> SchemaFacts {
+        SchemaFacts {
+            unindexed_foreign_keys: vec![foreign_key(
+                "order_items_order_id_fkey",
+                "order_items",
+                &["order_id"],
+                "orders",
+                &["id"],
+            )],
+        }
+    }
+
+    #[test]
+    fn unindexed_foreign_key_fires_on_a_join_that_keeps_most_rows() {
+        // join_keeps_most.json: every order item joined to its order; the join needs them all, so
+        // join-full-scan is quiet, but the key it follows has no index on order_items.
+        let Diagnosed {
+            diagnosis: d,
+            analysis,
+            ..
+        } = diagnose_fixture_with_facts("join_keeps_most.json", &Thresholds::default(), facts());
+        assert_quiet(&d, "join-full-scan");
+        let f = finding(&d, "unindexed-foreign-key");
+        assert_eq!(analysis.nodes[f.node_id].label, "Parallel Seq Scan");
+        assert_eq!(f.relation.as_deref(), Some("public.order_items"));
+        assert_eq!(f.severity, Severity::Info);
+        assert_eq!(f.time_at_stake_ms, 0.0);
+        assert!(
+            f.summary.ends_with(
+                "foreign key order_items_order_id_fkey (order_id) → public.orders (id), which has no index on order_items"
+            ),
+            "{}",
+            f.summary
+        );
+        assert!(
+            f.advice
+                .starts_with(r#"CREATE INDEX ON "public"."order_items" ("order_id")"#),
+            "{}",
+            f.advice
+        );
+        insta::assert_json_snapshot!(findings(&d, "unindexed-foreign-key"));
+    }
+
+    #[test]
+    fn unindexed_foreign_key_is_quiet_without_catalog_facts() {
+        let d = diagnose_fixture("join_keeps_most.json").diagnosis;
+        assert_quiet(&d, "unindexed-foreign-key");
+        assert!(checks(&d, "unindexed-foreign-key").is_empty());
+    }
+
+    #[test]
+    fn unindexed_foreign_key_near_miss_a_tiny_table() {
+        let thresholds = Thresholds {
+            unindexed_fk_min_rows: 10_000_000.0,
+            ..Thresholds::default()
+        };
+        let d = diagnose_fixture_with_facts("join_keeps_most.json", &thresholds, facts()).diagnosis;
+        let c = check(&d, "unindexed-foreign-key");
+        assert!(c.reason.contains("the table is tiny"), "{c:?}");
+    }
+}
