@@ -314,6 +314,20 @@ impl Rule for JoinFullScan {
                 continue;
             }
             let kept_share = kept / produced;
+            // Rows the join's Join Filter discarded still matched its key: an index on the key
+            // would fetch them too.
+            let matched = kept
+                + join.rows_removed_by_join_filter.unwrap_or(0.0)
+                    * join_metrics.loops.unwrap_or(0.0);
+            if matched > kept && matched / produced > t.join_max_kept_share {
+                not_a_finding(format!(
+                    "{relation}: the {kind} keeps {} of its {} rows, but {} match its key before the Join Filter; an index on the key would fetch them all",
+                    fmt_count(kept),
+                    fmt_count(produced),
+                    fmt_count(matched)
+                ));
+                continue;
+            }
             if kept_share > t.join_max_kept_share {
                 not_a_finding(format!(
                     "{relation}: the {kind} keeps {} of the {} rows it reads from it; reading them all is the right plan",
@@ -616,6 +630,21 @@ mod tests {
         .diagnosis;
         let c = check(&d, "join-full-scan");
         assert!(c.reason.contains("matched or not"), "{c:?}");
+    }
+
+    #[test]
+    fn join_full_scan_near_miss_rows_a_join_filter_discards() {
+        // The same plan with 600,000 more items matching the key, discarded by a Join Filter:
+        // an index on the key would fetch them all.
+        let d = diagnose_fixture_edited("join_probe_side.json", &Thresholds::default(), |text| {
+            text.replace(
+                r#""Join Type": "Inner","#,
+                r#""Join Type": "Inner", "Rows Removed by Join Filter": 200000,"#,
+            )
+        })
+        .diagnosis;
+        let c = check(&d, "join-full-scan");
+        assert!(c.reason.contains("600,051 match its key"), "{c:?}");
     }
 
     #[test]
