@@ -202,7 +202,8 @@ mod tests {
             format!(
                 "{}: unknown rule `nope`; known: seq-scan, unindexed-sort, heavy-aggregate, \
                  misestimate, disk-spill, nested-loop-amplification, index-filter-waste, \
-                 heap-fetches, lossy-bitmap, jit-overhead, workers-not-launched, planning-time",
+                 heap-fetches, lossy-bitmap, jit-overhead, workers-not-launched, planning-time, \
+                 join-full-scan, unindexed-foreign-key",
                 path.display()
             )
         );

@@ -222,3 +222,149 @@ async fn pgdiag_toml_and_flags_change_thresholds_and_disable_rules() {
         run.stderr
     );
 }
+
+/// Customers, their orders and the orders' items, each joined to the next through a foreign key
+/// with no index on its referencing side (only the primary keys are indexed).
+const FK_CHAIN: &str = "
+    CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+    INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 2000) g;
+    CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers (id),
+                         created_at timestamptz NOT NULL);
+    INSERT INTO orders SELECT g, 1 + g % 2000, now() - g * interval '1 minute'
+      FROM generate_series(1, 20000) g;
+    CREATE TABLE order_items (id bigint PRIMARY KEY, order_id int NOT NULL REFERENCES orders (id),
+                              sku text NOT NULL, qty int NOT NULL);
+    INSERT INTO order_items SELECT g, 1 + g % 20000, 'sku' || g % 1000, 1 + g % 5
+      FROM generate_series(1, 200000) g;
+    ANALYZE;
+";
+
+fn join_findings<'a>(report: &'a ExplainReport, rule: &str) -> Vec<&'a pgdiag::diagnose::Finding> {
+    report.statements[0]
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_join_through_an_unindexed_foreign_key_is_found_and_the_key_named() {
+    let (url, client) = database("diagfk", FK_CHAIN).await;
+    let explain = |sql: &str| {
+        let run = pgdiag(&["explain", "--dsn", &url, "--format", "json", "-c", sql]);
+        assert_eq!(run.code, 0, "{}", run.all_output());
+        serde_json::from_str::<ExplainReport>(&run.stdout).unwrap()
+    };
+
+    // The big table is the probe side of a hash join that keeps one customer's few items.
+    let probe = "SELECT o.id, o.created_at, oi.sku, oi.qty FROM orders o \
+                 JOIN order_items oi ON oi.order_id = o.id WHERE o.customer_id = 77";
+    let report = explain(probe);
+    let found = join_findings(&report, "join-full-scan");
+    let items = found
+        .iter()
+        .find(|f| f.relation.as_deref() == Some("public.order_items"))
+        .unwrap_or_else(|| panic!("no join-full-scan on order_items: {found:?}"));
+    assert!(
+        items.summary.contains(
+            "foreign key order_items_order_id_fkey (order_id) → public.orders (id) has no index on order_items"
+        ),
+        "{}",
+        items.summary
+    );
+    assert!(items.time_at_stake_ms > 0.0, "{items:?}");
+    assert!(
+        items
+            .advice
+            .contains(r#"CREATE INDEX ON "public"."order_items" ("order_id")"#),
+        "{}",
+        items.advice
+    );
+    assert_eq!(items.expressions, ["(oi.order_id = o.id)"]);
+    // The join finding names the key: no second, low-severity finding on the same scan.
+    assert!(join_findings(&report, "unindexed-foreign-key").is_empty());
+
+    // A three-table chain: every large table read in full is found (orders through customers'
+    // key, order_items through orders').
+    let chain = "SELECT c.name, o.id, oi.sku FROM customers c \
+                 JOIN orders o ON o.customer_id = c.id \
+                 JOIN order_items oi ON oi.order_id = o.id WHERE c.name = 'c77'";
+    let report = explain(chain);
+    let mut relations: Vec<&str> = join_findings(&report, "join-full-scan")
+        .iter()
+        .map(|f| f.relation.as_deref().unwrap())
+        .collect();
+    relations.sort();
+    assert_eq!(
+        relations,
+        ["public.order_items", "public.orders"],
+        "{report:?}"
+    );
+    for f in join_findings(&report, "join-full-scan") {
+        assert!(f.summary.contains("has no index on"), "{}", f.summary);
+    }
+
+    // A join that needs every item: no join finding, but the unindexed key is named, low.
+    let report = explain(
+        "SELECT count(*) FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.customer_id > 10",
+    );
+    assert!(
+        join_findings(&report, "join-full-scan").is_empty(),
+        "{report:?}"
+    );
+    let fk = join_findings(&report, "unindexed-foreign-key");
+    assert_eq!(fk.len(), 1, "{report:?}");
+    assert_eq!(fk[0].severity, Severity::Info);
+    assert_eq!(fk[0].relation.as_deref(), Some("public.order_items"));
+
+    // Indexed (a composite whose leading column is the key's counts too), the key is no longer
+    // named, and the planner fetches the items through the index: no join finding left there.
+    client
+        .batch_execute("CREATE INDEX ON order_items (order_id, sku); ANALYZE order_items;")
+        .await
+        .unwrap();
+    let report = explain(probe);
+    assert!(
+        !join_findings(&report, "join-full-scan")
+            .iter()
+            .any(|f| f.relation.as_deref() == Some("public.order_items")),
+        "{report:?}"
+    );
+    let keys = pgdiag::pg::catalog::unindexed_foreign_keys(
+        &client,
+        &["order_items".into(), "orders".into(), "customers".into()],
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["orders_customer_id_fkey"]);
+}
+
+#[tokio::test]
+async fn a_multi_column_foreign_key_is_covered_by_an_index_on_its_columns_in_any_order() {
+    let (_url, client) = database(
+        "diagfk2",
+        "CREATE TABLE parent (a int, b int, PRIMARY KEY (a, b));
+         CREATE TABLE child (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES parent);
+         CREATE TABLE other (id int PRIMARY KEY, a int, b int, CONSTRAINT other_ab FOREIGN KEY (a, b) REFERENCES parent);
+         CREATE INDEX ON child (b, a, id);
+         CREATE INDEX ON other (a);",
+    )
+    .await;
+    let keys = pgdiag::pg::catalog::unindexed_foreign_keys(
+        &client,
+        &["parent".into(), "child".into(), "other".into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = &keys[0];
+    assert_eq!(key.name, "other_ab");
+    assert_eq!(
+        (key.table.schema.as_str(), key.table.name.as_str()),
+        ("public", "other")
+    );
+    assert_eq!(key.columns, ["a", "b"]);
+    assert_eq!(key.referenced.name, "parent");
+    assert_eq!(key.referenced_columns, ["a", "b"]);
+}

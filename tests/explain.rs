@@ -58,9 +58,20 @@ async fn explains_a_select_with_timings_and_tree() {
         run.stdout
     );
     assert!(run.stdout.contains("Execution"), "{}", run.stdout);
-    assert!(run.stdout.contains("Where the time goes"), "{}", run.stdout);
+    // All 50,000 reviews read to keep the 2.5% of 49 products: a join-full-scan finding.
+    assert!(run.stdout.contains("join-full-scan · #"), "{}", run.stdout);
     // Not a terminal: no colour codes.
     assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
+    // Without a finding (the join keeps most reviews), the report says where the time goes.
+    let run = pgdiag(&[
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        "SELECT p.name, r.rating FROM products p JOIN reviews r ON r.product_id = p.id WHERE p.id < 1500",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.contains("Where the time goes"), "{}", run.stdout);
 
     let run = pgdiag(&[
         "explain",
@@ -689,7 +700,7 @@ async fn libpq_environment_and_database_url_are_honoured() {
         "--dsn",
         &url,
         "-c",
-        "SELECT count(*) FROM products",
+        "SELECT p.name, r.rating FROM products p JOIN reviews r ON r.product_id = p.id WHERE p.id < 1500",
     ]);
     let run = run_with(cmd, None);
     assert_eq!(run.code, 0, "{}", run.all_output());

@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{ExplainArgs, FailOn, OutputFormat};
-use crate::diagnose::DiagnoseConfig;
+use crate::diagnose::{DiagnoseConfig, SchemaFacts};
 use crate::input::{self, Origin};
 use crate::pg::{self, ConnectionSettings, ExplainOptions, ProcessEnv, Runner};
 use crate::plan::{Explain, analyze, parse_explain, parse_explain_value};
@@ -70,6 +70,18 @@ pub async fn run(
                     .next()
                     .ok_or_else(|| anyhow!("statement {index}: EXPLAIN returned no plan"))?;
                 let analysis = analyze(&explain);
+                // The catalog's facts about the plan's tables (unindexed foreign keys) for diagnosis.
+                let diagnose_config = DiagnoseConfig {
+                    facts: SchemaFacts {
+                        unindexed_foreign_keys: pg::catalog::unindexed_foreign_keys_of_plan(
+                            runner.client(),
+                            &explain,
+                        )
+                        .await
+                        .with_context(|| format!("statement {index}: reading foreign keys"))?,
+                    },
+                    ..diagnose_config.clone()
+                };
                 let raw = Some(output.document);
                 let mut entry = StatementReport::explained(
                     index,

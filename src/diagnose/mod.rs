@@ -8,12 +8,14 @@ mod heap_fetches;
 mod heavy_aggregate;
 mod index_filter_waste;
 mod jit_overhead;
+mod join_full_scan;
 mod lossy_bitmap;
 mod misestimate;
 mod nested_loop_amplification;
 mod planning_time;
 mod rule_id;
 mod seq_scan;
+mod unindexed_foreign_key;
 mod unindexed_sort;
 mod workers_not_launched;
 
@@ -36,6 +38,8 @@ rule_id::rule_ids! {
     JitOverhead => "jit-overhead", jit_overhead::JitOverhead;
     WorkersNotLaunched => "workers-not-launched", workers_not_launched::WorkersNotLaunched;
     PlanningTime => "planning-time", planning_time::PlanningTime;
+    JoinFullScan => "join-full-scan", join_full_scan::JoinFullScan;
+    UnindexedForeignKey => "unindexed-foreign-key", unindexed_foreign_key::UnindexedForeignKey;
 }
 
 use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
@@ -178,6 +182,12 @@ pub struct Thresholds {
     pub planning_min_ratio: f64,
     /// ...and at least this long (ms), so sub-millisecond queries are not flagged.
     pub planning_min_ms: f64,
+    /// join-full-scan: a large table (`seq_scan_min_rows`) read to feed a hash or merge join that
+    /// keeps at most this share of its rows (and seeks no more rows from the other side).
+    pub join_max_kept_share: f64,
+    /// unindexed-foreign-key: rows read (over all loops) from which a scan of a table joined
+    /// through an unindexed foreign key is named; below it the table is tiny.
+    pub unindexed_fk_min_rows: f64,
 }
 
 impl Default for Thresholds {
@@ -203,6 +213,8 @@ impl Default for Thresholds {
             heap_fetches_min_share_of_rows: 0.1,
             planning_min_ratio: 1.0,
             planning_min_ms: 5.0,
+            join_max_kept_share: 0.10,
+            unindexed_fk_min_rows: 1_000.0,
         }
     }
 }
@@ -215,6 +227,8 @@ pub struct Context<'a> {
     /// Plan nodes in the same order as `analysis.nodes`.
     pub nodes: Vec<&'a PlanNode>,
     pub thresholds: &'a Thresholds,
+    /// What the catalog says of the plan's tables (nothing for a saved plan).
+    pub facts: &'a SchemaFacts,
 }
 
 impl Context<'_> {
@@ -304,6 +318,19 @@ pub struct DiagnoseConfig {
     pub thresholds: Thresholds,
     /// Rules not to run.
     pub disabled_rules: Vec<RuleId>,
+    /// What the catalog says of the statement's tables: filled per statement by a command that is
+    /// connected, never read from pgdiag.toml.
+    #[serde(skip)]
+    pub facts: SchemaFacts,
+}
+
+/// Facts about the schema that a plan does not carry, read from the catalog by the caller so the
+/// rules stay pure. `Default` is nothing known: a saved plan is diagnosed from the plan alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaFacts {
+    /// Foreign keys between the statement's tables whose referencing columns lead no index
+    /// ([`crate::pg::catalog::unindexed_foreign_keys`]).
+    pub unindexed_foreign_keys: Vec<crate::pg::catalog::ForeignKey>,
 }
 
 /// Run every rule over an analysed plan with these thresholds.
@@ -313,7 +340,7 @@ pub fn diagnose(explain: &Explain, analysis: &Analysis, thresholds: &Thresholds)
         analysis,
         &DiagnoseConfig {
             thresholds: thresholds.clone(),
-            disabled_rules: Vec::new(),
+            ..DiagnoseConfig::default()
         },
     )
 }
@@ -330,6 +357,7 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
         analysis,
         nodes: explain.plan.preorder(),
         thresholds: &config.thresholds,
+        facts: &config.facts,
     };
     for rule in rules() {
         if config.disabled_rules.contains(&rule.id()) {

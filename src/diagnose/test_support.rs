@@ -2,7 +2,10 @@
 //! diagnosed, and lookups of one rule's findings, checks and evidence in the result. Reading a
 //! fixture is the only I/O; no server is involved.
 
-use super::{Check, Diagnosis, Evidence, Finding, Thresholds, diagnose};
+use super::{
+    Check, DiagnoseConfig, Diagnosis, Evidence, Finding, SchemaFacts, Thresholds, diagnose,
+    diagnose_with,
+};
 use crate::plan::{Analysis, Explain, analyze, parse_explain};
 
 /// A fixture plan with its figures and its diagnosis.
@@ -41,6 +44,51 @@ pub fn diagnose_fixture_edited(
         explain,
         analysis,
         diagnosis,
+    }
+}
+
+/// Diagnose `fixtures/plans/<name>` with `thresholds` and what the catalog would have said of its
+/// tables.
+pub fn diagnose_fixture_with_facts(
+    name: &str,
+    thresholds: &Thresholds,
+    facts: SchemaFacts,
+) -> Diagnosed {
+    let Diagnosed {
+        explain, analysis, ..
+    } = diagnose_fixture_with(name, thresholds);
+    let config = DiagnoseConfig {
+        thresholds: thresholds.clone(),
+        facts,
+        ..DiagnoseConfig::default()
+    };
+    let diagnosis = diagnose_with(&explain, &analysis, &config);
+    Diagnosed {
+        explain,
+        analysis,
+        diagnosis,
+    }
+}
+
+/// A foreign key as the catalog reads it: `table (columns) → referenced (referenced_columns)`,
+/// both in `public`.
+pub fn foreign_key(
+    name: &str,
+    table: &str,
+    columns: &[&str],
+    referenced: &str,
+    referenced_columns: &[&str],
+) -> crate::pg::catalog::ForeignKey {
+    let relation = |name: &str| crate::pg::catalog::RelationName {
+        schema: "public".into(),
+        name: name.into(),
+    };
+    crate::pg::catalog::ForeignKey {
+        name: name.into(),
+        table: relation(table),
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        referenced: relation(referenced),
+        referenced_columns: referenced_columns.iter().map(|c| c.to_string()).collect(),
     }
 }
 

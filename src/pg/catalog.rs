@@ -2,7 +2,8 @@
 //! table already has, with their key columns (or expressions), operator classes, directions,
 //! INCLUDE columns and predicate, and the size facts of its columns' types (which bound what an
 //! INCLUDE may carry); for applying and proving suggestions, what already holds a
-//! name (an index and whether it is valid, a materialized view and its query) and sizes.
+//! name (an index and whether it is valid, a materialized view and its query) and sizes; for
+//! diagnosis, the foreign keys between a statement's tables that no index serves.
 
 use tokio_postgres::Client;
 
@@ -355,4 +356,105 @@ pub async fn deparsed_view_query(client: &Client, query: &str) -> Result<String,
         .batch_execute("DROP VIEW pg_temp.pgdiag_matview_probe")
         .await?;
     Ok(deparsed)
+}
+
+/// A foreign key whose referencing columns lead no valid index: PostgreSQL's own checks (a
+/// `DELETE` or key `UPDATE` on the referenced table) and every join through it must read the
+/// referencing table to find the rows that point at a given key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The constraint's name (`order_items_order_id_fkey`).
+    pub name: String,
+    /// The referencing table and its columns, in the constraint's order.
+    pub table: RelationName,
+    pub columns: Vec<String>,
+    /// The referenced table and its columns, pairwise with `columns`.
+    pub referenced: RelationName,
+    pub referenced_columns: Vec<String>,
+}
+
+// An index covers a foreign key when its leading key columns are the key's columns, in any order
+// (what the checks' equality lookups can use): valid, not partial, btree or hash.
+const UNINDEXED_FOREIGN_KEYS: &str = "
+WITH rels AS (
+  SELECT to_regclass(name) AS oid FROM unnest($1::text[]) AS name
+)
+SELECT c.conname::text,
+       rn.nspname::text, r.relname::text,
+       ARRAY(SELECT a.attname::text
+               FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+              ORDER BY k.ord),
+       fn.nspname::text, f.relname::text,
+       ARRAY(SELECT a.attname::text
+               FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+              ORDER BY k.ord)
+  FROM pg_constraint c
+  JOIN pg_class r ON r.oid = c.conrelid
+  JOIN pg_namespace rn ON rn.oid = r.relnamespace
+  JOIN pg_class f ON f.oid = c.confrelid
+  JOIN pg_namespace fn ON fn.oid = f.relnamespace
+ WHERE c.contype = 'f'
+   AND c.conrelid IN (SELECT oid FROM rels)
+   AND c.confrelid IN (SELECT oid FROM rels)
+   AND NOT EXISTS (
+         SELECT 1
+           FROM pg_index i
+           JOIN pg_class ic ON ic.oid = i.indexrelid
+           JOIN pg_am am ON am.oid = ic.relam
+          WHERE i.indrelid = c.conrelid
+            AND i.indisvalid
+            AND i.indpred IS NULL
+            AND am.amname IN ('btree', 'hash')
+            AND i.indnkeyatts >= cardinality(c.conkey)
+            AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+            AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
+ ORDER BY rn.nspname, r.relname, c.conname";
+
+/// The unindexed foreign keys ([`unindexed_foreign_keys`]) between the tables `explain` reads.
+pub async fn unindexed_foreign_keys_of_plan(
+    client: &Client,
+    explain: &crate::plan::Explain,
+) -> Result<Vec<ForeignKey>, Error> {
+    let mut relations: Vec<String> = Vec::new();
+    for node in explain.plan.preorder() {
+        if let Some(name) = node.relation_name.as_deref() {
+            let quoted = super::quote_qualified(node.schema.as_deref(), name);
+            if !relations.contains(&quoted) {
+                relations.push(quoted);
+            }
+        }
+    }
+    unindexed_foreign_keys(client, &relations).await
+}
+
+/// The foreign keys between `relations` (names as SQL reads them: `orders`, `app.orders`,
+/// `"Odd"`; unknown names are ignored) whose referencing columns lead no valid index: both the
+/// referencing and the referenced table are among `relations`, so a statement reading them can
+/// join through the key.
+pub async fn unindexed_foreign_keys(
+    client: &Client,
+    relations: &[String],
+) -> Result<Vec<ForeignKey>, Error> {
+    if relations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(UNINDEXED_FOREIGN_KEYS, &[&relations]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| ForeignKey {
+            name: row.get(0),
+            table: RelationName {
+                schema: row.get(1),
+                name: row.get(2),
+            },
+            columns: row.get(3),
+            referenced: RelationName {
+                schema: row.get(4),
+                name: row.get(5),
+            },
+            referenced_columns: row.get(6),
+        })
+        .collect())
 }

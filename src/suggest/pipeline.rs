@@ -427,7 +427,18 @@ async fn plan_statement(
         .extend(statistics_notes(runner, &explain).await?);
 
     let analysis = analyze(&explain);
-    let diagnosis = diagnose_with(&explain, &analysis, &options.diagnose);
+    // The catalog's facts (unindexed foreign keys) for the join rules, as `explain` reads them.
+    let diagnose = DiagnoseConfig {
+        facts: crate::diagnose::SchemaFacts {
+            unindexed_foreign_keys: pg::catalog::unindexed_foreign_keys_of_plan(
+                runner.client(),
+                &explain,
+            )
+            .await?,
+        },
+        ..options.diagnose.clone()
+    };
+    let diagnosis = diagnose_with(&explain, &analysis, &diagnose);
     entry.findings = diagnosis.findings.iter().map(|f| f.rule).collect();
     let advice = if analysis.analyzed {
         index_candidates(&explain, &diagnosis.findings)
