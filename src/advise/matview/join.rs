@@ -575,3 +575,31 @@ fn rewrite(
     }
     Ok(rewritten.to_string())
 }
+
+/// Whether the aggregate calls among a plan node's `Output` items (VERBOSE qualifies their
+/// columns: `avg(r.rating)`) read a column of `alias`. Without output, or when an item does not
+/// parse, the answer is yes: the statement's own reading decides later.
+pub(super) fn aggregates_read_alias(output: Option<&[String]>, alias: &str) -> bool {
+    let Some(output) = output else {
+        return true;
+    };
+    let mut found = Vec::new();
+    for item in output {
+        let Ok(expr) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(item)
+            .and_then(|mut p| p.parse_expr())
+        else {
+            return true;
+        };
+        calls(&expr, &mut found);
+    }
+    found.iter().any(|call| {
+        let FunctionArguments::List(list) = &call.args else {
+            return false;
+        };
+        list.args.iter().any(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => mentions(&e.to_string(), alias),
+            _ => false,
+        })
+    })
+}
