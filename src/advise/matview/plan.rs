@@ -103,6 +103,8 @@ pub(super) struct PlanContext {
     /// Name of the CTE whose InitPlan holds the aggregate.
     pub(super) cte: Option<String>,
     pub(super) group_key: Vec<String>,
+    /// The aggregate's output (VERBOSE), whose columns the planner qualifies.
+    pub(super) output: Vec<String>,
 }
 
 /// What surrounds aggregate `id`: the tables below it and the nearest derived table or CTE above
@@ -110,6 +112,7 @@ pub(super) struct PlanContext {
 pub(super) fn plan_context(plan: &PlanIndex<'_>, id: usize) -> PlanContext {
     let mut context = PlanContext {
         group_key: plan.nodes[id].group_key.clone().unwrap_or_default(),
+        output: plan.nodes[id].output.clone().unwrap_or_default(),
         ..PlanContext::default()
     };
     for d in plan.descendants(id) {

@@ -648,3 +648,26 @@ fn a_finding_on_the_joined_table_that_is_not_aggregated_gets_no_view() {
     );
     assert_eq!(advice, MatviewAdvice::default());
 }
+
+#[test]
+fn an_unqualified_aggregate_column_is_placed_by_the_plans_output() {
+    // `avg(rating)`: the Aggregate's VERBOSE output says it is `avg(r.rating)`.
+    let sql = "SELECT p.id, p.name, count(*) AS review_count, avg(rating) AS avg_rating \
+        FROM products p JOIN reviews r ON r.product_id = p.id WHERE p.category_id = $1 \
+        GROUP BY p.id ORDER BY avg(rating) DESC LIMIT 20";
+    let advice = matview_suggestions(sql, &explain(listing_plan()), &[finding("seq-scan", 6)]);
+    let mv = only(&advice);
+    assert!(
+        mv.create_sql.contains(r#"avg(rating) AS "avg_rating""#),
+        "{}",
+        mv.create_sql
+    );
+    assert!(
+        mv.rewritten
+            .as_deref()
+            .unwrap()
+            .contains(r#"ORDER BY max("r"."avg_rating") DESC"#),
+        "{:?}",
+        mv.rewritten
+    );
+}
