@@ -10,9 +10,10 @@ use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, split_statements,
 };
 use pgdiag::plan::{analyze, parse_explain_value};
+use pgdiag::suggest::report::{SuggestReport, SuggestionStatus};
 use pgdiag::suggest::verify_matview;
 
-use crate::support::database;
+use crate::support::{database, pgdiag, temp_file};
 
 const SEED: &str = "
 CREATE TABLE categories (id int PRIMARY KEY, name text NOT NULL);
@@ -523,4 +524,66 @@ INSERT INTO reviews SELECT g, 1 + g % 50, 1 + g % 5 FROM generate_series(1, 5000
         .batch_execute("CREATE TABLE after_proof (x int)")
         .await
         .unwrap();
+}
+
+/// The category listing as users write it: the join and the aggregate in one SELECT, a selective
+/// filter on products, every review read to feed the join. The product page's derived table and
+/// this listing aggregate reviews by product_id, so `suggest` proposes one view for both (its
+/// columns the union of their aggregates), proves both rewrites return the statements' rows by
+/// building it, and keeps it.
+#[tokio::test]
+async fn the_listing_as_written_and_the_product_page_share_one_proven_view() {
+    let (url, _client) = prepared("matview_shared", SEED).await;
+    let sql = format!(
+        "-- pgdiag: params 42\n{PRODUCT_PAGE};\n-- pgdiag: params 3\n{}\n",
+        "SELECT p.id, p.name, count(r.id) AS review_count, avg(rating) AS avg_rating
+FROM products p JOIN reviews r ON r.product_id = p.id
+WHERE p.category_id = $1
+GROUP BY p.id
+ORDER BY avg(rating) DESC, p.id
+LIMIT 20;"
+    );
+    let (_dir, path) = temp_file("statements.sql", sql.as_bytes());
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "--verify",
+        "build",
+        "--runs",
+        "1",
+        "--with-matviews",
+        path.to_str().unwrap(),
+    ]);
+    run.assert_no_panic();
+    assert!(run.code <= 1, "{}", run.all_output());
+    let report: SuggestReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a suggest report ({e}):\n{}", run.all_output()));
+    let views: Vec<_> = report
+        .suggestions
+        .iter()
+        .filter_map(|s| s.matview().map(|m| (s, m)))
+        .collect();
+    assert_eq!(views.len(), 1, "one shared view: {report:#?}");
+    let (suggestion, info) = views[0];
+    assert_eq!(suggestion.status, SuggestionStatus::Kept, "{suggestion:#?}");
+    assert_eq!(info.results_match, Some(true), "{info:#?}");
+    assert_eq!(info.key_columns, ["product_id"]);
+    let statements: Vec<usize> = info.rewritten.iter().map(|r| r.statement).collect();
+    assert_eq!(statements, [1, 2], "{info:#?}");
+    // count(*) (the page) and count(r.id) (the listing) are different aggregates: both are
+    // columns of the one view, and the listing's rewrite reads its own under the shared name.
+    assert!(
+        info.create_sql.contains(r#"count(*) AS "review_count""#)
+            && info.create_sql.contains("count(id) AS"),
+        "{}",
+        info.create_sql
+    );
+    let listing = &info.rewritten[1].sql;
+    assert!(
+        listing.contains(&info.name) && !listing.contains("JOIN reviews"),
+        "{listing}"
+    );
 }

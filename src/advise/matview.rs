@@ -27,6 +27,7 @@
 mod join;
 mod plan;
 mod rewrite;
+mod share;
 mod statement;
 
 use sqlparser::ast::{GroupByExpr, Query, Select, SetExpr, Statement};
@@ -38,8 +39,9 @@ use crate::diagnose::{Finding, RuleId};
 use crate::pg::{quote_ident, quote_qualified};
 use crate::plan::{Explain, NodeType};
 use crate::units::{fmt_ms, fmt_pct};
-use plan::{PlanContext, PlanIndex, aggregate_over_scan, plan_context};
+use plan::{PlanContext, PlanIndex, aggregate_over_join, aggregate_over_scan, plan_context};
 use rewrite::{rewrite_cte, rewrite_derived, rewrite_top};
+pub use share::share_views;
 use statement::{
     Aggregate, Site, Unmapped, and_all, base_table, check_subquery_clauses, check_view_part,
     conjuncts, has_group_by, hazards, ident_name, read_aggregate, sites, to_view,
@@ -84,6 +86,9 @@ pub struct MatviewAdvice {
     pub no_suggestions: Vec<NoSuggestion>,
 }
 
+/// The findings on a scan whose aggregate above (straight, or through a join) a view can replace.
+const SCAN_RULES: [RuleId; 2] = [RuleId::SeqScan, RuleId::IndexFilterWaste];
+
 /// Materialized views for the heavy aggregates of one statement's plan: the `heavy-aggregate`
 /// findings, and aggregates whose own input is cheap but which sit straight over a scan finding
 /// (`seq-scan`, `index-filter-waste`) — the product page's per-product review count reads the
@@ -109,10 +114,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
             share: f.share_at_stake,
         })
         .collect();
-    for finding in findings
-        .iter()
-        .filter(|f| matches!(f.rule, RuleId::SeqScan | RuleId::IndexFilterWaste))
-    {
+    for finding in findings.iter().filter(|f| SCAN_RULES.contains(&f.rule)) {
         if let Some(aggregate) = aggregate_over_scan(&plan, finding.node_id)
             && !stakes.iter().any(|s| s.node_id == aggregate)
         {
@@ -129,6 +131,40 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
                 share: finding.share_at_stake,
             });
         }
+    }
+    // A scan read through a join into an aggregate of its columns: the category listing's
+    // `JOIN reviews r ... GROUP BY p.id` with `avg(r.rating)` reads every review to feed the join.
+    // Only the aggregated table's scan counts (the other table's is the join's filter).
+    for finding in findings.iter().filter(|f| SCAN_RULES.contains(&f.rule)) {
+        let Some(scan) = plan.nodes.get(finding.node_id) else {
+            continue;
+        };
+        let Some(aggregate) = aggregate_over_join(&plan, finding.node_id) else {
+            continue;
+        };
+        let reference = scan.alias.as_deref().or(scan.relation_name.as_deref());
+        if stakes.iter().any(|s| s.node_id == aggregate)
+            || !reference.is_some_and(|r| {
+                join::aggregates_read_alias(plan.nodes[aggregate].output.as_deref(), r)
+            })
+        {
+            continue;
+        }
+        let read = finding
+            .evidence
+            .iter()
+            .find(|e| e.label == "rows read")
+            .map(|e| e.value.as_str())
+            .unwrap_or("many");
+        stakes.push(Stake {
+            node_id: aggregate,
+            what: format!(
+                "reading {read} rows of {} through a join to aggregate them",
+                scan.relation_name.as_deref().unwrap_or("a table")
+            ),
+            ms: finding.time_at_stake_ms,
+            share: finding.share_at_stake,
+        });
     }
     if stakes.is_empty() {
         return advice;

@@ -24,5 +24,7 @@ pub use conditions::{
     Constant, PATTERN_OPCLASS, Predicate, PredicateKind, SortKey, TableRef, Target,
     normalize_expression, parse_condition, parse_sort_key, preclean,
 };
-pub use matview::{MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names};
+pub use matview::{
+    MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
+};
 pub use row_size::{OmittedInclude, bound_include};

@@ -19,7 +19,7 @@ use crate::advise::PATTERN_OPCLASS;
 use crate::advise::candidates::{Advice, Candidate, candidates_by_cost, merge};
 use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
-    MatviewAdvice, MatviewSuggestion, matview_suggestions, unique_view_names,
+    MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
 };
 use crate::advise::row_size::bound_include;
 use crate::advise::statement::index_candidates;
@@ -221,13 +221,15 @@ pub async fn suggest(
         .map(|candidate| index_suggestion(candidate, serves(candidate)))
         .collect();
 
-    // Views: identical definitions across statements become one suggestion serving them all.
+    // Views: those over the same table and keys share one definition holding every statement's
+    // aggregates; identical definitions become one suggestion serving them all.
     let mut views: Vec<(usize, MatviewSuggestion)> = planned
         .iter()
         .flat_map(|p| p.matviews.iter().map(|m| (p.entry.index, m.clone())))
         .collect();
     {
         let mut only: Vec<MatviewSuggestion> = views.iter().map(|(_, m)| m.clone()).collect();
+        share_views(&mut only);
         unique_view_names(&mut only);
         for ((_, view), renamed) in views.iter_mut().zip(only) {
             *view = renamed;

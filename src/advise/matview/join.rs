@@ -268,7 +268,7 @@ pub(super) fn join_suggestion(
     // Which table the aggregates read: every argument is a column of one side.
     let mut aggregated: Option<bool> = None; // Some(true): the right side
     for call in &aggregate_calls {
-        for column in call_columns(call)? {
+        for column in call_columns(&qualified(call, &context.output, [&left, &right]))? {
             let side = if right.column(&column).is_some() {
                 true
             } else if left.column(&column).is_some() {
@@ -370,7 +370,7 @@ pub(super) fn join_suggestion(
         });
         let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
         let generated = {
-            let arg = call_columns(&call)?
+            let arg = call_columns(&qualified(&call, &context.output, [&left, &right]))?
                 .first()
                 .and_then(|c| many.column(c))
                 .unwrap_or_else(|| "all".into());
@@ -379,7 +379,7 @@ pub(super) fn join_suggestion(
         let column = unique_name(aliased.unwrap_or(generated), &taken);
         taken.push(column.clone());
         let read = format!("max({reader}.{})", quote_ident(&column));
-        let star = call_columns(&call)?.is_empty();
+        let star = call_columns(&qualified(&call, &context.output, [&left, &right]))?.is_empty();
         let replacement = match (name.as_str(), distinct) {
             ("count", true) => format!("coalesce({read}, 0)"),
             ("count", false) if star && outer_join => format!("coalesce({read}, 1) * count(*)"),
@@ -436,6 +436,44 @@ pub(super) fn join_suggestion(
     };
     suggestion.rename(&view_name);
     Ok(suggestion)
+}
+
+/// `call` with its unqualified column arguments qualified as the plan's output qualifies them
+/// (`avg(rating)` is `avg(r.rating)` in the Aggregate's VERBOSE output): which table an
+/// unqualified column belongs to is the planner's knowledge, not the statement's.
+fn qualified(call: &Function, output: &[String], sides: [&Side; 2]) -> Function {
+    let mut call = call.clone();
+    let FunctionArguments::List(list) = &mut call.args else {
+        return call;
+    };
+    for arg in &mut list.args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
+            continue;
+        };
+        let Expr::Identifier(column) = expr else {
+            continue;
+        };
+        let name = ident_name(column);
+        let owners: Vec<&Side> = sides
+            .iter()
+            .copied()
+            .filter(|side| {
+                output.iter().any(|item| {
+                    tokens(item).is_some_and(|t| {
+                        t.windows(3).any(|w| {
+                            matches!(&w[0], Token::Word(q) if token_name(q) == side.reference())
+                                && w[1] == Token::Period
+                                && matches!(&w[2], Token::Word(c) if token_name(c) == name)
+                        })
+                    })
+                })
+            })
+            .collect();
+        if let [owner] = owners.as_slice() {
+            *expr = Expr::CompoundIdentifier(vec![Ident::new(owner.reference()), column.clone()]);
+        }
+    }
+    call
 }
 
 /// The column arguments of an aggregate call: none for `count(*)`, else plain qualified columns.
@@ -574,4 +612,32 @@ fn rewrite(
         }
     }
     Ok(rewritten.to_string())
+}
+
+/// Whether the aggregate calls among a plan node's `Output` items (VERBOSE qualifies their
+/// columns: `avg(r.rating)`) read a column of `alias`. Without output, or when an item does not
+/// parse, the answer is yes: the statement's own reading decides later.
+pub(super) fn aggregates_read_alias(output: Option<&[String]>, alias: &str) -> bool {
+    let Some(output) = output else {
+        return true;
+    };
+    let mut found = Vec::new();
+    for item in output {
+        let Ok(expr) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(item)
+            .and_then(|mut p| p.parse_expr())
+        else {
+            return true;
+        };
+        calls(&expr, &mut found);
+    }
+    found.iter().any(|call| {
+        let FunctionArguments::List(list) = &call.args else {
+            return false;
+        };
+        list.args.iter().any(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => mentions(&e.to_string(), alias),
+            _ => false,
+        })
+    })
 }

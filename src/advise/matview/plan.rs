@@ -26,6 +26,37 @@ pub(super) fn aggregate_over_scan(plan: &PlanIndex<'_>, scan: usize) -> Option<u
     None
 }
 
+/// The Aggregate over a join that scan `scan` feeds: up through sorts, hashes, gathers, partial
+/// aggregates and at least one join, to the first whole aggregate. The shape of an aggregate over a
+/// join (`FROM products p JOIN reviews r ... GROUP BY p.id` with `avg(r.rating)`).
+pub(super) fn aggregate_over_join(plan: &PlanIndex<'_>, scan: usize) -> Option<usize> {
+    let mut current = scan;
+    let mut joined = false;
+    while let Some(parent) = plan.parents[current] {
+        let node = plan.nodes[parent];
+        match node.node_type {
+            NodeType::Aggregate if node.partial_mode.as_deref() != Some("Partial") => {
+                return joined.then_some(parent);
+            }
+            NodeType::HashJoin | NodeType::MergeJoin | NodeType::NestedLoop => {
+                joined = true;
+                current = parent;
+            }
+            NodeType::Aggregate
+            | NodeType::Hash
+            | NodeType::Sort
+            | NodeType::IncrementalSort
+            | NodeType::Gather
+            | NodeType::GatherMerge
+            | NodeType::Result
+            | NodeType::Memoize
+            | NodeType::Materialize => current = parent,
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// The plan in preorder (the order of findings' `node_id`s) with parents.
 pub(super) struct PlanIndex<'a> {
     pub(super) nodes: Vec<&'a PlanNode>,
@@ -72,6 +103,8 @@ pub(super) struct PlanContext {
     /// Name of the CTE whose InitPlan holds the aggregate.
     pub(super) cte: Option<String>,
     pub(super) group_key: Vec<String>,
+    /// The aggregate's output (VERBOSE), whose columns the planner qualifies.
+    pub(super) output: Vec<String>,
 }
 
 /// What surrounds aggregate `id`: the tables below it and the nearest derived table or CTE above
@@ -79,6 +112,7 @@ pub(super) struct PlanContext {
 pub(super) fn plan_context(plan: &PlanIndex<'_>, id: usize) -> PlanContext {
     let mut context = PlanContext {
         group_key: plan.nodes[id].group_key.clone().unwrap_or_default(),
+        output: plan.nodes[id].output.clone().unwrap_or_default(),
         ..PlanContext::default()
     };
     for d in plan.descendants(id) {

@@ -588,3 +588,86 @@ fn views_of_several_statements_get_distinct_names_unless_identical() {
     );
     assert!(all[2].create_sql.contains("count(DISTINCT user_id)"));
 }
+
+/// The plan of the category listing as users write it: a parallel aggregate over a hash join
+/// whose probe side reads every review (node 6) and whose build side filters products (node 8).
+fn listing_plan() -> Json {
+    json!({"Node Type": "Limit", "Plans": [{"Node Type": "Sort", "Plans": [
+        {"Node Type": "Aggregate", "Strategy": "Sorted", "Partial Mode": "Finalize",
+         "Output": ["p.id", "p.name", "count(r.id)", "avg(r.rating)"], "Plans": [
+            {"Node Type": "Gather Merge", "Plans": [
+                {"Node Type": "Aggregate", "Strategy": "Sorted", "Partial Mode": "Partial",
+                 "Output": ["p.id", "PARTIAL count(r.id)", "PARTIAL avg(r.rating)"], "Plans": [
+                    {"Node Type": "Hash Join", "Plans": [
+                        scan("reviews", "r"),
+                        {"Node Type": "Hash", "Plans": [scan("products", "p")]}
+                    ]}
+                ]}
+            ]}
+        ]}
+    ]}]})
+}
+
+const LISTING_AS_WRITTEN: &str = "SELECT p.id, p.name, count(r.id) AS review_count, avg(r.rating) AS avg_rating \
+    FROM products p JOIN reviews r ON r.product_id = p.id WHERE p.category_id = $1 \
+    GROUP BY p.id ORDER BY avg(r.rating) DESC LIMIT 20";
+
+#[test]
+fn a_scan_read_through_a_join_into_an_aggregate_of_its_columns_gets_a_view() {
+    let advice = matview_suggestions(
+        LISTING_AS_WRITTEN,
+        &explain(listing_plan()),
+        &[finding("seq-scan", 6)],
+    );
+    let mv = only(&advice);
+    assert_eq!(mv.node_id, 2, "the whole aggregate, not the partial one");
+    assert_eq!(mv.name, "reviews_by_product_id_stats");
+    assert!(
+        mv.reason
+            .starts_with("replaces reading 200,000 rows of reviews through a join"),
+        "{}",
+        mv.reason
+    );
+    assert!(
+        mv.rewritten
+            .as_deref()
+            .unwrap()
+            .contains(r#"JOIN "public"."reviews_by_product_id_stats" AS "r""#),
+        "{:?}",
+        mv.rewritten
+    );
+}
+
+#[test]
+fn a_finding_on_the_joined_table_that_is_not_aggregated_gets_no_view() {
+    // products is the join's filter side: a view of products would not replace anything.
+    let advice = matview_suggestions(
+        LISTING_AS_WRITTEN,
+        &explain(listing_plan()),
+        &[finding("seq-scan", 8)],
+    );
+    assert_eq!(advice, MatviewAdvice::default());
+}
+
+#[test]
+fn an_unqualified_aggregate_column_is_placed_by_the_plans_output() {
+    // `avg(rating)`: the Aggregate's VERBOSE output says it is `avg(r.rating)`.
+    let sql = "SELECT p.id, p.name, count(*) AS review_count, avg(rating) AS avg_rating \
+        FROM products p JOIN reviews r ON r.product_id = p.id WHERE p.category_id = $1 \
+        GROUP BY p.id ORDER BY avg(rating) DESC LIMIT 20";
+    let advice = matview_suggestions(sql, &explain(listing_plan()), &[finding("seq-scan", 6)]);
+    let mv = only(&advice);
+    assert!(
+        mv.create_sql.contains(r#"avg(rating) AS "avg_rating""#),
+        "{}",
+        mv.create_sql
+    );
+    assert!(
+        mv.rewritten
+            .as_deref()
+            .unwrap()
+            .contains(r#"ORDER BY max("r"."avg_rating") DESC"#),
+        "{:?}",
+        mv.rewritten
+    );
+}
