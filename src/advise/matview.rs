@@ -87,7 +87,11 @@ pub struct MatviewAdvice {
 }
 
 /// The findings on a scan whose aggregate above (straight, or through a join) a view can replace.
-const SCAN_RULES: [RuleId; 2] = [RuleId::SeqScan, RuleId::IndexFilterWaste];
+const SCAN_RULES: [RuleId; 3] = [
+    RuleId::SeqScan,
+    RuleId::IndexFilterWaste,
+    RuleId::JoinFullScan,
+];
 
 /// Materialized views for the heavy aggregates of one statement's plan: the `heavy-aggregate`
 /// findings, and aggregates whose own input is cheap but which sit straight over a scan finding
