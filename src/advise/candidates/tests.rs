@@ -145,68 +145,20 @@ fn fixture_sort_over_a_scan_gives_the_sort_keys_in_order() {
 fn fixture_index_filter_waste_puts_the_filter_equality_before_the_index_range() {
     let advice = advise_fixture("nested_loop_many_loops.json");
     let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
-    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
-}
-
-fn scan(relation: &str, alias: &str, filter: Option<&str>) -> PlanNode {
-    PlanNode {
-        node_type: "Seq Scan".into(),
-        relation_name: Some(relation.into()),
-        alias: Some(alias.into()),
-        filter: filter.map(str::to_owned),
-        ..PlanNode::default()
-    }
-}
-
-fn finding(rule: &str, node_id: usize) -> Finding {
-    Finding {
-        rule: rule.parse().unwrap(),
-        severity: crate::diagnose::Severity::Warning,
-        node_id,
-        node_path: String::new(),
-        relation: None,
-        expressions: Vec::new(),
-        summary: String::new(),
-        evidence: Vec::new(),
-        time_at_stake_ms: 1.0,
-        share_at_stake: 0.5,
-        advice: String::new(),
-        doc: String::new(),
-    }
-}
-
-#[test]
-fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
-    let hash = PlanNode {
-        node_type: "Hash".into(),
-        plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))],
-        ..PlanNode::default()
-    };
-    let join = PlanNode {
-        node_type: "Hash Join".into(),
-        hash_cond: Some("(o.customer_id = c.id)".into()),
-        plans: vec![scan("orders", "o", None), hash],
-        ..PlanNode::default()
-    };
-    let explain = Explain::from_plan(join);
-    // Preorder: 0 Hash Join, 1 Seq Scan orders, 2 Hash, 3 Seq Scan customers.
-    let advice = candidates(&explain, &[finding("seq-scan", 3), finding("seq-scan", 1)]);
-    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
-    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
-    assert!(advice.candidates[0].reason.contains("join on"));
-    // The outer side has neither filter nor join key it could use.
     assert_eq!(
-        advice.no_suggestions.len(),
-        1,
-        "{:?}",
-        advice.no_suggestions
+        shapes,
+        [r#"customers ("country", "id")"#, r#"orders ("customer_id")"#]
     );
-    assert_eq!(advice.no_suggestions[0].node_id, 1);
+    assert!(advice.candidates[0].reason.contains("join on"));
+    // The probe side has no filter, but its join key lets a nested loop fetch only its matches.
     assert!(
-        advice.no_suggestions[0]
+        advice.candidates[1]
             .reason
-            .contains("no filter or join key")
+            .contains("join on o.customer_id = c.id"),
+        "{:?}",
+        advice.candidates[1]
     );
+    assert!(advice.no_suggestions.is_empty(), "{:?}", advice.no_suggestions);
 }
 
 #[test]
