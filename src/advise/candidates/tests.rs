@@ -145,9 +145,59 @@ fn fixture_sort_over_a_scan_gives_the_sort_keys_in_order() {
 fn fixture_index_filter_waste_puts_the_filter_equality_before_the_index_range() {
     let advice = advise_fixture("nested_loop_many_loops.json");
     let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
+    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
+}
+
+fn scan(relation: &str, alias: &str, filter: Option<&str>) -> PlanNode {
+    PlanNode {
+        node_type: "Seq Scan".into(),
+        relation_name: Some(relation.into()),
+        alias: Some(alias.into()),
+        filter: filter.map(str::to_owned),
+        ..PlanNode::default()
+    }
+}
+
+fn finding(rule: &str, node_id: usize) -> Finding {
+    Finding {
+        rule: rule.parse().unwrap(),
+        severity: crate::diagnose::Severity::Warning,
+        node_id,
+        node_path: String::new(),
+        relation: None,
+        expressions: Vec::new(),
+        summary: String::new(),
+        evidence: Vec::new(),
+        time_at_stake_ms: 1.0,
+        share_at_stake: 0.5,
+        advice: String::new(),
+        doc: String::new(),
+    }
+}
+
+#[test]
+fn both_sides_of_a_hash_join_get_their_join_keys() {
+    let hash = PlanNode {
+        node_type: "Hash".into(),
+        plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))],
+        ..PlanNode::default()
+    };
+    let join = PlanNode {
+        node_type: "Hash Join".into(),
+        hash_cond: Some("(o.customer_id = c.id)".into()),
+        plans: vec![scan("orders", "o", None), hash],
+        ..PlanNode::default()
+    };
+    let explain = Explain::from_plan(join);
+    // Preorder: 0 Hash Join, 1 Seq Scan orders, 2 Hash, 3 Seq Scan customers.
+    let advice = candidates(&explain, &[finding("seq-scan", 3), finding("seq-scan", 1)]);
+    let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
     assert_eq!(
         shapes,
-        [r#"customers ("country", "id")"#, r#"orders ("customer_id")"#]
+        [
+            r#"customers ("country", "id")"#,
+            r#"orders ("customer_id")"#
+        ]
     );
     assert!(advice.candidates[0].reason.contains("join on"));
     // The probe side has no filter, but its join key lets a nested loop fetch only its matches.
@@ -158,7 +208,11 @@ fn fixture_index_filter_waste_puts_the_filter_equality_before_the_index_range() 
         "{:?}",
         advice.candidates[1]
     );
-    assert!(advice.no_suggestions.is_empty(), "{:?}", advice.no_suggestions);
+    assert!(
+        advice.no_suggestions.is_empty(),
+        "{:?}",
+        advice.no_suggestions
+    );
 }
 
 #[test]
@@ -431,4 +485,112 @@ fn candidates_round_trip_through_json() {
     assert_eq!(json["columns"][1]["key"]["column"], "s");
     let back: Candidate = serde_json::from_value(json).unwrap();
     assert_eq!(back, c);
+}
+
+/// `table (keys)` of every candidate, with the rules it answers.
+fn shapes_and_rules(advice: &Advice) -> Vec<String> {
+    advice
+        .candidates
+        .iter()
+        .map(|c| {
+            let rules: Vec<&str> = c.finding_rules.iter().map(|r| r.as_str()).collect();
+            format!("{} [{}]", shape(c), rules.join(","))
+        })
+        .collect()
+}
+
+#[test]
+fn an_unfiltered_probe_side_gets_its_join_key() {
+    // orders (filtered, 10 rows) is hashed; order_items (1 M rows, no filter) is probed.
+    let advice = advise_fixture("join_fk_probe_side.json");
+    let shapes = shapes_and_rules(&advice);
+    assert!(
+        shapes.contains(&r#"order_items ("order_id") [join-key]"#.to_owned()),
+        "{shapes:?}"
+    );
+    // The build side keeps its filter key; its join key (the primary key, probed 1 M times)
+    // would serve no nested loop.
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"orders ("customer_id")"#)),
+        "{shapes:?}"
+    );
+    assert!(
+        !shapes
+            .iter()
+            .any(|s| s.starts_with(r#"orders ("customer_id", "id")"#)),
+        "{shapes:?}"
+    );
+}
+
+#[test]
+fn both_inputs_of_a_merge_join_are_seen_through_their_sorts() {
+    let advice = advise_fixture("join_merge.json");
+    let shapes = shapes_and_rules(&advice);
+    // The 1 M-row side's sort is flagged too: the join-key index serves both.
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"order_items ("order_id") ["#)),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"orders ("customer_id")"#)),
+        "{shapes:?}"
+    );
+}
+
+#[test]
+fn a_three_table_chain_gets_a_key_on_each_table() {
+    // customers (filtered) → orders by customer_id → order_items by order_id.
+    let advice = advise_fixture("join_three_table_chain.json");
+    let shapes = shapes_and_rules(&advice);
+    for expected in [
+        r#"order_items ("order_id") [join-key]"#,
+        r#"orders ("customer_id") [join-key]"#,
+    ] {
+        assert!(shapes.contains(&expected.to_owned()), "{shapes:?}");
+    }
+    // The filter column is the key, not a partial index on the join key.
+    let customers: Vec<&Candidate> = advice
+        .candidates
+        .iter()
+        .filter(|c| c.table == "customers")
+        .collect();
+    assert!(!customers.is_empty(), "{shapes:?}");
+    for c in customers {
+        assert_eq!(c.columns[0].label(), "name", "{c:?}");
+        assert_eq!(c.predicate, None, "{c:?}");
+    }
+}
+
+#[test]
+fn a_multi_table_join_gets_the_keys_of_every_large_table() {
+    let advice = advise_fixture("join_peer_multi_table.json");
+    let shapes = shapes_and_rules(&advice);
+    assert!(
+        shapes.contains(&r#"review ("book_id") [join-key]"#.to_owned()),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.iter().any(|s| s.starts_with("books (")),
+        "{shapes:?}"
+    );
+    // One candidate per table and key.
+    let mut keys: Vec<String> = advice.candidates.iter().map(shape).collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "{shapes:?}");
+    // publishers fits in one page: said with its numbers.
+    assert!(
+        advice.no_suggestions.iter().any(|n| n
+            .reason
+            .starts_with("tiny table: publishers has 200 rows in 1 page, planned cost")),
+        "{:?}",
+        advice.no_suggestions
+    );
 }
