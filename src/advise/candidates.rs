@@ -178,6 +178,10 @@ pub struct Candidate {
     pub reason: String,
     /// What it answers: the rules of the findings, or what advice saw itself.
     pub finding_rules: Vec<FindingRule>,
+    /// The plan nodes (preorder ids, as findings number them) it was derived for, so a finding
+    /// can name the index suggested for its node. Meaningful within one statement's plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<usize>,
 }
 
 /// Why advice proposed a candidate, as written in `finding_rules`: a diagnosis rule's finding,
@@ -269,6 +273,7 @@ impl Candidate {
             requires_extension: None,
             reason: String::new(),
             finding_rules: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -717,6 +722,7 @@ impl Advice {
             Ok(found) => {
                 for mut candidate in found {
                     candidate.finding_rules = vec![rule];
+                    candidate.nodes = vec![node_id];
                     self.candidates.push(candidate);
                 }
             }
@@ -1018,7 +1024,13 @@ fn absorb(into: &mut Candidate, from: &Candidate) {
             into.finding_rules.push(*rule);
         }
     }
+    for node in &from.nodes {
+        if !into.nodes.contains(node) {
+            into.nodes.push(*node);
+        }
+    }
 }
+
 
 #[cfg(test)]
 mod tests;
