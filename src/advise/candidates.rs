@@ -499,6 +499,13 @@ fn passes_rows_through(node_type: &NodeType) -> bool {
     )
 }
 
+/// A join whose output can come in its outer side's order: a nested loop does; a hash join is
+/// what the planner picks over an unordered outer scan, and becomes a nested loop once an index
+/// delivers the outer rows in order (verification decides whether it does).
+pub(crate) fn keeps_outer_order(node_type: &NodeType) -> bool {
+    matches!(node_type, NodeType::NestedLoop | NodeType::HashJoin)
+}
+
 fn is_join(node_type: &NodeType) -> bool {
     matches!(
         node_type,
@@ -514,7 +521,8 @@ struct JoinKeys {
     /// `Join Filter`).
     keys: Vec<Predicate>,
     /// Whether a parameterised nested loop could fetch this table's rows by these keys: the other
-    /// side of the join yields fewer rows than the scan reads (or the plan has no row counts).
+    /// side of the join yields fewer rows (so fewer lookups) than the scan keeps (or the plan has
+    /// no row counts).
     nested_loop: bool,
 }
 
@@ -537,7 +545,7 @@ fn rows_read(node: &PlanNode) -> Option<f64> {
 /// pass rows through: on either side of a hash or merge join, on the inner side of a nested loop
 /// (an index on the outer side cannot serve the loop).
 fn join_keys(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> Vec<JoinKeys> {
-    let read = rows_read(plan.nodes[scan_id]);
+    let kept = rows_out(plan.nodes[scan_id]);
     let mut found = Vec::new();
     let mut child = scan_id;
     while let Some(parent) = plan.parents[child] {
@@ -559,8 +567,8 @@ fn join_keys(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> Vec<Joi
                         .iter()
                         .find(|c| **c != child)
                         .and_then(|c| rows_out(plan.nodes[*c]));
-                    let nested_loop = match (other, read) {
-                        (Some(other), Some(read)) => other < read,
+                    let nested_loop = match (other, kept) {
+                        (Some(other), Some(kept)) => other < kept,
                         _ => true,
                     };
                     found.push(JoinKeys {
@@ -732,7 +740,7 @@ impl Advice {
 }
 
 /// The scan a finding is about: the node itself, or the table scan a sort reads from (straight,
-/// or as the outer side of nested loops, which keep its order).
+/// or as the outer side of joins that keep its order, [`keeps_outer_order`]).
 fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
     let mut current = id;
     loop {
@@ -742,8 +750,9 @@ fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
         }
         match plan.children[current].as_slice() {
             [only] => current = *only,
-            // A nested loop keeps its outer side's order.
-            [outer, _] if node.node_type == NodeType::NestedLoop => current = *outer,
+            // A nested loop keeps its outer side's order; a hash join fed by an index in order
+            // becomes one (verification decides).
+            [outer, _] if keeps_outer_order(&node.node_type) => current = *outer,
             _ => return None,
         }
     }
@@ -1030,7 +1039,6 @@ fn absorb(into: &mut Candidate, from: &Candidate) {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,9 @@
 //! Index advice for one statement: the candidates of [`super::candidates()`] for its findings,
-//! plus the sort keys of a sort fed by a flagged scan (straight, or through the outer side of
-//! nested loops). One function, so every caller
+//! plus the sort keys of a sort fed by a flagged scan (straight, or through the outer side of a
+//! join that keeps its order). One function, so every caller
 //! (the suggest pipeline, and any command that names the index for a finding) gets the same answer.
 
-use super::candidates::{Advice, FindingRule, candidates};
+use super::candidates::{Advice, FindingRule, candidates, keeps_outer_order};
 use super::conditions::{TableRef, parse_sort_key};
 use crate::diagnose::{Finding, RuleId};
 use crate::plan::{Explain, NodeType};
@@ -29,10 +29,11 @@ fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
         if node.node_type != NodeType::Sort || findings.iter().any(|f| f.node_id == id) {
             continue;
         }
-        // Down the single-child chain, or the outer side of a nested loop (which keeps that
-        // side's order), to the scan (preorder: the first child is the next node).
+        // Down the single-child chain, or the outer side of a join that keeps that side's order,
+        // to the scan (preorder: the first child is the next node).
         let mut scan = id;
-        while (nodes[scan].plans.len() == 1 || nodes[scan].node_type == NodeType::NestedLoop)
+        while (nodes[scan].plans.len() == 1
+            || (nodes[scan].plans.len() == 2 && keeps_outer_order(&nodes[scan].node_type)))
             && nodes[scan].relation_name.is_none()
         {
             scan += 1;

@@ -224,15 +224,8 @@ pub fn offline_report(
     for (i, explain) in explains.iter().enumerate() {
         let analysis = analyze(explain);
         let raw = serde_json::to_value(explain).ok();
-        let mut entry = StatementReport::explained(
-            i + 1,
-            None,
-            None,
-            explain,
-            &analysis,
-            raw,
-            diagnose_config,
-        );
+        let mut entry =
+            StatementReport::explained(i + 1, None, None, explain, &analysis, raw, diagnose_config);
         // No catalog to tell which columns have a bounded size: no INCLUDE at all.
         let candidates: Vec<Candidate> = suggested_indexes(explain, &entry)
             .into_iter()
