@@ -606,6 +606,10 @@ mod tests {
                 .starts_with("tiny table: reading tiny whole"),
             "{advice:?}"
         );
+        // A few pages (cost 25.88): the planner may prefer an index, so verification decides.
+        let small = estimated_scan("small", Some("(small.v = 3)"), 25.88);
+        let advice = candidates_by_cost(&Explain::from_plan(small), 0.10);
+        assert_eq!(advice.candidates.len(), 1, "{advice:?}");
         let index_scan = PlanNode {
             node_type: "Index Scan".into(),
             index_name: Some("orders_pkey".into()),
