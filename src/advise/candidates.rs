@@ -1,4 +1,5 @@
-//! Candidate indexes derived from a plan and its findings: which table, which columns (or
+//! Candidate indexes derived from a plan, its findings and its joins (a large table read whole to
+//! feed a join that keeps few of its rows gets its join key): which table, which columns (or
 //! expressions) in which order and direction, which method, INCLUDE columns and partial predicate,
 //! and why; or, when nothing can be suggested, a reason a user can read.
 //!
@@ -677,7 +678,8 @@ fn first_unusable(predicates: &[Predicate]) -> Option<String> {
     predicates.iter().find_map(|p| p.why_not.clone())
 }
 
-/// Candidate indexes for one plan, from its findings.
+/// Candidate indexes for one plan: from its findings, then from the scans no finding points at
+/// that feed a join keeping a small share of their rows ([`FindingRule::JoinKey`]).
 pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
     let plan = Indexed::new(&explain.plan);
     let mut advice = Advice::default();
