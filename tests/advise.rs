@@ -607,3 +607,198 @@ CREATE TABLE "Ty pes" (
             .is_empty()
     );
 }
+
+/// A shop whose foreign keys have no index on their referencing side (the most common missing
+/// index): customers ← orders ← order_items, and a product catalogue with recommendations.
+const JOINS: &str = "
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 5000) g;
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers, created_at timestamptz NOT NULL);
+INSERT INTO orders SELECT g, 1 + g % 5000, now() - g * interval '1 minute' FROM generate_series(1, 50000) g;
+CREATE TABLE order_items (id int PRIMARY KEY, order_id int NOT NULL REFERENCES orders, qty int NOT NULL, sku text NOT NULL);
+INSERT INTO order_items SELECT g, 1 + g % 50000, 1 + g % 7, 'sku' || g % 900 FROM generate_series(1, 200000) g;
+CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO products SELECT g, 'product ' || g FROM generate_series(1, 2000) g;
+CREATE TABLE recommendations (product_id int NOT NULL, other_id int NOT NULL, score double precision NOT NULL);
+INSERT INTO recommendations SELECT 1 + g % 2000, 1 + (g * 7) % 2000, (g * 7919 % 1000) / 10.0 FROM generate_series(1, 200000) g;
+CREATE TABLE reviews (id int PRIMARY KEY, product_id int NOT NULL, rating int NOT NULL);
+INSERT INTO reviews SELECT g, 1 + g % 2000, 1 + g % 5 FROM generate_series(1, 100000) g;
+ALTER TABLE orders SET (parallel_workers = 0);
+ALTER TABLE order_items SET (parallel_workers = 0);
+ALTER TABLE recommendations SET (parallel_workers = 0);
+ALTER TABLE reviews SET (parallel_workers = 0);
+";
+
+const FK_PROBE: &str = "SELECT o.id, o.created_at, oi.qty FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.customer_id = 77";
+const FK_CHAIN: &str = "SELECT c.name, o.id, oi.qty FROM customers c JOIN orders o ON o.customer_id = c.id JOIN order_items oi ON oi.order_id = o.id WHERE c.name = 'c77'";
+const RECOMMENDED: &str = "SELECT rc.other_id, p.name, rc.score FROM recommendations rc JOIN products p ON p.id = rc.other_id WHERE rc.product_id = 42 ORDER BY rc.score DESC LIMIT 10";
+
+/// `pgdiag suggest --format json` on `sql`, parsed.
+fn suggest_json(url: &str, sql: &str) -> serde_json::Value {
+    let run = crate::support::pgdiag(&["suggest", "--dsn", url, "--format", "json", "-c", sql]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+/// `table (key, key DESC)` of each index suggestion with `status`, with its finding rules.
+fn suggested(report: &serde_json::Value, status: &str) -> Vec<(String, Vec<String>)> {
+    report["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == status && s["kind"] == "index")
+        .map(|s| {
+            let index = &s["index"];
+            let keys: Vec<String> = index["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let name = c["name"].as_str().unwrap();
+                    if c["desc"] == true {
+                        format!("{name} DESC")
+                    } else {
+                        name.to_owned()
+                    }
+                })
+                .collect();
+            let rules = index["finding_rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
+            (
+                format!("{} ({})", index["table"].as_str().unwrap(), keys.join(", ")),
+                rules,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_probe_side_of_a_foreign_key_join_gets_its_index_and_it_is_proven() {
+    let (url, _client) = prepared("advise_fk_probe", JOINS).await;
+    let report = suggest_json(&url, FK_PROBE);
+    let kept = suggested(&report, "kept");
+    let probe = kept
+        .iter()
+        .find(|(shape, _)| shape == "order_items (order_id)")
+        .unwrap_or_else(|| panic!("{kept:?}\n{report:#}"));
+    assert!(probe.1.contains(&"join-key".to_owned()), "{probe:?}");
+    // Proven: the kept index changed the plan and lowered its cost.
+    let combined = &report["combined"][0];
+    assert!(
+        combined["after"]["cost"].as_f64().unwrap() < combined["before"]["cost"].as_f64().unwrap(),
+        "{combined:#}"
+    );
+    assert!(
+        combined["after"]["plan"]
+            .as_str()
+            .unwrap()
+            .contains("order_items_order_id"),
+        "{combined:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_three_table_chain_gets_an_index_on_each_table_that_needs_one() {
+    let (url, _client) = prepared("advise_fk_chain", JOINS).await;
+    let report = suggest_json(&url, FK_CHAIN);
+    let kept: Vec<String> = suggested(&report, "kept")
+        .into_iter()
+        .map(|(shape, _)| shape)
+        .collect();
+    for expected in ["order_items (order_id)", "orders (customer_id)"] {
+        assert!(
+            kept.contains(&expected.to_owned()),
+            "{expected}: {kept:?}\n{report:#}"
+        );
+    }
+    // The filtered table's own column is the key: no partial index on its primary key.
+    let all = report["suggestions"].as_array().unwrap();
+    for s in all.iter().filter(|s| s["index"]["table"] == "customers") {
+        assert_eq!(s["index"]["columns"][0]["name"], "name", "{s:#}");
+        assert!(s["index"]["predicate"].is_null(), "{s:#}");
+    }
+}
+
+#[tokio::test]
+async fn explain_names_the_index_suggest_proposes_for_the_same_node() {
+    let (url, _client) = prepared("advise_one_engine", JOINS).await;
+    for sql in [RECOMMENDED, FK_PROBE] {
+        let run =
+            crate::support::pgdiag(&["explain", "--dsn", &url, "--format", "json", "-c", sql]);
+        run.assert_no_panic();
+        assert_eq!(run.code, 0, "{}", run.all_output());
+        let explained: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let named: Vec<String> = explained["statements"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["suggested_index"].as_str().map(str::to_owned))
+            .collect();
+        assert!(!named.is_empty(), "{sql}: {explained:#}");
+        let report = suggest_json(&url, sql);
+        let proposed: Vec<&str> = report["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["ddl"].as_array().unwrap())
+            .filter_map(|d| d.as_str())
+            .collect();
+        for ddl in &named {
+            assert!(proposed.contains(&ddl.as_str()), "{ddl}\n{proposed:#?}");
+        }
+    }
+    // The top-N over a nested loop: the index delivers the order too, in both commands.
+    let report = suggest_json(&url, RECOMMENDED);
+    let kept: Vec<String> = suggested(&report, "kept")
+        .into_iter()
+        .map(|(shape, _)| shape)
+        .collect();
+    assert!(
+        kept.contains(&"recommendations (product_id, score DESC)".to_owned()),
+        "{kept:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_statements_suggestion_is_the_same_alone_and_with_other_files() {
+    let (url, _client) = prepared("advise_alone", JOINS).await;
+    let others = "SELECT avg(rating) FROM reviews WHERE product_id = 42; SELECT p.name, (SELECT json_agg(r) FROM (SELECT rc.other_id, rc.score FROM recommendations rc WHERE rc.product_id = p.id ORDER BY rc.score DESC LIMIT 5) r) FROM products p WHERE p.id = 42";
+    let alone = suggest_json(&url, RECOMMENDED);
+    let together = suggest_json(&url, &format!("{RECOMMENDED}; {others}"));
+    // Merging across statements may add a key, never lose one.
+    let serving_first = |report: &serde_json::Value| -> Vec<Vec<String>> {
+        report["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["status"] == "kept" && s["serves"].as_array().unwrap().contains(&1.into())
+            })
+            .map(|s| {
+                let mut keys = vec![s["index"]["table"].as_str().unwrap().to_owned()];
+                keys.extend(
+                    s["index"]["columns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| format!("{} {}", c["name"], c["desc"])),
+                );
+                keys
+            })
+            .collect()
+    };
+    let alone_keys = serving_first(&alone);
+    let together_keys = serving_first(&together);
+    assert!(!alone_keys.is_empty(), "{alone:#}");
+    for keys in &alone_keys {
+        assert!(
+            together_keys.iter().any(|t| t.starts_with(keys)),
+            "{keys:?} lost: {together_keys:?}"
+        );
+    }
+}

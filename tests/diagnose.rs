@@ -244,6 +244,7 @@ fn join_findings<'a>(report: &'a ExplainReport, rule: &str) -> Vec<&'a pgdiag::d
         .findings
         .iter()
         .filter(|f| f.rule == rule)
+        .map(|f| &f.finding)
         .collect()
 }
 

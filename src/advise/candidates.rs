@@ -1,4 +1,5 @@
-//! Candidate indexes derived from a plan and its findings: which table, which columns (or
+//! Candidate indexes derived from a plan, its findings and its joins (a large table read whole to
+//! feed a join that keeps few of its rows gets its join key): which table, which columns (or
 //! expressions) in which order and direction, which method, INCLUDE columns and partial predicate,
 //! and why; or, when nothing can be suggested, a reason a user can read.
 //!
@@ -178,10 +179,14 @@ pub struct Candidate {
     pub reason: String,
     /// What it answers: the rules of the findings, or what advice saw itself.
     pub finding_rules: Vec<FindingRule>,
+    /// The plan nodes (preorder ids, as findings number them) it was derived for, so a finding
+    /// can name the index suggested for its node. Meaningful within one statement's plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<usize>,
 }
 
 /// Why advice proposed a candidate, as written in `finding_rules`: a diagnosis rule's finding,
-/// or one of two reasons advice derives on its own, which no diagnosis rule reports and which
+/// or one of the reasons advice derives on its own, which no diagnosis rule reports and which
 /// `--disable-rule` does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FindingRule {
@@ -193,6 +198,9 @@ pub enum FindingRule {
     /// `estimated-cost`: a plan without timings, where the scan or sort carries a large share of
     /// the estimated cost.
     EstimatedCost,
+    /// `join-key`: a large table read whole to feed a join that keeps a small share of its rows;
+    /// an index on the join key lets a nested loop fetch only the matching rows.
+    JoinKey,
 }
 
 impl FindingRule {
@@ -201,6 +209,7 @@ impl FindingRule {
             FindingRule::Rule(id) => id.as_str(),
             FindingRule::SortOrder => "sort-order",
             FindingRule::EstimatedCost => "estimated-cost",
+            FindingRule::JoinKey => "join-key",
         }
     }
 }
@@ -218,6 +227,7 @@ impl FromStr for FindingRule {
         match s {
             "sort-order" => Ok(FindingRule::SortOrder),
             "estimated-cost" => Ok(FindingRule::EstimatedCost),
+            "join-key" => Ok(FindingRule::JoinKey),
             _ => s
                 .parse()
                 .map(FindingRule::Rule)
@@ -264,6 +274,7 @@ impl Candidate {
             requires_extension: None,
             reason: String::new(),
             finding_rules: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -473,41 +484,146 @@ fn scan_predicates(node: &PlanNode, table: TableRef<'_>) -> Vec<Predicate> {
         .collect()
 }
 
-/// Join keys of `table` from the nearest join above `scan_id`, when the scan is on its inner side.
-fn join_predicates(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> Vec<Predicate> {
+/// Nodes that pass their input's rows up unchanged as a set, so a scan below one still feeds the
+/// join above it.
+fn passes_rows_through(node_type: &NodeType) -> bool {
+    matches!(
+        node_type,
+        NodeType::Hash
+            | NodeType::Sort
+            | NodeType::IncrementalSort
+            | NodeType::Materialize
+            | NodeType::Memoize
+            | NodeType::Gather
+            | NodeType::GatherMerge
+            | NodeType::Result
+    )
+}
+
+/// A join whose output can come in its outer side's order: a nested loop does; a hash join is
+/// what the planner picks over an unordered outer scan, and becomes a nested loop once an index
+/// delivers the outer rows in order (verification decides whether it does).
+pub(crate) fn keeps_outer_order(node_type: &NodeType) -> bool {
+    matches!(node_type, NodeType::NestedLoop | NodeType::HashJoin)
+}
+
+fn is_join(node_type: &NodeType) -> bool {
+    matches!(
+        node_type,
+        NodeType::HashJoin | NodeType::MergeJoin | NodeType::NestedLoop
+    )
+}
+
+/// The joins above a scan whose conditions join `table` to another relation, nearest first.
+struct JoinKeys {
+    /// The join node.
+    join_id: usize,
+    /// This table's equality keys in the join's condition (`Hash Cond`, `Merge Cond`,
+    /// `Join Filter`).
+    keys: Vec<Predicate>,
+    /// Whether a parameterised nested loop could fetch this table's rows by these keys: the other
+    /// side of the join yields fewer rows (so fewer lookups) than the scan keeps (or the plan has
+    /// no row counts).
+    nested_loop: bool,
+}
+
+/// Rows a node produced over all its loops (EXPLAIN ANALYZE), else the planner's estimate.
+fn rows_out(node: &PlanNode) -> Option<f64> {
+    match node.actual_rows {
+        Some(rows) => Some(rows * node.actual_loops.unwrap_or(1.0).max(1.0)),
+        None => node.plan_rows,
+    }
+}
+
+/// Rows a scan read over all its loops, before its filter.
+fn rows_read(node: &PlanNode) -> Option<f64> {
+    let rows = node.actual_rows?;
+    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
+    Some((rows + node.rows_removed_by_filter.unwrap_or(0.0)) * loops)
+}
+
+/// The join keys of `table` in every join above `scan_id` reached through joins and nodes that
+/// pass rows through: on either side of a hash or merge join, on the inner side of a nested loop
+/// (an index on the outer side cannot serve the loop).
+fn join_keys(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> Vec<JoinKeys> {
+    let kept = rows_out(plan.nodes[scan_id]);
+    let mut found = Vec::new();
     let mut child = scan_id;
     while let Some(parent) = plan.parents[child] {
         let node = plan.nodes[parent];
-        if matches!(
-            node.node_type,
-            NodeType::HashJoin | NodeType::MergeJoin | NodeType::NestedLoop
-        ) {
-            let inner = plan.children[parent].get(1) == Some(&child);
-            if !inner && node.node_type != NodeType::MergeJoin {
-                return Vec::new();
+        if is_join(&node.node_type) {
+            let position = plan.children[parent].iter().position(|c| *c == child);
+            let inner = position == Some(1);
+            if inner || node.node_type != NodeType::NestedLoop {
+                let keys: Vec<Predicate> = [&node.hash_cond, &node.merge_cond, &node.join_filter]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|condition| parse_condition(condition, table))
+                    .filter(|p| {
+                        p.join_key && p.kind == PredicateKind::Equality && p.why_not.is_none()
+                    })
+                    .collect();
+                if !keys.is_empty() {
+                    let other = plan.children[parent]
+                        .iter()
+                        .find(|c| **c != child)
+                        .and_then(|c| rows_out(plan.nodes[*c]));
+                    let nested_loop = match (other, kept) {
+                        (Some(other), Some(kept)) => other < kept,
+                        _ => true,
+                    };
+                    found.push(JoinKeys {
+                        join_id: parent,
+                        keys,
+                        nested_loop,
+                    });
+                }
             }
-            return [&node.hash_cond, &node.merge_cond, &node.join_filter]
-                .into_iter()
-                .flatten()
-                .flat_map(|condition| parse_condition(condition, table))
-                .filter(|p| p.join_key)
-                .collect();
-        }
-        if !matches!(
-            node.node_type,
-            NodeType::Hash
-                | NodeType::Sort
-                | NodeType::Materialize
-                | NodeType::Memoize
-                | NodeType::Gather
-                | NodeType::GatherMerge
-                | NodeType::Result
-        ) {
-            return Vec::new();
+        } else if !passes_rows_through(&node.node_type) {
+            break;
         }
         child = parent;
     }
-    Vec::new()
+    found
+}
+
+/// Whether a table scan with no finding still deserves candidates because it feeds a join: a
+/// Seq Scan of a table that is not tiny, read in full to feed either side of a hash or merge join
+/// (or the inner side of a nested loop), where the join keeps a small share of the rows read.
+/// An index on the join key lets a nested loop fetch only the matching rows instead.
+fn feeds_join_selectively(plan: &Indexed<'_>, scan_id: usize) -> Option<usize> {
+    let node = plan.nodes[scan_id];
+    if node.node_type != NodeType::SeqScan || node.relation_name.is_none() {
+        return None;
+    }
+    let read = rows_read(node)?;
+    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
+    // A parallel scan shares the table between its loops; a plain one reads it whole each loop.
+    let table_rows = if node.parallel_aware == Some(true) {
+        read
+    } else {
+        read / loops
+    };
+    if table_rows < kinds::TINY_TABLE_ROWS {
+        return None;
+    }
+    let mut child = scan_id;
+    while let Some(parent) = plan.parents[child] {
+        let join = plan.nodes[parent];
+        if is_join(&join.node_type) {
+            let inner = plan.children[parent].get(1) == Some(&child);
+            if join.node_type == NodeType::NestedLoop && !inner {
+                return None;
+            }
+            let kept = rows_out(join)?;
+            return (kept < kinds::LOW_SELECTIVITY_SHARE * read).then_some(parent);
+        }
+        if !passes_rows_through(&join.node_type) {
+            return None;
+        }
+        child = parent;
+    }
+    None
 }
 
 fn push_unique(columns: &mut Vec<IndexColumn>, column: IndexColumn) {
@@ -562,7 +678,8 @@ fn first_unusable(predicates: &[Predicate]) -> Option<String> {
     predicates.iter().find_map(|p| p.why_not.clone())
 }
 
-/// Candidate indexes for one plan, from its findings.
+/// Candidate indexes for one plan: from its findings, then from the scans no finding points at
+/// that feed a join keeping a small share of their rows ([`FindingRule::JoinKey`]).
 pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
     let plan = Indexed::new(&explain.plan);
     let mut advice = Advice::default();
@@ -572,7 +689,10 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
             continue;
         }
         let result = match finding.rule {
-            RuleId::SeqScan | RuleId::IndexFilterWaste => filter_candidates(&plan, finding.node_id),
+            RuleId::SeqScan
+            | RuleId::IndexFilterWaste
+            | RuleId::JoinFullScan
+            | RuleId::UnindexedForeignKey => filter_candidates(&plan, finding.node_id),
             RuleId::UnindexedSort => sort_candidate(&plan, finding.node_id).map(|c| vec![c]),
             _ => continue,
         };
@@ -580,6 +700,14 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
             tables_with_findings.push(scan);
         }
         advice.record(finding.node_id, FindingRule::Rule(finding.rule), result);
+    }
+    for id in 0..plan.nodes.len() {
+        if tables_with_findings.contains(&id) || feeds_join_selectively(&plan, id).is_none() {
+            continue;
+        }
+        // No finding points here, but a join keeps a small share of a large table read whole.
+        tables_with_findings.push(id);
+        advice.record(id, FindingRule::JoinKey, filter_candidates(&plan, id));
     }
     for (id, node) in plan.nodes.iter().enumerate() {
         if node.node_type.is_table_scan()
@@ -607,6 +735,7 @@ impl Advice {
             Ok(found) => {
                 for mut candidate in found {
                     candidate.finding_rules = vec![rule];
+                    candidate.nodes = vec![node_id];
                     self.candidates.push(candidate);
                 }
             }
@@ -615,7 +744,8 @@ impl Advice {
     }
 }
 
-/// The scan a finding is about: the node itself, or the table scan a sort reads from.
+/// The scan a finding is about: the node itself, or the table scan a sort reads from (straight,
+/// or as the outer side of joins that keep its order, [`keeps_outer_order`]).
 fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
     let mut current = id;
     loop {
@@ -625,43 +755,56 @@ fn scan_below(plan: &Indexed<'_>, id: usize) -> Option<usize> {
         }
         match plan.children[current].as_slice() {
             [only] => current = *only,
+            // A nested loop keeps its outer side's order; a hash join fed by an index in order
+            // becomes one (verification decides).
+            [outer, _] if keeps_outer_order(&node.node_type) => current = *outer,
             _ => return None,
         }
     }
 }
 
-/// The indexes that could replace a scan's filter: a btree (equality keys, then join keys, then one
-/// range; partial when a literal filter is highly selective; INCLUDE when an index-only scan comes
-/// within reach) and a GIN per column filtered by containment or a pattern.
+/// The indexes that could replace a scan's filter or let a join fetch only its matching rows: a
+/// btree on the equality keys then one range (partial when a literal filter is highly selective;
+/// INCLUDE when an index-only scan comes within reach); for each join above the scan, the same
+/// keys followed by the join's keys where a parameterised nested loop could use them (the join
+/// keys alone when the scan has no filter); and a GIN per column filtered by containment or a
+/// pattern. Verification decides which of them changes the plan and pays.
 fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, String> {
     let node = plan.nodes[id];
     let table = table_ref(node).ok_or_else(|| format!("{} reads no table", node.node_type))?;
-    if let Some(reason) = kinds::tiny_table(node).or_else(|| kinds::low_selectivity(node)) {
+    if let Some(reason) = kinds::tiny_table(node) {
         return Err(reason);
     }
-    let predicates = scan_predicates(node, table);
     let joins = if node.node_type == NodeType::SeqScan {
-        join_predicates(plan, id, table)
+        join_keys(plan, id, table)
     } else {
         Vec::new()
     };
-    let partial = kinds::partial_predicates(node, &predicates, &joins);
-    let mut columns = equality_columns(
+    let low = kinds::low_selectivity(node);
+    if let Some(reason) = &low
+        && joins.is_empty()
+    {
+        return Err(reason.clone());
+    }
+    // A filter keeping most of the rows makes a poor leading key: the join keys stand alone.
+    let predicates = if low.is_some() {
+        Vec::new()
+    } else {
+        scan_predicates(node, table)
+    };
+    let partial = kinds::partial_predicates(node, &predicates);
+    let filter_keys = equality_columns(
         predicates
             .iter()
             .filter(|p| !partial.iter().any(|q| q == p)),
     );
-    for column in equality_columns(&joins) {
-        push_unique(&mut columns, column);
-    }
-    let range = predicates
-        .iter()
-        .filter(|p| p.kind == PredicateKind::Range)
-        .filter_map(btree_key)
-        .find(|c| !columns.iter().any(|e| e.key == c.key));
-    if let Some(range) = range {
-        columns.push(range);
-    }
+    let range = |columns: &[IndexColumn]| {
+        predicates
+            .iter()
+            .filter(|p| p.kind == PredicateKind::Range)
+            .filter_map(btree_key)
+            .find(|c| !columns.iter().any(|e| e.key == c.key))
+    };
     let predicate = (!partial.is_empty()).then(|| {
         partial
             .iter()
@@ -669,13 +812,83 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
             .collect::<Vec<_>>()
             .join(" AND ")
     });
-    if columns.is_empty()
-        && let Some(first) = partial.first()
-    {
-        columns.push(kinds::partial_key(plan, id, table, first));
+    // The ways in: the filter alone, then each join whose keys a nested loop could use (with no
+    // filter to start from and no such join, every join: verification has the last word).
+    let filtered = !filter_keys.is_empty() || range(&filter_keys).is_some() || predicate.is_some();
+    let mut ways: Vec<(Vec<IndexColumn>, Option<&JoinKeys>)> = Vec::new();
+    if filtered {
+        ways.push((filter_keys.clone(), None));
+    }
+    let any_nested_loop = joins.iter().any(|j| j.nested_loop);
+    for join in &joins {
+        if (filtered || any_nested_loop) && !join.nested_loop {
+            continue;
+        }
+        let mut columns = filter_keys.clone();
+        for column in equality_columns(&join.keys) {
+            push_unique(&mut columns, column);
+        }
+        ways.push((columns, Some(join)));
     }
     let gin = kinds::gin_candidates(node, table, &predicates);
-    if columns.is_empty() && gin.is_empty() {
+    let mut found = Vec::new();
+    for (mut columns, join) in ways {
+        if let Some(range) = range(&columns) {
+            columns.push(range);
+        }
+        if columns.is_empty()
+            && let Some(first) = partial.first()
+        {
+            columns.push(kinds::partial_key(plan, id, table, first));
+        }
+        if columns.is_empty() {
+            continue;
+        }
+        let mut parts = Vec::new();
+        if let Some(filter) = node.filter.as_deref().filter(|_| low.is_none()) {
+            parts.push(format!("filter {filter}"));
+        }
+        if let Some(join) = join {
+            let keys: Vec<&str> = join.keys.iter().map(|p| p.text.as_str()).collect();
+            parts.push(format!(
+                "join on {} ({})",
+                keys.join(" AND "),
+                plan.nodes[join.join_id].node_type
+            ));
+        }
+        if let Some(reason) = &low {
+            parts.push(format!("its filter alone would not pay ({reason})"));
+        }
+        if let Some(kept) = kinds::kept_share(node)
+            && predicate.is_some()
+        {
+            parts.push(format!(
+                "partial: the filter keeps {} of the rows read",
+                fmt_pct(kept)
+            ));
+        }
+        let unserved = low.is_some()
+            || predicates
+                .iter()
+                .any(|p| !partial.contains(&p) && !is_key(p, &columns));
+        let include = if unserved {
+            Vec::new()
+        } else {
+            kinds::include_columns(plan, id, table, &columns)
+        };
+        found.push(Candidate {
+            include,
+            predicate: predicate.clone(),
+            reason: format!(
+                "{} on {}: {}",
+                node.node_type,
+                table.relation,
+                parts.join("; ")
+            ),
+            ..Candidate::btree(node.schema.clone(), table.relation, columns)
+        });
+    }
+    if found.is_empty() && gin.is_empty() {
         return Err(match first_unusable(&predicates) {
             Some(reason) => reason,
             None if predicates.is_empty() && joins.is_empty() => format!(
@@ -686,44 +899,6 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
                 "no usable equality or range predicate on {}",
                 table.relation
             ),
-        });
-    }
-    let mut found = Vec::new();
-    if !columns.is_empty() {
-        let mut parts = Vec::new();
-        if let Some(filter) = node.filter.as_deref() {
-            parts.push(format!("filter {filter}"));
-        }
-        if !joins.is_empty() {
-            let keys: Vec<&str> = joins.iter().map(|p| p.text.as_str()).collect();
-            parts.push(format!("join on {}", keys.join(" AND ")));
-        }
-        if let Some(kept) = kinds::kept_share(node) {
-            if predicate.is_some() {
-                parts.push(format!(
-                    "partial: the filter keeps {} of the rows read",
-                    fmt_pct(kept)
-                ));
-            }
-        }
-        let unserved = predicates
-            .iter()
-            .any(|p| !partial.contains(&p) && !is_key(p, &columns));
-        let include = if unserved {
-            Vec::new()
-        } else {
-            kinds::include_columns(plan, id, table, &columns)
-        };
-        found.push(Candidate {
-            include,
-            predicate,
-            reason: format!(
-                "{} on {}: {}",
-                node.node_type,
-                table.relation,
-                parts.join("; ")
-            ),
-            ..Candidate::btree(node.schema.clone(), table.relation, columns)
         });
     }
     found.extend(gin);
@@ -861,6 +1036,11 @@ fn absorb(into: &mut Candidate, from: &Candidate) {
     for rule in &from.finding_rules {
         if !into.finding_rules.contains(rule) {
             into.finding_rules.push(*rule);
+        }
+    }
+    for node in &from.nodes {
+        if !into.nodes.contains(node) {
+            into.nodes.push(*node);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Index advice for one statement: the candidates of [`super::candidates()`] for its findings,
-//! plus the sort keys of a sort fed straight by a flagged scan. One function, so every caller
+//! plus the sort keys of a sort fed by a flagged scan (straight, or through the outer side of a
+//! join that keeps its order). One function, so every caller
 //! (the suggest pipeline, and any command that names the index for a finding) gets the same answer.
 
-use super::candidates::{Advice, FindingRule, candidates};
+use super::candidates::{Advice, FindingRule, candidates, keeps_outer_order};
+use super::conditions::{TableRef, parse_sort_key};
 use crate::diagnose::{Finding, RuleId};
 use crate::plan::{Explain, NodeType};
 
@@ -27,13 +29,32 @@ fn with_sort_findings(explain: &Explain, findings: &[Finding]) -> Vec<Finding> {
         if node.node_type != NodeType::Sort || findings.iter().any(|f| f.node_id == id) {
             continue;
         }
-        // Down the single-child chain to the scan (preorder: the only child is the next node).
+        // Down the single-child chain, or the outer side of a join that keeps that side's order,
+        // to the scan (preorder: the first child is the next node).
         let mut scan = id;
-        while nodes[scan].plans.len() == 1 && nodes[scan].relation_name.is_none() {
+        while (nodes[scan].plans.len() == 1
+            || (nodes[scan].plans.len() == 2 && keeps_outer_order(&nodes[scan].node_type)))
+            && nodes[scan].relation_name.is_none()
+        {
             scan += 1;
         }
+        // Only a sort on the scanned table's own columns can come from its index.
+        let Some(relation) = nodes[scan].relation_name.as_deref() else {
+            continue;
+        };
+        let table = TableRef {
+            relation,
+            alias: nodes[scan].alias.as_deref(),
+        };
+        let own_keys = node
+            .sort_key
+            .iter()
+            .flatten()
+            .all(|key| parse_sort_key(key, table).target.is_some());
         let flagged = findings.iter().find(|f| {
-            f.node_id == scan && matches!(f.rule, RuleId::SeqScan | RuleId::IndexFilterWaste)
+            own_keys
+                && f.node_id == scan
+                && matches!(f.rule, RuleId::SeqScan | RuleId::IndexFilterWaste)
         });
         if let Some(flagged) = flagged {
             let mut sort = flagged.clone();

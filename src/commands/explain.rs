@@ -7,8 +7,10 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::advise::statement::index_candidates;
+use crate::advise::{Candidate, bound_include};
 use crate::cli::{ExplainArgs, FailOn, OutputFormat};
-use crate::diagnose::{DiagnoseConfig, SchemaFacts};
+use crate::diagnose::{DiagnoseConfig, Finding, SchemaFacts};
 use crate::input::{self, Origin};
 use crate::pg::{self, ConnectionSettings, ExplainOptions, ProcessEnv, Runner};
 use crate::plan::{Explain, analyze, parse_explain, parse_explain_value};
@@ -92,6 +94,19 @@ pub async fn run(
                     raw,
                     &diagnose_config,
                 );
+                let mut candidates = suggested_indexes(&explain, &entry);
+                for candidate in &mut candidates {
+                    // INCLUDE as `suggest` bounds it; a catalog that cannot be read keeps none.
+                    let types = pg::catalog::column_types(
+                        runner.client(),
+                        candidate.schema.as_deref(),
+                        &candidate.table,
+                    )
+                    .await
+                    .unwrap_or_default();
+                    *candidate = bound_include(candidate.clone(), &types);
+                }
+                name_suggested_indexes(&mut entry, &candidates);
                 entry.rolled_back = output.rolled_back;
                 entry.writes = output.writes;
                 entry.parameters = options.params.len();
@@ -221,17 +236,38 @@ pub fn offline_report(
     for (i, explain) in explains.iter().enumerate() {
         let analysis = analyze(explain);
         let raw = serde_json::to_value(explain).ok();
-        report.statements.push(StatementReport::explained(
-            i + 1,
-            None,
-            None,
-            explain,
-            &analysis,
-            raw,
-            diagnose_config,
-        ));
+        let mut entry =
+            StatementReport::explained(i + 1, None, None, explain, &analysis, raw, diagnose_config);
+        // No catalog to tell which columns have a bounded size: no INCLUDE at all.
+        let candidates: Vec<Candidate> = suggested_indexes(explain, &entry)
+            .into_iter()
+            .map(|c| bound_include(c, &[]))
+            .collect();
+        name_suggested_indexes(&mut entry, &candidates);
+        report.statements.push(entry);
     }
     report
+}
+
+/// The index candidates `suggest` derives for this statement's findings (one engine:
+/// [`index_candidates`]), for analysed plans; `suggest` judges plans without timings by cost.
+fn suggested_indexes(explain: &Explain, entry: &StatementReport) -> Vec<Candidate> {
+    if !entry.analyzed {
+        return Vec::new();
+    }
+    let findings: Vec<Finding> = entry.findings.iter().map(|f| f.finding.clone()).collect();
+    index_candidates(explain, &findings).candidates
+}
+
+/// Each finding names the `CREATE INDEX` that `suggest` would propose for its node, built as
+/// `suggest` prints it.
+fn name_suggested_indexes(entry: &mut StatementReport, candidates: &[Candidate]) {
+    for finding in &mut entry.findings {
+        finding.suggested_index = candidates
+            .iter()
+            .find(|c| c.nodes.contains(&finding.node_id))
+            .map(|c| c.ddl(&c.index_name()));
+    }
 }
 
 /// The report's `source`: the one input, or, for several, SQL files with no single path (each

@@ -51,7 +51,9 @@ impl Rule for SeqScan {
             if !repeated && !selective {
                 not_a_finding(match &node.filter {
                     None => {
-                        format!("{relation}: no filter; every row is needed, an index cannot help")
+                        format!(
+                            "{relation}: no filter to index here (a join that keeps few of its rows is join-full-scan's)"
+                        )
                     }
                     Some(_) => format!(
                         "{relation}: the filter keeps {} of the rows; an index would not beat a sequential read",

@@ -36,6 +36,10 @@ const ALL_FIXTURES: &[&str] = &[
     "psql_aligned.txt",
     "psql_aligned_analyze.txt",
     "auto_explain.log",
+    "join_fk_probe_side.json",
+    "join_merge_candidates.json",
+    "join_three_table_chain.json",
+    "join_peer_multi_table.json",
 ];
 
 fn fixture(name: &str) -> String {

@@ -15,8 +15,8 @@ mod check_tests;
 use std::io::{self, Write};
 
 pub use model::{
-    ErrorKind, ErrorReport, ExplainReport, NodeReport, PlanSummary, SCHEMA_VERSION, ServerInfo,
-    Source, SourceKind, StatementReport,
+    ErrorKind, ErrorReport, ExplainReport, FindingReport, NodeReport, PlanSummary, SCHEMA_VERSION,
+    ServerInfo, Source, SourceKind, StatementReport,
 };
 pub use text::TextStyle;
 

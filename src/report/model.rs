@@ -106,7 +106,7 @@ pub struct StatementReport {
     pub nodes: Vec<NodeReport>,
     /// What the diagnosis rules found, most time at stake first.
     #[serde(default)]
-    pub findings: Vec<Finding>,
+    pub findings: Vec<FindingReport>,
     /// Nodes the rules examined and did not flag, with the reason.
     #[serde(default)]
     pub checks: Vec<Check>,
@@ -114,6 +114,34 @@ pub struct StatementReport {
     pub plan: Option<serde_json::Value>,
     /// Present when the statement could not be explained.
     pub error: Option<ErrorReport>,
+}
+
+/// A finding as the report shows it: the diagnosis, plus the index `suggest` would propose for
+/// its node when there is one (computed by the command, which knows the catalog).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FindingReport {
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The `CREATE INDEX` statement `suggest` proposes for this finding's node, as it prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_index: Option<String>,
+}
+
+impl From<Finding> for FindingReport {
+    fn from(finding: Finding) -> Self {
+        FindingReport {
+            finding,
+            suggested_index: None,
+        }
+    }
+}
+
+impl std::ops::Deref for FindingReport {
+    type Target = Finding;
+
+    fn deref(&self) -> &Finding {
+        &self.finding
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -302,7 +330,11 @@ impl StatementReport {
                 settings: explain.settings.clone(),
             }),
             nodes,
-            findings: diagnosis.findings,
+            findings: diagnosis
+                .findings
+                .into_iter()
+                .map(FindingReport::from)
+                .collect(),
             checks: diagnosis.checks,
             plan: raw_plan,
             error: None,

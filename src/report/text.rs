@@ -205,6 +205,9 @@ fn render_findings(
             .collect();
         writeln!(w, "           evidence: {}", evidence.join(" · "))?;
         writeln!(w, "           do: {}", f.advice)?;
+        if let Some(ddl) = &f.suggested_index {
+            writeln!(w, "           index: {ddl}")?;
+        }
         writeln!(w, "           see: {}", f.doc)?;
     }
     Ok(())

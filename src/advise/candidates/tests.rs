@@ -176,7 +176,7 @@ fn finding(rule: &str, node_id: usize) -> Finding {
 }
 
 #[test]
-fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
+fn both_sides_of_a_hash_join_get_their_join_keys() {
     let hash = PlanNode {
         node_type: "Hash".into(),
         plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))],
@@ -192,20 +192,26 @@ fn inner_seq_scan_of_a_hash_join_gets_its_join_key_after_its_filter() {
     // Preorder: 0 Hash Join, 1 Seq Scan orders, 2 Hash, 3 Seq Scan customers.
     let advice = candidates(&explain, &[finding("seq-scan", 3), finding("seq-scan", 1)]);
     let shapes: Vec<String> = advice.candidates.iter().map(shape).collect();
-    assert_eq!(shapes, [r#"customers ("country", "id")"#]);
-    assert!(advice.candidates[0].reason.contains("join on"));
-    // The outer side has neither filter nor join key it could use.
     assert_eq!(
-        advice.no_suggestions.len(),
-        1,
+        shapes,
+        [
+            r#"customers ("country", "id")"#,
+            r#"orders ("customer_id")"#
+        ]
+    );
+    assert!(advice.candidates[0].reason.contains("join on"));
+    // The probe side has no filter, but its join key lets a nested loop fetch only its matches.
+    assert!(
+        advice.candidates[1]
+            .reason
+            .contains("join on o.customer_id = c.id"),
+        "{:?}",
+        advice.candidates[1]
+    );
+    assert!(
+        advice.no_suggestions.is_empty(),
         "{:?}",
         advice.no_suggestions
-    );
-    assert_eq!(advice.no_suggestions[0].node_id, 1);
-    assert!(
-        advice.no_suggestions[0]
-            .reason
-            .contains("no filter or join key")
     );
 }
 
@@ -479,4 +485,115 @@ fn candidates_round_trip_through_json() {
     assert_eq!(json["columns"][1]["key"]["column"], "s");
     let back: Candidate = serde_json::from_value(json).unwrap();
     assert_eq!(back, c);
+}
+
+/// `table (keys)` of every candidate, with the rules it answers.
+fn shapes_and_rules(advice: &Advice) -> Vec<String> {
+    advice
+        .candidates
+        .iter()
+        .map(|c| {
+            let rules: Vec<&str> = c.finding_rules.iter().map(|r| r.as_str()).collect();
+            format!("{} [{}]", shape(c), rules.join(","))
+        })
+        .collect()
+}
+
+#[test]
+fn an_unfiltered_probe_side_gets_its_join_key() {
+    // orders (filtered, 10 rows) is hashed; order_items (1 M rows, no filter) is probed.
+    let advice = advise_fixture("join_fk_probe_side.json");
+    let shapes = shapes_and_rules(&advice);
+    // Labelled by the join-full-scan finding on that scan (join-key where no finding fires).
+    assert!(
+        shapes.contains(&r#"order_items ("order_id") [join-full-scan]"#.to_owned()),
+        "{shapes:?}"
+    );
+    // The build side keeps its filter key; its join key (the primary key, probed 1 M times)
+    // would serve no nested loop.
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"orders ("customer_id")"#)),
+        "{shapes:?}"
+    );
+    assert!(
+        !shapes
+            .iter()
+            .any(|s| s.starts_with(r#"orders ("customer_id", "id")"#)),
+        "{shapes:?}"
+    );
+}
+
+#[test]
+fn both_inputs_of_a_merge_join_are_seen_through_their_sorts() {
+    let advice = advise_fixture("join_merge_candidates.json");
+    let shapes = shapes_and_rules(&advice);
+    // The 1 M-row side's sort is flagged too: the join-key index serves both.
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"order_items ("order_id") ["#)),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"orders ("customer_id")"#)),
+        "{shapes:?}"
+    );
+}
+
+#[test]
+fn a_three_table_chain_gets_a_key_on_each_table() {
+    // customers (filtered) → orders by customer_id → order_items by order_id.
+    let advice = advise_fixture("join_three_table_chain.json");
+    let shapes = shapes_and_rules(&advice);
+    for expected in [
+        r#"order_items ("order_id") ["#,
+        r#"orders ("customer_id") ["#,
+    ] {
+        assert!(shapes.iter().any(|s| s.starts_with(expected)), "{shapes:?}");
+    }
+    // The filter column is the key, not a partial index on the join key.
+    let customers: Vec<&Candidate> = advice
+        .candidates
+        .iter()
+        .filter(|c| c.table == "customers")
+        .collect();
+    assert!(!customers.is_empty(), "{shapes:?}");
+    for c in customers {
+        assert_eq!(c.columns[0].label(), "name", "{c:?}");
+        assert_eq!(c.predicate, None, "{c:?}");
+    }
+}
+
+#[test]
+fn a_multi_table_join_gets_the_keys_of_every_large_table() {
+    let advice = advise_fixture("join_peer_multi_table.json");
+    let shapes = shapes_and_rules(&advice);
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.starts_with(r#"review ("book_id") ["#)),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.iter().any(|s| s.starts_with("books (")),
+        "{shapes:?}"
+    );
+    // One candidate per table and key.
+    let mut keys: Vec<String> = advice.candidates.iter().map(shape).collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "{shapes:?}");
+    // publishers fits in one page: said with its numbers.
+    assert!(
+        advice.no_suggestions.iter().any(|n| n
+            .reason
+            .starts_with("tiny table: publishers has 200 rows in 1 page, planned cost")),
+        "{:?}",
+        advice.no_suggestions
+    );
 }
