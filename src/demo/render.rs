@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::bench::report::StrategyResult;
 use crate::seed::SeedSummary;
@@ -183,6 +183,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
             r.id, r.kind, r.name, r.reason
         )?;
     }
+    let runs = timings.first().map_or(0, |t| t.before.runs);
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -190,12 +191,16 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(TABLE_WIDTH)
         .set_header(vec![
-            "query",
-            "before (median, spread)",
-            "after (median, spread)",
-            "speedup",
-            "plan change",
+            "query".to_owned(),
+            format!("before: median (range) of {runs} runs"),
+            format!("after: median (range) of {runs} runs"),
+            "speedup".to_owned(),
+            "plan change".to_owned(),
         ]);
+    // The query names are short: whole, so that a test (or a reader's grep) finds them.
+    if let Some(column) = table.column_mut(0) {
+        column.set_constraint(ColumnConstraint::ContentWidth);
+    }
     for t in timings {
         let query = if t.after_sql_rewritten {
             format!("{}, rewritten to the view", t.query)
@@ -534,22 +539,22 @@ fn measure(t: &Timing) -> Measure {
     }
 }
 
-/// A median with the spread of its runs: `638 ms (620 ms–650 ms, 3 runs)`.
+/// A median with the fastest and slowest of its runs, in the median's unit: `638 ms (600–700)`,
+/// `1.54 s (1.50–1.60)` (the run count is in the table's header).
 fn timed(t: &Timing) -> String {
+    let median = millis(t.execution_ms);
     match (t.execution_min_ms, t.execution_max_ms) {
-        (Some(lo), Some(hi)) if t.runs > 1 => format!(
-            "{} ({}–{}, {} runs)",
-            millis(t.execution_ms),
-            millis(lo),
-            millis(hi),
-            t.runs
-        ),
-        _ => format!(
-            "{} ({} run{})",
-            millis(t.execution_ms),
-            t.runs,
-            if t.runs == 1 { "" } else { "s" }
-        ),
+        (Some(lo), Some(hi)) if t.runs > 1 => {
+            let unit = |ms: f64| {
+                if t.execution_ms >= 1000.0 {
+                    format!("{:.2}", ms / 1000.0)
+                } else {
+                    millis(ms).trim_end_matches(" ms").to_owned()
+                }
+            };
+            format!("{median} ({}–{})", unit(lo), unit(hi))
+        }
+        _ => median,
     }
 }
 
@@ -644,6 +649,11 @@ mod tests {
             ),
             "none (within noise)"
         );
-        assert_eq!(timed(&before), "638 ms (600 ms–700 ms, 3 runs)");
+        assert_eq!(timed(&before), "638 ms (600–700)");
+        assert_eq!(
+            timed(&timing(1540.0, 1500.0, 1600.0, "Seq Scan on t")),
+            "1.54 s (1.50–1.60)"
+        );
+        assert_eq!(timed(&timing(1.52, 1.45, 1.58, "p")), "1.52 ms (1.45–1.58)");
     }
 }
