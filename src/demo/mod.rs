@@ -39,6 +39,8 @@ pub enum Error {
     Bench(#[from] crate::bench::BenchError),
     #[error("suggestions: {0}")]
     Suggest(#[from] crate::suggest::SuggestError),
+    #[error("suggestions: {0}")]
+    AfterApply(#[from] crate::suggest::AfterApplyError),
     #[error("query {query}: {message}")]
     Plan { query: String, message: String },
     #[error("the benchmark of step {step} returned no result for strategy `{strategy}`")]

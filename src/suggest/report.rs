@@ -548,7 +548,7 @@ pub struct AfterApply {
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApplySection {
     pub changes: Vec<ChangeEntry>,
     pub after: Vec<AfterApply>,
