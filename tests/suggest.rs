@@ -937,6 +937,12 @@ async fn apply_asks_on_a_terminal_and_a_no_creates_nothing() {
         "{}",
         run.all_output()
     );
+    // Each time with the spread of its runs, measured alike before and after.
+    assert!(
+        run.all_output().contains(", 3 runs) → "),
+        "{}",
+        run.all_output()
+    );
     assert_eq!(user_indexes(&client, "reviews").await.len(), 1);
 }
 

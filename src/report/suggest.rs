@@ -321,7 +321,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
             match &a.plan_change {
                 Some(change) => writeln!(
                     w,
-                    "  #{}: {}  {change}",
+                    "  #{}: {}; plan: {change}",
                     a.statement,
                     noise::describe(&a.before, &a.after)
                 )?,
