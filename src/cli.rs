@@ -453,7 +453,8 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// --verify build: EXPLAIN ANALYZE runs per measurement (the median is kept).
+    /// EXPLAIN ANALYZE runs per measurement, after one unmeasured warm-up run: --verify build,
+    /// and each statement before and after --apply (the median is kept, the spread shown).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
 

@@ -34,7 +34,8 @@ async fn plan_of(url: &str, sql: &str, params: &[String]) -> Observed {
         .await
         .unwrap();
     let explain = parse_explain_value(output.document).unwrap().remove(0);
-    Observed::from_explain(&explain, explain.execution_time_ms)
+    let times: Vec<f64> = explain.execution_time_ms.into_iter().collect();
+    Observed::from_explain(&explain, &times)
 }
 
 /// The kept index on `table` whose columns start with `leading` (`score DESC` for a descending

@@ -136,14 +136,20 @@ pub async fn run(
             render_text(out, &report, width)?;
             out.flush()?;
         }
-        let section = apply::apply(&runner, &report, args, err).await?;
-        failed |= section.error.is_some();
-        report.apply = Some(section);
+        let applied = apply::apply(&runner, &report, &inputs, args, err).await?;
+        failed |= applied.section.error.is_some();
+        report.apply = Some(applied.section);
         if !failed {
-            let after = suggest::after_apply(&runner, &report, &inputs).await?;
-            if let Some(section) = &mut report.apply {
-                section.after = after;
-            }
+            // Every statement again; an index created now that makes one slower is dropped again.
+            suggest::after_apply(
+                &runner,
+                &mut report,
+                &inputs,
+                &applied.before,
+                args.runs.max(1) as usize,
+                args.lock_timeout,
+            )
+            .await?;
         }
         match args.format {
             OutputFormat::Text => {

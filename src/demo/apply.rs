@@ -21,11 +21,16 @@ use crate::suggest::report::{
     ApplySection, ChangeEntry, ChangeStatus, Measure, Suggestion, SuggestionStatus, VerifyMode,
 };
 use crate::suggest::{
-    ApplyOptions, StatementInput, SuggestOptions, VerifyRequest, change_of, suggest,
+    ApplyOptions, StatementInput, SuggestOptions, VerifyRequest, after_apply, before_apply,
+    change_of, suggest,
 };
 
 /// Generous: at scale 1.0 the slowest seed query takes about a second, an index build a few.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// EXPLAIN ANALYZE runs per query when judging, before and after applying, whether a created
+/// index makes a query slower (after one warm-up run).
+const HARM_RUNS: usize = 3;
 
 /// What step 4 suggested, proved and applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -85,9 +90,10 @@ pub struct AppliedSuggestion {
     /// Why suggest proposed it.
     pub reason: String,
     pub proof: Option<Proof>,
-    /// `created`, `already_existed`, `failed` or `skipped` (after an earlier failure).
+    /// `created`, `already_existed`, `failed`, `skipped` (after an earlier failure) or
+    /// `reverted` (created, then dropped again: it made a query slower beyond noise).
     pub status: String,
-    /// The failure, when `status` is `failed`.
+    /// The failure, when `status` is `failed`; what it made slower, when `reverted`.
     pub message: Option<String>,
     /// How long applying took (the concurrent build, or the view's transaction).
     pub build_ms: Option<f64>,
@@ -162,7 +168,9 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
             .map_or_else(|| format!("statement {statement}"), |n| (*n).to_string())
     };
 
-    let chosen: Vec<&Suggestion> = report.actionable().collect();
+    // Owned: the report takes the apply section (and any revert) below.
+    let owned: Vec<Suggestion> = report.actionable().cloned().collect();
+    let chosen: Vec<&Suggestion> = owned.iter().collect();
     let rejected = report
         .suggestions
         .iter()
@@ -180,8 +188,30 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         lock_timeout: options.lock_timeout,
         statement_timeout: Some(STATEMENT_TIMEOUT),
     };
+    // Do no harm, as `suggest --apply` does: every query measured just before and again after,
+    // and an index created now that makes one slower beyond noise dropped again (`reverted`).
+    let before = if chosen.is_empty() {
+        Default::default()
+    } else {
+        before_apply(runner, &report, &inputs, HARM_RUNS).await?
+    };
     let section =
         crate::suggest::apply_suggestions(runner, &chosen, &apply_options, &mut |_| {}).await;
+    let mut report = report;
+    let failed = section.error.is_some();
+    report.apply = Some(section);
+    if !failed {
+        after_apply(
+            runner,
+            &mut report,
+            &inputs,
+            &before,
+            HARM_RUNS,
+            options.lock_timeout,
+        )
+        .await?;
+    }
+    let section = report.apply.take().unwrap_or_default();
     let entry_of = |s: &Suggestion| section.changes.iter().find(|c| c.id == s.id);
     let applied: Vec<AppliedSuggestion> = chosen
         .iter()
@@ -221,6 +251,10 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
         .iter()
         .filter(|a| a.status == ChangeStatus::Created.as_str())
         .count();
+    let reverted = applied
+        .iter()
+        .filter(|a| a.status == ChangeStatus::Reverted.as_str())
+        .count();
     let note = match &failure {
         Some(e) => format!(
             "pgdiag suggest found {} suggestion(s); applying stopped: {e}",
@@ -231,9 +265,13 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
             report.suggestions.len()
         ),
         None => format!(
-            "pgdiag suggest found {} suggestion(s) (indexes verified with {}, views proven by building them); {created} created",
+            "pgdiag suggest found {} suggestion(s) (indexes verified with {}, views proven by building them); {created} created{}",
             applied.len(),
-            verify_label(report.verify.mode)
+            verify_label(report.verify.mode),
+            match reverted {
+                0 => String::new(),
+                n => format!(", {n} dropped again (made a query slower)"),
+            }
         ),
     };
     Ok(ApplyStep {
@@ -312,7 +350,7 @@ fn described(
             .into(),
         // The failure; or, when applying never started, why.
         message: change.and_then(|c| match c.status {
-            ChangeStatus::Failed => c.message.clone(),
+            ChangeStatus::Failed | ChangeStatus::Reverted => c.message.clone(),
             ChangeStatus::Skipped if c.elapsed_ms.is_none() => section.error.clone(),
             _ => None,
         }),

@@ -47,6 +47,8 @@ pub async fn measure_query(
     let mut execution = Vec::with_capacity(runs);
     let mut planning = Vec::with_capacity(runs);
     let mut plan = String::new();
+    // One unmeasured run first: before and after both find the cache warm.
+    explain_once(runner, name, sql, params).await?;
     for _ in 0..runs {
         let (_, analysis) = explain_once(runner, name, sql, params).await?;
         execution.push(analysis.execution_time_ms.unwrap_or(0.0));
@@ -55,6 +57,8 @@ pub async fn measure_query(
     }
     Ok(Timing {
         runs,
+        execution_min_ms: execution.iter().copied().reduce(f64::min),
+        execution_max_ms: execution.iter().copied().reduce(f64::max),
         execution_ms: median(&mut execution),
         planning_ms: median(&mut planning),
         plan,

@@ -39,6 +39,8 @@ pub enum Error {
     Bench(#[from] crate::bench::BenchError),
     #[error("suggestions: {0}")]
     Suggest(#[from] crate::suggest::SuggestError),
+    #[error("suggestions: {0}")]
+    AfterApply(#[from] crate::suggest::AfterApplyError),
     #[error("query {query}: {message}")]
     Plan { query: String, message: String },
     #[error("the benchmark of step {step} returned no result for strategy `{strategy}`")]
@@ -171,11 +173,17 @@ impl QueryDiagnosis {
     }
 }
 
-/// EXPLAIN ANALYZE medians of one query.
+/// EXPLAIN ANALYZE medians of one query (after one unmeasured warm-up run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     pub runs: usize,
     pub execution_ms: f64,
+    /// The fastest and the slowest execution of the runs: the spread a difference is judged
+    /// against.
+    #[serde(default)]
+    pub execution_min_ms: Option<f64>,
+    #[serde(default)]
+    pub execution_max_ms: Option<f64>,
     pub planning_ms: f64,
     /// One line: the scan nodes of the plan (`Seq Scan on public.reviews`).
     pub plan: String,
@@ -192,7 +200,8 @@ pub struct BeforeAfter {
     /// When `after` timed the rewrite: the query as written, timed after the suggestions too (it
     /// gets the new indexes but not the view).
     pub after_as_written: Option<Timing>,
-    /// `before.execution_ms / after.execution_ms`.
+    /// `before.execution_ms / after.execution_ms`; claimed only where the plan changed and the
+    /// difference is beyond noise (docs/suggest-report.md), see `verdict`.
     pub speedup: f64,
 }
 

@@ -3,13 +3,15 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::bench::report::StrategyResult;
 use crate::seed::SeedSummary;
+use crate::suggest::report::{Measure, Verdict};
 
 use super::{
     ApplyStep, BeforeAfter, NaiveCacheStep, NextStep, QueryDiagnosis, SummaryRow, SwrCacheStep,
+    Timing,
 };
 
 /// How many findings a query shows: the ones a newcomer should read first.
@@ -181,6 +183,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
             r.id, r.kind, r.name, r.reason
         )?;
     }
+    let runs = timings.first().map_or(0, |t| t.before.runs);
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -188,12 +191,16 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(TABLE_WIDTH)
         .set_header(vec![
-            "query",
-            "before (median)",
-            "after (median)",
-            "speedup",
-            "plan change",
+            "query".to_owned(),
+            format!("before: median (range) of {runs} runs"),
+            format!("after: median (range) of {runs} runs"),
+            "speedup".to_owned(),
+            "plan change".to_owned(),
         ]);
+    // The query names are short: whole, so that a test (or a reader's grep) finds them.
+    if let Some(column) = table.column_mut(0) {
+        column.set_constraint(ColumnConstraint::ContentWidth);
+    }
     for t in timings {
         let query = if t.after_sql_rewritten {
             format!("{}, rewritten to the view", t.query)
@@ -202,21 +209,17 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
         };
         table.add_row(vec![
             query,
-            millis(t.before.execution_ms),
-            millis(t.after.execution_ms),
-            speedup(t.speedup, &t.before.plan, &t.after.plan),
+            timed(&t.before),
+            timed(&t.after),
+            speedup(&t.before, &t.after),
             plan_change(&t.before.plan, &t.after.plan),
         ]);
         if let Some(as_written) = &t.after_as_written {
             table.add_row(vec![
                 format!("{}, as written", t.query),
-                millis(t.before.execution_ms),
-                millis(as_written.execution_ms),
-                speedup(
-                    t.before.execution_ms / as_written.execution_ms.max(1e-6),
-                    &t.before.plan,
-                    &as_written.plan,
-                ),
+                timed(&t.before),
+                timed(as_written),
+                speedup(&t.before, as_written),
                 plan_change(&t.before.plan, &as_written.plan),
             ]);
         }
@@ -226,8 +229,8 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
         writeln!(
             out,
             "the article's product page went from 2.4 s to 180 ms; on this machine: {} → {}",
-            millis(page.before.execution_ms),
-            millis(page.after.execution_ms)
+            timed(&page.before),
+            timed(&page.after)
         )?;
     }
     if !step.rewritten.is_empty() {
@@ -374,19 +377,23 @@ pub fn summary_rows(
         rows.push(SummaryRow {
             step: "4 before → after".into(),
             what: t.query.clone(),
-            measured: if t.before.plan == t.after.plan {
-                format!(
+            measured: match verdict(&t.before, &t.after) {
+                Verdict::SamePlan => format!(
                     "{} → {}, same plan",
                     millis(t.before.execution_ms),
                     millis(t.after.execution_ms)
-                )
-            } else {
-                format!(
+                ),
+                Verdict::WithinNoise => format!(
+                    "{} → {}, within noise",
+                    millis(t.before.execution_ms),
+                    millis(t.after.execution_ms)
+                ),
+                _ => format!(
                     "{} → {} ({})",
                     millis(t.before.execution_ms),
                     millis(t.after.execution_ms),
                     times(t.speedup)
-                )
+                ),
             },
         });
     }
@@ -502,14 +509,52 @@ fn plan_change(before: &str, after: &str) -> String {
     format!("{} → {}", gone.join(", "), new.join(", "))
 }
 
-/// The speedup cell: a factor only where the plan changed. With the same plan before and after,
-/// a difference in time is the machine's noise, not something the change did; no speedup or
+/// The speedup cell: a factor only where the plan changed and the difference is beyond noise
+/// (the rule of `suggest`, [`crate::suggest::noise`]). With the same plan before and after, a
+/// difference in time is the machine's noise, not something the change did; no speedup or
 /// slowdown is claimed.
-fn speedup(factor: f64, before_plan: &str, after_plan: &str) -> String {
-    if before_plan == after_plan {
-        "none (same plan)".into()
-    } else {
-        times(factor)
+fn speedup(before: &Timing, after: &Timing) -> String {
+    match verdict(before, after) {
+        Verdict::SamePlan => "none (same plan)".into(),
+        Verdict::WithinNoise => "none (within noise)".into(),
+        Verdict::Faster | Verdict::Slower => {
+            times(before.execution_ms / after.execution_ms.max(1e-6))
+        }
+    }
+}
+
+/// The noise rule's verdict on two timings of a query.
+fn verdict(before: &Timing, after: &Timing) -> Verdict {
+    crate::suggest::noise::verdict(&measure(before), &measure(after))
+}
+
+fn measure(t: &Timing) -> Measure {
+    Measure {
+        time_ms: Some(t.execution_ms),
+        time_min_ms: t.execution_min_ms,
+        time_max_ms: t.execution_max_ms,
+        runs: Some(t.runs),
+        plan: t.plan.clone(),
+        ..Measure::default()
+    }
+}
+
+/// A median with the fastest and slowest of its runs, in the median's unit: `638 ms (600–700)`,
+/// `1.54 s (1.50–1.60)` (the run count is in the table's header).
+fn timed(t: &Timing) -> String {
+    let median = millis(t.execution_ms);
+    match (t.execution_min_ms, t.execution_max_ms) {
+        (Some(lo), Some(hi)) if t.runs > 1 => {
+            let unit = |ms: f64| {
+                if t.execution_ms >= 1000.0 {
+                    format!("{:.2}", ms / 1000.0)
+                } else {
+                    millis(ms).trim_end_matches(" ms").to_owned()
+                }
+            };
+            format!("{median} ({}–{})", unit(lo), unit(hi))
+        }
+        _ => median,
     }
 }
 
@@ -572,15 +617,43 @@ mod tests {
         assert_eq!(plan_change("Seq Scan on t", "Seq Scan on t"), "unchanged");
     }
 
+    fn timing(median: f64, lo: f64, hi: f64, plan: &str) -> Timing {
+        Timing {
+            runs: 3,
+            execution_ms: median,
+            execution_min_ms: Some(lo),
+            execution_max_ms: Some(hi),
+            planning_ms: 0.1,
+            plan: plan.into(),
+        }
+    }
+
     #[test]
-    fn no_speedup_is_claimed_for_an_unchanged_plan() {
+    fn no_speedup_is_claimed_for_an_unchanged_plan_or_within_noise() {
+        let before = timing(638.0, 600.0, 700.0, "Seq Scan on t");
         assert_eq!(
-            speedup(0.4, "Seq Scan on t", "Seq Scan on t"),
+            speedup(&before, &timing(1540.0, 1500.0, 1600.0, "Seq Scan on t")),
             "none (same plan)"
         );
         assert_eq!(
-            speedup(2.74, "Seq Scan on t", "Index Scan using i on t"),
+            speedup(
+                &before,
+                &timing(233.0, 230.0, 240.0, "Index Scan using i on t")
+            ),
             "2.7×"
         );
+        assert_eq!(
+            speedup(
+                &before,
+                &timing(620.0, 560.0, 690.0, "Index Scan using i on t")
+            ),
+            "none (within noise)"
+        );
+        assert_eq!(timed(&before), "638 ms (600–700)");
+        assert_eq!(
+            timed(&timing(1540.0, 1500.0, 1600.0, "Seq Scan on t")),
+            "1.54 s (1.50–1.60)"
+        );
+        assert_eq!(timed(&timing(1.52, 1.45, 1.58, "p")), "1.52 ms (1.45–1.58)");
     }
 }

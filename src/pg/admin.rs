@@ -1,7 +1,8 @@
 //! Statements pgdiag sends on its own behalf, outside EXPLAIN and index advice: which server this
 //! is, a session setting, creating a database, running a trusted script (the seed), counting a
 //! table's rows, which of some tables exist, creating an extension, and what applying changes
-//! needs around them (the advisory lock, the session's timeouts).
+//! needs around them (the advisory lock, the session's timeouts, dropping again an index it created
+//! that made a statement slower).
 
 use std::time::Duration;
 
@@ -77,6 +78,29 @@ pub fn create_extension_sql(name: &str) -> String {
 /// Create an extension unless it exists ([`create_extension_sql`]).
 pub async fn create_extension(client: &Client, name: &str) -> Result<(), Error> {
     client.batch_execute(&create_extension_sql(name)).await?;
+    Ok(())
+}
+
+/// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"`: the statement, as messages print it and
+/// [`drop_index_concurrently`] runs it.
+pub fn drop_index_concurrently_sql(schema: Option<&str>, name: &str) -> String {
+    format!(
+        "DROP INDEX CONCURRENTLY IF EXISTS {}",
+        quote_qualified(schema, name)
+    )
+}
+
+/// Drop an index without blocking the table's readers and writers ([`drop_index_concurrently_sql`];
+/// outside a transaction, it waits for the transactions using the table, under the session's
+/// `lock_timeout`).
+pub async fn drop_index_concurrently(
+    client: &Client,
+    schema: Option<&str>,
+    name: &str,
+) -> Result<(), Error> {
+    client
+        .batch_execute(&drop_index_concurrently_sql(schema, name))
+        .await?;
     Ok(())
 }
 

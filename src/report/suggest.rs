@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
+use crate::suggest::noise;
 use crate::suggest::report::{
     ApplySection, ChangeStatus, Measure, SuggestReport, SuggestedObject, Suggestion,
     SuggestionKind, SuggestionStatus, VerifyMode,
@@ -30,17 +31,7 @@ fn table(width: Option<u16>) -> Table {
     table
 }
 
-/// `1234.5` → `1235`, `12.345` → `12.3`, `0.0123` → `0.012`: enough digits to compare.
-pub fn number(value: f64) -> String {
-    let abs = value.abs();
-    if abs >= 100.0 {
-        format!("{value:.0}")
-    } else if abs >= 1.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.3}")
-    }
-}
+pub use crate::suggest::report::number;
 
 /// `10` for 10.0, `12.5` otherwise: thresholds read as the user wrote them.
 pub fn percent(value: f64) -> String {
@@ -51,15 +42,10 @@ pub fn percent(value: f64) -> String {
     }
 }
 
-/// `cost 3580 → 12.4` or `12.3 ms → 0.104 ms`: time when both sides have it.
+/// `cost 3580 → 12.4` or `12.3 ms (12.1–12.9, 3 runs) → 0.104 ms (0.101–0.110, 3 runs)`: time,
+/// with the spread of its runs, when both sides have it.
 pub fn before_after(before: &Measure, after: &Measure) -> String {
-    match (before.time_ms, after.time_ms) {
-        (Some(b), Some(a)) => format!("{} ms → {} ms", number(b), number(a)),
-        _ => match (before.cost, after.cost) {
-            (Some(b), Some(a)) => format!("cost {} → {}", number(b), number(a)),
-            _ => "?".into(),
-        },
-    }
+    noise::figures(before, after)
 }
 
 fn what(suggestion: &Suggestion) -> String {
@@ -142,7 +128,7 @@ pub fn render_text(
     for statement in &report.statements {
         let how = match (&statement.error, statement.time_ms, statement.cost) {
             (Some(e), _, _) => format!("failed: {}", e.message),
-            (None, Some(t), _) => format!("{} ms", number(t)),
+            (None, Some(t), _) => format!("{} ms (1 run)", number(t)),
             (None, None, Some(c)) => format!("generic plan, cost {}", number(c)),
             (None, None, None) => String::new(),
         };
@@ -269,13 +255,13 @@ pub fn render_text(
 
     if !report.combined.is_empty() {
         writeln!(w)?;
-        writeln!(w, "With every kept suggestion together")?;
+        writeln!(w, "Every statement with every kept suggestion together")?;
         for c in &report.combined {
             writeln!(
                 w,
                 "  #{}: {}  ({})",
                 c.statement,
-                before_after(&c.before, &c.after),
+                noise::describe(&c.before, &c.after),
                 c.after.plan
             )?;
         }
@@ -309,6 +295,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
             ChangeStatus::AlreadyExisted => "already existed",
             ChangeStatus::Failed => "FAILED",
             ChangeStatus::Skipped => "skipped",
+            ChangeStatus::Reverted => "REVERTED",
         };
         write!(w, "  {} {} {status}", change.id, change.name)?;
         if let Some(ms) = change.elapsed_ms {
@@ -331,13 +318,20 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
     if !apply.after.is_empty() {
         writeln!(w, "After applying")?;
         for a in &apply.after {
-            writeln!(
-                w,
-                "  #{}: {}  {}",
-                a.statement,
-                before_after(&a.before, &a.after),
-                a.plan_change.as_deref().unwrap_or("(same plan)")
-            )?;
+            match &a.plan_change {
+                Some(change) => writeln!(
+                    w,
+                    "  #{}: {}; plan: {change}",
+                    a.statement,
+                    noise::describe(&a.before, &a.after)
+                )?,
+                None => writeln!(
+                    w,
+                    "  #{}: {}",
+                    a.statement,
+                    noise::describe(&a.before, &a.after)
+                )?,
+            }
             if let Some(rewritten) = &a.rewritten {
                 writeln!(
                     w,

@@ -2,13 +2,18 @@
 //! the demo's step 4): the extensions they need created once, each suggestion turned into a
 //! [`Change`] and applied by [`super::apply()`] (advisory lock, `CONCURRENTLY` under a lock
 //! timeout, views all-or-nothing), each outcome recorded as the report's [`ChangeEntry`], then
-//! every statement measured again against its first measurement ([`after_apply`]).
+//! every statement measured again against its measurement before applying ([`before_apply`],
+//! [`after_apply`]), and an index this run created that makes one slower dropped again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::apply::{self, ApplyEvent, ApplyOptions, Change, ChangeOutcome};
+use super::noise;
 use super::pipeline::{StatementInput, observe_now, replays};
 use super::report::{
     AfterApply, ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestReport, SuggestedObject,
-    Suggestion, SuggestionKind,
+    Suggestion, SuggestionKind, Verdict,
 };
 use super::verify::PlannedStatement;
 use crate::pg::{self, Runner};
@@ -93,6 +98,8 @@ fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
             Some(message)
         }
         ChangeStatus::Skipped => Some("not attempted after an earlier failure".to_owned()),
+        // Only after_apply reverts, after this entry is written.
+        ChangeStatus::Reverted => None,
     };
     ChangeEntry {
         id: suggestion.id.clone(),
@@ -180,40 +187,161 @@ pub enum AfterApplyError {
     },
 }
 
-/// Each statement of `report` again, now that its `apply` section's changes exist, against its
-/// first measurement; a statement a created view serves is measured rewritten to read it too.
-/// Nothing is measured when no change is in place.
-pub async fn after_apply(
+/// Each statement of `report` measured before anything is applied, the way [`after_apply`]
+/// measures it afterwards (one unmeasured warm-up run, then `runs` EXPLAIN ANALYZE), so that the
+/// two compare like with like.
+pub async fn before_apply(
     runner: &Runner,
     report: &SuggestReport,
     inputs: &[StatementInput],
-) -> Result<Vec<AfterApply>, AfterApplyError> {
-    let in_place: Vec<&ChangeEntry> = report
-        .apply
+    runs: usize,
+) -> Result<BTreeMap<usize, Measure>, AfterApplyError> {
+    let mut before = BTreeMap::new();
+    for replay in replays(report, inputs) {
+        let observed =
+            observe_now(runner, &replay, runs)
+                .await
+                .map_err(|source| AfterApplyError::Rerun {
+                    statement: replay.index,
+                    source,
+                })?;
+        before.insert(replay.index, observed.measure);
+    }
+    Ok(before)
+}
+
+/// Each statement of `report` again, now that its `apply` section's changes exist, against its
+/// measurement `before` applying ([`before_apply`]; a statement missing there against its first
+/// run); a statement a created view serves is measured rewritten to read it too.
+///
+/// Do no harm: a statement slower beyond noise ([`super::noise`]) whose new plan uses an index this
+/// run created has that index dropped again (`DROP INDEX CONCURRENTLY IF EXISTS`, nothing this run
+/// did not create), its change marked `reverted` with the statement and the numbers, and every
+/// statement measured again. The section's `after` is the final state. Nothing is measured when no
+/// change is in place.
+pub async fn after_apply(
+    runner: &Runner,
+    report: &mut SuggestReport,
+    inputs: &[StatementInput],
+    before: &BTreeMap<usize, Measure>,
+    runs: usize,
+    lock_timeout: Duration,
+) -> Result<(), AfterApplyError> {
+    let mut tried: Vec<String> = Vec::new();
+    loop {
+        let (after, uses) = measure_after(runner, report, inputs, before, runs).await?;
+        let Some(section) = report.apply.as_mut() else {
+            return Ok(());
+        };
+        let harmful: Vec<(usize, String)> = after
+            .iter()
+            .filter(|a| a.verdict == Verdict::Slower)
+            .flat_map(|a| {
+                let uses = uses.get(&a.statement).cloned().unwrap_or_default();
+                section
+                    .changes
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, c)| {
+                        c.status == ChangeStatus::Created
+                            && c.kind == SuggestionKind::Index
+                            && uses.contains(&c.name)
+                    })
+                    .map(|(i, _)| (i, noise::slower_reason(a.statement, &a.before, &a.after)))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(i, _)| !tried.contains(&section.changes[*i].id))
+            .collect();
+        section.after = after;
+        if harmful.is_empty() {
+            return Ok(());
+        }
+        for (i, reason) in harmful {
+            let change = &section.changes[i];
+            if tried.contains(&change.id) {
+                continue;
+            }
+            tried.push(change.id.clone());
+            let schema = report
+                .suggestions
+                .iter()
+                .find(|s| s.id == change.id)
+                .and_then(|s| s.index()?.schema.clone());
+            let dropped = drop_created(runner, schema.as_deref(), &change.name, lock_timeout).await;
+            let change = &mut section.changes[i];
+            match dropped {
+                Ok(()) => {
+                    change.status = ChangeStatus::Reverted;
+                    change.message = Some(format!("{reason}; dropped again"));
+                }
+                Err(e) => {
+                    change.message = Some(format!(
+                        "{reason}; dropping it again failed: {e}; drop it with: {}",
+                        pg::admin::drop_index_concurrently_sql(schema.as_deref(), &change.name)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Drop an index this run created, waiting for the table's transactions no longer than
+/// `lock_timeout`; the session's timeouts are restored afterwards.
+async fn drop_created(
+    runner: &Runner,
+    schema: Option<&str>,
+    name: &str,
+    lock_timeout: Duration,
+) -> Result<(), pg::Error> {
+    let client = runner.client();
+    let (saved_lock, saved_statement) = pg::admin::timeouts(client).await?;
+    pg::admin::set_timeouts(
+        client,
+        &format!("{}ms", lock_timeout.as_millis()),
+        &saved_statement,
+    )
+    .await?;
+    let dropped = pg::admin::drop_index_concurrently(client, schema, name).await;
+    let _ = pg::admin::set_timeouts(client, &saved_lock, &saved_statement).await;
+    dropped
+}
+
+/// Every statement measured once with what is in place now, and the index names each plan uses.
+async fn measure_after(
+    runner: &Runner,
+    report: &SuggestReport,
+    inputs: &[StatementInput],
+    before: &BTreeMap<usize, Measure>,
+    runs: usize,
+) -> Result<(Vec<AfterApply>, BTreeMap<usize, Vec<String>>), AfterApplyError> {
+    let changes: Vec<&ChangeEntry> = report.apply.iter().flat_map(|a| &a.changes).collect();
+    let in_place: Vec<&ChangeEntry> = changes
         .iter()
-        .flat_map(|a| &a.changes)
+        .copied()
         .filter(|c| c.status.in_place())
         .collect();
     let mut after = Vec::new();
-    if in_place.is_empty() {
-        return Ok(after);
+    let mut uses = BTreeMap::new();
+    // Nothing changed: nothing to measure. (After a revert, the statements are measured as they
+    // are left.)
+    if in_place.is_empty() && !changes.iter().any(|c| c.status == ChangeStatus::Reverted) {
+        return Ok((after, uses));
     }
     for replay in replays(report, inputs) {
         let Some(entry) = report.statement(replay.index) else {
             continue;
         };
         let observed =
-            observe_now(runner, &replay, 1)
+            observe_now(runner, &replay, runs)
                 .await
                 .map_err(|source| AfterApplyError::Rerun {
                     statement: replay.index,
                     source,
                 })?;
-        let before = Measure {
-            cost: entry.cost,
-            time_ms: entry.time_ms,
-            plan: entry.plan.clone(),
-        };
+        let before = before
+            .get(&replay.index)
+            .cloned()
+            .unwrap_or_else(|| Measure::timed(entry.cost, entry.time_ms, entry.plan.clone()));
         let mut rewritten = None;
         for change in in_place
             .iter()
@@ -234,24 +362,26 @@ pub async fn after_apply(
                 sql,
                 ..replay.clone()
             };
-            let observed = observe_now(runner, &statement, 1).await.map_err(|source| {
-                AfterApplyError::Rewritten {
+            let observed = observe_now(runner, &statement, runs)
+                .await
+                .map_err(|source| AfterApplyError::Rewritten {
                     statement: replay.index,
                     view: change.name.clone(),
                     source,
-                }
-            })?;
+                })?;
             rewritten = Some(observed.measure);
         }
+        uses.insert(replay.index, observed.indexes.clone());
         after.push(AfterApply {
             statement: replay.index,
             plan_change: plan_change(&before.plan, &observed.measure.plan),
+            verdict: noise::verdict(&before, &observed.measure),
             before,
             after: observed.measure,
             rewritten,
         });
     }
-    Ok(after)
+    Ok((after, uses))
 }
 
 /// What changed in the plan's accesses: `Seq Scan on reviews → Index Scan using ... on reviews`.

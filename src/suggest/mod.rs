@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod applying;
 pub mod matview_proof;
+pub mod noise;
 pub mod pipeline;
 pub mod report;
 pub mod verify;
@@ -17,8 +18,8 @@ pub use apply::{
     ChangeOutcome, FailureKind, apply,
 };
 pub use applying::{
-    AfterApplyError, after_apply, apply_suggestions, change_of, plan_change, required_extensions,
-    skipped,
+    AfterApplyError, after_apply, apply_suggestions, before_apply, change_of, plan_change,
+    required_extensions, skipped,
 };
 pub use matview_proof::{MatviewProof, check_existing_view, verify_matview};
 pub use pipeline::*;

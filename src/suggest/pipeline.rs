@@ -695,14 +695,14 @@ async fn prove_view(
             difference = proof.difference.clone();
         }
         let before = Measure {
-            cost: None,
             time_ms: Some(proof.before_ms),
             plan: "original statement".into(),
+            ..Measure::default()
         };
         let after = Measure {
-            cost: None,
             time_ms: Some(proof.after_ms),
             plan: format!("rewritten to read {}", view.name),
+            ..Measure::default()
         };
         per_statement.push(StatementVerification {
             statement: *statement,

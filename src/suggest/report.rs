@@ -346,15 +346,60 @@ pub struct MatviewInfo {
 }
 
 /// One side of a before/after comparison.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Measure {
     pub cost: Option<f64>,
+    /// The median execution time of the runs.
     pub time_ms: Option<f64>,
+    /// The fastest and the slowest of the runs: the spread a difference is judged against
+    /// ([`super::noise`]).
+    #[serde(default)]
+    pub time_min_ms: Option<f64>,
+    #[serde(default)]
+    pub time_max_ms: Option<f64>,
+    /// How many EXPLAIN ANALYZE runs the times come from (none for a planned cost).
+    #[serde(default)]
+    pub runs: Option<usize>,
     /// One line: the plan's scans, e.g. `Index Scan using reviews_product_id_idx on reviews`.
     pub plan: String,
 }
 
 impl Measure {
+    /// A single measured time (one run): its own spread.
+    pub fn timed(cost: Option<f64>, time_ms: Option<f64>, plan: String) -> Measure {
+        Measure {
+            cost,
+            time_ms,
+            time_min_ms: time_ms,
+            time_max_ms: time_ms,
+            runs: time_ms.map(|_| 1),
+            plan,
+        }
+    }
+
+    /// The time with its spread, `12.1 ms (11.8–12.6, 5 runs)`, or the cost, `cost 25.9`.
+    pub fn figure(&self) -> String {
+        match self.time_ms {
+            Some(t) => format!("{} ms{}", number(t), self.spread()),
+            None => match self.cost {
+                Some(c) => format!("cost {}", number(c)),
+                None => "?".into(),
+            },
+        }
+    }
+
+    /// ` (11.8–12.6, 5 runs)`, ` (1 run)`, or nothing when the runs are not known.
+    pub fn spread(&self) -> String {
+        match (self.time_min_ms, self.time_max_ms, self.runs) {
+            (_, _, Some(1)) => " (1 run)".into(),
+            (Some(lo), Some(hi), Some(runs)) => {
+                format!(" ({}–{}, {runs} runs)", number(lo), number(hi))
+            }
+            (_, _, Some(runs)) => format!(" ({runs} runs)"),
+            _ => String::new(),
+        }
+    }
+
     /// Improvement of `after` over `self` in percent: on time when both have it, else on cost.
     pub fn improvement_pct(&self, after: &Measure) -> Option<f64> {
         let (before, after) = match (self.time_ms, after.time_ms) {
@@ -362,6 +407,18 @@ impl Measure {
             _ => (self.cost?, after.cost?),
         };
         (before > 0.0).then(|| (before - after) / before * 100.0)
+    }
+}
+
+/// `1234.5` → `1235`, `12.345` → `12.3`, `0.0123` → `0.012`: enough digits to compare.
+pub fn number(value: f64) -> String {
+    let abs = value.abs();
+    if abs >= 100.0 {
+        format!("{value:.0}")
+    } else if abs >= 1.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.3}")
     }
 }
 
@@ -399,6 +456,35 @@ pub struct StatementComparison {
     pub statement: usize,
     pub before: Measure,
     pub after: Measure,
+    /// What the comparison shows, by the noise rule ([`super::noise`]).
+    #[serde(default)]
+    pub verdict: Verdict,
+}
+
+/// What a before/after comparison shows once noise is set aside ([`super::noise::verdict`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The plan did not change: whatever the times did, nothing is claimed.
+    #[default]
+    SamePlan,
+    /// The plan changed and the difference is within noise.
+    WithinNoise,
+    /// The plan changed and it is faster beyond noise.
+    Faster,
+    /// The plan changed and it is slower beyond noise.
+    Slower,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::SamePlan => "same_plan",
+            Verdict::WithinNoise => "within_noise",
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+        }
+    }
 }
 
 /// What applying did to one change: the status [`super::apply()`] reports and `apply.changes[]`
@@ -413,16 +499,20 @@ pub enum ChangeStatus {
     Failed,
     /// Not attempted: an earlier change failed, the user did not confirm, or it was left out.
     Skipped,
+    /// Created by this run, then dropped again: it made a statement slower beyond noise (the
+    /// entry's message names the statement and the numbers).
+    Reverted,
 }
 
 impl ChangeStatus {
-    /// As in the JSON: `created`, `already_existed`, `failed`, `skipped`.
+    /// As in the JSON: `created`, `already_existed`, `failed`, `skipped`, `reverted`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeStatus::Created => "created",
             ChangeStatus::AlreadyExisted => "already_existed",
             ChangeStatus::Failed => "failed",
             ChangeStatus::Skipped => "skipped",
+            ChangeStatus::Reverted => "reverted",
         }
     }
 
@@ -453,9 +543,12 @@ pub struct AfterApply {
     pub plan_change: Option<String>,
     /// The statement rewritten to read a materialized view that was created, measured too.
     pub rewritten: Option<Measure>,
+    /// What `before` → `after` shows by the noise rule ([`super::noise`]).
+    #[serde(default)]
+    pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApplySection {
     pub changes: Vec<ChangeEntry>,
     pub after: Vec<AfterApply>,
@@ -470,7 +563,7 @@ mod tests {
         Measure {
             cost,
             time_ms,
-            plan: String::new(),
+            ..Measure::default()
         }
     }
 

@@ -1,6 +1,7 @@
 //! Proof before advice: each suggested index is tried, alone and then all kept ones together,
 //! inside one transaction that is always rolled back, and kept only when the planner uses it and
-//! some statement it serves improves by at least the threshold.
+//! some statement it serves improves by at least the threshold, and when, with every kept one in
+//! place, no statement given is slower beyond noise ([`super::noise`]) because of it.
 //!
 //! - `hypo`: HypoPG hypothetical indexes and plain EXPLAIN: planned cost, nothing built, no lock
 //!   beyond the catalog reads. GIN and materialized views cannot be simulated: left unverified.
@@ -14,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use super::noise;
 use super::report::{
     Measure, StatementComparison, StatementVerification, Suggestion, SuggestionKind,
-    SuggestionStatus, Verification, VerifyMode,
+    SuggestionStatus, Verdict, Verification, VerifyMode,
 };
 use crate::pg::hypopg::HypoIndex;
 use crate::pg::{self, ParamValue, hypopg, planner};
@@ -56,12 +58,18 @@ pub struct Observed {
 }
 
 impl Observed {
-    pub fn from_explain(explain: &Explain, time_ms: Option<f64>) -> Observed {
+    /// The plan of `explain` with the execution times of the runs that measured it (none for a
+    /// plain EXPLAIN): their median, fastest, slowest and count.
+    pub fn from_explain(explain: &Explain, times: &[f64]) -> Observed {
         let nodes = explain.plan.preorder();
+        let mut sorted = times.to_vec();
         Observed {
             measure: Measure {
                 cost: explain.plan.total_cost,
-                time_ms,
+                time_ms: median(&mut sorted),
+                time_min_ms: times.iter().copied().reduce(f64::min),
+                time_max_ms: times.iter().copied().reduce(f64::max),
+                runs: (!times.is_empty()).then_some(times.len()),
                 plan: plan_line(&nodes),
             },
             indexes: nodes.iter().filter_map(|n| n.index_name.clone()).collect(),
@@ -97,7 +105,9 @@ pub fn plan_line(nodes: &[&PlanNode]) -> String {
 }
 
 /// Measure one statement in the caller's transaction: the generic plan's cost, the plain EXPLAIN
-/// cost, or the median execution time of `runs` EXPLAIN ANALYZE.
+/// cost, or the execution times of `runs` EXPLAIN ANALYZE after one unmeasured warm-up run (so a
+/// before and an after both find the cache warm, and the first run's reads from disk are no one's
+/// fault).
 pub async fn observe(
     client: &Client,
     statement: &PlannedStatement,
@@ -107,14 +117,15 @@ pub async fn observe(
 ) -> Result<Observed, pg::Error> {
     if statement.generic {
         let explain = planner::explain_generic(client, &statement.sql, server_version_num).await?;
-        return Ok(Observed::from_explain(&explain, None));
+        return Ok(Observed::from_explain(&explain, &[]));
     }
     if !analyze {
         let explain =
             planner::explain_in_transaction(client, &statement.sql, &statement.params, false)
                 .await?;
-        return Ok(Observed::from_explain(&explain, None));
+        return Ok(Observed::from_explain(&explain, &[]));
     }
+    planner::explain_in_transaction(client, &statement.sql, &statement.params, true).await?;
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..runs.max(1) {
@@ -125,7 +136,7 @@ pub async fn observe(
         last = Some(explain);
     }
     let explain = last.ok_or_else(|| pg::Error::Config("no EXPLAIN run".into()))?;
-    Ok(Observed::from_explain(&explain, median(&mut times)))
+    Ok(Observed::from_explain(&explain, &times))
 }
 
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS ...` as `CREATE INDEX ...`: what can run inside a
@@ -162,6 +173,7 @@ fn hypo_supported(suggestion: &Suggestion) -> bool {
 
 /// Decide kept or rejected from the per-statement figures.
 pub fn decide(suggestion: &mut Suggestion, min_improvement_pct: f64) {
+    let table = suggestion.object.table().to_owned();
     let Some(verification) = &mut suggestion.verification else {
         return;
     };
@@ -181,7 +193,10 @@ pub fn decide(suggestion: &mut Suggestion, min_improvement_pct: f64) {
         .max_by(f64::total_cmp);
     if used.is_empty() {
         suggestion.status = SuggestionStatus::Rejected;
-        suggestion.rejected_reason = Some("planner does not use it".into());
+        suggestion.rejected_reason = Some(format!(
+            "planner does not use it: {}",
+            chosen_plans(&verification.per_statement, "keeps", &table)
+        ));
         return;
     }
     let on = if used.iter().all(|s| s.after.time_ms.is_some()) {
@@ -196,12 +211,46 @@ pub fn decide(suggestion: &mut Suggestion, min_improvement_pct: f64) {
         }
         best => {
             suggestion.status = SuggestionStatus::Rejected;
+            let used: Vec<StatementVerification> = used.into_iter().cloned().collect();
             suggestion.rejected_reason = Some(format!(
-                "improves {on} by {}% < {}%",
+                "improves {on} by {}% < {}%: {}",
                 format_pct(best.unwrap_or(0.0)),
-                format_pct(min_improvement_pct)
+                format_pct(min_improvement_pct),
+                chosen_plans(&used, "uses it:", &table)
             ));
         }
+    }
+}
+
+/// What the planner chose for each statement on the suggestion's table, with the numbers: `#1
+/// keeps Seq Scan on t (cost 25.9 → 25.4)`, `#1 uses it: Index Scan using t_a_idx on t (cost 25.9 →
+/// 25.4)`; so that a rejection is never a bare claim.
+fn chosen_plans(per_statement: &[StatementVerification], verb: &str, table: &str) -> String {
+    per_statement
+        .iter()
+        .map(|p| {
+            format!(
+                "#{} {verb} {} ({})",
+                p.statement,
+                accesses_of(&p.after.plan, table),
+                noise::figures(&p.before, &p.after)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The parts of a one-line plan ([`plan_line`]) that read `table`; the whole line when none does.
+fn accesses_of(plan: &str, table: &str) -> String {
+    let suffix = format!(" on {table}");
+    let parts: Vec<&str> = plan
+        .split(", ")
+        .filter(|part| part.ends_with(&suffix))
+        .collect();
+    if parts.is_empty() {
+        plan.to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -300,35 +349,33 @@ async fn verify_in_transaction(
             .unwrap_or(f64::MIN)
     };
     order.sort_by(|&a, &b| best(&suggestions[b]).total_cmp(&best(&suggestions[a])));
+    if build {
+        // Where the kept indexes can all be taken away again, to judge them for harm.
+        client.batch_execute("SAVEPOINT pgdiag_kept").await?;
+    }
     let mut current = before.clone();
-    let mut kept: Vec<String> = Vec::new();
-    // Hypothetical index names in plans, shown as the names the indexes would be created with.
-    let mut renames: Vec<(String, String)> = Vec::new();
-    let rename = |renames: &[(String, String)], mut measure: Measure| {
-        for (hypothetical, real) in renames {
-            measure.plan = measure.plan.replace(hypothetical, real);
-        }
-        measure
-    };
+    // The kept suggestions in place, in order, with their hypothetical index (hypo).
+    let mut placed: Vec<Placed> = Vec::new();
     for i in order {
         let suggestion = &mut suggestions[i];
-        if !kept.is_empty() {
+        let hypo = if !placed.is_empty() {
             on_progress(&format!("trying {} with the kept ones", suggestion.name()));
+            let renames = renames(&placed);
             let mut serving = Vec::new();
             for statement in statements
                 .iter()
                 .filter(|s| suggestion.serves.contains(&s.index))
             {
                 if let Ok(observed) = observe_with(client, statement, settings).await {
-                    serving.push((statement.index, rename(&renames, observed.measure)));
+                    serving.push((statement.index, renamed(&renames, observed.measure)));
                 }
             }
             current.extend(serving);
             match trial(client, statements, suggestion, settings, &current, true).await {
                 Ok((mut verification, hypo)) => {
-                    verification.alongside = kept.clone();
+                    verification.alongside = placed.iter().map(|p| p.name.clone()).collect();
                     for p in &mut verification.per_statement {
-                        p.after = rename(&renames, p.after.clone());
+                        p.after = renamed(&renames, p.after.clone());
                     }
                     suggestion.verification = Some(verification);
                     decide(suggestion, settings.min_improvement_pct);
@@ -336,9 +383,7 @@ async fn verify_in_transaction(
                         undo_trial(client, settings, hypo.as_ref()).await?;
                         continue;
                     }
-                    if let Some(index) = hypo {
-                        renames.push((index.name, suggestion.name().to_owned()));
-                    }
+                    hypo
                 }
                 Err(e) => {
                     // trial has already taken it away.
@@ -350,40 +395,216 @@ async fn verify_in_transaction(
         } else if suggestion.status == SuggestionStatus::Kept {
             // The first one: its alone figures stand; put it in place for the next ones.
             let (_, hypo) = trial(client, statements, suggestion, settings, &current, true).await?;
-            if let Some(index) = hypo {
-                renames.push((index.name, suggestion.name().to_owned()));
-            }
+            hypo
         } else {
             continue;
-        }
-        keep_trial(client, settings).await?;
-        kept.push(suggestion.name().to_owned());
-    }
-
-    // Every kept suggestion in place: each statement against how it runs today.
-    if kept.is_empty() {
-        return Ok(Vec::new());
-    }
-    on_progress("measuring with the kept suggestions together");
-    let mut combined = Vec::new();
-    for statement in statements.iter().filter(|st| {
-        suggestions
-            .iter()
-            .any(|s| s.status == SuggestionStatus::Kept && s.serves.contains(&st.index))
-    }) {
-        let (Some(base), Ok(after)) = (
-            before.get(&statement.index),
-            observe_with(client, statement, settings).await,
-        ) else {
-            continue;
         };
-        combined.push(StatementComparison {
-            statement: statement.index,
-            before: base.clone(),
-            after: rename(&renames, after.measure),
+        keep_trial(client, settings).await?;
+        placed.push(Placed {
+            suggestion: i,
+            name: suggestion.name().to_owned(),
+            hypo,
         });
     }
-    Ok(combined)
+
+    // Do no harm: every statement given, not only those a kept suggestion serves, measured again
+    // with every kept suggestion in place. A statement slower beyond noise with a new plan makes
+    // the kept suggestions responsible for it rejected, and the rest is measured again.
+    if placed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut unattributed: Vec<usize> = Vec::new();
+    loop {
+        on_progress("measuring every statement with the kept suggestions together");
+        let renames = renames(&placed);
+        let mut combined = Vec::new();
+        let mut uses: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for statement in statements {
+            let (Some(base), Ok(after)) = (
+                before.get(&statement.index),
+                observe_with(client, statement, settings).await,
+            ) else {
+                continue;
+            };
+            uses.insert(
+                statement.index,
+                after
+                    .indexes
+                    .iter()
+                    .map(|name| renamed_name(&renames, name))
+                    .collect(),
+            );
+            let after = renamed(&renames, after.measure);
+            combined.push(StatementComparison {
+                statement: statement.index,
+                verdict: noise::verdict(base, &after),
+                before: base.clone(),
+                after,
+            });
+        }
+        let Some(harmed) = combined
+            .iter()
+            .find(|c| c.verdict == Verdict::Slower && !unattributed.contains(&c.statement))
+            .cloned()
+        else {
+            return Ok(combined);
+        };
+        let Some(statement) = statements.iter().find(|s| s.index == harmed.statement) else {
+            unattributed.push(harmed.statement);
+            continue;
+        };
+        on_progress(&format!(
+            "statement #{} is slower with the kept suggestions: finding which",
+            harmed.statement
+        ));
+        // Suspects: the kept suggestions its new plan uses; when it uses none, any of them may
+        // have changed its plan.
+        let used = uses.remove(&harmed.statement).unwrap_or_default();
+        let mut suspects: Vec<usize> = placed
+            .iter()
+            .filter(|p| used.contains(&p.name))
+            .map(|p| p.suggestion)
+            .collect();
+        if suspects.is_empty() {
+            suspects = placed.iter().map(|p| p.suggestion).collect();
+        }
+        let kept: Vec<usize> = placed.iter().map(|p| p.suggestion).collect();
+        let mut responsible = Vec::new();
+        for &suspect in &suspects {
+            let others: Vec<usize> = kept.iter().copied().filter(|&i| i != suspect).collect();
+            placed = put_in_place(client, settings, suggestions, placed, &others).await?;
+            if restores(client, statement, settings, &placed, &harmed.before).await {
+                responsible.push(suspect);
+            }
+        }
+        if responsible.is_empty() && suspects.len() > 1 {
+            // Only together: each alone would do the harm the others do.
+            let others: Vec<usize> = kept
+                .iter()
+                .copied()
+                .filter(|i| !suspects.contains(i))
+                .collect();
+            placed = put_in_place(client, settings, suggestions, placed, &others).await?;
+            if restores(client, statement, settings, &placed, &harmed.before).await {
+                responsible = suspects.clone();
+            }
+        }
+        if responsible.is_empty() {
+            // Not the suggestions' doing (the machine got busier): nothing to reject for it.
+            unattributed.push(harmed.statement);
+            placed = put_in_place(client, settings, suggestions, placed, &kept).await?;
+            continue;
+        }
+        let reason = noise::slower_reason(harmed.statement, &harmed.before, &harmed.after);
+        for &i in &responsible {
+            suggestions[i].status = SuggestionStatus::Rejected;
+            suggestions[i].rejected_reason = Some(reason.clone());
+        }
+        let remaining: Vec<usize> = kept
+            .into_iter()
+            .filter(|i| !responsible.contains(i))
+            .collect();
+        placed = put_in_place(client, settings, suggestions, placed, &remaining).await?;
+        if placed.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
+}
+
+/// A kept suggestion in place during verification.
+struct Placed {
+    /// Its position among the suggestions.
+    suggestion: usize,
+    /// The name it would be created with.
+    name: String,
+    /// HypoPG's index standing in for it (`hypo` mode).
+    hypo: Option<HypoIndex>,
+}
+
+/// Hypothetical index names as plans show them, and the names they stand for.
+fn renames(placed: &[Placed]) -> Vec<(String, String)> {
+    placed
+        .iter()
+        .filter_map(|p| Some((p.hypo.as_ref()?.name.clone(), p.name.clone())))
+        .collect()
+}
+
+/// A plan's hypothetical index names shown as the names the indexes would be created with.
+fn renamed(renames: &[(String, String)], mut measure: Measure) -> Measure {
+    for (hypothetical, real) in renames {
+        measure.plan = measure.plan.replace(hypothetical, real);
+    }
+    measure
+}
+
+fn renamed_name(renames: &[(String, String)], name: &str) -> String {
+    renames
+        .iter()
+        .find(|(hypothetical, _)| hypothetical == name)
+        .map_or_else(|| name.to_owned(), |(_, real)| real.clone())
+}
+
+/// Take every kept suggestion away and put `wanted` (positions among `suggestions`) in place:
+/// hypothetical indexes dropped and created again, or built indexes rolled back to the savepoint
+/// taken before the first was kept and built again.
+async fn put_in_place(
+    client: &Client,
+    settings: &VerifySettings,
+    suggestions: &[Suggestion],
+    placed: Vec<Placed>,
+    wanted: &[usize],
+) -> Result<Vec<Placed>, pg::Error> {
+    let build = settings.mode == VerifyMode::Build;
+    if build {
+        client
+            .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_kept")
+            .await?;
+    } else {
+        for p in &placed {
+            if let Some(index) = &p.hypo {
+                hypopg::drop_index(client, index.oid).await?;
+            }
+        }
+    }
+    let mut now = Vec::new();
+    for &i in wanted {
+        let suggestion = &suggestions[i];
+        let ddl = index_ddl(suggestion)
+            .ok_or_else(|| pg::Error::Config("no CREATE INDEX statement".into()))?;
+        let hypo = if build {
+            for statement in suggestion
+                .ddl
+                .iter()
+                .filter(|d| d.starts_with("CREATE EXTENSION"))
+            {
+                client.batch_execute(statement).await?;
+            }
+            client.batch_execute(&ddl).await?;
+            None
+        } else {
+            Some(hypopg::create_index(client, &ddl).await?)
+        };
+        now.push(Placed {
+            suggestion: i,
+            name: suggestion.name().to_owned(),
+            hypo,
+        });
+    }
+    Ok(now)
+}
+
+/// Whether `statement`, measured with `placed` in place, is no longer slower than `before`.
+async fn restores(
+    client: &Client,
+    statement: &PlannedStatement,
+    settings: &VerifySettings,
+    placed: &[Placed],
+    before: &Measure,
+) -> bool {
+    match observe_with(client, statement, settings).await {
+        Ok(observed) => !noise::slower(before, &renamed(&renames(placed), observed.measure)),
+        Err(_) => false,
+    }
 }
 
 /// Observe under the settings' mode: EXPLAIN ANALYZE when building, plain EXPLAIN otherwise.
@@ -515,11 +736,11 @@ mod tests {
     use super::super::report::{IndexInfo, SuggestedObject};
     use super::*;
 
-    fn measure(cost: f64) -> Measure {
+    fn measure(cost: f64, plan: &str) -> Measure {
         Measure {
             cost: Some(cost),
-            time_ms: None,
-            plan: String::new(),
+            plan: plan.into(),
+            ..Measure::default()
         }
     }
 
@@ -548,12 +769,20 @@ mod tests {
                 per_statement: per_statement
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (used, before, after))| StatementVerification {
-                        statement: i + 1,
-                        improvement_pct: measure(before).improvement_pct(&measure(after)),
-                        before: measure(before),
-                        after: measure(after),
-                        used,
+                    .map(|(i, (used, before, after))| {
+                        let plan = if used {
+                            "Index Scan using t_a_idx on t"
+                        } else {
+                            "Seq Scan on t"
+                        };
+                        StatementVerification {
+                            statement: i + 1,
+                            improvement_pct: measure(before, "Seq Scan on t")
+                                .improvement_pct(&measure(after, plan)),
+                            before: measure(before, "Seq Scan on t"),
+                            after: measure(after, plan),
+                            used,
+                        }
                     })
                     .collect(),
                 improvement_pct: None,
@@ -576,7 +805,7 @@ mod tests {
         assert_eq!(unused.status, SuggestionStatus::Rejected);
         assert_eq!(
             unused.rejected_reason.as_deref(),
-            Some("planner does not use it")
+            Some("planner does not use it: #1 keeps Seq Scan on t (cost 100 → 100)")
         );
 
         let mut small = suggestion(vec![(true, 100.0, 97.0), (false, 50.0, 50.0)]);
@@ -584,7 +813,24 @@ mod tests {
         assert_eq!(small.status, SuggestionStatus::Rejected);
         assert_eq!(
             small.rejected_reason.as_deref(),
-            Some("improves cost by 3% < 10%")
+            Some(
+                "improves cost by 3% < 10%: #1 uses it: Index Scan using t_a_idx on t (cost 100 → 97.0)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_rejection_names_what_the_planner_chose_on_the_table() {
+        assert_eq!(
+            accesses_of(
+                "Index Scan using products_pkey on products, Seq Scan on t, Seq Scan on tt",
+                "t"
+            ),
+            "Seq Scan on t"
+        );
+        assert_eq!(
+            accesses_of("rewritten to read v", "t"),
+            "rewritten to read v"
         );
     }
 

@@ -1,12 +1,13 @@
 //! `--apply`: choose what to create, show the plan of changes, get a yes, then create them through
 //! the suggest pipeline's one apply API ([`suggest::apply_suggestions`]).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use crate::cli::SuggestArgs;
 use crate::pg::Runner;
-use crate::suggest::report::{ApplySection, SuggestReport, Suggestion, SuggestionKind};
-use crate::suggest::{self, ApplyEvent, ApplyOptions, skipped};
+use crate::suggest::report::{ApplySection, Measure, SuggestReport, Suggestion, SuggestionKind};
+use crate::suggest::{self, ApplyEvent, ApplyOptions, StatementInput, skipped};
 
 /// The suggestions `--apply` creates: indexes, and materialized views with `--with-matviews`.
 fn selected<'a>(report: &'a SuggestReport, args: &SuggestArgs) -> Vec<&'a Suggestion> {
@@ -16,12 +17,19 @@ fn selected<'a>(report: &'a SuggestReport, args: &SuggestArgs) -> Vec<&'a Sugges
         .collect()
 }
 
+/// What `--apply` did, and each statement as measured just before (for the comparison after).
+pub struct Applied {
+    pub section: ApplySection,
+    pub before: BTreeMap<usize, Measure>,
+}
+
 pub async fn apply(
     runner: &Runner,
     report: &SuggestReport,
+    inputs: &[StatementInput],
     args: &SuggestArgs,
     err: &mut impl Write,
-) -> anyhow::Result<ApplySection> {
+) -> anyhow::Result<Applied> {
     let chosen = selected(report, args);
     let left_out: Vec<&Suggestion> = report
         .actionable()
@@ -39,7 +47,10 @@ pub async fn apply(
     }
     if chosen.is_empty() {
         writeln!(err, "pgdiag: nothing to apply")?;
-        return Ok(section);
+        return Ok(Applied {
+            section,
+            before: BTreeMap::new(),
+        });
     }
     writeln!(err, "Plan of changes:")?;
     for s in &chosen {
@@ -57,9 +68,20 @@ pub async fn apply(
             for s in &chosen {
                 section.changes.push(skipped(s, "not confirmed"));
             }
-            return Ok(section);
+            return Ok(Applied {
+                section,
+                before: BTreeMap::new(),
+            });
         }
     }
+    // Measured now, the way they are measured after applying (warm-up, then --runs runs): the
+    // first measurements were single cold runs.
+    writeln!(
+        err,
+        "pgdiag: measuring the statements before applying ({} run(s) each)",
+        args.runs.max(1)
+    )?;
+    let before = suggest::before_apply(runner, report, inputs, args.runs.max(1) as usize).await?;
     // A concurrent build lets writes go on, so a long one harms nobody: only the wait for locks is
     // bounded. (--timeout bounds the statements and the verification builds, which do block.)
     let options = ApplyOptions {
@@ -85,5 +107,5 @@ pub async fn apply(
     let mut applied = suggest::apply_suggestions(runner, &chosen, &options, &mut on_event).await;
     section.changes.append(&mut applied.changes);
     section.error = applied.error;
-    Ok(section)
+    Ok(Applied { section, before })
 }
