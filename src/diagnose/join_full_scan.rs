@@ -10,7 +10,7 @@
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::pg::catalog::ForeignKey;
-use crate::pg::{quote_ident, quote_qualified};
+use crate::pg::quote_ident;
 use crate::plan::conditions::{PredicateKind, TableRef, Target, parse_condition};
 use crate::plan::{NodeType, PlanNode};
 use crate::units::{fmt_count, fmt_ms, fmt_pct};
@@ -380,10 +380,6 @@ impl Rule for JoinFullScan {
             let ms = scan_ms + through_ms + join_ms;
             let conditions = join_conditions(join);
             let fk = foreign_key_followed(ctx, input.join, input.scan, input.other);
-            let table = quote_qualified(
-                scan.schema.as_deref(),
-                scan.relation_name.as_deref().unwrap_or_default(),
-            );
             let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
 
             let mut ev = vec![
@@ -412,7 +408,7 @@ impl Rule for JoinFullScan {
                 fmt_small_pct(kept_share)
             );
             let mut advice = format!(
-                "index the join key of {relation}: CREATE INDEX ON {table} ({}), so a nested loop fetches only the matching rows instead of reading {}",
+                "index the join key of {relation} ({}), so a nested loop fetches only the matching rows instead of reading {}",
                 quoted.join(", "),
                 fmt_count(read)
             );
@@ -476,7 +472,7 @@ mod tests {
         assert_eq!(evidence_value(f, "rows the join keeps"), "51 (<0.1%)");
         assert!(
             f.advice
-                .contains(r#"CREATE INDEX ON "public"."order_items" ("order_id")"#),
+                .contains(r#"index the join key of public.order_items ("order_id")"#),
             "{}",
             f.advice
         );
