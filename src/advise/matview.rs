@@ -162,10 +162,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
             .unwrap_or("many");
         stakes.push(Stake {
             node_id: aggregate,
-            what: format!(
-                "reading {read} rows of {} through a join to aggregate them",
-                scan.relation_name.as_deref().unwrap_or("a table")
-            ),
+            what: format!("joining and aggregating {read} rows"),
             ms: finding.time_at_stake_ms,
             share: finding.share_at_stake,
         });

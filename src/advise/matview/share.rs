@@ -185,7 +185,12 @@ fn word_name(word: &sqlparser::tokenizer::Word) -> String {
 pub fn share_views(views: &mut [MatviewSuggestion]) {
     let definitions: Vec<Option<Definition>> = views.iter().map(Definition::read).collect();
     let mut merged = vec![false; views.len()];
-    for first in 0..views.len() {
+    // The shared view takes its column names from a view whose statement exposes them (a derived
+    // table's `rs.review_count` in the select list): those cannot be renamed, while the reads of
+    // an aggregate over a join (`max("r"."n")`) can. So such views lead.
+    let mut order: Vec<usize> = (0..views.len()).collect();
+    order.sort_by_key(|&i| renamable(&views[i]));
+    for first in order {
         if merged[first] {
             continue;
         }
@@ -194,7 +199,7 @@ pub fn share_views(views: &mut [MatviewSuggestion]) {
         };
         let mut members = vec![first];
         let mut renames: Vec<(usize, Vec<(String, String)>)> = Vec::new();
-        for other in first + 1..views.len() {
+        for other in (0..views.len()).filter(|&o| o != first) {
             let Some(definition) = &definitions[other] else {
                 continue;
             };
@@ -265,6 +270,22 @@ pub fn share_views(views: &mut [MatviewSuggestion]) {
     }
 }
 
+/// Whether every column `view`'s rewrite reads could take another name.
+fn renamable(view: &MatviewSuggestion) -> bool {
+    let Some(definition) = Definition::read(view) else {
+        return false;
+    };
+    let every: Vec<(String, String)> = definition
+        .columns
+        .iter()
+        .filter(|c| !view.key_columns.contains(&c.name))
+        .map(|c| (c.name.clone(), format!("{}_renamed", c.name)))
+        .collect();
+    view.rewritten
+        .as_deref()
+        .is_some_and(|sql| rename_columns(sql, &view.qualified_name(), &every).is_some())
+}
+
 /// `sql` (a statement reading `view` under an alias) with the view's columns renamed, or `None`
 /// when a column to rename also appears unqualified (it could be another table's).
 fn rename_columns(sql: &str, view: &str, renamed: &[(String, String)]) -> Option<String> {
@@ -284,8 +305,11 @@ fn rename_columns(sql: &str, view: &str, renamed: &[(String, String)]) -> Option
             // `AS n` names an output column, not the view's.
             let output_alias =
                 matches!(before(1), Some(Token::Word(a)) if a.keyword == Keyword::AS);
+            // Only inside a call (`max("r"."n")`): a bare `rs.n` in a select list names the
+            // statement's output column, which a rename would change.
             let qualified = before(1) == Some(&Token::Period)
-                && matches!(before(2), Some(Token::Word(q)) if word_name(q) == alias);
+                && matches!(before(2), Some(Token::Word(q)) if word_name(q) == alias)
+                && before(3) == Some(&Token::LParen);
             if qualified && !new.contains('"') {
                 out_tokens[i] = Token::make_word(new, Some('"'));
             } else if qualified || !output_alias {
@@ -380,6 +404,51 @@ mod tests {
             Some(
                 r#"SELECT p.id, coalesce(max("r"."review_count"), 0) * count(*) AS n, max("r"."avg_rating"), max("r"."max_rating") FROM products p JOIN "public"."reviews_by_product_id_stats" AS "r" ON r.product_id = p.id GROUP BY p.id"#
             )
+        );
+    }
+
+    #[test]
+    fn the_view_whose_statement_exposes_its_column_names_leads() {
+        // The listing as written comes first, and its count(r.id) is named like the page's
+        // count(*): the page's rewrite shows `rs.review_count` as an output column, so the page's
+        // names stay and the listing reads its count under another name.
+        let joined = JOINED.replace(r#"count(*) AS "n""#, r#"count(r.id) AS "review_count""#);
+        let mut views = [
+            view(
+                &joined,
+                r#"SELECT p.id, coalesce(max("r"."review_count"), 0) * count(*) AS review_count FROM products p JOIN "public"."reviews_by_product_id_stats" AS "r" ON r.product_id = p.id GROUP BY p.id"#,
+            ),
+            view(
+                DERIVED,
+                r#"SELECT p.id, rs.review_count FROM products p LEFT JOIN "public"."reviews_by_product_id_stats" AS "rs" ON rs.product_id = p.id"#,
+            ),
+        ];
+        share_views(&mut views);
+        assert_eq!(views[0].create_sql, views[1].create_sql);
+        assert!(
+            views[0]
+                .create_sql
+                .contains(r#"count(*) AS "review_count", avg(rating) AS "avg_rating", count(id) AS "review_count_2""#),
+            "{}",
+            views[0].create_sql
+        );
+        assert!(
+            views[1]
+                .rewritten
+                .as_deref()
+                .unwrap()
+                .contains("rs.review_count FROM"),
+            "{:?}",
+            views[1].rewritten
+        );
+        assert!(
+            views[0]
+                .rewritten
+                .as_deref()
+                .unwrap()
+                .contains(r#"coalesce(max("r"."review_count_2"), 0) * count(*) AS review_count"#),
+            "{:?}",
+            views[0].rewritten
         );
     }
 

@@ -624,7 +624,7 @@ fn a_scan_read_through_a_join_into_an_aggregate_of_its_columns_gets_a_view() {
     assert_eq!(mv.name, "reviews_by_product_id_stats");
     assert!(
         mv.reason
-            .starts_with("replaces reading 200,000 rows of reviews through a join"),
+            .starts_with("replaces joining and aggregating 200,000 rows of reviews by product_id"),
         "{}",
         mv.reason
     );
