@@ -43,22 +43,8 @@ fn shapes(report: &SuggestReport, status: SuggestionStatus) -> Vec<String> {
     report
         .suggestions
         .iter()
-        .filter(|s| s.status == status)
-        .filter_map(|s| s.index())
-        .map(|i| {
-            let columns: Vec<String> = i
-                .columns
-                .iter()
-                .map(|c| {
-                    if c.desc {
-                        format!("{} DESC", c.name)
-                    } else {
-                        c.name.clone()
-                    }
-                })
-                .collect();
-            format!("{} ({})", i.table, columns.join(", "))
-        })
+        .filter(|s| s.status == status && s.index().is_some())
+        .map(shapes_of)
         .collect()
 }
 

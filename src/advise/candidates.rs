@@ -484,22 +484,6 @@ fn scan_predicates(node: &PlanNode, table: TableRef<'_>) -> Vec<Predicate> {
         .collect()
 }
 
-/// Nodes that pass their input's rows up unchanged as a set, so a scan below one still feeds the
-/// join above it.
-fn passes_rows_through(node_type: &NodeType) -> bool {
-    matches!(
-        node_type,
-        NodeType::Hash
-            | NodeType::Sort
-            | NodeType::IncrementalSort
-            | NodeType::Materialize
-            | NodeType::Memoize
-            | NodeType::Gather
-            | NodeType::GatherMerge
-            | NodeType::Result
-    )
-}
-
 /// A join whose output can come in its outer side's order: a nested loop does; a hash join is
 /// what the planner picks over an unordered outer scan, and becomes a nested loop once an index
 /// delivers the outer rows in order (verification decides whether it does).
@@ -579,7 +563,7 @@ fn join_keys(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> Vec<Joi
                     });
                 }
             }
-        } else if !passes_rows_through(&node.node_type) {
+        } else if !node.node_type.passes_rows_through() {
             break;
         }
         child = parent;
@@ -618,7 +602,7 @@ fn feeds_join_selectively(plan: &Indexed<'_>, scan_id: usize) -> Option<usize> {
             let kept = rows_out(join)?;
             return (kept < kinds::LOW_SELECTIVITY_SHARE * read).then_some(parent);
         }
-        if !passes_rows_through(&join.node_type) {
+        if !join.node_type.passes_rows_through() {
             return None;
         }
         child = parent;

@@ -18,21 +18,6 @@ use crate::units::{fmt_count, fmt_ms, fmt_pct};
 #[derive(Debug)]
 pub struct JoinFullScan;
 
-/// Nodes that hand their input's rows on, in number, to the node above: between a scan and the
-/// join it feeds they change nothing an index would.
-fn passes_rows_on(node_type: &NodeType) -> bool {
-    matches!(
-        node_type,
-        NodeType::Hash
-            | NodeType::Sort
-            | NodeType::IncrementalSort
-            | NodeType::Materialize
-            | NodeType::Memoize
-            | NodeType::Gather
-            | NodeType::GatherMerge
-    )
-}
-
 /// Which input of the join a scan feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
@@ -78,7 +63,7 @@ pub(super) fn join_inputs(ctx: &Context<'_>) -> Vec<JoinInput> {
         for (side, top, other) in [(Side::Outer, outer, inner), (Side::Inner, inner, outer)] {
             let mut current = top;
             let mut through = Vec::new();
-            while passes_rows_on(&ctx.nodes[current].node_type) {
+            while ctx.nodes[current].node_type.passes_rows_through() {
                 match inputs(ctx, current)[..] {
                     [only] => {
                         through.push(current);

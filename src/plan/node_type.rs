@@ -96,6 +96,23 @@ impl NodeType {
         )
     }
 
+    /// Nodes that hand their input's rows on unchanged as a set (Hash, Sort, Incremental Sort,
+    /// Materialize, Memoize, Gather, Gather Merge, Result): a scan below one still feeds the join
+    /// or aggregate above it, and an index on the scan serves that node.
+    pub fn passes_rows_through(&self) -> bool {
+        matches!(
+            self,
+            NodeType::Hash
+                | NodeType::Sort
+                | NodeType::IncrementalSort
+                | NodeType::Materialize
+                | NodeType::Memoize
+                | NodeType::Gather
+                | NodeType::GatherMerge
+                | NodeType::Result
+        )
+    }
+
     /// Gather and Gather Merge, the nodes that start a parallel section.
     pub fn is_gather(&self) -> bool {
         matches!(self, NodeType::Gather | NodeType::GatherMerge)

@@ -42,15 +42,8 @@ pub(super) fn aggregate_over_join(plan: &PlanIndex<'_>, scan: usize) -> Option<u
                 joined = true;
                 current = parent;
             }
-            NodeType::Aggregate
-            | NodeType::Hash
-            | NodeType::Sort
-            | NodeType::IncrementalSort
-            | NodeType::Gather
-            | NodeType::GatherMerge
-            | NodeType::Result
-            | NodeType::Memoize
-            | NodeType::Materialize => current = parent,
+            NodeType::Aggregate => current = parent,
+            ref other if other.passes_rows_through() => current = parent,
             _ => return None,
         }
     }
