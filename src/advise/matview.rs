@@ -106,14 +106,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
         .filter(|f| f.rule == RuleId::HeavyAggregate)
         .map(|f| Stake {
             node_id: f.node_id,
-            what: format!(
-                "aggregating {} rows",
-                f.evidence
-                    .iter()
-                    .find(|e| e.label == "rows aggregated")
-                    .map(|e| e.value.as_str())
-                    .unwrap_or("many")
-            ),
+            what: format!("aggregating {} rows", evidence_value(f, "rows aggregated")),
             ms: f.time_at_stake_ms,
             share: f.share_at_stake,
         })
@@ -122,12 +115,7 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
         if let Some(aggregate) = aggregate_over_scan(&plan, finding.node_id)
             && !stakes.iter().any(|s| s.node_id == aggregate)
         {
-            let read = finding
-                .evidence
-                .iter()
-                .find(|e| e.label == "rows read")
-                .map(|e| e.value.as_str())
-                .unwrap_or("many");
+            let read = evidence_value(finding, "rows read");
             stakes.push(Stake {
                 node_id: aggregate,
                 what: format!("a {} reading {read} rows to aggregate them", finding.rule),
@@ -154,15 +142,12 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
         {
             continue;
         }
-        let read = finding
-            .evidence
-            .iter()
-            .find(|e| e.label == "rows read")
-            .map(|e| e.value.as_str())
-            .unwrap_or("many");
         stakes.push(Stake {
             node_id: aggregate,
-            what: format!("joining and aggregating {read} rows"),
+            what: format!(
+                "joining and aggregating {} rows",
+                evidence_value(finding, "rows read")
+            ),
             ms: finding.time_at_stake_ms,
             share: finding.share_at_stake,
         });
@@ -186,6 +171,16 @@ pub fn matview_suggestions(sql: &str, explain: &Explain, findings: &[Finding]) -
     }
     unique_view_names(&mut advice.suggestions);
     advice
+}
+
+/// A finding's evidence figure by label ("many" when the rule did not give it).
+fn evidence_value<'a>(finding: &'a Finding, label: &str) -> &'a str {
+    finding
+        .evidence
+        .iter()
+        .find(|e| e.label == label)
+        .map(|e| e.value.as_str())
+        .unwrap_or("many")
 }
 
 /// Give views with the same name but different definitions distinct names (`_2`, `_3`...), in
