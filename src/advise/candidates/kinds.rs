@@ -67,6 +67,14 @@ pub(super) fn tiny_table(node: &PlanNode) -> Option<String> {
     if pages <= 0.0 || pages > TINY_TABLE_PAGES {
         return None;
     }
+    // A scan its consumer stopped early (a join whose other side came up empty, a LIMIT) read a
+    // page of a large table: the planner's own row estimate says how large.
+    if node
+        .plan_rows
+        .is_some_and(|planned| planned * rows.loops >= TINY_TABLE_ROWS)
+    {
+        return None;
+    }
     let cost = node
         .total_cost
         .map(|c| format!(", planned cost {c:.2}"))
@@ -520,6 +528,16 @@ mod tests {
                 "tiny table: jobs has 200 rows in 1 page, planned cost 2000.00; reading it whole is as cheap as an index"
                     .to_owned()
             ])
+        );
+        // Read one page only because the join above stopped early: the planner expected a
+        // million rows, so the table is not tiny.
+        let mut stopped = scan("(jobs.owner_id = 1)", 0.0, 3.0, &[]);
+        stopped.buffers.shared_hit = 1;
+        stopped.plan_rows = Some(1_000_000.0);
+        let result = ddl(stopped);
+        assert!(
+            !matches!(&result, Err(reasons) if reasons.iter().any(|r| r.starts_with("tiny table"))),
+            "{result:?}"
         );
         // Few rows on several pages: the planner may well prefer an index, so verification
         // decides.
