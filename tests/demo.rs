@@ -322,13 +322,16 @@ fn demo_text_output_walks_through_six_steps() {
     }
     assert!(run.stdout.contains("seq-scan"), "{}", run.stdout);
     // Step 4 shows the DDL it ran and each query before → after. (At this scale the tables are
-    // small enough that the planner wants only the view; the JSON test checks the indexes.)
+    // small enough that the planner wants only the view; the JSON test checks the indexes. The
+    // listing's aggregate is a finding by its share of a few milliseconds, which a busy machine
+    // can tip either way, so whether the listing is also shown rewritten is left to that test.)
     let step4 = &run.stdout[run.stdout.find("== 4.").unwrap()..run.stdout.find("== 5.").unwrap()];
     for shown in [
         "CREATE MATERIALIZED VIEW",
         "proof (build)",
         "product_page, as written",
-        "category_listing, rewritten to the view",
+        "product_page, rewritten to the view",
+        "category_listing, ",
         "recommendations",
     ] {
         assert!(step4.contains(shown), "{shown} missing:\n{step4}");

@@ -136,6 +136,36 @@ pub fn bound_include(mut candidate: Candidate, columns: &[ColumnType]) -> Candid
 
 /// Drop from `include_omitted` the columns the candidate holds after all, as a key or an INCLUDE
 /// column (a merge may bring them).
+/// A statement's candidate for one scan without its INCLUDE columns when one the scan needs was
+/// left out ([`bound_include`]): INCLUDE pays only for an index-only scan, and without that column
+/// every row still visits the table, so the others would only make the index larger. Each dropped
+/// column is listed with that reason. Candidates serving several scans keep theirs (another scan
+/// may still be index-only).
+pub fn drop_useless_include(mut candidate: Candidate) -> Candidate {
+    if candidate.include.is_empty()
+        || candidate.include_omitted.is_empty()
+        || candidate.nodes.len() != 1
+    {
+        return candidate;
+    }
+    let missing: Vec<&str> = candidate
+        .include_omitted
+        .iter()
+        .map(|o| o.column.as_str())
+        .collect();
+    let reason = format!(
+        "no index-only scan is possible without {} (left out), so it would only make the index larger",
+        missing.join(", ")
+    );
+    for column in std::mem::take(&mut candidate.include) {
+        candidate.include_omitted.push(OmittedInclude {
+            column,
+            reason: reason.clone(),
+        });
+    }
+    candidate
+}
+
 pub(super) fn forget_covered_omissions(candidate: &mut Candidate) {
     let Candidate {
         include,
@@ -156,6 +186,34 @@ fn fmt_bytes(n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn include_without_a_needed_column_is_dropped_for_one_scan_only() {
+        let mut candidate = Candidate::btree(None, "items", vec![IndexColumn::asc("owner_id")]);
+        candidate.include = vec!["qty".into()];
+        candidate.include_omitted = vec![OmittedInclude {
+            column: "sku".into(),
+            reason: "text has no size bound".into(),
+        }];
+        candidate.nodes = vec![2, 5];
+        let kept = drop_useless_include(candidate.clone());
+        assert_eq!(
+            kept.include,
+            ["qty"],
+            "two scans: another may be index-only"
+        );
+        candidate.nodes = vec![2];
+        let dropped = drop_useless_include(candidate);
+        assert!(dropped.include.is_empty());
+        assert_eq!(dropped.include_omitted[1].column, "qty");
+        assert!(
+            dropped.include_omitted[1]
+                .reason
+                .starts_with("no index-only scan is possible without sku"),
+            "{:?}",
+            dropped.include_omitted
+        );
+    }
     use crate::advise::candidates::IndexColumn;
 
     fn ty(name: &str, display: &str, base: &str, attlen: i16, atttypmod: i32) -> ColumnType {

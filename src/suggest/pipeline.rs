@@ -21,7 +21,7 @@ use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
 };
-use crate::advise::row_size::bound_include;
+use crate::advise::row_size::{bound_include, drop_useless_include};
 use crate::advise::statement::index_candidates;
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::ServerInfo;
@@ -180,8 +180,9 @@ pub async fn suggest(
     for p in &mut planned {
         for candidate in &mut p.advice.candidates {
             drop_needless_pattern_opclass(runner.client(), candidate).await?;
-            *candidate =
-                bound_include_of(runner.client(), &mut column_types, candidate.clone()).await?;
+            *candidate = drop_useless_include(
+                bound_include_of(runner.client(), &mut column_types, candidate.clone()).await?,
+            );
         }
     }
 
