@@ -728,7 +728,10 @@ async fn a_three_table_chain_gets_an_index_on_each_table_that_needs_one() {
 #[tokio::test]
 async fn explain_names_the_index_suggest_proposes_for_the_same_node() {
     let (url, _client) = prepared("advise_one_engine", JOINS).await;
-    for sql in [RECOMMENDED, FK_PROBE] {
+    // With `oi.sku` (text, never INCLUDEd) no index-only scan of order_items is possible, so
+    // neither command INCLUDEs `qty` there.
+    let with_text = FK_PROBE.replace("oi.qty", "oi.qty, oi.sku");
+    for sql in [RECOMMENDED, FK_PROBE, with_text.as_str()] {
         let run =
             crate::support::pgdiag(&["explain", "--dsn", &url, "--format", "json", "-c", sql]);
         run.assert_no_panic();
@@ -751,6 +754,14 @@ async fn explain_names_the_index_suggest_proposes_for_the_same_node() {
             .collect();
         for ddl in &named {
             assert!(proposed.contains(&ddl.as_str()), "{ddl}\n{proposed:#?}");
+        }
+        if sql == with_text {
+            assert!(
+                named
+                    .iter()
+                    .any(|d| d.ends_with(r#"ON "public"."order_items" ("order_id")"#)),
+                "{named:#?}"
+            );
         }
     }
     // The top-N over a nested loop: the index delivers the order too, in both commands.

@@ -27,4 +27,4 @@ pub use conditions::{
 pub use matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
 };
-pub use row_size::{OmittedInclude, bound_include};
+pub use row_size::{OmittedInclude, bound_include, drop_useless_include};

@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::advise::statement::index_candidates;
-use crate::advise::{Candidate, bound_include};
+use crate::advise::{Candidate, bound_include, drop_useless_include};
 use crate::cli::{ExplainArgs, FailOn, OutputFormat};
 use crate::diagnose::{DiagnoseConfig, Finding, SchemaFacts};
 use crate::input::{self, Origin};
@@ -104,7 +104,8 @@ pub async fn run(
                     )
                     .await
                     .unwrap_or_default();
-                    *candidate = bound_include(candidate.clone(), &types);
+                    // As suggest does for a statement's own candidates, before any merging.
+                    *candidate = drop_useless_include(bound_include(candidate.clone(), &types));
                 }
                 name_suggested_indexes(&mut entry, &candidates);
                 entry.rolled_back = output.rolled_back;

@@ -17,11 +17,12 @@ use super::report::{
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
 use crate::advise::PATTERN_OPCLASS;
 use crate::advise::candidates::{Advice, Candidate, candidates_by_cost, merge};
+use crate::advise::drop_useless_include;
 use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
 };
-use crate::advise::row_size::{bound_include, drop_useless_include};
+use crate::advise::row_size::bound_include;
 use crate::advise::statement::index_candidates;
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::ServerInfo;
