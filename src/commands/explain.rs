@@ -61,7 +61,17 @@ pub async fn run(
         };
         let origin = several.then(|| item.origin.to_string());
         let spinner = progress_spinner(index, total, statement.line, execute);
-        let result = runner.explain(statement, &options, interrupted()).await;
+        let mut result = runner.explain(statement, &options, interrupted()).await;
+        // `$n` and no values at all: without ANALYZE the generic plan answers (valid for any
+        // values); with ANALYZE the values are needed, and the error says how to give them.
+        let generic = !execute
+            && item.params.is_none()
+            && matches!(result, Err(pg::Error::ParamCount { given: 0, .. }));
+        if generic {
+            result = runner
+                .explain_generic(statement, args.timeout, interrupted())
+                .await;
+        }
         spinner.finish_and_clear();
         let entry = match result {
             Ok(output) => {
@@ -111,20 +121,30 @@ pub async fn run(
                 entry.rolled_back = output.rolled_back;
                 entry.writes = output.writes;
                 entry.parameters = options.params.len();
+                entry.generic_plan = generic;
                 entry.source = origin;
                 entry
             }
-            Err(e) => {
+            Err(mut e) => {
                 failed = true;
+                let hint = if item.params.is_none() {
+                    without_values_hint(&mut e, execute)
+                } else {
+                    None
+                };
                 let line = match &e {
                     pg::Error::Server(s) => s.line.unwrap_or(statement.line),
                     _ => statement.line,
                 };
+                let mut error_report = ErrorReport::from_pg(&e);
+                if let Some(hint) = &hint {
+                    error_report.hint = Some(hint.clone());
+                }
                 let mut entry = StatementReport::failed(
                     index,
                     Some(statement.line),
                     Some(statement.text.clone()),
-                    ErrorReport::from_pg(&e),
+                    error_report,
                 );
                 entry.source = origin;
                 let location = report.location(&entry, line);
@@ -136,6 +156,9 @@ pub async fn run(
                     _ => location,
                 };
                 writeln!(err, "pgdiag: {location}: {e}")?;
+                if let Some(hint) = &hint {
+                    writeln!(err, "  hint: {hint}")?;
+                }
                 let stop = matches!(e, pg::Error::Interrupted | pg::Error::Client(_));
                 if stop {
                     report.statements.push(entry);
@@ -161,6 +184,25 @@ pub async fn run(
     } else {
         gate(&report, args.fail_on)
     })
+}
+
+/// A statement with `$n` and no values failed: what to do about it. With ANALYZE the values are
+/// needed (the returned hint offers the generic plan instead). When the server cannot infer a
+/// parameter's type from the statement (`SELECT $1`), no plan can be made without values or a
+/// cast: the server's error gets a hint saying so, in place.
+fn without_values_hint(error: &mut pg::Error, execute: bool) -> Option<String> {
+    match error {
+        pg::Error::ParamCount { given: 0, .. } if execute => Some(
+            "EXPLAIN ANALYZE runs the statement, which needs its values; --no-analyze plans it without them (the generic plan, valid for any values)".into(),
+        ),
+        pg::Error::Server(server) if server.code == "42P18" && server.hint.is_none() => {
+            server.hint = Some(
+                "a $n whose type the statement does not determine needs a value (--param VALUE, in order) or a cast in the statement, e.g. $1::int".into(),
+            );
+            None
+        }
+        _ => None,
+    }
 }
 
 /// `--fail-on`: exit 1 when any finding reaches the given severity.

@@ -16,6 +16,7 @@ use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{CancelToken, Client};
 
 use super::connect::ConnectionSettings;
+use super::planner;
 use super::server_error::ServerError;
 use super::statements::{SqlStatement, StatementKind};
 use super::{Error, describe_client_error};
@@ -258,6 +259,85 @@ impl Runner {
             document,
             sent,
             rolled_back: options.analyze,
+            writes,
+        })
+    }
+
+    /// The generic plan of a statement with `$n` and no values (`explain --no-analyze` without
+    /// values): `EXPLAIN (GENERIC_PLAN)` on PostgreSQL 16+, a prepared statement's generic plan
+    /// before ([`planner::generic_document`]). Nothing is executed; it runs in a rolled-back
+    /// transaction under `timeout`, and `interrupt` cancels it on the server as for
+    /// [`explain`](Self::explain).
+    pub async fn explain_generic(
+        &mut self,
+        statement: &SqlStatement,
+        timeout: Duration,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<ExplainOutput, Error> {
+        let writes = match &statement.kind {
+            StatementKind::NotExplainable { command } => {
+                return Err(Error::NotExplainable(format!(
+                    "`{command}` cannot be explained (statement {} at line {})",
+                    statement.index, statement.line
+                )));
+            }
+            StatementKind::Explainable { writes, .. } => *writes,
+        };
+        // As the plain estimated plan asks, with GENERIC_PLAN (the prepared path's EXPLAIN
+        // EXECUTE takes the same list).
+        let prefix = self.explain_prefix(false);
+        let options = prefix
+            .strip_prefix("EXPLAIN (")
+            .and_then(|rest| rest.trim_end().strip_suffix(')'))
+            .unwrap_or("VERBOSE, FORMAT JSON")
+            .to_string();
+        let version = self.server_version_num;
+        let sent = if planner::has_generic_plan_option(version) {
+            format!("EXPLAIN (GENERIC_PLAN, {options}) {}", statement.text)
+        } else {
+            format!(
+                "PREPARE pgdiag_generic AS {}; EXPLAIN ({options}) EXECUTE pgdiag_generic",
+                statement.text
+            )
+        };
+        if self.session_timeout != Some(timeout) {
+            self.client
+                .batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))
+                .await?;
+            self.session_timeout = Some(timeout);
+        }
+        let cancel = self.cancel.clone();
+        let tls = self.tls.clone();
+        let run = super::tx::rolled_back(&self.client, async |client| {
+            planner::generic_document(client, &statement.text, version, &options)
+                .await
+                .map_err(|failed| match failed.error.as_db_error() {
+                    Some(db) if db.code() == &SqlState::QUERY_CANCELED && !timeout.is_zero() => {
+                        Error::Timeout(timeout)
+                    }
+                    Some(db) => Error::Server(Box::new(ServerError::from_db_error(
+                        db,
+                        &failed.sent,
+                        failed.statement_offset,
+                        statement.line,
+                        statement.column,
+                    ))),
+                    None => Error::Client(failed.error),
+                })
+        });
+        tokio::pin!(run);
+        let document = tokio::select! {
+            r = &mut run => r?,
+            () = interrupt => {
+                let _ = cancel.cancel_query(tls).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut run).await;
+                return Err(Error::Interrupted);
+            }
+        };
+        Ok(ExplainOutput {
+            document,
+            sent,
+            rolled_back: false,
             writes,
         })
     }

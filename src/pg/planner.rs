@@ -62,33 +62,97 @@ pub async fn explain_generic(
     sql: &str,
     server_version_num: i32,
 ) -> Result<Explain, Error> {
-    client.batch_execute("SAVEPOINT pgdiag_generic").await?;
-    let result = if server_version_num >= GENERIC_PLAN_VERSION {
-        generic_plan_option(client, sql).await
+    let value = generic_document(client, sql, server_version_num, "VERBOSE, FORMAT JSON")
+        .await
+        .map_err(|failed| Error::Client(failed.error))?;
+    document(Some(value), || None)
+}
+
+/// A generic plan's command that the server refused: the command sent, and the byte offset where
+/// the user's statement starts in it (its length when the command does not contain it), so the
+/// error's position can be mapped back to the statement.
+#[derive(Debug)]
+pub struct GenericFailure {
+    pub error: tokio_postgres::Error,
+    pub sent: String,
+    pub statement_offset: usize,
+}
+
+/// Whether this server has `EXPLAIN (GENERIC_PLAN)` (PostgreSQL 16+); before it the generic plan
+/// comes from a prepared statement.
+pub fn has_generic_plan_option(server_version_num: i32) -> bool {
+    server_version_num >= GENERIC_PLAN_VERSION
+}
+
+/// The EXPLAIN document of `sql`'s generic plan, explained with `options` (e.g.
+/// `VERBOSE, FORMAT JSON`; never ANALYZE: nothing is executed), as [`explain_generic`] plans it.
+/// Runs in a rolled-back savepoint of the caller's transaction.
+pub async fn generic_document(
+    client: &Client,
+    sql: &str,
+    server_version_num: i32,
+    options: &str,
+) -> Result<serde_json::Value, GenericFailure> {
+    let other = |error| GenericFailure {
+        error,
+        sent: String::new(),
+        statement_offset: 0,
+    };
+    client
+        .batch_execute("SAVEPOINT pgdiag_generic")
+        .await
+        .map_err(other)?;
+    let result = if has_generic_plan_option(server_version_num) {
+        generic_plan_option(client, sql, options).await
     } else {
-        prepared_generic(client, sql).await
+        prepared_generic(client, sql, options).await
     };
     client
         .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_generic; RELEASE SAVEPOINT pgdiag_generic")
-        .await?;
+        .await
+        .map_err(other)?;
     result
 }
 
-async fn generic_plan_option(client: &Client, sql: &str) -> Result<Explain, Error> {
+fn failure(sent: &str, sql: &str) -> impl FnOnce(tokio_postgres::Error) -> GenericFailure {
+    let sent = sent.to_string();
+    let statement_offset = if sent.ends_with(sql) {
+        sent.len() - sql.len()
+    } else {
+        sent.len()
+    };
+    move |error| GenericFailure {
+        error,
+        sent,
+        statement_offset,
+    }
+}
+
+async fn generic_plan_option(
+    client: &Client,
+    sql: &str,
+    options: &str,
+) -> Result<serde_json::Value, GenericFailure> {
+    let sent = format!("EXPLAIN (GENERIC_PLAN, {options}) {sql}");
     // The simple query protocol: `$n` stay placeholders of the statement, not of the EXPLAIN.
     let messages = client
-        .simple_query(&format!(
-            "EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {sql}"
-        ))
-        .await?;
+        .simple_query(&sent)
+        .await
+        .map_err(failure(&sent, sql))?;
     let text = messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
         _ => None,
     });
-    document(None, || text)
+    Ok(text
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null))
 }
 
-async fn prepared_generic(client: &Client, sql: &str) -> Result<Explain, Error> {
+async fn prepared_generic(
+    client: &Client,
+    sql: &str,
+    options: &str,
+) -> Result<serde_json::Value, GenericFailure> {
     let name = format!(
         "pgdiag_generic_{}_{}",
         std::process::id(),
@@ -97,27 +161,40 @@ async fn prepared_generic(client: &Client, sql: &str) -> Result<Explain, Error> 
     // Prepared statements are not transactional: deallocate whatever happens.
     client
         .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        .await?;
-    let parameters = client.prepare(sql).await?.params().len();
+        .await
+        .map_err(failure("", sql))?;
+    let parameters = client
+        .prepare(sql)
+        .await
+        .map_err(failure(sql, sql))?
+        .params()
+        .len();
+    let prepare = format!("PREPARE {name} AS {sql}");
     client
-        .batch_execute(&format!("PREPARE {name} AS {sql}"))
-        .await?;
+        .batch_execute(&prepare)
+        .await
+        .map_err(failure(&prepare, sql))?;
     let nulls = vec!["NULL"; parameters].join(", ");
-    let explained = client
-        .query_one(
-            &format!("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {name}({nulls})"),
-            &[],
-        )
-        .await;
+    let explain = format!("EXPLAIN ({options}) EXECUTE {name}({nulls})");
+    let explained = client.query_one(&explain, &[]).await;
     if explained.is_err() {
         client
             .batch_execute("ROLLBACK TO SAVEPOINT pgdiag_generic")
-            .await?;
+            .await
+            .map_err(failure("", sql))?;
     }
-    client.batch_execute(&format!("DEALLOCATE {name}")).await?;
-    let row = explained?;
-    document(row.try_get::<_, serde_json::Value>(0).ok(), || {
-        row.try_get::<_, String>(0).ok()
+    client
+        .batch_execute(&format!("DEALLOCATE {name}"))
+        .await
+        .map_err(failure("", sql))?;
+    let row = explained.map_err(failure(&explain, sql))?;
+    Ok(match row.try_get::<_, serde_json::Value>(0) {
+        Ok(value) => value,
+        Err(_) => row
+            .try_get::<_, String>(0)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(serde_json::Value::Null),
     })
 }
 

@@ -114,6 +114,10 @@ pub struct StatementReport {
     pub plan: Option<serde_json::Value>,
     /// Present when the statement could not be explained.
     pub error: Option<ErrorReport>,
+    /// `$n` without values, planned generically (`EXPLAIN (GENERIC_PLAN)` on PostgreSQL 16+, a
+    /// prepared statement's generic plan before): estimated, valid for any values. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generic_plan: bool,
 }
 
 /// A finding as the report shows it: the diagnosis, plus the index `suggest` would propose for
@@ -274,6 +278,7 @@ impl StatementReport {
             checks: Vec::new(),
             plan: None,
             error: Some(error),
+            generic_plan: false,
         }
     }
 
@@ -338,6 +343,7 @@ impl StatementReport {
             checks: diagnosis.checks,
             plan: raw_plan,
             error: None,
+            generic_plan: false,
         }
     }
 }

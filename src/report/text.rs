@@ -80,7 +80,9 @@ pub fn render_statement(
     if summary.triggers_time_ms > 0.0 {
         facts.push(format!("Triggers {} ms", fmt_ms(summary.triggers_time_ms)));
     }
-    if !statement.analyzed {
+    if statement.generic_plan {
+        facts.push("generic plan ($n without values, not executed)".into());
+    } else if !statement.analyzed {
         facts.push("estimated plan (not executed)".into());
     }
     if statement.rolled_back {
