@@ -1,9 +1,11 @@
-//! Shared test helpers: the per-binary embedded PostgreSQL, fresh databases, and running the
-//! `pgdiag` binary hermetically (no PG* variables from the developer's shell leak in).
+//! Shared test helpers: the per-binary embedded PostgreSQL, one cluster per supported major for
+//! the version tests, fresh databases, and running the `pgdiag` binary hermetically (no PG*
+//! variables from the developer's shell leak in).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use pgdiag::embedded::EmbeddedPostgres;
 
@@ -16,6 +18,118 @@ pub fn pg() -> &'static EmbeddedPostgres {
             "embedded PostgreSQL could not start: {e}\n(run scripts/test, which installs what is missing)"
         ),
     }
+}
+
+/// The PostgreSQL majors every version test runs against.
+pub const MAJORS: [u32; 5] = [14, 15, 16, 17, 18];
+
+/// `MAJOR=BINDIR[:LIBDIR]` entries, space-separated: the server binaries of each major and the
+/// shared libraries they bring. scripts/test (via scripts/fetch-postgres) exports it.
+pub const BINDIRS_ENV: &str = "PGDIAG_TEST_PG_BINDIRS";
+
+/// One cluster per major, shared by that major's tests, started on first use. The major the
+/// shared cluster ([`pg`]) runs (Debian's 15, with HypoPG) is that cluster itself. Fails the test
+/// (never skips) when the binaries are missing, saying how to fetch them.
+pub fn pg_major(major: u32) -> &'static EmbeddedPostgres {
+    static CLUSTERS: [OnceLock<Result<EmbeddedPostgres, String>>; 5] =
+        [const { OnceLock::new() }; 5];
+    let shared = pg();
+    if shared.major_version() == major {
+        return shared;
+    }
+    let slot = MAJORS
+        .iter()
+        .position(|m| *m == major)
+        .unwrap_or_else(|| panic!("PostgreSQL {major} is not one of the tested majors {MAJORS:?}"));
+    let started = CLUSTERS[slot].get_or_init(|| {
+        let (bin, lib) = server_dirs(major)?;
+        let mut builder = EmbeddedPostgres::builder().bin_dir(&bin);
+        if let Some(lib) = lib {
+            builder = builder.library_dir(lib);
+        }
+        let postgres = builder.start_blocking().map_err(|e| {
+            format!(
+                "PostgreSQL {major} from {} did not start: {e}",
+                bin.display()
+            )
+        })?;
+        if postgres.major_version() != major {
+            return Err(format!(
+                "{} runs PostgreSQL {}, not {major}: fix {BINDIRS_ENV}",
+                bin.display(),
+                postgres.server_version()
+            ));
+        }
+        Ok(postgres)
+    });
+    match started {
+        Ok(postgres) => postgres,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Where the binaries of `major` are: `PGDIAG_TEST_PG_BINDIRS`, else the cache scripts/fetch-postgres
+/// fills (as scripts/lib.sh computes it), else Debian's `/usr/lib/postgresql/MAJOR/bin`.
+fn server_dirs(major: u32) -> Result<(PathBuf, Option<PathBuf>), String> {
+    let wanted = format!("{major}=");
+    if let Ok(entries) = std::env::var(BINDIRS_ENV)
+        && let Some(entry) = entries.split_whitespace().find(|e| e.starts_with(&wanted))
+    {
+        let dirs = &entry[wanted.len()..];
+        return Ok(match dirs.split_once(':') {
+            Some((bin, lib)) => (PathBuf::from(bin), Some(PathBuf::from(lib))),
+            None => (PathBuf::from(dirs), None),
+        });
+    }
+    let cache = fetch_cache_dir();
+    let native = cache.join(major.to_string()).join("native");
+    if native.join("bin/initdb").exists() {
+        return Ok((native.join("bin"), Some(native.join("lib"))));
+    }
+    let debian = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    if debian.join("initdb").exists() {
+        return Ok((debian, None));
+    }
+    Err(format!(
+        "PostgreSQL {major} binaries not found: {BINDIRS_ENV} has no `{major}=` entry and {} is missing. \
+         Fetch them with `bash scripts/fetch-postgres` (scripts/test does), or set \
+         {BINDIRS_ENV}=\"{major}=/path/to/bin[:/path/to/lib] ...\"",
+        cache.join(major.to_string()).display()
+    ))
+}
+
+/// scripts/lib.sh's `pg_cache_dir`: PGDIAG_PG_CACHE, else /var/cache/pgdiag/postgres as root,
+/// else `${XDG_CACHE_HOME:-$HOME/.cache}/pgdiag/postgres`.
+fn fetch_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PGDIAG_PG_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/cache/pgdiag/postgres");
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+    base.join("pgdiag/postgres")
+}
+
+/// A fresh database on `major`'s cluster, set up with `setup` SQL; returns its URL.
+pub async fn database_on(
+    major: u32,
+    prefix: &str,
+    setup: &str,
+) -> (String, tokio_postgres::Client) {
+    let pg = pg_major(major);
+    let name = pg
+        .fresh_database(prefix)
+        .await
+        .expect("create test database");
+    let client = pg.connect(&name).await.expect("connect to test database");
+    if !setup.is_empty() {
+        client.batch_execute(setup).await.expect("test setup SQL");
+    }
+    (pg.url(&name), client)
 }
 
 /// A fresh database on the shared cluster, set up with `setup` SQL; returns its URL.

@@ -18,3 +18,4 @@ mod suggest;
 mod suggest_seed;
 mod support;
 mod tx;
+mod versions;

@@ -127,11 +127,7 @@ pub async fn run(
             }
             Err(mut e) => {
                 failed = true;
-                let hint = if item.params.is_none() {
-                    without_values_hint(&mut e, execute)
-                } else {
-                    None
-                };
+                let hint = without_values_hint(&mut e, execute, item.params.is_none());
                 let line = match &e {
                     pg::Error::Server(s) => s.line.unwrap_or(statement.line),
                     _ => statement.line,
@@ -186,18 +182,18 @@ pub async fn run(
     })
 }
 
-/// A statement with `$n` and no values failed: what to do about it. With ANALYZE the values are
-/// needed (the returned hint offers the generic plan instead). When the server cannot infer a
-/// parameter's type from the statement (`SELECT $1`), no plan can be made without values or a
-/// cast: the server's error gets a hint saying so, in place.
-fn without_values_hint(error: &mut pg::Error, execute: bool) -> Option<String> {
+/// A statement with `$n` failed for want of what pgdiag can say: with ANALYZE and no values at
+/// all, the values are needed (the returned hint offers the generic plan instead). When nothing in
+/// the statement gives a parameter its type (`$1 IS NULL`), the server cannot plan it, with or
+/// without values: its error gets a hint saying to cast it, in place.
+fn without_values_hint(error: &mut pg::Error, execute: bool, no_values: bool) -> Option<String> {
     match error {
-        pg::Error::ParamCount { given: 0, .. } if execute => Some(
+        pg::Error::ParamCount { given: 0, .. } if execute && no_values => Some(
             "EXPLAIN ANALYZE runs the statement, which needs its values; --no-analyze plans it without them (the generic plan, valid for any values)".into(),
         ),
         pg::Error::Server(server) if server.code == "42P18" && server.hint.is_none() => {
             server.hint = Some(
-                "a $n whose type the statement does not determine needs a value (--param VALUE, in order) or a cast in the statement, e.g. $1::int".into(),
+                "nothing in the statement gives this $n a type: cast it, e.g. $1::int".into(),
             );
             None
         }

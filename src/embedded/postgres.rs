@@ -722,6 +722,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_explicit_bin_dir_must_hold_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = EmbeddedPostgres::builder().bin_dir(dir.path());
+        let message = chosen_bin_dir(&builder).unwrap_err().to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("`initdb`"), "{message}");
+        assert!(message.contains("PGDIAG_PG_BINDIR"), "{message}");
+
+        for binary in SERVER_BINARIES {
+            let path = dir.path().join(binary);
+            std::fs::write(&path, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let builder = builder.library_dir("/opt/pg/lib");
+        let (bin, lib) = chosen_bin_dir(&builder).unwrap();
+        assert_eq!(bin, dir.path());
+        assert_eq!(lib.as_deref(), Some(Path::new("/opt/pg/lib")));
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(quote_conf("it's"), "'it''s'");
         assert_eq!(percent_encode("my db/x"), "my%20db%2Fx");
