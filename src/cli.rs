@@ -184,7 +184,8 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "JSON", conflicts_with = "param")]
     pub params_json: Option<String>,
 
-    /// Show the estimated plan only; do not execute the statement.
+    /// Show the estimated plan only; do not execute the statement. A statement with $n and no
+    /// values gets its generic plan (EXPLAIN (GENERIC_PLAN) on PostgreSQL 16+).
     #[arg(long)]
     pub no_analyze: bool,
 
