@@ -119,9 +119,14 @@ fetch_npm_postgres() {
   ln -sfn "$version" "$cache/$major"
   if [ "$(id -u)" -eq 0 ]; then
     # initdb refuses root: the server runs as `postgres`, which must read and run all of it.
+    chmod a+rx "$cache"
     chmod -R a+rX "$dir"
-    local d=$cache
-    while [ "$d" != / ]; do chmod a+x "$d"; d=$(dirname "$d"); done
+    if id postgres >/dev/null 2>&1 &&
+      ! su postgres -s /bin/sh -c "test -x '$dir/native/bin/postgres'"; then
+      echo "the postgres user cannot reach $dir (a parent directory is closed to it);" >&2
+      echo "choose a cache it can enter: PGDIAG_PG_CACHE=/var/cache/pgdiag/postgres" >&2
+      exit 2
+    fi
   fi
 }
 
