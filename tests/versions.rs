@@ -81,6 +81,25 @@ async fn explain_live_and_offline(major: u32) {
     let report: ExplainReport = serde_json::from_str(&run.stdout).unwrap();
     assert!(report.statements[0].analyzed);
     assert_eq!(rules(&report), ["unindexed-sort"], "PostgreSQL {major}");
+
+    // Plain EXPLAIN ANALYZE, as a user pastes it: 18 shows buffers without being asked.
+    let row = client
+        .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {SEQ_SCAN}"), &[])
+        .await
+        .unwrap();
+    let text = row.get::<_, serde_json::Value>(0).to_string();
+    assert_eq!(text.contains("Shared Hit Blocks"), major >= 18, "{text}");
+    let (_dir, path) = temp_file("plain.json", text.as_bytes());
+    let run = pgdiag(&[
+        "explain",
+        "--format",
+        "json",
+        "--plan",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "PostgreSQL {major}: {}", run.all_output());
+    let report: ExplainReport = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rules(&report), ["seq-scan"], "PostgreSQL {major}");
 }
 
 /// The same findings on every version for a selective seq scan and a sort fed by a scan.
