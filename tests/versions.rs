@@ -319,10 +319,20 @@ macro_rules! majors {
 
 majors!(pg14 => 14, pg15 => 15, pg16 => 16, pg17 => 17, pg18 => 18);
 
-/// Every tested major has a cluster of that major (no entry silently falls back to another).
+/// Every tested major has a cluster of that major (no entry silently falls back to another); a
+/// build's own library dir reaches its server's processes, never this one.
 #[test]
 fn every_major_runs_its_own_version() {
+    let ours = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
     for major in crate::support::MAJORS {
-        assert_eq!(pg_major(major).major_version(), major);
+        let postgres = pg_major(major);
+        assert_eq!(postgres.major_version(), major);
+        if let Some(lib) = postgres.library_dir() {
+            assert!(
+                !std::env::split_paths(&ours).any(|dir| dir == lib),
+                "{} leaked into LD_LIBRARY_PATH",
+                lib.display()
+            );
+        }
     }
 }
