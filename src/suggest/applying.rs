@@ -73,17 +73,34 @@ pub fn skipped(suggestion: &Suggestion, why: &str) -> ChangeEntry {
         size_bytes: None,
         dropped_invalid: false,
         message: Some(why.to_owned()),
+        suggested_name: None,
+        waits: Vec::new(),
+        invalid_left: None,
     }
 }
 
 /// The report entry of a change that [`super::apply()`] ran (or skipped after a failure).
 fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
+    let mut notes: Vec<String> = outcome.note.iter().cloned().collect();
     let message = match outcome.status {
-        ChangeStatus::Created => outcome.dropped_invalid.then(|| {
-            "an INVALID index of that name, left by an earlier failed run, was dropped and rebuilt"
-                .to_owned()
-        }),
-        ChangeStatus::AlreadyExisted => None,
+        ChangeStatus::Created => {
+            if outcome.dropped_invalid {
+                notes.push(
+                    "an INVALID index with this name and definition, left by an earlier failed build, was dropped and rebuilt"
+                        .to_owned(),
+                );
+            }
+            (!notes.is_empty()).then(|| notes.join("; "))
+        }
+        ChangeStatus::AlreadyExisted => {
+            if outcome.name != outcome.change.name() {
+                notes.push(format!(
+                    "the same index is already there as {}",
+                    pg::quote_ident(&outcome.name)
+                ));
+            }
+            (!notes.is_empty()).then(|| notes.join("; "))
+        }
         ChangeStatus::Failed => {
             let mut message = outcome
                 .failure
@@ -95,6 +112,9 @@ fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
                     "; dropping the INVALID index it left failed too: {cleanup}"
                 ));
             }
+            if let Some(note) = &outcome.note {
+                message.push_str(&format!(" ({note})"));
+            }
             Some(message)
         }
         ChangeStatus::Skipped => Some("not attempted after an earlier failure".to_owned()),
@@ -104,12 +124,15 @@ fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
     ChangeEntry {
         id: suggestion.id.clone(),
         kind: suggestion.kind(),
-        name: suggestion.name().to_owned(),
+        name: outcome.name.clone(),
         status: outcome.status,
         elapsed_ms: Some(outcome.elapsed_ms),
         size_bytes: outcome.size_bytes,
         dropped_invalid: outcome.dropped_invalid,
         message,
+        suggested_name: (outcome.name != suggestion.name()).then(|| suggestion.name().to_owned()),
+        waits: outcome.waits.clone(),
+        invalid_left: outcome.invalid_left.clone(),
     }
 }
 
@@ -149,7 +172,15 @@ pub async fn apply_suggestions(
         return section;
     }
     let changes: Vec<Change> = pairs.iter().map(|(_, c)| c.clone()).collect();
-    let applied = match apply::apply(runner.client(), &changes, options, on_event).await {
+    // The second session that watches each build: what it waits for, who blocks it.
+    let watcher = match runner.settings().connect().await {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            not_attempted(&mut section, apply::ApplyError::Watcher(e).to_string());
+            return section;
+        }
+    };
+    let applied = match apply::apply(runner.client(), &watcher, &changes, options, on_event).await {
         Ok(report) => report,
         Err(e) => {
             not_attempted(&mut section, e.to_string());

@@ -87,6 +87,7 @@ pub async fn apply(
     let options = ApplyOptions {
         lock_timeout: args.lock_timeout,
         statement_timeout: None,
+        build_wait: args.build_wait,
     };
     let mut on_event = |event: ApplyEvent<'_>| {
         if let ApplyEvent::Started {
