@@ -1387,6 +1387,82 @@ mod tests {
     }
 
     #[test]
+    fn index_ddl_is_taken_apart_and_rendered_under_another_name() {
+        let ddl = IndexDdl::parse(
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "My ""Idx""" ON "My Schema"."Order Items" USING gin ("note" gin_trgm_ops) WHERE ("x" > 1)"#,
+            r#"My "Idx""#,
+        )
+        .unwrap();
+        assert_eq!(ddl.target, r#""My Schema"."Order Items""#);
+        assert_eq!(
+            ddl.body,
+            r#"USING gin ("note" gin_trgm_ops) WHERE ("x" > 1)"#
+        );
+        assert!(!ddl.unique && !ddl.only);
+        assert_eq!(
+            ddl.render("My Idx_1"),
+            r#"CREATE INDEX CONCURRENTLY "My Idx_1" ON "My Schema"."Order Items" USING gin ("note" gin_trgm_ops) WHERE ("x" > 1)"#
+        );
+
+        let bare = IndexDdl::parse(
+            "create unique index concurrently T_A_Idx on only s.t(a);",
+            "t_a_idx",
+        )
+        .unwrap();
+        assert!(bare.unique && bare.only);
+        assert_eq!(bare.target, "s.t");
+        assert_eq!(bare.body, "(a)");
+        assert_eq!(
+            bare.render("t_a_idx"),
+            r#"CREATE UNIQUE INDEX CONCURRENTLY "t_a_idx" ON ONLY s.t (a)"#
+        );
+
+        let other = IndexDdl::parse(r#"CREATE INDEX CONCURRENTLY "b" ON t (a)"#, "a").unwrap_err();
+        assert!(other.contains(r#"names the index "b", not "a""#), "{other}");
+        assert!(IndexDdl::parse("CREATE INDEX CONCURRENTLY ON t (a)", "a").is_err());
+        assert!(IndexDdl::parse(r#"CREATE INDEX CONCURRENTLY "a" ON t"#, "a").is_err());
+    }
+
+    #[test]
+    fn free_names_fit_in_63_bytes_on_a_character_boundary() {
+        assert_eq!(suffixed_name("t_a_idx", 2), "t_a_idx_2");
+        let long = "é".repeat(40);
+        assert_eq!(stored_name(&long).len(), 62);
+        let suffixed = suffixed_name(&stored_name(&long), 12);
+        assert!(
+            suffixed.len() <= 63 && suffixed.ends_with("é_12"),
+            "{suffixed}"
+        );
+        let ascii = "a".repeat(63);
+        assert_eq!(suffixed_name(&ascii, 1), format!("{}_1", "a".repeat(61)));
+    }
+
+    #[test]
+    fn blocking_queries_are_shown_short_on_one_line_and_never_with_a_password() {
+        assert_eq!(
+            describe_query("SELECT *\n  FROM t\n WHERE a = 1"),
+            "SELECT * FROM t WHERE a = 1"
+        );
+        assert_eq!(
+            describe_query("ALTER ROLE app PASSWORD 'hunter2'"),
+            "(statement not shown: it mentions a password)"
+        );
+        assert!(
+            !describe_query("SELECT dblink_connect('host=x Password=s3cret')").contains("s3cret")
+        );
+        let long = describe_query(&format!("SELECT {}", "x, ".repeat(200)));
+        assert_eq!(long.chars().count(), 161);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn transaction_waits_are_snapshot_waits_and_the_rest_lock_waits() {
+        assert_eq!(wait_kind("virtualxid"), WaitKind::Snapshot);
+        assert_eq!(wait_kind("transactionid"), WaitKind::Snapshot);
+        assert_eq!(wait_kind("relation"), WaitKind::Lock);
+    }
+
+    #[test]
     fn failures_tell_their_kind_and_sqlstate() {
         let failure = ChangeFailure {
             kind: FailureKind::LockTimeout,
