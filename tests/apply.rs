@@ -122,6 +122,7 @@ async fn creates_valid_used_indexes_concurrently_and_a_second_run_finds_them() {
         events.push(match event {
             ApplyEvent::Started { position, .. } => format!("start {position}"),
             ApplyEvent::Finished { position, .. } => format!("finish {position}"),
+            ApplyEvent::Waiting { position, .. } => format!("wait {position}"),
         })
     })
     .await
@@ -330,7 +331,7 @@ async fn a_wait_for_older_transactions_longer_than_the_lock_timeout_but_within_t
         .await
         .unwrap();
     let ends = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        tokio::time::sleep(Duration::from_millis(1800)).await;
         other.batch_execute("COMMIT").await.unwrap();
     });
     let options = ApplyOptions {
@@ -338,8 +339,29 @@ async fn a_wait_for_older_transactions_longer_than_the_lock_timeout_but_within_t
         statement_timeout: Some(Duration::from_secs(30)),
         build_wait: Duration::from_secs(30),
     };
-    let report = run(&url, &client, &[index(None, "t", "t_a_idx", "a")], &options).await;
+    let watcher = connect(&url).await;
+    let mut announced = Vec::new();
+    let report = apply(
+        &client,
+        &watcher,
+        &[index(None, "t", "t_a_idx", "a")],
+        &options,
+        &mut |event| {
+            if let ApplyEvent::Waiting { wait, .. } = event {
+                announced.push(wait.to_string());
+            }
+        },
+    )
+    .await
+    .unwrap();
     ends.await.unwrap();
+    // Said while it waited, long before the bound.
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert!(
+        announced[0].contains("for older transactions to end")
+            && announced[0].contains(&format!("blocked by pid {other_pid}")),
+        "{announced:?}"
+    );
     let outcome = &report.outcomes[0];
     assert_created(outcome, false);
     let wait = outcome
@@ -654,6 +676,7 @@ async fn rows_written_during_a_concurrent_build_are_all_there_and_in_the_index()
         &mut |event| match event {
             ApplyEvent::Started { .. } => at_start = Some(inserted.load(Ordering::SeqCst)),
             ApplyEvent::Finished { .. } => at_finish = Some(inserted.load(Ordering::SeqCst)),
+            ApplyEvent::Waiting { .. } => {}
         },
     )
     .await

@@ -218,6 +218,7 @@ async fn apply_all(
             ApplyEvent::Started { change, .. } => {
                 eprintln!("   applying {} {}", change.kind(), change.name())
             }
+            ApplyEvent::Waiting { wait, .. } => eprintln!("   {wait}"),
             ApplyEvent::Finished { outcome, .. } => eprintln!(
                 "   {:?} in {:.0} ms, {} kB",
                 outcome.status,

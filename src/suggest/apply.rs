@@ -374,13 +374,21 @@ impl Default for ApplyOptions {
 }
 
 /// Progress, for a progress bar. Every change gets one `Finished` (skipped ones too); only the
-/// ones actually attempted get a `Started` before it.
+/// ones actually attempted get a `Started` before it, and `Waiting` in between when its build (or
+/// a drop) has waited a second for one kind of wait, once per kind and statement.
 #[derive(Debug, Clone, Copy)]
 pub enum ApplyEvent<'a> {
     Started {
         position: usize,
         total: usize,
         change: &'a Change,
+    },
+    Waiting {
+        position: usize,
+        total: usize,
+        change: &'a Change,
+        /// The wait so far.
+        wait: &'a BuildWait,
     },
     Finished {
         position: usize,
@@ -724,8 +732,17 @@ async fn apply_locked(
                     name,
                     ddl,
                 } => {
+                    let mut waiting = |wait: &BuildWait| {
+                        on_event(ApplyEvent::Waiting {
+                            position,
+                            total,
+                            change,
+                            wait,
+                        })
+                    };
                     apply_index(
                         &session,
+                        &mut waiting,
                         schema.as_deref(),
                         &quote_qualified(schema.as_deref(), table),
                         name,
@@ -832,13 +849,30 @@ fn describe_query(query: &str) -> String {
 /// The sessions kept per kind of wait, at most (the first seen).
 const MAX_BLOCKERS: usize = 10;
 
+/// How long a wait lasts before it is announced ([`ApplyEvent::Waiting`]).
+const ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
+
 /// One kind of wait, as the watcher saw it.
 #[derive(Debug, Default)]
 struct Tally {
     seen: bool,
+    announced: bool,
     waited: Duration,
     phase: Option<String>,
     blockers: BTreeMap<i32, BlockingSession>,
+}
+
+impl Tally {
+    fn as_wait(&self, kind: WaitKind, limit: Duration, gave_up: bool) -> BuildWait {
+        BuildWait {
+            kind,
+            waited_ms: self.waited.as_secs_f64() * 1000.0,
+            limit_ms: limit.as_secs_f64() * 1000.0,
+            gave_up,
+            phase: self.phase.clone(),
+            blockers: self.blockers.values().cloned().collect(),
+        }
+    }
 }
 
 /// What a watched statement did.
@@ -889,7 +923,12 @@ impl Watched {
 /// waits for older transactions longer than `bounds.snapshot` in all, get the statement cancelled
 /// (`pg_cancel_backend`). The session's own `lock_timeout` is a backstop above both bounds, should
 /// the watcher fail; it is set back to the run's afterwards.
-async fn watched(session: &Session<'_>, sql: &str, bounds: Bounds) -> Watched {
+async fn watched(
+    session: &Session<'_>,
+    waiting: &mut dyn FnMut(&BuildWait),
+    sql: &str,
+    bounds: Bounds,
+) -> Watched {
     let backstop = bounds.lock.max(bounds.snapshot) + Duration::from_secs(1);
     let _ =
         index_build::set_lock_timeout(session.client, &format!("{}ms", backstop.as_millis())).await;
@@ -964,6 +1003,10 @@ async fn watched(session: &Session<'_>, sql: &str, bounds: Bounds) -> Watched {
                     }
                 }
             }
+            if !tally.announced && tally.waited >= ANNOUNCE_AFTER {
+                tally.announced = true;
+                waiting(&tally.as_wait(kind, bounds.of(kind), false));
+            }
             let over = match kind {
                 WaitKind::Lock => current >= bounds.lock,
                 WaitKind::Snapshot => tally.waited >= bounds.snapshot,
@@ -984,14 +1027,7 @@ async fn watched(session: &Session<'_>, sql: &str, bounds: Bounds) -> Watched {
         .into_iter()
         .zip(tallies)
         .filter(|(_, tally)| tally.seen)
-        .map(|(kind, tally)| BuildWait {
-            kind,
-            waited_ms: tally.waited.as_secs_f64() * 1000.0,
-            limit_ms: bounds.of(kind).as_secs_f64() * 1000.0,
-            gave_up: gave_up == Some(kind),
-            phase: tally.phase,
-            blockers: tally.blockers.into_values().collect(),
-        })
+        .map(|(kind, tally)| tally.as_wait(kind, bounds.of(kind), gave_up == Some(kind)))
         .collect();
     Watched {
         result,
@@ -1006,6 +1042,7 @@ async fn watched(session: &Session<'_>, sql: &str, bounds: Bounds) -> Watched {
 /// the statement to run later, and the statement.
 async fn drop_invalid(
     session: &Session<'_>,
+    waiting: &mut dyn FnMut(&BuildWait),
     schema: &str,
     name: &str,
     limit: Duration,
@@ -1016,7 +1053,7 @@ async fn drop_invalid(
         lock: session.options.lock_timeout.min(limit),
         snapshot: limit,
     };
-    let dropped = watched(session, &sql, bounds).await;
+    let dropped = watched(session, waiting, &sql, bounds).await;
     waits.extend(dropped.waits.iter().cloned());
     match &dropped.result {
         Ok(()) => Ok(()),
@@ -1110,6 +1147,7 @@ async fn holder(
 
 async fn apply_index(
     session: &Session<'_>,
+    waiting: &mut dyn FnMut(&BuildWait),
     schema: Option<&str>,
     table: &str,
     name: &str,
@@ -1176,7 +1214,7 @@ async fn apply_index(
                 // the name, and the planner never uses it. It is dropped, then built again.
                 let limit = session.options.build_wait;
                 if let Err((message, sql)) =
-                    drop_invalid(session, &schema, &candidate, limit, &mut waits).await
+                    drop_invalid(session, waiting, &schema, &candidate, limit, &mut waits).await
                 {
                     let failure = ChangeFailure {
                         kind: FailureKind::Other,
@@ -1219,7 +1257,7 @@ async fn apply_index(
         lock: session.options.lock_timeout,
         snapshot: session.options.build_wait,
     };
-    let build = watched(session, &ddl.render(&chosen), bounds).await;
+    let build = watched(session, waiting, &ddl.render(&chosen), bounds).await;
     waits.extend(build.waits.iter().cloned());
     let after = index_build::relation_named(session.client, table, &chosen).await;
     let done = match (&build.result, after) {
@@ -1253,7 +1291,8 @@ async fn apply_index(
                     ..
                 })) if !duplicate && index.on_table && !index.valid && index.built_by.is_none() => {
                     let limit = session.options.lock_timeout;
-                    match drop_invalid(session, &schema, &chosen, limit, &mut waits).await {
+                    match drop_invalid(session, waiting, &schema, &chosen, limit, &mut waits).await
+                    {
                         Ok(()) => done.dropped_invalid = true,
                         Err((message, sql)) => {
                             done.cleanup_error = Some(format!(
