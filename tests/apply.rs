@@ -798,3 +798,115 @@ async fn a_matview_is_created_with_its_unique_index_or_not_at_all() {
     let again = run(&url, &client, &[review_stats("")], &options(2000)).await;
     assert_eq!(again.outcomes[0].status, ChangeStatus::AlreadyExisted);
 }
+
+const ORDERS: &str = "
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, amount numeric NOT NULL);
+INSERT INTO orders SELECT g, g % 5000, g FROM generate_series(1, 200000) g;
+ALTER TABLE orders SET (parallel_workers = 0);
+CREATE TABLE unrelated (id int PRIMARY KEY);
+";
+const ORDERS_QUERY: &str = "SELECT count(*) FROM orders WHERE customer_id = 7";
+
+/// `pgdiag ARGS...` off the runtime's thread (the test's own sessions stay served).
+async fn pgdiag_async(args: Vec<String>) -> crate::support::Run {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::pgdiag(&args)
+    })
+    .await
+    .unwrap()
+}
+
+fn suggest_apply(url: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "suggest", "--dsn", url, "--format", "json", "--apply", "--yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(["-c".to_owned(), ORDERS_QUERY.to_owned()]);
+    args
+}
+
+#[tokio::test]
+async fn suggest_apply_builds_under_a_free_name_when_a_table_holds_the_suggested_one() {
+    let (url, client) = database("apply_cli_clash", ORDERS).await;
+    client
+        .batch_execute("CREATE TABLE orders_customer_id_idx (x int)")
+        .await
+        .unwrap();
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    let run = pgdiag_async(suggest_apply(&url, &[])).await;
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let change = &report["apply"]["changes"][0];
+    assert_eq!(change["status"], "created", "{change}");
+    assert_eq!(change["name"], "orders_customer_id_idx_1", "{change}");
+    assert_eq!(
+        change["suggested_name"], "orders_customer_id_idx",
+        "{change}"
+    );
+    assert!(
+        change["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"a table is named "orders_customer_id_idx""#),
+        "{change}"
+    );
+    assert_eq!(change["waits"], serde_json::json!([]), "{change}");
+    let after = report["apply"]["after"][0]["after"]["plan"]
+        .as_str()
+        .unwrap();
+    assert!(after.contains("orders_customer_id_idx_1"), "{after}");
+    assert_eq!(
+        index_validity(&client, "orders_customer_id_idx_1").await,
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn suggest_apply_blocked_by_an_old_transaction_exits_2_naming_it_and_leaves_nothing() {
+    let (url, client) = database("apply_cli_wait", ORDERS).await;
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    let other = connect(&url).await;
+    let other_pid = backend_pid(&other).await;
+    other
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM unrelated")
+        .await
+        .unwrap();
+    let run = pgdiag_async(suggest_apply(
+        &url,
+        &["--lock-timeout", "200ms", "--build-wait", "2s"],
+    ))
+    .await;
+    other.batch_execute("COMMIT").await.unwrap();
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("is waiting: waited")
+            && run.stderr.contains(&format!("blocked by pid {other_pid}")),
+        "{}",
+        run.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let change = &report["apply"]["changes"][0];
+    assert_eq!(change["status"], "failed", "{change}");
+    let message = change["message"].as_str().unwrap();
+    assert!(
+        message.contains("for older transactions to end (--build-wait 2.0 s")
+            && message.contains(&format!("pid {other_pid} (idle in transaction")),
+        "{message}"
+    );
+    let wait = &change["waits"][0];
+    assert_eq!(wait["kind"], "snapshot", "{change}");
+    assert_eq!(wait["gave_up"], true, "{change}");
+    assert_eq!(wait["blockers"][0]["pid"], other_pid, "{change}");
+    assert_eq!(change["dropped_invalid"], true, "{change}");
+    assert_eq!(change["invalid_left"], serde_json::Value::Null, "{change}");
+    assert_eq!(
+        index_validity(&client, "orders_customer_id_idx").await,
+        None
+    );
+}
