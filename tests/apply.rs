@@ -797,6 +797,19 @@ async fn a_matview_is_created_with_its_unique_index_or_not_at_all() {
 
     let again = run(&url, &client, &[review_stats("")], &options(2000)).await;
     assert_eq!(again.outcomes[0].status, ChangeStatus::AlreadyExisted);
+
+    // Another view under the name is not the suggested one: never reported as there.
+    client
+        .batch_execute(
+            "DROP MATERIALIZED VIEW product_review_stats; \
+             CREATE MATERIALIZED VIEW product_review_stats AS SELECT 1 AS product_id",
+        )
+        .await
+        .unwrap();
+    let other = run(&url, &client, &[review_stats("")], &options(2000)).await;
+    let (failure, _, _) = failed(&other.outcomes[0]);
+    assert_eq!(failure.kind, FailureKind::NameTaken, "{failure}");
+    assert!(failure.message.contains("another query"), "{failure}");
 }
 
 const ORDERS: &str = "

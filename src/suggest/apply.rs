@@ -1325,7 +1325,14 @@ async fn apply_matview(client: &Client, qualified_name: &str, statements: &[Stri
         Err(e) => return Done::failed(ChangeFailure::from_pg_error(&e)),
         Ok(Some((kind, size_bytes))) => {
             if kind == "m" {
-                return Done::already_existed(Some(size_bytes));
+                return match same_view(client, qualified_name, statements).await {
+                    Ok(true) => Done::already_existed(Some(size_bytes)),
+                    // Statements rewritten to read the view name it: it is not built elsewhere.
+                    Ok(false) => Done::failed(ChangeFailure::name_taken(format!(
+                        "a materialized view with another query is named {qualified_name} (drop or rename it, then apply again)"
+                    ))),
+                    Err(e) => Done::failed(ChangeFailure::from_pg_error(&e)),
+                };
             }
             let message = format!(
                 "a {} named {qualified_name} already exists",
@@ -1352,6 +1359,33 @@ async fn apply_matview(client: &Client, qualified_name: &str, statements: &[Stri
         .ok()
         .flatten();
     Done::created(false, size)
+}
+
+/// Whether the materialized view `qualified_name` holds the query the change's first statement
+/// (`CREATE MATERIALIZED VIEW [IF NOT EXISTS] <name> AS <query>`) would give it, both deparsed by
+/// the server (`pg_get_viewdef`).
+async fn same_view(
+    client: &Client,
+    qualified_name: &str,
+    statements: &[String],
+) -> Result<bool, pg::Error> {
+    let Some(Some(existing)) = pg::catalog::matview_definition(client, qualified_name).await?
+    else {
+        return Ok(false);
+    };
+    let Some(query) = statements.first().and_then(|create| {
+        [
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS ",
+            "CREATE MATERIALIZED VIEW ",
+        ]
+        .iter()
+        .find_map(|prefix| create.strip_prefix(prefix))
+        .and_then(|rest| rest.strip_prefix(qualified_name))
+        .and_then(|rest| rest.trim_start().strip_prefix("AS "))
+    }) else {
+        return Ok(false);
+    };
+    Ok(pg::catalog::deparsed_view_query(client, query).await? == existing)
 }
 
 #[cfg(test)]
