@@ -392,7 +392,10 @@ async fn an_invalid_index_that_cannot_be_dropped_yet_is_reported_and_replaced_by
         assert!(!dropped_invalid);
         let cleanup = cleanup_error.as_deref().unwrap();
         assert!(cleanup.contains(drop_sql), "{cleanup}");
-        assert!(cleanup.contains("the next --apply drops it"), "{cleanup}");
+        assert!(
+            cleanup.contains("the next --apply that builds this index drops it first"),
+            "{cleanup}"
+        );
     }
     assert_eq!(report.outcomes[0].invalid_left.as_deref(), Some(drop_sql));
     assert_eq!(index_validity(&client, "t_a_idx").await, Some(false));

@@ -318,7 +318,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
         if let Some(sql) = &change.invalid_left {
             writeln!(
                 w,
-                "    an INVALID index is left: drop it with `{sql};` (the next --apply drops it before building)"
+                "    an INVALID index is left: drop it with `{sql};` (the next --apply that builds this index drops it first)"
             )?;
         }
     }
@@ -681,7 +681,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                r#"    an INVALID index is left: drop it with `DROP INDEX CONCURRENTLY IF EXISTS "public"."t_b_idx";` (the next --apply drops it before building)"#
+                r#"    an INVALID index is left: drop it with `DROP INDEX CONCURRENTLY IF EXISTS "public"."t_b_idx";` (the next --apply that builds this index drops it first)"#
             ),
             "{text}"
         );

@@ -984,6 +984,15 @@ async fn watched(
             if state.phase.is_some() {
                 tally.phase = state.phase.clone();
             }
+            if state.blocking.contains(&0) {
+                // `pg_blocking_pids` names a prepared transaction 0: it has no session.
+                tally.blockers.entry(0).or_insert_with(|| BlockingSession {
+                    pid: 0,
+                    state: Some("prepared transaction (see pg_prepared_xacts)".to_owned()),
+                    transaction_age_ms: None,
+                    query: None,
+                });
+            }
             if !state.blocking.is_empty() {
                 if let Ok(found) = index_build::sessions(session.watcher, &state.blocking).await {
                     for s in found {
@@ -1296,7 +1305,7 @@ async fn apply_index(
                         Ok(()) => done.dropped_invalid = true,
                         Err((message, sql)) => {
                             done.cleanup_error = Some(format!(
-                                "{message} (the next --apply drops it before building)"
+                                "{message} (the next --apply that builds this index drops it first)"
                             ));
                             done.invalid_left = Some(sql);
                         }

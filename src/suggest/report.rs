@@ -545,7 +545,7 @@ pub struct ChangeEntry {
     #[serde(default)]
     pub waits: Vec<BuildWait>,
     /// The statement to run to drop an INVALID index a failed build left and could not drop (the
-    /// next `--apply` drops it before building).
+    /// next `--apply` that builds the same index drops it first).
     #[serde(default)]
     pub invalid_left: Option<String>,
 }
