@@ -978,7 +978,10 @@ async fn watched(
                 .wait_ms
                 .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
                 .unwrap_or(since_last);
-            let tally = &mut tallies[kind as usize];
+            let tally = match kind {
+                WaitKind::Lock => &mut tallies[0],
+                WaitKind::Snapshot => &mut tallies[1],
+            };
             tally.seen = true;
             tally.waited += since_last.min(current);
             if state.phase.is_some() {
