@@ -331,7 +331,7 @@ async fn a_wait_for_older_transactions_longer_than_the_lock_timeout_but_within_t
         .await
         .unwrap();
     let ends = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1800)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
         other.batch_execute("COMMIT").await.unwrap();
     });
     let options = ApplyOptions {
