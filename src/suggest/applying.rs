@@ -1,7 +1,9 @@
 //! Suggestions onto a live database, the one way every caller does it (`pgdiag suggest --apply`,
 //! the demo's step 4): the extensions they need created once, each suggestion turned into a
-//! [`Change`] and applied by [`super::apply()`] (advisory lock, `CONCURRENTLY` under a lock
-//! timeout, views all-or-nothing), each outcome recorded as the report's [`ChangeEntry`], then
+//! [`Change`] and applied by [`super::apply()`] (advisory lock, a taken name compared by
+//! definition, `CONCURRENTLY` watched from a second session that bounds the lock wait and the wait
+//! for older transactions apart, views all-or-nothing), each outcome recorded as the report's
+//! [`ChangeEntry`] under the name it has in the database, then
 //! every statement measured again against its measurement before applying ([`before_apply`],
 //! [`after_apply`]), and an index this run created that makes one slower dropped again.
 
