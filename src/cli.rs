@@ -463,6 +463,11 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 
+    /// With --apply: how long each index build may wait, in all, for transactions older than it
+    /// to end (CREATE INDEX CONCURRENTLY waits for every older snapshot of the database).
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
+    pub build_wait: Duration,
+
     /// Create the kept suggestions (CREATE INDEX CONCURRENTLY) after confirmation.
     #[arg(long)]
     pub apply: bool,

@@ -200,22 +200,33 @@ async fn measure(
 }
 
 /// Apply `changes`, printing progress; every change must succeed (or already exist).
-async fn apply_all(client: &tokio_postgres::Client, changes: &[Change]) -> anyhow::Result<()> {
+async fn apply_all(
+    client: &tokio_postgres::Client,
+    watcher: &tokio_postgres::Client,
+    changes: &[Change],
+) -> anyhow::Result<()> {
     let options = ApplyOptions {
         lock_timeout: Duration::from_secs(5),
-        statement_timeout: None,
+        ..ApplyOptions::default()
     };
-    let report = apply(client, changes, &options, &mut |event| match event {
-        ApplyEvent::Started { change, .. } => {
-            eprintln!("   applying {} {}", change.kind(), change.name())
-        }
-        ApplyEvent::Finished { outcome, .. } => eprintln!(
-            "   {:?} in {:.0} ms, {} kB",
-            outcome.status,
-            outcome.elapsed_ms,
-            outcome.size_bytes.unwrap_or(0) / 1024
-        ),
-    })
+    let report = apply(
+        client,
+        watcher,
+        changes,
+        &options,
+        &mut |event| match event {
+            ApplyEvent::Started { change, .. } => {
+                eprintln!("   applying {} {}", change.kind(), change.name())
+            }
+            ApplyEvent::Waiting { wait, .. } => eprintln!("   {wait}"),
+            ApplyEvent::Finished { outcome, .. } => eprintln!(
+                "   {:?} in {:.0} ms, {} kB",
+                outcome.status,
+                outcome.elapsed_ms,
+                outcome.size_bytes.unwrap_or(0) / 1024
+            ),
+        },
+    )
     .await?;
     if let Some(failed) = report.failure() {
         anyhow::bail!(
@@ -331,6 +342,7 @@ async fn main() -> anyhow::Result<()> {
     let pg = EmbeddedPostgres::builder().start().await?;
     pg.create_database("seed").await?;
     let client = pg.connect("seed").await?;
+    let watcher = pg.connect("seed").await?;
     eprintln!("== loading the seed at scale {scale}");
     let summary = seed::load(&client, scale, |p| {
         eprintln!("   [{}/{}] {}", p.completed, p.total, p.step)
@@ -350,7 +362,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("== variant: single-column advice");
     let single_changes = single_column_changes(&client, &plans).await?;
-    apply_all(&client, &single_changes).await?;
+    apply_all(&client, &watcher, &single_changes).await?;
     let mut single = Vec::new();
     for name in QUERIES {
         single.push(measure(&mut runner, sql_of(name)?, runs).await?.0);
@@ -359,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("== variant: pgdiag's suggestions");
     let suggestions = pgdiag_suggestions(&mut runner, settings.describe()).await?;
-    apply_all(&client, &suggestions.changes).await?;
+    apply_all(&client, &watcher, &suggestions.changes).await?;
     let mut pgdiag_same = Vec::new();
     let mut pgdiag_rewritten = Vec::new();
     for name in QUERIES {

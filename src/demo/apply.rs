@@ -187,6 +187,7 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
     let apply_options = ApplyOptions {
         lock_timeout: options.lock_timeout,
         statement_timeout: Some(STATEMENT_TIMEOUT),
+        build_wait: crate::suggest::DEFAULT_BUILD_WAIT,
     };
     // Do no harm, as `suggest --apply` does: every query measured just before and again after,
     // and an index created now that makes one slower beyond noise dropped again (`reverted`).

@@ -179,6 +179,11 @@ impl Runner {
         &self.server_version
     }
 
+    /// The settings it connected with: for another session on the same database.
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -9,6 +9,7 @@ pub mod environment;
 pub mod explain;
 pub mod hypopg;
 pub mod ident;
+pub mod index_build;
 pub mod notify;
 pub mod planner;
 pub mod pool;

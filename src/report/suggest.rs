@@ -311,6 +311,16 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
             write!(w, ": {message}")?;
         }
         writeln!(w)?;
+        // What a build waited for is said in the failure itself when it gave up.
+        for wait in change.waits.iter().filter(|w| !w.gave_up) {
+            writeln!(w, "    {wait}")?;
+        }
+        if let Some(sql) = &change.invalid_left {
+            writeln!(
+                w,
+                "    an INVALID index is left: drop it with `{sql};` (the next --apply that builds this index drops it first)"
+            )?;
+        }
     }
     if let Some(error) = &apply.error {
         writeln!(w, "  stopped: {error}")?;
@@ -601,6 +611,79 @@ mod tests {
         assert!(
             !text.contains("s3"),
             "rejected suggestions stay out: {text}"
+        );
+    }
+
+    #[test]
+    fn apply_says_under_which_name_what_was_waited_for_and_what_is_left() {
+        use crate::suggest::report::{
+            BlockingSession, BuildWait, ChangeEntry, SuggestionKind, WaitKind,
+        };
+        let entry = |name: &str, status| ChangeEntry {
+            id: "s1".into(),
+            kind: SuggestionKind::Index,
+            name: name.into(),
+            status,
+            elapsed_ms: Some(1500.0),
+            size_bytes: Some(8192),
+            dropped_invalid: false,
+            message: None,
+            suggested_name: None,
+            waits: Vec::new(),
+            invalid_left: None,
+        };
+        let wait = BuildWait {
+            kind: WaitKind::Snapshot,
+            waited_ms: 1200.0,
+            limit_ms: 180_000.0,
+            gave_up: false,
+            phase: Some("waiting for old snapshots".into()),
+            blockers: vec![BlockingSession {
+                pid: 4242,
+                state: Some("idle in transaction".into()),
+                transaction_age_ms: Some(12_500.0),
+                query: Some("SELECT 1".into()),
+            }],
+        };
+        let apply = ApplySection {
+            changes: vec![
+                ChangeEntry {
+                    suggested_name: Some("t_a_idx".into()),
+                    message: Some(r#"a table is named "t_a_idx": built as "t_a_idx_1""#.into()),
+                    waits: vec![wait],
+                    ..entry("t_a_idx_1", ChangeStatus::Created)
+                },
+                ChangeEntry {
+                    message: Some("gave up: ...".into()),
+                    invalid_left: Some(
+                        r#"DROP INDEX CONCURRENTLY IF EXISTS "public"."t_b_idx""#.into(),
+                    ),
+                    ..entry("t_b_idx", ChangeStatus::Failed)
+                },
+            ],
+            after: Vec::new(),
+            error: Some("index t_b_idx failed".into()),
+        };
+        let mut out = Vec::new();
+        render_apply(&mut out, &apply).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                r#"  s1 t_a_idx_1 created in 1500 ms, 8.0 kB: a table is named "t_a_idx": built as "t_a_idx_1""#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    waited 1.2 s for older transactions to end (--build-wait 180.0 s; phase: waiting for old snapshots); blocked by pid 4242 (idle in transaction, transaction open 12.5 s): SELECT 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"    an INVALID index is left: drop it with `DROP INDEX CONCURRENTLY IF EXISTS "public"."t_b_idx";` (the next --apply that builds this index drops it first)"#
+            ),
+            "{text}"
         );
     }
 

@@ -1,7 +1,9 @@
 //! Suggestions onto a live database, the one way every caller does it (`pgdiag suggest --apply`,
 //! the demo's step 4): the extensions they need created once, each suggestion turned into a
-//! [`Change`] and applied by [`super::apply()`] (advisory lock, `CONCURRENTLY` under a lock
-//! timeout, views all-or-nothing), each outcome recorded as the report's [`ChangeEntry`], then
+//! [`Change`] and applied by [`super::apply()`] (advisory lock, a taken name compared by
+//! definition, `CONCURRENTLY` watched from a second session that bounds the lock wait and the wait
+//! for older transactions apart, views all-or-nothing), each outcome recorded as the report's
+//! [`ChangeEntry`] under the name it has in the database, then
 //! every statement measured again against its measurement before applying ([`before_apply`],
 //! [`after_apply`]), and an index this run created that makes one slower dropped again.
 
@@ -73,17 +75,34 @@ pub fn skipped(suggestion: &Suggestion, why: &str) -> ChangeEntry {
         size_bytes: None,
         dropped_invalid: false,
         message: Some(why.to_owned()),
+        suggested_name: None,
+        waits: Vec::new(),
+        invalid_left: None,
     }
 }
 
 /// The report entry of a change that [`super::apply()`] ran (or skipped after a failure).
 fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
+    let mut notes: Vec<String> = outcome.note.iter().cloned().collect();
     let message = match outcome.status {
-        ChangeStatus::Created => outcome.dropped_invalid.then(|| {
-            "an INVALID index of that name, left by an earlier failed run, was dropped and rebuilt"
-                .to_owned()
-        }),
-        ChangeStatus::AlreadyExisted => None,
+        ChangeStatus::Created => {
+            if outcome.dropped_invalid {
+                notes.push(
+                    "an INVALID index with this name and definition, left by an earlier failed build, was dropped and rebuilt"
+                        .to_owned(),
+                );
+            }
+            (!notes.is_empty()).then(|| notes.join("; "))
+        }
+        ChangeStatus::AlreadyExisted => {
+            if outcome.name != outcome.change.name() {
+                notes.push(format!(
+                    "the same index is already there as {}",
+                    pg::quote_ident(&outcome.name)
+                ));
+            }
+            (!notes.is_empty()).then(|| notes.join("; "))
+        }
         ChangeStatus::Failed => {
             let mut message = outcome
                 .failure
@@ -95,6 +114,9 @@ fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
                     "; dropping the INVALID index it left failed too: {cleanup}"
                 ));
             }
+            if let Some(note) = &outcome.note {
+                message.push_str(&format!(" ({note})"));
+            }
             Some(message)
         }
         ChangeStatus::Skipped => Some("not attempted after an earlier failure".to_owned()),
@@ -104,12 +126,15 @@ fn entry(suggestion: &Suggestion, outcome: &ChangeOutcome) -> ChangeEntry {
     ChangeEntry {
         id: suggestion.id.clone(),
         kind: suggestion.kind(),
-        name: suggestion.name().to_owned(),
+        name: outcome.name.clone(),
         status: outcome.status,
         elapsed_ms: Some(outcome.elapsed_ms),
         size_bytes: outcome.size_bytes,
         dropped_invalid: outcome.dropped_invalid,
         message,
+        suggested_name: (outcome.name != suggestion.name()).then(|| suggestion.name().to_owned()),
+        waits: outcome.waits.clone(),
+        invalid_left: outcome.invalid_left.clone(),
     }
 }
 
@@ -149,7 +174,15 @@ pub async fn apply_suggestions(
         return section;
     }
     let changes: Vec<Change> = pairs.iter().map(|(_, c)| c.clone()).collect();
-    let applied = match apply::apply(runner.client(), &changes, options, on_event).await {
+    // The second session that watches each build: what it waits for, who blocks it.
+    let watcher = match runner.settings().connect().await {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            not_attempted(&mut section, apply::ApplyError::Watcher(e).to_string());
+            return section;
+        }
+    };
+    let applied = match apply::apply(runner.client(), &watcher, &changes, options, on_event).await {
         Ok(report) => report,
         Err(e) => {
             not_attempted(&mut section, e.to_string());

@@ -15,7 +15,7 @@ pub mod verify;
 
 pub use apply::{
     APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeFailure,
-    ChangeOutcome, FailureKind, apply,
+    ChangeOutcome, DEFAULT_BUILD_WAIT, FailureKind, apply,
 };
 pub use applying::{
     AfterApplyError, after_apply, apply_suggestions, before_apply, change_of, plan_change,

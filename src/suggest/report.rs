@@ -2,6 +2,8 @@
 //! document. Its JSON form is a stable interface documented in docs/suggest-report.md; renderers
 //! (text, DDL script) live in the `report` module, above this one.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::advise::candidates::{FindingRule, order_suffix};
@@ -494,7 +496,8 @@ impl Verdict {
 pub enum ChangeStatus {
     /// Built now.
     Created,
-    /// A valid index (or the view) of that name was already there; nothing ran.
+    /// A valid index with the same definition (or the view) was already there under the entry's
+    /// name; nothing ran.
     AlreadyExisted,
     Failed,
     /// Not attempted: an earlier change failed, the user did not confirm, or it was left out.
@@ -527,12 +530,149 @@ impl ChangeStatus {
 pub struct ChangeEntry {
     pub id: String,
     pub kind: SuggestionKind,
+    /// The name the object has in the database: the suggestion's, or the free one it was built
+    /// under when another object held that name (then `suggested_name` is the suggestion's).
     pub name: String,
     pub status: ChangeStatus,
     pub elapsed_ms: Option<f64>,
     pub size_bytes: Option<i64>,
     pub dropped_invalid: bool,
     pub message: Option<String>,
+    /// The suggestion's name, when the object is in the database under another one (`name`).
+    #[serde(default)]
+    pub suggested_name: Option<String>,
+    /// What the build waited for, when it waited: a lock on the table, or older transactions.
+    #[serde(default)]
+    pub waits: Vec<BuildWait>,
+    /// The statement to run to drop an INVALID index a failed build left and could not drop (the
+    /// next `--apply` that builds the same index drops it first).
+    #[serde(default)]
+    pub invalid_left: Option<String>,
+}
+
+/// What an index build (or the drop of an INVALID index) waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitKind {
+    /// A lock on the table another session holds (bounded by `--lock-timeout`).
+    Lock,
+    /// Transactions older than the build to end: the table's writers before the build and before
+    /// its validation, then every transaction of the database with an older snapshot (bounded by
+    /// `--build-wait`).
+    Snapshot,
+}
+
+impl WaitKind {
+    /// As in the JSON: `lock`, `snapshot`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitKind::Lock => "lock",
+            WaitKind::Snapshot => "snapshot",
+        }
+    }
+
+    /// What was waited for, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitKind::Lock => "a lock on the table",
+            WaitKind::Snapshot => "older transactions to end",
+        }
+    }
+
+    /// The option that bounds it.
+    pub fn option(self) -> &'static str {
+        match self {
+            WaitKind::Lock => "--lock-timeout",
+            WaitKind::Snapshot => "--build-wait",
+        }
+    }
+}
+
+/// One kind of wait of a build: how long in all, against which bound, in which phase, and the
+/// sessions seen blocking it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildWait {
+    pub kind: WaitKind,
+    /// Time spent waiting (sampled every few tens of milliseconds).
+    pub waited_ms: f64,
+    /// The bound: a single lock wait may last `limit_ms`, all snapshot waits together too.
+    pub limit_ms: f64,
+    /// The build was cancelled because this wait reached its bound.
+    pub gave_up: bool,
+    /// `pg_stat_progress_create_index.phase` when last seen waiting (`waiting for old snapshots`);
+    /// null for a drop.
+    pub phase: Option<String>,
+    /// The sessions seen blocking it, each as last seen.
+    pub blockers: Vec<BlockingSession>,
+}
+
+/// A session that blocked a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockingSession {
+    pub pid: i32,
+    /// `pg_stat_activity.state`: `active`, `idle in transaction`...
+    pub state: Option<String>,
+    /// How long its transaction had been open.
+    pub transaction_age_ms: Option<f64>,
+    /// The start of its statement, on one line; hidden when it mentions a password.
+    pub query: Option<String>,
+}
+
+/// `850 ms`, `3.0 s`: a wait, for messages.
+fn fmt_wait(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// `waited 3.0 s for older transactions to end (--build-wait 3.0 s; phase: waiting for old
+/// snapshots); blocked by pid 4242 (idle in transaction, transaction open 12.5 s): BEGIN; ...`
+impl fmt::Display for BuildWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "waited {} for {} ({} {}",
+            fmt_wait(self.waited_ms),
+            self.kind.describe(),
+            self.kind.option(),
+            fmt_wait(self.limit_ms)
+        )?;
+        if let Some(phase) = &self.phase {
+            write!(f, "; phase: {phase}")?;
+        }
+        write!(f, ")")?;
+        for (i, blocker) in self.blockers.iter().enumerate() {
+            write!(
+                f,
+                "{}{blocker}",
+                if i == 0 { "; blocked by " } else { "; " }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `pid 4242 (idle in transaction, transaction open 12.5 s): SELECT count(*) FROM t`
+impl fmt::Display for BlockingSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {}", self.pid)?;
+        let mut facts = Vec::new();
+        if let Some(state) = &self.state {
+            facts.push(state.clone());
+        }
+        if let Some(age) = self.transaction_age_ms {
+            facts.push(format!("transaction open {}", fmt_wait(age)));
+        }
+        if !facts.is_empty() {
+            write!(f, " ({})", facts.join(", "))?;
+        }
+        if let Some(query) = &self.query {
+            write!(f, ": {query}")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

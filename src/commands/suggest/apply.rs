@@ -87,14 +87,14 @@ pub async fn apply(
     let options = ApplyOptions {
         lock_timeout: args.lock_timeout,
         statement_timeout: None,
+        build_wait: args.build_wait,
     };
-    let mut on_event = |event: ApplyEvent<'_>| {
-        if let ApplyEvent::Started {
+    let mut on_event = |event: ApplyEvent<'_>| match event {
+        ApplyEvent::Started {
             position,
             total,
             change,
-        } = event
-        {
+        } => {
             let _ = writeln!(
                 err,
                 "pgdiag: [{}/{total}] creating {} {}",
@@ -103,6 +103,22 @@ pub async fn apply(
                 change.name()
             );
         }
+        // A build that seems stuck says why, long before its bound.
+        ApplyEvent::Waiting {
+            position,
+            total,
+            change,
+            wait,
+        } => {
+            let _ = writeln!(
+                err,
+                "pgdiag: [{}/{total}] {} {} is waiting: {wait}",
+                position + 1,
+                change.kind(),
+                change.name()
+            );
+        }
+        ApplyEvent::Finished { .. } => {}
     };
     let mut applied = suggest::apply_suggestions(runner, &chosen, &options, &mut on_event).await;
     section.changes.append(&mut applied.changes);
