@@ -27,10 +27,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::common::{Attempt, fail_open, finish, load, lock_token, note_redis_error, now_ms};
+use super::common::{Attempt, fail_open, load, lock_token, note_redis_error, now_ms};
 use super::envelope::{self, Envelope};
 use super::redis_client::RedisClient;
-use super::{BoxFuture, CacheMetrics, CacheStrategy, LoadError, Loader, Served, ServedFrom};
+use super::{Answer, BoxFuture, CacheMetrics, CacheStrategy, Loader, Served, ServedFrom};
 
 /// Default bound on how long a cold-key lock loser waits for the winner's value.
 pub const DEFAULT_LOCK_WAIT_MS: u64 = 1_000;
@@ -308,17 +308,8 @@ impl CacheStrategy for Swr {
         super::Strategy::Swr.as_str()
     }
 
-    fn get<'a>(
-        &'a self,
-        key: &'a str,
-        loader: &'a dyn Loader,
-    ) -> BoxFuture<'a, Result<Served, LoadError>> {
-        Box::pin(async move {
-            let metrics = &self.shared.metrics;
-            metrics.count(&metrics.requests);
-            let attempt = self.attempt(key, loader).await;
-            finish(metrics, attempt)
-        })
+    fn serve<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer> {
+        Box::pin(self.attempt(key, loader))
     }
 
     fn metrics(&self) -> &CacheMetrics {
