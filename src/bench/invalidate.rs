@@ -113,6 +113,7 @@ pub async fn remove_leftovers(client: &Client) -> Result<Vec<Leftover>, BenchErr
         leftovers.push(Leftover {
             trigger: trigger.name.clone(),
             table: trigger.table.as_ref().map(|t| t.quoted()),
+            function: crate::pg::quote_qualified(Some(&trigger.function_schema), &trigger.name),
             removed: dropped.is_ok(),
             error: dropped.err().map(|e| e.to_string()),
         });

@@ -46,6 +46,8 @@ pub struct Leftover {
     pub trigger: String,
     /// The table it was on, quoted (`"public"."pricing"`); null for a function without trigger.
     pub table: Option<String>,
+    /// The trigger function, quoted and schema-qualified (`"public"."pgdiag_bench_invalidate_…"`).
+    pub function: String,
     pub removed: bool,
     /// Why it could not be removed (e.g. not the table's owner), when `removed` is false.
     pub error: Option<String>,
@@ -380,12 +382,21 @@ fn render_notes(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
                 "\nremoved a leftover invalidation trigger of an earlier run that ended without removing it: {}{on}",
                 leftover.trigger
             )?,
-            (error, false) => writeln!(
-                out,
-                "\ncould not remove a leftover invalidation trigger of an earlier run, {}{on}: {}; drop it with DROP TRIGGER and DROP FUNCTION",
-                leftover.trigger,
-                error.as_deref().unwrap_or("unknown error")
-            )?,
+            (error, false) => {
+                let drop_trigger = leftover.table.as_deref().map_or(String::new(), |t| {
+                    format!(
+                        "DROP TRIGGER {} ON {t}; ",
+                        crate::pg::quote_ident(&leftover.trigger)
+                    )
+                });
+                writeln!(
+                    out,
+                    "\ncould not remove a leftover invalidation trigger of an earlier run, {}{on}: {}; as the table's owner run: {drop_trigger}DROP FUNCTION {}();",
+                    leftover.trigger,
+                    error.as_deref().unwrap_or("unknown error"),
+                    leftover.function
+                )?
+            }
         }
     }
     Ok(())
@@ -658,12 +669,14 @@ mod tests {
             Leftover {
                 trigger: "pgdiag_bench_invalidate_4242_0".into(),
                 table: Some(r#""public"."pricing""#.into()),
+                function: r#""public"."pgdiag_bench_invalidate_4242_0""#.into(),
                 removed: true,
                 error: None,
             },
             Leftover {
                 trigger: "pgdiag_bench_invalidate_4243_0".into(),
                 table: Some(r#""app"."stock""#.into()),
+                function: r#""app"."pgdiag_bench_invalidate_4243_0""#.into(),
                 removed: false,
                 error: Some("must be owner of table stock".into()),
             },
