@@ -475,7 +475,14 @@ fn refuses_writes_and_an_unreachable_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drops_the_trigger_and_exits_2() {
-    let (url, client) = database("bench_sigint", SETUP).await;
+    a_stop_signal_drops_the_trigger_and_prints_the_report(nix::sys::signal::Signal::SIGINT).await;
+}
+
+/// The stop path does not depend on the signal: whatever `commands::interrupted` resolves on
+/// (Ctrl-C; SIGTERM and SIGHUP too where it listens for them) removes the trigger, prints the
+/// report of what ran and exits 2.
+async fn a_stop_signal_drops_the_trigger_and_prints_the_report(signal: nix::sys::signal::Signal) {
+    let (url, client) = database(&format!("bench_{signal}").to_lowercase(), SETUP).await;
     let (_dir, query) = temp_file("query.sql", QUERY.as_bytes());
     let mut cmd = crate::support::pgdiag_command();
     cmd.args([
@@ -515,22 +522,26 @@ async fn ctrl_c_drops_the_trigger_and_exits_2() {
     }
     assert!(created, "the trigger never appeared");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("send SIGINT");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
+        .unwrap_or_else(|e| panic!("send {signal}: {e}"));
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
         .expect("wait for pgdiag");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert_eq!(trigger_count(&client).await, 0, "trigger left behind");
+    assert_eq!(output.status.code(), Some(2), "{signal}: {stderr}");
+    assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
+    assert_eq!(
+        trigger_count(&client).await,
+        0,
+        "{signal}: trigger left behind"
+    );
     // The report of what ran is printed all the same.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("cache-aside (interrupted)"), "{stdout}");
+    assert!(
+        stdout.contains("cache-aside (interrupted)"),
+        "{signal}: {stdout}"
+    );
 }
 
 /// Teams whose cache outgrew one node: the whole benchmark runs against a Redis Cluster URL.

@@ -99,7 +99,8 @@ pub struct NamedTrigger {
 }
 
 /// Every trigger function whose name starts with `prefix`, with the trigger of the same name
-/// that calls it (if any), in this database.
+/// that calls it (if any), in this database. None on a standby: its catalog is the primary's,
+/// whose sessions' locks it cannot see, and only the primary can drop them.
 pub async fn triggers_named(client: &Client, prefix: &str) -> Result<Vec<NamedTrigger>, Error> {
     let pattern = format!(
         "{}%",
@@ -117,6 +118,7 @@ pub async fn triggers_named(client: &Client, prefix: &str) -> Result<Vec<NamedTr
              LEFT JOIN pg_class c ON c.oid = t.tgrelid
              LEFT JOIN pg_namespace tn ON tn.oid = c.relnamespace
              WHERE p.proname LIKE $1 AND p.prorettype = 'trigger'::regtype
+               AND NOT pg_is_in_recovery()
              ORDER BY p.proname, p.oid",
             &[&pattern],
         )
