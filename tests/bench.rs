@@ -984,3 +984,29 @@ async fn the_next_run_removes_a_killed_runs_trigger_but_not_a_running_ones() {
     );
     assert_eq!(trigger_count(&client).await, 0);
 }
+
+/// Durations and TTLs past anything a clock holds run (until stopped) rather than panic; the
+/// library's stop gives the report of what ran, the one under way marked interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_durations_run_until_stopped_and_report_what_ran() {
+    let (mut config, _client) = config("bench_huge").await;
+    config.strategies = vec![Strategy::CacheAside, Strategy::Swr];
+    config.warmup = Duration::from_millis(100);
+    config.duration = Duration::MAX;
+    config.ttl = Duration::MAX;
+    config.soft_ttl = Duration::MAX;
+    let (raise, stop) = Stop::new();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let _ = raise.send(true);
+    });
+    let report = bench::run_partial(&config, stop)
+        .await
+        .expect("a stopped run still reports");
+    assert!(report.interrupted && !report.complete, "{report:?}");
+    assert_eq!(report.strategies.len(), 1, "swr never started");
+    let s = &report.strategies[0];
+    assert!(s.interrupted);
+    assert!(s.counters.hits > 0 && s.counters.redis_errors == 0, "{s:?}");
+    assert_exact(&report);
+}

@@ -119,8 +119,8 @@ impl BenchConfig {
 
     fn cache_settings(&self) -> CacheSettings {
         CacheSettings {
-            ttl_ms: self.ttl.as_millis() as u64,
-            soft_ttl_ms: self.soft_ttl.as_millis() as u64,
+            ttl_ms: self.ttl.as_millis().try_into().unwrap_or(u64::MAX),
+            soft_ttl_ms: self.soft_ttl.as_millis().try_into().unwrap_or(u64::MAX),
             key_prefix: self.key_prefix.clone(),
             ..CacheSettings::default()
         }
@@ -131,12 +131,12 @@ impl BenchConfig {
         Parameters {
             query: query.to_owned(),
             clients: self.clients,
-            duration_ms: self.duration.as_millis() as u64,
-            warmup_ms: self.warmup.as_millis() as u64,
+            duration_ms: self.duration.as_millis().try_into().unwrap_or(u64::MAX),
+            warmup_ms: self.warmup.as_millis().try_into().unwrap_or(u64::MAX),
             keys,
             zipf: self.zipf,
-            ttl_ms: self.ttl.as_millis() as u64,
-            soft_ttl_ms: self.soft_ttl.as_millis() as u64,
+            ttl_ms: self.ttl.as_millis().try_into().unwrap_or(u64::MAX),
+            soft_ttl_ms: self.soft_ttl.as_millis().try_into().unwrap_or(u64::MAX),
             pool: self.pool,
             seed: self.seed,
             expiries: self.expiries,

@@ -107,8 +107,8 @@ pub async fn steady(
     writes: Option<WritePlan>,
 ) -> Result<SteadyOutcome, BenchError> {
     let start = Instant::now();
-    let warm_end = start + warmup;
-    let end = warm_end + duration;
+    let warm_end = later(start, warmup);
+    let end = later(warm_end, duration);
     let tracker = writes.as_ref().map(|_| Arc::new(WriteTracker::default()));
 
     // The baseline of the event counters (the outcomes are recorded by the readers themselves).
@@ -216,6 +216,15 @@ pub async fn steady(
         staleness,
         interrupted,
     })
+}
+
+/// `t + d`, or a century after `t` when that is past what an `Instant` holds: a duration too long
+/// to ever end must not panic.
+fn later(t: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    t.checked_add(d)
+        .or_else(|| t.checked_add(CENTURY))
+        .unwrap_or(t)
 }
 
 /// Update random keys (drawn like the reads, so hot keys are written most) at the plan's rate,

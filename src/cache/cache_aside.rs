@@ -49,7 +49,7 @@ impl CacheAside {
         let loaded = load(&self.metrics, loader, key, ServedFrom::Miss).await?;
         let stored = envelope::encode(
             loaded.loaded_at_ms,
-            loaded.loaded_at_ms + self.ttl_ms,
+            loaded.loaded_at_ms.saturating_add(self.ttl_ms),
             loaded.delta_ms,
             &loaded.value,
         );

@@ -163,7 +163,7 @@ impl Shared {
     async fn store(&self, redis_key: &str, loaded: &super::common::Loaded) -> bool {
         let stored = envelope::encode(
             loaded.loaded_at_ms,
-            loaded.loaded_at_ms + self.soft_ttl_ms,
+            loaded.loaded_at_ms.saturating_add(self.soft_ttl_ms),
             loaded.delta_ms,
             &loaded.value,
         );
@@ -271,7 +271,10 @@ impl Shared {
 
     /// A lock loser: poll with backoff for the winner's value; past the bound, load ourselves.
     async fn wait_for_winner(&self, key: &str, redis_key: &str, loader: &dyn Loader) -> Attempt {
-        let deadline = Instant::now() + Duration::from_millis(self.lock_wait_ms);
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(Duration::from_millis(self.lock_wait_ms))
+            .unwrap_or(now);
         let mut backoff = Duration::from_millis(2);
         loop {
             tokio::time::sleep(backoff).await;

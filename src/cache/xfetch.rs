@@ -64,7 +64,7 @@ impl XFetch {
     async fn store(&self, redis_key: &str, loaded: &Loaded) -> bool {
         let stored = envelope::encode(
             loaded.loaded_at_ms,
-            loaded.loaded_at_ms + self.ttl_ms,
+            loaded.loaded_at_ms.saturating_add(self.ttl_ms),
             loaded.delta_ms,
             &loaded.value,
         );
