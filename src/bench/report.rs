@@ -361,15 +361,15 @@ fn render_notes(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
             .iter()
             .map(|s| s.strategy.as_str())
             .collect();
-        writeln!(
-            out,
-            "\ninterrupted: only {} ran; an interrupted strategy's figures cover the time until the stop.",
-            if ran.is_empty() {
-                "setup".to_string()
-            } else {
+        if ran.is_empty() {
+            writeln!(out, "\ninterrupted before any strategy had run.")?;
+        } else {
+            writeln!(
+                out,
+                "\ninterrupted: only {} ran; an interrupted strategy's figures cover the time until the stop.",
                 ran.join(", ")
-            }
-        )?;
+            )?;
+        }
     }
     for leftover in &report.leftovers {
         let on = leftover
