@@ -1010,3 +1010,90 @@ async fn huge_durations_run_until_stopped_and_report_what_ran() {
     assert!(s.counters.hits > 0 && s.counters.redis_errors == 0, "{s:?}");
     assert_exact(&report);
 }
+
+/// The cleanup drops trigger functions named like the bench's whose lock is free (with their
+/// trigger, on any table name, or alone), never one whose owner still runs, nor a function that
+/// is not a trigger function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_are_found_by_their_free_lock_and_dropped() {
+    let (url, client) = database(
+        "bench_leftover_lib",
+        r#"
+CREATE TABLE "we.ird""t" (id int PRIMARY KEY);
+CREATE SCHEMA other;
+CREATE FUNCTION other.pgdiag_bench_invalidate_1_7() RETURNS trigger LANGUAGE plpgsql
+  AS $$BEGIN RETURN NULL; END$$;
+CREATE FUNCTION pgdiag_bench_invalidate_1_8() RETURNS trigger LANGUAGE plpgsql
+  AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER pgdiag_bench_invalidate_1_8 AFTER INSERT ON "we.ird""t"
+  FOR EACH ROW EXECUTE FUNCTION pgdiag_bench_invalidate_1_8();
+CREATE FUNCTION pgdiag_bench_invalidate_1_9() RETURNS int LANGUAGE sql AS 'SELECT 1';
+"#,
+    )
+    .await;
+    let settings = ConnectionSettings::resolve(Some(&url), &ProcessEnv).expect("settings");
+    let live = NotifyTrigger::create(&settings, r#""we.ird""t""#, "id")
+        .await
+        .expect("a running bench's trigger");
+
+    let found = invalidate::remove_leftovers(&client)
+        .await
+        .expect("cleanup");
+    let summary: Vec<(&str, Option<&str>, &str, bool)> = found
+        .iter()
+        .map(|l| {
+            (
+                l.trigger.as_str(),
+                l.table.as_deref(),
+                l.function.as_str(),
+                l.removed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "pgdiag_bench_invalidate_1_7",
+                None,
+                r#""other"."pgdiag_bench_invalidate_1_7""#,
+                true
+            ),
+            (
+                "pgdiag_bench_invalidate_1_8",
+                Some(r#""public"."we.ird""t""#),
+                r#""public"."pgdiag_bench_invalidate_1_8""#,
+                true
+            ),
+        ],
+        "{found:?}"
+    );
+    let left: Vec<String> = client
+        .query(
+            "SELECT proname::text FROM pg_proc WHERE proname LIKE 'pgdiag_bench_invalidate%'
+             ORDER BY proname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        left,
+        ["pgdiag_bench_invalidate_1_9".to_string(), live.name()]
+    );
+    // Running again finds nothing: the live trigger is not a leftover.
+    assert!(
+        invalidate::remove_leftovers(&client)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    live.remove().await.expect("remove");
+    assert_eq!(
+        trigger_count(&client).await,
+        1,
+        "only the int function is left"
+    );
+}
