@@ -651,6 +651,25 @@ fn redis_pid(redis: &EmbeddedRedis) -> nix::unistd::Pid {
     nix::unistd::Pid::from_raw(redis.pid().expect("redis pid") as i32)
 }
 
+/// Wait until a bench run has cached a value in the Redis at `url` (so it is past its start, when
+/// Redis must be there), and return a connection to it.
+async fn once_the_run_caches(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..600 {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("pgdiag:bench:*")
+            .query_async(&mut connection)
+            .await
+            .expect("KEYS");
+        if !keys.is_empty() {
+            return connection;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the run never cached anything");
+}
+
 /// Redis killed while the first strategies run: every strategy still runs and reports, failing
 /// open to the database and counting it, and the counters stay exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -669,8 +688,9 @@ async fn redis_killed_mid_run_loses_no_strategy_and_counts_exactly() {
     config.warmup = Duration::from_millis(200);
     config.duration = Duration::from_millis(600);
     let pid = redis_pid(&redis);
+    let url = redis.url();
     let killer = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        once_the_run_caches(&url).await;
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill redis");
     });
     let report = bench::run(&config, Stop::never())
@@ -715,9 +735,7 @@ async fn redis_paused_mid_run_fails_open_and_counts_exactly() {
     config.duration = Duration::from_millis(1500);
     let url = redis.url();
     let pauser = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let client = redis::Client::open(url.as_str()).unwrap();
-        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let mut connection = once_the_run_caches(&url).await;
         let _: () = redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(800)
@@ -781,16 +799,12 @@ async fn cli_prints_the_report_when_redis_dies_and_exits_2() {
         let run = tokio::task::spawn_blocking(move || {
             let mut cmd = crate::support::pgdiag_command();
             cmd.args(&args);
-            let killer = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(1200));
-                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill redis");
-            });
-            let run = crate::support::run_with(cmd, None);
-            killer.join().unwrap();
-            run
-        })
-        .await
-        .unwrap();
+            crate::support::run_with(cmd, None)
+        });
+        let url = redis.url();
+        once_the_run_caches(&url).await;
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill redis");
+        let run = run.await.unwrap();
         run.assert_no_panic();
         assert_eq!(run.code, 2, "{format}: {}", run.all_output());
         assert!(
