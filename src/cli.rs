@@ -51,7 +51,7 @@ pub enum Command {
     /// a thundering herd after expiry, or writes with stale-read tracking. QUERY.sql holds one
     /// SELECT with $1 = the key. See docs/bench-report.md for the JSON report.
     ///
-    /// The report is always printed. Exit 0 when it is complete; 2 when Redis failed during the
+    /// Once the run has started its report is always printed. Exit 0 when it is complete; 2 when Redis failed during the
     /// run (the strategies answered from the database and counted it: the "fallback" and "errors"
     /// columns), when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP: the strategies that ran are
     /// reported), or when the run could not start.
@@ -313,7 +313,8 @@ pub enum BenchScenario {
 pub enum InvalidateMode {
     /// Only the TTL.
     None,
-    /// A trigger does pg_notify; pgdiag deletes the key in Redis (trigger dropped afterwards).
+    /// A trigger does pg_notify; pgdiag deletes the key in Redis (trigger dropped afterwards; one
+    /// a killed run left is dropped by the next run).
     Notify,
 }
 
