@@ -1111,3 +1111,39 @@ CREATE FUNCTION pgdiag_bench_invalidate_1_9() RETURNS int LANGUAGE sql AS 'SELEC
         "only the int function is left"
     );
 }
+
+/// A stop while every reader waits on a slow query: the run does not wait for the queries past
+/// its grace period; it reports what finished (here nothing) as interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_slow_queries_reports_within_the_grace_period() {
+    let (mut config, _client) = config("bench_stop_slow").await;
+    config.query =
+        "SELECT p.id FROM products p CROSS JOIN LATERAL pg_sleep(8) AS s WHERE p.id = $1".into();
+    config.strategies = vec![Strategy::None];
+    config.clients = 2;
+    config.pool = 2;
+    config.duration = Duration::from_secs(60);
+    let (raise, stop) = Stop::new();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = raise.send(true);
+    });
+    let started = std::time::Instant::now();
+    let report = bench::run_partial(&config, stop)
+        .await
+        .expect("a stopped run still reports");
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(report.interrupted && !report.complete);
+    assert!(report.strategies.is_empty(), "{report:?}");
+    let mut text = Vec::new();
+    bench::report::render_text(&mut text, &report).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("interrupted before any strategy finished"),
+        "{text}"
+    );
+}

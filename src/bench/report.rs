@@ -362,7 +362,7 @@ fn render_notes(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
             .map(|s| s.strategy.as_str())
             .collect();
         if ran.is_empty() {
-            writeln!(out, "\ninterrupted before any strategy had run.")?;
+            writeln!(out, "\ninterrupted before any strategy finished.")?;
         } else {
             writeln!(
                 out,
