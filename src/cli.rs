@@ -50,6 +50,11 @@ pub enum Command {
     /// Runs each strategy (none, cache-aside, swr, xfetch) on the same key sequence: steady load,
     /// a thundering herd after expiry, or writes with stale-read tracking. QUERY.sql holds one
     /// SELECT with $1 = the key. See docs/bench-report.md for the JSON report.
+    ///
+    /// Once the run has started its report is always printed. Exit 0 when it is complete; 2 when Redis failed during the
+    /// run (the strategies answered from the database and counted it: the "fallback" and "errors"
+    /// columns), when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP: the strategies that ran are
+    /// reported), or when the run could not start.
     Bench(BenchArgs),
 
     /// Suggest indexes (and materialized views), prove them, and optionally create them.
@@ -309,7 +314,8 @@ pub enum BenchScenario {
 pub enum InvalidateMode {
     /// Only the TTL.
     None,
-    /// A trigger does pg_notify; pgdiag deletes the key in Redis (trigger dropped afterwards).
+    /// A trigger does pg_notify; pgdiag deletes the key in Redis (trigger dropped afterwards; one
+    /// a killed run left is dropped by the next run).
     Notify,
 }
 

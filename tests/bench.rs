@@ -475,7 +475,14 @@ fn refuses_writes_and_an_unreachable_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drops_the_trigger_and_exits_2() {
-    let (url, client) = database("bench_sigint", SETUP).await;
+    a_stop_signal_drops_the_trigger_and_prints_the_report(nix::sys::signal::Signal::SIGINT).await;
+}
+
+/// The stop path does not depend on the signal: whatever `commands::interrupted` resolves on
+/// (Ctrl-C; SIGTERM and SIGHUP too where it listens for them) removes the trigger, prints the
+/// report of what ran and exits 2.
+async fn a_stop_signal_drops_the_trigger_and_prints_the_report(signal: nix::sys::signal::Signal) {
+    let (url, client) = database(&format!("bench_{signal}").to_lowercase(), SETUP).await;
     let (_dir, query) = temp_file("query.sql", QUERY.as_bytes());
     let mut cmd = crate::support::pgdiag_command();
     cmd.args([
@@ -515,19 +522,26 @@ async fn ctrl_c_drops_the_trigger_and_exits_2() {
     }
     assert!(created, "the trigger never appeared");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("send SIGINT");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
+        .unwrap_or_else(|e| panic!("send {signal}: {e}"));
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
         .expect("wait for pgdiag");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert_eq!(trigger_count(&client).await, 0, "trigger left behind");
+    assert_eq!(output.status.code(), Some(2), "{signal}: {stderr}");
+    assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
+    assert_eq!(
+        trigger_count(&client).await,
+        0,
+        "{signal}: trigger left behind"
+    );
+    // The report of what ran is printed all the same.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("cache-aside (interrupted)"),
+        "{signal}: {stdout}"
+    );
 }
 
 /// Teams whose cache outgrew one node: the whole benchmark runs against a Redis Cluster URL.
@@ -560,4 +574,576 @@ async fn a_redis_cluster_url_works_for_the_whole_benchmark() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// Every measured request counted once, in one outcome: the outcomes sum to the requests, the
+/// rates to at most 1, and the answered ones are the latency samples.
+#[track_caller]
+fn assert_exact(report: &BenchReport) {
+    for s in &report.strategies {
+        let c = &s.counters;
+        assert_eq!(
+            c.hits + c.misses + c.stale_serves + c.database + c.redis_fallbacks,
+            c.requests,
+            "{}: {c:?}",
+            s.strategy
+        );
+        assert_eq!(s.requests, c.requests, "{}", s.strategy);
+        assert_eq!(
+            s.latency.samples + s.errors,
+            c.requests,
+            "{}: {s:?}",
+            s.strategy
+        );
+        let rates = s.hit_rate + s.miss_rate + s.stale_rate + s.fallback_rate;
+        assert!(rates <= 1.0 + 1e-9, "{}: rates sum to {rates}", s.strategy);
+        for rate in [s.hit_rate, s.miss_rate, s.stale_rate, s.fallback_rate] {
+            assert!((0.0..=1.0).contains(&rate), "{}: {s:?}", s.strategy);
+        }
+    }
+}
+
+/// With a warm-up, requests in flight when it ends are counted on one side only: the outcomes
+/// used to sum to requests + clients (hit rate above 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counters_are_exact_with_a_warm_up_for_every_strategy() {
+    let (mut config, _client) = config("bench_exact").await;
+    config.strategies = Strategy::ALL.to_vec();
+    config.warmup = Duration::from_millis(300);
+    config.duration = Duration::from_millis(700);
+    config.clients = 16;
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs");
+    assert_eq!(report.strategies.len(), 4);
+    assert_exact(&report);
+    assert!(report.complete, "{report:?}");
+    for s in &report.strategies {
+        assert!(s.counters.requests > 0, "{}", s.strategy);
+        assert_eq!(s.errors, 0, "{}", s.strategy);
+    }
+}
+
+/// A query that fails for every fifth key: the failures are counted once each, in the outcome
+/// they were headed for, and as errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_errors_are_counted_once_and_the_counters_stay_exact() {
+    let (mut config, _client) = config("bench_db_errors").await;
+    config.query =
+        "SELECT p.id, p.name, 10 / (p.id % 5) AS x FROM products p WHERE p.id = $1".into();
+    config.strategies = Strategy::ALL.to_vec();
+    config.warmup = Duration::from_millis(200);
+    config.duration = Duration::from_millis(600);
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs");
+    assert_exact(&report);
+    for s in &report.strategies {
+        assert!(s.errors > 0, "{}: {s:?}", s.strategy);
+        assert!(s.latency.samples > 0, "{}: {s:?}", s.strategy);
+    }
+    // Database errors are the workload's, not a fault of the measurement.
+    assert!(report.complete);
+}
+
+/// `pid` of a private Redis, as nix wants it.
+fn redis_pid(redis: &EmbeddedRedis) -> nix::unistd::Pid {
+    nix::unistd::Pid::from_raw(redis.pid().expect("redis pid") as i32)
+}
+
+/// Wait until a bench run has cached a value in the Redis at `url` (so it is past its start, when
+/// Redis must be there), and return a connection to it.
+async fn once_the_run_caches(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..600 {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("pgdiag:bench:*")
+            .query_async(&mut connection)
+            .await
+            .expect("KEYS");
+        if !keys.is_empty() {
+            return connection;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the run never cached anything");
+}
+
+/// Redis killed while the first strategies run: every strategy still runs and reports, failing
+/// open to the database and counting it, and the counters stay exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_killed_mid_run_loses_no_strategy_and_counts_exactly() {
+    let redis = EmbeddedRedis::builder()
+        .start()
+        .expect("start a private Redis");
+    let (mut config, _client) = config("bench_redis_killed").await;
+    config.redis_url = redis.url();
+    config.strategies = vec![
+        Strategy::CacheAside,
+        Strategy::Swr,
+        Strategy::Xfetch,
+        Strategy::None,
+    ];
+    config.warmup = Duration::from_millis(200);
+    config.duration = Duration::from_millis(600);
+    let pid = redis_pid(&redis);
+    let url = redis.url();
+    let killer = tokio::spawn(async move {
+        once_the_run_caches(&url).await;
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill redis");
+    });
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("the report survives Redis dying");
+    killer.await.unwrap();
+    let names: Vec<&str> = report
+        .strategies
+        .iter()
+        .map(|s| s.strategy.as_str())
+        .collect();
+    assert_eq!(names, ["cache-aside", "swr", "xfetch", "none"]);
+    assert_exact(&report);
+    for s in &report.strategies[1..3] {
+        let c = &s.counters;
+        assert!(
+            c.redis_errors > 0 && c.redis_fallbacks > 0,
+            "{}: {c:?}",
+            s.strategy
+        );
+        assert_eq!(s.errors, 0, "{}: answered from the database", s.strategy);
+    }
+    assert!(!report.complete);
+    assert!(report.redis_errors() > 0);
+    let mut text = Vec::new();
+    bench::report::render_text(&mut text, &report).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("Redis failed during the run"), "{text}");
+    drop(redis);
+}
+
+/// `CLIENT PAUSE`: Redis is up but answers nothing for a while. Requests time out, fail open and
+/// are counted; the counters stay exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_paused_mid_run_fails_open_and_counts_exactly() {
+    let redis = EmbeddedRedis::builder()
+        .start()
+        .expect("start a private Redis");
+    let (mut config, _client) = config("bench_redis_paused").await;
+    config.redis_url = redis.url();
+    config.strategies = vec![Strategy::CacheAside, Strategy::Swr, Strategy::Xfetch];
+    config.duration = Duration::from_millis(1500);
+    let url = redis.url();
+    let pauser = tokio::spawn(async move {
+        let mut connection = once_the_run_caches(&url).await;
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(800)
+            .arg("ALL")
+            .query_async(&mut connection)
+            .await
+            .expect("CLIENT PAUSE");
+    });
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("the report survives a paused Redis");
+    pauser.await.unwrap();
+    assert_eq!(report.strategies.len(), 3);
+    assert_exact(&report);
+    let paused = &report.strategies[0].counters;
+    assert!(
+        paused.redis_errors > 0 && paused.redis_fallbacks > 0,
+        "{paused:?}"
+    );
+    // The pause is over before the later strategies: they run on a healthy Redis again.
+    assert!(report.strategies[2].counters.hits > 0, "{report:?}");
+    assert!(!report.complete);
+}
+
+/// `pgdiag bench` against a Redis that dies mid-run: the report is printed (text and JSON) with
+/// the fallbacks and errors in it, and the exit code is 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_prints_the_report_when_redis_dies_and_exits_2() {
+    let (url, _client) = database("bench_cli_redis_dies", SETUP).await;
+    let (_dir, query) = temp_file("query.sql", QUERY.as_bytes());
+    for format in ["text", "json"] {
+        let redis = EmbeddedRedis::builder()
+            .start()
+            .expect("start a private Redis");
+        let pid = redis_pid(&redis);
+        let args: Vec<String> = [
+            "bench",
+            query.to_str().unwrap(),
+            "--dsn",
+            &url,
+            "--redis-url",
+            &redis.url(),
+            "--strategies",
+            "cache-aside,swr,xfetch",
+            "--duration",
+            "700ms",
+            "--warmup",
+            "100ms",
+            "--clients",
+            "4",
+            "--keys",
+            "20",
+            "--pool",
+            "2",
+            "--format",
+            format,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let run = tokio::task::spawn_blocking(move || {
+            let mut cmd = crate::support::pgdiag_command();
+            cmd.args(&args);
+            crate::support::run_with(cmd, None)
+        });
+        let url = redis.url();
+        once_the_run_caches(&url).await;
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill redis");
+        let run = run.await.unwrap();
+        run.assert_no_panic();
+        assert_eq!(run.code, 2, "{format}: {}", run.all_output());
+        assert!(
+            run.stderr.contains("Redis failed during the run"),
+            "{}",
+            run.stderr
+        );
+        if format == "json" {
+            let report: BenchReport = serde_json::from_str(&run.stdout).expect("JSON report");
+            assert_eq!(report.strategies.len(), 3);
+            assert!(!report.complete);
+            assert_exact(&report);
+            assert!(
+                report.strategies[2].counters.redis_fallbacks > 0,
+                "{report:?}"
+            );
+        } else {
+            for name in [
+                "cache-aside",
+                "swr",
+                "xfetch",
+                "fallback",
+                "errors Redis/DB",
+            ] {
+                assert!(run.stdout.contains(name), "{name}: {}", run.stdout);
+            }
+            assert!(
+                run.stdout.contains("Redis failed during the run"),
+                "{}",
+                run.stdout
+            );
+            // xfetch ran on a dead Redis: every request fell back.
+            let xfetch = run.stdout.lines().find(|l| l.contains("xfetch")).unwrap();
+            assert!(xfetch.contains("100.0%"), "{xfetch}");
+        }
+        drop(redis);
+    }
+}
+
+/// A `pgdiag bench --scenario writes --invalidate notify` in the background, for `duration`.
+fn spawn_notify_bench(url: &str, query: &std::path::Path, duration: &str) -> std::process::Child {
+    let mut cmd = crate::support::pgdiag_command();
+    cmd.args([
+        "bench",
+        query.to_str().unwrap(),
+        "--dsn",
+        url,
+        "--redis-url",
+        &redis_url(),
+        "--scenario",
+        "writes",
+        "--strategies",
+        "cache-aside",
+        "--write",
+        "UPDATE pricing SET price = price + 0.01 WHERE product_id = $1",
+        "--invalidate",
+        "notify",
+        "--invalidate-table",
+        "pricing",
+        "--invalidate-key-column",
+        "product_id",
+        "--duration",
+        duration,
+        "--warmup",
+        "0s",
+        "--clients",
+        "2",
+        "--keys",
+        "20",
+        "--pool",
+        "2",
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("spawn pgdiag")
+}
+
+/// The trigger (and function) of the bench process `pid` exist.
+async fn has_trigger_of(client: &tokio_postgres::Client, pid: u32) -> bool {
+    let name = format!("pgdiag_bench_invalidate_{pid}_0");
+    let count: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname = $1)
+                  + (SELECT count(*) FROM pg_proc WHERE proname = $1)",
+            &[&name],
+        )
+        .await
+        .expect("catalog query")
+        .get(0);
+    count == 2
+}
+
+async fn wait_for_trigger_of(client: &tokio_postgres::Client, pid: u32) {
+    for _ in 0..400 {
+        if has_trigger_of(client, pid).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the trigger of {pid} never appeared");
+}
+
+/// A killed bench (SIGKILL: no cleanup possible) leaves its trigger; the next run removes it and
+/// says so, while the trigger of a bench still running is left alone; that one, stopped with
+/// SIGINT, removes its own and prints its report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_run_removes_a_killed_runs_trigger_but_not_a_running_ones() {
+    let (url, client) = database("bench_leftovers", SETUP).await;
+    let (_dir, query) = temp_file("query.sql", QUERY.as_bytes());
+
+    let running = spawn_notify_bench(&url, &query, "120s");
+    wait_for_trigger_of(&client, running.id()).await;
+    let mut killed = spawn_notify_bench(&url, &query, "120s");
+    wait_for_trigger_of(&client, killed.id()).await;
+    killed.kill().expect("SIGKILL");
+    killed.wait().unwrap();
+    // Killed: nothing could clean up.
+    assert!(
+        has_trigger_of(&client, killed.id()).await,
+        "the killed run's trigger"
+    );
+
+    let (url2, query2, redis) = (url.clone(), query.clone(), redis_url());
+    let next = tokio::task::spawn_blocking(move || {
+        pgdiag(&[
+            "bench",
+            query2.to_str().unwrap(),
+            "--dsn",
+            &url2,
+            "--redis-url",
+            &redis,
+            "--strategies",
+            "none",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--clients",
+            "2",
+            "--keys",
+            "10",
+            "--pool",
+            "2",
+        ])
+    })
+    .await
+    .unwrap();
+    next.assert_no_panic();
+    assert_eq!(next.code, 0, "{}", next.all_output());
+    let killed_name = format!("pgdiag_bench_invalidate_{}_0", killed.id());
+    assert!(
+        next.stdout
+            .contains("removed a leftover invalidation trigger")
+            && next.stdout.contains(&killed_name),
+        "{}",
+        next.stdout
+    );
+    let running_name = format!("pgdiag_bench_invalidate_{}_0", running.id());
+    assert!(!next.stdout.contains(&running_name), "{}", next.stdout);
+    assert!(
+        !has_trigger_of(&client, killed.id()).await,
+        "leftover not removed"
+    );
+    assert!(
+        has_trigger_of(&client, running.id()).await,
+        "a running bench lost its trigger"
+    );
+
+    // SIGINT: the trigger goes, the report of what ran is printed, exit 2.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("send SIGINT");
+    let running_pid = running.id();
+    let output = tokio::task::spawn_blocking(move || running.wait_with_output())
+        .await
+        .unwrap()
+        .expect("wait for pgdiag");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("cache-aside (interrupted)"),
+        "{stdout}{stderr}"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        !has_trigger_of(&client, running_pid).await,
+        "trigger left behind"
+    );
+    assert_eq!(trigger_count(&client).await, 0);
+}
+
+/// Durations and TTLs past anything a clock holds run (until stopped) rather than panic; the
+/// library's stop gives the report of what ran, the one under way marked interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_durations_run_until_stopped_and_report_what_ran() {
+    let (mut config, _client) = config("bench_huge").await;
+    config.strategies = vec![Strategy::CacheAside, Strategy::Swr];
+    config.warmup = Duration::from_millis(100);
+    config.duration = Duration::MAX;
+    config.ttl = Duration::MAX;
+    config.soft_ttl = Duration::MAX;
+    let (raise, stop) = Stop::new();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let _ = raise.send(true);
+    });
+    let report = bench::run_partial(&config, stop)
+        .await
+        .expect("a stopped run still reports");
+    assert!(report.interrupted && !report.complete, "{report:?}");
+    assert_eq!(report.strategies.len(), 1, "swr never started");
+    let s = &report.strategies[0];
+    assert!(s.interrupted);
+    assert!(s.counters.hits > 0 && s.counters.redis_errors == 0, "{s:?}");
+    assert_exact(&report);
+}
+
+/// The cleanup drops trigger functions named like the bench's whose lock is free (with their
+/// trigger, on any table name, or alone), never one whose owner still runs, nor a function that
+/// is not a trigger function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_are_found_by_their_free_lock_and_dropped() {
+    let (url, client) = database(
+        "bench_leftover_lib",
+        r#"
+CREATE TABLE "we.ird""t" (id int PRIMARY KEY);
+CREATE SCHEMA other;
+CREATE FUNCTION other.pgdiag_bench_invalidate_1_7() RETURNS trigger LANGUAGE plpgsql
+  AS $$BEGIN RETURN NULL; END$$;
+CREATE FUNCTION pgdiag_bench_invalidate_1_8() RETURNS trigger LANGUAGE plpgsql
+  AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER pgdiag_bench_invalidate_1_8 AFTER INSERT ON "we.ird""t"
+  FOR EACH ROW EXECUTE FUNCTION pgdiag_bench_invalidate_1_8();
+CREATE FUNCTION pgdiag_bench_invalidate_1_9() RETURNS int LANGUAGE sql AS 'SELECT 1';
+"#,
+    )
+    .await;
+    let settings = ConnectionSettings::resolve(Some(&url), &ProcessEnv).expect("settings");
+    let live = NotifyTrigger::create(&settings, r#""we.ird""t""#, "id")
+        .await
+        .expect("a running bench's trigger");
+
+    let found = invalidate::remove_leftovers(&client)
+        .await
+        .expect("cleanup");
+    let summary: Vec<(&str, Option<&str>, &str, bool)> = found
+        .iter()
+        .map(|l| {
+            (
+                l.trigger.as_str(),
+                l.table.as_deref(),
+                l.function.as_str(),
+                l.removed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "pgdiag_bench_invalidate_1_7",
+                None,
+                r#""other"."pgdiag_bench_invalidate_1_7""#,
+                true
+            ),
+            (
+                "pgdiag_bench_invalidate_1_8",
+                Some(r#""public"."we.ird""t""#),
+                r#""public"."pgdiag_bench_invalidate_1_8""#,
+                true
+            ),
+        ],
+        "{found:?}"
+    );
+    // Compared as sets: how `1_9` and `<pid>_0` sort depends on the collation.
+    let mut left: Vec<String> = client
+        .query(
+            "SELECT proname::text FROM pg_proc WHERE proname LIKE 'pgdiag_bench_invalidate%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    left.sort();
+    let mut expected = vec!["pgdiag_bench_invalidate_1_9".to_string(), live.name()];
+    expected.sort();
+    assert_eq!(left, expected);
+    // Running again finds nothing: the live trigger is not a leftover.
+    assert!(
+        invalidate::remove_leftovers(&client)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    live.remove().await.expect("remove");
+    assert_eq!(
+        trigger_count(&client).await,
+        1,
+        "only the int function is left"
+    );
+}
+
+/// A stop while every reader waits on a slow query: the run does not wait for the queries past
+/// its grace period; it reports what finished (here nothing) as interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_slow_queries_reports_within_the_grace_period() {
+    let (mut config, _client) = config("bench_stop_slow").await;
+    config.query =
+        "SELECT p.id FROM products p CROSS JOIN LATERAL pg_sleep(8) AS s WHERE p.id = $1".into();
+    config.strategies = vec![Strategy::None];
+    config.clients = 2;
+    config.pool = 2;
+    config.duration = Duration::from_secs(60);
+    let (raise, stop) = Stop::new();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = raise.send(true);
+    });
+    let started = std::time::Instant::now();
+    let report = bench::run_partial(&config, stop)
+        .await
+        .expect("a stopped run still reports");
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(report.interrupted && !report.complete);
+    assert!(report.strategies.is_empty(), "{report:?}");
+    let mut text = Vec::new();
+    bench::report::render_text(&mut text, &report).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("interrupted before any strategy finished"),
+        "{text}"
+    );
 }

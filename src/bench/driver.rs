@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::BenchError;
-use super::invalidate::{Listener, NotifyTrigger};
+use super::invalidate::{self, Listener, NotifyTrigger};
 use super::keys::{ZipfSampler, load_keys};
 use super::loader::{DEFAULT_POOL_SIZE, PgLoader};
 use super::redis_admin::RedisAdmin;
@@ -18,7 +18,7 @@ use super::report::{
 use super::scenarios::{self, Workload, WritePlan};
 use super::stop::Stop;
 use super::strategies::{self, CacheSettings};
-use crate::cache::Strategy;
+use crate::cache::{RedisClient, Strategy};
 use crate::pg::{ConnectionSettings, StatementKind, split_statements};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +119,8 @@ impl BenchConfig {
 
     fn cache_settings(&self) -> CacheSettings {
         CacheSettings {
-            ttl_ms: self.ttl.as_millis() as u64,
-            soft_ttl_ms: self.soft_ttl.as_millis() as u64,
+            ttl_ms: self.ttl.as_millis().try_into().unwrap_or(u64::MAX),
+            soft_ttl_ms: self.soft_ttl.as_millis().try_into().unwrap_or(u64::MAX),
             key_prefix: self.key_prefix.clone(),
             ..CacheSettings::default()
         }
@@ -131,12 +131,12 @@ impl BenchConfig {
         Parameters {
             query: query.to_owned(),
             clients: self.clients,
-            duration_ms: self.duration.as_millis() as u64,
-            warmup_ms: self.warmup.as_millis() as u64,
+            duration_ms: self.duration.as_millis().try_into().unwrap_or(u64::MAX),
+            warmup_ms: self.warmup.as_millis().try_into().unwrap_or(u64::MAX),
             keys,
             zipf: self.zipf,
-            ttl_ms: self.ttl.as_millis() as u64,
-            soft_ttl_ms: self.soft_ttl.as_millis() as u64,
+            ttl_ms: self.ttl.as_millis().try_into().unwrap_or(u64::MAX),
+            soft_ttl_ms: self.soft_ttl.as_millis().try_into().unwrap_or(u64::MAX),
             pool: self.pool,
             seed: self.seed,
             expiries: self.expiries,
@@ -151,15 +151,42 @@ impl BenchConfig {
     }
 }
 
-/// Run the benchmark. On Ctrl-C (`stop`) returns [`BenchError::Interrupted`] after removing the
-/// invalidation trigger and the run's Redis keys.
+/// How long a stopped run may take to finish the requests in flight and report them before it
+/// is cut short (then the strategy under way is left out of the report).
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Run the benchmark. On a stop (`stop`: Ctrl-C, SIGTERM, SIGHUP) returns
+/// [`BenchError::Interrupted`] after removing the invalidation trigger and the run's Redis keys;
+/// [`run_partial`] returns the report of what ran instead.
 pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchError> {
+    let report = run_partial(config, stop).await?;
+    if report.interrupted {
+        return Err(BenchError::Interrupted);
+    }
+    Ok(report)
+}
+
+/// Run the benchmark; a stop ends it early with the report of the strategies that ran
+/// (`interrupted` set). Cleanup (the invalidation trigger, the run's Redis keys) runs however it
+/// ends. A Redis that fails mid-run never ends it: every strategy still runs, answering from the
+/// database and counting the errors (the report is then not `complete`).
+pub async fn run_partial(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchError> {
     let names = strategies::in_order(&config.strategies);
     // Refuse a write before touching Redis or the database.
     super::loader::require_read_only(&config.query, "the benchmarked query")?;
     let admin = RedisAdmin::connect(&config.redis_url).await?;
+    // One client for every strategy, connected now: a Redis that is not there at the start is an
+    // error here, while one that goes away later costs the strategies errors they count (the
+    // client reconnects by itself), never the run.
+    let cache_client = if names.iter().any(|&name| name != Strategy::None) {
+        Some(strategies::connect(&config.redis_url).await?)
+    } else {
+        None
+    };
     let loader = Arc::new(PgLoader::connect(&config.connection, &config.query, config.pool).await?);
     let key_client = config.connection.connect().await?;
+    // Before this run creates its own: triggers of earlier runs whose owner is gone.
+    let leftovers = invalidate::remove_leftovers(&key_client).await?;
     let keys = Arc::new(load_keys(&key_client, config.keys_from.as_deref(), config.keys).await?);
     drop(key_client);
     let sampler = Arc::new(ZipfSampler::new(keys.len(), config.zipf));
@@ -170,19 +197,26 @@ pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchE
         }
         _ => None,
     };
+    let mut results = Vec::with_capacity(names.len());
     let body = run_strategies(
         config,
         &names,
         &admin,
+        cache_client.as_ref(),
         &loader,
         &keys,
         &sampler,
         &stop,
         trigger.is_some(),
+        &mut results,
     );
+    let cut_short = async {
+        stop.stopped().await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
     let result = tokio::select! {
         result = body => result,
-        () = stop.stopped() => Err(BenchError::Interrupted),
+        () = cut_short => Ok(()),
     };
     // Cleanup runs whatever happened above; its own failure is reported only when the run
     // itself succeeded.
@@ -191,28 +225,38 @@ pub async fn run(config: &BenchConfig, stop: Stop) -> Result<BenchReport, BenchE
         None => Ok(()),
     };
     let _ = admin.clear_prefix(&config.key_prefix).await;
-    let strategies = result?;
+    result?;
     dropped?;
-    Ok(BenchReport {
+    let interrupted = stop.is_stopped();
+    let mut report = BenchReport {
         schema_version: SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
         scenario: config.scenario.name().to_owned(),
         parameters: config.parameters(loader.query(), keys.len()),
-        strategies,
-    })
+        strategies: results,
+        interrupted,
+        complete: false,
+        leftovers,
+    };
+    report.complete = !interrupted && report.redis_errors() == 0;
+    Ok(report)
 }
 
+/// Run each strategy in turn, pushing its result as soon as it is done: when a stop cuts the run
+/// short, `results` keeps the strategies that finished.
 #[allow(clippy::too_many_arguments)]
 async fn run_strategies(
     config: &BenchConfig,
     names: &[Strategy],
     admin: &RedisAdmin,
+    cache_client: Option<&Arc<RedisClient>>,
     loader: &Arc<PgLoader>,
     keys: &Arc<Vec<String>>,
     sampler: &Arc<ZipfSampler>,
     stop: &Stop,
     notify: bool,
-) -> Result<Vec<StrategyResult>, BenchError> {
+    results: &mut Vec<StrategyResult>,
+) -> Result<(), BenchError> {
     let progress = if config.progress {
         let bar = ProgressBar::new(names.len() as u64);
         bar.set_style(
@@ -229,8 +273,10 @@ async fn run_strategies(
     } else {
         None
     };
-    let mut results = Vec::with_capacity(names.len());
     for &name in names {
+        if stop.is_stopped() {
+            break;
+        }
         progress.set_message(format!("{name} · {}", config.scenario.name()));
         // Redis trouble mid-run is the strategies' business (they fail open and count it), so the
         // benchmark's own Redis bookkeeping is best-effort.
@@ -238,11 +284,10 @@ async fn run_strategies(
         let memory_before = admin.used_memory().await.ok();
         let strategy = strategies::build(
             name,
-            &config.redis_url,
+            cache_client.cloned(),
             &config.cache_settings(),
             loader.clone(),
-        )
-        .await?;
+        )?;
         let work = Workload {
             strategy,
             loader: loader.clone(),
@@ -269,7 +314,7 @@ async fn run_strategies(
         )
         .await?;
         let latency = Latency::from_us(&steady.latency_us);
-        let herd = if config.scenario == Scenario::Herd {
+        let herd = if config.scenario == Scenario::Herd && !steady.interrupted {
             let rounds = scenarios::herd(
                 &work,
                 admin,
@@ -322,6 +367,7 @@ async fn run_strategies(
                 hit_rate: 0.0,
                 miss_rate: 0.0,
                 stale_rate: 0.0,
+                fallback_rate: 0.0,
                 db_calls: steady.loader_calls,
                 errors: steady.errors,
                 redis: RedisBytes {
@@ -332,13 +378,14 @@ async fn run_strategies(
                 },
                 herd,
                 staleness,
+                interrupted: stop.is_stopped(),
             }
             .with_rates(),
         );
         progress.inc(1);
     }
     progress.finish_and_clear();
-    Ok(results)
+    Ok(())
 }
 
 /// The `--write` statement prepared on its own connection; it must be one data-modifying

@@ -2,7 +2,11 @@
 //! `pg_notify('pgdiag_invalidate', key)`, and a listener that deletes `<prefix><key>` in Redis.
 //!
 //! The trigger and its function are created for one run and always dropped afterwards (also on
-//! error or Ctrl-C; only a killed process leaves them, named `pgdiag_bench_invalidate_<pid>_<n>`).
+//! error and on a stop: Ctrl-C, SIGTERM, SIGHUP). Only a killed process (SIGKILL, a crash, a lost
+//! machine) leaves them, named `pgdiag_bench_invalidate_<pid>_<n>`; the next run removes them
+//! ([`remove_leftovers`]). It tells a leftover from the trigger of a bench running right now
+//! elsewhere by the advisory lock the creating session holds while it lives (see
+//! `crate::pg::notify`): the server frees that lock when the owner's connection ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,10 +15,17 @@ use tokio_postgres::Client;
 
 use super::BenchError;
 use super::redis_admin::RedisAdmin;
+use super::report::Leftover;
 use crate::pg::catalog::{self, RelationName};
-use crate::pg::{ConnectionSettings, notify};
+use crate::pg::{ConnectionSettings, admin, notify};
 
 pub const CHANNEL: &str = "pgdiag_invalidate";
+
+/// Every trigger and function this module creates is named `<NAME_PREFIX><pid>_<n>`.
+pub const NAME_PREFIX: &str = "pgdiag_bench_invalidate_";
+
+/// How long removing a leftover may wait for its table's lock before giving up (and saying so).
+const LEFTOVER_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A second DEL this long after the first closes the cache-aside race where a reader that loaded
 /// the old row before the commit stores it after the first DEL.
@@ -22,7 +33,8 @@ const SECOND_DELETE_AFTER: Duration = Duration::from_millis(50);
 
 static TRIGGER_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The trigger and function this run created; call [`NotifyTrigger::remove`] when done.
+/// The trigger and function this run created; call [`NotifyTrigger::remove`] when done. Its
+/// connection holds the trigger's advisory lock for as long as it is open.
 #[derive(Debug)]
 pub struct NotifyTrigger {
     client: Client,
@@ -49,7 +61,7 @@ impl NotifyTrigger {
                 BenchError::Invalidation(format!("creating the trigger on {table}: no such table"))
             })?;
         let n = TRIGGER_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("pgdiag_bench_invalidate_{}_{n}", std::process::id());
+        let name = format!("{NAME_PREFIX}{}_{n}", std::process::id());
         notify::create_trigger(&client, &resolved, key_column, &name, CHANNEL)
             .await
             .map_err(creating)?;
@@ -76,6 +88,37 @@ impl NotifyTrigger {
             .await
             .map_err(|e| BenchError::Invalidation(format!("dropping the trigger: {e}")))
     }
+}
+
+/// Find the bench's triggers (and trigger functions) in the database `client` is connected to
+/// whose creating session is gone, and drop them. A trigger whose owner still holds its lock (a
+/// bench running now) is left alone. A leftover that cannot be dropped (not the table's owner, a
+/// lock wait past 5 s) is reported with why, not an error: the run goes on.
+pub async fn remove_leftovers(client: &Client) -> Result<Vec<Leftover>, BenchError> {
+    let found = notify::triggers_named(client, NAME_PREFIX)
+        .await
+        .map_err(|e| BenchError::Invalidation(format!("looking for leftover triggers: {e}")))?;
+    let mut leftovers = Vec::new();
+    for trigger in found {
+        let key = notify::trigger_lock_key(trigger.function_oid);
+        // Taken only when its owner is gone; held while we drop, so nobody else races us.
+        let orphaned = admin::try_advisory_lock(client, key)
+            .await
+            .map_err(|e| BenchError::Invalidation(format!("looking for leftover triggers: {e}")))?;
+        if !orphaned {
+            continue;
+        }
+        let dropped = notify::drop_named_trigger(client, &trigger, LEFTOVER_LOCK_TIMEOUT).await;
+        let _ = admin::advisory_unlock(client, key).await;
+        leftovers.push(Leftover {
+            trigger: trigger.name.clone(),
+            table: trigger.table.as_ref().map(|t| t.quoted()),
+            function: crate::pg::quote_qualified(Some(&trigger.function_schema), &trigger.name),
+            removed: dropped.is_ok(),
+            error: dropped.err().map(|e| e.to_string()),
+        });
+    }
+    Ok(leftovers)
 }
 
 /// The LISTEN connection and the task that deletes invalidated keys; stops when dropped.

@@ -16,7 +16,7 @@ pub mod scenarios;
 pub mod stop;
 pub mod strategies;
 
-pub use driver::{BenchConfig, Invalidation, Scenario, run};
+pub use driver::{BenchConfig, Invalidation, Scenario, run, run_partial};
 pub use keys::ZipfSampler;
 pub use loader::{PgLoader, decode_rows, encode_rows};
 pub use report::BenchReport;

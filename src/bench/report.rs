@@ -7,7 +7,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::cache::MetricsSnapshot;
+use crate::cache::{MetricsSnapshot, ServedFrom};
 
 /// Bumped on any incompatible change to the JSON document.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -21,6 +21,47 @@ pub struct BenchReport {
     pub parameters: Parameters,
     /// One entry per strategy, in the order they ran.
     pub strategies: Vec<StrategyResult>,
+    /// Stopped (Ctrl-C, SIGTERM, SIGHUP) before the end: `strategies` holds the ones that ran,
+    /// the last one marked `interrupted` when the stop came in the middle of it.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// Every figure is a healthy run's: not interrupted, and no strategy met a Redis error. The
+    /// exit code is 0 when true, 2 when false (the report is printed either way).
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
+    /// Invalidation triggers left on tables by earlier runs that could not remove them (a killed
+    /// process), found and removed at the start of this run.
+    #[serde(default)]
+    pub leftovers: Vec<Leftover>,
+}
+
+fn complete_by_default() -> bool {
+    true
+}
+
+/// An invalidation trigger (and its function) of an earlier run whose owner is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftover {
+    /// `pgdiag_bench_invalidate_<pid>_<n>`: the trigger's and the function's name.
+    pub trigger: String,
+    /// The table it was on, quoted (`"public"."pricing"`); null for a function without trigger.
+    pub table: Option<String>,
+    /// The trigger function, quoted and schema-qualified (`"public"."pgdiag_bench_invalidate_…"`).
+    pub function: String,
+    pub removed: bool,
+    /// Why it could not be removed (e.g. not the table's owner), when `removed` is false.
+    pub error: Option<String>,
+}
+
+impl BenchReport {
+    /// Redis errors over every strategy (requests that fell back, and failed bookkeeping of
+    /// refreshes and locks).
+    pub fn redis_errors(&self) -> u64 {
+        self.strategies
+            .iter()
+            .map(|s| s.counters.redis_errors)
+            .sum()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +126,9 @@ pub struct StrategyResult {
     pub hit_rate: f64,
     pub miss_rate: f64,
     pub stale_rate: f64,
+    /// Share of requests answered by the database because Redis failed.
+    #[serde(default)]
+    pub fallback_rate: f64,
     /// Queries the loader ran after the warm-up (the database's view of `counters.db_queries`).
     pub db_calls: u64,
     /// Requests that failed because the database did.
@@ -92,6 +136,9 @@ pub struct StrategyResult {
     pub redis: RedisBytes,
     pub herd: Option<HerdResult>,
     pub staleness: Option<Staleness>,
+    /// The stop came while this strategy ran: its figures cover the time until then.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -133,19 +180,13 @@ pub struct Staleness {
 }
 
 impl StrategyResult {
-    fn rate(&self, count: u64) -> f64 {
-        if self.counters.requests == 0 {
-            0.0
-        } else {
-            count as f64 / self.counters.requests as f64
-        }
-    }
-
-    /// Fill the rates from the counters.
+    /// Fill the rates from the counters (each at most 1: `requests` is the outcomes' sum).
     pub fn with_rates(mut self) -> Self {
-        self.hit_rate = self.rate(self.counters.hits);
-        self.miss_rate = self.rate(self.counters.misses);
-        self.stale_rate = self.rate(self.counters.stale_serves);
+        let outcomes = self.counters.outcomes();
+        self.hit_rate = outcomes.rate(ServedFrom::Hit);
+        self.miss_rate = outcomes.rate(ServedFrom::Miss);
+        self.stale_rate = outcomes.rate(ServedFrom::Stale);
+        self.fallback_rate = outcomes.rate(ServedFrom::RedisError);
         self
     }
 }
@@ -189,6 +230,8 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
         "hit",
         "miss",
         "stale",
+        "fallback",
+        "errors Redis/DB",
         "DB calls",
         "refresh p99 ms",
         "Redis bytes",
@@ -202,8 +245,13 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
         .force_no_tty()
         .set_header(header);
     for s in &report.strategies {
+        let name = if s.interrupted {
+            format!("{} (interrupted)", s.strategy)
+        } else {
+            s.strategy.clone()
+        };
         let mut row = vec![
-            Cell::new(&s.strategy),
+            Cell::new(name),
             Cell::new(format!("{:.0}", s.throughput_rps)),
             Cell::new(ms(s.latency.p50_ms)),
             Cell::new(ms(s.latency.p95_ms)),
@@ -212,6 +260,8 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
             Cell::new(percent(s.hit_rate)),
             Cell::new(percent(s.miss_rate)),
             Cell::new(percent(s.stale_rate)),
+            Cell::new(percent(s.fallback_rate)),
+            Cell::new(format!("{} / {}", s.counters.redis_errors, s.errors)),
             Cell::new(s.db_calls),
             Cell::new(
                 s.counters
@@ -284,6 +334,70 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
             "\nthundering herd (readers released together on expired keys):"
         )?;
         writeln!(out, "{herd}")?;
+    }
+    render_notes(out, report)
+}
+
+/// What the table alone would not say: faults, a stop, and what was cleaned up.
+fn render_notes(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
+    let failed: Vec<&StrategyResult> = report
+        .strategies
+        .iter()
+        .filter(|s| s.counters.redis_errors > 0)
+        .collect();
+    if !failed.is_empty() {
+        let fallbacks: u64 = failed.iter().map(|s| s.counters.redis_fallbacks).sum();
+        let names: Vec<&str> = failed.iter().map(|s| s.strategy.as_str()).collect();
+        writeln!(
+            out,
+            "\nRedis failed during the run: {} errors in {}; {fallbacks} requests were answered by the database instead (fallback). These figures are not a healthy cache's.",
+            report.redis_errors(),
+            names.join(", ")
+        )?;
+    }
+    if report.interrupted {
+        let ran: Vec<&str> = report
+            .strategies
+            .iter()
+            .map(|s| s.strategy.as_str())
+            .collect();
+        if ran.is_empty() {
+            writeln!(out, "\ninterrupted before any strategy finished.")?;
+        } else {
+            writeln!(
+                out,
+                "\ninterrupted: only {} ran; an interrupted strategy's figures cover the time until the stop.",
+                ran.join(", ")
+            )?;
+        }
+    }
+    for leftover in &report.leftovers {
+        let on = leftover
+            .table
+            .as_deref()
+            .map_or(String::new(), |t| format!(" on {t}"));
+        match (&leftover.error, leftover.removed) {
+            (_, true) => writeln!(
+                out,
+                "\nremoved a leftover invalidation trigger of an earlier run that ended without removing it: {}{on}",
+                leftover.trigger
+            )?,
+            (error, false) => {
+                let drop_trigger = leftover.table.as_deref().map_or(String::new(), |t| {
+                    format!(
+                        "DROP TRIGGER {} ON {t}; ",
+                        crate::pg::quote_ident(&leftover.trigger)
+                    )
+                });
+                writeln!(
+                    out,
+                    "\ncould not remove a leftover invalidation trigger of an earlier run, {}{on}: {}; as the table's owner run: {drop_trigger}DROP FUNCTION {}();",
+                    leftover.trigger,
+                    error.as_deref().unwrap_or("unknown error"),
+                    leftover.function
+                )?
+            }
+        }
     }
     Ok(())
 }
@@ -442,6 +556,7 @@ mod tests {
                 hit_rate: 0.0,
                 miss_rate: 0.0,
                 stale_rate: 0.0,
+                fallback_rate: 0.0,
                 db_calls: 100,
                 errors: 0,
                 redis: RedisBytes {
@@ -465,6 +580,7 @@ mod tests {
                     p99_ms: 2800.0,
                     unresolved_writes: 55,
                 }),
+                interrupted: false,
             }
             .with_rates()
         };
@@ -493,6 +609,9 @@ mod tests {
                 strategy("none", false, true),
                 strategy("we\"ird\\", true, false),
             ],
+            interrupted: false,
+            complete: true,
+            leftovers: Vec::new(),
         }
     }
 
@@ -524,6 +643,82 @@ mod tests {
         let mut text = Vec::new();
         render_text(&mut text, &sample()).unwrap();
         insta::assert_snapshot!(String::from_utf8(text).unwrap());
+    }
+
+    /// Redis failed in one strategy, the run was stopped in the next, and an earlier run's
+    /// trigger was removed: the table shows the fallbacks and errors, the notes say the rest.
+    #[test]
+    fn text_with_faults_snapshot() {
+        let mut report = sample();
+        report.strategies[0].staleness = None;
+        let failed = &mut report.strategies[0];
+        failed.counters.set_outcomes(crate::cache::OutcomeCounts {
+            hits: 800,
+            misses: 96,
+            redis_fallbacks: 104,
+            ..Default::default()
+        });
+        failed.counters.redis_errors = 110;
+        failed.errors = 2;
+        *failed = failed.clone().with_rates();
+        report.strategies[1].interrupted = true;
+        report.strategies[1].herd = None;
+        report.interrupted = true;
+        report.complete = false;
+        report.leftovers = vec![
+            Leftover {
+                trigger: "pgdiag_bench_invalidate_4242_0".into(),
+                table: Some(r#""public"."pricing""#.into()),
+                function: r#""public"."pgdiag_bench_invalidate_4242_0""#.into(),
+                removed: true,
+                error: None,
+            },
+            Leftover {
+                trigger: "pgdiag_bench_invalidate_4243_0".into(),
+                table: Some(r#""app"."stock""#.into()),
+                function: r#""app"."pgdiag_bench_invalidate_4243_0""#.into(),
+                removed: false,
+                error: Some("must be owner of table stock".into()),
+            },
+        ];
+        let s = &report.strategies[0];
+        assert_eq!(s.counters.requests, 1000);
+        assert_eq!(
+            (s.hit_rate, s.miss_rate, s.fallback_rate),
+            (0.8, 0.096, 0.104)
+        );
+        let mut text = Vec::new();
+        render_text(&mut text, &report).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("10.4%"), "{text}");
+        assert!(text.contains("110 / 2"), "{text}");
+        assert!(text.contains("Redis failed during the run"), "{text}");
+        assert!(text.contains("(interrupted)"), "{text}");
+        assert!(text.contains("pgdiag_bench_invalidate_4242_0"), "{text}");
+        insta::assert_snapshot!(text);
+
+        let mut json = Vec::new();
+        render_json(&mut json, &report).unwrap();
+        let back: BenchReport = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.redis_errors(), 110);
+    }
+
+    /// A document written before the fault fields existed still reads, as a complete run.
+    #[test]
+    fn documents_without_the_new_fields_still_read() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        for field in ["interrupted", "complete", "leftovers"] {
+            object.remove(field);
+        }
+        for strategy in object["strategies"].as_array_mut().unwrap() {
+            let strategy = strategy.as_object_mut().unwrap();
+            strategy.remove("interrupted");
+            strategy.remove("fallback_rate");
+        }
+        let back: BenchReport = serde_json::from_value(value).unwrap();
+        assert!(back.complete && !back.interrupted && back.leftovers.is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::loader::PgLoader;
 use super::redis_admin::RedisAdmin;
 use super::stop::Stop;
 use super::{BenchError, now_ms};
-use crate::cache::{CacheStrategy, MetricsSnapshot};
+use crate::cache::{CacheStrategy, MetricsSnapshot, OutcomeCounts, outcome};
 use crate::pg::ParamValue;
 
 /// A latency histogram in microseconds (1 µs to 1 h, 3 significant digits).
@@ -51,12 +51,17 @@ impl std::fmt::Debug for Workload {
 #[derive(Debug)]
 pub struct SteadyOutcome {
     pub latency_us: Histogram<u64>,
-    /// Strategy counters at the end minus at the end of the warm-up.
+    /// The outcome of every request started after the warm-up, recorded by the reader that made
+    /// it when it ended (so `counters.requests` is their sum, whatever was in flight when the
+    /// warm-up ended); the strategy's event counters (refreshes, lock contention, DB queries,
+    /// Redis errors) at the end minus at the end of the warm-up.
     pub counters: MetricsSnapshot,
     pub loader_calls: u64,
     pub errors: u64,
     pub elapsed: Duration,
     pub staleness: Option<StalenessOutcome>,
+    /// Stopped (Ctrl-C, SIGTERM, SIGHUP) before the end: the figures cover the time until then.
+    pub interrupted: bool,
 }
 
 /// The writer of the `writes` scenario: a prepared `--write` statement on its own connection.
@@ -70,20 +75,25 @@ pub struct WritePlan {
 /// Counters `after - before`; the refresh histogram figures are the cumulative ones of `after`
 /// (a histogram cannot be subtracted from a snapshot).
 pub fn counters_delta(before: &MetricsSnapshot, after: &MetricsSnapshot) -> MetricsSnapshot {
-    MetricsSnapshot {
-        requests: after.requests - before.requests,
-        hits: after.hits - before.hits,
-        misses: after.misses - before.misses,
-        stale_serves: after.stale_serves - before.stale_serves,
-        database: after.database - before.database,
-        redis_fallbacks: after.redis_fallbacks - before.redis_fallbacks,
-        refreshes: after.refreshes - before.refreshes,
-        lock_contention: after.lock_contention - before.lock_contention,
-        db_queries: after.db_queries - before.db_queries,
-        redis_errors: after.redis_errors - before.redis_errors,
+    let a = after.outcomes();
+    let b = before.outcomes();
+    let mut delta = MetricsSnapshot {
+        refreshes: after.refreshes.saturating_sub(before.refreshes),
+        lock_contention: after.lock_contention.saturating_sub(before.lock_contention),
+        db_queries: after.db_queries.saturating_sub(before.db_queries),
+        redis_errors: after.redis_errors.saturating_sub(before.redis_errors),
         refresh_p99_us: after.refresh_p99_us,
         refresh_max_us: after.refresh_max_us,
-    }
+        ..MetricsSnapshot::default()
+    };
+    delta.set_outcomes(OutcomeCounts {
+        hits: a.hits.saturating_sub(b.hits),
+        misses: a.misses.saturating_sub(b.misses),
+        stale_serves: a.stale_serves.saturating_sub(b.stale_serves),
+        database: a.database.saturating_sub(b.database),
+        redis_fallbacks: a.redis_fallbacks.saturating_sub(b.redis_fallbacks),
+    });
+    delta
 }
 
 /// `clients` concurrent readers for `warmup + duration`; latencies and counters after the
@@ -97,20 +107,25 @@ pub async fn steady(
     writes: Option<WritePlan>,
 ) -> Result<SteadyOutcome, BenchError> {
     let start = Instant::now();
-    let warm_end = start + warmup;
-    let end = warm_end + duration;
+    let warm_end = later(start, warmup);
+    let end = later(warm_end, duration);
     let tracker = writes.as_ref().map(|_| Arc::new(WriteTracker::default()));
 
-    // With no warm-up the baseline is taken before any request starts, so the counters balance
-    // exactly; otherwise requests in flight at the snapshot are counted on one side only.
+    // The baseline of the event counters (the outcomes are recorded by the readers themselves).
+    // With no warm-up it is taken before any request starts, so the events are exact too;
+    // otherwise events of requests in flight at the snapshot fall on one side or the other.
     let baseline = if warmup.is_zero() {
         let snapshot = (work.strategy.metrics().snapshot(), work.loader.calls());
         tokio::spawn(async move { snapshot })
     } else {
         let strategy = work.strategy.clone();
         let loader = work.loader.clone();
+        let stop = work.stop.clone();
         tokio::spawn(async move {
-            tokio::time::sleep_until(warm_end.into()).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(warm_end.into()) => {}
+                () = stop.stopped() => {}
+            }
             (strategy.metrics().snapshot(), loader.calls())
         })
     };
@@ -134,14 +149,17 @@ pub async fn steady(
                 let mut rng = StdRng::seed_from_u64(work.seed.wrapping_add(i as u64));
                 let mut latency = latency_histogram();
                 let mut errors = 0u64;
+                let mut outcomes = OutcomeCounts::default();
                 while !work.stop.is_stopped() && Instant::now() < end {
                     let key = &work.keys[work.sampler.sample(&mut rng)];
                     let started = Instant::now();
-                    let result = work.strategy.get(key, work.loader.as_ref()).await;
+                    let answer = work.strategy.answer(key, work.loader.as_ref()).await;
                     if started < warm_end {
                         continue;
                     }
-                    match result {
+                    // The one place a measured request is counted: once, with its outcome.
+                    outcomes.record(outcome(&answer));
+                    match answer {
                         Ok(served) => {
                             let us = started.elapsed().as_micros() as u64;
                             let _ = latency.record(us.max(1));
@@ -152,19 +170,21 @@ pub async fn steady(
                         Err(_) => errors += 1,
                     }
                 }
-                (latency, errors)
+                (latency, errors, outcomes)
             })
         })
         .collect();
 
     let mut latency_us = latency_histogram();
     let mut errors = 0;
+    let mut outcomes = OutcomeCounts::default();
     for reader in readers {
-        let (histogram, reader_errors) = reader
+        let (histogram, reader_errors, reader_outcomes) = reader
             .await
             .map_err(|e| BenchError::Query(format!("a reader task failed: {e}")))?;
         let _ = latency_us.add(&histogram);
         errors += reader_errors;
+        outcomes.add(&reader_outcomes);
     }
     let elapsed = warm_end.elapsed();
     let write_result = match writer {
@@ -175,9 +195,7 @@ pub async fn steady(
         ),
         None => None,
     };
-    if work.stop.is_stopped() {
-        return Err(BenchError::Interrupted);
-    }
+    let interrupted = work.stop.is_stopped();
     let writes_done = write_result.transpose()?;
     let (before, calls_before) = baseline
         .await
@@ -187,14 +205,26 @@ pub async fn steady(
         (Some(tracker), Some(writes)) => Some(tracker.finish(now_ms(), writes)),
         _ => None,
     };
+    let mut counters = counters_delta(&before, &after);
+    counters.set_outcomes(outcomes);
     Ok(SteadyOutcome {
         latency_us,
-        counters: counters_delta(&before, &after),
-        loader_calls: work.loader.calls() - calls_before,
+        counters,
+        loader_calls: work.loader.calls().saturating_sub(calls_before),
         errors,
         elapsed,
         staleness,
+        interrupted,
     })
+}
+
+/// `t + d`, or a century after `t` when that is past what an `Instant` holds: a duration too long
+/// to ever end must not panic.
+fn later(t: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    t.checked_add(d)
+        .or_else(|| t.checked_add(CENTURY))
+        .unwrap_or(t)
 }
 
 /// Update random keys (drawn like the reads, so hot keys are written most) at the plan's rate,
@@ -351,7 +381,8 @@ pub struct HerdOutcome {
 const HERD_SETTLE: Duration = Duration::from_millis(200);
 
 /// `rounds` times: warm the `hot_keys` hottest keys, delete them all at once in Redis, and
-/// release `clients` readers on them together (reader `i` reads hot key `i % hot_keys`).
+/// release `clients` readers on them together (reader `i` reads hot key `i % hot_keys`). A stop
+/// ends it after the round under way: the rounds done are returned.
 pub async fn herd(
     work: &Workload,
     admin: &RedisAdmin,
@@ -372,7 +403,7 @@ pub async fn herd(
         }
         tokio::time::sleep(HERD_SETTLE).await;
         if work.stop.is_stopped() {
-            return Err(BenchError::Interrupted);
+            break;
         }
         // Redis being down here is the strategies' business (they fail open): the round still
         // runs and their counters show it.

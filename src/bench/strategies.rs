@@ -9,24 +9,29 @@ use crate::cache::{CacheStrategy, Loader, RedisClient, Strategy, strategy_with_r
 
 pub use crate::cache::CacheSettings;
 
-/// Construct strategy `name` talking to Redis at `redis_url`; `loader` serves background
-/// refreshes (swr), which outlive the request that triggered them.
-pub async fn build(
+/// The Redis client the strategies share, connected eagerly (an unreachable Redis fails here).
+/// Later it reconnects by itself; until then the strategies fail open.
+pub async fn connect(redis_url: &str) -> Result<Arc<RedisClient>, BenchError> {
+    let client = RedisClient::connect(redis_url)
+        .await
+        .map_err(|e| redis_error(redis_url, e))?;
+    Ok(Arc::new(client))
+}
+
+/// Construct strategy `name` on `client` (every strategy but `none` needs one); `loader` serves
+/// background refreshes (swr), which outlive the request that triggered them. Touches no
+/// network: a Redis that died since the client connected cannot keep a strategy from running.
+pub fn build(
     name: Strategy,
-    redis_url: &str,
+    client: Option<Arc<RedisClient>>,
     settings: &CacheSettings,
     loader: Arc<dyn Loader>,
 ) -> Result<Arc<dyn CacheStrategy>, BenchError> {
-    let client = if name == Strategy::None {
-        None
-    } else {
-        let client = RedisClient::connect(redis_url)
-            .await
-            .map_err(|e| redis_error(redis_url, e))?;
-        Some(Arc::new(client))
-    };
-    strategy_with_refresh_loader(name, client, settings, loader)
-        .map_err(|e| redis_error(redis_url, e))
+    let client = if name == Strategy::None { None } else { client };
+    strategy_with_refresh_loader(name, client, settings, loader).map_err(|e| BenchError::Redis {
+        target: "the strategies' client".into(),
+        message: e.to_string(),
+    })
 }
 
 /// The Redis key under which a strategy caches `key`. The herd's expiry, the NOTIFY listener and

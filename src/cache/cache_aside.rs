@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use super::common::{Attempt, fail_open, finish, load, note_redis_error};
+use super::common::{Attempt, fail_open, load, note_redis_error};
 use super::envelope;
 use super::redis_client::RedisClient;
-use super::{BoxFuture, CacheMetrics, CacheStrategy, LoadError, Loader, Served, ServedFrom};
+use super::{Answer, BoxFuture, CacheMetrics, CacheStrategy, Loader, Served, ServedFrom};
 
 #[derive(Debug)]
 pub struct CacheAside {
@@ -49,7 +49,7 @@ impl CacheAside {
         let loaded = load(&self.metrics, loader, key, ServedFrom::Miss).await?;
         let stored = envelope::encode(
             loaded.loaded_at_ms,
-            loaded.loaded_at_ms + self.ttl_ms,
+            loaded.loaded_at_ms.saturating_add(self.ttl_ms),
             loaded.delta_ms,
             &loaded.value,
         );
@@ -73,16 +73,8 @@ impl CacheStrategy for CacheAside {
         super::Strategy::CacheAside.as_str()
     }
 
-    fn get<'a>(
-        &'a self,
-        key: &'a str,
-        loader: &'a dyn Loader,
-    ) -> BoxFuture<'a, Result<Served, LoadError>> {
-        Box::pin(async move {
-            self.metrics.count(&self.metrics.requests);
-            let attempt = self.attempt(key, loader).await;
-            finish(&self.metrics, attempt)
-        })
+    fn serve<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer> {
+        Box::pin(self.attempt(key, loader))
     }
 
     fn metrics(&self) -> &CacheMetrics {

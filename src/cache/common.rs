@@ -1,21 +1,13 @@
-//! What every strategy shares: the clock, counted loads, fail-open, and the one place a request's
-//! outcome is turned into exactly one category counter (so the invariant
-//! `hits + misses + stale_serves + database + redis_fallbacks == requests` holds by construction).
+//! What every strategy shares: the clock, counted loads and fail-open. A strategy returns each
+//! request's outcome; recording it is `CacheStrategy::answer`'s job, not the strategy's.
 
 use std::time::Instant;
 
 use super::redis_client::CacheError;
-use super::{CacheMetrics, LoadError, Loader, Served, ServedFrom};
+use super::{Answer, CacheMetrics, Failed, Loader, Served, ServedFrom};
 pub(crate) use crate::units::now_ms;
 
-/// A request that failed in the database, with the category it was counted in.
-#[derive(Debug)]
-pub(crate) struct Failed {
-    pub from: ServedFrom,
-    pub error: LoadError,
-}
-
-pub(crate) type Attempt = Result<Served, Failed>;
+pub(crate) type Attempt = Answer;
 
 /// A freshly loaded value and how long the load took.
 pub(crate) struct Loaded {
@@ -62,23 +54,6 @@ pub(crate) async fn fail_open(
         from: ServedFrom::RedisError,
         loaded_at_ms: loaded.loaded_at_ms,
     })
-}
-
-/// Count the request's one category, from where its answer came (or would have come).
-pub(crate) fn finish(metrics: &CacheMetrics, attempt: Attempt) -> Result<Served, LoadError> {
-    let from = match &attempt {
-        Ok(served) => served.from,
-        Err(failed) => failed.from,
-    };
-    let counter = match from {
-        ServedFrom::Hit => &metrics.hits,
-        ServedFrom::Miss => &metrics.misses,
-        ServedFrom::Stale => &metrics.stale_serves,
-        ServedFrom::Database => &metrics.database,
-        ServedFrom::RedisError => &metrics.redis_fallbacks,
-    };
-    metrics.count(counter);
-    attempt.map_err(|failed| failed.error)
 }
 
 /// A random lock token, so only the holder can release the lock.

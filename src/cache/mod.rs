@@ -27,7 +27,7 @@ pub struct LoadError {
     pub message: String,
 }
 
-/// Where a request's answer came from.
+/// Where a request's answer came from: every request ends in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServedFrom {
@@ -43,6 +43,27 @@ pub enum ServedFrom {
     RedisError,
 }
 
+impl ServedFrom {
+    /// Every outcome, in the order counters list them.
+    pub const ALL: [ServedFrom; 5] = [
+        ServedFrom::Hit,
+        ServedFrom::Miss,
+        ServedFrom::Stale,
+        ServedFrom::Database,
+        ServedFrom::RedisError,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            ServedFrom::Hit => 0,
+            ServedFrom::Miss => 1,
+            ServedFrom::Stale => 2,
+            ServedFrom::Database => 3,
+            ServedFrom::RedisError => 4,
+        }
+    }
+}
+
 /// One answered request.
 #[derive(Debug, Clone)]
 pub struct Served {
@@ -53,32 +74,143 @@ pub struct Served {
     pub loaded_at_ms: u64,
 }
 
-/// A caching strategy.
+/// A request the database failed, with the outcome it is counted in: where its answer would
+/// have come from (a miss whose load failed is still a miss; the failure is counted apart).
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub from: ServedFrom,
+    pub error: LoadError,
+}
+
+impl Failed {
+    pub fn new(from: ServedFrom, error: LoadError) -> Self {
+        Failed { from, error }
+    }
+}
+
+/// How one request ended: its answer, or the database's failure; either way one outcome.
+pub type Answer = Result<Served, Failed>;
+
+/// The outcome of an [`Answer`].
+pub fn outcome(answer: &Answer) -> ServedFrom {
+    match answer {
+        Ok(served) => served.from,
+        Err(failed) => failed.from,
+    }
+}
+
+/// A caching strategy. Implementations answer requests ([`CacheStrategy::serve`]) and return
+/// each one's outcome; they never count requests or outcomes themselves: the provided
+/// [`CacheStrategy::answer`] records the one outcome, once, in the strategy's [`Outcomes`].
 pub trait CacheStrategy: Send + Sync {
     /// `none`, `cache-aside`, `swr` or `xfetch`.
     fn name(&self) -> &'static str;
-    /// Answer one request for `key`, loading through `loader` when needed. Never fails because
-    /// of Redis (fail-open); fails only when the database does.
+    /// Answer one request for `key`, loading through `loader` when needed, without recording
+    /// it. Never fails because of Redis (fail-open); fails only when the database does.
+    fn serve<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer>;
+    fn metrics(&self) -> &CacheMetrics;
+
+    /// Answer one request and record its outcome in [`CacheMetrics::outcomes`].
+    fn answer<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            let answer = self.serve(key, loader).await;
+            self.metrics().outcomes.record(outcome(&answer));
+            answer
+        })
+    }
+
+    /// [`CacheStrategy::answer`], with only the database's error on failure.
     fn get<'a>(
         &'a self,
         key: &'a str,
         loader: &'a dyn Loader,
-    ) -> BoxFuture<'a, Result<Served, LoadError>>;
-    fn metrics(&self) -> &CacheMetrics;
+    ) -> BoxFuture<'a, Result<Served, LoadError>> {
+        Box::pin(async move { self.answer(key, loader).await.map_err(|f| f.error) })
+    }
 }
 
-/// Counters every strategy keeps. Exact: `hits + misses + stale_serves + database +
-/// redis_fallbacks == requests`.
+/// Requests by outcome, as plain numbers. There is no separate request counter: `requests()` is
+/// the sum of the outcomes, so `hits + misses + stale_serves + database + redis_fallbacks ==
+/// requests` holds by construction and every rate is at most 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeCounts {
+    pub hits: u64,
+    pub misses: u64,
+    pub stale_serves: u64,
+    pub database: u64,
+    pub redis_fallbacks: u64,
+}
+
+impl OutcomeCounts {
+    fn from_array(counts: [u64; 5]) -> Self {
+        OutcomeCounts {
+            hits: counts[0],
+            misses: counts[1],
+            stale_serves: counts[2],
+            database: counts[3],
+            redis_fallbacks: counts[4],
+        }
+    }
+
+    fn as_array(&self) -> [u64; 5] {
+        [
+            self.hits,
+            self.misses,
+            self.stale_serves,
+            self.database,
+            self.redis_fallbacks,
+        ]
+    }
+
+    /// Count one request that ended in `from`.
+    pub fn record(&mut self, from: ServedFrom) {
+        let mut counts = self.as_array();
+        counts[from.index()] += 1;
+        *self = Self::from_array(counts);
+    }
+
+    /// Every request recorded: the sum of the outcomes.
+    pub fn requests(&self) -> u64 {
+        self.as_array().iter().sum()
+    }
+
+    pub fn add(&mut self, other: &OutcomeCounts) {
+        let mut counts = self.as_array();
+        for (count, more) in counts.iter_mut().zip(other.as_array()) {
+            *count += more;
+        }
+        *self = Self::from_array(counts);
+    }
+
+    /// The share of requests that ended in `from` (0 when there were none): at most 1.
+    pub fn rate(&self, from: ServedFrom) -> f64 {
+        match self.requests() {
+            0 => 0.0,
+            requests => self.as_array()[from.index()] as f64 / requests as f64,
+        }
+    }
+}
+
+/// The one recorder of request outcomes, shared by concurrent requests: one atomic per outcome
+/// and nothing else, so a count read at any moment (even while requests are in flight) balances.
+#[derive(Debug, Default)]
+pub struct Outcomes([AtomicU64; 5]);
+
+impl Outcomes {
+    pub fn record(&self, from: ServedFrom) {
+        self.0[from.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> OutcomeCounts {
+        OutcomeCounts::from_array(std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)))
+    }
+}
+
+/// Counters every strategy keeps: the outcome of every request (recorded by
+/// [`CacheStrategy::answer`]) and the events the strategy counts itself.
 #[derive(Debug, Default)]
 pub struct CacheMetrics {
-    pub requests: AtomicU64,
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub stale_serves: AtomicU64,
-    /// Requests answered by the database because there is no cache (strategy `none`).
-    pub database: AtomicU64,
-    /// Requests answered by the database because Redis failed.
-    pub redis_fallbacks: AtomicU64,
+    pub outcomes: Outcomes,
     /// Background or early recomputations started (swr, xfetch).
     pub refreshes: AtomicU64,
     /// Times a request wanted the refresh lock and another holder had it.
@@ -113,30 +245,31 @@ impl CacheMetrics {
             .lock()
             .ok()
             .and_then(|h| h.as_ref().map(|h| (h.value_at_quantile(0.99), h.max())));
-        MetricsSnapshot {
-            requests: get(&self.requests),
-            hits: get(&self.hits),
-            misses: get(&self.misses),
-            stale_serves: get(&self.stale_serves),
-            database: get(&self.database),
-            redis_fallbacks: get(&self.redis_fallbacks),
+        let mut snapshot = MetricsSnapshot {
             refreshes: get(&self.refreshes),
             lock_contention: get(&self.lock_contention),
             db_queries: get(&self.db_queries),
             redis_errors: get(&self.redis_errors),
             refresh_p99_us: refresh.map(|r| r.0),
             refresh_max_us: refresh.map(|r| r.1),
-        }
+            ..MetricsSnapshot::default()
+        };
+        snapshot.set_outcomes(self.outcomes.counts());
+        snapshot
     }
 }
 
+/// The counters as numbers. The outcome fields and `requests` are only ever set together
+/// ([`MetricsSnapshot::set_outcomes`]), so `requests` is their sum.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricsSnapshot {
     pub requests: u64,
     pub hits: u64,
     pub misses: u64,
     pub stale_serves: u64,
+    /// Requests answered by the database because there is no cache (strategy `none`).
     pub database: u64,
+    /// Requests answered by the database because Redis failed.
     pub redis_fallbacks: u64,
     pub refreshes: u64,
     pub lock_contention: u64,
@@ -144,6 +277,29 @@ pub struct MetricsSnapshot {
     pub redis_errors: u64,
     pub refresh_p99_us: Option<u64>,
     pub refresh_max_us: Option<u64>,
+}
+
+impl MetricsSnapshot {
+    /// The outcome counters.
+    pub fn outcomes(&self) -> OutcomeCounts {
+        OutcomeCounts {
+            hits: self.hits,
+            misses: self.misses,
+            stale_serves: self.stale_serves,
+            database: self.database,
+            redis_fallbacks: self.redis_fallbacks,
+        }
+    }
+
+    /// Replace the outcome counters, and `requests` with their sum.
+    pub fn set_outcomes(&mut self, outcomes: OutcomeCounts) {
+        self.requests = outcomes.requests();
+        self.hits = outcomes.hits;
+        self.misses = outcomes.misses;
+        self.stale_serves = outcomes.stale_serves;
+        self.database = outcomes.database;
+        self.redis_fallbacks = outcomes.redis_fallbacks;
+    }
 }
 
 pub mod cache_aside;
@@ -315,6 +471,84 @@ fn build_strategy(
 #[cfg(test)]
 mod settings_tests {
     use super::*;
+
+    #[test]
+    fn the_recorder_counts_each_request_once_and_requests_are_the_sum() {
+        let outcomes = Outcomes::default();
+        let sequence = [
+            ServedFrom::Hit,
+            ServedFrom::Hit,
+            ServedFrom::Miss,
+            ServedFrom::Stale,
+            ServedFrom::Database,
+            ServedFrom::RedisError,
+            ServedFrom::RedisError,
+        ];
+        for from in sequence {
+            outcomes.record(from);
+        }
+        let counts = outcomes.counts();
+        assert_eq!(
+            counts,
+            OutcomeCounts {
+                hits: 2,
+                misses: 1,
+                stale_serves: 1,
+                database: 1,
+                redis_fallbacks: 2,
+            }
+        );
+        assert_eq!(counts.requests(), 7);
+        let rates: f64 = ServedFrom::ALL.iter().map(|&f| counts.rate(f)).sum();
+        assert!((rates - 1.0).abs() < 1e-12, "{rates}");
+        assert_eq!(counts.rate(ServedFrom::Hit), 2.0 / 7.0);
+        assert_eq!(OutcomeCounts::default().rate(ServedFrom::Hit), 0.0);
+
+        // Plain counts merge, and a snapshot's requests is always the sum it holds.
+        let mut local = OutcomeCounts::default();
+        local.record(ServedFrom::Miss);
+        local.add(&counts);
+        assert_eq!((local.requests(), local.misses), (8, 2));
+        let mut snapshot = MetricsSnapshot::default();
+        snapshot.set_outcomes(local);
+        assert_eq!(snapshot.requests, 8);
+        assert_eq!(snapshot.outcomes(), local);
+    }
+
+    #[test]
+    fn concurrent_recording_balances_at_every_read() {
+        let outcomes = std::sync::Arc::new(Outcomes::default());
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let outcomes = outcomes.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        outcomes.record(ServedFrom::ALL[(i + t) % 5]);
+                    }
+                })
+            })
+            .collect();
+        // Reads while writers run: every read balances and no rate exceeds 1.
+        for _ in 0..1_000 {
+            let counts = outcomes.counts();
+            let sum: u64 = [
+                counts.hits,
+                counts.misses,
+                counts.stale_serves,
+                counts.database,
+                counts.redis_fallbacks,
+            ]
+            .iter()
+            .sum();
+            assert_eq!(sum, counts.requests());
+            assert!(ServedFrom::ALL.iter().all(|&f| counts.rate(f) <= 1.0));
+        }
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert_eq!(outcomes.counts().requests(), 40_000);
+        assert_eq!(outcomes.counts().hits, 8_000);
+    }
 
     #[test]
     fn settings_default_when_absent() {

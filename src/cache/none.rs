@@ -1,8 +1,8 @@
 //! Strategy `none`: no cache; every request is a database query. The baseline the others are
-//! measured against. Counts `requests`, `database` and `db_queries` (always equal).
+//! measured against. Every request is a `database` outcome and one of `db_queries`.
 
-use super::common::{finish, load};
-use super::{BoxFuture, CacheMetrics, CacheStrategy, LoadError, Loader, Served, ServedFrom};
+use super::common::load;
+use super::{Answer, BoxFuture, CacheMetrics, CacheStrategy, Loader, Served, ServedFrom};
 
 #[derive(Debug, Default)]
 pub struct NoCache {
@@ -20,21 +20,15 @@ impl CacheStrategy for NoCache {
         super::Strategy::None.as_str()
     }
 
-    fn get<'a>(
-        &'a self,
-        key: &'a str,
-        loader: &'a dyn Loader,
-    ) -> BoxFuture<'a, Result<Served, LoadError>> {
+    fn serve<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer> {
         Box::pin(async move {
-            self.metrics.count(&self.metrics.requests);
-            let attempt = load(&self.metrics, loader, key, ServedFrom::Database)
+            load(&self.metrics, loader, key, ServedFrom::Database)
                 .await
                 .map(|loaded| Served {
                     value: loaded.value,
                     from: ServedFrom::Database,
                     loaded_at_ms: loaded.loaded_at_ms,
-                });
-            finish(&self.metrics, attempt)
+                })
         })
     }
 

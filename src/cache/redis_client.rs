@@ -19,6 +19,9 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, Value};
 
+/// The longest expiry sent to Redis (a century): Redis refuses a `PX` that overflows its clock.
+const MAX_TTL_MS: u64 = 100 * 365 * 86_400 * 1000;
+
 /// The default bound on one Redis operation.
 pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(250);
 
@@ -263,7 +266,7 @@ impl RedisClient {
             .arg(key)
             .arg(value)
             .arg("PX")
-            .arg(ttl_ms.max(1))
+            .arg(ttl_ms.clamp(1, MAX_TTL_MS))
             .to_owned();
         self.query::<()>("SET", cmd).await
     }
@@ -280,7 +283,7 @@ impl RedisClient {
             .arg(value)
             .arg("NX")
             .arg("PX")
-            .arg(ttl_ms.max(1))
+            .arg(ttl_ms.clamp(1, MAX_TTL_MS))
             .to_owned();
         // `OK` when set, nil when the key exists.
         let reply: Option<String> = self.query("SET NX", cmd).await?;

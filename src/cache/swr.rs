@@ -27,10 +27,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::common::{Attempt, fail_open, finish, load, lock_token, note_redis_error, now_ms};
+use super::common::{Attempt, fail_open, load, lock_token, note_redis_error, now_ms};
 use super::envelope::{self, Envelope};
 use super::redis_client::RedisClient;
-use super::{BoxFuture, CacheMetrics, CacheStrategy, LoadError, Loader, Served, ServedFrom};
+use super::{Answer, BoxFuture, CacheMetrics, CacheStrategy, Loader, Served, ServedFrom};
 
 /// Default bound on how long a cold-key lock loser waits for the winner's value.
 pub const DEFAULT_LOCK_WAIT_MS: u64 = 1_000;
@@ -163,7 +163,7 @@ impl Shared {
     async fn store(&self, redis_key: &str, loaded: &super::common::Loaded) -> bool {
         let stored = envelope::encode(
             loaded.loaded_at_ms,
-            loaded.loaded_at_ms + self.soft_ttl_ms,
+            loaded.loaded_at_ms.saturating_add(self.soft_ttl_ms),
             loaded.delta_ms,
             &loaded.value,
         );
@@ -271,7 +271,10 @@ impl Shared {
 
     /// A lock loser: poll with backoff for the winner's value; past the bound, load ourselves.
     async fn wait_for_winner(&self, key: &str, redis_key: &str, loader: &dyn Loader) -> Attempt {
-        let deadline = Instant::now() + Duration::from_millis(self.lock_wait_ms);
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(Duration::from_millis(self.lock_wait_ms))
+            .unwrap_or(now);
         let mut backoff = Duration::from_millis(2);
         loop {
             tokio::time::sleep(backoff).await;
@@ -308,17 +311,8 @@ impl CacheStrategy for Swr {
         super::Strategy::Swr.as_str()
     }
 
-    fn get<'a>(
-        &'a self,
-        key: &'a str,
-        loader: &'a dyn Loader,
-    ) -> BoxFuture<'a, Result<Served, LoadError>> {
-        Box::pin(async move {
-            let metrics = &self.shared.metrics;
-            metrics.count(&metrics.requests);
-            let attempt = self.attempt(key, loader).await;
-            finish(metrics, attempt)
-        })
+    fn serve<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer> {
+        Box::pin(self.attempt(key, loader))
     }
 
     fn metrics(&self) -> &CacheMetrics {

@@ -17,10 +17,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::common::{Attempt, Loaded, fail_open, finish, load, note_redis_error, now_ms};
+use super::common::{Attempt, Loaded, fail_open, load, note_redis_error, now_ms};
 use super::envelope;
 use super::redis_client::RedisClient;
-use super::{BoxFuture, CacheMetrics, CacheStrategy, LoadError, Loader, Served, ServedFrom};
+use super::{Answer, BoxFuture, CacheMetrics, CacheStrategy, Loader, Served, ServedFrom};
 
 pub const DEFAULT_BETA: f64 = 1.0;
 
@@ -64,7 +64,7 @@ impl XFetch {
     async fn store(&self, redis_key: &str, loaded: &Loaded) -> bool {
         let stored = envelope::encode(
             loaded.loaded_at_ms,
-            loaded.loaded_at_ms + self.ttl_ms,
+            loaded.loaded_at_ms.saturating_add(self.ttl_ms),
             loaded.delta_ms,
             &loaded.value,
         );
@@ -137,16 +137,8 @@ impl CacheStrategy for XFetch {
         super::Strategy::Xfetch.as_str()
     }
 
-    fn get<'a>(
-        &'a self,
-        key: &'a str,
-        loader: &'a dyn Loader,
-    ) -> BoxFuture<'a, Result<Served, LoadError>> {
-        Box::pin(async move {
-            self.metrics.count(&self.metrics.requests);
-            let attempt = self.attempt(key, loader).await;
-            finish(&self.metrics, attempt)
-        })
+    fn serve<'a>(&'a self, key: &'a str, loader: &'a dyn Loader) -> BoxFuture<'a, Answer> {
+        Box::pin(self.attempt(key, loader))
     }
 
     fn metrics(&self) -> &CacheMetrics {

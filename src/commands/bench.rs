@@ -71,23 +71,15 @@ pub async fn run(
     config.progress = std::io::stderr().is_terminal();
 
     let (raise, stop) = Stop::new();
+    // Whatever signal `interrupted` resolves on, the run stops the same way: the requests in
+    // flight finish, the trigger and the Redis keys are removed, and what ran is reported.
     let watcher = tokio::spawn(async move {
         interrupted().await;
         let _ = raise.send(true);
     });
-    let result = bench::run(&config, stop).await;
+    let result = bench::run_partial(&config, stop).await;
     watcher.abort();
-    let report = match result {
-        Ok(report) => report,
-        Err(bench::BenchError::Interrupted) => {
-            writeln!(
-                err,
-                "pgdiag: interrupted; the invalidation trigger and the run's Redis keys were removed"
-            )?;
-            return Ok(Outcome::Failed);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let report = result?;
     match args.format {
         OutputFormat::Text => report::render_text(out, &report)?,
         OutputFormat::Json => report::render_json(out, &report)?,
@@ -101,5 +93,23 @@ pub async fn run(
         file.flush()
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(Outcome::Ok)
+    if report.interrupted {
+        writeln!(
+            err,
+            "pgdiag: interrupted; the report covers what ran before the stop; the invalidation trigger and the run's Redis keys were removed"
+        )?;
+    }
+    let redis_errors = report.redis_errors();
+    if redis_errors > 0 {
+        writeln!(
+            err,
+            "pgdiag: Redis failed during the run ({redis_errors} errors): the affected strategies answered from the database; their figures are not a healthy cache's"
+        )?;
+    }
+    // 0: a complete report; 2: printed, but interrupted or measured through Redis faults.
+    Ok(if report.complete {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
 }
