@@ -4,6 +4,8 @@
 //! The query runs as a plain read, never in a rolled-back transaction: `bench` measures a read
 //! workload, so it refuses anything but SELECT / WITH ... SELECT up front.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +16,11 @@ use tokio_postgres::{Client, Statement};
 use super::BenchError;
 use crate::cache::{BoxFuture, LoadError, Loader};
 use crate::pg::{ConnectionSettings, ParamValue, StatementKind, split_statements};
+
+tokio::task_local! {
+    /// Queries run for the request the current task is answering (see [`PgLoader::counting`]).
+    static REQUEST_CALLS: Cell<u64>;
+}
 
 /// Connections opened when the user does not say (`--pool`).
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -60,6 +67,9 @@ pub struct PgLoader {
     permits: Semaphore,
     pool_size: usize,
     calls: AtomicU64,
+    /// Of `calls`, those run outside [`PgLoader::counting`]: work a strategy does on its own
+    /// (a background refresh), not for the request being answered.
+    background_calls: AtomicU64,
     query: String,
 }
 
@@ -112,6 +122,7 @@ impl PgLoader {
             permits: Semaphore::new(pool_size),
             pool_size,
             calls: AtomicU64::new(0),
+            background_calls: AtomicU64::new(0),
             query,
         })
     }
@@ -119,6 +130,23 @@ impl PgLoader {
     /// Queries run so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Queries run outside [`PgLoader::counting`] so far.
+    pub fn background_calls(&self) -> u64 {
+        self.background_calls.load(Ordering::Relaxed)
+    }
+
+    /// Run `request` (one request's answer) and count the queries it runs itself, in its own task:
+    /// a reader adds them to its figures only when it measures that request, so a request in flight
+    /// at the end of the warm-up can never put its query on the measured side.
+    pub async fn counting<F: Future>(request: F) -> (F::Output, u64) {
+        REQUEST_CALLS
+            .scope(Cell::new(0), async {
+                let output = request.await;
+                (output, REQUEST_CALLS.with(Cell::get))
+            })
+            .await
     }
 
     pub fn pool_size(&self) -> usize {
@@ -140,6 +168,12 @@ impl PgLoader {
             .pop()
             .ok_or("no idle connection although a permit was held")?;
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if REQUEST_CALLS
+            .try_with(|calls| calls.set(calls.get() + 1))
+            .is_err()
+        {
+            self.background_calls.fetch_add(1, Ordering::Relaxed);
+        }
         let param = ParamValue::Text(key.to_owned());
         let result = if pooled.statement.params().is_empty() {
             pooled.client.query(&pooled.statement, &[]).await

@@ -56,6 +56,9 @@ pub struct SteadyOutcome {
     /// warm-up ended); the strategy's event counters (refreshes, lock contention, DB queries,
     /// Redis errors) at the end minus at the end of the warm-up.
     pub counters: MetricsSnapshot,
+    /// Queries the measured requests ran themselves (counted per request, so exact) plus those
+    /// the strategy ran in the background after the warm-up (a refresh in flight at its end may
+    /// fall on either side).
     pub loader_calls: u64,
     pub errors: u64,
     pub elapsed: Duration,
@@ -115,7 +118,10 @@ pub async fn steady(
     // With no warm-up it is taken before any request starts, so the events are exact too;
     // otherwise events of requests in flight at the snapshot fall on one side or the other.
     let baseline = if warmup.is_zero() {
-        let snapshot = (work.strategy.metrics().snapshot(), work.loader.calls());
+        let snapshot = (
+            work.strategy.metrics().snapshot(),
+            work.loader.background_calls(),
+        );
         tokio::spawn(async move { snapshot })
     } else {
         let strategy = work.strategy.clone();
@@ -126,7 +132,7 @@ pub async fn steady(
                 () = tokio::time::sleep_until(warm_end.into()) => {}
                 () = stop.stopped() => {}
             }
-            (strategy.metrics().snapshot(), loader.calls())
+            (strategy.metrics().snapshot(), loader.background_calls())
         })
     };
 
@@ -150,15 +156,19 @@ pub async fn steady(
                 let mut latency = latency_histogram();
                 let mut errors = 0u64;
                 let mut outcomes = OutcomeCounts::default();
+                let mut db_calls = 0u64;
                 while !work.stop.is_stopped() && Instant::now() < end {
                     let key = &work.keys[work.sampler.sample(&mut rng)];
                     let started = Instant::now();
-                    let answer = work.strategy.answer(key, work.loader.as_ref()).await;
+                    let (answer, calls) =
+                        PgLoader::counting(work.strategy.answer(key, work.loader.as_ref())).await;
                     if started < warm_end {
                         continue;
                     }
-                    // The one place a measured request is counted: once, with its outcome.
+                    // The one place a measured request is counted: once, with its outcome and
+                    // the queries it ran.
                     outcomes.record(outcome(&answer));
+                    db_calls += calls;
                     match answer {
                         Ok(served) => {
                             let us = started.elapsed().as_micros() as u64;
@@ -170,7 +180,7 @@ pub async fn steady(
                         Err(_) => errors += 1,
                     }
                 }
-                (latency, errors, outcomes)
+                (latency, errors, outcomes, db_calls)
             })
         })
         .collect();
@@ -178,13 +188,15 @@ pub async fn steady(
     let mut latency_us = latency_histogram();
     let mut errors = 0;
     let mut outcomes = OutcomeCounts::default();
+    let mut request_calls = 0;
     for reader in readers {
-        let (histogram, reader_errors, reader_outcomes) = reader
+        let (histogram, reader_errors, reader_outcomes, reader_calls) = reader
             .await
             .map_err(|e| BenchError::Query(format!("a reader task failed: {e}")))?;
         let _ = latency_us.add(&histogram);
         errors += reader_errors;
         outcomes.add(&reader_outcomes);
+        request_calls += reader_calls;
     }
     let elapsed = warm_end.elapsed();
     let write_result = match writer {
@@ -197,7 +209,7 @@ pub async fn steady(
     };
     let interrupted = work.stop.is_stopped();
     let writes_done = write_result.transpose()?;
-    let (before, calls_before) = baseline
+    let (before, background_before) = baseline
         .await
         .map_err(|e| BenchError::Query(format!("the warm-up snapshot failed: {e}")))?;
     let after = work.strategy.metrics().snapshot();
@@ -210,7 +222,13 @@ pub async fn steady(
     Ok(SteadyOutcome {
         latency_us,
         counters,
-        loader_calls: work.loader.calls().saturating_sub(calls_before),
+        // The measured requests' own queries, exact, and the background ones (refreshes) run
+        // after the warm-up.
+        loader_calls: request_calls
+            + work
+                .loader
+                .background_calls()
+                .saturating_sub(background_before),
         errors,
         elapsed,
         staleness,
