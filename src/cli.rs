@@ -188,6 +188,13 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub no_analyze: bool,
 
+    /// Run statements that call functions whose effects survive the rollback (setval, nextval,
+    /// pg_terminate_backend, pg_stat_reset*, replication slots, dblink*, ...; refused otherwise),
+    /// and statements that write nothing in a read-write transaction instead of a READ ONLY one.
+    /// Still rolled back; the report lists what may have survived.
+    #[arg(long, conflicts_with = "plan")]
+    pub allow_side_effects: bool,
+
     /// Exit 1 when a finding reaches this severity (for scripts and CI).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
