@@ -319,11 +319,8 @@ pub struct SideEffect {
 /// table), transaction-level advisory locks, `txid_current`/`pg_current_xact_id` (they consume a
 /// transaction id, as any write does: no visible effect), `lo_import` (reads a server file).
 const SIDE_EFFECT_FUNCTIONS: &[(&str, &str)] = &[
-    (
-        "nextval",
-        "sequence value (the advance is never rolled back)",
-    ),
-    ("setval", "sequence value (never rolled back)"),
+    ("nextval", "sequence value, never rolled back"),
+    ("setval", "sequence value, never rolled back"),
     ("pg_cancel_backend", "signal sent to another session"),
     ("pg_terminate_backend", "signal sent to another session"),
     ("pg_reload_conf", "configuration reload"),
@@ -339,11 +336,11 @@ const SIDE_EFFECT_FUNCTIONS: &[(&str, &str)] = &[
     ("pg_replication_slot_advance", "replication slot position"),
     (
         "pg_logical_slot_get_changes",
-        "replication slot position (changes consumed)",
+        "replication slot position, changes consumed",
     ),
     (
         "pg_logical_slot_get_binary_changes",
-        "replication slot position (changes consumed)",
+        "replication slot position, changes consumed",
     ),
     ("pg_sync_replication_slots", "replication slots"),
     ("pg_logical_emit_message", "WAL message"),
@@ -359,19 +356,19 @@ const SIDE_EFFECT_FUNCTIONS: &[(&str, &str)] = &[
     ("pg_log_standby_snapshot", "WAL record"),
     (
         "pg_advisory_lock",
-        "session-level advisory lock (held until the session ends)",
+        "session-level advisory lock, held until the session ends",
     ),
     (
         "pg_advisory_lock_shared",
-        "session-level advisory lock (held until the session ends)",
+        "session-level advisory lock, held until the session ends",
     ),
     (
         "pg_try_advisory_lock",
-        "session-level advisory lock (held until the session ends)",
+        "session-level advisory lock, held until the session ends",
     ),
     (
         "pg_try_advisory_lock_shared",
-        "session-level advisory lock (held until the session ends)",
+        "session-level advisory lock, held until the session ends",
     ),
     ("lo_export", "file written on the server"),
     ("pg_file_write", "file written on the server"),
@@ -380,11 +377,11 @@ const SIDE_EFFECT_FUNCTIONS: &[(&str, &str)] = &[
     ("pg_file_sync", "file synced on the server"),
     (
         "pg_restore_relation_stats",
-        "planner statistics (updated in place)",
+        "planner statistics, updated in place",
     ),
     (
         "pg_clear_relation_stats",
-        "planner statistics (updated in place)",
+        "planner statistics, updated in place",
     ),
     ("pg_restore_attribute_stats", "planner statistics"),
     ("pg_clear_attribute_stats", "planner statistics"),
@@ -413,7 +410,7 @@ const SIDE_EFFECT_PREFIXES: &[(&str, &str)] = &[
         "pg_replication_origin_xact_",
         "replication origin of the session",
     ),
-    ("dblink", "work done on another server (committed there)"),
+    ("dblink", "work done on another server, committed there"),
 ];
 
 fn side_effect_of(name: &str) -> Option<&'static str> {
