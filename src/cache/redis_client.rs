@@ -139,6 +139,62 @@ pub fn parse_target(url: &str) -> Result<RedisTarget, CacheError> {
     }
 }
 
+/// A Redis URL as the user gave it (password included), for connecting. Its `Display` and
+/// `Debug` show it redacted ([`redact_url`]), so a struct holding one can derive `Debug` and a
+/// message can format it without leaking the password; [`RedisUrl::expose`] (or deref to `str`)
+/// gives the raw text to the client library only.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisUrl(url.into())
+    }
+
+    /// The URL with its password, for the Redis client; never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for RedisUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RedisUrl {
+    fn from(url: String) -> Self {
+        RedisUrl(url)
+    }
+}
+
+impl From<&str> for RedisUrl {
+    fn from(url: &str) -> Self {
+        RedisUrl(url.to_owned())
+    }
+}
+
+impl From<&String> for RedisUrl {
+    fn from(url: &String) -> Self {
+        RedisUrl(url.clone())
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({:?})", redact_url(&self.0))
+    }
+}
+
 /// The URL without its password, for messages. Works on any text, parsable or not, and on the
 /// comma-separated cluster forms: in every `userinfo@` (after a `scheme://`, else from the start)
 /// whatever follows the first `:` is replaced by `***`, up to the last `@` of that node. The text
