@@ -838,6 +838,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.to_string().contains(secret), "{err}");
+        // Every malformed spelling a password can sit in: the error names the problem, never
+        // the value.
+        for dsn in [
+            format!("postgresql://u:{secret}@[::1/d"),
+            format!("postgresql://u:{secret}%ZZ@h/d"),
+            format!("postgresql://u:{secret}%FF@h/d"),
+            format!("postgresql://u:{secret}@h/d?bogus={secret}"),
+            format!("postgresql://u@h/d?password={secret}&port=x"),
+            format!("postgres://u:{secret}@h:99999/d"),
+            format!("host=h password='{secret}"),
+            format!("host=h password={secret} port=x"),
+            format!("host=h passwd={secret}"),
+            format!("host=h password {secret}"),
+            format!("password={secret} sslmode=nope"),
+        ] {
+            match ConnectionSettings::resolve(Some(&dsn), &env_of(&[])) {
+                Err(err) => {
+                    assert!(!err.to_string().contains(secret), "{dsn}: {err}");
+                    assert!(!format!("{err:?}").contains(secret), "{dsn}: {err:?}");
+                }
+                Ok(s) => assert!(!format!("{s:?}").contains(secret), "{dsn}"),
+            }
+        }
     }
 
     #[test]
