@@ -46,10 +46,36 @@ fn main() -> ExitCode {
         // Printed exactly once, here: commands that report an error themselves return an
         // outcome, not the error.
         Err(e) => {
-            eprintln!("pgdiag: error: {e:#}");
+            eprintln!("pgdiag: error: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, without a cause whose text is
+/// already said: our messages quote the server's (`cannot connect to ...: <reason>`), and the
+/// driver's own error, kept as the source, would otherwise repeat it.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let own = cause.to_string();
+        let db = cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(|pg| pg.as_db_error())
+            .or_else(|| cause.downcast_ref::<tokio_postgres::error::DbError>());
+        let said = match db {
+            Some(db) => text.contains(db.message()),
+            None => text.contains(&own),
+        };
+        if said || own.is_empty() {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&own);
+    }
+    text
 }
 
 /// How long a command may take, after a stop signal, to cancel its server-side statement and
