@@ -397,6 +397,63 @@ async fn sigterm_sighup_and_sigint_cancel_the_statement_and_print_once() {
     }
 }
 
+#[tokio::test]
+async fn sigterm_cancels_suggest_and_baseline_too() {
+    let (url, client) = database("signals_cmds", "").await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("suggest", vec!["suggest", "q_suggest.sql"]),
+        (
+            "baseline",
+            vec!["baseline", "--analyze", "--out", "b.json", "q_baseline.sql"],
+        ),
+    ] {
+        let marker = format!("sigterm_{name}");
+        std::fs::write(
+            dir.path().join(format!("q_{name}.sql")),
+            format!("SELECT pg_sleep(30) AS {marker};\n"),
+        )
+        .unwrap();
+        let mut cmd = pgdiag_command();
+        cmd.current_dir(dir.path())
+            .args(&args)
+            .args(["--dsn", &url]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running(&client, &marker).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{marker}: the query never started"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{marker}: {stderr}");
+        assert_eq!(
+            stderr.matches("cancelled on the server").count(),
+            1,
+            "{marker}:\n{stderr}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while running(&client, &marker).await > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{marker}: still running on the server"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(
+        !dir.path().join("b.json").exists(),
+        "no baseline from an interrupted run"
+    );
+}
+
 const SEQUENCES: &str = "
 CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);
 INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 10) g;
