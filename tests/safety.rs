@@ -331,6 +331,37 @@ async fn no_password_on_any_path_in_output_errors_or_written_files() {
     }
 }
 
+/// pgdiag keeps a stop signal ignored when it starts with it ignored (`nohup`, `&` in a
+/// non-interactive shell), and children inherit that: when this test process ignores one, the
+/// command is started through `env --default-signal` so the signal tests test pgdiag, not their
+/// parent's disposition.
+fn with_default_signals(cmd: std::process::Command) -> std::process::Command {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let ignores_any = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|mask| mask & ((1 << 0) | (1 << 1) | (1 << 14)) != 0);
+    if !ignores_any {
+        return cmd;
+    }
+    let mut wrapped = std::process::Command::new("env");
+    wrapped
+        .arg("--default-signal=HUP,INT,TERM")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
 /// Backends (other than ours) running a statement that mentions `marker`.
 async fn running(client: &tokio_postgres::Client, marker: &str) -> i64 {
     client
@@ -354,6 +385,7 @@ async fn sigterm_sighup_and_sigint_cancel_the_statement_and_print_once() {
             let sql = format!("SELECT pg_sleep(30) AS {marker}");
             let mut cmd = pgdiag_command();
             cmd.args(["explain", "--format", format, "--dsn", &url, "-c", &sql]);
+            let mut cmd = with_default_signals(cmd);
             cmd.stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped());
             let child = cmd.spawn().unwrap();
@@ -418,6 +450,7 @@ async fn sigterm_cancels_suggest_and_baseline_too() {
         cmd.current_dir(dir.path())
             .args(&args)
             .args(["--dsn", &url]);
+        let mut cmd = with_default_signals(cmd);
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let child = cmd.spawn().unwrap();

@@ -62,6 +62,11 @@ fn stop_latch() -> &'static tokio::sync::watch::Sender<Option<&'static str>> {
         // Registered here, before returning, so no signal slips by between install and listen.
         let mut streams = Vec::new();
         for (name, number) in STOP_SIGNALS {
+            // `nohup` (SIGHUP) and a non-interactive shell's `&` (SIGINT) start us with the
+            // signal ignored: the user asked not to be stopped by it, so it stays ignored.
+            if ignored_at_start(number) {
+                continue;
+            }
             if let Ok(stream) = signal(SignalKind::from_raw(number as i32)) {
                 streams.push((name, stream));
             }
@@ -91,6 +96,23 @@ fn stop_latch() -> &'static tokio::sync::watch::Sender<Option<&'static str>> {
         });
         sender
     })
+}
+
+/// Whether `signal` is ignored by this process, from the `SigIgn` mask of `/proc/self/status`
+/// (Linux; elsewhere nothing is taken as ignored).
+fn ignored_at_start(signal: nix::sys::signal::Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    sig_ignored(&status, signal as i32)
+}
+
+fn sig_ignored(status: &str, number: i32) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| (1..=64).contains(&number) && mask & (1u64 << (number - 1)) != 0)
 }
 
 /// The stop signal received so far (`SIGINT`, `SIGTERM`, `SIGHUP`), if any.
@@ -128,4 +150,20 @@ fn record_progress(
         "planning"
     });
     progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sig_ignored;
+
+    #[test]
+    fn ignored_signals_are_read_from_the_sigign_mask() {
+        // SIGHUP (1) and SIGPIPE (13) ignored, as under nohup.
+        let status = "Name:\tpgdiag\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\n";
+        assert!(sig_ignored(status, 1));
+        assert!(sig_ignored(status, 13));
+        assert!(!sig_ignored(status, 2));
+        assert!(!sig_ignored(status, 15));
+        assert!(!sig_ignored("no such line", 1));
+    }
 }
