@@ -71,6 +71,10 @@ fn stop_latch() -> &'static tokio::sync::watch::Sender<Option<&'static str>> {
                 streams.push((name, stream));
             }
         }
+        if streams.is_empty() {
+            // Nothing to listen to (every signal ignored): `interrupted` never resolves.
+            return sender;
+        }
         let latch = sender.clone();
         tokio::spawn(async move {
             let mut streams = streams;
