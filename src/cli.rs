@@ -112,7 +112,7 @@ impl FailOn {
 pub struct ConnectionArgs {
     /// Connection string: postgresql://user@host:port/db?sslmode=require or "host=... dbname=...".
     #[arg(long, value_name = "DSN")]
-    pub dsn: Option<String>,
+    pub dsn: Option<crate::pg::Dsn>,
 }
 
 /// Diagnosis settings: `pgdiag.toml` and the flags that override it.
@@ -362,7 +362,7 @@ pub struct BenchArgs {
 
     /// Redis URL [default: REDIS_URL, else a throwaway Redis started for the run].
     #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<crate::cache::RedisUrl>,
 
     /// Database connections the loader uses.
     #[arg(long, value_name = "N", default_value_t = 16)]
@@ -524,11 +524,11 @@ pub struct DemoArgs {
     /// Use this PostgreSQL database instead of a throwaway one; it must not hold the seed's
     /// tables (products, pricing, inventory, reviews, recommendations).
     #[arg(long, value_name = "DSN")]
-    pub dsn: Option<String>,
+    pub dsn: Option<crate::pg::Dsn>,
 
     /// Use this Redis instead of a throwaway one (the demo's keys are removed afterwards).
     #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<crate::cache::RedisUrl>,
 }
 
 /// A seed scale: a number above 0 and at most `seed::MAX_SCALE`.

@@ -91,6 +91,51 @@ impl fmt::Display for DsnSource {
     }
 }
 
+/// A connection string as the user gave it (`--dsn`), password included. `Debug` and `Display`
+/// never show it (`<dsn>`), so argument structs can derive `Debug` safely; it derefs to the raw
+/// text for [`ConnectionSettings::resolve`] only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dsn(String);
+
+impl Dsn {
+    /// The raw text, password included; for parsing, never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Dsn {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Dsn {
+    fn from(text: String) -> Self {
+        Dsn(text)
+    }
+}
+
+impl From<&str> for Dsn {
+    fn from(text: &str) -> Self {
+        Dsn(text.to_owned())
+    }
+}
+
+impl fmt::Display for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<dsn>")
+    }
+}
+
+impl fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dsn(<redacted>)")
+    }
+}
+
 /// Fully resolved connection settings. `Debug` never shows the password (tokio-postgres redacts
 /// it in `Config`, and we hold it nowhere else).
 #[derive(Clone)]
@@ -861,6 +906,17 @@ mod tests {
                 Ok(s) => assert!(!format!("{s:?}").contains(secret), "{dsn}"),
             }
         }
+    }
+
+    #[test]
+    fn a_dsn_never_prints_its_text() {
+        let dsn = Dsn::from("postgresql://u:Sup3r-S3cret-pw@h/d");
+        assert!(!format!("{dsn} {dsn:?} {:?}", Some(dsn.clone())).contains("S3cret"));
+        assert_eq!(dsn.expose(), "postgresql://u:Sup3r-S3cret-pw@h/d");
+        assert_eq!(
+            Some(dsn).as_deref(),
+            Some("postgresql://u:Sup3r-S3cret-pw@h/d")
+        );
     }
 
     #[test]

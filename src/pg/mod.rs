@@ -18,7 +18,7 @@ pub mod tx;
 
 use std::time::Duration;
 
-pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
+pub use connect::{ConnectionSettings, Dsn, DsnSource, Env, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::{quote_ident, quote_qualified};
 pub use pool::run_pooled;
