@@ -3,7 +3,10 @@
 //! `EXPLAIN ANALYZE` executes the statement. Every statement therefore runs inside a transaction
 //! that is always rolled back, under the session's `statement_timeout`, so INSERT/UPDATE/DELETE/MERGE,
 //! data-modifying CTEs and functions that write change nothing. Statements EXPLAIN does not accept
-//! (DDL, utility, transaction control) are refused before anything is sent.
+//! (DDL, utility, transaction control) are refused before anything is sent. So are statements that
+//! call functions acting outside the transaction (`setval`, `pg_terminate_backend`, ...: see
+//! [`super::statements::side_effects`]) unless the runner allows them, and a statement that writes
+//! nothing runs in a `READ ONLY` transaction, where a hidden write fails instead of running.
 
 use std::error::Error as StdError;
 use std::future::Future;
