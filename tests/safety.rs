@@ -159,6 +159,55 @@ async fn no_password_on_any_path_in_output_errors_or_written_files() {
         );
         expect_failure(format!("PGPASSWORD {host}:{port}"), run, &mut runs);
     }
+    // The same password from a pgpass file (kept outside the scanned directory: it holds it).
+    let pgpass_dir = tempfile::tempdir().unwrap();
+    let pgpass = pgpass_dir.path().join("pgpass");
+    std::fs::write(&pgpass, format!("*:*:*:*:{}\n", SECRET.replace(':', "\\:"))).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let pgpass = pgpass.to_str().unwrap();
+    for (user, port) in [
+        ("safety_user", "1".to_string()),
+        ("nobody_here", port.to_string()),
+    ] {
+        let run = run_in(
+            d,
+            &[
+                ("PGPASSFILE", pgpass),
+                ("PGHOST", "127.0.0.1"),
+                ("PGPORT", &port),
+                ("PGUSER", user),
+            ],
+            &["explain", "-c", "SELECT 1"],
+        );
+        expect_failure(format!("PGPASSFILE {user}:{port}"), run, &mut runs);
+    }
+    let run = run_in(
+        d,
+        &[
+            ("PGPASSFILE", pgpass),
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", &port.to_string()),
+            ("PGUSER", "safety_user"),
+            ("PGDATABASE", &db),
+        ],
+        &[
+            "explain",
+            "--format",
+            "json",
+            "-c",
+            "SELECT * FROM t WHERE id < 3",
+        ],
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "the pgpass password works: {}",
+        run.all_output()
+    );
+    runs.push(("PGPASSFILE ok".into(), run));
     // Redis URLs that do not parse, do not answer, from the flag and from REDIS_URL; the
     // PostgreSQL DSN carries the password too.
     for redis_url in &bad_redis {
@@ -273,6 +322,18 @@ async fn no_password_on_any_path_in_output_errors_or_written_files() {
     );
     ok(
         &[
+            "check",
+            "--baseline",
+            "updated.json",
+            "--update",
+            "--dsn",
+            &good,
+            "queries",
+        ],
+        &[],
+    );
+    ok(
+        &[
             "suggest",
             "--format",
             "json",
@@ -325,6 +386,7 @@ async fn no_password_on_any_path_in_output_errors_or_written_files() {
     }
     let files = written_files(d);
     assert!(files.iter().any(|(p, _)| p.ends_with("baseline.json")));
+    assert!(files.iter().any(|(p, _)| p.ends_with("updated.json")));
     assert!(files.iter().any(|(p, _)| p.ends_with("metrics.prom")));
     for (path, text) in files {
         assert!(!text.contains(NEEDLE), "{path}:\n{text}");
