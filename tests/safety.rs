@@ -549,6 +549,54 @@ async fn sigterm_cancels_suggest_and_baseline_too() {
     );
 }
 
+#[tokio::test]
+async fn sigterm_cancels_a_statement_waiting_for_a_lock() {
+    let (url, client) = database("signals_lock", "CREATE TABLE t (a int)").await;
+    let holder = pg().connect(url.rsplit('/').next().unwrap()).await.unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let marker = "sigterm_lock_wait";
+    let mut cmd = pgdiag_command();
+    cmd.args([
+        "explain",
+        "--dsn",
+        &url,
+        "-c",
+        &format!("SELECT count(*) AS {marker} FROM t"),
+    ]);
+    let mut cmd = with_default_signals(cmd);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(&client, marker).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the statement never started waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("cancelled on the server").count(),
+        1,
+        "{stderr}"
+    );
+    // No lock request of pgdiag's is left in the queue behind the holder.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while running(&client, marker).await > 0 {
+        assert!(Instant::now() < deadline, "still waiting on the server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
+
 const SEQUENCES: &str = "
 CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);
 INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 10) g;
