@@ -54,7 +54,7 @@ pub enum Error {
     /// The statement calls functions whose effects survive the rollback; refused without
     /// `--allow-side-effects`.
     #[error(
-        "refused: {} act{} outside the transaction, so {} would survive the rollback ({}); `pgdiag explain --allow-side-effects` runs it anyway, `--no-analyze` shows its plan without running it",
+        "refused: {} act{} outside the transaction, so {} would survive the rollback ({}); only `pgdiag explain --allow-side-effects` runs such a statement (`explain --no-analyze` shows its plan without running it)",
         side_effect_calls(.0),
         if .0.len() == 1 { "s" } else { "" },
         if .0.len() == 1 { "its effect" } else { "their effects" },
