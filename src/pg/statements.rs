@@ -433,41 +433,35 @@ fn side_effect_of(name: &str) -> Option<&'static str> {
 pub fn side_effects(sql: &str) -> Vec<SideEffect> {
     // A cheap byte scan first: most statements call none of these, and a 50 MB statement should
     // not be tokenized a second time for nothing.
-    if !may_call_side_effect(sql) {
+    let candidates = side_effect_candidates(sql);
+    if candidates.is_empty() {
         return Vec::new();
     }
     let dialect = PostgreSqlDialect {};
     let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
-        // Unreadable here, so the server will refuse it too; nothing runs.
-        return Vec::new();
+        // sqlparser cannot read it, PostgreSQL perhaps can: without knowing where strings and
+        // comments are, every `name(` counts (refusing too much, never too little).
+        return candidates;
     };
-    let significant: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
     let mut found: Vec<SideEffect> = Vec::new();
-    for (i, token) in significant.iter().enumerate() {
-        let (Token::LParen, Some(Token::Word(word))) =
-            (token, i.checked_sub(1).map(|p| significant[p]))
-        else {
-            continue;
-        };
-        let name = identifier(word);
-        let Some(effect) = side_effect_of(&name) else {
-            continue;
-        };
-        let function = match (
-            i.checked_sub(2).map(|p| significant[p]),
-            i.checked_sub(3).map(|p| significant[p]),
-        ) {
-            (Some(Token::Period), Some(Token::Word(schema))) => {
-                format!("{}.{name}", identifier(schema))
+    // The last three significant tokens before the current one: `schema . name (`.
+    let mut previous: [Option<&Token>; 3] = [None; 3];
+    for token in tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))) {
+        if let (Token::LParen, Some(Token::Word(word))) = (token, previous[0]) {
+            let name = identifier(word);
+            if let Some(effect) = side_effect_of(&name) {
+                let function = match (previous[1], previous[2]) {
+                    (Some(Token::Period), Some(Token::Word(schema))) => {
+                        format!("{}.{name}", identifier(schema))
+                    }
+                    _ => name,
+                };
+                if !found.iter().any(|f| f.function == function) {
+                    found.push(SideEffect { function, effect });
+                }
             }
-            _ => name,
-        };
-        if !found.iter().any(|f| f.function == function) {
-            found.push(SideEffect { function, effect });
         }
+        previous = [Some(token), previous[0], previous[1]];
     }
     found
 }
@@ -481,10 +475,11 @@ fn identifier(word: &sqlparser::tokenizer::Word) -> String {
     }
 }
 
-/// Whether some `name(` (or `"name"(`) in `sql` names a listed function; may say yes for one in a
-/// string or comment, which the tokenizer then rules out.
-fn may_call_side_effect(sql: &str) -> bool {
+/// Every `name(` (or `"name"(`) in `sql` that names a listed function, each once; may include
+/// one in a string or comment, which the tokenizer then rules out.
+fn side_effect_candidates(sql: &str) -> Vec<SideEffect> {
     let bytes = sql.as_bytes();
+    let mut found: Vec<SideEffect> = Vec::new();
     for (open, _) in sql.match_indices('(') {
         let mut end = open;
         while end > 0 && bytes[end - 1].is_ascii_whitespace() {
@@ -503,17 +498,25 @@ fn may_call_side_effect(sql: &str) -> bool {
         if start == end || end - start > 64 {
             continue;
         }
-        let mut name = [0u8; 64];
-        let name = &mut name[..end - start];
-        name.copy_from_slice(&bytes[start..end]);
+        let mut name = sql[start..end].to_owned();
         if !quoted {
             name.make_ascii_lowercase();
         }
-        if std::str::from_utf8(name).is_ok_and(|n| side_effect_of(n).is_some()) {
-            return true;
+        if let Some(effect) = side_effect_of(&name)
+            && !found.iter().any(|f| f.function == name)
+        {
+            found.push(SideEffect {
+                function: name,
+                effect,
+            });
         }
     }
-    false
+    found
+}
+
+#[cfg(test)]
+fn may_call_side_effect(sql: &str) -> bool {
+    !side_effect_candidates(sql).is_empty()
 }
 
 fn line_starts(sql: &str) -> Vec<usize> {
@@ -731,6 +734,12 @@ mod side_effect_tests {
         ] {
             assert!(calls(sql).is_empty(), "{sql}: {:?}", calls(sql));
         }
+    }
+
+    #[test]
+    fn unreadable_for_the_tokenizer_every_name_call_counts() {
+        assert_eq!(calls("SELECT setval('s', 1), 'unterminated"), ["setval"]);
+        assert!(calls("SELECT 1, 'unterminated").is_empty());
     }
 
     #[test]
