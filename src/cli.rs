@@ -117,7 +117,7 @@ impl FailOn {
 pub struct ConnectionArgs {
     /// Connection string: postgresql://user@host:port/db?sslmode=require or "host=... dbname=...".
     #[arg(long, value_name = "DSN")]
-    pub dsn: Option<String>,
+    pub dsn: Option<crate::pg::Dsn>,
 }
 
 /// Diagnosis settings: `pgdiag.toml` and the flags that override it.
@@ -193,6 +193,13 @@ pub struct ExplainArgs {
     /// values gets its generic plan (EXPLAIN (GENERIC_PLAN) on PostgreSQL 16+).
     #[arg(long)]
     pub no_analyze: bool,
+
+    /// Run statements that call functions whose effects survive the rollback (setval, nextval,
+    /// pg_terminate_backend, pg_stat_reset*, replication slots, dblink*, ...; refused otherwise),
+    /// and statements that write nothing in a read-write transaction instead of a READ ONLY one.
+    /// Still rolled back; the report lists what may have survived.
+    #[arg(long, conflicts_with = "plan")]
+    pub allow_side_effects: bool,
 
     /// Exit 1 when a finding reaches this severity (for scripts and CI).
     #[arg(long, value_enum, value_name = "SEVERITY")]
@@ -362,7 +369,7 @@ pub struct BenchArgs {
 
     /// Redis URL [default: REDIS_URL, else a throwaway Redis started for the run].
     #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<crate::cache::RedisUrl>,
 
     /// Database connections the loader uses.
     #[arg(long, value_name = "N", default_value_t = 16)]
@@ -529,11 +536,11 @@ pub struct DemoArgs {
     /// Use this PostgreSQL database instead of a throwaway one; it must not hold the seed's
     /// tables (products, pricing, inventory, reviews, recommendations).
     #[arg(long, value_name = "DSN")]
-    pub dsn: Option<String>,
+    pub dsn: Option<crate::pg::Dsn>,
 
     /// Use this Redis instead of a throwaway one (the demo's keys are removed afterwards).
     #[arg(long, value_name = "URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<crate::cache::RedisUrl>,
 }
 
 /// A seed scale: a number above 0 and at most `seed::MAX_SCALE`.

@@ -28,15 +28,66 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(async {
+        // Before any work: a SIGTERM or SIGHUP that arrives while connecting is then handled like
+        // Ctrl-C instead of ending the process with a statement still running on the server.
+        commands::listen_for_signals();
+        tokio::select! {
+            result = run(cli) => result,
+            signal = stop_after_grace() => Err(anyhow::anyhow!(
+                "{signal}: stopped after waiting {}s for the command to cancel and clean up",
+                STOP_GRACE.as_secs()
+            )),
+        }
+    });
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // Printed exactly once, here: commands that report an error themselves return an
+        // outcome, not the error.
         Err(e) => {
-            eprintln!("pgdiag: error: {e:#}");
+            eprintln!("pgdiag: error: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, without a cause whose text is
+/// already said: our messages quote the server's (`cannot connect to ...: <reason>`), and the
+/// driver's own error, kept as the source, would otherwise repeat it.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let own = cause.to_string();
+        let db = cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(|pg| pg.as_db_error())
+            .or_else(|| cause.downcast_ref::<tokio_postgres::error::DbError>());
+        let said = match db {
+            Some(db) => text.contains(db.message()),
+            None => text.contains(&own),
+        };
+        if said || own.is_empty() {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&own);
+    }
+    text
+}
+
+/// How long a command may take, after a stop signal, to cancel its server-side statement and
+/// clean up before the binary stops waiting for it (every command listens for the signal; this
+/// bounds one that is stuck).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Resolves [`STOP_GRACE`] after the first stop signal, with the signal's name.
+async fn stop_after_grace() -> &'static str {
+    commands::interrupted().await;
+    tokio::time::sleep(STOP_GRACE).await;
+    commands::stop_signal().unwrap_or("interrupted")
 }
 
 async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {

@@ -552,7 +552,7 @@ async fn a_redis_cluster_url_works_for_the_whole_benchmark() {
         .unwrap()
         .expect("a 3-node Redis Cluster starts");
     let (mut config, _client) = config("bench_cluster").await;
-    config.redis_url = cluster.cluster_url();
+    config.redis_url = cluster.cluster_url().into();
     config.duration = Duration::from_millis(600);
     config.strategies = vec![Strategy::CacheAside, Strategy::Swr, Strategy::Xfetch];
     let report = bench::run(&config, Stop::never())

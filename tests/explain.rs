@@ -140,21 +140,27 @@ async fn dml_is_rolled_back_and_changes_nothing() {
         "json",
         path.to_str().unwrap(),
     ]);
-    assert_eq!(run.code, 0, "{}", run.all_output());
+    // The SELECT of a writing function runs READ ONLY (it writes nothing itself): its hidden
+    // write fails instead of running; the rest is executed and rolled back.
+    assert_eq!(run.code, 2, "{}", run.all_output());
     let report = json_report(&run.stdout);
     assert_eq!(report.statements.len(), 6);
-    for st in &report.statements {
+    let hidden = &report.statements[4];
+    let error = hidden.error.as_ref().expect("the hidden write fails");
+    assert_eq!(error.sqlstate.as_deref(), Some("25006"), "{error:?}");
+    let executed: Vec<_> = report.statements.iter().filter(|s| s.index != 5).collect();
+    for st in &executed {
         assert!(st.analyzed, "statement {} was executed", st.index);
     }
-    for st in &report.statements {
+    for st in &executed {
         assert!(
             st.rolled_back,
             "statement {} should be reported as rolled back",
             st.index
         );
     }
-    let writes: Vec<bool> = report.statements.iter().map(|s| s.writes).collect();
-    assert_eq!(writes, [true, true, true, true, false, true]);
+    let writes: Vec<bool> = executed.iter().map(|s| s.writes).collect();
+    assert_eq!(writes, [true, true, true, true, true]);
     // The statements really ran (EXPLAIN ANALYZE): the UPDATE touched 1,000 rows...
     let update = &report.statements[1];
     let scanned: f64 = update
@@ -165,6 +171,27 @@ async fn dml_is_rolled_back_and_changes_nothing() {
         .fold(0.0, f64::max);
     assert_eq!(scanned, 1000.0);
     // ...and yet nothing changed.
+    assert_eq!(fingerprint(&client).await, before);
+
+    // Allowed to run read-write, the function's write runs too, and is rolled back as well.
+    let run = pgdiag(&[
+        "explain",
+        "--allow-side-effects",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = json_report(&run.stdout);
+    assert!(
+        report
+            .statements
+            .iter()
+            .all(|s| s.analyzed && s.rolled_back)
+    );
+    assert!(report.statements.iter().all(|s| s.side_effects.is_empty()));
     assert_eq!(fingerprint(&client).await, before);
 }
 

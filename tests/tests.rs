@@ -13,6 +13,7 @@ mod explain;
 mod gate;
 mod matview;
 mod render;
+mod safety;
 mod seed;
 mod suggest;
 mod suggest_seed;

@@ -101,3 +101,26 @@ async fn committed_keeps_the_body_on_ok_and_undoes_it_on_err() {
         "neither insert of the failed body kept"
     );
 }
+
+#[tokio::test]
+async fn read_only_refuses_writes_and_ends_like_rolled_back() {
+    let (_url, client) = database("tx_read_only", "CREATE TABLE t (a int)").await;
+    let err = pg::tx::rolled_back_read_only(&client, async |c| {
+        c.batch_execute("INSERT INTO t VALUES (1)").await?;
+        Ok::<(), pg::Error>(())
+    })
+    .await
+    .expect_err("a write in a READ ONLY transaction");
+    assert_eq!(err.sqlstate(), Some("25006"), "{err}");
+    // Reads work, and the session is out of the transaction afterwards (a write now succeeds).
+    let seen =
+        pg::tx::rolled_back_read_only(&client, async |c| Ok::<i64, pg::Error>(rows(c).await))
+            .await
+            .expect("a read");
+    assert_eq!(seen, 0);
+    client
+        .batch_execute("INSERT INTO t VALUES (2)")
+        .await
+        .expect("no transaction left open, read-only or not");
+    assert_eq!(rows(&client).await, 1);
+}

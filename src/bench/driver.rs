@@ -54,7 +54,8 @@ pub enum Invalidation {
 pub struct BenchConfig {
     pub query: String,
     pub connection: ConnectionSettings,
-    pub redis_url: String,
+    /// Prints redacted (`Debug` included); derefs to the raw URL for connecting.
+    pub redis_url: crate::cache::RedisUrl,
     pub scenario: Scenario,
     /// Run in this order; duplicates run once, an empty list runs them all.
     pub strategies: Vec<Strategy>,
@@ -83,7 +84,7 @@ impl BenchConfig {
     pub fn new(
         query: impl Into<String>,
         connection: ConnectionSettings,
-        redis_url: impl Into<String>,
+        redis_url: impl Into<crate::cache::RedisUrl>,
     ) -> Self {
         BenchConfig {
             query: query.into(),

@@ -312,7 +312,7 @@ pub mod xfetch;
 
 pub use cache_aside::CacheAside;
 pub use none::NoCache;
-pub use redis_client::{CacheError, RedisClient, redact_url};
+pub use redis_client::{CacheError, RedisClient, RedisUrl, redact_url};
 pub use swr::Swr;
 pub use xfetch::XFetch;
 

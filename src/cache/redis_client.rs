@@ -142,15 +142,97 @@ pub fn parse_target(url: &str) -> Result<RedisTarget, CacheError> {
     }
 }
 
-/// The URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
+/// A Redis URL as the user gave it (password included), for connecting. Its `Display` and
+/// `Debug` show it redacted ([`redact_url`]), so a struct holding one can derive `Debug` and a
+/// message can format it without leaking the password; [`RedisUrl::expose`] (or deref to `str`)
+/// gives the raw text to the client library only.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisUrl(url.into())
     }
+
+    /// The URL with its password, for the Redis client; never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for RedisUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RedisUrl {
+    fn from(url: String) -> Self {
+        RedisUrl(url)
+    }
+}
+
+impl From<&str> for RedisUrl {
+    fn from(url: &str) -> Self {
+        RedisUrl(url.to_owned())
+    }
+}
+
+impl From<&String> for RedisUrl {
+    fn from(url: &String) -> Self {
+        RedisUrl(url.clone())
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({:?})", redact_url(&self.0))
+    }
+}
+
+/// The URL without its password, for messages. Works on any text, parsable or not, and on the
+/// comma-separated cluster forms: in every `userinfo@` (after a `scheme://`, else from the start)
+/// whatever follows the first `:` is replaced by `***`, up to the last `@` of that node. The text
+/// is never parsed and re-printed, so nothing of the password survives in any spelling
+/// (percent-encoded, holding `@`, `,` or `/`); when in doubt more is hidden, never less.
+pub fn redact_url(url: &str) -> String {
+    // Each node starts after a `://`; the text before the first one is a node of its own
+    // (a scheme-less `user:pw@host` entry).
+    let mut starts = vec![0];
+    starts.extend(url.match_indices("://").map(|(i, sep)| i + sep.len()));
+    let mut out = String::with_capacity(url.len());
+    let mut copied = 0;
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts
+            .get(n + 1)
+            .map_or(url.len(), |&next| next - "://".len());
+        if start > end {
+            continue;
+        }
+        let node = &url[start..end];
+        let Some(at) = node.rfind('@') else {
+            continue;
+        };
+        let userinfo = &node[..at];
+        let Some(colon) = userinfo.find(':') else {
+            // `user@host`: a user name, no password.
+            continue;
+        };
+        let secret_start = start + colon + 1;
+        out.push_str(&url[copied..secret_start]);
+        out.push_str("***");
+        copied = start + at;
+    }
+    out.push_str(&url[copied..]);
+    out
 }
 
 impl RedisClient {
@@ -522,6 +604,50 @@ mod tests {
             redact_url("redis://user:secret@host:6379/"),
             "redis://user:***@host:6379/"
         );
+    }
+
+    #[test]
+    fn redaction_covers_unparsable_and_cluster_urls() {
+        let cases = [
+            ("redis://host:6379/0", "redis://host:6379/0"),
+            ("redis://user@host", "redis://user@host"),
+            ("redis://:secret@h:notaport", "redis://:***@h:notaport"),
+            (
+                "redis://:secret@h1:6379,redis://:secret@h2:6380",
+                "redis://:***@h1:6379,redis://:***@h2:6380",
+            ),
+            (
+                "redis+cluster://u:secret@h1:1,h2:2",
+                "redis+cluster://u:***@h1:1,h2:2",
+            ),
+            // A password on a scheme-less second node hides the first node too: more, never less.
+            (
+                "redis+cluster://:secret@h1:1,:secret@h2:2",
+                "redis+cluster://:***@h2:2",
+            ),
+            ("rediss://u:secret@[bad", "rediss://u:***@[bad"),
+            ("rediss://u:se%40cr@t@h", "rediss://u:***@h"),
+            ("u:secret@h:6379", "u:***@h:6379"),
+            ("redis://:secret/with/slash@h", "redis://:***@h"),
+            ("", ""),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redact_url(url), expected, "{url}");
+        }
+        for bad in [
+            "redis://:secret@h1:6379,redis://:secret@[x",
+            "redis+cluster://:secret@",
+            "redis://:secret@",
+        ] {
+            if let Err(e) = parse_target(bad) {
+                assert!(!e.to_string().contains("secret"), "{e}");
+            }
+            assert!(!redact_url(bad).contains("secret"), "{bad}");
+            assert!(
+                !format!("{:?}", redact_url(bad)).contains("secret"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

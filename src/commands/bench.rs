@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::Context;
 
 use crate::bench::{self, BenchConfig, Invalidation, Scenario, Stop, report};
+use crate::cache::RedisUrl;
 use crate::cli::{BenchArgs, BenchScenario, InvalidateMode, OutputFormat};
 use crate::embedded::EmbeddedRedis;
 use crate::input;
@@ -20,10 +21,12 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     let query = input::read_arg(&args.query)?;
     let connection = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
-    let explicit_redis = args
-        .redis_url
-        .clone()
-        .or_else(|| std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()));
+    let explicit_redis = args.redis_url.clone().or_else(|| {
+        std::env::var("REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(RedisUrl::from)
+    });
     // A throwaway Redis lives as long as this value: until the report is written.
     let (redis_url, _embedded) = match explicit_redis {
         Some(url) => (url, None),
@@ -31,7 +34,7 @@ pub async fn run(
             let redis = EmbeddedRedis::builder()
                 .start()
                 .context("no --redis-url or REDIS_URL, and a throwaway Redis could not start")?;
-            (redis.url(), Some(redis))
+            (redis.url().into(), Some(redis))
         }
     };
     let mut config = BenchConfig::new(query, connection, redis_url);

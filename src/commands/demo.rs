@@ -370,7 +370,7 @@ struct DemoServers {
 impl DemoServers {
     async fn start(args: &DemoArgs) -> anyhow::Result<DemoServers> {
         let (postgres, postgres_url) = match &args.dsn {
-            Some(dsn) => (None, dsn.clone()),
+            Some(dsn) => (None, dsn.expose().to_owned()),
             None => {
                 let pg = EmbeddedPostgres::builder()
                     .start()
@@ -382,7 +382,7 @@ impl DemoServers {
             }
         };
         let (redis, redis_url) = match &args.redis_url {
-            Some(url) => (None, url.clone()),
+            Some(url) => (None, url.expose().to_owned()),
             None => {
                 // Blocking start (a fraction of a second): keep it off the async workers.
                 let redis = tokio::task::spawn_blocking(|| EmbeddedRedis::builder().start())

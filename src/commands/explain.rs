@@ -44,6 +44,7 @@ pub async fn run(
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
+    runner.allow_side_effects(args.allow_side_effects);
     let server = runner.server_info(settings.describe());
     let mut report = ExplainReport::new(source, Some(server));
     let total = statements.len();
@@ -120,6 +121,7 @@ pub async fn run(
                 name_suggested_indexes(&mut entry, &candidates);
                 entry.rolled_back = output.rolled_back;
                 entry.writes = output.writes;
+                entry.side_effects = output.side_effects.iter().map(Into::into).collect();
                 entry.parameters = options.params.len();
                 entry.generic_plan = generic;
                 entry.source = origin;
@@ -157,9 +159,11 @@ pub async fn run(
                 }
                 let stop = matches!(e, pg::Error::Interrupted | pg::Error::Client(_));
                 if stop {
+                    // Already printed above: the outcome, not the error, so that main does not
+                    // print it a second time.
                     report.statements.push(entry);
                     emit(out, &report, args.output.format)?;
-                    return Err(e.into());
+                    return Ok(Outcome::Failed);
                 }
                 entry
             }

@@ -29,10 +29,108 @@ impl Outcome {
     }
 }
 
-/// Resolves when the user presses Ctrl-C (SIGINT). If the handler cannot be installed the future
-/// never resolves, leaving the default behaviour.
+/// The signals that stop pgdiag the way Ctrl-C does: SIGINT (Ctrl-C), SIGTERM (what CI runners,
+/// `timeout` and `kill` send) and SIGHUP (the terminal went away).
+const STOP_SIGNALS: [(&str, nix::sys::signal::Signal); 3] = [
+    ("SIGINT", nix::sys::signal::Signal::SIGINT),
+    ("SIGTERM", nix::sys::signal::Signal::SIGTERM),
+    ("SIGHUP", nix::sys::signal::Signal::SIGHUP),
+];
+
+/// The latch every [`interrupted`] future waits on: `None` until the first stop signal, then its
+/// name. One listener per process, installed once, so a signal that arrives between two
+/// statements (when no future happens to be waiting) is not lost.
+static STOP: std::sync::OnceLock<tokio::sync::watch::Sender<Option<&'static str>>> =
+    std::sync::OnceLock::new();
+
+/// Install the signal listener (idempotent). Call it early, inside the runtime: from then on
+/// SIGINT, SIGTERM and SIGHUP no longer end the process at once; they set the latch, and each
+/// command cancels what runs on the server, cleans up and exits 2. A second Ctrl-C exits at once,
+/// without waiting for the cleanup. Outside a runtime, or when a handler cannot be installed, the
+/// signals keep their default action.
+pub fn listen_for_signals() {
+    stop_latch();
+}
+
+fn stop_latch() -> &'static tokio::sync::watch::Sender<Option<&'static str>> {
+    STOP.get_or_init(|| {
+        let (sender, _) = tokio::sync::watch::channel(None);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return sender;
+        }
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered here, before returning, so no signal slips by between install and listen.
+        let mut streams = Vec::new();
+        for (name, number) in STOP_SIGNALS {
+            // `nohup` (SIGHUP) and a non-interactive shell's `&` (SIGINT) start us with the
+            // signal ignored: the user asked not to be stopped by it, so it stays ignored.
+            if ignored_at_start(number) {
+                continue;
+            }
+            if let Ok(stream) = signal(SignalKind::from_raw(number as i32)) {
+                streams.push((name, stream));
+            }
+        }
+        if streams.is_empty() {
+            // Nothing to listen to (every signal ignored): `interrupted` never resolves.
+            return sender;
+        }
+        let latch = sender.clone();
+        tokio::spawn(async move {
+            let mut streams = streams;
+            loop {
+                let received =
+                    futures_util::future::select_all(streams.iter_mut().map(|(name, stream)| {
+                        Box::pin(async move { stream.recv().await.map(|_| *name) })
+                    }))
+                    .await
+                    .0;
+                let Some(name) = received else {
+                    return;
+                };
+                let first = latch.borrow().is_none();
+                if first {
+                    latch.send_replace(Some(name));
+                } else if name == "SIGINT" {
+                    // Pressed again: the user does not want to wait for the cleanup.
+                    eprintln!("pgdiag: interrupted again; exiting without waiting for cleanup");
+                    std::process::exit(2);
+                }
+            }
+        });
+        sender
+    })
+}
+
+/// Whether `signal` is ignored by this process, from the `SigIgn` mask of `/proc/self/status`
+/// (Linux; elsewhere nothing is taken as ignored).
+fn ignored_at_start(signal: nix::sys::signal::Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    sig_ignored(&status, signal as i32)
+}
+
+fn sig_ignored(status: &str, number: i32) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| (1..=64).contains(&number) && mask & (1u64 << (number - 1)) != 0)
+}
+
+/// The stop signal received so far (`SIGINT`, `SIGTERM`, `SIGHUP`), if any.
+pub fn stop_signal() -> Option<&'static str> {
+    *stop_latch().borrow()
+}
+
+/// Resolves when pgdiag is asked to stop: SIGINT (Ctrl-C), SIGTERM or SIGHUP, received now or
+/// earlier in the run (resolves at once then). Every command selects on it to cancel the
+/// server-side statement and clean up. If the listener cannot be installed the future never
+/// resolves, leaving the signals' default behaviour.
 pub async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
+    let mut receiver = stop_latch().subscribe();
+    if receiver.wait_for(Option::is_some).await.is_err() {
         std::future::pending::<()>().await;
     }
 }
@@ -56,4 +154,20 @@ fn record_progress(
         "planning"
     });
     progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sig_ignored;
+
+    #[test]
+    fn ignored_signals_are_read_from_the_sigign_mask() {
+        // SIGHUP (1) and SIGPIPE (13) ignored, as under nohup.
+        let status = "Name:\tpgdiag\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\n";
+        assert!(sig_ignored(status, 1));
+        assert!(sig_ignored(status, 13));
+        assert!(!sig_ignored(status, 2));
+        assert!(!sig_ignored(status, 15));
+        assert!(!sig_ignored("no such line", 1));
+    }
 }

@@ -91,6 +91,51 @@ impl fmt::Display for DsnSource {
     }
 }
 
+/// A connection string as the user gave it (`--dsn`), password included. `Debug` and `Display`
+/// never show it (`<dsn>`), so argument structs can derive `Debug` safely; it derefs to the raw
+/// text for [`ConnectionSettings::resolve`] only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dsn(String);
+
+impl Dsn {
+    /// The raw text, password included; for parsing, never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Dsn {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Dsn {
+    fn from(text: String) -> Self {
+        Dsn(text)
+    }
+}
+
+impl From<&str> for Dsn {
+    fn from(text: &str) -> Self {
+        Dsn(text.to_owned())
+    }
+}
+
+impl fmt::Display for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<dsn>")
+    }
+}
+
+impl fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dsn(<redacted>)")
+    }
+}
+
 /// Fully resolved connection settings. `Debug` never shows the password (tokio-postgres redacts
 /// it in `Config`, and we hold it nowhere else).
 #[derive(Clone)]
@@ -838,6 +883,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.to_string().contains(secret), "{err}");
+        // Every malformed spelling a password can sit in: the error names the problem, never
+        // the value.
+        for dsn in [
+            format!("postgresql://u:{secret}@[::1/d"),
+            format!("postgresql://u:{secret}%ZZ@h/d"),
+            format!("postgresql://u:{secret}%FF@h/d"),
+            format!("postgresql://u:{secret}@h/d?bogus={secret}"),
+            format!("postgresql://u@h/d?password={secret}&port=x"),
+            format!("postgres://u:{secret}@h:99999/d"),
+            format!("host=h password='{secret}"),
+            format!("host=h password={secret} port=x"),
+            format!("host=h passwd={secret}"),
+            format!("host=h password {secret}"),
+            format!("password={secret} sslmode=nope"),
+        ] {
+            match ConnectionSettings::resolve(Some(&dsn), &env_of(&[])) {
+                Err(err) => {
+                    assert!(!err.to_string().contains(secret), "{dsn}: {err}");
+                    assert!(!format!("{err:?}").contains(secret), "{dsn}: {err:?}");
+                }
+                Ok(s) => assert!(!format!("{s:?}").contains(secret), "{dsn}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_dsn_never_prints_its_text() {
+        let dsn = Dsn::from("postgresql://u:Sup3r-S3cret-pw@h/d");
+        assert!(!format!("{dsn} {dsn:?} {:?}", Some(dsn.clone())).contains("S3cret"));
+        assert_eq!(dsn.expose(), "postgresql://u:Sup3r-S3cret-pw@h/d");
+        assert_eq!(
+            Some(dsn).as_deref(),
+            Some("postgresql://u:Sup3r-S3cret-pw@h/d")
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! `EXPLAIN ANALYZE` executes the statement. Every statement therefore runs inside a transaction
 //! that is always rolled back, under the session's `statement_timeout`, so INSERT/UPDATE/DELETE/MERGE,
 //! data-modifying CTEs and functions that write change nothing. Statements EXPLAIN does not accept
-//! (DDL, utility, transaction control) are refused before anything is sent.
+//! (DDL, utility, transaction control) are refused before anything is sent. So are statements that
+//! call functions acting outside the transaction (`setval`, `pg_terminate_backend`, ...: see
+//! [`super::statements::side_effects`]) unless the runner allows them, and a statement that writes
+//! nothing runs in a `READ ONLY` transaction, where a hidden write fails instead of running.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -18,7 +21,7 @@ use tokio_postgres::{CancelToken, Client};
 use super::connect::ConnectionSettings;
 use super::planner;
 use super::server_error::ServerError;
-use super::statements::{SqlStatement, StatementKind};
+use super::statements::{SideEffect, SqlStatement, StatementKind, side_effects};
 use super::{Error, describe_client_error};
 
 /// The server a report ran on.
@@ -118,6 +121,10 @@ pub struct ExplainOutput {
     pub rolled_back: bool,
     /// The statement is DML (or a data-modifying CTE): what it wrote was undone by the rollback.
     pub writes: bool,
+    /// Functions it called whose effects survive the rollback (only with
+    /// [`Runner::allow_side_effects`]; refused otherwise): "rolled back" is then not the whole
+    /// story.
+    pub side_effects: Vec<SideEffect>,
 }
 
 /// One connection that explains statements, one transaction per statement.
@@ -132,6 +139,9 @@ pub struct Runner {
     session_timeout: Option<Duration>,
     server_version_num: i32,
     server_version: String,
+    /// Run statements that call functions acting outside the transaction, and statements that
+    /// write nothing in a read-write transaction (see [`Runner::allow_side_effects`]).
+    allow_side_effects: bool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -156,7 +166,17 @@ impl Runner {
             settings: settings.clone(),
             server_version_num,
             server_version,
+            allow_side_effects: false,
         })
+    }
+
+    /// By default a statement that calls a function whose effect survives the rollback
+    /// ([`side_effects`]: `setval`, `pg_terminate_backend`, `pg_stat_reset`, ...) is refused
+    /// before anything is sent, and a statement that writes nothing runs in a `READ ONLY`
+    /// transaction (a function with a hidden write then fails). `allow` runs both, read-write
+    /// and still rolled back; the output lists the side effects that may have survived.
+    pub fn allow_side_effects(&mut self, allow: bool) {
+        self.allow_side_effects = allow;
     }
 
     /// What a report says of the server this runner is connected to; `target` is
@@ -226,6 +246,16 @@ impl Runner {
             }
             StatementKind::Explainable { writes, .. } => *writes,
         };
+        // Only an executed statement has effects; a plan alone changes nothing.
+        let side_effects = if options.analyze {
+            side_effects(&statement.text)
+        } else {
+            Vec::new()
+        };
+        if !side_effects.is_empty() && !self.allow_side_effects {
+            return Err(Error::SideEffects(side_effects));
+        }
+        let read_only = !self.allow_side_effects && (!writes || !options.analyze);
         let prefix = self.explain_prefix(options.analyze);
         let sent = format!("{prefix}{}", statement.text);
         let cancel = self.cancel.clone();
@@ -247,6 +277,7 @@ impl Runner {
                 prefix.len(),
                 statement,
                 options,
+                read_only,
             );
             tokio::pin!(run);
             tokio::select! {
@@ -265,6 +296,7 @@ impl Runner {
             sent,
             rolled_back: options.analyze,
             writes,
+            side_effects,
         })
     }
 
@@ -354,21 +386,23 @@ async fn run_in_rolled_back_transaction(
     prefix_len: usize,
     statement: &SqlStatement,
     options: &ExplainOptions,
+    read_only: bool,
 ) -> Result<serde_json::Value, Error> {
     let server_error = |e: tokio_postgres::Error| match e.as_db_error() {
         Some(db) if db.code() == &SqlState::QUERY_CANCELED && !options.timeout.is_zero() => {
             Error::Timeout(options.timeout)
         }
-        Some(db) => Error::Server(Box::new(ServerError::from_db_error(
-            db,
-            sent,
-            prefix_len,
-            statement.line,
-            statement.column,
-        ))),
+        Some(db) => {
+            let mut error =
+                ServerError::from_db_error(db, sent, prefix_len, statement.line, statement.column);
+            if read_only && db.code() == &SqlState::READ_ONLY_SQL_TRANSACTION {
+                error.hint = Some(READ_ONLY_HINT.to_owned());
+            }
+            Error::Server(Box::new(error))
+        }
         None => Error::Client(e),
     };
-    let rows = super::tx::rolled_back(client, async |client| {
+    let body = async |client: &Client| {
         let prepared = client.prepare(sent).await.map_err(server_error)?;
         let needed = prepared.params().len();
         if needed != options.params.len() {
@@ -383,8 +417,12 @@ async fn run_in_rolled_back_transaction(
             .map(|p| p as &(dyn ToSql + Sync))
             .collect();
         client.query(&prepared, &params).await.map_err(server_error)
-    })
-    .await?;
+    };
+    let rows = if read_only {
+        super::tx::rolled_back_read_only(client, body).await?
+    } else {
+        super::tx::rolled_back(client, body).await?
+    };
     let row = rows
         .first()
         .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
@@ -403,6 +441,9 @@ async fn run_in_rolled_back_transaction(
         }
     }
 }
+
+/// Why a statement that writes nothing failed with "cannot execute ... in a read-only transaction".
+const READ_ONLY_HINT: &str = "pgdiag runs a statement without INSERT, UPDATE, DELETE or MERGE in a READ ONLY transaction; this one writes through a function it calls. Pass --allow-side-effects to run it read-write (still rolled back) if you know what that function does.";
 
 /// The statement's parameters, bound as the EXPLAIN runner binds them ([`ParamValue`]'s text
 /// format), after checking their count against what the server expects.

@@ -19,12 +19,14 @@ pub mod tx;
 
 use std::time::Duration;
 
-pub use connect::{ConnectionSettings, DsnSource, Env, ProcessEnv, TlsMode};
+pub use connect::{ConnectionSettings, Dsn, DsnSource, Env, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::{quote_ident, quote_qualified};
 pub use pool::run_pooled;
 pub use server_error::ServerError;
-pub use statements::{SplitError, SqlStatement, StatementKind, split_statements};
+pub use statements::{
+    SideEffect, SplitError, SqlStatement, StatementKind, side_effects, split_statements,
+};
 
 /// Errors from talking to PostgreSQL. Messages never contain a password.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,16 @@ pub enum Error {
     Interrupted,
     #[error("{0}")]
     NotExplainable(String),
+    /// The statement calls functions whose effects survive the rollback; refused without
+    /// `--allow-side-effects`.
+    #[error(
+        "refused: {} act{} outside the transaction, so {} would survive the rollback ({}); only `pgdiag explain --allow-side-effects` runs such a statement (`explain --no-analyze` shows its plan without running it)",
+        side_effect_calls(.0),
+        if .0.len() == 1 { "s" } else { "" },
+        if .0.len() == 1 { "its effect" } else { "their effects" },
+        side_effect_kinds(.0)
+    )]
+    SideEffects(Vec<SideEffect>),
     #[error(
         "the statement has {needed} parameter{} (${}) but {given} value{} given: pass --param VALUE for each, in order, or --params-json '[...]'",
         if *needed == 1 { "" } else { "s" },
@@ -92,6 +104,30 @@ pub(crate) fn describe_client_error(err: &tokio_postgres::Error) -> String {
         source = s.source();
     }
     msg
+}
+
+/// `setval()`, `pg_stat_reset()` and `dblink()`.
+pub fn side_effect_calls(effects: &[SideEffect]) -> String {
+    let calls: Vec<String> = effects
+        .iter()
+        .map(|e| format!("`{}()`", e.function))
+        .collect();
+    match calls.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The distinct kinds of effect, for messages: `sequence value; statistics reset`.
+pub fn side_effect_kinds(effects: &[SideEffect]) -> String {
+    let mut kinds: Vec<&str> = Vec::new();
+    for e in effects {
+        if !kinds.contains(&e.effect) {
+            kinds.push(e.effect);
+        }
+    }
+    kinds.join("; ")
 }
 
 pub(crate) fn humanize(d: Duration) -> String {

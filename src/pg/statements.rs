@@ -261,7 +261,10 @@ fn first_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-const WRITE_KEYWORDS: [&str; 4] = ["INSERT", "UPDATE", "DELETE", "MERGE"];
+/// Words that make a statement need a read-write transaction: DML, `SELECT ... INTO` (creates a
+/// table) and row locks (`FOR SHARE`, `FOR [NO KEY] UPDATE`, `FOR KEY SHARE`), which PostgreSQL
+/// refuses in a `READ ONLY` transaction.
+const WRITE_KEYWORDS: [&str; 6] = ["INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "SHARE"];
 
 fn classify_words(words: &[String]) -> StatementKind {
     let first = words
@@ -274,7 +277,8 @@ fn classify_words(words: &[String]) -> StatementKind {
         | "MERGE" => {
             // A WITH may hide a data-modifying CTE; any write keyword anywhere counts. False
             // positives ("writes" for a SELECT mentioning a column named update) are harmless:
-            // every statement is rolled back regardless; this only labels the report.
+            // every statement is rolled back regardless; such a statement only runs in a
+            // read-write transaction instead of a READ ONLY one.
             let writes =
                 words.iter().any(|w| WRITE_KEYWORDS.contains(&w.as_str())) || first == "EXECUTE";
             StatementKind::Explainable {
@@ -297,6 +301,222 @@ fn classify_words(words: &[String]) -> StatementKind {
             StatementKind::NotExplainable { command }
         }
     }
+}
+
+/// A function whose effect survives the rollback of the transaction that called it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideEffect {
+    /// The call as written, lower-cased unless quoted: `setval`, `pg_catalog.pg_stat_reset`.
+    pub function: String,
+    /// What survives, for messages: `sequence value`, `backend signal`, ...
+    pub effect: &'static str,
+}
+
+/// Functions (PostgreSQL 14 to 18, and common extensions) that act outside the transaction: what
+/// they do stays when it rolls back. Exact names, then name prefixes. Functions whose effects are
+/// transactional are not here on purpose: `set_config(..., false)` (a rolled-back SET is undone),
+/// `pg_notify` (sent at commit only), `lo_create`/`lo_unlink`/`lowrite` (`pg_largeobject` is a
+/// table), transaction-level advisory locks, `txid_current`/`pg_current_xact_id` (they consume a
+/// transaction id, as any write does: no visible effect), `lo_import` (reads a server file).
+const SIDE_EFFECT_FUNCTIONS: &[(&str, &str)] = &[
+    ("nextval", "sequence value, never rolled back"),
+    ("setval", "sequence value, never rolled back"),
+    ("pg_cancel_backend", "signal sent to another session"),
+    ("pg_terminate_backend", "signal sent to another session"),
+    ("pg_reload_conf", "configuration reload"),
+    ("pg_rotate_logfile", "server log rotation"),
+    ("pg_logfile_rotate", "server log rotation"),
+    ("pg_log_backend_memory_contexts", "server log entries"),
+    ("pg_stat_statements_reset", "statistics reset"),
+    ("pg_create_physical_replication_slot", "replication slot"),
+    ("pg_create_logical_replication_slot", "replication slot"),
+    ("pg_drop_replication_slot", "replication slot"),
+    ("pg_copy_physical_replication_slot", "replication slot"),
+    ("pg_copy_logical_replication_slot", "replication slot"),
+    ("pg_replication_slot_advance", "replication slot position"),
+    (
+        "pg_logical_slot_get_changes",
+        "replication slot position, changes consumed",
+    ),
+    (
+        "pg_logical_slot_get_binary_changes",
+        "replication slot position, changes consumed",
+    ),
+    ("pg_sync_replication_slots", "replication slots"),
+    ("pg_logical_emit_message", "WAL message"),
+    ("pg_switch_wal", "WAL segment switch"),
+    ("pg_create_restore_point", "WAL restore point"),
+    ("pg_backup_start", "backup mode"),
+    ("pg_backup_stop", "backup mode"),
+    ("pg_start_backup", "backup mode"),
+    ("pg_stop_backup", "backup mode"),
+    ("pg_wal_replay_pause", "WAL replay state"),
+    ("pg_wal_replay_resume", "WAL replay state"),
+    ("pg_promote", "standby promotion"),
+    ("pg_log_standby_snapshot", "WAL record"),
+    (
+        "pg_advisory_lock",
+        "session-level advisory lock, held until the session ends",
+    ),
+    (
+        "pg_advisory_lock_shared",
+        "session-level advisory lock, held until the session ends",
+    ),
+    (
+        "pg_try_advisory_lock",
+        "session-level advisory lock, held until the session ends",
+    ),
+    (
+        "pg_try_advisory_lock_shared",
+        "session-level advisory lock, held until the session ends",
+    ),
+    ("lo_export", "file written on the server"),
+    ("pg_file_write", "file written on the server"),
+    ("pg_file_rename", "file renamed on the server"),
+    ("pg_file_unlink", "file removed on the server"),
+    ("pg_file_sync", "file synced on the server"),
+    (
+        "pg_restore_relation_stats",
+        "planner statistics, updated in place",
+    ),
+    (
+        "pg_clear_relation_stats",
+        "planner statistics, updated in place",
+    ),
+    ("pg_restore_attribute_stats", "planner statistics"),
+    ("pg_clear_attribute_stats", "planner statistics"),
+    ("hypopg_create_index", "hypothetical index in the session"),
+    ("hypopg_drop_index", "hypothetical index in the session"),
+    ("hypopg_reset", "hypothetical indexes in the session"),
+    ("hypopg_hide_index", "hidden index in the session"),
+    ("hypopg_unhide_index", "hidden index in the session"),
+    ("hypopg_unhide_all_indexes", "hidden indexes in the session"),
+];
+
+/// Name prefixes of families of such functions.
+const SIDE_EFFECT_PREFIXES: &[(&str, &str)] = &[
+    ("pg_stat_reset", "statistics reset"),
+    ("pg_replication_origin_create", "replication origin"),
+    ("pg_replication_origin_drop", "replication origin"),
+    (
+        "pg_replication_origin_advance",
+        "replication origin position",
+    ),
+    (
+        "pg_replication_origin_session_",
+        "replication origin of the session",
+    ),
+    (
+        "pg_replication_origin_xact_",
+        "replication origin of the session",
+    ),
+    ("dblink", "work done on another server, committed there"),
+];
+
+fn side_effect_of(name: &str) -> Option<&'static str> {
+    SIDE_EFFECT_FUNCTIONS
+        .iter()
+        .find(|(f, _)| *f == name)
+        .or_else(|| {
+            SIDE_EFFECT_PREFIXES
+                .iter()
+                .find(|(p, _)| name.starts_with(p))
+        })
+        .map(|(_, effect)| *effect)
+}
+
+/// The calls in `sql` of functions that act outside the transaction ([`SIDE_EFFECT_FUNCTIONS`]),
+/// in order, each once. A call is a name (any case, schema-qualified or not, quoted or not)
+/// followed by `(`, found by sqlparser's tokenizer, so strings, comments and dollar-quoted bodies
+/// never match. What the statement reaches indirectly is beyond it: functions called by views,
+/// triggers, column defaults (a serial column's `nextval` on INSERT) and user functions.
+pub fn side_effects(sql: &str) -> Vec<SideEffect> {
+    // A cheap byte scan first: most statements call none of these, and a 50 MB statement should
+    // not be tokenized a second time for nothing.
+    let candidates = side_effect_candidates(sql);
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let dialect = PostgreSqlDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+        // sqlparser cannot read it, PostgreSQL perhaps can: without knowing where strings and
+        // comments are, every `name(` counts (refusing too much, never too little).
+        return candidates;
+    };
+    let mut found: Vec<SideEffect> = Vec::new();
+    // The last three significant tokens before the current one: `schema . name (`.
+    let mut previous: [Option<&Token>; 3] = [None; 3];
+    for token in tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))) {
+        if let (Token::LParen, Some(Token::Word(word))) = (token, previous[0]) {
+            let name = identifier(word);
+            if let Some(effect) = side_effect_of(&name) {
+                let function = match (previous[1], previous[2]) {
+                    (Some(Token::Period), Some(Token::Word(schema))) => {
+                        format!("{}.{name}", identifier(schema))
+                    }
+                    _ => name,
+                };
+                if !found.iter().any(|f| f.function == function) {
+                    found.push(SideEffect { function, effect });
+                }
+            }
+        }
+        previous = [Some(token), previous[0], previous[1]];
+    }
+    found
+}
+
+/// An identifier as PostgreSQL folds it: lower-cased unless quoted.
+fn identifier(word: &sqlparser::tokenizer::Word) -> String {
+    if word.quote_style.is_some() {
+        word.value.clone()
+    } else {
+        word.value.to_lowercase()
+    }
+}
+
+/// Every `name(` (or `"name"(`) in `sql` that names a listed function, each once; may include
+/// one in a string or comment, which the tokenizer then rules out.
+fn side_effect_candidates(sql: &str) -> Vec<SideEffect> {
+    let bytes = sql.as_bytes();
+    let mut found: Vec<SideEffect> = Vec::new();
+    for (open, _) in sql.match_indices('(') {
+        let mut end = open;
+        while end > 0 && bytes[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        let quoted = end > 0 && bytes[end - 1] == b'"';
+        let end = if quoted { end - 1 } else { end };
+        let mut start = end;
+        while start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'$')
+        {
+            start -= 1;
+        }
+        if start == end || end - start > 64 {
+            continue;
+        }
+        let mut name = sql[start..end].to_owned();
+        if !quoted {
+            name.make_ascii_lowercase();
+        }
+        if let Some(effect) = side_effect_of(&name)
+            && !found.iter().any(|f| f.function == name)
+        {
+            found.push(SideEffect {
+                function: name,
+                effect,
+            });
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+fn may_call_side_effect(sql: &str) -> bool {
+    !side_effect_candidates(sql).is_empty()
 }
 
 fn line_starts(sql: &str) -> Vec<usize> {
@@ -449,5 +669,108 @@ mod tests {
         assert_eq!(stmts[1].text, "SELECT 'ü'");
         assert_eq!((stmts[1].line, stmts[1].column), (1, 14));
         assert_eq!(position_of("ab\ncé d", 7), (2, 4));
+    }
+}
+
+#[cfg(test)]
+mod side_effect_tests {
+    use super::*;
+
+    fn calls(sql: &str) -> Vec<String> {
+        side_effects(sql).into_iter().map(|e| e.function).collect()
+    }
+
+    #[test]
+    fn calls_are_found_in_any_case_qualified_or_quoted() {
+        assert_eq!(calls("SELECT setval('s', 1)"), ["setval"]);
+        assert_eq!(calls("select SETVAL ('s', 1)"), ["setval"]);
+        assert_eq!(
+            calls("SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_stat_activity"),
+            ["pg_catalog.pg_terminate_backend"]
+        );
+        assert_eq!(
+            calls(r#"SELECT "pg_catalog"."pg_stat_reset"()"#),
+            ["pg_catalog.pg_stat_reset"]
+        );
+        assert_eq!(
+            calls("SELECT pg_stat_reset_shared('bgwriter')"),
+            ["pg_stat_reset_shared"]
+        );
+        assert_eq!(
+            calls("INSERT INTO t (id) VALUES (nextval('t_id_seq')), (nextval('t_id_seq'))"),
+            ["nextval"]
+        );
+        assert_eq!(
+            calls("SELECT * FROM pg_create_logical_replication_slot('s', 'test_decoding')"),
+            ["pg_create_logical_replication_slot"]
+        );
+        assert_eq!(
+            calls("SELECT * FROM dblink('dbname=x', 'select 1') AS t(a int)"),
+            ["dblink"]
+        );
+        assert_eq!(
+            calls("WITH x AS (SELECT pg_advisory_lock(1)) SELECT lo_export(1, '/tmp/f') FROM x"),
+            ["pg_advisory_lock", "lo_export"]
+        );
+        assert_eq!(
+            calls("SELECT pg_replication_origin_session_setup('o')"),
+            ["pg_replication_origin_session_setup"]
+        );
+    }
+
+    #[test]
+    fn strings_comments_lookalikes_and_transactional_functions_are_not_calls() {
+        for sql in [
+            "SELECT 'setval(1)' AS s",
+            "SELECT 1 -- setval('s', 1)\n",
+            "SELECT 1 /* pg_terminate_backend(1) */",
+            "SELECT $$ nextval('s') $$",
+            "SELECT currval('s'), lastval()",
+            "SELECT setval_count FROM t",
+            "SELECT my_setval(1), pg_advisory_xact_lock(1), pg_notify('c', 'x')",
+            "SELECT set_config('work_mem', '8MB', false), txid_current(), pg_current_xact_id()",
+            "SELECT lo_create(0), pg_stat_get_numscans(1::oid), pg_stat_clear_snapshot()",
+            "SELECT \"SETVAL\"(1)",
+        ] {
+            assert!(calls(sql).is_empty(), "{sql}: {:?}", calls(sql));
+        }
+    }
+
+    #[test]
+    fn unreadable_for_the_tokenizer_every_name_call_counts() {
+        assert_eq!(calls("SELECT setval('s', 1), 'unterminated"), ["setval"]);
+        assert!(calls("SELECT 1, 'unterminated").is_empty());
+    }
+
+    #[test]
+    fn the_quick_scan_agrees_with_the_tokenizer() {
+        assert!(may_call_side_effect("select SetVal  ('s', 1)"));
+        assert!(may_call_side_effect("select \"setval\"(1)"));
+        assert!(!may_call_side_effect(
+            "select count(*) from t where a in (1, 2)"
+        ));
+        assert!(!may_call_side_effect(""));
+        assert!(!may_call_side_effect("("));
+    }
+
+    #[test]
+    fn row_locks_and_select_into_need_a_read_write_transaction() {
+        for sql in [
+            "SELECT * FROM t FOR SHARE",
+            "SELECT * FROM t FOR KEY SHARE",
+            "SELECT * FROM t FOR NO KEY UPDATE",
+            "SELECT * INTO t2 FROM t",
+        ] {
+            let kind = &split_statements(sql).unwrap()[0].kind;
+            assert!(
+                matches!(kind, StatementKind::Explainable { writes: true, .. }),
+                "{sql}: {kind:?}"
+            );
+        }
+        let kind = &split_statements("SELECT setval('s', 1)").unwrap()[0].kind;
+        assert!(matches!(
+            kind,
+            StatementKind::Explainable { writes: false, .. }
+        ));
     }
 }

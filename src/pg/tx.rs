@@ -24,7 +24,20 @@ pub async fn rolled_back<T, E>(
 where
     E: From<Error>,
 {
-    in_transaction(client, body, false).await
+    in_transaction(client, body, "BEGIN", false).await
+}
+
+/// [`rolled_back`], in a `READ ONLY` transaction: for statements that should write nothing, so
+/// that a function with a hidden write fails loudly instead of writing (and nextval/setval, which
+/// PostgreSQL refuses there too).
+pub async fn rolled_back_read_only<T, E>(
+    client: &Client,
+    body: impl AsyncFnOnce(&Client) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<Error>,
+{
+    in_transaction(client, body, "BEGIN READ ONLY", false).await
 }
 
 /// Run `body` inside a transaction that is committed when it returns `Ok`, and rolled back when it
@@ -37,19 +50,20 @@ pub async fn committed<T, E>(
 where
     E: From<Error>,
 {
-    in_transaction(client, body, true).await
+    in_transaction(client, body, "BEGIN", true).await
 }
 
 async fn in_transaction<T, E>(
     client: &Client,
     body: impl AsyncFnOnce(&Client) -> Result<T, E>,
+    begin: &str,
     commit: bool,
 ) -> Result<T, E>
 where
     E: From<Error>,
 {
     client
-        .batch_execute("BEGIN")
+        .batch_execute(begin)
         .await
         .map_err(|e| E::from(Error::from(e)))?;
     let mut guard = RollbackOnDrop {

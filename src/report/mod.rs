@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 pub use model::{
     ErrorKind, ErrorReport, ExplainReport, FindingReport, NodeReport, PlanSummary, SCHEMA_VERSION,
-    ServerInfo, Source, SourceKind, StatementReport,
+    ServerInfo, SideEffectReport, Source, SourceKind, StatementReport,
 };
 pub use text::TextStyle;
 

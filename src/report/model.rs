@@ -98,6 +98,10 @@ pub struct StatementReport {
     pub rolled_back: bool,
     /// The statement is DML or has a data-modifying CTE; what it wrote was undone.
     pub writes: bool,
+    /// Functions the statement called whose effects survive the rollback (run only with
+    /// `--allow-side-effects`): what may not have been undone. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub side_effects: Vec<SideEffectReport>,
     /// Number of `$n` parameters bound.
     pub parameters: usize,
     /// Present when the statement was explained.
@@ -192,6 +196,24 @@ pub struct NodeReport {
     pub details: Vec<String>,
 }
 
+/// A function called by an executed statement whose effect a rollback does not undo.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SideEffectReport {
+    /// As written, lower-cased unless quoted: `setval`, `pg_catalog.pg_stat_reset`.
+    pub function: String,
+    /// What survives: `sequence value (never rolled back)`, `statistics reset`, ...
+    pub effect: String,
+}
+
+impl From<&crate::pg::SideEffect> for SideEffectReport {
+    fn from(e: &crate::pg::SideEffect) -> Self {
+        SideEffectReport {
+            function: e.function.clone(),
+            effect: e.effect.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -203,8 +225,11 @@ pub enum ErrorKind {
     Timeout,
     /// Wrong number of `$n` parameter values.
     Parameters,
-    /// Interrupted by the user (Ctrl-C); cancelled on the server.
+    /// Interrupted (Ctrl-C, SIGTERM or SIGHUP); cancelled on the server.
     Interrupted,
+    /// Calls functions whose effects survive the rollback; refused without
+    /// `--allow-side-effects`.
+    SideEffects,
     /// Anything else (connection lost, unreadable plan).
     Other,
 }
@@ -230,6 +255,7 @@ impl ErrorReport {
             E::Timeout(_) => ErrorKind::Timeout,
             E::ParamCount { .. } => ErrorKind::Parameters,
             E::Interrupted => ErrorKind::Interrupted,
+            E::SideEffects(_) => ErrorKind::SideEffects,
             _ => ErrorKind::Other,
         };
         match err {
@@ -270,6 +296,7 @@ impl StatementReport {
             sql,
             analyzed: false,
             rolled_back: false,
+            side_effects: Vec::new(),
             writes: false,
             parameters: 0,
             summary: None,
@@ -324,6 +351,7 @@ impl StatementReport {
             sql: sql.or_else(|| explain.query_text.clone()),
             analyzed: analysis.analyzed,
             rolled_back: false,
+            side_effects: Vec::new(),
             writes: false,
             parameters: 0,
             summary: Some(PlanSummary {

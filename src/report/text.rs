@@ -86,10 +86,24 @@ pub fn render_statement(
         facts.push("estimated plan (not executed)".into());
     }
     if statement.rolled_back {
-        facts.push(if statement.writes {
-            "writes rolled back".into()
+        let rolled_back = if statement.writes {
+            "writes rolled back"
         } else {
-            "rolled back".into()
+            "rolled back"
+        };
+        facts.push(if statement.side_effects.is_empty() {
+            rolled_back.into()
+        } else {
+            // Never "rolled back" unqualified for what a rollback cannot undo.
+            let survived: Vec<String> = statement
+                .side_effects
+                .iter()
+                .map(|e| format!("{}(): {}", e.function, e.effect))
+                .collect();
+            format!(
+                "{rolled_back} except effects outside the transaction, which may have survived: {}",
+                survived.join("; ")
+            )
         });
     }
     if statement.parameters > 0 {
