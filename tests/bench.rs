@@ -478,8 +478,18 @@ async fn ctrl_c_drops_the_trigger_and_exits_2() {
     a_stop_signal_drops_the_trigger_and_prints_the_report(nix::sys::signal::Signal::SIGINT).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drops_the_trigger_and_exits_2() {
+    a_stop_signal_drops_the_trigger_and_prints_the_report(nix::sys::signal::Signal::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_drops_the_trigger_and_exits_2() {
+    a_stop_signal_drops_the_trigger_and_prints_the_report(nix::sys::signal::Signal::SIGHUP).await;
+}
+
 /// The stop path does not depend on the signal: whatever `commands::interrupted` resolves on
-/// (Ctrl-C; SIGTERM and SIGHUP too where it listens for them) removes the trigger, prints the
+/// (Ctrl-C, SIGTERM, SIGHUP) removes the trigger, prints the
 /// report of what ran and exits 2.
 async fn a_stop_signal_drops_the_trigger_and_prints_the_report(signal: nix::sys::signal::Signal) {
     let (url, client) = database(&format!("bench_{signal}").to_lowercase(), SETUP).await;
@@ -678,7 +688,7 @@ async fn redis_killed_mid_run_loses_no_strategy_and_counts_exactly() {
         .start()
         .expect("start a private Redis");
     let (mut config, _client) = config("bench_redis_killed").await;
-    config.redis_url = redis.url();
+    config.redis_url = redis.url().into();
     config.strategies = vec![
         Strategy::CacheAside,
         Strategy::Swr,
@@ -730,7 +740,7 @@ async fn redis_paused_mid_run_fails_open_and_counts_exactly() {
         .start()
         .expect("start a private Redis");
     let (mut config, _client) = config("bench_redis_paused").await;
-    config.redis_url = redis.url();
+    config.redis_url = redis.url().into();
     config.strategies = vec![Strategy::CacheAside, Strategy::Swr, Strategy::Xfetch];
     config.duration = Duration::from_millis(1500);
     let url = redis.url();

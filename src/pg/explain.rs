@@ -376,6 +376,8 @@ impl Runner {
             sent,
             rolled_back: false,
             writes,
+            // Planned, never executed.
+            side_effects: Vec::new(),
         })
     }
 }
