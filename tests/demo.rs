@@ -331,7 +331,7 @@ fn demo_text_output_walks_through_six_steps() {
         "proof (build)",
         "product_page, as written",
         "product_page, rewritten to the view",
-        "category_listing, ",
+        "category_listing",
         "recommendations",
     ] {
         assert!(step4.contains(shown), "{shown} missing:\n{step4}");
