@@ -120,21 +120,19 @@ pub async fn database_on(
     prefix: &str,
     setup: &str,
 ) -> (String, tokio_postgres::Client) {
-    let pg = pg_major(major);
-    let name = pg
-        .fresh_database(prefix)
-        .await
-        .expect("create test database");
-    let client = pg.connect(&name).await.expect("connect to test database");
-    if !setup.is_empty() {
-        client.batch_execute(setup).await.expect("test setup SQL");
-    }
-    (pg.url(&name), client)
+    database_in(pg_major(major), prefix, setup).await
 }
 
 /// A fresh database on the shared cluster, set up with `setup` SQL; returns its URL.
 pub async fn database(prefix: &str, setup: &str) -> (String, tokio_postgres::Client) {
-    let pg = pg();
+    database_in(pg(), prefix, setup).await
+}
+
+async fn database_in(
+    pg: &EmbeddedPostgres,
+    prefix: &str,
+    setup: &str,
+) -> (String, tokio_postgres::Client) {
     let name = pg
         .fresh_database(prefix)
         .await

@@ -237,15 +237,7 @@ impl Runner {
         options: &ExplainOptions,
         interrupt: impl Future<Output = ()>,
     ) -> Result<ExplainOutput, Error> {
-        let writes = match &statement.kind {
-            StatementKind::NotExplainable { command } => {
-                return Err(Error::NotExplainable(format!(
-                    "`{command}` cannot be explained: EXPLAIN accepts SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES, TABLE and EXECUTE (statement {} at line {})",
-                    statement.index, statement.line
-                )));
-            }
-            StatementKind::Explainable { writes, .. } => *writes,
-        };
+        let writes = explainable_writes(statement)?;
         // Only an executed statement has effects; a plan alone changes nothing.
         let side_effects = if options.analyze {
             side_effects(&statement.text)
@@ -311,15 +303,7 @@ impl Runner {
         timeout: Duration,
         interrupt: impl Future<Output = ()>,
     ) -> Result<ExplainOutput, Error> {
-        let writes = match &statement.kind {
-            StatementKind::NotExplainable { command } => {
-                return Err(Error::NotExplainable(format!(
-                    "`{command}` cannot be explained (statement {} at line {})",
-                    statement.index, statement.line
-                )));
-            }
-            StatementKind::Explainable { writes, .. } => *writes,
-        };
+        let writes = explainable_writes(statement)?;
         // As the plain estimated plan asks, with GENERIC_PLAN (the prepared path's EXPLAIN
         // EXECUTE takes the same list).
         let prefix = self.explain_prefix(false);
@@ -379,6 +363,17 @@ impl Runner {
             // Planned, never executed.
             side_effects: Vec::new(),
         })
+    }
+}
+
+/// Whether `statement` writes, or why EXPLAIN cannot take it.
+fn explainable_writes(statement: &SqlStatement) -> Result<bool, Error> {
+    match &statement.kind {
+        StatementKind::NotExplainable { command } => Err(Error::NotExplainable(format!(
+            "`{command}` cannot be explained: EXPLAIN accepts SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES, TABLE and EXECUTE (statement {} at line {})",
+            statement.index, statement.line
+        ))),
+        StatementKind::Explainable { writes, .. } => Ok(*writes),
     }
 }
 
