@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use super::explain::{document_from_text, explain_document};
 use super::{Error, ParamValue};
-use crate::plan::{Explain, parse_explain_value};
+use crate::plan::{Explain, RawPlan};
 
 /// First server version with `EXPLAIN (GENERIC_PLAN)`.
 const GENERIC_PLAN_VERSION: i32 = 160000;
@@ -41,9 +42,7 @@ pub async fn explain_in_transaction(
         let row = rows
             .first()
             .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
-        document(row.try_get::<_, serde_json::Value>(0).ok(), || {
-            row.try_get::<_, String>(0).ok()
-        })
+        document(explain_document(row)?)
     }
     .await;
     client
@@ -85,7 +84,8 @@ async fn generic_plan_option(client: &Client, sql: &str) -> Result<Explain, Erro
         SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
         _ => None,
     });
-    document(None, || text)
+    let text = text.ok_or_else(|| Error::Config("EXPLAIN returned no plan".into()))?;
+    document(document_from_text(text)?)
 }
 
 async fn prepared_generic(client: &Client, sql: &str) -> Result<Explain, Error> {
@@ -116,25 +116,12 @@ async fn prepared_generic(client: &Client, sql: &str) -> Result<Explain, Error> 
     }
     client.batch_execute(&format!("DEALLOCATE {name}")).await?;
     let row = explained?;
-    document(row.try_get::<_, serde_json::Value>(0).ok(), || {
-        row.try_get::<_, String>(0).ok()
-    })
+    document(explain_document(&row)?)
 }
 
-/// The EXPLAIN JSON document as json or, from some servers and the simple protocol, as text.
-fn document(
-    json: Option<serde_json::Value>,
-    text: impl FnOnce() -> Option<String>,
-) -> Result<Explain, Error> {
-    let value = match json {
-        Some(value) => value,
-        None => {
-            let text = text().ok_or_else(|| Error::Config("EXPLAIN returned no plan".into()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))?
-        }
-    };
-    parse_explain_value(value)
+/// The plan of an EXPLAIN JSON document (any depth).
+fn document(raw: RawPlan) -> Result<Explain, Error> {
+    raw.explains()
         .map_err(|e| Error::Config(format!("unreadable EXPLAIN output: {e}")))?
         .into_iter()
         .next()
