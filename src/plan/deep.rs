@@ -27,7 +27,7 @@ const RED_ZONE: usize = 256 * 1024;
 /// Size of each new stack segment.
 const SEGMENT: usize = 4 * 1024 * 1024;
 
-/// Runs `f`, on a new heap-allocated stack segment when less than [`RED_ZONE`] remains.
+/// Runs `f`, on a new heap-allocated stack segment when less than 256 KiB remains.
 pub fn grow<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(RED_ZONE, SEGMENT, f)
 }
