@@ -192,7 +192,7 @@ pub struct ExplainArgs {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
 
-    /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
+    /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
@@ -213,7 +213,7 @@ pub struct GateRunArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = at_least_one())]
     pub jobs: usize,
 
-    /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
+    /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
