@@ -205,7 +205,7 @@ pub struct ExplainArgs {
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
 
-    /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
+    /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
@@ -223,10 +223,10 @@ pub struct ExplainArgs {
 #[derive(Debug, Clone, Args)]
 pub struct GateRunArgs {
     /// Connections used in parallel.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 4)]
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = at_least_one())]
     pub jobs: usize,
 
-    /// statement_timeout per statement, e.g. 60s, 500ms, 2m (0 disables).
+    /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
@@ -246,7 +246,7 @@ pub struct BaselineArgs {
     pub analyze: bool,
 
     /// With --analyze: runs per query; the median is recorded.
-    #[arg(long, value_name = "N", default_value_t = 5, requires = "analyze")]
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "analyze", value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
 
     #[command(flatten)]
@@ -336,7 +336,7 @@ pub struct BenchArgs {
     pub scenario: BenchScenario,
 
     /// Concurrent clients (herd: readers released together).
-    #[arg(long, value_name = "C", default_value_t = 32)]
+    #[arg(long, value_name = "C", default_value_t = 32, value_parser = at_least_one())]
     pub clients: usize,
 
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -346,7 +346,7 @@ pub struct BenchArgs {
     pub warmup: Duration,
 
     /// Number of distinct keys.
-    #[arg(long, value_name = "K", default_value_t = 1000)]
+    #[arg(long, value_name = "K", default_value_t = 1000, value_parser = at_least_one())]
     pub keys: usize,
 
     /// Query whose first column gives the keys, hottest first (default: 1..=K).
@@ -354,7 +354,7 @@ pub struct BenchArgs {
     pub keys_from: Option<String>,
 
     /// Zipf exponent of key popularity (0 = uniform).
-    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_non_negative)]
     pub zipf: f64,
 
     /// Strategies to run, comma-separated [default: none,cache-aside,swr,xfetch].
@@ -372,15 +372,15 @@ pub struct BenchArgs {
     pub redis_url: Option<crate::cache::RedisUrl>,
 
     /// Database connections the loader uses.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one())]
     pub pool: usize,
 
     /// Herd: expiry rounds.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = at_least_one())]
     pub expiries: usize,
 
     /// Herd: how many of the hottest keys expire each round.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one())]
     pub hot_keys: usize,
 
     /// Writes: the statement, $1 = the key, e.g. "UPDATE pricing SET price = price + 0.01 WHERE product_id = $1".
@@ -388,7 +388,7 @@ pub struct BenchArgs {
     pub write: Option<String>,
 
     /// Writes per second.
-    #[arg(long, value_name = "W", default_value_t = 10.0)]
+    #[arg(long, value_name = "W", default_value_t = 10.0, value_parser = parse_positive)]
     pub write_rate: f64,
 
     #[arg(long, value_enum, default_value_t = InvalidateMode::None)]
@@ -559,28 +559,85 @@ pub fn parse_scale(text: &str) -> Result<f64, String> {
     }
 }
 
-/// `60s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+/// The longest duration any flag takes: PostgreSQL's limit for `statement_timeout` and
+/// `lock_timeout` (a 32-bit count of milliseconds, about 24.8 days), which also keeps every timer
+/// and deadline computed from a duration far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// A duration: `60s`, `500ms`, `2m`, `1h`, `1m30s`, `1h 30m`, `1.5s` (units ns, us, ms, s, m, h,
+/// d and their long forms, as the `humantime` crate reads them), or a bare number of seconds
+/// (`5`, `0.5`). At most [`MAX_DURATION`]; 0 or at least 1ms; never negative.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration `{text}` (examples: 60s, 500ms, 2m)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m or h)"
-            ));
+    let examples = "examples: 60s, 500ms, 2m, 1m30s";
+    let duration = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        // A bare number is seconds, as before units were required.
+        let seconds: f64 = text
+            .parse()
+            .map_err(|_| format!("invalid duration `{text}` ({examples})"))?;
+        Duration::try_from_secs_f64(seconds).map_err(|_| too_long(text))?
+    } else {
+        match humantime::parse_duration(text) {
+            Ok(duration) => duration,
+            Err(humantime::DurationError::NumberOverflow) => return Err(too_long(text)),
+            Err(error) => decimal_duration(text)
+                .ok_or_else(|| format!("invalid duration `{text}`: {error} ({examples})"))?,
         }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    if duration > MAX_DURATION {
+        return Err(too_long(text));
+    }
+    if !duration.is_zero() && duration < Duration::from_millis(1) {
+        // Timeouts and TTLs count milliseconds: a shorter one would become 0, which disables.
+        return Err(format!(
+            "duration `{text}` is too short: use 0 or at least 1ms"
+        ));
+    }
+    Ok(duration)
+}
+
+fn too_long(text: &str) -> String {
+    format!(
+        "duration `{text}` is too long: at most {}ms (about 24 days, PostgreSQL's limit for timeouts)",
+        MAX_DURATION.as_millis()
+    )
+}
+
+/// `1.5s`, `0.5m`: one decimal number and one unit, which humantime does not read.
+fn decimal_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" | "sec" | "secs" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" | "mins" => value * 60.0,
+        "h" | "hr" | "hrs" => value * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+/// A count of at least 1 (clients, connections, keys, runs): 0 is refused by clap with its usual
+/// message instead of being bumped to 1 or accepted.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// A finite number ≥ 0 (the Zipf exponent).
+pub fn parse_non_negative(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a number ≥ 0")),
+    }
+}
+
+/// A finite number > 0 (a rate).
+pub fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a number above 0")),
+    }
 }
 
 #[cfg(test)]
@@ -599,8 +656,87 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration(" 10s ").unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            parse_duration("24d").unwrap(),
+            Duration::from_secs(24 * 86400)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1..5").is_err());
+        assert!(parse_duration("500us").unwrap_err().contains("too short"));
+        for huge in [
+            "99999999999999999999",
+            "99999999999999999999s",
+            "99999999999999999999ms",
+            "1e400",
+            "25d",
+            "100000000h",
+            "18446744073709551615s",
+            "1.7976931348623157e308",
+        ] {
+            let error = parse_duration(huge).unwrap_err();
+            assert!(
+                error.contains("too long") || error.contains("invalid"),
+                "{huge}: {error}"
+            );
+        }
+        assert!(
+            parse_duration("99999999999999999999")
+                .unwrap_err()
+                .contains("too long")
+        );
+    }
+
+    #[test]
+    fn counts_must_be_at_least_one() {
+        for args in [
+            &["pgdiag", "bench", "q.sql", "--clients", "0"][..],
+            &["pgdiag", "bench", "q.sql", "--keys", "0"],
+            &["pgdiag", "bench", "q.sql", "--pool", "0"],
+            &["pgdiag", "bench", "q.sql", "--hot-keys", "0"],
+            &["pgdiag", "bench", "q.sql", "--expiries", "0"],
+            &["pgdiag", "bench", "q.sql", "--write-rate", "0"],
+            &["pgdiag", "bench", "q.sql", "--zipf", "nan"],
+            &[
+                "pgdiag",
+                "bench",
+                "q.sql",
+                "--duration",
+                "99999999999999999999",
+            ],
+            &["pgdiag", "check", "q.sql", "--jobs", "0"],
+            &["pgdiag", "baseline", "q.sql", "--jobs", "0"],
+            &["pgdiag", "baseline", "q.sql", "--analyze", "--runs", "0"],
+            &[
+                "pgdiag",
+                "explain",
+                "q.sql",
+                "--timeout",
+                "99999999999999999999",
+            ],
+        ] {
+            let error = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+        }
+        let cli =
+            Cli::try_parse_from(["pgdiag", "explain", "q.sql", "--timeout", "1m30s"]).unwrap();
+        let Command::Explain(explain) = cli.command else {
+            panic!("explain");
+        };
+        assert_eq!(explain.timeout, Duration::from_secs(90));
     }
 
     #[test]

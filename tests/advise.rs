@@ -52,7 +52,7 @@ async fn advise(url: &str, sql: &str) -> Advice {
         .explain(&statements[0], &options, std::future::pending())
         .await
         .unwrap();
-    let explain = parse_explain_value(output.document).unwrap().remove(0);
+    let explain = output.document.explains().unwrap().remove(0);
     let analysis = analyze(&explain);
     let diagnosis = diagnose(&explain, &analysis, &Thresholds::default());
     candidates(&explain, &diagnosis.findings)

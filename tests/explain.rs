@@ -114,7 +114,7 @@ async fn explains_a_select_with_timings_and_tree() {
         scan.details
     );
     // The raw EXPLAIN document is kept for other tools.
-    assert!(st.plan.as_ref().unwrap()[0]["Plan"]["Node Type"].is_string());
+    assert!(st.plan.as_ref().unwrap().to_value().unwrap()[0]["Plan"]["Node Type"].is_string());
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use pgdiag::diagnose::{Thresholds, diagnose};
 use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, split_statements,
 };
-use pgdiag::plan::{analyze, parse_explain_value};
+use pgdiag::plan::analyze;
 use pgdiag::suggest::report::{SuggestReport, SuggestionStatus};
 use pgdiag::suggest::verify_matview;
 
@@ -47,7 +47,7 @@ async fn advise(url: &str, sql: &str, params: &[ParamValue]) -> MatviewAdvice {
         .explain(&statements[0], &options, std::future::pending())
         .await
         .unwrap();
-    let explain = parse_explain_value(output.document).unwrap().remove(0);
+    let explain = output.document.explains().unwrap().remove(0);
     let analysis = analyze(&explain);
     let diagnosis = diagnose(&explain, &analysis, &Thresholds::default());
     matview_suggestions(sql, &explain, &diagnosis.findings)

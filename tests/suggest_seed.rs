@@ -10,7 +10,6 @@ use std::time::Duration;
 use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, split_statements,
 };
-use pgdiag::plan::parse_explain_value;
 use pgdiag::seed;
 use pgdiag::suggest::report::{
     ChangeStatus, Planning, SuggestReport, SuggestionKind, SuggestionStatus,
@@ -33,7 +32,7 @@ async fn plan_of(url: &str, sql: &str, params: &[String]) -> Observed {
         .explain(&statement, &options, std::future::pending())
         .await
         .unwrap();
-    let explain = parse_explain_value(output.document).unwrap().remove(0);
+    let explain = output.document.explains().unwrap().remove(0);
     let times: Vec<f64> = explain.execution_time_ms.into_iter().collect();
     Observed::from_explain(&explain, &times)
 }

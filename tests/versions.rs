@@ -57,7 +57,12 @@ async fn explain_live_and_offline(major: u32) {
     assert_eq!(server.version_num / 10000, major as i32, "{server:?}");
     let statement = &report.statements[0];
     assert!(statement.analyzed && statement.rolled_back, "{statement:?}");
-    let plan = statement.plan.as_ref().expect("the raw plan").to_string();
+    let plan = statement
+        .plan
+        .as_ref()
+        .expect("the raw plan")
+        .as_str()
+        .to_string();
     assert!(plan.contains("Shared Hit Blocks"), "{plan}");
     assert!(plan.contains("Index Scan"), "{plan}");
     // 18 counts the index's descents; earlier versions have no such field.

@@ -25,7 +25,7 @@ use pgdiag::pg::{
     ConnectionSettings, ExplainOptions, ParamValue, ProcessEnv, Runner, quote_ident,
     split_statements,
 };
-use pgdiag::plan::{Explain, parse_explain_value};
+use pgdiag::plan::Explain;
 use pgdiag::report::ServerInfo;
 use pgdiag::seed;
 use pgdiag::suggest::{
@@ -179,7 +179,7 @@ async fn measure(
         let output = runner
             .explain(&statement, &options, std::future::pending())
             .await?;
-        let explain = parse_explain_value(output.document)?.remove(0);
+        let explain = output.document.explains()?.remove(0);
         if run > 0 {
             times.push(
                 explain

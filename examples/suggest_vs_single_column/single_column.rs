@@ -121,7 +121,7 @@ mod tests {
         let sort = PlanNode {
             node_type: "Sort".into(),
             sort_key: Some(vec!["rc.score DESC".into()]),
-            plans: vec![scan("recommendations", "rc", Some("(rc.product_id = 42)"))],
+            plans: vec![scan("recommendations", "rc", Some("(rc.product_id = 42)"))].into(),
             ..PlanNode::default()
         };
         let advice = single_column_advice(&Explain::from_plan(sort));
@@ -172,10 +172,11 @@ mod tests {
                 scan("reviews", "r", Some("(r.product_id < 100)")),
                 PlanNode {
                     node_type: "Hash".into(),
-                    plans: vec![scan("products", "p", Some("(p.category_id = 7)"))],
+                    plans: vec![scan("products", "p", Some("(p.category_id = 7)"))].into(),
                     ..PlanNode::default()
                 },
-            ],
+            ]
+            .into(),
             ..PlanNode::default()
         };
         let advice = single_column_advice(&Explain::from_plan(join));

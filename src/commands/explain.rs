@@ -13,7 +13,7 @@ use crate::cli::{ExplainArgs, FailOn, OutputFormat};
 use crate::diagnose::{DiagnoseConfig, Finding, SchemaFacts};
 use crate::input::{self, Origin};
 use crate::pg::{self, ConnectionSettings, ExplainOptions, ProcessEnv, Runner};
-use crate::plan::{Explain, analyze, parse_explain, parse_explain_value};
+use crate::plan::{Explain, RawPlan, analyze, parse_explain};
 use crate::report::{
     self, ErrorReport, ExplainReport, Source, SourceKind, StatementReport, TextStyle,
 };
@@ -76,7 +76,9 @@ pub async fn run(
         spinner.finish_and_clear();
         let entry = match result {
             Ok(output) => {
-                let explains = parse_explain_value(output.document.clone())
+                let explains = output
+                    .document
+                    .explains()
                     .with_context(|| format!("statement {index}: unreadable EXPLAIN output"))?;
                 let explain = explains
                     .into_iter()
@@ -278,7 +280,7 @@ pub fn offline_report(
     let mut report = ExplainReport::new(source, None);
     for (i, explain) in explains.iter().enumerate() {
         let analysis = analyze(explain);
-        let raw = serde_json::to_value(explain).ok();
+        let raw = RawPlan::from_explains(&[explain]).ok();
         let mut entry =
             StatementReport::explained(i + 1, None, None, explain, &analysis, raw, diagnose_config);
         // No catalog to tell which columns have a bounded size: no INCLUDE at all.
@@ -335,5 +337,50 @@ fn report_source(sources: &[input::Source]) -> Source {
             kind: SourceKind::SqlFile,
             path: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::synthetic::deep_plan;
+
+    /// A plan far deeper than serde_json's nesting limit goes through every stage (parse,
+    /// analysis, diagnosis, advice, the report, text and JSON rendering, drop) on a thread with a
+    /// tokio worker's 2 MiB stack.
+    #[test]
+    fn deep_plans_go_through_every_stage_on_a_small_stack() {
+        let worker = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                for levels in [1_000, 10_000] {
+                    let explains = parse_explain(&deep_plan(levels)).unwrap();
+                    let report = offline_report(
+                        Source {
+                            kind: SourceKind::PlanFile,
+                            path: None,
+                        },
+                        &explains,
+                        &DiagnoseConfig::default(),
+                    );
+                    let statement = &report.statements[0];
+                    assert_eq!(statement.nodes.len(), 2 * levels - 1);
+                    assert_eq!(statement.nodes.last().unwrap().metrics.depth, 1);
+                    let mut json = Vec::new();
+                    report::render_json(&mut json, &report).unwrap();
+                    let mut text = Vec::new();
+                    let style = TextStyle {
+                        color: false,
+                        width: None,
+                        verbose: false,
+                    };
+                    report::text::render(&mut text, &report, style).unwrap();
+                    assert!(String::from_utf8(text).unwrap().contains("[depth "));
+                    let copy = explains.clone();
+                    drop((report, explains, copy, json));
+                }
+            })
+            .unwrap();
+        worker.join().unwrap();
     }
 }

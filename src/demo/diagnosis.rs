@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::{ExplainOptions, ParamValue, Runner, SqlStatement, split_statements};
-use crate::plan::{Analysis, Explain, NodeMetrics, analyze, parse_explain_value};
+use crate::plan::{Analysis, Explain, NodeMetrics, analyze};
 
 use super::{Error, QueryDiagnosis, Timing, median};
 
@@ -110,7 +110,9 @@ async fn explain_once(
     let output = runner
         .explain(&statement, &options, std::future::pending::<()>())
         .await?;
-    let explain = parse_explain_value(output.document)
+    let explain = output
+        .document
+        .explains()
         .map_err(|e| plan_error(format!("unreadable EXPLAIN output: {e}")))?
         .into_iter()
         .next()

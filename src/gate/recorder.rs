@@ -13,7 +13,7 @@ use crate::input::{self, InputError, Origin};
 use crate::pg::{
     self, ConnectionSettings, ExplainOptions, Runner, SqlStatement, environment, run_pooled,
 };
-use crate::plan::{analyze, parse_explain_value};
+use crate::plan::analyze;
 
 use super::{
     AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, QueryBaseline, ServerVersion, Timing,
@@ -232,7 +232,9 @@ where
                 return Ok(query);
             }
         };
-        let explain = parse_explain_value(output.document)
+        let explain = output
+            .document
+            .explains()
             .map_err(|e| RecordError::UnreadablePlan {
                 id: query.id.clone(),
                 reason: e.to_string(),

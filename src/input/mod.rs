@@ -121,7 +121,7 @@ pub fn read(paths: &[PathBuf], command: Option<&str>) -> Result<Vec<Source>, Inp
     if let Some(sql) = command {
         sources.push(Source {
             origin: Origin::Command,
-            text: sql.to_owned(),
+            text: sql.strip_prefix('\u{feff}').unwrap_or(sql).to_owned(),
         });
     }
     if !paths.is_empty() {

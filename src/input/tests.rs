@@ -174,3 +174,23 @@ fn command_line_params() {
             .contains("--params-json must be a JSON array")
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_dropped() {
+    let dir = tree(&[("bom.sql", "\u{feff}SELECT 1;\nSELECT 2")]);
+    let path = dir.path().join("bom.sql");
+    assert_eq!(read_file(&path).unwrap(), "SELECT 1;\nSELECT 2");
+    let sources = read(&[path], Some("\u{feff}SELECT 3")).unwrap();
+    let all = statements(&sources, None).unwrap();
+    let texts: Vec<&str> = all.iter().map(|s| s.statement.text.as_str()).collect();
+    assert_eq!(texts, ["SELECT 3", "SELECT 1", "SELECT 2"]);
+    assert!(matches!(
+        all[1].statement.kind,
+        crate::pg::StatementKind::Explainable { .. }
+    ));
+    // Offsets in messages still count the file's bytes.
+    match text::decode(b"\xef\xbb\xbfSELECT \xe9".to_vec(), "q.sql").unwrap_err() {
+        InputError::NotUtf8 { offset, .. } => assert_eq!(offset, 10),
+        other => panic!("{other}"),
+    }
+}

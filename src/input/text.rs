@@ -1,5 +1,6 @@
 //! Reading text: a file or standard input, decoded strictly so that a binary or Latin-1 file gets
-//! one clear message instead of a confusing syntax error from the server.
+//! one clear message instead of a confusing syntax error from the server. A UTF-8 byte-order mark
+//! at the start is dropped: it is not part of the text.
 
 use std::io::Read;
 use std::path::Path;
@@ -35,16 +36,27 @@ pub(super) fn unreadable(path: &Path, e: &std::io::Error) -> InputError {
     }
 }
 
-/// UTF-8 text without NUL bytes; `name` says whose bytes these are in the message.
-pub(super) fn decode(bytes: Vec<u8>, name: &str) -> Result<String, InputError> {
+/// The UTF-8 byte-order mark some Windows editors write at the start of a file.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// UTF-8 text without NUL bytes, a leading byte-order mark removed; `name` says whose bytes these
+/// are in the message (offsets count from the start of the file, mark included).
+pub(super) fn decode(mut bytes: Vec<u8>, name: &str) -> Result<String, InputError> {
+    let skipped = if bytes.starts_with(BOM) {
+        // In place: a large file is not copied.
+        bytes.drain(..BOM.len());
+        BOM.len()
+    } else {
+        0
+    };
     if let Some(offset) = bytes.iter().position(|b| *b == 0) {
         return Err(InputError::Binary {
             name: name.to_owned(),
-            offset,
+            offset: skipped + offset,
         });
     }
     String::from_utf8(bytes).map_err(|e| InputError::NotUtf8 {
         name: name.to_owned(),
-        offset: e.utf8_error().valid_up_to(),
+        offset: skipped + e.utf8_error().valid_up_to(),
     })
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{CancelToken, Client};
 
 use super::connect::ConnectionSettings;
@@ -23,6 +23,7 @@ use super::planner;
 use super::server_error::ServerError;
 use super::statements::{SideEffect, SqlStatement, StatementKind, side_effects};
 use super::{Error, describe_client_error};
+use crate::plan::RawPlan;
 
 /// The server a report ran on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -113,8 +114,8 @@ impl Default for ExplainOptions {
 /// The EXPLAIN JSON document the server returned for one statement.
 #[derive(Debug, Clone)]
 pub struct ExplainOutput {
-    /// The EXPLAIN document (psql's `FORMAT JSON` output), as the driver decoded it.
-    pub document: serde_json::Value,
+    /// The EXPLAIN document (psql's `FORMAT JSON` output), as the server sent it.
+    pub document: RawPlan,
     /// The exact command sent, `EXPLAIN (...) <statement>`.
     pub sent: String,
     /// The statement was executed (ANALYZE), inside a transaction that was rolled back.
@@ -356,7 +357,7 @@ impl Runner {
             }
         };
         Ok(ExplainOutput {
-            document,
+            document: planner::generic_raw(document)?,
             sent,
             rolled_back: false,
             writes,
@@ -384,7 +385,7 @@ async fn run_in_rolled_back_transaction(
     statement: &SqlStatement,
     options: &ExplainOptions,
     read_only: bool,
-) -> Result<serde_json::Value, Error> {
+) -> Result<RawPlan, Error> {
     let server_error = |e: tokio_postgres::Error| match e.as_db_error() {
         Some(db) if db.code() == &SqlState::QUERY_CANCELED && !options.timeout.is_zero() => {
             Error::Timeout(options.timeout)
@@ -423,19 +424,48 @@ async fn run_in_rolled_back_transaction(
     let row = rows
         .first()
         .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
-    // FORMAT JSON returns one row of type json; a server may also send it as text.
-    match row.try_get::<_, serde_json::Value>(0) {
-        Ok(document) => Ok(document),
-        Err(_) => {
-            let text: String = row.try_get(0).map_err(|e| {
-                Error::Config(format!(
-                    "unexpected EXPLAIN result: {}",
-                    describe_client_error(&e)
-                ))
-            })?;
-            serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))
-        }
+    explain_document(row)
+}
+
+/// The EXPLAIN document of `EXPLAIN (FORMAT JSON)`'s one row, kept as text: a plan of any depth
+/// loads, where the driver's JSON decoding stops at 128 nested values (a 61-table join).
+pub(crate) fn explain_document(row: &tokio_postgres::Row) -> Result<RawPlan, Error> {
+    let JsonText(text) = row.try_get(0).map_err(|e| {
+        Error::Config(format!(
+            "unexpected EXPLAIN result: {}",
+            describe_client_error(&e)
+        ))
+    })?;
+    document_from_text(text)
+}
+
+/// An EXPLAIN document's text, checked to be JSON.
+pub(crate) fn document_from_text(text: String) -> Result<RawPlan, Error> {
+    RawPlan::from_text(text)
+        .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))
+}
+
+/// A `json`, `jsonb` or text column's JSON text, undecoded.
+pub(crate) struct JsonText(pub(crate) String);
+
+impl<'a> FromSql<'a> for JsonText {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        // Binary jsonb is a version byte (1) and the text.
+        let raw = match *ty {
+            Type::JSONB => match raw.split_first() {
+                Some((1, text)) => text,
+                _ => return Err("unsupported jsonb format version".into()),
+            },
+            _ => raw,
+        };
+        Ok(JsonText(std::str::from_utf8(raw)?.to_owned()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::JSON | Type::JSONB | Type::TEXT | Type::VARCHAR | Type::UNKNOWN
+        )
     }
 }
 

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use super::explain::{JsonText, document_from_text, explain_document};
 use super::{Error, ParamValue};
-use crate::plan::{Explain, parse_explain_value};
+use crate::plan::{Explain, RawPlan};
 
 /// First server version with `EXPLAIN (GENERIC_PLAN)`.
 const GENERIC_PLAN_VERSION: i32 = 160000;
@@ -41,9 +42,7 @@ pub async fn explain_in_transaction(
         let row = rows
             .first()
             .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
-        document(row.try_get::<_, serde_json::Value>(0).ok(), || {
-            row.try_get::<_, String>(0).ok()
-        })
+        document(explain_document(row)?)
     }
     .await;
     client
@@ -62,10 +61,15 @@ pub async fn explain_generic(
     sql: &str,
     server_version_num: i32,
 ) -> Result<Explain, Error> {
-    let value = generic_document(client, sql, server_version_num, "VERBOSE, FORMAT JSON")
+    let text = generic_document(client, sql, server_version_num, "VERBOSE, FORMAT JSON")
         .await
         .map_err(|failed| Error::Client(failed.error))?;
-    document(Some(value), || None)
+    document(generic_raw(text)?)
+}
+
+/// A generic plan's document as [`generic_document`] returned it, checked to be JSON.
+pub fn generic_raw(text: Option<String>) -> Result<RawPlan, Error> {
+    document_from_text(text.ok_or_else(|| Error::Config("EXPLAIN returned no plan".into()))?)
 }
 
 /// A generic plan's command that the server refused: the command sent, and the byte offset where
@@ -84,15 +88,16 @@ pub fn has_generic_plan_option(server_version_num: i32) -> bool {
     server_version_num >= GENERIC_PLAN_VERSION
 }
 
-/// The EXPLAIN document of `sql`'s generic plan, explained with `options` (e.g.
-/// `VERBOSE, FORMAT JSON`; never ANALYZE: nothing is executed), as [`explain_generic`] plans it.
-/// Runs in a rolled-back savepoint of the caller's transaction.
+/// The EXPLAIN document's text of `sql`'s generic plan (`None` when the server sent no row),
+/// explained with `options` (e.g. `VERBOSE, FORMAT JSON`; never ANALYZE: nothing is executed), as
+/// [`explain_generic`] plans it; [`generic_raw`] checks it. Runs in a rolled-back savepoint of the
+/// caller's transaction.
 pub async fn generic_document(
     client: &Client,
     sql: &str,
     server_version_num: i32,
     options: &str,
-) -> Result<serde_json::Value, GenericFailure> {
+) -> Result<Option<String>, GenericFailure> {
     let other = |error| GenericFailure {
         error,
         sent: String::new(),
@@ -132,7 +137,7 @@ async fn generic_plan_option(
     client: &Client,
     sql: &str,
     options: &str,
-) -> Result<serde_json::Value, GenericFailure> {
+) -> Result<Option<String>, GenericFailure> {
     let sent = format!("EXPLAIN (GENERIC_PLAN, {options}) {sql}");
     // The simple query protocol: `$n` stay placeholders of the statement, not of the EXPLAIN.
     let messages = client
@@ -143,16 +148,14 @@ async fn generic_plan_option(
         SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
         _ => None,
     });
-    Ok(text
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(serde_json::Value::Null))
+    Ok(text)
 }
 
 async fn prepared_generic(
     client: &Client,
     sql: &str,
     options: &str,
-) -> Result<serde_json::Value, GenericFailure> {
+) -> Result<Option<String>, GenericFailure> {
     let name = format!(
         "pgdiag_generic_{}_{}",
         std::process::id(),
@@ -188,30 +191,13 @@ async fn prepared_generic(
         .await
         .map_err(failure("", sql))?;
     let row = explained.map_err(failure(&explain, sql))?;
-    Ok(match row.try_get::<_, serde_json::Value>(0) {
-        Ok(value) => value,
-        Err(_) => row
-            .try_get::<_, String>(0)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(serde_json::Value::Null),
-    })
+    let JsonText(text) = row.try_get(0).map_err(failure(&explain, sql))?;
+    Ok(Some(text))
 }
 
-/// The EXPLAIN JSON document as json or, from some servers and the simple protocol, as text.
-fn document(
-    json: Option<serde_json::Value>,
-    text: impl FnOnce() -> Option<String>,
-) -> Result<Explain, Error> {
-    let value = match json {
-        Some(value) => value,
-        None => {
-            let text = text().ok_or_else(|| Error::Config("EXPLAIN returned no plan".into()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))?
-        }
-    };
-    parse_explain_value(value)
+/// The plan of an EXPLAIN JSON document (any depth).
+fn document(raw: RawPlan) -> Result<Explain, Error> {
+    raw.explains()
         .map_err(|e| Error::Config(format!("unreadable EXPLAIN output: {e}")))?
         .into_iter()
         .next()

@@ -20,6 +20,23 @@ use sqlparser::parser::{Parser, ParserError};
 /// What stands in for a subplan or initplan result: a parameter, like the value it computes.
 const PLACEHOLDER: &str = "$999";
 
+/// Condition text longer than this is not parsed: sqlparser takes tens of bytes of memory per
+/// byte of input, and only long literal lists (`id = ANY ('{1,2,...}'::integer[])` from a huge
+/// `IN (...)`) get there. Such a condition reads as [`PredicateKind::Other`] and names no columns;
+/// the other conjuncts of its node are still read.
+pub const MAX_PARSED_CONDITION_BYTES: usize = 100_000;
+
+/// A parser over `text`, refused above [`MAX_PARSED_CONDITION_BYTES`].
+fn parser(text: &str) -> Result<Parser<'static>, ParserError> {
+    if text.len() > MAX_PARSED_CONDITION_BYTES {
+        return Err(ParserError::ParserError(format!(
+            "condition of {} bytes not parsed (limit {MAX_PARSED_CONDITION_BYTES})",
+            text.len()
+        )));
+    }
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(text)
+}
+
 /// The table a condition is read for: a column qualified by `alias` or `relation` (or not
 /// qualified at all) belongs to it.
 #[derive(Debug, Clone, Copy)]
@@ -169,9 +186,7 @@ fn next_plan_reference(text: &str) -> Option<(usize, usize)> {
 }
 
 fn parse_expr(text: &str) -> Result<Expr, ParserError> {
-    Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(text)?
-        .parse_expr()
+    parser(text)?.parse_expr()
 }
 
 /// The predicates of `condition` that concern `table`, one per AND-ed conjunct. Conjuncts that only

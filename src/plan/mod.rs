@@ -4,19 +4,24 @@
 //! plans alone. [`parse_explain`] finds and loads plans in pasted or saved text (JSON, psql output,
 //! auto_explain logs), [`model`] holds the typed tree, and [`analyze`] derives exclusive times,
 //! row totals, estimate factors and exclusive buffers; its module docs state the rules.
+//! [`deep`] keeps every walk safe at any depth; [`RawPlan`] carries a document as text.
 //! [`conditions`] is the one reader of the condition text nodes carry (filters, join conditions,
 //! sort keys), for diagnosis and advice alike.
 
 pub mod analysis;
 pub mod conditions;
+pub mod deep;
 pub mod model;
 pub mod node_type;
 pub mod parse;
+pub mod raw;
+pub mod synthetic;
 
 pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
-pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Trigger, Worker};
+pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Plans, Trigger, Worker};
 pub use node_type::NodeType;
-pub use parse::{ParseError, parse_explain, parse_explain_value};
+pub use parse::{ParseError, parse_explain, parse_explain_document, parse_explain_value};
+pub use raw::RawPlan;
 
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,13 @@
 //! from a newer server still loads. Derived figures live in [`super::analysis`].
 
 use std::collections::BTreeMap;
-use std::ops::{Add, AddAssign};
+use std::fmt;
+use std::ops::{Add, AddAssign, Deref, DerefMut};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use super::deep::grow;
 use super::node_type::NodeType;
 
 /// One EXPLAIN result: the plan tree plus the statement-level figures around it.
@@ -437,8 +439,8 @@ pub struct PlanNode {
     )]
     pub temp_io_write_time_ms: Option<f64>,
 
-    #[serde(rename = "Plans", default, skip_serializing_if = "Vec::is_empty")]
-    pub plans: Vec<PlanNode>,
+    #[serde(rename = "Plans", default, skip_serializing_if = "Plans::is_empty")]
+    pub plans: Plans,
 
     /// Keys not modelled above (node-specific details, newer versions), kept verbatim.
     #[serde(flatten)]
@@ -521,6 +523,97 @@ impl PlanNode {
             return None;
         }
         self.subplan_name.as_deref()?.strip_prefix("CTE ")
+    }
+}
+
+/// A node's children (`"Plans"`), a `Vec<PlanNode>` in every use (it derefs to one). Its own type
+/// keeps a plan of any depth safe (see [`super::deep`]): dropping takes the tree apart in a loop,
+/// and cloning, printing and (de)serializing run each level under [`grow`].
+#[derive(Default)]
+pub struct Plans(pub Vec<PlanNode>);
+
+impl Plans {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(mut self) -> Vec<PlanNode> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Deref for Plans {
+    type Target = Vec<PlanNode>;
+    fn deref(&self) -> &Vec<PlanNode> {
+        &self.0
+    }
+}
+
+impl DerefMut for Plans {
+    fn deref_mut(&mut self) -> &mut Vec<PlanNode> {
+        &mut self.0
+    }
+}
+
+impl From<Vec<PlanNode>> for Plans {
+    fn from(plans: Vec<PlanNode>) -> Self {
+        Plans(plans)
+    }
+}
+
+impl FromIterator<PlanNode> for Plans {
+    fn from_iter<I: IntoIterator<Item = PlanNode>>(iter: I) -> Self {
+        Plans(iter.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Plans {
+    type Item = &'a PlanNode;
+    type IntoIter = std::slice::Iter<'a, PlanNode>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Plans {
+    type Item = &'a mut PlanNode;
+    type IntoIter = std::slice::IterMut<'a, PlanNode>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter_mut()
+    }
+}
+
+impl Drop for Plans {
+    /// Iterative: the derived drop would recurse once per plan level.
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.0);
+        while let Some(mut node) = pending.pop() {
+            pending.append(&mut node.plans.0);
+        }
+    }
+}
+
+impl Clone for Plans {
+    fn clone(&self) -> Self {
+        grow(|| Plans(self.0.clone()))
+    }
+}
+
+impl fmt::Debug for Plans {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        grow(|| self.0.fmt(f))
+    }
+}
+
+impl Serialize for Plans {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        grow(|| self.0.serialize(serializer))
+    }
+}
+
+impl<'de> Deserialize<'de> for Plans {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        grow(|| Vec::<PlanNode>::deserialize(deserializer).map(Plans))
     }
 }
 

@@ -13,10 +13,17 @@
 //! The scanner walks the text once: at every `{` or `[` it asks serde_json for one value; text in
 //! between (log prefixes, headers) is skipped. After a syntax error it resumes where the error was
 //! found, so the work stays linear in the input size even for garbage.
+//!
+//! Documents are read from their text into the typed tree, never through a `serde_json::Value`,
+//! with no nesting limit and at any depth (see [`super::deep`]).
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use serde_json::value::RawValue;
 use thiserror::Error;
 
+use super::deep;
 use super::model::{Explain, PlanNode};
 
 /// Why no plan could be loaded. Messages are one line, for terminals and CI annotations.
@@ -52,11 +59,19 @@ pub fn parse_explain(input: &str) -> Result<Vec<Explain>, ParseError> {
     let cleaned = strip_psql_decoration(input);
     let text = cleaned.as_deref().unwrap_or(input);
 
-    // Fast path: the whole input is one JSON document (the common case, and the large-plan case).
-    if let Ok(value) = serde_json::from_str::<Value>(text)
-        && jsonlog_message(&value).is_none()
+    // Fast path: the whole input is the array EXPLAIN returns (the common case, and the
+    // large-plan case), read straight into the typed tree.
+    if let Ok(explains) = deep::from_str::<Vec<Explain>>(text)
+        && !explains.is_empty()
     {
-        return explains_from_value(value, true).map_err(|reason| ParseError::NotAPlan { reason });
+        return Ok(explains);
+    }
+    // The whole input is one JSON document of another shape.
+    if let Ok(document) = serde_json::from_str::<&RawValue>(text)
+        && jsonlog_message(document.get()).is_none()
+    {
+        return explains_from_json(document.get(), true)
+            .map_err(|reason| ParseError::NotAPlan { reason });
     }
 
     let scan = scan_documents(text);
@@ -91,19 +106,23 @@ fn scan_documents(text: &str) -> Scan {
         let at_input_start = start == first_content;
         let primary = at_input_start || text[..start].trim_end().ends_with("plan:");
 
-        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        // Each candidate is first only delimited (serde_json skips a value with a loop, at any
+        // depth), then read.
+        let mut stream =
+            serde_json::Deserializer::from_str(&text[start..]).into_iter::<&RawValue>();
         match stream.next() {
-            Some(Ok(value)) => {
+            Some(Ok(document)) => {
                 position = start + stream.byte_offset();
-                if let Some(message) = jsonlog_message(&value) {
-                    let nested = scan_documents(message);
+                let document = document.get();
+                if let Some(message) = jsonlog_message(document) {
+                    let nested = scan_documents(&message);
                     scan.explains.extend(nested.explains);
                     if scan.first_primary_error.is_none() {
                         scan.first_primary_error = nested.first_primary_error;
                     }
                     continue;
                 }
-                match explains_from_value(value, at_input_start) {
+                match explains_from_json(document, at_input_start) {
                     Ok(mut explains) => {
                         if let Some(duration) = auto_explain_duration_ms(&text[..start]) {
                             for explain in &mut explains {
@@ -147,71 +166,127 @@ fn scan_documents(text: &str) -> Scan {
 }
 
 /// Plans from a JSON document already parsed (what a database driver returns for
-/// `EXPLAIN (FORMAT JSON)`), without going through text again.
+/// `EXPLAIN (FORMAT JSON)`), without going through text again. For documents built in memory;
+/// text from elsewhere goes through [`parse_explain_document`], which is safe at any depth.
 pub fn parse_explain_value(value: Value) -> Result<Vec<Explain>, ParseError> {
-    explains_from_value(value, true).map_err(|reason| ParseError::NotAPlan { reason })
+    let usual = match &value {
+        Value::Array(items) => !items.is_empty() && items.iter().all(|i| i.get("Plan").is_some()),
+        Value::Object(object) => object.contains_key("Plan"),
+        _ => false,
+    };
+    if usual {
+        let explains = match value {
+            Value::Array(_) => deep::from_value::<Vec<Explain>>(value),
+            object => deep::from_value::<Explain>(object).map(|explain| vec![explain]),
+        };
+        return explains.map_err(|e| ParseError::NotAPlan {
+            reason: e.to_string(),
+        });
+    }
+    // Not the usual shape: its text says why.
+    let text = value.to_string();
+    deep::drop_value(value);
+    parse_explain_document(&text)
 }
 
-/// Converts one JSON value into plans, or says why it is not one.
-fn explains_from_value(value: Value, allow_bare_node: bool) -> Result<Vec<Explain>, String> {
-    match value {
-        Value::Array(items) => {
+/// Plans from one JSON document's text: the array `EXPLAIN (FORMAT JSON)` returns, an object with
+/// a `"Plan"` key, or a bare plan node. Any depth.
+pub fn parse_explain_document(text: &str) -> Result<Vec<Explain>, ParseError> {
+    if let Ok(explains) = deep::from_str::<Vec<Explain>>(text)
+        && !explains.is_empty()
+    {
+        return Ok(explains);
+    }
+    serde_json::from_str::<&RawValue>(text).map_err(|error| ParseError::InvalidJson {
+        line: error.line(),
+        column: error.column(),
+        message: message_without_position(&error),
+    })?;
+    explains_from_json(text, true).map_err(|reason| ParseError::NotAPlan { reason })
+}
+
+/// Converts one JSON document (valid JSON, as text) into plans, or says why it is not one.
+fn explains_from_json(document: &str, allow_bare_node: bool) -> Result<Vec<Explain>, String> {
+    match document.trim_start().as_bytes().first() {
+        Some(b'[') => {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(document).map_err(|e| message_without_position(&e))?;
             if items.is_empty() {
                 return Err("empty JSON array".to_string());
             }
             items
                 .into_iter()
-                .map(|item| match item {
-                    Value::Object(object) => explain_from_object(object, false),
+                .map(|item| match describe(item.get()) {
+                    "an object" => explain_from_object(item.get(), false),
                     other => Err(format!(
-                        "array element is {}, expected an object with a \"Plan\" key",
-                        describe(&other)
+                        "array element is {other}, expected an object with a \"Plan\" key"
                     )),
                 })
                 .collect()
         }
-        Value::Object(object) => explain_from_object(object, allow_bare_node).map(|e| vec![e]),
-        other => Err(format!(
+        Some(b'{') => explain_from_object(document, allow_bare_node).map(|e| vec![e]),
+        _ => Err(format!(
             "found {}, expected an array or an object with a \"Plan\" key",
-            describe(&other)
+            describe(document)
         )),
     }
 }
 
-fn explain_from_object(
-    object: Map<String, Value>,
-    allow_bare_node: bool,
-) -> Result<Explain, String> {
-    if object.contains_key("Plan") {
-        return serde_json::from_value(Value::Object(object)).map_err(|e| format!("{e}"));
+/// The keys that tell what an object is, read without building the rest.
+#[derive(Deserialize)]
+struct ObjectKeys<'a> {
+    #[serde(rename = "Plan", default)]
+    plan: Option<IgnoredAny>,
+    #[serde(rename = "Node Type", default)]
+    node_type: Option<IgnoredAny>,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
+}
+
+fn object_keys(object: &str) -> Option<ObjectKeys<'_>> {
+    serde_json::from_str(object).ok()
+}
+
+fn explain_from_object(object: &str, allow_bare_node: bool) -> Result<Explain, String> {
+    let error = match deep::from_str::<Explain>(object) {
+        Ok(explain) => return Ok(explain),
+        Err(error) => error,
+    };
+    let keys = object_keys(object);
+    if keys.as_ref().is_some_and(|k| k.plan.is_some()) {
+        return Err(message_without_position(&error));
     }
-    if allow_bare_node && object.contains_key("Node Type") {
-        return serde_json::from_value::<PlanNode>(Value::Object(object))
+    if allow_bare_node && keys.is_some_and(|k| k.node_type.is_some()) {
+        return deep::from_str::<PlanNode>(object)
             .map(Explain::from_plan)
-            .map_err(|e| format!("{e}"));
+            .map_err(|e| message_without_position(&e));
     }
     Err("object has no \"Plan\" key".to_string())
 }
 
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// What kind of JSON value `document` (valid JSON) is.
+fn describe(document: &str) -> &'static str {
+    match document.trim_start().as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "a number",
     }
 }
 
 /// PG15's `log_destination = jsonlog` writes one JSON object per line; an auto_explain entry's
 /// `message` string holds the `duration: ... plan:` header and the plan, which we scan again.
-fn jsonlog_message(value: &Value) -> Option<&str> {
-    let object = value.as_object()?;
-    if object.contains_key("Plan") {
+fn jsonlog_message(document: &str) -> Option<String> {
+    if describe(document) != "an object" {
         return None;
     }
-    let message = object.get("message")?.as_str()?;
+    let keys = object_keys(document)?;
+    if keys.plan.is_some() {
+        return None;
+    }
+    let message: String = serde_json::from_str(keys.message?.get()).ok()?;
     message.contains("plan:").then_some(message)
 }
 

@@ -8,7 +8,7 @@ pub use crate::pg::ServerInfo;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{Check, DiagnoseConfig, Finding, diagnose_with};
-use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
+use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode, RawPlan};
 
 /// Version of the JSON report schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -115,7 +115,7 @@ pub struct StatementReport {
     #[serde(default)]
     pub checks: Vec<Check>,
     /// The EXPLAIN JSON document exactly as PostgreSQL produced it (for pev2, explain.depesz...).
-    pub plan: Option<serde_json::Value>,
+    pub plan: Option<RawPlan>,
     /// Present when the statement could not be explained.
     pub error: Option<ErrorReport>,
     /// `$n` without values, planned generically (`EXPLAIN (GENERIC_PLAN)` on PostgreSQL 16+, a
@@ -316,7 +316,7 @@ impl StatementReport {
         sql: Option<String>,
         explain: &Explain,
         analysis: &Analysis,
-        raw_plan: Option<serde_json::Value>,
+        raw_plan: Option<RawPlan>,
         diagnose_config: &DiagnoseConfig,
     ) -> Self {
         let plan_nodes = explain.plan.preorder();

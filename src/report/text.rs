@@ -378,6 +378,9 @@ fn node_title(node: &NodeReport) -> String {
     title
 }
 
+/// How many levels of tree rails are drawn before a node's label.
+const DRAWN_DEPTH: usize = 24;
+
 /// Tree glyphs for each node of a depth-first node list.
 fn tree_prefixes(nodes: &[NodeReport]) -> Vec<String> {
     // A node is the last of its siblings when no later node shares its parent.
@@ -404,8 +407,14 @@ fn tree_prefixes(nodes: &[NodeReport]) -> Vec<String> {
         while open.len() < depth - 1 {
             open.push(false);
         }
+        // Past DRAWN_DEPTH levels the rails would fill the terminal (and make the output grow
+        // with the square of the depth): the depth is written instead, then the nearest rails.
         let mut p = String::new();
-        for &rail in &open {
+        let hidden = open.len().saturating_sub(DRAWN_DEPTH);
+        if hidden > 0 {
+            p.push_str(&format!("[depth {depth}] "));
+        }
+        for &rail in &open[hidden..] {
             p.push_str(if rail { "│  " } else { "   " });
         }
         p.push_str(if last_child[i] { "└─ " } else { "├─ " });

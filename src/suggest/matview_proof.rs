@@ -14,7 +14,6 @@ use tokio_postgres::error::SqlState;
 
 use crate::advise::matview::MatviewSuggestion;
 use crate::pg::{self, Error, ParamValue, split_statements};
-use crate::plan::parse_explain_value;
 
 /// What building the view showed.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,15 +158,8 @@ async fn median_execution_ms(
         let row = rows
             .first()
             .ok_or_else(|| Error::Config("EXPLAIN returned no rows".into()))?;
-        let document: serde_json::Value = match row.try_get(0) {
-            Ok(document) => document,
-            Err(_) => {
-                let text: String = row.try_get(0)?;
-                serde_json::from_str(&text)
-                    .map_err(|e| Error::Config(format!("EXPLAIN returned invalid JSON: {e}")))?
-            }
-        };
-        let explain = parse_explain_value(document)
+        let explain = pg::explain::explain_document(row)?
+            .explains()
             .map_err(|e| Error::Config(format!("cannot read the EXPLAIN output: {e}")))?
             .into_iter()
             .next()

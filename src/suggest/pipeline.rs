@@ -30,7 +30,7 @@ use crate::pg::catalog::{
     ColumnType, ExistingIndex, column_is_c_collated, column_types, existing_indexes,
 };
 use crate::pg::{self, ParamValue, Runner, SqlStatement, hypopg, planner};
-use crate::plan::{Explain, analyze, parse_explain_value};
+use crate::plan::{Explain, analyze};
 
 /// Which verification the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,7 +393,7 @@ async fn plan_statement(
         .explain(statement, &explain_options, std::future::pending())
         .await;
     let (explain, generic) = match explained {
-        Ok(output) => match parse_explain_value(output.document) {
+        Ok(output) => match output.document.explains() {
             Ok(mut explains) if !explains.is_empty() => (explains.remove(0), false),
             Ok(_) => return Ok(failed(entry, "EXPLAIN returned no plan".into(), None)),
             Err(e) => {

@@ -554,7 +554,7 @@ mod tests {
             node_type: node_type.into(),
             total_cost: Some(cost),
             plan_rows: Some(rows),
-            plans,
+            plans: plans.into(),
             ..PlanNode::default()
         }
     }

@@ -179,13 +179,13 @@ fn finding(rule: &str, node_id: usize) -> Finding {
 fn both_sides_of_a_hash_join_get_their_join_keys() {
     let hash = PlanNode {
         node_type: "Hash".into(),
-        plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))],
+        plans: vec![scan("customers", "c", Some("(c.country = 'FR'::text)"))].into(),
         ..PlanNode::default()
     };
     let join = PlanNode {
         node_type: "Hash Join".into(),
         hash_cond: Some("(o.customer_id = c.id)".into()),
-        plans: vec![scan("orders", "o", None), hash],
+        plans: vec![scan("orders", "o", None), hash].into(),
         ..PlanNode::default()
     };
     let explain = Explain::from_plan(join);
@@ -452,7 +452,7 @@ fn a_sort_on_an_immutable_expression_gives_an_expression_key() {
     let sort = PlanNode {
         node_type: "Sort".into(),
         sort_key: Some(vec!["lower(u.name) DESC".into()]),
-        plans: vec![scan("users", "u", Some("(u.team_id = 7)"))],
+        plans: vec![scan("users", "u", Some("(u.team_id = 7)"))].into(),
         ..PlanNode::default()
     };
     let advice = candidates(

@@ -7,8 +7,7 @@ use sqlparser::ast::{
     AccessExpr, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArguments, Ident, InTarget, Value, WindowType,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::{Parser, ParserError};
+use sqlparser::parser::ParserError;
 use sqlparser::tokenizer::Token;
 
 use super::{TEXT_TYPES, preclean, split_top_level_and, strip_outer_parens, type_name};
@@ -121,7 +120,7 @@ fn explain_only_syntax_removed(text: &str) -> String {
 /// The whole of `text` as one expression: unlike `Parser::parse_expr` alone, trailing text is an
 /// error, so nothing after a readable prefix is silently skipped.
 fn parse_whole(text: &str) -> Result<Expr, ParserError> {
-    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(text)?;
+    let mut parser = super::parser(text)?;
     let expr = parser.parse_expr()?;
     match parser.peek_token().token {
         Token::EOF => Ok(expr),

@@ -601,3 +601,23 @@ fn coalesce_and_jsonb_field_extraction_key_expression_indexes() {
         "{two:?}"
     );
 }
+
+#[test]
+fn a_huge_literal_list_is_not_parsed_and_the_other_conjuncts_still_are() {
+    let ids = (0..30_000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let huge = format!("(o.id = ANY ('{{{ids}}}'::integer[]))");
+    assert!(huge.len() > MAX_PARSED_CONDITION_BYTES);
+    let both = format!("((o.status = 'paid'::text) AND {huge})");
+    assert_eq!(
+        summary(&parse_condition(&both, ORDERS))[0],
+        column("status", PredicateKind::Equality)
+    );
+    assert!(
+        parse_condition(&huge, ORDERS)
+            .iter()
+            .all(|p| p.kind == PredicateKind::Other)
+    );
+}
