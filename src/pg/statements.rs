@@ -425,7 +425,7 @@ fn side_effect_of(name: &str) -> Option<&'static str> {
         .map(|(_, effect)| *effect)
 }
 
-/// The calls in `sql` of functions that act outside the transaction ([`SIDE_EFFECT_FUNCTIONS`]),
+/// The calls in `sql` of functions that act outside the transaction (the `SIDE_EFFECT_FUNCTIONS` list),
 /// in order, each once. A call is a name (any case, schema-qualified or not, quoted or not)
 /// followed by `(`, found by sqlparser's tokenizer, so strings, comments and dollar-quoted bodies
 /// never match. What the statement reaches indirectly is beyond it: functions called by views,
