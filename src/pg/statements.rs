@@ -3,7 +3,8 @@
 //! sqlparser's tokenizer finds the statement boundaries (it knows quotes, dollar quotes and
 //! comments); the text sent to the server is always the user's original slice, never a
 //! re-serialized AST, so the server sees exactly what the user wrote. Inputs over 1 MiB are
-//! tokenized in chunks (submodule `chunked`) so that a 50 MB statement does not hold all its tokens at once.
+//! tokenized in chunks (submodule `chunked`) so that a 50 MB statement does not hold all its
+//! tokens at once.
 
 mod chunked;
 

@@ -631,6 +631,25 @@ mod tests {
     }
 
     #[test]
+    fn inputs_over_the_threshold_are_split_by_chunks_with_the_same_answers() {
+        let mut sql = "SELECT 1;\n-- pgdiag: params 2\n".to_owned();
+        sql.push_str("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x WHERE id IN (0");
+        while sql.len() <= LARGE_INPUT {
+            sql.push_str(",123456");
+        }
+        sql.push_str(") AND setval('s', 1) > 0;\nCOMMIT");
+        assert!(split_statements(&sql, CHUNK).is_some());
+        let split = super::super::split_statements(&sql);
+        assert_eq!(split, super::super::split_at_once(&sql));
+        assert_eq!(split.unwrap().len(), 3);
+        let effects: Vec<String> = super::super::side_effects(&sql)
+            .into_iter()
+            .map(|e| e.function)
+            .collect();
+        assert_eq!(effects, ["setval"]);
+    }
+
+    #[test]
     fn copy_data_and_doubtful_cuts_fall_back() {
         let copy = "COPY t FROM stdin;\n1, 2\n\\.\nSELECT 1, 2, 3";
         assert_eq!(split_statements(copy, 1), None);
