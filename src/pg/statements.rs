@@ -2,7 +2,11 @@
 //!
 //! sqlparser's tokenizer finds the statement boundaries (it knows quotes, dollar quotes and
 //! comments); the text sent to the server is always the user's original slice, never a
-//! re-serialized AST, so the server sees exactly what the user wrote.
+//! re-serialized AST, so the server sees exactly what the user wrote. Inputs over 1 MiB are
+//! tokenized in chunks (submodule `chunked`) so that a 50 MB statement does not hold all its
+//! tokens at once.
+
+mod chunked;
 
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
@@ -48,6 +52,16 @@ pub enum SplitError {
 /// say), the whole input is returned as one statement so that the server, the authority on
 /// PostgreSQL syntax, reports the error with its position.
 pub fn split_statements(sql: &str) -> Result<Vec<SqlStatement>, SplitError> {
+    if sql.len() > chunked::LARGE_INPUT
+        && let Some(split) = chunked::split_statements(sql, chunked::CHUNK)
+    {
+        return split;
+    }
+    split_at_once(sql)
+}
+
+/// [`split_statements`] from all the input's tokens at once.
+fn split_at_once(sql: &str) -> Result<Vec<SqlStatement>, SplitError> {
     let dialect = PostgreSqlDialect {};
     let tokens = match Tokenizer::new(&dialect, sql).tokenize_with_location() {
         Ok(t) => t,
@@ -436,6 +450,11 @@ pub fn side_effects(sql: &str) -> Vec<SideEffect> {
     let candidates = side_effect_candidates(sql);
     if candidates.is_empty() {
         return Vec::new();
+    }
+    if sql.len() > chunked::LARGE_INPUT
+        && let Some(found) = chunked::side_effects(sql, chunked::CHUNK)
+    {
+        return found;
     }
     let dialect = PostgreSqlDialect {};
     let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
