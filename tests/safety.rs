@@ -437,6 +437,50 @@ async fn running(client: &tokio_postgres::Client, marker: &str) -> i64 {
         .get(0)
 }
 
+/// Start `cmd`, wait until its statement (`marker`) runs on the server, send `signal`, and check
+/// the run ends with exit 2, says "cancelled on the server" once, and leaves nothing running
+/// there (a cancel, not a dropped connection the backend would notice only at its next write).
+async fn signal_while_running(
+    client: &tokio_postgres::Client,
+    cmd: std::process::Command,
+    marker: &str,
+    signal: nix::sys::signal::Signal,
+) -> std::process::Output {
+    let mut cmd = with_default_signals(cmd);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(client, marker).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{marker}: the statement never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).unwrap();
+    let sent = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{marker}: {stderr}");
+    assert!(sent.elapsed() < Duration::from_secs(10), "{marker}");
+    assert_eq!(
+        stderr.matches("cancelled on the server").count(),
+        1,
+        "{marker}: printed once:\n{stderr}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while running(client, marker).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{marker}: still running on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    output
+}
+
 #[tokio::test]
 async fn sigterm_sighup_and_sigint_cancel_the_statement_and_print_once() {
     use nix::sys::signal::Signal;
@@ -447,41 +491,9 @@ async fn sigterm_sighup_and_sigint_cancel_the_statement_and_print_once() {
             let sql = format!("SELECT pg_sleep(30) AS {marker}");
             let mut cmd = pgdiag_command();
             cmd.args(["explain", "--format", format, "--dsn", &url, "-c", &sql]);
-            let mut cmd = with_default_signals(cmd);
-            cmd.stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let child = cmd.spawn().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while running(&client, &marker).await == 0 {
-                assert!(
-                    Instant::now() < deadline,
-                    "{marker}: the query never started"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            nix::sys::signal::kill(pid, signal).unwrap();
-            let sent = Instant::now();
-            let output = child.wait_with_output().unwrap();
+            let output = signal_while_running(&client, cmd, &marker, signal).await;
             let stderr = String::from_utf8_lossy(&output.stderr);
-            assert_eq!(output.status.code(), Some(2), "{marker}: {stderr}");
-            assert!(sent.elapsed() < Duration::from_secs(10), "{marker}");
-            assert_eq!(
-                stderr.matches("cancelled on the server").count(),
-                1,
-                "{marker}: printed once:\n{stderr}"
-            );
             assert_eq!(stderr.lines().count(), 1, "{marker}: {stderr}");
-            // The server is no longer running it (a cancel, not a dropped connection that the
-            // backend would notice only at its next write).
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while running(&client, &marker).await > 0 {
-                assert!(
-                    Instant::now() < deadline,
-                    "{marker}: still running on the server"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
             if format == "json" {
                 let report: ExplainReport = serde_json::from_slice(&output.stdout).unwrap();
                 let error = report.statements[0].error.as_ref().unwrap();
@@ -512,36 +524,7 @@ async fn sigterm_cancels_suggest_and_baseline_too() {
         cmd.current_dir(dir.path())
             .args(&args)
             .args(["--dsn", &url]);
-        let mut cmd = with_default_signals(cmd);
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let child = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while running(&client, &marker).await == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "{marker}: the query never started"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{marker}: {stderr}");
-        assert_eq!(
-            stderr.matches("cancelled on the server").count(),
-            1,
-            "{marker}:\n{stderr}"
-        );
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while running(&client, &marker).await > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "{marker}: still running on the server"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        signal_while_running(&client, cmd, &marker, nix::sys::signal::Signal::SIGTERM).await;
     }
     assert!(
         !dir.path().join("b.json").exists(),
@@ -566,34 +549,8 @@ async fn sigterm_cancels_a_statement_waiting_for_a_lock() {
         "-c",
         &format!("SELECT count(*) AS {marker} FROM t"),
     ]);
-    let mut cmd = with_default_signals(cmd);
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while running(&client, marker).await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the statement never started waiting"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert_eq!(
-        stderr.matches("cancelled on the server").count(),
-        1,
-        "{stderr}"
-    );
-    // No lock request of pgdiag's is left in the queue behind the holder.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while running(&client, marker).await > 0 {
-        assert!(Instant::now() < deadline, "still waiting on the server");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Also checks no lock request of pgdiag's is left in the queue behind the holder.
+    signal_while_running(&client, cmd, marker, nix::sys::signal::Signal::SIGTERM).await;
     holder.batch_execute("ROLLBACK").await.unwrap();
 }
 
