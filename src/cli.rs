@@ -297,6 +297,11 @@ pub struct CheckArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// EXPLAIN ANALYZE runs per query [default: the baseline's]; needs a baseline recorded with
+    /// --analyze. More runs judge timings and findings near a threshold more surely.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: Option<u32>,
+
     #[command(flatten)]
     pub run: GateRunArgs,
 

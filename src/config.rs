@@ -12,6 +12,8 @@
 //! [check]
 //! cost_increase_pct = 15
 //! ignore = ["legacy/*.sql"]
+//! finding_margin = 0.5     # hysteresis of findings measured with --analyze
+//! timing = "advisory"      # or "fail": a significant execution-time increase fails the gate
 //!
 //! [check.queries."reports/monthly.sql#1"]
 //! cost_increase_pct = 50
@@ -92,6 +94,19 @@ impl Config {
             // toml's message spans several lines with a source excerpt; keep the first.
             message: e.message().to_owned(),
         })?;
+        let check = &config.check;
+        for (name, value) in [
+            ("finding_margin", check.finding_margin),
+            ("timing_increase_pct", check.timing_increase_pct),
+            ("timing_noise_floor_ms", check.timing_noise_floor_ms),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: format!("[check] {name} must be a number ≥ 0, got {value}"),
+                });
+            }
+        }
         Ok(config)
     }
 }
@@ -180,6 +195,30 @@ mod tests {
             config.check.queries["a.sql#1"].cost_increase_pct,
             Some(50.0)
         );
+    }
+
+    #[test]
+    fn check_section_sets_the_noise_rules_and_refuses_negative_margins() {
+        let defaults = Config::default().check;
+        assert_eq!(defaults.finding_margin, 0.5);
+        assert_eq!(defaults.timing, crate::gate::TimingVerdict::Advisory);
+        let (_d, path) = write(
+            "[check]\nfinding_margin = 1\ntiming = \"fail\"\ntiming_increase_pct = 20\ntiming_noise_floor_ms = 5\n",
+        );
+        let check = Config::load(Some(&path)).unwrap().check;
+        assert_eq!(check.finding_margin, 1.0);
+        assert_eq!(check.timing, crate::gate::TimingVerdict::Fail);
+        assert_eq!(check.timing_increase_pct, 20.0);
+        assert_eq!(check.timing_noise_floor_ms, 5.0);
+
+        let (_d, path) = write("[check]\nfinding_margin = -0.5\n");
+        let error = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            error.ends_with("[check] finding_margin must be a number ≥ 0, got -0.5"),
+            "{error}"
+        );
+        let (_d, path) = write("[check]\ntiming = \"sometimes\"\n");
+        assert!(Config::load(Some(&path)).is_err());
     }
 
     #[test]

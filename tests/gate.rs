@@ -454,3 +454,225 @@ async fn analyze_baselines_record_timings_and_findings_and_toml_ignores_queries(
     assert_eq!(product.status, QueryStatus::Ignored);
     assert_eq!(report.summary.ignored, 1);
 }
+
+/// 300k orders; `amount` has no index, so `ORDER BY amount DESC LIMIT 10` is a top-N sort of the
+/// whole table (the issue's query), and the customer lookup and the key range use indexes.
+const NOISE_SCHEMA: &str = "
+    CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric NOT NULL,
+                         note text NOT NULL);
+    INSERT INTO orders
+    SELECT g, (g::bigint * 7919) % 50000, (g % 1000) / 10.0, md5(g::text)
+    FROM generate_series(1, 300000) g;
+    CREATE INDEX orders_customer_id ON orders (customer_id);
+    CREATE TABLE tags (id int PRIMARY KEY, label text NOT NULL);
+    INSERT INTO tags SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+    VACUUM ANALYZE;
+";
+
+/// Three queries: the top-N sort, an index lookup, and a query whose small top-N sort (of `tags`)
+/// is a few percent of its time next to a count over `orders`: near the rule's 5% threshold.
+fn write_noise_queries(dir: &Path) {
+    std::fs::write(
+        dir.join("orders.sql"),
+        "SELECT id, amount FROM orders ORDER BY amount DESC LIMIT 10;\n\n\
+         SELECT * FROM orders WHERE customer_id = 42;\n\n\
+         SELECT * FROM (SELECT id, label FROM tags ORDER BY label LIMIT 5) t\n\
+         CROSS JOIN (SELECT count(*) FROM orders WHERE note LIKE '%ab%') c;\n",
+    )
+    .unwrap();
+}
+
+/// Keeps the machine busy while it lives: clients running CPU-heavy queries on other databases of
+/// the same cluster, and a spinning thread; stopped and joined on drop.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    spinner: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    async fn start(clients: usize) -> Load {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (_, client) = database("gatenoiseload", "").await;
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    client
+                        .simple_query(
+                            "SELECT count(*) FROM generate_series(1, 1000000) g WHERE g % 7 = 0",
+                        )
+                        .await
+                        .expect("load query");
+                }
+            }));
+        }
+        let spinning = stop.clone();
+        let spinner = std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !spinning.load(Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+        Load {
+            stop,
+            tasks,
+            spinner: Some(spinner),
+        }
+    }
+
+    async fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for task in std::mem::take(&mut self.tasks) {
+            task.await.expect("load task");
+        }
+        if let Some(spinner) = self.spinner.take() {
+            spinner.join().expect("spinner");
+        }
+    }
+}
+
+/// Issue 18: unchanged input, unchanged verdict. Baselines in both modes, then checks of the same
+/// queries on the same data while the machine is loaded: no check may fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_18_unchanged_input_passes_every_check_on_a_busy_machine() {
+    let (url, _client) = database("gatenoise", NOISE_SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_noise_queries(repo.path());
+    let load = Load::start(2).await;
+
+    for (mode, extra) in [
+        ("plan", &[][..]),
+        ("analyze", &["--analyze", "--runs", "3"][..]),
+    ] {
+        let out = format!("base-{mode}.json");
+        let mut args = vec!["baseline", "orders.sql", "--dsn", &url, "--out", &out];
+        args.extend_from_slice(extra);
+        let run = pgdiag_in(repo.path(), &[], &args);
+        assert_eq!(run.code, 0, "{}", run.all_output());
+        for attempt in 1..=5 {
+            let run = pgdiag_in(
+                repo.path(),
+                &[],
+                &[
+                    "check",
+                    "--baseline",
+                    &out,
+                    "--dsn",
+                    &url,
+                    "--format",
+                    "json",
+                ],
+            );
+            run.assert_no_panic();
+            let report: CheckReport = serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|e| panic!("invalid check report ({e}):\n{}", run.all_output()));
+            let regressions: Vec<_> = report
+                .queries
+                .iter()
+                .flat_map(|q| q.regressions.iter().map(move |c| (&q.id, &c.message)))
+                .collect();
+            assert_eq!(
+                (run.code, regressions.len()),
+                (0, 0),
+                "{mode} check {attempt} failed on unchanged input: {regressions:?}"
+            );
+            assert_eq!(report.summary.total, 3);
+        }
+    }
+    load.stop().await;
+}
+
+/// The hysteresis does not hide a real change: once the index that delivered the order is gone,
+/// the top-N sort is new in every run, and the gate fails naming it (and the lost index).
+#[tokio::test]
+async fn issue_18_a_real_new_finding_still_fails_the_gate() {
+    let (url, client) = database(
+        "gatenoisereal",
+        &format!("{NOISE_SCHEMA} CREATE INDEX orders_amount ON orders (amount);"),
+    )
+    .await;
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("top.sql"),
+        "SELECT id, amount FROM orders ORDER BY amount DESC LIMIT 10;\n",
+    )
+    .unwrap();
+    // One process per query (for pgdiag's sessions): the sort and the scan are the whole of its
+    // time in every run.
+    let name: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" SET max_parallel_workers_per_gather = 0"
+        ))
+        .await
+        .unwrap();
+    let run = pgdiag_in(
+        repo.path(),
+        &[],
+        &[
+            "baseline",
+            "top.sql",
+            "--dsn",
+            &url,
+            "--analyze",
+            "--runs",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all_output());
+
+    client
+        .batch_execute("DROP INDEX orders_amount")
+        .await
+        .unwrap();
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 1, "{report:?}");
+    let query = &report.queries[0];
+    assert_eq!(query.status, QueryStatus::Regressed);
+    let finding = query
+        .regressions
+        .iter()
+        .find(|c| c.kind == ChangeKind::NewFinding)
+        .unwrap_or_else(|| panic!("no new finding: {query:?}"));
+    assert!(
+        finding
+            .message
+            .starts_with("new finding unindexed-sort on public.orders"),
+        "{}",
+        finding.message
+    );
+    assert_eq!(finding.baseline.as_deref(), Some("absent"));
+    assert!(
+        query
+            .regressions
+            .iter()
+            .any(|c| c.kind == ChangeKind::IndexNoLongerUsed
+                && c.baseline.as_deref() == Some("orders_amount used")),
+        "{query:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_runs_needs_an_analysed_baseline() {
+    let (url, _client) = database("gatenoiseruns", SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_queries(repo.path());
+    let run = pgdiag_in(repo.path(), &[], &["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--runs", "3"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("--runs needs a baseline recorded with --analyze"),
+        "{}",
+        run.stderr
+    );
+}

@@ -17,6 +17,7 @@ pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Ou
         jobs: args.run.jobs,
         timeout: args.run.timeout,
         diagnose: config.diagnose,
+        finding_margin: config.check.finding_margin,
     };
     let progress = record_progress(&files, &options);
     let recorded = record(&settings, &files, &options, interrupted, &|| {

@@ -9,7 +9,8 @@ use anyhow::anyhow;
 
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::gate::{
-    RecordOptions, compare, describe, load_baseline, read_query_files, record, write_baseline,
+    RecordOptions, Recorded, compare_with, describe, load_baseline, read_query_files, record_runs,
+    write_baseline,
 };
 use crate::pg::{ConnectionSettings, ProcessEnv};
 use crate::report::{self, TextStyle};
@@ -48,26 +49,42 @@ pub async fn run(
     } else {
         read_query_files(&paths)?
     };
+    // Compare like with like: analyse when the baseline was recorded with --analyze.
+    let baseline_runs = baseline.as_ref().and_then(|b| b.analyze).map(|a| a.runs);
+    let analyze_runs = match (args.runs, baseline_runs) {
+        (Some(_), None) => {
+            return Err(anyhow!(
+                "--runs needs a baseline recorded with --analyze ({} holds estimated plans only, and \
+                 check compares like with like); record one with `pgdiag baseline --analyze`",
+                args.baseline.display()
+            ));
+        }
+        (runs, baseline_runs) => runs.or(baseline_runs),
+    };
     let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
     let options = RecordOptions {
-        // Compare like with like: analyse when the baseline was recorded with --analyze.
-        analyze_runs: baseline.as_ref().and_then(|b| b.analyze).map(|a| a.runs),
+        analyze_runs,
         jobs: args.run.jobs,
         timeout: args.run.timeout,
         diagnose: config.diagnose,
+        finding_margin: config.check.finding_margin,
     };
     let progress = record_progress(&files, &options);
-    let recorded = record(&settings, &files, &options, interrupted, &|| {
+    let recorded = record_runs(&settings, &files, &options, interrupted, &|| {
         progress.inc(1)
     })
     .await;
     progress.finish_and_clear();
-    let (current, relation_rows) = recorded?;
+    let Recorded {
+        baseline: current,
+        relation_rows,
+        runs,
+    } = recorded?;
 
     if args.update {
         write_baseline(&args.baseline, &current)?;
         if let Some(old) = &baseline {
-            let report = compare(old, &current, &relation_rows, &config.check);
+            let report = compare_with(old, &current, &relation_rows, &runs, &config.check);
             let s = &report.summary;
             writeln!(
                 err,
@@ -79,7 +96,7 @@ pub async fn run(
         return Ok(Outcome::Ok);
     }
     let baseline = baseline.expect("checked above: without --update a baseline is loaded");
-    let report = compare(&baseline, &current, &relation_rows, &config.check);
+    let report = compare_with(&baseline, &current, &relation_rows, &runs, &config.check);
     let format = args.format.unwrap_or_else(|| {
         if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
             CheckFormat::Github

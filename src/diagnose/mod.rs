@@ -64,16 +64,22 @@ impl Severity {
     /// The tier of a finding: the lower of the share tier and the absolute-time tier. Every rule's
     /// severity comes from here (through [`Context::finding`]).
     pub fn for_stake(share: f64, ms: f64, thresholds: &Thresholds) -> Severity {
-        Severity::for_share(share).min(Severity::for_ms(ms, thresholds))
+        Severity::for_share_with(share, thresholds).min(Severity::for_ms(ms, thresholds))
     }
 
-    /// The tier for a share (0..1) of execution time at stake.
+    /// The tier for a share (0..1) of execution time at stake, at the default share tiers.
     pub fn for_share(share: f64) -> Severity {
-        if share > 0.90 {
+        Severity::for_share_with(share, &Thresholds::default())
+    }
+
+    /// The tier for a share (0..1) of execution time at stake, from the `severity_*_min_share`
+    /// thresholds.
+    pub fn for_share_with(share: f64, thresholds: &Thresholds) -> Severity {
+        if share > thresholds.severity_critical_min_share {
             Severity::Critical
-        } else if share > 0.40 {
+        } else if share > thresholds.severity_warning_min_share {
             Severity::Warning
-        } else if share > 0.10 {
+        } else if share > thresholds.severity_notice_min_share {
             Severity::Notice
         } else {
             Severity::Info
@@ -151,6 +157,11 @@ pub struct Thresholds {
     pub severity_notice_min_ms: f64,
     pub severity_warning_min_ms: f64,
     pub severity_critical_min_ms: f64,
+    /// Severity: share of execution time a finding needs (strictly more) to be a notice, a
+    /// warning, critical (the tiers pev2 and depesz use: 10%, 40%, 90%).
+    pub severity_notice_min_share: f64,
+    pub severity_warning_min_share: f64,
+    pub severity_critical_min_share: f64,
     /// seq-scan: a scan reading fewer rows than this (over all loops) is a small table.
     pub seq_scan_min_rows: f64,
     /// seq-scan: share of the rows read that the filter discards to count as selective.
@@ -198,6 +209,9 @@ impl Default for Thresholds {
             severity_notice_min_ms: 1.0,
             severity_warning_min_ms: 10.0,
             severity_critical_min_ms: 100.0,
+            severity_notice_min_share: 0.10,
+            severity_warning_min_share: 0.40,
+            severity_critical_min_share: 0.90,
             seq_scan_min_rows: 10_000.0,
             seq_scan_min_removed_share: 0.5,
             seq_scan_min_loops: 100.0,
@@ -215,6 +229,51 @@ impl Default for Thresholds {
             planning_min_ms: 5.0,
             join_max_kept_share: 0.10,
             unindexed_fk_min_rows: 1_000.0,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The same thresholds made `factor` times harder to clear (`factor` > 1) or easier
+    /// (`factor` < 1): every minimum (rows, loops, times, shares, factors, ratios) is multiplied by
+    /// `factor`, the one maximum (`join_max_kept_share`) divided by it, and shares stay within
+    /// 0..1. The CI gate diagnoses each run at `1 + margin` and `1 / (1 + margin)` so a finding
+    /// near a threshold does not flap between runs (hysteresis).
+    pub fn scaled(&self, factor: f64) -> Thresholds {
+        let factor = if factor.is_finite() && factor > 0.0 {
+            factor
+        } else {
+            1.0
+        };
+        let min = |value: f64| value * factor;
+        let share = |value: f64| (value * factor).min(1.0);
+        // A ratio that must stay at least 1 to mean anything (a misestimate factor below 1 would
+        // flag every node).
+        let ratio = |value: f64| (value * factor).max(1.0);
+        Thresholds {
+            severity_notice_min_ms: min(self.severity_notice_min_ms),
+            severity_warning_min_ms: min(self.severity_warning_min_ms),
+            severity_critical_min_ms: min(self.severity_critical_min_ms),
+            severity_notice_min_share: share(self.severity_notice_min_share),
+            severity_warning_min_share: share(self.severity_warning_min_share),
+            severity_critical_min_share: share(self.severity_critical_min_share),
+            seq_scan_min_rows: min(self.seq_scan_min_rows),
+            seq_scan_min_removed_share: share(self.seq_scan_min_removed_share),
+            seq_scan_min_loops: min(self.seq_scan_min_loops),
+            min_share: share(self.min_share),
+            jit_min_share: share(self.jit_min_share),
+            heavy_aggregate_min_rows: min(self.heavy_aggregate_min_rows),
+            heavy_aggregate_min_share: share(self.heavy_aggregate_min_share),
+            misestimate_min_factor: ratio(self.misestimate_min_factor),
+            nested_loop_min_loops: min(self.nested_loop_min_loops),
+            index_filter_min_removed_rows: min(self.index_filter_min_removed_rows),
+            index_filter_min_removed_share: share(self.index_filter_min_removed_share),
+            heap_fetches_min: min(self.heap_fetches_min),
+            heap_fetches_min_share_of_rows: share(self.heap_fetches_min_share_of_rows),
+            planning_min_ratio: min(self.planning_min_ratio),
+            planning_min_ms: min(self.planning_min_ms),
+            join_max_kept_share: (self.join_max_kept_share / factor).min(1.0),
+            unindexed_fk_min_rows: min(self.unindexed_fk_min_rows),
         }
     }
 }

@@ -131,3 +131,38 @@ fn disabled_rules_neither_fire_nor_list_checks() {
     // The other rules still list what they let go.
     assert!(!checks(&d, "planning-time").is_empty(), "{:?}", d.checks);
 }
+
+#[test]
+fn scaled_thresholds_are_harder_above_one_and_easier_below() {
+    let base = Thresholds::default();
+    let strict = base.scaled(1.5);
+    assert_eq!(strict.min_share, base.min_share * 1.5);
+    assert_eq!(strict.severity_warning_min_ms, 15.0);
+    assert_eq!(strict.severity_warning_min_share, 0.4 * 1.5);
+    assert_eq!(strict.seq_scan_min_rows, 15_000.0);
+    // The one maximum gets smaller: a join must keep fewer of its rows to be flagged.
+    assert!(strict.join_max_kept_share < base.join_max_kept_share);
+    // Shares stay shares.
+    assert_eq!(strict.severity_critical_min_share, 1.0);
+    assert_eq!(base.scaled(3.0).seq_scan_min_removed_share, 1.0);
+
+    let loose = base.scaled(1.0 / 1.5);
+    assert!(loose.min_share < base.min_share);
+    assert!(loose.severity_warning_min_ms < base.severity_warning_min_ms);
+    assert!(loose.join_max_kept_share > base.join_max_kept_share);
+    // A factor of at least 1 stays at least 1.
+    assert_eq!(base.scaled(0.01).misestimate_min_factor, 1.0);
+    // 1 changes nothing; nonsense factors change nothing.
+    assert_eq!(base.scaled(1.0), base);
+    assert_eq!(base.scaled(f64::NAN), base);
+    assert_eq!(base.scaled(-2.0), base);
+}
+
+#[test]
+fn share_tiers_follow_the_thresholds() {
+    let strict = Thresholds::default().scaled(1.5);
+    // 50% of the time is a warning at the default tiers (> 40%), a notice at the strict ones (> 60%).
+    assert_eq!(Severity::for_share(0.5), Severity::Warning);
+    assert_eq!(Severity::for_share_with(0.5, &strict), Severity::Notice);
+    assert_eq!(Severity::for_stake(0.5, 500.0, &strict), Severity::Notice);
+}

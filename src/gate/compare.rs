@@ -11,24 +11,44 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnose::Severity;
 
+use super::noise::{self, RunEvidence};
 use super::{
     Baseline, CHECK_SCHEMA_VERSION, Change, ChangeKind, CheckConfig, CheckReport, CheckSummary,
-    EnvironmentDiff, FindingRecord, PlanRecord, QueryBaseline, QueryResult, QueryStatus,
-    SettingChange,
+    EnvironmentDiff, PlanRecord, QueryBaseline, QueryResult, QueryStatus, SettingChange,
 };
 
 /// Compare `current` (recorded now, same format) with `baseline`. `relation_rows` holds the
 /// current `pg_class.reltuples` of every relation the plans read (`schema.table`), for the
-/// seq-scan size threshold.
+/// seq-scan size threshold. Findings are compared as the median runs recorded them; see
+/// [`compare_with`] for the hysteresis that needs every run.
 pub fn compare(
     baseline: &Baseline,
     current: &Baseline,
     relation_rows: &BTreeMap<String, f64>,
     config: &CheckConfig,
 ) -> CheckReport {
+    compare_with(
+        baseline,
+        current,
+        relation_rows,
+        &RunEvidence::default(),
+        config,
+    )
+}
+
+/// [`compare`], with what every run of the current recording saw (`runs`, from
+/// [`super::record_runs`]): findings are then judged with hysteresis ([`super::noise`]).
+pub fn compare_with(
+    baseline: &Baseline,
+    current: &Baseline,
+    relation_rows: &BTreeMap<String, f64>,
+    runs: &RunEvidence,
+    config: &CheckConfig,
+) -> CheckReport {
     let environment = environment_diff(baseline, current);
     let context = Context {
         relation_rows,
+        runs,
         config,
         environment: &environment,
         // Findings need `--analyze`; comparing an analysed run with an estimated one would report
@@ -127,6 +147,7 @@ struct QueryThresholds {
 #[derive(Debug)]
 struct Context<'a> {
     relation_rows: &'a BTreeMap<String, f64>,
+    runs: &'a RunEvidence,
     config: &'a CheckConfig,
     environment: &'a EnvironmentDiff,
     compare_findings: bool,
@@ -134,19 +155,20 @@ struct Context<'a> {
 
 /// What one query's comparison found.
 #[derive(Debug, Default)]
-struct Outcome {
-    regressions: Vec<Change>,
-    improvements: Vec<Change>,
-    notes: Vec<String>,
+pub(super) struct Outcome {
+    pub(super) regressions: Vec<Change>,
+    pub(super) improvements: Vec<Change>,
+    pub(super) advisories: Vec<Change>,
+    pub(super) notes: Vec<String>,
 }
 
 impl Outcome {
-    fn regression(&mut self, kind: ChangeKind, message: String) {
-        self.regressions.push(Change { kind, message });
+    fn regression(&mut self, change: Change) {
+        self.regressions.push(change);
     }
 
-    fn improvement(&mut self, kind: ChangeKind, message: String) {
-        self.improvements.push(Change { kind, message });
+    fn improvement(&mut self, change: Change) {
+        self.improvements.push(change);
     }
 
     fn has_regression(&self, kinds: &[ChangeKind]) -> bool {
@@ -198,6 +220,7 @@ impl Context<'_> {
             status,
             regressions: outcome.regressions,
             improvements: outcome.improvements,
+            advisories: outcome.advisories,
             notes: outcome.notes,
             baseline_shape: before_plan
                 .map(|plan| plan.shape.clone())
@@ -246,13 +269,16 @@ impl Context<'_> {
     ) {
         match (&before.plan, &now.plan) {
             (Some(before_plan), Some(now_plan)) => {
-                self.compare_plans(before_plan, now_plan, thresholds, outcome);
+                self.compare_plans(&now.id, before_plan, now_plan, thresholds, outcome);
             }
             (Some(_), None) => {
                 let error = now.error.as_deref().unwrap_or("no plan recorded");
                 outcome.regression(
-                    ChangeKind::NewlyFailing,
-                    format!("query now fails: \"{error}\""),
+                    Change::new(
+                        ChangeKind::NewlyFailing,
+                        format!("query now fails: \"{error}\""),
+                    )
+                    .values("planned", error),
                 );
             }
             (None, Some(_)) => {
@@ -260,7 +286,10 @@ impl Context<'_> {
                     Some(error) => format!("query now succeeds (baseline failed: \"{error}\")"),
                     None => "query now succeeds".to_string(),
                 };
-                outcome.improvement(ChangeKind::NowSucceeds, message);
+                let failed = before.error.as_deref().unwrap_or("failed");
+                outcome.improvement(
+                    Change::new(ChangeKind::NowSucceeds, message).values(failed, "planned"),
+                );
             }
             (None, None) => {
                 if before.error != now.error
@@ -276,6 +305,7 @@ impl Context<'_> {
 
     fn compare_plans(
         &self,
+        id: &str,
         before: &PlanRecord,
         now: &PlanRecord,
         thresholds: &QueryThresholds,
@@ -286,7 +316,20 @@ impl Context<'_> {
         compare_shapes(before, now, thresholds, outcome);
         self.compare_costs(before, now, thresholds, outcome);
         if self.compare_findings {
-            compare_findings(before, now, thresholds, outcome);
+            noise::compare_findings(
+                before,
+                now,
+                self.runs.queries.get(id),
+                self.config,
+                thresholds.fail_on_finding,
+                outcome,
+            );
+            noise::compare_timing(
+                before.timing.as_ref(),
+                now.timing.as_ref(),
+                self.config,
+                outcome,
+            );
         }
     }
 
@@ -306,14 +349,26 @@ impl Context<'_> {
                 .filter(|rows| *rows >= 0.0);
             match rows {
                 None => outcome.regression(
-                    ChangeKind::NewSeqScan,
-                    format!("new Seq Scan on {relation} (size unknown)"),
+                    Change::new(
+                        ChangeKind::NewSeqScan,
+                        format!("new Seq Scan on {relation} (size unknown)"),
+                    )
+                    .values("no Seq Scan", format!("Seq Scan on {relation}")),
                 ),
                 Some(rows) if rows >= thresholds.seq_scan_min_rows => outcome.regression(
-                    ChangeKind::NewSeqScan,
-                    format!(
-                        "new Seq Scan on {relation} ({} rows)",
-                        crate::units::fmt_count(rows)
+                    Change::new(
+                        ChangeKind::NewSeqScan,
+                        format!(
+                            "new Seq Scan on {relation} ({} rows)",
+                            crate::units::fmt_count(rows)
+                        ),
+                    )
+                    .values(
+                        "no Seq Scan",
+                        format!(
+                            "Seq Scan on {relation} ({} rows)",
+                            crate::units::fmt_count(rows)
+                        ),
                     ),
                 ),
                 Some(rows) => outcome.notes.push(format!(
@@ -324,8 +379,11 @@ impl Context<'_> {
         }
         for relation in difference(&before.seq_scans, &now.seq_scans) {
             outcome.improvement(
-                ChangeKind::SeqScanGone,
-                format!("Seq Scan on {relation} gone"),
+                Change::new(
+                    ChangeKind::SeqScanGone,
+                    format!("Seq Scan on {relation} gone"),
+                )
+                .values(format!("Seq Scan on {relation}"), "no Seq Scan"),
             );
         }
     }
@@ -356,14 +414,20 @@ impl Context<'_> {
                 .push(format!("{change} (advisory: {})", self.advisory_reason()));
         } else if increased {
             outcome.regression(
-                ChangeKind::CostIncrease,
-                format!(
-                    "{change} (threshold +{}%)",
-                    trim_number(thresholds.cost_increase_pct)
-                ),
+                Change::new(
+                    ChangeKind::CostIncrease,
+                    format!(
+                        "{change} (threshold +{}%)",
+                        trim_number(thresholds.cost_increase_pct)
+                    ),
+                )
+                .values(format_cost(cost_before), format_cost(cost_now)),
             );
         } else {
-            outcome.improvement(ChangeKind::CostDecrease, change);
+            outcome.improvement(
+                Change::new(ChangeKind::CostDecrease, change)
+                    .values(format_cost(cost_before), format_cost(cost_now)),
+            );
         }
     }
 
@@ -382,14 +446,20 @@ impl Context<'_> {
 fn compare_indexes(before: &PlanRecord, now: &PlanRecord, outcome: &mut Outcome) {
     for index in difference(&before.indexes, &now.indexes) {
         outcome.regression(
-            ChangeKind::IndexNoLongerUsed,
-            format!("index {index} no longer used"),
+            Change::new(
+                ChangeKind::IndexNoLongerUsed,
+                format!("index {index} no longer used"),
+            )
+            .values(format!("{index} used"), format!("{index} not used")),
         );
     }
     for index in difference(&now.indexes, &before.indexes) {
         outcome.improvement(
-            ChangeKind::IndexNewlyUsed,
-            format!("index {index} now used"),
+            Change::new(
+                ChangeKind::IndexNewlyUsed,
+                format!("index {index} now used"),
+            )
+            .values(format!("{index} not used"), format!("{index} used")),
         );
     }
 }
@@ -417,65 +487,23 @@ fn compare_shapes(
     // reported on their own and must not turn into a shape regression.
     let scans_same = before.seq_scans == now.seq_scans && before.indexes == now.indexes;
     if scans_same && thresholds.shape_change_is_regression {
-        outcome.regression(ChangeKind::ShapeChanged, message);
+        outcome.regression(
+            Change::new(ChangeKind::ShapeChanged, message)
+                .values(shape_summary(&before.shape), shape_summary(&now.shape)),
+        );
     } else {
         outcome.notes.push(message);
     }
 }
 
-fn compare_findings(
-    before: &PlanRecord,
-    now: &PlanRecord,
-    thresholds: &QueryThresholds,
-    outcome: &mut Outcome,
-) {
-    let key = |finding: &FindingRecord| (finding.rule, finding.relation.clone());
-    let before_keys: BTreeSet<_> = before.findings.iter().map(key).collect();
-    let now_keys: BTreeSet<_> = now.findings.iter().map(key).collect();
-    let mut reported = BTreeSet::new();
-
-    for finding in &now.findings {
-        let finding_key = key(finding);
-        if before_keys.contains(&finding_key) || !reported.insert(finding_key) {
-            continue;
-        }
-        let message = format!(
-            "new finding {}{} ({}): {}",
-            finding.rule,
-            on_relation(finding),
-            finding.severity.as_str(),
-            finding.summary
-        );
-        if finding.severity >= thresholds.fail_on_finding {
-            outcome.regression(ChangeKind::NewFinding, message);
-        } else {
-            outcome.notes.push(message);
-        }
+/// `Hash Join (Inner), 4 nodes`: the root and the size of a plan, for a shape change's two sides
+/// (the plan diff shows the rest).
+fn shape_summary(shape: &[String]) -> String {
+    let root = shape.first().map(|line| line.trim()).unwrap_or("no plan");
+    match shape.len() {
+        1 => format!("{root}, 1 node"),
+        nodes => format!("{root}, {nodes} nodes"),
     }
-    let mut resolved = BTreeSet::new();
-    for finding in &before.findings {
-        let finding_key = key(finding);
-        if now_keys.contains(&finding_key) || !resolved.insert(finding_key) {
-            continue;
-        }
-        outcome.improvement(
-            ChangeKind::FindingResolved,
-            format!(
-                "finding {}{} resolved ({})",
-                finding.rule,
-                on_relation(finding),
-                finding.severity.as_str()
-            ),
-        );
-    }
-}
-
-fn on_relation(finding: &FindingRecord) -> String {
-    finding
-        .relation
-        .as_deref()
-        .map(|relation| format!(" on {relation}"))
-        .unwrap_or_default()
 }
 
 /// Items of `left` not in `right`, in `left`'s order.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::gate::{
-    AnalyzeRuns, BASELINE_SCHEMA_VERSION, QueryOverride, ServerVersion, record_plan,
+    AnalyzeRuns, BASELINE_SCHEMA_VERSION, FindingRecord, QueryOverride, ServerVersion, record_plan,
 };
 use crate::plan::{Explain, NodeType, PlanNode, parse_explain};
 

@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod diff;
 pub mod file;
+pub mod noise;
 pub mod record;
 pub mod recorder;
 
@@ -19,10 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{RuleId, Severity};
 
-pub use compare::compare;
+pub use compare::{compare, compare_with};
 pub use file::{BaselineFileError, describe, load_baseline, write_baseline};
+pub use noise::{FindingRuns, QueryRuns, RunEvidence};
 pub use record::record_plan;
-pub use recorder::{QueryFile, RecordError, RecordOptions, read_query_files, record};
+pub use recorder::{
+    QueryFile, RecordError, RecordOptions, Recorded, read_query_files, record, record_runs,
+};
 
 /// Version of the baseline file format.
 pub const BASELINE_SCHEMA_VERSION: u32 = 1;
@@ -122,6 +126,7 @@ pub struct FindingRecord {
     pub summary: String,
 }
 
+/// The execution times of a query's `--analyze` runs: how many, their median and their range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timing {
@@ -149,6 +154,30 @@ pub struct CheckConfig {
     pub ignore: Vec<String>,
     /// Per-query overrides, keyed by query id.
     pub queries: BTreeMap<String, QueryOverride>,
+    /// Hysteresis for findings (with `--analyze`): a finding absent from the baseline counts as
+    /// new only when every run sees it with thresholds `1 + finding_margin` times harder; one in
+    /// the baseline counts as resolved only when no run sees it with thresholds
+    /// `1 + finding_margin` times easier. 0 turns the margin off (every run must still agree).
+    pub finding_margin: f64,
+    /// What a significant execution-time increase does: `advisory` (reported, exit 0) or `fail`.
+    pub timing: TimingVerdict,
+    /// The median execution time must grow by more than this many percent...
+    pub timing_increase_pct: f64,
+    /// ...and by more than this many milliseconds to be significant (besides the two runs'
+    /// ranges not overlapping and the growth exceeding both ranges' widths).
+    pub timing_noise_floor_ms: f64,
+}
+
+/// `[check] timing`: whether a significant execution-time increase fails the gate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimingVerdict {
+    /// Reported as an advisory; the gate passes. Shared CI runners are noisy: a neighbour's job
+    /// can double a query's time without any change to the query or the data.
+    #[default]
+    Advisory,
+    /// A regression: for dedicated, quiet runners.
+    Fail,
 }
 
 impl Default for CheckConfig {
@@ -160,6 +189,10 @@ impl Default for CheckConfig {
             shape_change_is_regression: true,
             ignore: Vec::new(),
             queries: BTreeMap::new(),
+            finding_margin: 0.5,
+            timing: TimingVerdict::Advisory,
+            timing_increase_pct: 50.0,
+            timing_noise_floor_ms: 1.0,
         }
     }
 }
@@ -234,6 +267,10 @@ pub struct QueryResult {
     pub status: QueryStatus,
     pub regressions: Vec<Change>,
     pub improvements: Vec<Change>,
+    /// Significant changes that do not fail the gate (an execution-time increase while
+    /// `[check] timing = "advisory"`, for instance).
+    #[serde(default)]
+    pub advisories: Vec<Change>,
     /// Things worth knowing that are neither (advisory cost changes, for instance).
     pub notes: Vec<String>,
     pub baseline_shape: Vec<String>,
@@ -242,12 +279,46 @@ pub struct QueryResult {
     pub current_cost: Option<f64>,
 }
 
-/// One regression or improvement, with a message that names what changed.
+/// One regression, improvement or advisory, with a message that names what changed, and the
+/// signal's value on each side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// The signal that changed.
     pub kind: ChangeKind,
     /// e.g. `new Seq Scan on public.reviews (1,200,000 rows)`.
     pub message: String,
+    /// The signal's value in the baseline and now, e.g. `Index Scan using reviews_product_id` →
+    /// `Seq Scan (1,200,000 rows)`, `100.00` → `135.00`. Null where a side has nothing to show.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    #[serde(default)]
+    pub current: Option<String>,
+    /// For timing-based changes: both sides' run distributions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_timing: Option<Timing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_timing: Option<Timing>,
+}
+
+impl Change {
+    /// A change with its message only.
+    pub fn new(kind: ChangeKind, message: String) -> Change {
+        Change {
+            kind,
+            message,
+            baseline: None,
+            current: None,
+            baseline_timing: None,
+            current_timing: None,
+        }
+    }
+
+    /// The values on both sides.
+    pub fn values(mut self, baseline: impl Into<String>, current: impl Into<String>) -> Change {
+        self.baseline = Some(baseline.into());
+        self.current = Some(current.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +331,8 @@ pub enum ChangeKind {
     CostIncrease,
     NewFinding,
     NewlyFailing,
+    /// Execution time up beyond the noise (an advisory unless `[check] timing = "fail"`).
+    TimingIncrease,
     // Improvements.
     SeqScanGone,
     IndexNewlyUsed,

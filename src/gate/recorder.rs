@@ -13,11 +13,13 @@ use crate::input::{self, InputError, Origin};
 use crate::pg::{
     self, ConnectionSettings, ExplainOptions, Runner, SqlStatement, environment, run_pooled,
 };
+use crate::plan::Explain;
 use crate::plan::analyze;
 
+use super::noise::{QueryRuns, RunEvidence};
 use super::{
-    AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, QueryBaseline, ServerVersion, Timing,
-    record_plan,
+    AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, FindingRecord, QueryBaseline, ServerVersion,
+    Timing, record_plan,
 };
 
 /// Planner settings recorded with a baseline, besides every `enable_*`: the ones that change
@@ -73,6 +75,18 @@ pub struct RecordOptions {
     pub jobs: usize,
     pub timeout: Duration,
     pub diagnose: DiagnoseConfig,
+    /// With `analyze_runs`: every run is also diagnosed at thresholds `1 + finding_margin` times
+    /// harder and easier ([`RunEvidence`], for the comparison's hysteresis).
+    pub finding_margin: f64,
+}
+
+/// A recording: the baseline document, the current row counts of the relations its plans scan
+/// sequentially, and what each `--analyze` run saw.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub baseline: Baseline,
+    pub relation_rows: BTreeMap<String, f64>,
+    pub runs: RunEvidence,
 }
 
 /// One query file, read and split.
@@ -128,6 +142,22 @@ where
     I: Fn() -> F,
     F: Future<Output = ()>,
 {
+    let recorded = record_runs(settings, files, options, interrupt, on_recorded).await?;
+    Ok((recorded.baseline, recorded.relation_rows))
+}
+
+/// [`record`], keeping what every `--analyze` run saw ([`Recorded::runs`]).
+pub async fn record_runs<I, F>(
+    settings: &ConnectionSettings,
+    files: &[QueryFile],
+    options: &RecordOptions,
+    interrupt: I,
+    on_recorded: &(dyn Fn() + Sync),
+) -> Result<Recorded, RecordError>
+where
+    I: Fn() -> F,
+    F: Future<Output = ()>,
+{
     let mut main = tokio::select! {
         r = Runner::connect(settings) => r?,
         () = interrupt() => return Err(pg::Error::Interrupted.into()),
@@ -138,7 +168,7 @@ where
         .iter()
         .flat_map(|file| file.statements.iter().map(move |s| (file, s)))
         .collect();
-    let mut queries = run_pooled(
+    let recorded = run_pooled(
         &mut main,
         settings,
         options.jobs,
@@ -150,6 +180,14 @@ where
         },
     )
     .await?;
+    let mut queries = Vec::with_capacity(recorded.len());
+    let mut runs = RunEvidence::default();
+    for (query, query_runs) in recorded {
+        if let Some(query_runs) = query_runs {
+            runs.queries.insert(query.id.clone(), query_runs);
+        }
+        queries.push(query);
+    }
 
     queries.sort_by(|a, b| (a.file.as_str(), a.statement).cmp(&(b.file.as_str(), b.statement)));
     let relations: BTreeSet<&String> = queries
@@ -177,18 +215,22 @@ where
         analyze: options.analyze_runs.map(|runs| AnalyzeRuns { runs }),
         queries,
     };
-    Ok((baseline, relation_rows))
+    Ok(Recorded {
+        baseline,
+        relation_rows,
+        runs,
+    })
 }
 
-/// One statement: its plan, or the error that stopped it. Errors that end the whole run
-/// (interrupted, connection lost) are returned as `Err`.
+/// One statement: its plan, or the error that stopped it, and with `--analyze` what each run saw.
+/// Errors that end the whole run (interrupted, connection lost) are returned as `Err`.
 async fn record_statement<I, F>(
     runner: &mut Runner,
     file: &QueryFile,
     statement: &SqlStatement,
     options: &RecordOptions,
     interrupt: &I,
-) -> Result<QueryBaseline, RecordError>
+) -> Result<(QueryBaseline, Option<QueryRuns>), RecordError>
 where
     I: Fn() -> F,
     F: Future<Output = ()>,
@@ -222,14 +264,14 @@ where
                 query.error = Some(format!(
                     "the statement has {needed} parameter(s) but {given} value(s): add a comment `-- pgdiag: params v1, v2, ...` before it"
                 ));
-                return Ok(query);
+                return Ok((query, None));
             }
             Err(e) => {
                 query.error = Some(match &e {
                     pg::Error::Server(s) => s.summary(),
                     other => other.to_string(),
                 });
-                return Ok(query);
+                return Ok((query, None));
             }
         };
         let explain = output
@@ -258,6 +300,7 @@ where
         let median = &samples[samples.len() / 2];
         let analysis = analyze(median);
         let diagnosis = diagnose_with(median, &analysis, &options.diagnose);
+        let query_runs = runs_evidence(&samples, options);
         let timing = Timing {
             runs,
             median_ms: round3(times[times.len() / 2]),
@@ -265,10 +308,38 @@ where
             max_ms: round3(times[times.len() - 1]),
         };
         query.plan = Some(record_plan(median, Some(&diagnosis), Some(timing)));
-    } else {
-        query.plan = Some(record_plan(&samples[0], None, None));
+        return Ok((query, Some(query_runs)));
     }
-    Ok(query)
+    query.plan = Some(record_plan(&samples[0], None, None));
+    Ok((query, None))
+}
+
+/// Every run diagnosed at the normal thresholds and at the strict and loose ones around them.
+fn runs_evidence(samples: &[Explain], options: &RecordOptions) -> QueryRuns {
+    let factor = 1.0 + options.finding_margin.max(0.0);
+    let at = |factor: f64| DiagnoseConfig {
+        thresholds: options.diagnose.thresholds.scaled(factor),
+        ..options.diagnose.clone()
+    };
+    let (strict, loose) = (at(factor), at(1.0 / factor));
+    let mut runs = QueryRuns::default();
+    for sample in samples {
+        let analysis = analyze(sample);
+        let findings = |config: &DiagnoseConfig| -> Vec<FindingRecord> {
+            record_plan(
+                sample,
+                Some(&diagnose_with(sample, &analysis, config)),
+                None,
+            )
+            .findings
+        };
+        runs.add_run(
+            &findings(&options.diagnose),
+            &findings(&strict),
+            &findings(&loose),
+        );
+    }
+    runs
 }
 
 fn round3(ms: f64) -> f64 {

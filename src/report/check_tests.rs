@@ -22,6 +22,7 @@ fn query(id: &str, line: usize, status: QueryStatus) -> QueryResult {
         status,
         regressions: Vec::new(),
         improvements: Vec::new(),
+        advisories: Vec::new(),
         notes: Vec::new(),
         baseline_shape: Vec::new(),
         current_shape: Vec::new(),
@@ -31,10 +32,7 @@ fn query(id: &str, line: usize, status: QueryStatus) -> QueryResult {
 }
 
 fn change(kind: ChangeKind, message: &str) -> Change {
-    Change {
-        kind,
-        message: message.to_owned(),
-    }
+    Change::new(kind, message.to_owned())
 }
 
 /// One query of each status: a regression (new seq scan, lost index, shape change), an

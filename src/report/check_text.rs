@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use super::color::Paint;
 use super::text::TextStyle;
 pub use crate::gate::diff::{DiffOp, DiffRow, align};
-use crate::gate::{ChangeKind, CheckReport, EnvironmentDiff, QueryResult, QueryStatus};
+use crate::gate::{Change, ChangeKind, CheckReport, EnvironmentDiff, QueryResult, QueryStatus};
 
 /// Render a check report for a terminal or a CI log.
 pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io::Result<()> {
@@ -44,6 +44,22 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
             writeln!(w, "{}", paint_for(&line, style, Paint::Green))?;
             for note in &query.notes {
                 writeln!(w, "    note: {note}")?;
+            }
+        }
+    }
+
+    // Significant changes that do not fail the gate, on queries not shown above.
+    let advised: Vec<&QueryResult> = report
+        .queries
+        .iter()
+        .filter(|q| q.status != QueryStatus::Regressed && !q.advisories.is_empty())
+        .collect();
+    if !advised.is_empty() {
+        writeln!(w)?;
+        for query in advised {
+            for change in &query.advisories {
+                let line = format!("advisory  {}: {}", location(query), change.message);
+                writeln!(w, "{}", paint_for(&line, style, Paint::Yellow))?;
             }
         }
     }
@@ -203,10 +219,21 @@ fn render_regressed(w: &mut impl Write, query: &QueryResult, style: TextStyle) -
     for change in &query.regressions {
         let line = format!("  ✗ {}", change.message);
         writeln!(w, "{}", paint_for(&line, style, Paint::Red))?;
+        if let Some(values) = values_line(change) {
+            writeln!(
+                w,
+                "{}",
+                paint_for(&format!("      {values}"), style, Paint::Dim)
+            )?;
+        }
     }
     for change in &query.improvements {
         let line = format!("  ✓ {}", change.message);
         writeln!(w, "{}", paint_for(&line, style, Paint::Green))?;
+    }
+    for change in &query.advisories {
+        let line = format!("  ! {} (advisory)", change.message);
+        writeln!(w, "{}", paint_for(&line, style, Paint::Yellow))?;
     }
     for note in &query.notes {
         writeln!(w, "  note: {note}")?;
@@ -232,6 +259,22 @@ fn render_regressed(w: &mut impl Write, query: &QueryResult, style: TextStyle) -
         }
     }
     Ok(())
+}
+
+/// `new seq scan: no Seq Scan → Seq Scan on public.reviews (1,200,000 rows)`: the signal and its
+/// two values, for a change whose message does not already spell both out (costs and timings do).
+pub fn values_line(change: &Change) -> Option<String> {
+    if matches!(
+        change.kind,
+        ChangeKind::CostIncrease | ChangeKind::CostDecrease | ChangeKind::TimingIncrease
+    ) {
+        return None;
+    }
+    let (baseline, current) = (change.baseline.as_deref()?, change.current.as_deref()?);
+    Some(format!(
+        "{}: {baseline} → {current}",
+        kind_label(change.kind)
+    ))
 }
 
 /// `queries/product.sql#1 (queries/product.sql:3)`.
@@ -260,6 +303,7 @@ pub fn kind_label(kind: ChangeKind) -> &'static str {
         ChangeKind::CostIncrease => "cost increase",
         ChangeKind::NewFinding => "new finding",
         ChangeKind::NewlyFailing => "newly failing",
+        ChangeKind::TimingIncrease => "execution time increase",
         ChangeKind::SeqScanGone => "seq scan gone",
         ChangeKind::IndexNewlyUsed => "index newly used",
         ChangeKind::CostDecrease => "cost decrease",

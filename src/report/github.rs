@@ -23,6 +23,11 @@ pub fn render(w: &mut impl Write, report: &CheckReport) -> io::Result<()> {
     }
 
     for query in &report.queries {
+        // Advisories are notices whatever the query's status: significant, but not failing.
+        for change in &query.advisories {
+            let title = format!("pgdiag: {} (advisory)", kind_label(change.kind));
+            command(w, "notice", Some(query), &title, &change.message)?;
+        }
         match query.status {
             QueryStatus::Regressed => {
                 // The plan diff goes with the shape change, or with the first regression when no

@@ -123,6 +123,21 @@ fn render_testcase(w: &mut impl Write, query: &QueryResult) -> io::Result<()> {
             for change in &query.improvements {
                 out.push_str(&format!("improvement: {}\n", change.message));
             }
+            for change in &query.advisories {
+                out.push_str(&format!("advisory: {}\n", change.message));
+            }
+            for note in &query.notes {
+                out.push_str(&format!("note: {note}\n"));
+            }
+            writeln!(w, "      <system-out>{}</system-out>", escape(&out))?;
+            writeln!(w, "    </testcase>")
+        }
+        QueryStatus::Unchanged if !query.advisories.is_empty() => {
+            writeln!(w, "{open}>")?;
+            let mut out = String::new();
+            for change in &query.advisories {
+                out.push_str(&format!("advisory: {}\n", change.message));
+            }
             for note in &query.notes {
                 out.push_str(&format!("note: {note}\n"));
             }
@@ -138,9 +153,15 @@ fn failure_body(query: &QueryResult) -> String {
     let mut body = String::new();
     for change in &query.regressions {
         body.push_str(&format!("regression: {}\n", change.message));
+        if let Some(values) = super::check_text::values_line(change) {
+            body.push_str(&format!("  {values}\n"));
+        }
     }
     for change in &query.improvements {
         body.push_str(&format!("improvement: {}\n", change.message));
+    }
+    for change in &query.advisories {
+        body.push_str(&format!("advisory: {}\n", change.message));
     }
     for note in &query.notes {
         body.push_str(&format!("note: {note}\n"));
