@@ -18,6 +18,7 @@ mod properties;
 mod render;
 mod safety;
 mod seed;
+mod selection;
 mod suggest;
 mod suggest_seed;
 mod support;

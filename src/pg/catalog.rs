@@ -204,6 +204,112 @@ pub async fn column_types(
         .collect())
 }
 
+/// What the size of a btree over a column depends on: its type's storage and its statistics
+/// (`pg_stats`, absent for a table never analyzed). Read by [`column_stats`] for
+/// `advise::index_size`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnStats {
+    pub name: String,
+    /// The base type's name (through a domain): `int4`, `numeric`, `text`.
+    pub base: String,
+    /// `pg_type.typlen`: bytes of a fixed-width type, -1 for a varlena.
+    pub typlen: i16,
+    /// `pg_type.typalign`: `c`, `s`, `i` or `d`.
+    pub typalign: String,
+    /// `pg_type.typcategory`: `A` array, `C` composite, `R` range, ...
+    pub typcategory: String,
+    /// `pg_stats.avg_width`: the average stored width of its non-null values.
+    pub avg_width: Option<i32>,
+    /// `pg_stats.n_distinct`: distinct values, or minus their share of the rows when negative.
+    pub n_distinct: Option<f64>,
+    /// `pg_stats.null_frac` (0 when unknown).
+    pub null_frac: f64,
+}
+
+const COLUMN_STATS: &str = "
+SELECT a.attname::text, b.typname::text, ty.typlen, ty.typalign::text, b.typcategory::text,
+       s.avg_width, s.n_distinct::float8, coalesce(s.null_frac, 0)::float8
+  FROM pg_attribute a
+  JOIN pg_class t ON t.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+  JOIN pg_type ty ON ty.oid = a.atttypid
+  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+  LEFT JOIN pg_stats s
+    ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
+   AND NOT s.inherited
+ WHERE t.relname = $1
+   AND (n.nspname = $2 OR ($2 IS NULL AND pg_table_is_visible(t.oid)))
+   AND a.attnum > 0
+   AND NOT a.attisdropped
+ ORDER BY a.attnum";
+
+/// Every column of `table` with its storage and statistics facts ([`ColumnStats`]), in one query;
+/// empty when there is no such table.
+pub async fn column_stats(
+    client: &Client,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Vec<ColumnStats>, Error> {
+    let rows = client.query(COLUMN_STATS, &[&table, &schema]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| ColumnStats {
+            name: row.get(0),
+            base: row.get(1),
+            typlen: row.get(2),
+            typalign: row.get(3),
+            typcategory: row.get(4),
+            avg_width: row.get(5),
+            n_distinct: row.get(6),
+            null_frac: row.get(7),
+        })
+        .collect())
+}
+
+/// A table's write and read counters since the statistics were reset (`pg_stat_user_tables`):
+/// what an index's maintenance cost is weighed from. `None` fields are counters the server did not
+/// give.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TableActivity {
+    pub inserted: i64,
+    pub updated: i64,
+    /// Updates that wrote no index entry (heap-only tuples).
+    pub hot_updated: i64,
+    pub deleted: i64,
+    /// Rows the table holds now (`n_live_tup`).
+    pub live: i64,
+    /// Scans of the table started: `seq_scan + idx_scan`.
+    pub scans: i64,
+}
+
+/// [`TableActivity`] of `table`; `None` when the table is not in `pg_stat_user_tables`.
+pub async fn table_activity(
+    client: &Client,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Option<TableActivity>, Error> {
+    let row = client
+        .query_opt(
+            "SELECT coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_hot_upd, 0),
+                    coalesce(s.n_tup_del, 0), coalesce(s.n_live_tup, 0),
+                    coalesce(s.seq_scan, 0) + coalesce(s.idx_scan, 0)
+               FROM pg_stat_user_tables s
+              WHERE s.relname = $1
+                AND (s.schemaname = $2 OR ($2 IS NULL AND pg_table_is_visible(s.relid)))
+              LIMIT 1",
+            &[&table, &schema],
+        )
+        .await?;
+    Ok(row.map(|r| TableActivity {
+        inserted: r.get(0),
+        updated: r.get(1),
+        hot_updated: r.get(2),
+        deleted: r.get(3),
+        live: r.get(4),
+        scans: r.get(5),
+    }))
+}
+
 /// A relation's schema and name as the catalog spells them, kept apart so that a dot in either
 /// survives quoting.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -221,3 +221,20 @@ pub async fn reltuples(
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
+
+/// The planner's estimate of the rows of `table` (in `schema`) that `predicate` keeps: what a
+/// partial index over that predicate would hold. Planned only (plain EXPLAIN, in a rolled-back
+/// savepoint of the caller's transaction), nothing runs.
+pub async fn estimated_rows(
+    client: &Client,
+    schema: Option<&str>,
+    table: &str,
+    predicate: &str,
+) -> Result<Option<f64>, Error> {
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE {predicate}",
+        super::quote_qualified(schema, table)
+    );
+    let explain = explain_in_transaction(client, &sql, &[], false).await?;
+    Ok(explain.plan.plan_rows)
+}

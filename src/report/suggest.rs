@@ -9,7 +9,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use crate::suggest::noise;
 use crate::suggest::report::{
     ApplySection, ChangeStatus, Measure, SuggestReport, SuggestedObject, Suggestion,
-    SuggestionKind, SuggestionStatus, VerifyMode,
+    SuggestionKind, SuggestionStatus, Verification, VerifyMode, Weighed,
 };
 use crate::units::fmt_bytes;
 
@@ -81,6 +81,43 @@ fn what(suggestion: &Suggestion) -> String {
             mv.key_columns.join(", ")
         ),
     }
+}
+
+/// The size as known: built (`54.1 MB`), else pgdiag's estimate (`≈ 54.1 MB`), else HypoPG's
+/// (`≈ 131.6 MB (HypoPG)`).
+fn size_cell(v: &Verification) -> String {
+    match (v.method, v.size_bytes, v.estimated_size_bytes) {
+        (VerifyMode::Build, Some(built), _) => fmt_bytes(built),
+        (_, _, Some(estimate)) => format!("≈ {}", fmt_bytes(estimate)),
+        (_, Some(hypo), None) => format!("≈ {} (HypoPG)", fmt_bytes(hypo)),
+        _ => String::new(),
+    }
+}
+
+/// `saves 210 ms, loses 0, upkeep 0 (0 entries per read): net 210 ms (12% of the statements'
+/// time), ≈ 8.4 MB`: what net-benefit selection weighed.
+fn weighed_text(w: &Weighed) -> String {
+    let unit = &w.unit;
+    let mut text = format!(
+        "saves {} {unit}, loses {} {unit}, upkeep {} {unit}",
+        number(w.saved),
+        number(w.lost),
+        number(w.upkeep)
+    );
+    match w.entries_per_read {
+        Some(entries) => text.push_str(&format!(" ({} index entries per read)", number(entries))),
+        None => text.push_str(" (table writes unknown)"),
+    }
+    text.push_str(&format!(
+        ": net {} {unit} ({}% of the statements' {})",
+        number(w.net),
+        number(w.net_share_pct),
+        if unit == "ms" { "time" } else { "cost" }
+    ));
+    if let Some(size) = w.size_bytes {
+        text.push_str(&format!(", {}", fmt_bytes(size)));
+    }
+    text
 }
 
 fn statements_list(serves: &[usize]) -> String {
@@ -177,7 +214,7 @@ pub fn render_text(
                     v.improvement_pct
                         .map(|p| format!("{}%", percent(p)))
                         .unwrap_or_default(),
-                    v.size_bytes.map(fmt_bytes).unwrap_or_default(),
+                    size_cell(v),
                 ),
                 None => ("unverified".into(), String::new(), String::new()),
             };
@@ -194,6 +231,9 @@ pub fn render_text(
         writeln!(w, "{t}")?;
         for s in &shown {
             writeln!(w, "  {} serves: {}", s.id, s.reason.replace('\n', "; "))?;
+            if let Some(weighed) = s.verification.as_ref().and_then(|v| v.weighed.as_ref()) {
+                writeln!(w, "  {} weighed: {}", s.id, weighed_text(weighed))?;
+            }
             for omitted in s.index().map_or(&[][..], |i| &i.include_omitted) {
                 writeln!(
                     w,
@@ -242,6 +282,9 @@ pub fn render_text(
                 what(s),
                 s.rejected_reason.as_deref().unwrap_or("rejected")
             )?;
+            if let Some(weighed) = s.verification.as_ref().and_then(|v| v.weighed.as_ref()) {
+                writeln!(w, "    weighed: {}", weighed_text(weighed))?;
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod applying;
+pub mod benefit;
 pub mod matview_proof;
 pub mod noise;
 pub mod pipeline;

@@ -16,14 +16,14 @@ use super::report::{
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
 use crate::advise::PATTERN_OPCLASS;
-use crate::advise::candidates::{Advice, Candidate, candidates_by_cost, merge};
-use crate::advise::drop_useless_include;
+use crate::advise::candidates::{Advice, Candidate, IndexMethod, candidates_by_cost, merge};
 use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
 };
 use crate::advise::row_size::bound_include;
 use crate::advise::statement::index_candidates;
+use crate::advise::{OmittedInclude, drop_useless_include};
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::ServerInfo;
 use crate::pg::catalog::{
@@ -218,10 +218,39 @@ pub async fn suggest(
             });
         }
     }
+    // Each covering candidate competes with its variant without INCLUDE, proven the same way:
+    // the index-only scan INCLUDE buys may save little for its size, or its plan may slow another
+    // statement where the plain index does not (selection on net benefit, [`super::benefit`]).
+    let mut narrow: Vec<(Candidate, Vec<usize>)> = Vec::new();
+    for candidate in &keep {
+        let Some(variant) = without_include(candidate) else {
+            continue;
+        };
+        let name = variant.index_name();
+        if keep.iter().any(|k| k.index_name() == name)
+            || narrow.iter().any(|(n, _)| n.index_name() == name)
+        {
+            continue;
+        }
+        narrow.push((variant, serves(candidate)));
+    }
+    let (uncovered, _) = split_covered(
+        runner.client(),
+        narrow.iter().map(|(n, _)| n.clone()).collect(),
+    )
+    .await?;
     let mut suggestions: Vec<Suggestion> = keep
         .iter()
         .map(|candidate| index_suggestion(candidate, serves(candidate)))
         .collect();
+    for (variant, serves) in narrow {
+        if uncovered
+            .iter()
+            .any(|u| u.index_name() == variant.index_name())
+        {
+            suggestions.push(index_suggestion(&variant, serves));
+        }
+    }
 
     // Views: those over the same table and keys share one definition holding every statement's
     // aggregates; identical definitions become one suggestion serving them all.
@@ -724,6 +753,9 @@ async fn prove_view(
         size_bytes,
         build_ms,
         alongside: Vec::new(),
+        estimated_size_bytes: None,
+        harms: Vec::new(),
+        weighed: None,
     });
     verify::decide(suggestion, settings.min_improvement_pct);
     if !all_match {
@@ -804,6 +836,22 @@ async fn bound_include_of(
         }
     };
     Ok(bound_include(candidate, &cache[position].1))
+}
+
+/// A btree candidate with INCLUDE columns, without them: the plain index on the same keys, its
+/// INCLUDE columns listed as left out with why.
+fn without_include(candidate: &Candidate) -> Option<Candidate> {
+    if candidate.method != IndexMethod::Btree || candidate.include.is_empty() {
+        return None;
+    }
+    let mut variant = candidate.clone();
+    for column in std::mem::take(&mut variant.include) {
+        variant.include_omitted.push(OmittedInclude {
+            column,
+            reason: "a variant without INCLUDE, weighed against the covering one: smaller, without index-only scans".into(),
+        });
+    }
+    Some(variant)
 }
 
 /// Whether a statement's candidate is served by a merged one, the INCLUDE columns the merged one

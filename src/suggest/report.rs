@@ -443,6 +443,55 @@ pub struct Verification {
     /// Names of the suggestions already in place during this measurement (verification keeps the
     /// most effective first and judges each next one on what it adds); empty when measured alone.
     pub alongside: Vec<String>,
+    /// pgdiag's estimate of the index's size once built, from the table's statistics
+    /// ([`crate::advise::index_size`]); null when it could not be made (an expression key, a
+    /// column never analyzed, not a btree).
+    #[serde(default)]
+    pub estimated_size_bytes: Option<i64>,
+    /// Statements it does not serve whose plan it changed and made slower beyond noise
+    /// ([`super::noise`]): harm, which rejects it. (A served statement made slower is in
+    /// `per_statement`.)
+    #[serde(default)]
+    pub harms: Vec<StatementVerification>,
+    /// What selection weighed: gain, harm, size and upkeep.
+    #[serde(default)]
+    pub weighed: Option<Weighed>,
+}
+
+impl Verification {
+    /// The size selection weighs: the built size, else pgdiag's estimate, else HypoPG's.
+    pub fn weighed_size(&self) -> Option<i64> {
+        if self.method == VerifyMode::Build {
+            self.size_bytes.or(self.estimated_size_bytes)
+        } else {
+            self.estimated_size_bytes.or(self.size_bytes)
+        }
+    }
+}
+
+/// The net benefit of a suggestion over the statements given (each counted once, as one run of
+/// the workload), as selection weighed it ([`super::benefit`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weighed {
+    /// `ms` (measured times) or `cost` (planned costs).
+    pub unit: String,
+    /// Time or cost saved, summed over the statements whose plan it changed and made cheaper.
+    pub saved: f64,
+    /// Time or cost lost, summed over the statements it made slower beyond noise.
+    pub lost: f64,
+    /// Index upkeep per run of the statements: the index entries its table's writes add per read
+    /// of the table, times the statements reading it, times the cost of one entry.
+    pub upkeep: f64,
+    /// Index entries the table's writes made per read of it, since the statistics were reset
+    /// (`pg_stat_user_tables`); null when the server did not say.
+    pub entries_per_read: Option<f64>,
+    /// `saved - lost - upkeep`.
+    pub net: f64,
+    /// `net` as a share (%) of the time or cost of every statement given: what orders
+    /// suggestions against each other.
+    pub net_share_pct: f64,
+    /// The size weighed (the built size, else the estimate).
+    pub size_bytes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use super::noise;
 use super::report::{
-    Measure, StatementComparison, StatementVerification, Suggestion, SuggestionKind,
-    SuggestionStatus, Verdict, Verification, VerifyMode,
+    IndexInfo, Measure, StatementComparison, StatementVerification, Suggestion, SuggestionKind,
+    SuggestionStatus, Verdict, Verification, VerifyMode, number,
 };
+use super::{benefit, noise};
+use crate::advise::index_size::estimate_btree_bytes;
+use crate::pg::catalog::{ColumnStats, TableActivity};
 use crate::pg::hypopg::HypoIndex;
 use crate::pg::{self, ParamValue, hypopg, planner};
 use crate::plan::{Explain, PlanNode};
-use crate::units::median;
+use crate::units::{fmt_bytes, median};
 
 /// A statement as verification replays it.
 #[derive(Debug, Clone)]
@@ -199,6 +201,40 @@ pub fn decide(suggestion: &mut Suggestion, min_improvement_pct: f64) {
         ));
         return;
     }
+    // Do no harm: a statement it makes slower beyond noise (a changed plan), served or not,
+    // rejects it whatever it gains elsewhere; the reason gives both.
+    let harmed: Vec<&StatementVerification> = verification
+        .per_statement
+        .iter()
+        .chain(&verification.harms)
+        .filter(|p| noise::slower(&p.before, &p.after))
+        .collect();
+    if !harmed.is_empty() {
+        let gain = used
+            .iter()
+            .filter(|p| p.improvement_pct.is_some_and(|i| i > 0.0))
+            .max_by(|a, b| {
+                a.improvement_pct
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.improvement_pct.unwrap_or(0.0))
+            })
+            .map(|p| {
+                format!(
+                    "helps #{} by {}% but ",
+                    p.statement,
+                    format_pct(p.improvement_pct.unwrap_or(0.0))
+                )
+            })
+            .unwrap_or_default();
+        let harms: Vec<String> = harmed
+            .iter()
+            .map(|p| noise::harm(p.statement, &p.before, &p.after))
+            .collect();
+        suggestion.status = SuggestionStatus::Rejected;
+        suggestion.rejected_reason =
+            Some(format!("{gain}makes {}: rejected", harms.join(", and ")));
+        return;
+    }
     let on = if used.iter().all(|s| s.after.time_ms.is_some()) {
         "time"
     } else {
@@ -299,14 +335,22 @@ async fn verify_in_transaction(
 
     on_progress("measuring the statements as they run today");
     let mut before: BTreeMap<usize, Measure> = BTreeMap::new();
+    let mut reads: Reads = BTreeMap::new();
     for statement in statements {
         // A statement that cannot be measured here was reported when it was planned.
         if let Ok(observed) = observe_with(client, statement, settings).await {
             before.insert(statement.index, observed.measure);
+            reads.insert(statement.index, observed.relations);
         }
     }
+    let total = (
+        before.values().filter_map(|m| m.time_ms).sum::<f64>(),
+        before.values().filter_map(|m| m.cost).sum::<f64>(),
+    );
+    let mut tables = TableFactsCache::default();
 
-    // Pass 1: each suggestion alone against the statements as they are.
+    // Pass 1: each suggestion alone against the statements as they are: those it serves, and
+    // every other statement reading its table (harm).
     for suggestion in suggestions.iter_mut() {
         let supported = if build {
             suggestion.kind() == SuggestionKind::Index
@@ -318,10 +362,14 @@ async fn verify_in_transaction(
             continue;
         }
         on_progress(&format!("trying {}", suggestion.name()));
-        match trial(client, statements, suggestion, settings, &before, false).await {
+        match trial(
+            client, statements, suggestion, settings, &before, &reads, false,
+        )
+        .await
+        {
             Ok((verification, _)) => {
                 suggestion.verification = Some(verification);
-                decide(suggestion, settings.min_improvement_pct);
+                judge(client, suggestion, settings, &reads, total, &mut tables).await;
             }
             Err(e) => {
                 suggestion.status = SuggestionStatus::Rejected;
@@ -330,25 +378,22 @@ async fn verify_in_transaction(
         }
     }
 
-    // Pass 2, greedy: the most effective first, each next one judged on what it adds to those
-    // already kept. A statement's cost can be dominated by a problem another suggestion fixes;
-    // alone, a useful index then looks negligible, and two indexes serving the same need would
-    // both look useful.
-    let mut order: Vec<usize> = (0..suggestions.len())
-        .filter(|&i| {
-            suggestions[i]
-                .verification
-                .as_ref()
-                .is_some_and(|v| v.per_statement.iter().any(|p| p.used))
-        })
+    // Pass 2, greedy on net benefit: the most beneficial first (a smaller near-equal competitor
+    // before a larger one, [`benefit::order`]), each next one judged on what it adds to those
+    // already kept, on every statement reading its table. A statement's cost can be dominated by
+    // a problem another suggestion fixes; alone, a useful index then looks negligible, and two
+    // indexes serving the same need would both look useful.
+    let candidates: Vec<usize> = (0..suggestions.len())
+        .filter(|&i| suggestions[i].status == SuggestionStatus::Kept)
         .collect();
-    let best = |s: &Suggestion| {
-        s.verification
-            .as_ref()
-            .and_then(|v| v.improvement_pct)
-            .unwrap_or(f64::MIN)
-    };
-    order.sort_by(|&a, &b| best(&suggestions[b]).total_cmp(&best(&suggestions[a])));
+    let contenders: Vec<benefit::Contender> = candidates
+        .iter()
+        .map(|&i| contender(&suggestions[i]))
+        .collect();
+    let order: Vec<usize> = benefit::order(&contenders)
+        .into_iter()
+        .map(|position| candidates[position])
+        .collect();
     if build {
         // Where the kept indexes can all be taken away again, to judge them for harm.
         client.batch_execute("SAVEPOINT pgdiag_kept").await?;
@@ -357,30 +402,40 @@ async fn verify_in_transaction(
     // The kept suggestions in place, in order, with their hypothetical index (hypo).
     let mut placed: Vec<Placed> = Vec::new();
     for i in order {
-        let suggestion = &mut suggestions[i];
         let hypo = if !placed.is_empty() {
+            let suggestion = &suggestions[i];
             on_progress(&format!("trying {} with the kept ones", suggestion.name()));
             let renames = renames(&placed);
-            let mut serving = Vec::new();
+            let mut now = Vec::new();
             for statement in statements
                 .iter()
-                .filter(|s| suggestion.serves.contains(&s.index))
+                .filter(|s| measured_for(suggestion, s.index, &reads))
             {
                 if let Ok(observed) = observe_with(client, statement, settings).await {
-                    serving.push((statement.index, renamed(&renames, observed.measure)));
+                    now.push((statement.index, renamed(&renames, observed.measure)));
                 }
             }
-            current.extend(serving);
-            match trial(client, statements, suggestion, settings, &current, true).await {
+            current.extend(now);
+            let tried = trial(
+                client, statements, suggestion, settings, &current, &reads, true,
+            )
+            .await;
+            let suggestion = &mut suggestions[i];
+            match tried {
                 Ok((mut verification, hypo)) => {
                     verification.alongside = placed.iter().map(|p| p.name.clone()).collect();
-                    for p in &mut verification.per_statement {
+                    for p in verification
+                        .per_statement
+                        .iter_mut()
+                        .chain(verification.harms.iter_mut())
+                    {
                         p.after = renamed(&renames, p.after.clone());
                     }
                     suggestion.verification = Some(verification);
-                    decide(suggestion, settings.min_improvement_pct);
+                    judge(client, suggestion, settings, &reads, total, &mut tables).await;
                     if suggestion.status != SuggestionStatus::Kept {
                         undo_trial(client, settings, hypo.as_ref()).await?;
+                        note_smaller_competitor(i, &placed, suggestions);
                         continue;
                     }
                     hypo
@@ -392,17 +447,24 @@ async fn verify_in_transaction(
                     continue;
                 }
             }
-        } else if suggestion.status == SuggestionStatus::Kept {
-            // The first one: its alone figures stand; put it in place for the next ones.
-            let (_, hypo) = trial(client, statements, suggestion, settings, &current, true).await?;
-            hypo
         } else {
-            continue;
+            // The first one: its alone figures stand; put it in place for the next ones.
+            let (_, hypo) = trial(
+                client,
+                statements,
+                &suggestions[i],
+                settings,
+                &current,
+                &reads,
+                true,
+            )
+            .await?;
+            hypo
         };
         keep_trial(client, settings).await?;
         placed.push(Placed {
             suggestion: i,
-            name: suggestion.name().to_owned(),
+            name: suggestions[i].name().to_owned(),
             hypo,
         });
     }
@@ -508,6 +570,211 @@ async fn verify_in_transaction(
         if placed.is_empty() {
             return Ok(Vec::new());
         }
+    }
+}
+
+/// The relations each statement's plan reads, as measured before anything.
+type Reads = BTreeMap<usize, Vec<String>>;
+
+/// Whether a trial of `suggestion` measures `statement`: one it serves, or one reading its table.
+fn measured_for(suggestion: &Suggestion, statement: usize, reads: &Reads) -> bool {
+    suggestion.serves.contains(&statement)
+        || reads
+            .get(&statement)
+            .is_some_and(|r| r.iter().any(|t| t == suggestion.object.table()))
+}
+
+/// What a table's statistics say, read once per table: its rows, its columns' statistics, its
+/// activity.
+#[derive(Default)]
+struct TableFactsCache(BTreeMap<(Option<String>, String), TableFacts>);
+
+#[derive(Clone)]
+struct TableFacts {
+    rows: Option<f64>,
+    columns: Vec<ColumnStats>,
+    activity: Option<TableActivity>,
+}
+
+impl TableFactsCache {
+    async fn get(
+        &mut self,
+        client: &Client,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<TableFacts, pg::Error> {
+        let key = (schema.map(str::to_owned), table.to_owned());
+        if let Some(facts) = self.0.get(&key) {
+            return Ok(facts.clone());
+        }
+        let facts = TableFacts {
+            rows: planner::reltuples(client, schema, table).await?,
+            columns: pg::catalog::column_stats(client, schema, table).await?,
+            activity: pg::catalog::table_activity(client, schema, table).await?,
+        };
+        self.0.insert(key, facts.clone());
+        Ok(facts)
+    }
+}
+
+/// pgdiag's estimate of a btree suggestion's size ([`crate::advise::index_size`]): the table's
+/// rows (those the predicate keeps, for a partial index) and its columns' statistics.
+async fn estimate_size(
+    client: &Client,
+    index: &IndexInfo,
+    facts: &TableFacts,
+    server_version_num: i32,
+) -> Option<i64> {
+    if index.method != "btree" {
+        return None;
+    }
+    let mut rows = facts.rows.filter(|r| *r > 0.0)?;
+    if let Some(predicate) = &index.predicate {
+        let kept =
+            planner::estimated_rows(client, index.schema.as_deref(), &index.table, predicate)
+                .await
+                .ok()??;
+        rows = kept.min(rows);
+    }
+    let find = |name: &str| facts.columns.iter().find(|c| c.name == name);
+    let keys: Vec<&ColumnStats> = index
+        .columns
+        .iter()
+        .map(|c| find(&c.name))
+        .collect::<Option<_>>()?;
+    let include: Vec<&ColumnStats> = index
+        .include
+        .iter()
+        .map(|c| find(c))
+        .collect::<Option<_>>()?;
+    estimate_btree_bytes(rows, &keys, &include, server_version_num >= 130_000)
+}
+
+/// pgdiag's estimate of the size `index` will have once built, read from its table's statistics
+/// ([`crate::advise::index_size`]); `None` when it cannot be made.
+pub async fn estimated_index_size(
+    client: &Client,
+    index: &IndexInfo,
+    server_version_num: i32,
+) -> Result<Option<i64>, pg::Error> {
+    let facts = TableFactsCache::default()
+        .get(client, index.schema.as_deref(), &index.table)
+        .await?;
+    Ok(estimate_size(client, index, &facts, server_version_num).await)
+}
+
+/// Decide a tried suggestion ([`decide`]) and weigh it ([`benefit::weigh`]): its estimated size,
+/// and its upkeep from its table's writes; one kept whose upkeep outweighs what it saves is
+/// rejected. Statistics that cannot be read leave the estimate and the upkeep out.
+async fn judge(
+    client: &Client,
+    suggestion: &mut Suggestion,
+    settings: &VerifySettings,
+    reads: &Reads,
+    total: (f64, f64),
+    tables: &mut TableFactsCache,
+) {
+    let Some(index) = suggestion.index().cloned() else {
+        decide(suggestion, settings.min_improvement_pct);
+        return;
+    };
+    let facts = tables
+        .get(client, index.schema.as_deref(), &index.table)
+        .await
+        .ok();
+    let estimated = match &facts {
+        Some(facts) => estimate_size(client, &index, facts, settings.server_version_num).await,
+        None => None,
+    };
+    let readers = reads
+        .values()
+        .filter(|r| r.iter().any(|t| *t == index.table))
+        .count();
+    let upkeep = benefit::Upkeep {
+        entries_per_read: facts
+            .as_ref()
+            .and_then(|f| f.activity.as_ref())
+            .map(benefit::entries_per_read),
+        readers,
+        rows: facts.as_ref().and_then(|f| f.rows).unwrap_or(0.0),
+    };
+    if let Some(verification) = &mut suggestion.verification {
+        verification.estimated_size_bytes = estimated;
+        let measured: Vec<&StatementVerification> = verification
+            .per_statement
+            .iter()
+            .chain(&verification.harms)
+            .collect();
+        verification.weighed = Some(benefit::weigh(
+            &measured,
+            upkeep,
+            verification.weighed_size(),
+            total,
+        ));
+    }
+    decide(suggestion, settings.min_improvement_pct);
+    let Some(weighed) = suggestion
+        .verification
+        .as_ref()
+        .and_then(|v| v.weighed.clone())
+    else {
+        return;
+    };
+    if suggestion.status == SuggestionStatus::Kept && weighed.upkeep > 0.0 && weighed.net <= 0.0 {
+        suggestion.status = SuggestionStatus::Rejected;
+        suggestion.rejected_reason = Some(format!(
+            "its upkeep outweighs its gain: it saves {} {unit} per run of the statements, but {} takes {} index entries per read of it, {} statement{} read it: ≈ {} {unit} of upkeep",
+            number(weighed.saved - weighed.lost),
+            index.table,
+            number(weighed.entries_per_read.unwrap_or(0.0)),
+            readers,
+            if readers == 1 { "" } else { "s" },
+            number(weighed.upkeep),
+            unit = weighed.unit,
+        ));
+    }
+}
+
+/// A suggestion as [`benefit::order`] sees it.
+fn contender(suggestion: &Suggestion) -> benefit::Contender {
+    let verification = suggestion.verification.as_ref();
+    benefit::Contender {
+        table: pg::quote_qualified(
+            suggestion.index().and_then(|i| i.schema.as_deref()),
+            suggestion.object.table(),
+        ),
+        serves: suggestion.serves.clone(),
+        net_share_pct: verification
+            .and_then(|v| v.weighed.as_ref())
+            .map_or(0.0, |w| w.net_share_pct),
+        size_bytes: verification.and_then(Verification::weighed_size),
+    }
+}
+
+/// A suggestion rejected beside kept ones says which smaller competitor it lost to, with both
+/// sizes: the net-benefit selection's reason.
+fn note_smaller_competitor(i: usize, placed: &[Placed], suggestions: &mut [Suggestion]) {
+    let this = contender(&suggestions[i]);
+    let Some(winner) = placed.iter().map(|p| p.suggestion).find(|&k| {
+        let other = contender(&suggestions[k]);
+        other.table == this.table && other.serves.iter().any(|s| this.serves.contains(s))
+    }) else {
+        return;
+    };
+    let size = |k: usize| {
+        contender(&suggestions[k]).size_bytes.map_or_else(
+            || "size unknown".to_owned(),
+            |b| format!("≈ {}", fmt_bytes(b)),
+        )
+    };
+    let note = format!(
+        "; {} ({}) is kept for the same statements, this one would take {}",
+        suggestions[winner].name(),
+        size(winner),
+        size(i)
+    );
+    if let Some(reason) = &mut suggestions[i].rejected_reason {
+        reason.push_str(&note);
     }
 }
 
@@ -626,12 +893,14 @@ async fn observe_with(
 /// Put `suggestion` in place (hypothetically, or built inside a savepoint), measure the statements
 /// it serves against `baseline`, and take it away again unless `stay` (then [`keep_trial`] or
 /// [`undo_trial`] must follow, with the hypothetical index's oid returned here).
+#[allow(clippy::too_many_arguments)]
 async fn trial(
     client: &Client,
     statements: &[PlannedStatement],
     suggestion: &Suggestion,
     settings: &VerifySettings,
     baseline: &BTreeMap<usize, Measure>,
+    reads: &Reads,
     stay: bool,
 ) -> Result<(Verification, Option<HypoIndex>), pg::Error> {
     let ddl = index_ddl(suggestion)
@@ -665,9 +934,10 @@ async fn trial(
             (name, Some(size), None)
         };
         let mut per_statement = Vec::new();
+        let mut harms = Vec::new();
         for statement in statements
             .iter()
-            .filter(|s| suggestion.serves.contains(&s.index))
+            .filter(|s| measured_for(suggestion, s.index, reads))
         {
             let (Some(base), Ok(observed)) = (
                 baseline.get(&statement.index),
@@ -678,13 +948,18 @@ async fn trial(
             let mut after = observed.measure;
             // Show the hypothetical index under the name it would be created with.
             after.plan = after.plan.replace(&name, suggestion.name());
-            per_statement.push(StatementVerification {
+            let measured = StatementVerification {
                 statement: statement.index,
                 improvement_pct: base.improvement_pct(&after),
                 before: base.clone(),
                 used: observed.indexes.contains(&name),
                 after,
-            });
+            };
+            if suggestion.serves.contains(&statement.index) {
+                per_statement.push(measured);
+            } else if noise::slower(&measured.before, &measured.after) {
+                harms.push(measured);
+            }
         }
         Ok::<_, pg::Error>(Verification {
             method: settings.mode,
@@ -693,6 +968,9 @@ async fn trial(
             size_bytes,
             build_ms,
             alongside: Vec::new(),
+            estimated_size_bytes: None,
+            harms,
+            weighed: None,
         })
     }
     .await;
@@ -789,6 +1067,9 @@ mod tests {
                 size_bytes: None,
                 build_ms: None,
                 alongside: Vec::new(),
+                estimated_size_bytes: None,
+                harms: Vec::new(),
+                weighed: None,
             }),
         }
     }

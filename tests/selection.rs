@@ -1,0 +1,242 @@
+//! Issue 19, selection on net benefit: no kept suggestion makes another statement slower (the
+//! reason names both), the smaller of two near-equal competitors wins, and the size estimate from
+//! statistics is close to what a build makes.
+
+use pgdiag::suggest::report::{
+    IndexColumnInfo, IndexInfo, SuggestReport, Suggestion, SuggestionStatus,
+};
+use pgdiag::suggest::verify::estimated_index_size;
+
+use crate::support::{database, pgdiag};
+
+/// A fresh database with `setup`, vacuumed and analysed.
+async fn prepared(prefix: &str, setup: &str) -> (String, tokio_postgres::Client) {
+    let (url, client) = database(prefix, setup).await;
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    (url, client)
+}
+
+fn report_of(args: &[&str]) -> SuggestReport {
+    let run = pgdiag(args);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a suggest report: {e}\n{}", run.stdout))
+}
+
+/// `table (keys) INCLUDE (cols)` of an index suggestion.
+fn shape(s: &Suggestion) -> String {
+    let Some(i) = s.index() else {
+        return String::new();
+    };
+    let keys: Vec<&str> = i.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut text = format!("{} ({})", i.table, keys.join(", "));
+    if !i.include.is_empty() {
+        text.push_str(&format!(" INCLUDE ({})", i.include.join(", ")));
+    }
+    text
+}
+
+/// The q4 pattern in general form: an index that one statement asks for (a range on `created`)
+/// makes another statement reading the same table switch plans and run slower (`ORDER BY created
+/// LIMIT` walking the index past nearly every row to find ten matches late in it). Tried alone it
+/// is measured on every statement reading its table, and rejected with both figures.
+#[tokio::test]
+async fn an_index_that_helps_one_statement_and_slows_another_is_rejected_naming_both() {
+    let (url, _client) = prepared(
+        "selection_harm",
+        "
+CREATE TABLE events (id int PRIMARY KEY, kind int NOT NULL, created int NOT NULL, pad text NOT NULL);
+INSERT INTO events
+SELECT g, CASE WHEN (g * 7919) % 50021 > 49700 THEN 5 ELSE 10 + g % 500 END, (g * 7919) % 50021, repeat('x', 200)
+  FROM generate_series(1, 50000) g;
+ALTER TABLE events SET (parallel_workers = 0);
+",
+    )
+    .await;
+    let report = report_of(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "--verify",
+        "build",
+        "-c",
+        "SELECT id, pad FROM events WHERE created > 49990 ORDER BY created;
+         SELECT id FROM events WHERE kind + 0 = 5 ORDER BY created LIMIT 10;",
+    ]);
+    let index = report
+        .suggestions
+        .iter()
+        .find(|s| shape(s) == "events (created)")
+        .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
+    assert_eq!(index.status, SuggestionStatus::Rejected, "{index:#?}");
+    let reason = index.rejected_reason.as_deref().unwrap();
+    // "helps #1 by 97% but makes #2 6.6× slower: 13.4 ms (…) → 88.0 ms (…); Seq Scan on events →
+    // Index Scan using events_created_idx on events: rejected"
+    assert!(reason.starts_with("helps #1 by "), "{reason}");
+    assert!(reason.contains("% but makes #2 "), "{reason}");
+    assert!(reason.contains(" slower: "), "{reason}");
+    assert!(reason.contains("events_created_idx"), "{reason}");
+    assert!(reason.ends_with(": rejected"), "{reason}");
+    // Weighed: what it saved on #1 and lost on #2, both measured.
+    let v = index.verification.as_ref().unwrap();
+    let weighed = v.weighed.as_ref().expect("weighed");
+    assert_eq!(weighed.unit, "ms");
+    assert!(weighed.saved > 0.0 && weighed.lost > 0.0, "{weighed:?}");
+    assert!(
+        v.harms.iter().any(|h| h.statement == 2)
+            || v.per_statement.iter().any(|p| p.statement == 2),
+        "{v:#?}"
+    );
+    assert_eq!(report.kept().count(), 0, "{:#?}", report.suggestions);
+}
+
+/// Net benefit with size in the balance: for a lookup of a few rows, the covering index's
+/// index-only scan saves next to nothing over the plain index, which is much smaller (no INCLUDE,
+/// and deduplicated); the plain one is kept, the covering one rejected beside it, naming it and
+/// both sizes.
+#[tokio::test]
+async fn the_smaller_of_two_near_equal_indexes_is_kept() {
+    let (url, _client) = prepared(
+        "selection_smaller",
+        "
+CREATE TABLE readings (id int PRIMARY KEY, sensor int NOT NULL, taken timestamptz NOT NULL, value bigint NOT NULL, note text NOT NULL);
+INSERT INTO readings
+SELECT g, g % 20000, timestamptz '2026-01-01' + g * interval '1 second', g * 31 % 1000, repeat('n', 60)
+  FROM generate_series(1, 200000) g;
+ALTER TABLE readings SET (parallel_workers = 0);
+",
+    )
+    .await;
+    let report = report_of(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "-c",
+        "SELECT taken, value FROM readings WHERE sensor = 4242",
+    ]);
+    let kept: Vec<String> = report.kept().map(shape).collect();
+    assert_eq!(kept, ["readings (sensor)"], "{:#?}", report.suggestions);
+    let covering = report
+        .suggestions
+        .iter()
+        .find(|s| shape(s).starts_with("readings (sensor) INCLUDE"))
+        .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
+    assert_eq!(covering.status, SuggestionStatus::Rejected, "{covering:#?}");
+    let reason = covering.rejected_reason.as_deref().unwrap();
+    assert!(
+        reason.contains("readings_sensor_idx (≈ ")
+            && reason.contains("is kept for the same statements, this one would take ≈ "),
+        "{reason}"
+    );
+    let size = |s: &Suggestion| {
+        s.verification
+            .as_ref()
+            .and_then(|v| v.estimated_size_bytes)
+            .unwrap_or_else(|| panic!("no estimate: {s:#?}"))
+    };
+    let plain = report.kept().next().unwrap();
+    assert!(
+        size(plain) * 2 < size(covering),
+        "{} vs {}",
+        size(plain),
+        size(covering)
+    );
+    // The kept one says what was weighed.
+    let weighed = plain
+        .verification
+        .as_ref()
+        .unwrap()
+        .weighed
+        .as_ref()
+        .unwrap();
+    assert_eq!(weighed.unit, "cost");
+    assert!(weighed.net > 0.0 && weighed.lost == 0.0, "{weighed:?}");
+    assert_eq!(
+        weighed.entries_per_read,
+        Some(0.0),
+        "a bulk load is no upkeep"
+    );
+}
+
+/// The size estimate against indexes really built, on several shapes: within ±30%.
+#[tokio::test]
+async fn the_size_estimate_is_within_thirty_percent_of_built_indexes() {
+    let (url, client) = prepared(
+        "selection_size",
+        "
+CREATE TABLE items (id int PRIMARY KEY, owner int NOT NULL, day date NOT NULL, sku text NOT NULL,
+                    price numeric(12,2) NOT NULL, qty int NOT NULL, status char(1) NOT NULL);
+-- Columns independent of each other (hashes of the row number), as the estimate assumes.
+INSERT INTO items
+SELECT g, abs(hashint4(g)) % 5000, date '2020-01-01' + abs(hashint4(-g)) % 2400, 'SKU-' || md5(g::text),
+       (abs(hashint4(g + 7)) % 100000) / 100.0, g % 50,
+       CASE WHEN abs(hashint4(g + 13)) % 20 = 0 THEN 'o' ELSE 'c' END
+  FROM generate_series(1, 300000) g;
+",
+    )
+    .await;
+    let _ = url;
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let shapes: [(&[&str], &[&str], Option<&str>); 6] = [
+        (&["owner"], &[], None),
+        (&["owner", "day"], &[], None),
+        (&["sku"], &[], None),
+        (&["day"], &["qty", "price"], None),
+        (&["price"], &[], None),
+        (&["day"], &[], Some("status = 'o'")),
+    ];
+    for (i, (keys, include, predicate)) in shapes.iter().enumerate() {
+        let name = format!("size_probe_{i}");
+        let index = IndexInfo {
+            schema: Some("public".into()),
+            table: "items".into(),
+            name: name.clone(),
+            method: "btree".into(),
+            columns: keys
+                .iter()
+                .map(|k| IndexColumnInfo {
+                    name: (*k).into(),
+                    desc: false,
+                    nulls_first: false,
+                    opclass: None,
+                })
+                .collect(),
+            include: include.iter().map(|c| (*c).to_owned()).collect(),
+            include_omitted: Vec::new(),
+            predicate: predicate.map(str::to_owned),
+            requires_extension: None,
+            finding_rules: Vec::new(),
+        };
+        let estimate = estimated_index_size(&client, &index, version)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no estimate for {keys:?}"));
+        let mut ddl = format!("CREATE INDEX {name} ON items ({})", keys.join(", "));
+        if !include.is_empty() {
+            ddl.push_str(&format!(" INCLUDE ({})", include.join(", ")));
+        }
+        if let Some(predicate) = predicate {
+            ddl.push_str(&format!(" WHERE {predicate}"));
+        }
+        client.batch_execute(&ddl).await.unwrap();
+        let built: i64 = client
+            .query_one("SELECT pg_relation_size($1::regclass)", &[&name])
+            .await
+            .unwrap()
+            .get(0);
+        let ratio = estimate as f64 / built as f64;
+        assert!(
+            (0.7..=1.3).contains(&ratio),
+            "{ddl}: estimated {estimate} bytes, built {built} ({ratio:.2}×)"
+        );
+    }
+}
