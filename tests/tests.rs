@@ -7,6 +7,7 @@ mod bench;
 mod cache;
 mod connect;
 mod connect_properties;
+mod ddl_runs;
 mod demo;
 mod diagnose;
 mod embedded;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::diagnose::{Finding, RuleId};
 use crate::pg::{quote_ident, quote_qualified};
-use crate::plan::{Explain, NodeType, PlanNode};
+use crate::plan::{Explain, NodeType, PeopleNames, PlanNode};
 use crate::units::fmt_pct;
 
 use super::conditions::{
@@ -705,10 +705,26 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
         }
     }
     advice.candidates = merge(advice.candidates);
+    advice.for_people(explain);
     advice
 }
 
 impl Advice {
+    /// Reasons name tables as people wrote them: the planner's own aliases (`lineitem_1`) become
+    /// the table's name ([`PeopleNames`]).
+    fn for_people(&mut self, explain: &Explain) {
+        let names = PeopleNames::of(&explain.plan);
+        if names.is_empty() {
+            return;
+        }
+        for candidate in &mut self.candidates {
+            candidate.reason = names.apply(&candidate.reason);
+        }
+        for no in &mut self.no_suggestions {
+            no.reason = names.apply(&no.reason);
+        }
+    }
+
     fn record(
         &mut self,
         node_id: usize,

@@ -488,7 +488,7 @@ fn build(
         Site::Derived { factor, .. } => rewrite_derived(query, *factor, agg, &view)?,
         Site::Cte { index, .. } => rewrite_cte(query, *index, agg, &view)?,
     };
-    let reason = format!(
+    let mut reason = format!(
         "replaces {} of {} by {} on every execution ({} ms, {} of the query)",
         stake.what,
         agg.table,
@@ -496,6 +496,12 @@ fn build(
         fmt_ms(stake.ms),
         fmt_pct(stake.share)
     );
+    if let Some(kept) = and_all(&view_where) {
+        // The view holds the rows of these conditions only: say so, where the user reads.
+        reason.push_str(&format!(
+            "; it serves only the values it was built from ({kept}): the same query with other values needs another view"
+        ));
+    }
     let mut suggestion = MatviewSuggestion {
         schema,
         name: name.clone(),

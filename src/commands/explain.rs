@@ -85,7 +85,8 @@ pub async fn run(
                     .next()
                     .ok_or_else(|| anyhow!("statement {index}: EXPLAIN returned no plan"))?;
                 let analysis = analyze(&explain);
-                // The catalog's facts about the plan's tables (unindexed foreign keys) for diagnosis.
+                // The catalog's facts about the plan's tables (unindexed foreign keys, how current their
+                // statistics are) for diagnosis.
                 let diagnose_config = DiagnoseConfig {
                     facts: SchemaFacts {
                         unindexed_foreign_keys: pg::catalog::unindexed_foreign_keys_of_plan(
@@ -94,6 +95,14 @@ pub async fn run(
                         )
                         .await
                         .with_context(|| format!("statement {index}: reading foreign keys"))?,
+                        table_statistics: pg::catalog::table_statistics_of_plan(
+                            runner.client(),
+                            &explain,
+                        )
+                        .await
+                        .with_context(|| {
+                            format!("statement {index}: reading the tables' statistics")
+                        })?,
                     },
                     ..diagnose_config.clone()
                 };

@@ -54,7 +54,14 @@ impl Rule for HeapFetches {
             let index = metrics.index_name.clone().unwrap_or_default();
             let mut ev = vec![
                 evidence("heap fetches", fmt_count(heap_fetches)),
-                evidence("rows returned", fmt_count(returned)),
+                evidence(
+                    "rows returned",
+                    crate::plan::LoopRows::new(
+                        node.actual_rows.unwrap_or(0.0),
+                        metrics.loops.unwrap_or(0.0),
+                    )
+                    .describe(),
+                ),
                 evidence("heap fetches per row returned", fmt_pct(fetch_share)),
                 evidence("loops", fmt_count(metrics.loops.unwrap_or(0.0))),
                 evidence("exclusive time", format!("{exclusive_ms:.1} ms")),
@@ -88,7 +95,7 @@ impl Rule for HeapFetches {
                         node.relation_name.as_deref().unwrap_or_default(),
                     );
                     format!(
-                        "VACUUM {table} to refresh its visibility map, then make autovacuum keep up: lower autovacuum_vacuum_scale_factor for it (ALTER TABLE {table} SET (autovacuum_vacuum_scale_factor = 0.01)), or for an insert-only table autovacuum_vacuum_insert_scale_factor (PostgreSQL 13+)"
+                        "`VACUUM {table}` to refresh its visibility map, then make autovacuum keep up: lower autovacuum_vacuum_scale_factor for it (`ALTER TABLE {table} SET (autovacuum_vacuum_scale_factor = 0.01)`), or for an insert-only table autovacuum_vacuum_insert_scale_factor (PostgreSQL 13+)"
                     )
                 },
             ));

@@ -4,9 +4,9 @@
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
 use crate::pg::{quote_ident, quote_qualified};
-use crate::plan::NodeType;
 use crate::plan::conditions::{ColumnRef, is_row_predicate, own_qualifiers, referenced_columns};
-use crate::units::{fmt_count, fmt_ms, fmt_pct};
+use crate::plan::{LoopRows, NodeType, RemovedShare};
+use crate::units::{fmt_count, fmt_ms};
 
 #[derive(Debug)]
 pub struct IndexFilterWaste;
@@ -36,14 +36,14 @@ impl Rule for IndexFilterWaste {
                 continue;
             }
             let relation = metrics.relation.clone().unwrap_or_default();
-            let returned = metrics.actual_rows_total.unwrap_or(0.0);
-            let removed = node.rows_removed_by_filter.unwrap_or(0.0) * loops;
+            // Per-loop averages the server rounded: over many loops, the share is a range.
+            let returned_rows = LoopRows::new(node.actual_rows.unwrap_or(0.0), loops);
+            let removed_rows = LoopRows::new(node.rows_removed_by_filter.unwrap_or(0.0), loops);
+            let returned = returned_rows.total();
+            let removed = removed_rows.total();
             let fetched = returned + removed;
-            let removed_share = if fetched > 0.0 {
-                removed / fetched
-            } else {
-                0.0
-            };
+            let share = RemovedShare::of(removed_rows, returned_rows);
+            let removed_share = share.at_least();
             if removed < t.index_filter_min_removed_rows
                 || removed_share < t.index_filter_min_removed_share
             {
@@ -54,7 +54,7 @@ impl Rule for IndexFilterWaste {
                         "{relation}: the filter discards {} of {} fetched rows ({}); a small waste",
                         fmt_count(removed),
                         fmt_count(fetched),
-                        fmt_pct(removed_share)
+                        share.describe()
                     ),
                 });
                 continue;
@@ -70,10 +70,10 @@ impl Rule for IndexFilterWaste {
             let filter_columns = referenced_columns(filter, &qualifiers);
             let mut ev = vec![
                 evidence("rows fetched", fmt_count(fetched)),
-                evidence("rows returned", fmt_count(returned)),
+                evidence("rows returned", returned_rows.describe()),
                 evidence(
                     "rows removed by filter",
-                    format!("{} ({})", fmt_count(removed), fmt_pct(removed_share)),
+                    format!("{} ({})", fmt_count(removed), share.describe()),
                 ),
                 evidence("loops", fmt_count(loops)),
                 evidence("exclusive time", format!("{} ms", fmt_ms(exclusive_ms))),
@@ -103,7 +103,7 @@ impl Rule for IndexFilterWaste {
                 .map(|c| quote_ident(c))
                 .collect();
             let mut advice = format!(
-                "add the filter's columns to the index: CREATE INDEX ON {table} ({}) (equality columns first, then one range column) replaces {index}",
+                "add the filter's columns to the index (equality columns first, then one range column), replacing {index}: `CREATE INDEX ON {table} ({})`",
                 columns.join(", ")
             );
             if is_row_predicate(filter, &qualifiers) {
@@ -115,7 +115,7 @@ impl Rule for IndexFilterWaste {
                     index_list.join(", ")
                 };
                 advice.push_str(&format!(
-                    "; or, if the query always filters this way, a partial index holding only the rows kept: CREATE INDEX ON {table} ({list}) WHERE {}",
+                    "; or, if the query always filters this way, a partial index holding only the rows kept: `CREATE INDEX ON {table} ({list}) WHERE {}`",
                     unqualified(filter, &qualifiers)
                 ));
             }
@@ -128,7 +128,7 @@ impl Rule for IndexFilterWaste {
                     "{} on {relation} fetches {} rows through {index} and its filter discards {}",
                     metrics.label,
                     fmt_count(fetched),
-                    fmt_pct(removed_share)
+                    share.describe()
                 ),
                 ev,
                 advice,
@@ -292,6 +292,67 @@ mod tests {
         assert_eq!(
             c.reason,
             "orders: the filter discards 50 of 50 fetched rows (100.0%); a small waste"
+        );
+    }
+
+    /// The semi join's inner Index Scan of `semi_anti_join_rounded_rows.json`, its per-loop
+    /// `Actual Rows` set to `rows` (PostgreSQL 18 prints two decimals).
+    fn with_inner_rows(text: String, rows: f64) -> String {
+        let mut plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let inner = &mut plan[0]["Plan"]["Plans"][0]["Plans"][1];
+        assert_eq!(inner["Node Type"], "Index Scan");
+        inner["Actual Rows"] = serde_json::json!(rows);
+        plan.to_string()
+    }
+
+    #[test]
+    fn index_filter_waste_never_reads_a_rounded_zero_as_none() {
+        // semi_anti_join_rounded_rows.json (PostgreSQL 15): the EXISTS side of a q21-shaped
+        // query, an Index Scan run 48,000 times; per loop it printed 0 rows returned and 6
+        // removed by its filter, averages rounded to whole rows. 0 may be up to half a row per
+        // loop (24,000 rows in all), 6 anything from 5.5 to 6.5.
+        let d = diagnose_fixture("semi_anti_join_rounded_rows.json").diagnosis;
+        let f = finding(&d, "index-filter-waste");
+        assert_eq!(
+            evidence_value(f, "rows returned"),
+            "under 1 per loop over 48,000 loops (the server printed the rounded average, 0)"
+        );
+        assert_eq!(
+            evidence_value(f, "rows removed by filter"),
+            "288,000 (91.7%–100.0%)"
+        );
+        assert!(
+            f.summary.ends_with("its filter discards 91.7%–100.0%"),
+            "{}",
+            f.summary
+        );
+        // The time at stake counts only the share the filter surely discards.
+        let scan = &diagnose_fixture("semi_anti_join_rounded_rows.json")
+            .analysis
+            .nodes[f.node_id];
+        assert_close(
+            f.time_at_stake_ms,
+            scan.exclusive_time_ms.unwrap() * 264_000.0 / 288_000.0,
+        );
+        // The filter names the outer query's alias: no partial index can hold it.
+        assert!(!f.advice.contains("WHERE"), "{}", f.advice);
+    }
+
+    #[test]
+    fn index_filter_waste_takes_fractional_rows_as_printed() {
+        // The same plan as PostgreSQL 18 prints it: 0.40 rows per loop is 19,200 rows.
+        let d = diagnose_fixture_edited(
+            "semi_anti_join_rounded_rows.json",
+            &Thresholds::default(),
+            |text| with_inner_rows(text, 0.4),
+        )
+        .diagnosis;
+        let f = finding(&d, "index-filter-waste");
+        assert_eq!(evidence_value(f, "rows returned"), "19,200");
+        // Rows Removed by Filter stays a whole number in every version: 6 is 5.5 to 6.5.
+        assert_eq!(
+            evidence_value(f, "rows removed by filter"),
+            "288,000 (93.2%–94.2%)"
         );
     }
 }

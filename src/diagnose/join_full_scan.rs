@@ -429,6 +429,7 @@ mod tests {
                 "orders",
                 &["id"],
             )],
+            ..SchemaFacts::default()
         }
     }
 
@@ -505,6 +506,7 @@ mod tests {
         ] {
             let facts = SchemaFacts {
                 unindexed_foreign_keys: vec![fk],
+                ..SchemaFacts::default()
             };
             let d =
                 diagnose_fixture_with_facts("join_probe_side.json", &Thresholds::default(), facts)

@@ -55,7 +55,6 @@ impl Rule for LossyBitmap {
             let exclusive_ms = metrics.exclusive_time_ms.unwrap_or(0.0);
             let ms = exclusive_ms * lossy_share;
             let removed_by_recheck = node.rows_removed_by_index_recheck.unwrap_or(0.0) * loops;
-            let returned = metrics.actual_rows_total.unwrap_or(0.0);
             // A bitmap is built per loop, so it covers about one loop's share of the pages; a
             // Parallel Bitmap Heap Scan shares one bitmap between its processes (its loops), and
             // PostgreSQL 15 counts only the leader's blocks, so its estimate is a lower bound.
@@ -74,7 +73,10 @@ impl Rule for LossyBitmap {
                     "rows removed by index recheck",
                     fmt_count(removed_by_recheck),
                 ),
-                evidence("rows returned", fmt_count(returned)),
+                evidence(
+                    "rows returned",
+                    crate::plan::LoopRows::new(node.actual_rows.unwrap_or(0.0), loops).describe(),
+                ),
                 evidence("work_mem", work_mem.clone()),
                 evidence("exclusive time", format!("{exclusive_ms:.1} ms")),
             ];

@@ -4,8 +4,9 @@
 //! only checks. Column names come out of the conditions through [`crate::plan::conditions`].
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
+use crate::pg::catalog::TableStatistics;
 use crate::pg::ident::{quote_ident, quote_qualified};
-use crate::plan::conditions::{own_qualifiers, referenced_columns};
+use crate::plan::conditions::{own_qualifiers, referenced_columns, split_restrictions};
 use crate::plan::{EstimateDirection, NodeType};
 use crate::units::{fmt_count, fmt_ms};
 
@@ -31,6 +32,8 @@ impl Rule for Misestimate {
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>) {
         let t = ctx.thresholds;
+        // Tables whose statistics advice an earlier finding of this plan already gave, by node.
+        let mut advised: Vec<(TableKey, usize)> = Vec::new();
         for (metrics, node) in ctx.analysis.nodes.iter().zip(&ctx.nodes) {
             let (Some(factor), Some(direction)) =
                 (metrics.estimate_factor, metrics.estimate_direction)
@@ -149,7 +152,15 @@ impl Rule for Misestimate {
                         .collect(),
                     summary,
                     ev,
-                    format!("{}; {consequence}", statistics_advice(&sources)),
+                    format!(
+                        "{}; {consequence}",
+                        statistics_advice(
+                            &sources,
+                            &ctx.facts.table_statistics,
+                            &mut advised,
+                            metrics.id
+                        )
+                    ),
                 ),
             );
         }
@@ -163,8 +174,19 @@ struct EstimateSource {
     schema: Option<String>,
     table: String,
     conditions: Vec<String>,
-    columns: Vec<String>,
+    /// The columns of the conditions that restrict this table's own rows (a filter or index
+    /// condition over its own columns only): what its statistics, and extended statistics on
+    /// it, estimate. Columns compared only with another relation's are not among them.
+    restriction_columns: Vec<String>,
+    /// Conjuncts that compare this table's rows with another relation's (a join condition
+    /// pushed into an index scan, a correlated subquery's outer reference).
+    cross_conditions: Vec<String>,
+    /// This table's columns in those conjuncts.
+    cross_columns: Vec<String>,
 }
+
+/// A table as the facts and the advice name it.
+type TableKey = (Option<String>, String);
 
 /// The scans that produced a node's estimate: the node itself when it reads a table, else every
 /// table scan below it that applies a condition (a join's estimate multiplies theirs).
@@ -188,49 +210,169 @@ fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
             continue;
         }
         let qualifiers = own_qualifiers(node);
-        let mut columns = Vec::new();
+        let mut restriction_columns = Vec::new();
+        let mut cross_conditions = Vec::new();
+        let mut cross_columns = Vec::new();
         for condition in &conditions {
-            for column in referenced_columns(condition, &qualifiers) {
-                if !columns.contains(&column.name) {
-                    columns.push(column.name);
+            let (restrictions, others) = split_restrictions(condition, &qualifiers);
+            for restriction in &restrictions {
+                for column in referenced_columns(restriction, &qualifiers) {
+                    if !restriction_columns.contains(&column.name) {
+                        restriction_columns.push(column.name);
+                    }
                 }
             }
+            for other in &others {
+                for column in referenced_columns(other, &qualifiers) {
+                    if !cross_columns.contains(&column.name) {
+                        cross_columns.push(column.name);
+                    }
+                }
+            }
+            cross_conditions.extend(others);
         }
         sources.push(EstimateSource {
             schema: node.schema.clone(),
             table,
             conditions,
-            columns,
+            restriction_columns,
+            cross_conditions,
+            cross_columns,
         });
     }
     sources
 }
 
-/// `ANALYZE` for each table, and extended statistics where a table's conditions name two or
-/// more columns: the planner assumes columns independent and multiplies their selectivities.
-fn statistics_advice(sources: &[EstimateSource]) -> String {
+/// The statistics facts of a table, when the caller read them.
+fn facts_of<'f>(facts: &'f [TableStatistics], key: &TableKey) -> Option<&'f TableStatistics> {
+    facts.iter().find(|f| {
+        f.table.name == key.1
+            && key
+                .0
+                .as_deref()
+                .is_none_or(|schema| f.table.schema == schema)
+    })
+}
+
+/// What to do about the statistics of the tables below a misestimated node, each table once per
+/// plan (`advised` remembers which finding said it): `ANALYZE` only where the catalog says the
+/// statistics are missing or stale (or when nothing is known of them, a saved plan); extended
+/// statistics where two or more columns restrict one table's own rows together (the planner
+/// multiplies their selectivities as if independent). Never for columns that appear only in
+/// conditions against another relation: extended statistics describe one table's columns, not
+/// how two tables match. When the statistics are current and nothing per table applies, says so
+/// and why the estimate is off.
+fn statistics_advice(
+    sources: &[EstimateSource],
+    facts: &[TableStatistics],
+    advised: &mut Vec<(TableKey, usize)>,
+    node_id: usize,
+) -> String {
     if sources.is_empty() {
-        return "refresh the statistics of the tables below this node (ANALYZE)".into();
+        return "refresh the statistics of the tables below this node (ANALYZE) if they changed much since their last ANALYZE".into();
     }
     let mut parts = Vec::new();
+    let mut current: Vec<(String, Vec<&String>)> = Vec::new();
+    let mut elsewhere: Vec<(String, usize)> = Vec::new();
+    let mut seen: Vec<TableKey> = Vec::new();
     for source in sources {
+        let key: TableKey = (source.schema.clone(), source.table.clone());
+        // A table read several times (a self-join) is one table.
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        let reads: Vec<&EstimateSource> = sources
+            .iter()
+            .filter(|s| s.schema == source.schema && s.table == source.table)
+            .collect();
+        // Extended statistics estimate the restrictions of one scan together.
+        let restriction_columns: Vec<&String> = reads
+            .iter()
+            .find(|s| s.restriction_columns.len() >= 2)
+            .map(|s| s.restriction_columns.iter().collect())
+            .unwrap_or_default();
+        let mut cross_columns: Vec<&String> = Vec::new();
+        for column in reads.iter().flat_map(|s| &s.cross_columns) {
+            if !cross_columns.contains(&column) {
+                cross_columns.push(column);
+            }
+        }
         // Copy-paste SQL: every name quoted, so any table or column name works as printed.
         let relation = quote_qualified(source.schema.as_deref(), &source.table);
-        if source.columns.len() >= 2 {
-            let statistics = quote_ident(&format!(
-                "{}_{}_stats",
-                source.table,
-                source.columns.join("_")
-            ));
-            let columns: Vec<String> = source.columns.iter().map(|c| quote_ident(c)).collect();
-            parts.push(format!(
-                "ANALYZE {relation}; if {} are correlated (the planner multiplies their selectivities as if independent): CREATE STATISTICS {statistics} (dependencies, ndistinct, mcv) ON {} FROM {relation}; ANALYZE {relation}",
-                source.columns.join(", "),
+        if let Some((_, node)) = advised.iter().find(|(k, _)| *k == key) {
+            elsewhere.push((relation, *node));
+            continue;
+        }
+        let stale = match facts_of(facts, &key) {
+            Some(stats) => stats.stale(),
+            None => Some(String::new()),
+        };
+        let mut part = match &stale {
+            Some(why) if why.is_empty() => {
+                format!("`ANALYZE {relation}` if it changed much since its last ANALYZE")
+            }
+            Some(why) => {
+                format!("statistics of {relation} out of date ({why}): `ANALYZE {relation}`")
+            }
+            None => String::new(),
+        };
+        if restriction_columns.len() >= 2 {
+            let names: Vec<&str> = restriction_columns.iter().map(|c| c.as_str()).collect();
+            let statistics = quote_ident(&format!("{}_{}_stats", source.table, names.join("_")));
+            let columns: Vec<String> = names.iter().map(|c| quote_ident(c)).collect();
+            if !part.is_empty() {
+                part.push_str("; ");
+            }
+            part.push_str(&format!(
+                "if {} are correlated (the planner multiplies their selectivities as if independent): `CREATE STATISTICS {statistics} (dependencies, ndistinct, mcv) ON {} FROM {relation}`, then `ANALYZE {relation}`",
+                names.join(", "),
                 columns.join(", ")
             ));
-        } else {
-            parts.push(format!("ANALYZE {relation}"));
         }
+        if part.is_empty() {
+            current.push((relation, cross_columns));
+        } else {
+            advised.push((key, node_id));
+            parts.push(part);
+        }
+    }
+    if !current.is_empty() {
+        let cross: Vec<&str> = sources
+            .iter()
+            .flat_map(|s| s.cross_conditions.iter().map(String::as_str))
+            .collect();
+        let names: Vec<&str> = current.iter().map(|(r, _)| r.as_str()).collect();
+        let mut text = format!(
+            "the statistics of {} are current (a new ANALYZE would change nothing)",
+            names.join(", ")
+        );
+        if cross.is_empty() {
+            text.push_str(
+                ": the error comes from how the planner combines the conditions, which per-table statistics do not describe",
+            );
+        } else {
+            text.push_str(&format!(
+                ": the error comes from conditions comparing two relations ({}), estimated from each side's distinct values; extended statistics describe one table's columns and cannot help",
+                cross.join(" AND ")
+            ));
+            for (relation, columns) in current.iter().filter(|(_, c)| !c.is_empty()) {
+                let alters: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("ALTER COLUMN {} SET STATISTICS 1000", quote_ident(c)))
+                    .collect();
+                text.push_str(&format!(
+                    "; a larger statistics target on the columns compared may sharpen those estimates: `ALTER TABLE {relation} {}`, then `ANALYZE {relation}`",
+                    alters.join(", ")
+                ));
+            }
+        }
+        parts.push(text);
+    }
+    for (relation, node) in elsewhere {
+        parts.push(format!(
+            "the statistics of {relation}: see the misestimate finding on node #{node}"
+        ));
     }
     parts.join("; ")
 }
@@ -260,6 +402,8 @@ mod tests {
     use super::{EstimateSource, statistics_advice};
     use crate::diagnose::test_support::*;
     use crate::diagnose::{Severity, Thresholds};
+    use crate::pg::catalog::{RelationName, TableStatistics};
+    use crate::plan::conditions::split_restrictions;
 
     #[test]
     fn misestimate_fires_on_the_outer_side_of_a_nested_loop() {
@@ -356,19 +500,149 @@ mod tests {
             schema: schema.map(str::to_owned),
             table: table.to_owned(),
             conditions: Vec::new(),
-            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            restriction_columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            cross_conditions: Vec::new(),
+            cross_columns: Vec::new(),
+        }
+    }
+
+    fn statistics(schema: &str, table: &str, modified: i64, rows: f64) -> TableStatistics {
+        TableStatistics {
+            table: RelationName {
+                schema: schema.to_owned(),
+                name: table.to_owned(),
+            },
+            has_statistics: true,
+            last_analyzed: Some("2026-12-02 10:00:00 UTC".to_owned()),
+            modified_since_analyze: modified,
+            reltuples: rows,
         }
     }
 
     #[test]
     fn copy_paste_sql_quotes_hostile_names() {
-        let advice = statistics_advice(&[
-            source(Some("My Schema"), r#"odd.t"x"#, &["Zip Code", r#"a"b"#]),
-            source(None, "Upper", &["city"]),
-        ]);
+        let advice = statistics_advice(
+            &[
+                source(Some("My Schema"), r#"odd.t"x"#, &["Zip Code", r#"a"b"#]),
+                source(None, "Upper", &["city"]),
+            ],
+            &[],
+            &mut Vec::new(),
+            0,
+        );
         assert_eq!(
             advice,
-            r#"ANALYZE "My Schema"."odd.t""x"; if Zip Code, a"b are correlated (the planner multiplies their selectivities as if independent): CREATE STATISTICS "odd.t""x_Zip Code_a""b_stats" (dependencies, ndistinct, mcv) ON "Zip Code", "a""b" FROM "My Schema"."odd.t""x"; ANALYZE "My Schema"."odd.t""x"; ANALYZE "Upper""#
+            r#"`ANALYZE "My Schema"."odd.t""x"` if it changed much since its last ANALYZE; if Zip Code, a"b are correlated (the planner multiplies their selectivities as if independent): `CREATE STATISTICS "odd.t""x_Zip Code_a""b_stats" (dependencies, ndistinct, mcv) ON "Zip Code", "a""b" FROM "My Schema"."odd.t""x"`, then `ANALYZE "My Schema"."odd.t""x"`; `ANALYZE "Upper"` if it changed much since its last ANALYZE"#
         );
+    }
+
+    #[test]
+    fn analyze_only_where_the_catalog_says_the_statistics_are_stale_and_once_per_table() {
+        let facts = [
+            // 200 of 1,000,000 rows changed: current.
+            statistics("public", "lineitem", 200, 1_000_000.0),
+            // 30,000 of 100,000 changed: beyond autovacuum's 50 + 10%.
+            statistics("public", "orders", 30_000, 100_000.0),
+            TableStatistics {
+                has_statistics: false,
+                last_analyzed: None,
+                ..statistics("public", "part", 0, -1.0)
+            },
+        ];
+        let mut advised = Vec::new();
+        let first = statistics_advice(
+            &[
+                source(Some("public"), "lineitem", &["l_shipdate"]),
+                source(Some("public"), "orders", &["o_orderdate"]),
+                source(Some("public"), "part", &[]),
+            ],
+            &facts,
+            &mut advised,
+            3,
+        );
+        assert_eq!(
+            first,
+            r#"statistics of "public"."orders" out of date (30,000 rows changed since its last ANALYZE (2026-12-02 10:00:00 UTC), against about 100,000 rows in its statistics): `ANALYZE "public"."orders"`; statistics of "public"."part" out of date (it has no statistics (never analyzed)): `ANALYZE "public"."part"`; the statistics of "public"."lineitem" are current (a new ANALYZE would change nothing): the error comes from how the planner combines the conditions, which per-table statistics do not describe"#
+        );
+        // A second misestimate over the same tables does not repeat it.
+        let second = statistics_advice(
+            &[source(Some("public"), "orders", &["o_orderdate"])],
+            &facts,
+            &mut advised,
+            7,
+        );
+        assert_eq!(
+            second,
+            r#"the statistics of "public"."orders": see the misestimate finding on node #3"#
+        );
+    }
+
+    #[test]
+    fn join_conditions_get_no_extended_statistics() {
+        // l2's index condition and filter both compare it with l1: a join, not a restriction.
+        let mut join = source(Some("public"), "lineitem", &[]);
+        join.cross_conditions = vec![
+            "(l2.l_orderkey = l1.l_orderkey)".to_owned(),
+            "(l2.l_suppkey <> l1.l_suppkey)".to_owned(),
+        ];
+        join.cross_columns = vec!["l_orderkey".to_owned(), "l_suppkey".to_owned()];
+        let advice = statistics_advice(
+            &[join],
+            &[statistics("public", "lineitem", 0, 1_200_000.0)],
+            &mut Vec::new(),
+            0,
+        );
+        assert!(!advice.contains("CREATE STATISTICS"), "{advice}");
+        assert_eq!(
+            advice,
+            r#"the statistics of "public"."lineitem" are current (a new ANALYZE would change nothing): the error comes from conditions comparing two relations ((l2.l_orderkey = l1.l_orderkey) AND (l2.l_suppkey <> l1.l_suppkey)), estimated from each side's distinct values; extended statistics describe one table's columns and cannot help; a larger statistics target on the columns compared may sharpen those estimates: `ALTER TABLE "public"."lineitem" ALTER COLUMN "l_orderkey" SET STATISTICS 1000, ALTER COLUMN "l_suppkey" SET STATISTICS 1000`, then `ANALYZE "public"."lineitem"`"#
+        );
+    }
+
+    #[test]
+    fn restrictions_and_join_conditions_are_told_apart() {
+        let (restrictions, others) = split_restrictions(
+            "((l2.l_orderkey = l1.l_orderkey) AND (l2.l_receiptdate > l2.l_commitdate) AND (l2.l_quantity < (SubPlan 1)))",
+            &["l2", "lineitem"],
+        );
+        assert_eq!(
+            restrictions,
+            ["l2.l_receiptdate > l2.l_commitdate", "l2.l_quantity < $999"]
+        );
+        assert_eq!(others, ["l2.l_orderkey = l1.l_orderkey"]);
+    }
+
+    #[test]
+    fn misestimate_over_a_self_join_advises_the_table_once_and_analyze_only_when_stale() {
+        // semi_anti_join_rounded_rows.json: the Hash Join of l1 and l3 (both "Order Items",
+        // each filtered on "Due" < shipped) expected 1 row and got 48,000.
+        let facts = |modified: i64| crate::diagnose::SchemaFacts {
+            table_statistics: vec![statistics("Sales", "Order Items", modified, 120_000.0)],
+            ..crate::diagnose::SchemaFacts::default()
+        };
+        let fresh = diagnose_fixture_with_facts(
+            "semi_anti_join_rounded_rows.json",
+            &Thresholds::default(),
+            facts(0),
+        )
+        .diagnosis;
+        let f = finding(&fresh, "misestimate");
+        assert_eq!(
+            f.advice,
+            r#"if Due, shipped are correlated (the planner multiplies their selectivities as if independent): `CREATE STATISTICS "Order Items_Due_shipped_stats" (dependencies, ndistinct, mcv) ON "Due", "shipped" FROM "Sales"."Order Items"`, then `ANALYZE "Sales"."Order Items"`; with the right estimate the planner can pick a hash or merge join itself"#
+        );
+        let stale = diagnose_fixture_with_facts(
+            "semi_anti_join_rounded_rows.json",
+            &Thresholds::default(),
+            facts(50_000),
+        )
+        .diagnosis;
+        let f = finding(&stale, "misestimate");
+        assert!(
+            f.advice.starts_with(r#"statistics of "Sales"."Order Items" out of date (50,000 rows changed since its last ANALYZE (2026-12-02 10:00:00 UTC), against about 120,000 rows in its statistics): `ANALYZE "Sales"."Order Items"`; if Due, shipped"#),
+            "{}",
+            f.advice
+        );
+        assert_eq!(f.advice.matches("out of date").count(), 1, "{}", f.advice);
     }
 }

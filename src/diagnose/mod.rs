@@ -42,7 +42,7 @@ rule_id::rule_ids! {
     UnindexedForeignKey => "unindexed-foreign-key", unindexed_foreign_key::UnindexedForeignKey;
 }
 
-use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode};
+use crate::plan::{Analysis, Explain, NodeMetrics, PeopleNames, PlanNode};
 
 /// How much a finding puts at stake: the lower of two tiers, one for its share of the query's time
 /// (the tiers pev2 and depesz use) and one for the absolute time (ms) at stake, so a query that runs
@@ -385,11 +385,14 @@ pub struct DiagnoseConfig {
 
 /// Facts about the schema that a plan does not carry, read from the catalog by the caller so the
 /// rules stay pure. `Default` is nothing known: a saved plan is diagnosed from the plan alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SchemaFacts {
     /// Foreign keys between the statement's tables whose referencing columns lead no index
     /// ([`crate::pg::catalog::unindexed_foreign_keys`]).
     pub unindexed_foreign_keys: Vec<crate::pg::catalog::ForeignKey>,
+    /// How current the statistics of the statement's tables are
+    /// ([`crate::pg::catalog::table_statistics_of_plan`]); a table not listed is not known.
+    pub table_statistics: Vec<crate::pg::catalog::TableStatistics>,
 }
 
 /// Run every rule over an analysed plan with these thresholds.
@@ -423,6 +426,21 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
             continue;
         }
         rule.check(&ctx, &mut diagnosis.findings, &mut diagnosis.checks);
+    }
+    // Text for people: the planner's own aliases (`lineitem_1`) read as the table's name.
+    // `expressions` stay the plan's own text, for tools that match them against the plan.
+    let names = PeopleNames::of(&explain.plan);
+    if !names.is_empty() {
+        for finding in &mut diagnosis.findings {
+            finding.summary = names.apply(&finding.summary);
+            finding.advice = names.apply(&finding.advice);
+            for evidence in &mut finding.evidence {
+                evidence.value = names.apply(&evidence.value);
+            }
+        }
+        for check in &mut diagnosis.checks {
+            check.reason = names.apply(&check.reason);
+        }
     }
     diagnosis.findings.sort_by(|a, b| {
         b.time_at_stake_ms

@@ -3,7 +3,7 @@
 //! findings: an index would not beat reading the table.
 
 use super::{Check, Context, Finding, Rule, RuleId, evidence};
-use crate::plan::NodeType;
+use crate::plan::{LoopRows, NodeType, RemovedShare};
 use crate::units::{fmt_count, fmt_pct};
 
 #[derive(Debug)]
@@ -24,10 +24,14 @@ impl Rule for SeqScan {
             if loops == 0.0 {
                 continue;
             }
-            let returned = metrics.actual_rows_total.unwrap_or(0.0);
-            let removed = node.rows_removed_by_filter.unwrap_or(0.0) * loops;
+            // Per-loop averages the server rounded: over many loops, the share is a range.
+            let returned_rows = LoopRows::new(node.actual_rows.unwrap_or(0.0), loops);
+            let removed_rows = LoopRows::new(node.rows_removed_by_filter.unwrap_or(0.0), loops);
+            let returned = returned_rows.total();
+            let removed = removed_rows.total();
             let read = returned + removed;
-            let removed_share = if read > 0.0 { removed / read } else { 0.0 };
+            let share = RemovedShare::of(removed_rows, returned_rows);
+            let removed_share = share.at_least();
             let ms = metrics.exclusive_time_ms.unwrap_or(0.0);
             let relation = metrics.relation.clone().unwrap_or_default();
             let mut not_a_finding = |reason: String| {
@@ -64,10 +68,10 @@ impl Rule for SeqScan {
             }
             let mut ev = vec![
                 evidence("rows read", fmt_count(read)),
-                evidence("rows returned", fmt_count(returned)),
+                evidence("rows returned", returned_rows.describe()),
                 evidence(
                     "rows removed by filter",
-                    format!("{} ({})", fmt_count(removed), fmt_pct(removed_share)),
+                    format!("{} ({})", fmt_count(removed), share.describe()),
                 ),
                 evidence("loops", fmt_count(loops)),
                 evidence("exclusive time", format!("{ms:.1} ms")),
@@ -84,7 +88,7 @@ impl Rule for SeqScan {
                 format!(
                     "sequential scan on {relation} reads {} rows to return {}",
                     fmt_count(read),
-                    fmt_count(returned)
+                    returned_rows.describe()
                 )
             };
             let advice = match (&node.filter, repeated) {

@@ -87,7 +87,7 @@ impl Rule for UnindexedForeignKey {
                     evidence("join condition", conditions.join(" AND ")),
                 ],
                 format!(
-                    "CREATE INDEX ON {table} ({}) if {referenced} rows are deleted or their key updated (each one otherwise reads {relation} whole to check {}), or other statements fetch {relation} rows by it; this join keeps most of the rows it reads, so it would not gain",
+                    "`CREATE INDEX ON {table} ({})` if {referenced} rows are deleted or their key updated (each one otherwise reads {relation} whole to check {}), or other statements fetch {relation} rows by it; this join keeps most of the rows it reads, so it would not gain",
                     columns.join(", "),
                     fk.name
                 ),
@@ -110,6 +110,7 @@ mod tests {
                 "orders",
                 &["id"],
             )],
+            ..SchemaFacts::default()
         }
     }
 
@@ -137,7 +138,7 @@ mod tests {
         );
         assert!(
             f.advice
-                .starts_with(r#"CREATE INDEX ON "public"."order_items" ("order_id")"#),
+                .starts_with(r#"`CREATE INDEX ON "public"."order_items" ("order_id")`"#),
             "{}",
             f.advice
         );

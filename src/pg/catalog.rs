@@ -3,7 +3,8 @@
 //! INCLUDE columns and predicate, and the size facts of its columns' types (which bound what an
 //! INCLUDE may carry); for applying and proving suggestions, what already holds a
 //! name (an index and whether it is valid, a materialized view and its query) and sizes; for
-//! diagnosis, the foreign keys between a statement's tables that no index serves.
+//! diagnosis, the foreign keys between a statement's tables that no index serves and how current
+//! their statistics are.
 
 use tokio_postgres::Client;
 
@@ -561,6 +562,104 @@ pub async fn unindexed_foreign_keys(
                 name: row.get(5),
             },
             referenced_columns: row.get(6),
+        })
+        .collect())
+}
+
+/// What the catalog says of a table's statistics, for telling stale or missing statistics (which
+/// ANALYZE fixes) from current ones (which it does not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableStatistics {
+    pub table: RelationName,
+    /// Column statistics exist (`pg_stats` has rows for the table): ANALYZE ran at some point,
+    /// even if the activity counters were reset since.
+    pub has_statistics: bool,
+    /// When ANALYZE last ran on it, by hand or by autovacuum (`pg_stat_user_tables`), as text.
+    pub last_analyzed: Option<String>,
+    /// Rows inserted, updated or deleted since the last ANALYZE (`n_mod_since_analyze`).
+    pub modified_since_analyze: i64,
+    /// The row count the planner works from (`pg_class.reltuples`; negative when never
+    /// analysed or vacuumed, PostgreSQL 14+).
+    pub reltuples: f64,
+}
+
+/// Rows changed since the last ANALYZE beyond which autovacuum analyses a table again with the
+/// default settings: `autovacuum_analyze_threshold` (50) + `autovacuum_analyze_scale_factor` (0.1)
+/// × its rows. The same bound says the statistics are stale.
+pub const STALE_BASE_ROWS: f64 = 50.0;
+pub const STALE_SHARE: f64 = 0.1;
+
+impl TableStatistics {
+    /// Why ANALYZE would change the planner's estimates for this table, or `None` when its
+    /// statistics are current: never analysed, or more rows changed since than autovacuum lets
+    /// pass with its default settings.
+    pub fn stale(&self) -> Option<String> {
+        // An analysed empty table has no column statistics either, but a time of analysis.
+        if !self.has_statistics && self.last_analyzed.is_none() {
+            return Some("it has no statistics (never analyzed)".to_owned());
+        }
+        let rows = self.reltuples.max(0.0);
+        let changed = self.modified_since_analyze as f64;
+        if changed > STALE_BASE_ROWS + STALE_SHARE * rows {
+            return Some(format!(
+                "{} rows changed since its last ANALYZE{}, against about {} rows in its statistics",
+                crate::units::fmt_count(changed),
+                self.last_analyzed
+                    .as_deref()
+                    .map(|at| format!(" ({at})"))
+                    .unwrap_or_default(),
+                crate::units::fmt_count(rows)
+            ));
+        }
+        None
+    }
+}
+
+const TABLE_STATISTICS: &str = "
+WITH rels AS (
+  SELECT DISTINCT to_regclass(name) AS oid FROM unnest($1::text[]) AS name
+)
+SELECT n.nspname::text, c.relname::text,
+       EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname),
+       to_char(GREATEST(s.last_analyze, s.last_autoanalyze) AT TIME ZONE 'UTC',
+               'YYYY-MM-DD HH24:MI:SS \"UTC\"'),
+       COALESCE(s.n_mod_since_analyze, 0)::int8,
+       c.reltuples::float8
+  FROM rels
+  JOIN pg_class c ON c.oid = rels.oid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+ ORDER BY n.nspname, c.relname";
+
+/// The statistics facts ([`TableStatistics`]) of the tables `explain` reads.
+pub async fn table_statistics_of_plan(
+    client: &Client,
+    explain: &crate::plan::Explain,
+) -> Result<Vec<TableStatistics>, Error> {
+    let mut relations: Vec<String> = Vec::new();
+    for node in explain.plan.preorder() {
+        if let Some(name) = node.relation_name.as_deref() {
+            let quoted = super::quote_qualified(node.schema.as_deref(), name);
+            if !relations.contains(&quoted) {
+                relations.push(quoted);
+            }
+        }
+    }
+    if relations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(TABLE_STATISTICS, &[&relations]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| TableStatistics {
+            table: RelationName {
+                schema: row.get(0),
+                name: row.get(1),
+            },
+            has_statistics: row.get(2),
+            last_analyzed: row.get(3),
+            modified_since_analyze: row.get(4),
+            reltuples: row.get(5),
         })
         .collect())
 }

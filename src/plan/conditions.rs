@@ -688,7 +688,9 @@ pub fn parse_sort_key(key: &str, table: TableRef<'_>) -> SortKey {
 mod columns;
 mod expressions;
 
-pub use columns::{ColumnRef, is_row_predicate, own_qualifiers, referenced_columns};
+pub use columns::{
+    ColumnRef, is_row_predicate, own_qualifiers, referenced_columns, split_restrictions,
+};
 pub use expressions::normalize_expression;
 use expressions::{indexable_expression, requote, strip_nested};
 

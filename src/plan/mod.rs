@@ -6,22 +6,28 @@
 //! row totals, estimate factors and exclusive buffers; its module docs state the rules.
 //! [`deep`] keeps every walk safe at any depth; [`RawPlan`] carries a document as text.
 //! [`conditions`] is the one reader of the condition text nodes carry (filters, join conditions,
-//! sort keys), for diagnosis and advice alike.
+//! sort keys), for diagnosis and advice alike. [`names`] shows the planner's own aliases
+//! (`lineitem_1`) as the table names people wrote; [`rounding`] says what a row count summed
+//! from the server's rounded per-loop figures can be.
 
 pub mod analysis;
 pub mod conditions;
 pub mod deep;
 pub mod model;
+pub mod names;
 pub mod node_type;
 pub mod parse;
 pub mod raw;
+pub mod rounding;
 pub mod synthetic;
 
 pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
 pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Plans, Trigger, Worker};
+pub use names::PeopleNames;
 pub use node_type::NodeType;
 pub use parse::{ParseError, parse_explain, parse_explain_document, parse_explain_value};
 pub use raw::RawPlan;
+pub use rounding::{LoopRows, RemovedShare};
 
 #[cfg(test)]
 mod tests;

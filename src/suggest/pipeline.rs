@@ -460,7 +460,8 @@ async fn plan_statement(
         .extend(statistics_notes(runner, &explain).await?);
 
     let analysis = analyze(&explain);
-    // The catalog's facts (unindexed foreign keys) for the join rules, as `explain` reads them.
+    // The catalog's facts (unindexed foreign keys, current statistics) for the rules, as `explain`
+    // reads them.
     let diagnose = DiagnoseConfig {
         facts: crate::diagnose::SchemaFacts {
             unindexed_foreign_keys: pg::catalog::unindexed_foreign_keys_of_plan(
@@ -468,6 +469,8 @@ async fn plan_statement(
                 &explain,
             )
             .await?,
+            table_statistics: pg::catalog::table_statistics_of_plan(runner.client(), &explain)
+                .await?,
         },
         ..options.diagnose.clone()
     };

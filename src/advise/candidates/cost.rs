@@ -96,6 +96,7 @@ pub fn candidates_by_cost(explain: &Explain, min_cost_share: f64) -> Advice {
         advice.record(id, FindingRule::EstimatedCost, result);
     }
     advice.candidates = merge(advice.candidates);
+    advice.for_people(explain);
     advice
 }
 

@@ -68,6 +68,39 @@ pub fn is_row_predicate(text: &str, qualifiers: &[&str]) -> bool {
     !reading.beyond_the_row && reading.mentions.iter().all(|m| m.is_ours(qualifiers))
 }
 
+/// The conjuncts (top-level `AND`s) of `text` split in two: those that restrict the scan's own
+/// rows (each names at least one column, and every column it names is the scan's own, see
+/// [`referenced_columns`]), then the others. A conjunct naming a column of another relation (a
+/// join condition, an outer query's column in a correlated subquery: `l2.l_suppkey <>
+/// l1.l_suppkey`) compares rows of two relations, which no statistics of one table describe.
+/// Parameters and subplan results may stand on the other side of a restriction (`l_quantity <
+/// $0`): the table's own values are still what is compared. A conjunct that does not parse is
+/// among the others.
+pub fn split_restrictions(text: &str, qualifiers: &[&str]) -> (Vec<String>, Vec<String>) {
+    let cleaned = explain_only_syntax_removed(text);
+    let mut parts: Vec<String> = Vec::new();
+    match parse_whole(&cleaned) {
+        Ok(expr) => {
+            let mut conjuncts = Vec::new();
+            super::split_and(&expr, &mut conjuncts);
+            parts.extend(conjuncts.into_iter().map(ToString::to_string));
+        }
+        Err(_) => parts.extend(
+            split_top_level_and(strip_outer_parens(&cleaned))
+                .into_iter()
+                .map(|p| p.trim().to_owned()),
+        ),
+    }
+    parts.into_iter().partition(|part| {
+        let mut reading = Reading::default();
+        match parse_whole(part) {
+            Ok(expr) => visit(&expr, false, &mut reading),
+            Err(_) => return false,
+        }
+        !reading.mentions.is_empty() && reading.mentions.iter().all(|m| m.is_ours(qualifiers))
+    })
+}
+
 /// What a walk over a text found.
 #[derive(Default)]
 struct Reading {
