@@ -42,7 +42,10 @@ pub enum Command {
     ///
     /// Regressions: a new seq scan on a large table, an index no longer used, a plan shape change,
     /// total cost up by more than the threshold (10%), a new finding, a query newly failing.
-    /// Planner-setting or major-version differences make cost comparison advisory.
+    /// Planner-setting or major-version differences make cost comparison advisory. With an
+    /// --analyze baseline, findings and timings are judged over every run: a finding is new only
+    /// when every run sees it clear of its thresholds by a margin (`finding_margin`), and a
+    /// significant slowdown is an advisory unless `timing = "fail"` in pgdiag.toml.
     Check(CheckArgs),
 
     /// Benchmark a query with no cache and behind Redis cache strategies.

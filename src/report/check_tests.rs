@@ -438,3 +438,83 @@ fn tiny_width_and_empty_shapes_do_not_panic() {
     assert!(out.contains("\n    - Aggrega… │\n"), "{out}");
     assert!(out.contains("\n    -   Neste… │\n"), "{out}");
 }
+
+/// A regression with its two values, an advisory timing on a regressed and on an unchanged query.
+fn report_with_values_and_advisories() -> CheckReport {
+    use crate::gate::Timing;
+    let timing = |median_ms: f64, min_ms: f64, max_ms: f64| Timing {
+        runs: 5,
+        median_ms,
+        min_ms,
+        max_ms,
+    };
+    let slower = Change {
+        baseline_timing: Some(timing(12.1, 11.8, 12.6)),
+        current_timing: Some(timing(30.2, 29.0, 31.5)),
+        ..change(
+            ChangeKind::TimingIncrease,
+            "time 12.10 ms (11.80–12.60, 5 runs) → 30.20 ms (29.00–31.50, 5 runs), +149.6%",
+        )
+        .values("12.10 ms", "30.20 ms")
+    };
+    let mut regressed = query("a.sql#1", 1, QueryStatus::Regressed);
+    regressed.regressions = vec![
+        change(
+            ChangeKind::NewSeqScan,
+            "new Seq Scan on public.orders (300,000 rows)",
+        )
+        .values("no Seq Scan", "Seq Scan on public.orders (300,000 rows)"),
+    ];
+    regressed.advisories = vec![slower.clone()];
+    let mut unchanged = query("a.sql#2", 3, QueryStatus::Unchanged);
+    unchanged.advisories = vec![slower];
+    CheckReport {
+        schema_version: CHECK_SCHEMA_VERSION,
+        pgdiag_version: "0.1.0".to_owned(),
+        environment: EnvironmentDiff::default(),
+        queries: vec![regressed, unchanged],
+        summary: CheckSummary {
+            total: 2,
+            regressed: 1,
+            unchanged: 1,
+            ..CheckSummary::default()
+        },
+    }
+}
+
+#[test]
+fn regressions_name_their_values_and_advisories_are_shown_apart() {
+    let report = report_with_values_and_advisories();
+    let text = text(&report, plain());
+    assert!(
+        text.contains(
+            "  ✗ new Seq Scan on public.orders (300,000 rows)\n      new seq scan: no Seq Scan → Seq Scan on public.orders (300,000 rows)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ! time 12.10 ms (11.80–12.60, 5 runs) → 30.20 ms (29.00–31.50, 5 runs), +149.6% (advisory)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("advisory  a.sql#2 (a.sql:3): time 12.10 ms"),
+        "{text}"
+    );
+    // The advisory does not count as a regression.
+    assert!(text.ends_with("FAIL: 1 regression in 1 query\n"), "{text}");
+
+    let github = github_commands(&report);
+    assert_eq!(
+        github
+            .lines()
+            .filter(
+                |l| l.starts_with("::notice") && l.contains("execution time increase (advisory)")
+            )
+            .count(),
+        2,
+        "{github}"
+    );
+    let junit = junit_xml(&report);
+    assert!(junit.contains("advisory: time 12.10 ms"), "{junit}");
+    assert!(junit.contains(r#"failures="1""#), "{junit}");
+}
