@@ -20,6 +20,7 @@ mod safety;
 mod seed;
 mod suggest;
 mod suggest_seed;
+mod suggest_timeout;
 mod support;
 mod tx;
 mod versions;

@@ -33,6 +33,9 @@ pub struct PlannedStatement {
     pub params: Vec<ParamValue>,
     /// `$n` without values: only the generic plan's cost can be compared.
     pub generic: bool,
+    /// It ran longer than the timeout under EXPLAIN ANALYZE: only its plain EXPLAIN's cost is
+    /// compared, whatever the mode (it is never run again for minutes).
+    pub estimated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -119,7 +122,7 @@ pub async fn observe(
         let explain = planner::explain_generic(client, &statement.sql, server_version_num).await?;
         return Ok(Observed::from_explain(&explain, &[]));
     }
-    if !analyze {
+    if !analyze || statement.estimated {
         let explain =
             planner::explain_in_transaction(client, &statement.sql, &statement.params, false)
                 .await?;

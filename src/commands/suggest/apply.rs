@@ -35,11 +35,7 @@ pub async fn apply(
         .actionable()
         .filter(|s| s.kind() == SuggestionKind::Matview && !args.with_matviews)
         .collect();
-    let mut section = ApplySection {
-        changes: Vec::new(),
-        after: Vec::new(),
-        error: None,
-    };
+    let mut section = ApplySection::default();
     for s in &left_out {
         section
             .changes
