@@ -279,7 +279,15 @@ pub async fn verify(
         return Ok(Vec::new());
     }
     pg::tx::rolled_back(client, async |client| {
-        verify_in_transaction(client, statements, suggestions, settings, on_progress).await
+        let result =
+            verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
+        if settings.mode == VerifyMode::Hypo && result.is_ok() {
+            // Hypothetical indexes live in the session, not the transaction: the rollback keeps
+            // them, and every later plain EXPLAIN (a statement judged on estimates, measured
+            // around --apply) would plan with the kept ones.
+            hypopg::reset(client).await?;
+        }
+        result
     })
     .await
 }

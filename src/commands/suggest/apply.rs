@@ -82,7 +82,8 @@ pub async fn apply(
     // bounded. (--timeout bounds the statements and the verification builds, which do block.)
     let options = ApplyOptions {
         lock_timeout: args.lock_timeout,
-        statement_timeout: None,
+        // Zero, not the session's: the runner left --timeout on the session for EXPLAIN.
+        statement_timeout: Some(std::time::Duration::ZERO),
         build_wait: args.build_wait,
     };
     let mut on_event = |event: ApplyEvent<'_>| match event {
