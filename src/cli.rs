@@ -471,7 +471,9 @@ pub struct SuggestArgs {
     pub min_improvement: Option<f64>,
 
     /// statement_timeout per statement and per verification build, e.g. 60s, 500ms, 2m (0
-    /// disables). --apply's concurrent builds are not time-limited: they let writes go on.
+    /// disables). A statement that runs longer under EXPLAIN ANALYZE is advised from its estimated
+    /// plan (plain EXPLAIN), judged on planned cost. --apply's concurrent builds are not
+    /// time-limited: they let writes go on.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 

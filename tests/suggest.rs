@@ -519,7 +519,7 @@ async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
 }
 
 #[tokio::test]
-async fn apply_without_a_terminal_and_without_yes_refuses_and_creates_nothing() {
+async fn apply_refuses_without_yes_and_goes_on_past_a_statement_that_fails() {
     let (url, client) = prepared("suggest_noyes", SEED).await;
     let run = pgdiag(&["suggest", "--dsn", &url, "--apply", "-c", REVIEWS_QUERY]);
     run.assert_no_panic();
@@ -527,17 +527,29 @@ async fn apply_without_a_terminal_and_without_yes_refuses_and_creates_nothing() 
     assert!(run.stderr.contains("--apply --yes"), "{}", run.stderr);
     assert!(user_indexes(&client, "reviews").await.is_empty());
 
-    // With --yes but a statement that fails, nothing is applied either.
+    // With --yes and a statement that fails, the other's index is applied; the failed one is
+    // named as not taken into account, and exit 2 says the input was not all read.
     let sql = format!("{REVIEWS_QUERY}; SELECT no_such_column FROM reviews");
     let run = pgdiag(&["suggest", "--dsn", &url, "--apply", "--yes", "-c", &sql]);
     run.assert_no_panic();
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(
-        run.stderr.contains("not applying anything"),
+        run.stderr
+            .contains("not explained, so not taken into account: #2 (-c:1)"),
         "{}",
         run.stderr
     );
-    assert!(user_indexes(&client, "reviews").await.is_empty());
+    assert!(
+        run.stdout.contains(
+            "Applied: applied: 1 created, 0 already existed; not explained, left out: #2"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        user_indexes(&client, "reviews").await,
+        ["reviews_product_id_incl_rating_idx"]
+    );
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ mod seed;
 mod selection;
 mod suggest;
 mod suggest_seed;
+mod suggest_timeout;
 mod support;
 mod tx;
 mod versions;

@@ -676,7 +676,8 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
             RuleId::SeqScan
             | RuleId::IndexFilterWaste
             | RuleId::JoinFullScan
-            | RuleId::UnindexedForeignKey => filter_candidates(&plan, finding.node_id),
+            | RuleId::UnindexedForeignKey
+            | RuleId::CorrelatedSubplan => filter_candidates(&plan, finding.node_id),
             RuleId::UnindexedSort => sort_candidate(&plan, finding.node_id).map(|c| vec![c]),
             _ => continue,
         };

@@ -3,7 +3,9 @@
 //! join that keeps its order). One function, so every caller
 //! (the suggest pipeline, and any command that names the index for a finding) gets the same answer.
 
-use super::candidates::{Advice, FindingRule, candidates, keeps_outer_order};
+use super::candidates::{
+    Advice, FindingRule, candidates, candidates_by_cost, keeps_outer_order, merge,
+};
 use super::conditions::{TableRef, parse_sort_key};
 use crate::diagnose::{Finding, RuleId};
 use crate::plan::{Explain, NodeType};
@@ -15,6 +17,41 @@ pub fn index_candidates(explain: &Explain, findings: &[Finding]) -> Advice {
     if with_sorts.len() > findings.len() {
         relabel_sort_rules(&mut advice, findings);
     }
+    advice
+}
+
+/// The index candidates for a plan without timings (plain EXPLAIN, a generic plan, a statement
+/// that ran past its timeout): the scans and sorts carrying at least `min_cost_share` of the
+/// estimated cost ([`candidates_by_cost`]), and the candidates of the findings the rules that judge
+/// estimates made (`correlated-subplan`: a table read once per outer row, whose share of the cost
+/// the plan's nodes do not show).
+pub fn estimated_candidates(
+    explain: &Explain,
+    findings: &[Finding],
+    min_cost_share: f64,
+) -> Advice {
+    let mut advice = candidates_by_cost(explain, min_cost_share);
+    if findings.is_empty() {
+        return advice;
+    }
+    let flagged: Vec<usize> = findings.iter().map(|f| f.node_id).collect();
+    let from_findings = index_candidates(explain, findings);
+    advice
+        .no_suggestions
+        .retain(|n| !flagged.contains(&n.node_id));
+    advice.no_suggestions.extend(
+        from_findings
+            .no_suggestions
+            .into_iter()
+            .filter(|n| flagged.contains(&n.node_id)),
+    );
+    advice.candidates.extend(
+        from_findings
+            .candidates
+            .into_iter()
+            .filter(|c| c.nodes.iter().any(|n| flagged.contains(n))),
+    );
+    advice.candidates = merge(std::mem::take(&mut advice.candidates));
     advice
 }
 
@@ -102,6 +139,53 @@ mod tests {
             advice: String::new(),
             doc: String::new(),
         }
+    }
+
+    #[test]
+    fn an_estimated_plan_gets_the_index_its_correlated_subplan_needs() {
+        // TPC-H q17 planned at SF 0.2: the SubPlan's scan of lineitem is a sliver of the plan's
+        // cost per execution, so only the correlated-subplan finding names it.
+        let path = format!(
+            "{}/fixtures/plans/correlated_subplan_tpch_q17_estimated.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let explain = parse_explain(&std::fs::read_to_string(path).unwrap())
+            .unwrap()
+            .remove(0);
+        let analysis = crate::plan::analyze(&explain);
+        let findings = crate::diagnose::diagnose(&explain, &analysis, &Default::default()).findings;
+        let advice = estimated_candidates(&explain, &findings, 0.2);
+        let shapes: Vec<String> = advice
+            .candidates
+            .iter()
+            .map(|c| {
+                let columns: Vec<&str> = c.columns.iter().map(|k| k.label()).collect();
+                format!("{} ({})", c.table, columns.join(", "))
+            })
+            .collect();
+        assert!(
+            shapes.contains(&"lineitem (l_partkey)".to_owned()),
+            "{shapes:?}"
+        );
+        let candidate = advice
+            .candidates
+            .iter()
+            .find(|c| c.columns[0].label() == "l_partkey")
+            .unwrap();
+        assert!(
+            candidate
+                .finding_rules
+                .contains(&FindingRule::Rule(RuleId::CorrelatedSubplan)),
+            "{:?}",
+            candidate.finding_rules
+        );
+        // The flagged node has its candidate, not a "small share of the cost" reason.
+        let flagged = findings[0].node_id;
+        assert!(
+            advice.no_suggestions.iter().all(|n| n.node_id != flagged),
+            "{:?}",
+            advice.no_suggestions
+        );
     }
 
     /// Limit → Sort (top-N, not flagged) → Seq Scan (flagged).

@@ -304,11 +304,9 @@ pub fn offline_report(
 }
 
 /// The index candidates `suggest` derives for this statement's findings (one engine:
-/// [`index_candidates`]), for analysed plans; `suggest` judges plans without timings by cost.
+/// [`index_candidates`]); on a plan without timings the findings are those of the rules that judge
+/// estimates (`suggest` adds the scans that carry much of the cost).
 fn suggested_indexes(explain: &Explain, entry: &StatementReport) -> Vec<Candidate> {
-    if !entry.analyzed {
-        return Vec::new();
-    }
     let findings: Vec<Finding> = entry.findings.iter().map(|f| f.finding.clone()).collect();
     index_candidates(explain, &findings).candidates
 }

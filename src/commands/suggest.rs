@@ -119,27 +119,32 @@ pub async fn run(
         return Ok(outcome(&report, args, failed));
     }
 
-    if args.apply && failed {
-        // Suggestions judged on part of the input are not a plan to act on.
-        match args.format {
-            OutputFormat::Text => render_text(out, &report, width)?,
-            OutputFormat::Json => render_json(out, &report)?,
-        }
-        writeln!(
-            err,
-            "pgdiag: not applying anything: some statements could not be explained (fix them, or leave them out)"
-        )?;
-        return Ok(Outcome::Failed);
-    }
     if args.apply {
         if args.format == OutputFormat::Text {
             render_text(out, &report, width)?;
             out.flush()?;
         }
+        // A statement that could not be explained blocks nothing: an index can only change the
+        // plans of reads, the others were judged on their own, and the report says which
+        // statement nothing was checked against (exit 2 still says the input was not all read).
+        let not_explained: Vec<String> = report
+            .statements
+            .iter()
+            .filter(|s| s.error.is_some())
+            .map(|s| format!("#{} ({}:{})", s.index, s.source, s.line))
+            .collect();
+        if !not_explained.is_empty() {
+            writeln!(
+                err,
+                "pgdiag: applying what was kept for the other statements; not explained, so not taken into account: {}",
+                not_explained.join(", ")
+            )?;
+        }
         let applied = apply::apply(&runner, &report, &inputs, args, err).await?;
-        failed |= applied.section.error.is_some();
+        let apply_failed = applied.section.error.is_some();
+        failed |= apply_failed;
         report.apply = Some(applied.section);
-        if !failed {
+        if !apply_failed {
             // Every statement again; an index created now that makes one slower is dropped again.
             suggest::after_apply(
                 &runner,
@@ -150,6 +155,9 @@ pub async fn run(
                 args.lock_timeout,
             )
             .await?;
+        }
+        if let Some(section) = &mut report.apply {
+            section.conclude(&report.statements);
         }
         match args.format {
             OutputFormat::Text => {

@@ -3,6 +3,7 @@
 //! plan's own numbers, ranked by the time fixing them could save. Nodes a rule looked at and let go
 //! become [`Check`]s with the reason, for verbose output.
 
+mod correlated_subplan;
 mod disk_spill;
 mod heap_fetches;
 mod heavy_aggregate;
@@ -40,6 +41,7 @@ rule_id::rule_ids! {
     PlanningTime => "planning-time", planning_time::PlanningTime;
     JoinFullScan => "join-full-scan", join_full_scan::JoinFullScan;
     UnindexedForeignKey => "unindexed-foreign-key", unindexed_foreign_key::UnindexedForeignKey;
+    CorrelatedSubplan => "correlated-subplan", correlated_subplan::CorrelatedSubplan;
 }
 
 use crate::plan::{Analysis, Explain, NodeMetrics, PeopleNames, PlanNode};
@@ -199,6 +201,9 @@ pub struct Thresholds {
     /// unindexed-foreign-key: rows read (over all loops) from which a scan of a table joined
     /// through an unindexed foreign key is named; below it the table is tiny.
     pub unindexed_fk_min_rows: f64,
+    /// correlated-subplan: executions of a SubPlan (actual loops, or planned from its parent's
+    /// rows) from which one that reads `seq_scan_min_rows` rows per execution is flagged.
+    pub correlated_subplan_min_loops: f64,
 }
 
 impl Default for Thresholds {
@@ -229,6 +234,7 @@ impl Default for Thresholds {
             planning_min_ms: 5.0,
             join_max_kept_share: 0.10,
             unindexed_fk_min_rows: 1_000.0,
+            correlated_subplan_min_loops: 10.0,
         }
     }
 }
@@ -274,6 +280,7 @@ impl Thresholds {
             planning_min_ms: min(self.planning_min_ms),
             join_max_kept_share: (self.join_max_kept_share / factor).min(1.0),
             unindexed_fk_min_rows: min(self.unindexed_fk_min_rows),
+            correlated_subplan_min_loops: min(self.correlated_subplan_min_loops),
         }
     }
 }
@@ -356,6 +363,11 @@ pub trait Rule {
     fn id(&self) -> RuleId;
     /// Examine the plan; push findings, and checks for nodes examined but not flagged.
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>, checks: &mut Vec<Check>);
+    /// Whether it can judge a plan that was not executed (planner estimates only). Rules that
+    /// weigh time cannot; they do not run on such plans.
+    fn on_estimates(&self) -> bool {
+        false
+    }
 }
 
 /// Every rule, in documentation order.
@@ -368,6 +380,11 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
 pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub checks: Vec<Check>,
+    /// The plan was not executed: only the rules that judge estimates ran, and their findings'
+    /// figures are the planner's (their evidence says so; no time is at stake, the share is of
+    /// the planned cost).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 /// Which rules run and with what thresholds (`[diagnose]` in pgdiag.toml, and flags).
@@ -407,13 +424,14 @@ pub fn diagnose(explain: &Explain, analysis: &Analysis, thresholds: &Thresholds)
     )
 }
 
-/// Run the enabled rules over an analysed plan. Estimated-only plans (no actual figures) give no
-/// findings: the rules weigh time, and there is none.
+/// Run the enabled rules over a plan. On an estimated-only plan (no actual figures: plain EXPLAIN,
+/// a generic plan, a statement too slow to run) only the rules that judge estimates run
+/// ([`Rule::on_estimates`]); the others weigh time, and there is none.
 pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseConfig) -> Diagnosis {
-    let mut diagnosis = Diagnosis::default();
-    if !analysis.analyzed {
-        return diagnosis;
-    }
+    let mut diagnosis = Diagnosis {
+        estimated: !analysis.analyzed,
+        ..Diagnosis::default()
+    };
     let ctx = Context {
         explain,
         analysis,
@@ -422,7 +440,9 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
         facts: &config.facts,
     };
     for rule in rules() {
-        if config.disabled_rules.contains(&rule.id()) {
+        if config.disabled_rules.contains(&rule.id())
+            || (diagnosis.estimated && !rule.on_estimates())
+        {
             continue;
         }
         rule.check(&ctx, &mut diagnosis.findings, &mut diagnosis.checks);
@@ -445,6 +465,7 @@ pub fn diagnose_with(explain: &Explain, analysis: &Analysis, config: &DiagnoseCo
     diagnosis.findings.sort_by(|a, b| {
         b.time_at_stake_ms
             .total_cmp(&a.time_at_stake_ms)
+            .then_with(|| b.share_at_stake.total_cmp(&a.share_at_stake))
             .then_with(|| a.node_id.cmp(&b.node_id))
     });
     diagnosis

@@ -10,7 +10,7 @@ use super::*;
 #[test]
 fn every_rule_has_a_unique_kebab_case_id_and_a_doc_page() {
     let ids: Vec<String> = rules().iter().map(|r| r.id().to_string()).collect();
-    assert_eq!(ids.len(), 14, "{ids:?}");
+    assert_eq!(ids.len(), 15, "{ids:?}");
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "duplicate rule id in {ids:?}");
     for id in &ids {

@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::suggest::noise;
 use crate::suggest::report::{
-    ApplySection, ChangeStatus, Measure, SuggestReport, SuggestedObject, Suggestion,
+    ApplySection, ChangeStatus, Measure, Planning, SuggestReport, SuggestedObject, Suggestion,
     SuggestionKind, SuggestionStatus, Verification, VerifyMode, Weighed,
 };
 use crate::units::fmt_bytes;
@@ -164,8 +164,18 @@ pub fn render_text(
     )?;
     for statement in &report.statements {
         let how = match (&statement.error, statement.time_ms, statement.cost) {
-            (Some(e), _, _) => format!("failed: {}", e.message),
+            (Some(e), _, _) => format!(
+                "not explained: {} (no suggestion judged for it; --apply goes on without it)",
+                e.message
+            ),
             (None, Some(t), _) => format!("{} ms (1 run)", number(t)),
+            (None, None, Some(c)) if statement.planning == Planning::EstimatedAfterTimeout => {
+                format!(
+                    "not measured: {}; estimated plan, cost {}",
+                    statement.notes.first().map_or("", String::as_str),
+                    number(c)
+                )
+            }
             (None, None, Some(c)) => format!("generic plan, cost {}", number(c)),
             (None, None, None) => String::new(),
         };
@@ -331,7 +341,14 @@ pub fn render_text(
 
 /// What `--apply` did and the statements' plans before and after.
 pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> {
-    writeln!(w, "Applied")?;
+    if apply.reason.is_empty() {
+        writeln!(w, "Applied")?;
+    } else {
+        writeln!(w, "Applied: {}: {}", apply.status.as_str(), apply.reason)?;
+    }
+    for left_out in &apply.statements_left_out {
+        writeln!(w, "  #{}: {}", left_out.statement, left_out.reason)?;
+    }
     for change in &apply.changes {
         let status = match change.status {
             ChangeStatus::Created => "created",
@@ -704,8 +721,8 @@ mod tests {
                     ..entry("t_b_idx", ChangeStatus::Failed)
                 },
             ],
-            after: Vec::new(),
             error: Some("index t_b_idx failed".into()),
+            ..ApplySection::default()
         };
         let mut out = Vec::new();
         render_apply(&mut out, &apply).unwrap();

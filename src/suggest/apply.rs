@@ -352,7 +352,8 @@ pub struct ApplyOptions {
     /// How long any one statement may wait for a lock before giving up. Short, so that a table
     /// another session holds makes us fail instead of queueing every later writer behind us.
     pub lock_timeout: Duration,
-    /// A cap on each statement (an index build included); `None` leaves the session's own.
+    /// A cap on each statement (an index build included); zero: none; `None` leaves the
+    /// session's own (which a [`crate::pg::Runner`] set to its statements' timeout).
     pub statement_timeout: Option<Duration>,
     /// How long an index build may wait, in all, for transactions older than it to end (its
     /// table's writers, then every older snapshot of the database): a wait the table's lock does
@@ -695,7 +696,8 @@ async fn apply_locked(
         .await
         .map_err(db_error("reading the session's timeouts"))?;
     let statement_timeout = match options.statement_timeout {
-        Some(timeout) => format!("{}ms", timeout.as_millis().max(1)),
+        Some(timeout) if timeout.is_zero() => "0".to_owned(),
+        Some(timeout) => format!("{}ms", timeout.as_millis()),
         None => saved_statement.clone(),
     };
     let lock_timeout = format!("{}ms", options.lock_timeout.as_millis().max(1));

@@ -148,11 +148,7 @@ pub async fn apply_suggestions(
     options: &ApplyOptions,
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> ApplySection {
-    let mut section = ApplySection {
-        changes: Vec::new(),
-        after: Vec::new(),
-        error: None,
-    };
+    let mut section = ApplySection::default();
     let not_attempted = |section: &mut ApplySection, error: String| {
         section.error = Some(error);
         for s in chosen {

@@ -16,13 +16,13 @@ use super::report::{
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
 use crate::advise::PATTERN_OPCLASS;
-use crate::advise::candidates::{Advice, Candidate, IndexMethod, candidates_by_cost, merge};
+use crate::advise::candidates::{Advice, Candidate, IndexMethod, merge};
 use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
 };
 use crate::advise::row_size::bound_include;
-use crate::advise::statement::index_candidates;
+use crate::advise::statement::{estimated_candidates, index_candidates};
 use crate::advise::{OmittedInclude, drop_useless_include};
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::ServerInfo;
@@ -337,6 +337,15 @@ pub async fn suggest(
             "statements with $n and no values were planned generically and are judged on estimated cost (give values with --param or a `-- pgdiag: params` comment to measure them)".into(),
         );
     }
+    if planned
+        .iter()
+        .any(|p| p.entry.planning == Planning::EstimatedAfterTimeout)
+    {
+        notes.push(format!(
+            "statements that ran longer than the timeout of {} under EXPLAIN ANALYZE were planned without running and are diagnosed and judged on estimated cost (verification and the measures around --apply compare their planned costs; raise --timeout to measure them)",
+            pg::humanize(options.timeout)
+        ));
+    }
     if planned.iter().any(|p| {
         p.entry
             .notes
@@ -421,9 +430,9 @@ async fn plan_statement(
     let explained = runner
         .explain(statement, &explain_options, std::future::pending())
         .await;
-    let (explain, generic) = match explained {
+    let (explain, planning) = match explained {
         Ok(output) => match output.document.explains() {
-            Ok(mut explains) if !explains.is_empty() => (explains.remove(0), false),
+            Ok(mut explains) if !explains.is_empty() => (explains.remove(0), Planning::Analyze),
             Ok(_) => return Ok(failed(entry, "EXPLAIN returned no plan".into(), None)),
             Err(e) => {
                 return Ok(failed(
@@ -435,17 +444,44 @@ async fn plan_statement(
         },
         Err(pg::Error::ParamCount { given: 0, .. }) if input.params.is_none() => {
             match generic_plan(runner, &statement.text).await {
-                Ok(explain) => (explain, true),
+                Ok(explain) => (explain, Planning::Generic),
+                Err(e) => return failed_pg(entry, e),
+            }
+        }
+        // Too slow to measure: the plan it would run, not executed, judged on its estimates. A
+        // statement that never finishes in time is often the one that most needs an index.
+        Err(pg::Error::Timeout(limit)) => {
+            let plain = pg::ExplainOptions {
+                analyze: false,
+                ..explain_options.clone()
+            };
+            match runner
+                .explain(statement, &plain, std::future::pending())
+                .await
+                .map(|output| output.document.explains())
+            {
+                Ok(Ok(mut explains)) if !explains.is_empty() => {
+                    entry.notes.push(format!(
+                        "ran longer than the timeout of {} under EXPLAIN ANALYZE (cancelled, rolled back): planned without running it, judged on estimated cost",
+                        pg::humanize(limit)
+                    ));
+                    (explains.remove(0), Planning::EstimatedAfterTimeout)
+                }
+                Ok(Ok(_)) => return Ok(failed(entry, "EXPLAIN returned no plan".into(), None)),
+                Ok(Err(e)) => {
+                    return Ok(failed(
+                        entry,
+                        format!("unreadable EXPLAIN output: {e}"),
+                        None,
+                    ));
+                }
                 Err(e) => return failed_pg(entry, e),
             }
         }
         Err(e) => return failed_pg(entry, e),
     };
-    entry.planning = if generic {
-        Planning::Generic
-    } else {
-        Planning::Analyze
-    };
+    let generic = planning == Planning::Generic;
+    entry.planning = planning;
     entry.parameters = if generic { 0 } else { params.len() };
     entry.cost = explain.plan.total_cost;
     entry.time_ms = explain.execution_time_ms;
@@ -479,9 +515,9 @@ async fn plan_statement(
     let advice = if analysis.analyzed {
         index_candidates(&explain, &diagnosis.findings)
     } else {
-        candidates_by_cost(&explain, GENERIC_MIN_COST_SHARE)
+        estimated_candidates(&explain, &diagnosis.findings, ESTIMATED_MIN_COST_SHARE)
     };
-    // Views need the findings' timings: generic plans get none.
+    // Views need the findings' timings: plans without them get none.
     let matviews = if analysis.analyzed {
         matview_suggestions(&statement.text, &explain, &diagnosis.findings)
     } else {
@@ -507,15 +543,16 @@ async fn plan_statement(
             sql: statement.text.clone(),
             params,
             generic,
+            estimated: planning == Planning::EstimatedAfterTimeout,
         }),
         entry,
         advice,
     })
 }
 
-/// A generic plan has no timings: scans and sorts carrying at least this share of the estimated
-/// cost are worth an index.
-const GENERIC_MIN_COST_SHARE: f64 = 0.2;
+/// A plan without timings (generic, or of a statement that ran past its timeout): scans and sorts
+/// carrying at least this share of the estimated cost are worth an index.
+const ESTIMATED_MIN_COST_SHARE: f64 = 0.2;
 
 async fn generic_plan(runner: &Runner, sql: &str) -> Result<Explain, pg::Error> {
     let version = runner.server_version_num();
@@ -638,6 +675,7 @@ pub fn replays(report: &SuggestReport, inputs: &[StatementInput]) -> Vec<Planned
             sql: entry.sql.clone(),
             params: input.params.clone().unwrap_or_default(),
             generic: entry.planning == Planning::Generic,
+            estimated: entry.planning == Planning::EstimatedAfterTimeout,
         })
         .collect()
 }

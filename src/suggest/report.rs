@@ -82,7 +82,17 @@ pub enum Planning {
     Analyze,
     /// `$n` without values: the generic plan, judged on estimated cost.
     Generic,
+    /// EXPLAIN ANALYZE ran longer than `--timeout` and was cancelled: the plain EXPLAIN plan (same
+    /// values, not executed), diagnosed and judged on estimated cost; its notes say the timeout.
+    EstimatedAfterTimeout,
     Failed,
+}
+
+impl Planning {
+    /// Judged on the planner's estimates, not on measured time.
+    pub fn is_estimated(self) -> bool {
+        matches!(self, Planning::Generic | Planning::EstimatedAfterTimeout)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -737,11 +747,163 @@ pub struct AfterApply {
     pub verdict: Verdict,
 }
 
+/// What `--apply` did as a whole, in one word ([`ApplySection::status`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyStatus {
+    /// Every chosen change is in place (created, or already there); some may have been reverted
+    /// afterwards for making a statement slower (their change says so).
+    #[default]
+    Applied,
+    /// Nothing to create: no suggestion was kept (or only views, without `--with-matviews`).
+    NothingToApply,
+    /// The user did not confirm: nothing was created.
+    NotConfirmed,
+    /// Applying stopped at a failure (`error`); `changes` says what was created before it.
+    Failed,
+}
+
+impl ApplyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyStatus::Applied => "applied",
+            ApplyStatus::NothingToApply => "nothing_to_apply",
+            ApplyStatus::NotConfirmed => "not_confirmed",
+            ApplyStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A statement of the input that `--apply` could not take into account as the others: not
+/// explained at all, or judged only on the planner's estimates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatementLeftOut {
+    pub statement: usize,
+    /// `failed` or `estimated_after_timeout`, as its `planning`.
+    pub planning: Planning,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApplySection {
+    /// What was done as a whole; `reason` says it in words, with the counts.
+    #[serde(default)]
+    pub status: ApplyStatus,
+    #[serde(default)]
+    pub reason: String,
     pub changes: Vec<ChangeEntry>,
     pub after: Vec<AfterApply>,
     pub error: Option<String>,
+    /// Statements not explained (nothing was judged for them, no change was checked against
+    /// them: the others were applied without them) and statements judged on estimates only
+    /// (they ran longer than `--timeout`: before and after are planned costs).
+    #[serde(default)]
+    pub statements_left_out: Vec<StatementLeftOut>,
+}
+
+impl ApplySection {
+    /// Set `status`, `reason` and `statements_left_out` from the changes, the error and the
+    /// statements: once applying (and the measuring after it) is over.
+    pub fn conclude(&mut self, statements: &[StatementEntry]) {
+        self.statements_left_out = statements
+            .iter()
+            .filter_map(|s| {
+                let reason = match s.planning {
+                    Planning::Failed => format!(
+                        "not explained ({}): nothing was judged for it and no change was checked against it",
+                        s.error.as_ref().map_or("no plan", |e| e.message.as_str())
+                    ),
+                    Planning::EstimatedAfterTimeout => format!(
+                        "{}; measured before and after by planned cost only",
+                        s.notes.first().map_or("judged on estimates", String::as_str)
+                    ),
+                    _ => return None,
+                };
+                Some(StatementLeftOut {
+                    statement: s.index,
+                    planning: s.planning,
+                    reason,
+                })
+            })
+            .collect();
+        let count =
+            |status: ChangeStatus| self.changes.iter().filter(|c| c.status == status).count();
+        let (created, existed, reverted, skipped) = (
+            count(ChangeStatus::Created),
+            count(ChangeStatus::AlreadyExisted),
+            count(ChangeStatus::Reverted),
+            count(ChangeStatus::Skipped),
+        );
+        let in_place = format!(
+            "{created} created, {existed} already existed{}",
+            if reverted > 0 {
+                format!(", {reverted} reverted (made a statement slower)")
+            } else {
+                String::new()
+            }
+        );
+        let skipped_reasons = || {
+            let mut reasons: Vec<&str> = self
+                .changes
+                .iter()
+                .filter(|c| c.status == ChangeStatus::Skipped)
+                .filter_map(|c| c.message.as_deref())
+                .collect();
+            reasons.dedup();
+            reasons.join("; ")
+        };
+        let (status, mut reason) = if let Some(error) = &self.error {
+            (ApplyStatus::Failed, format!("{error} ({in_place})"))
+        } else if created + existed + reverted == 0 {
+            if skipped > 0
+                && self
+                    .changes
+                    .iter()
+                    .all(|c| c.message.as_deref() == Some("not confirmed"))
+            {
+                (
+                    ApplyStatus::NotConfirmed,
+                    "not confirmed: nothing was created".to_owned(),
+                )
+            } else if skipped > 0 {
+                (
+                    ApplyStatus::NothingToApply,
+                    format!("nothing created: {}", skipped_reasons()),
+                )
+            } else {
+                (
+                    ApplyStatus::NothingToApply,
+                    "no suggestion was kept".to_owned(),
+                )
+            }
+        } else {
+            let mut reason = in_place;
+            if skipped > 0 {
+                reason.push_str(&format!(", {skipped} skipped ({})", skipped_reasons()));
+            }
+            (ApplyStatus::Applied, reason)
+        };
+        let list = |planning: Planning| {
+            self.statements_left_out
+                .iter()
+                .filter(|s| s.planning == planning)
+                .map(|s| format!("#{}", s.statement))
+                .collect::<Vec<_>>()
+        };
+        let failed = list(Planning::Failed);
+        if !failed.is_empty() {
+            reason.push_str(&format!("; not explained, left out: {}", failed.join(", ")));
+        }
+        let estimated = list(Planning::EstimatedAfterTimeout);
+        if !estimated.is_empty() {
+            reason.push_str(&format!(
+                "; judged on estimates (ran past --timeout): {}",
+                estimated.join(", ")
+            ));
+        }
+        self.status = status;
+        self.reason = reason;
+    }
 }
 
 #[cfg(test)]

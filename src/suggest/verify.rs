@@ -35,6 +35,9 @@ pub struct PlannedStatement {
     pub params: Vec<ParamValue>,
     /// `$n` without values: only the generic plan's cost can be compared.
     pub generic: bool,
+    /// It ran longer than the timeout under EXPLAIN ANALYZE: only its plain EXPLAIN's cost is
+    /// compared, whatever the mode (it is never run again for minutes).
+    pub estimated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +124,7 @@ pub async fn observe(
         let explain = planner::explain_generic(client, &statement.sql, server_version_num).await?;
         return Ok(Observed::from_explain(&explain, &[]));
     }
-    if !analyze {
+    if !analyze || statement.estimated {
         let explain =
             planner::explain_in_transaction(client, &statement.sql, &statement.params, false)
                 .await?;
@@ -312,7 +315,15 @@ pub async fn verify(
         return Ok(Vec::new());
     }
     pg::tx::rolled_back(client, async |client| {
-        verify_in_transaction(client, statements, suggestions, settings, on_progress).await
+        let result =
+            verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
+        if settings.mode == VerifyMode::Hypo && result.is_ok() {
+            // Hypothetical indexes live in the session, not the transaction: the rollback keeps
+            // them, and every later plain EXPLAIN (a statement judged on estimates, measured
+            // around --apply) would plan with the kept ones.
+            hypopg::reset(client).await?;
+        }
+        result
     })
     .await
 }

@@ -35,11 +35,7 @@ pub async fn apply(
         .actionable()
         .filter(|s| s.kind() == SuggestionKind::Matview && !args.with_matviews)
         .collect();
-    let mut section = ApplySection {
-        changes: Vec::new(),
-        after: Vec::new(),
-        error: None,
-    };
+    let mut section = ApplySection::default();
     for s in &left_out {
         section
             .changes
@@ -86,7 +82,8 @@ pub async fn apply(
     // bounded. (--timeout bounds the statements and the verification builds, which do block.)
     let options = ApplyOptions {
         lock_timeout: args.lock_timeout,
-        statement_timeout: None,
+        // Zero, not the session's: the runner left --timeout on the session for EXPLAIN.
+        statement_timeout: Some(std::time::Duration::ZERO),
         build_wait: args.build_wait,
     };
     let mut on_event = |event: ApplyEvent<'_>| match event {
