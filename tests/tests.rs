@@ -19,6 +19,7 @@ mod properties;
 mod render;
 mod safety;
 mod seed;
+mod statistics_facts;
 mod suggest;
 mod suggest_seed;
 mod support;
