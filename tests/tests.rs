@@ -20,6 +20,7 @@ mod render;
 mod safety;
 mod seed;
 mod selection;
+mod statistics_facts;
 mod suggest;
 mod suggest_seed;
 mod suggest_timeout;

@@ -181,8 +181,6 @@ struct EstimateSource {
     /// Conjuncts that compare this table's rows with another relation's (a join condition
     /// pushed into an index scan, a correlated subquery's outer reference).
     cross_conditions: Vec<String>,
-    /// This table's columns in those conjuncts.
-    cross_columns: Vec<String>,
 }
 
 /// A table as the facts and the advice name it.
@@ -212,20 +210,12 @@ fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
         let qualifiers = own_qualifiers(node);
         let mut restriction_columns = Vec::new();
         let mut cross_conditions = Vec::new();
-        let mut cross_columns = Vec::new();
         for condition in &conditions {
             let (restrictions, others) = split_restrictions(condition, &qualifiers);
             for restriction in &restrictions {
                 for column in referenced_columns(restriction, &qualifiers) {
                     if !restriction_columns.contains(&column.name) {
                         restriction_columns.push(column.name);
-                    }
-                }
-            }
-            for other in &others {
-                for column in referenced_columns(other, &qualifiers) {
-                    if !cross_columns.contains(&column.name) {
-                        cross_columns.push(column.name);
                     }
                 }
             }
@@ -237,7 +227,6 @@ fn estimate_sources(ctx: &Context<'_>, id: usize) -> Vec<EstimateSource> {
             conditions,
             restriction_columns,
             cross_conditions,
-            cross_columns,
         });
     }
     sources
@@ -272,7 +261,7 @@ fn statistics_advice(
         return "refresh the statistics of the tables below this node (ANALYZE) if they changed much since their last ANALYZE".into();
     }
     let mut parts = Vec::new();
-    let mut current: Vec<(String, Vec<&String>)> = Vec::new();
+    let mut current: Vec<(String, Vec<&str>)> = Vec::new();
     let mut elsewhere: Vec<(String, usize)> = Vec::new();
     let mut seen: Vec<TableKey> = Vec::new();
     for source in sources {
@@ -292,12 +281,10 @@ fn statistics_advice(
             .find(|s| s.restriction_columns.len() >= 2)
             .map(|s| s.restriction_columns.iter().collect())
             .unwrap_or_default();
-        let mut cross_columns: Vec<&String> = Vec::new();
-        for column in reads.iter().flat_map(|s| &s.cross_columns) {
-            if !cross_columns.contains(&column) {
-                cross_columns.push(column);
-            }
-        }
+        let cross: Vec<&str> = reads
+            .iter()
+            .flat_map(|s| s.cross_conditions.iter().map(String::as_str))
+            .collect();
         // Copy-paste SQL: every name quoted, so any table or column name works as printed.
         let relation = quote_qualified(source.schema.as_deref(), &source.table);
         if let Some((_, node)) = advised.iter().find(|(k, _)| *k == key) {
@@ -331,43 +318,35 @@ fn statistics_advice(
             ));
         }
         if part.is_empty() {
-            current.push((relation, cross_columns));
+            current.push((relation, cross));
         } else {
             advised.push((key, node_id));
             parts.push(part);
         }
     }
-    if !current.is_empty() {
-        let cross: Vec<&str> = sources
+    // Tables whose statistics are current: said only where it explains the error (conditions
+    // against another relation), or when nothing else was advised.
+    let explained: Vec<&(String, Vec<&str>)> = current
+        .iter()
+        .filter(|(_, cross)| !cross.is_empty())
+        .collect();
+    if !explained.is_empty() {
+        let names: Vec<&str> = explained.iter().map(|(r, _)| r.as_str()).collect();
+        let cross: Vec<&str> = explained
             .iter()
-            .flat_map(|s| s.cross_conditions.iter().map(String::as_str))
+            .flat_map(|(_, cross)| cross.iter().copied())
             .collect();
+        parts.push(format!(
+            "the statistics of {} are current (a new ANALYZE would change nothing): the error comes from conditions comparing two relations ({}), which the planner estimates from each side's distinct values; neither ANALYZE nor extended statistics (which describe one table's columns) change that",
+            names.join(", "),
+            cross.join(" AND ")
+        ));
+    } else if parts.is_empty() && elsewhere.is_empty() && !current.is_empty() {
         let names: Vec<&str> = current.iter().map(|(r, _)| r.as_str()).collect();
-        let mut text = format!(
-            "the statistics of {} are current (a new ANALYZE would change nothing)",
+        parts.push(format!(
+            "the statistics of {} are current (a new ANALYZE would change nothing): the error comes from how the planner combines the conditions, which per-table statistics do not describe",
             names.join(", ")
-        );
-        if cross.is_empty() {
-            text.push_str(
-                ": the error comes from how the planner combines the conditions, which per-table statistics do not describe",
-            );
-        } else {
-            text.push_str(&format!(
-                ": the error comes from conditions comparing two relations ({}), estimated from each side's distinct values; extended statistics describe one table's columns and cannot help",
-                cross.join(" AND ")
-            ));
-            for (relation, columns) in current.iter().filter(|(_, c)| !c.is_empty()) {
-                let alters: Vec<String> = columns
-                    .iter()
-                    .map(|c| format!("ALTER COLUMN {} SET STATISTICS 1000", quote_ident(c)))
-                    .collect();
-                text.push_str(&format!(
-                    "; a larger statistics target on the columns compared may sharpen those estimates: `ALTER TABLE {relation} {}`, then `ANALYZE {relation}`",
-                    alters.join(", ")
-                ));
-            }
-        }
-        parts.push(text);
+        ));
     }
     for (relation, node) in elsewhere {
         parts.push(format!(
@@ -502,7 +481,6 @@ mod tests {
             conditions: Vec::new(),
             restriction_columns: columns.iter().map(|c| (*c).to_owned()).collect(),
             cross_conditions: Vec::new(),
-            cross_columns: Vec::new(),
         }
     }
 
@@ -562,7 +540,7 @@ mod tests {
         );
         assert_eq!(
             first,
-            r#"statistics of "public"."orders" out of date (30,000 rows changed since its last ANALYZE (2026-12-02 10:00:00 UTC), against about 100,000 rows in its statistics): `ANALYZE "public"."orders"`; statistics of "public"."part" out of date (it has no statistics (never analyzed)): `ANALYZE "public"."part"`; the statistics of "public"."lineitem" are current (a new ANALYZE would change nothing): the error comes from how the planner combines the conditions, which per-table statistics do not describe"#
+            r#"statistics of "public"."orders" out of date (30,000 rows changed since its last ANALYZE (2026-12-02 10:00:00 UTC), against about 100,000 rows in its statistics): `ANALYZE "public"."orders"`; statistics of "public"."part" out of date (it has no statistics (never analyzed)): `ANALYZE "public"."part"`"#
         );
         // A second misestimate over the same tables does not repeat it.
         let second = statistics_advice(
@@ -578,6 +556,20 @@ mod tests {
     }
 
     #[test]
+    fn current_statistics_with_nothing_to_advise_say_so() {
+        let advice = statistics_advice(
+            &[source(Some("public"), "lineitem", &["l_shipdate"])],
+            &[statistics("public", "lineitem", 0, 1_200_000.0)],
+            &mut Vec::new(),
+            0,
+        );
+        assert_eq!(
+            advice,
+            r#"the statistics of "public"."lineitem" are current (a new ANALYZE would change nothing): the error comes from how the planner combines the conditions, which per-table statistics do not describe"#
+        );
+    }
+
+    #[test]
     fn join_conditions_get_no_extended_statistics() {
         // l2's index condition and filter both compare it with l1: a join, not a restriction.
         let mut join = source(Some("public"), "lineitem", &[]);
@@ -585,7 +577,6 @@ mod tests {
             "(l2.l_orderkey = l1.l_orderkey)".to_owned(),
             "(l2.l_suppkey <> l1.l_suppkey)".to_owned(),
         ];
-        join.cross_columns = vec!["l_orderkey".to_owned(), "l_suppkey".to_owned()];
         let advice = statistics_advice(
             &[join],
             &[statistics("public", "lineitem", 0, 1_200_000.0)],
@@ -595,7 +586,7 @@ mod tests {
         assert!(!advice.contains("CREATE STATISTICS"), "{advice}");
         assert_eq!(
             advice,
-            r#"the statistics of "public"."lineitem" are current (a new ANALYZE would change nothing): the error comes from conditions comparing two relations ((l2.l_orderkey = l1.l_orderkey) AND (l2.l_suppkey <> l1.l_suppkey)), estimated from each side's distinct values; extended statistics describe one table's columns and cannot help; a larger statistics target on the columns compared may sharpen those estimates: `ALTER TABLE "public"."lineitem" ALTER COLUMN "l_orderkey" SET STATISTICS 1000, ALTER COLUMN "l_suppkey" SET STATISTICS 1000`, then `ANALYZE "public"."lineitem"`"#
+            r#"the statistics of "public"."lineitem" are current (a new ANALYZE would change nothing): the error comes from conditions comparing two relations ((l2.l_orderkey = l1.l_orderkey) AND (l2.l_suppkey <> l1.l_suppkey)), which the planner estimates from each side's distinct values; neither ANALYZE nor extended statistics (which describe one table's columns) change that"#
         );
     }
 

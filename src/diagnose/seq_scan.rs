@@ -31,7 +31,7 @@ impl Rule for SeqScan {
             let removed = removed_rows.total();
             let read = returned + removed;
             let share = RemovedShare::of(removed_rows, returned_rows);
-            let removed_share = share.at_least();
+            let removed_share = share.likely();
             let ms = metrics.exclusive_time_ms.unwrap_or(0.0);
             let relation = metrics.relation.clone().unwrap_or_default();
             let mut not_a_finding = |reason: String| {

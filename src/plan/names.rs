@@ -55,12 +55,13 @@ impl PeopleNames {
                 in_literal = !in_literal;
             }
             let at_word_start = !out.ends_with(|p: char| p.is_alphanumeric() || p == '_');
-            if !in_literal && at_word_start {
-                if let Some((len, name)) = self.alias_at(rest) {
-                    out.push_str(&name);
-                    rest = &rest[len..];
-                    continue;
-                }
+            if !in_literal
+                && at_word_start
+                && let Some((len, name)) = self.alias_at(rest)
+            {
+                out.push_str(&name);
+                rest = &rest[len..];
+                continue;
             }
             out.push(c);
             rest = &rest[c.len_utf8()..];

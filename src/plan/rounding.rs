@@ -105,9 +105,11 @@ impl RemovedShare {
         }
     }
 
-    /// The share a decision can rely on: the least it can be.
-    pub fn at_least(&self) -> f64 {
-        self.low
+    /// The share to decide on: the middle of the range. For whole numbers printed on both sides
+    /// it is about the printed share; a printed 0 kept (really under half a row per loop) counts
+    /// for a quarter row per loop rather than none.
+    pub fn likely(&self) -> f64 {
+        (self.low + self.high) / 2.0
     }
 
     /// `95.0%`, or `50.0%–100.0%` when the server's rounding leaves that much room.
@@ -139,7 +141,7 @@ mod tests {
         let share = RemovedShare::of(removed, kept);
         assert_eq!((share.low, share.high), (0.5, 1.0));
         assert_eq!(share.describe(), "50.0%–100.0%");
-        assert_eq!(share.at_least(), 0.5);
+        assert_eq!(share.likely(), 0.75);
     }
 
     #[test]

@@ -40,6 +40,7 @@ const ALL_FIXTURES: &[&str] = &[
     "join_merge_candidates.json",
     "join_three_table_chain.json",
     "join_peer_multi_table.json",
+    "semi_anti_join_rounded_rows.json",
 ];
 
 fn fixture(name: &str) -> String {

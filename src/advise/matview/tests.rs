@@ -176,6 +176,8 @@ fn a_top_level_aggregate_moves_its_key_conditions_onto_the_view() {
             r#"SELECT "product_id", "count_all" AS "count", "avg_rating" AS "avg" FROM "public"."reviews_by_product_id_stats" WHERE "product_id" = $1"#
         )
     );
+    // Every value of the key is in the view: nothing to warn about.
+    assert!(!mv.reason.contains("serves only"), "{}", mv.reason);
 }
 
 #[test]
@@ -190,6 +192,14 @@ fn a_top_level_aggregate_keeps_constant_filters_in_a_view_named_for_them() {
     );
     assert!(mv.name.starts_with("reviews_by_product_id_"), "{}", mv.name);
     assert!(mv.name.ends_with("_stats") && mv.name != "reviews_by_product_id_stats");
+    // The view holds rating >= 4 only, and says so where the user reads.
+    assert!(
+        mv.reason.ends_with(
+            "; it serves only the values it was built from (rating >= 4): the same query with other values needs another view"
+        ),
+        "{}",
+        mv.reason
+    );
     assert_eq!(
         mv.rewritten.unwrap(),
         format!(
