@@ -9,6 +9,7 @@
 //! GIN) and the "why not" reasons live in `kinds`; plans without timings go through `cost`.
 
 mod cost;
+mod joins;
 mod kinds;
 
 pub use cost::candidates_by_cost;
@@ -21,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::diagnose::{Finding, RuleId};
 use crate::pg::{quote_ident, quote_qualified};
 use crate::plan::{Explain, NodeType, PeopleNames, PlanNode};
-use crate::units::fmt_pct;
+use crate::units::{fmt_count, fmt_pct};
 
 use super::conditions::{
     PATTERN_OPCLASS, Predicate, PredicateKind, TableRef, Target, parse_condition, parse_sort_key,
@@ -519,13 +520,6 @@ fn rows_out(node: &PlanNode) -> Option<f64> {
     }
 }
 
-/// Rows a scan read over all its loops, before its filter.
-fn rows_read(node: &PlanNode) -> Option<f64> {
-    let rows = node.actual_rows?;
-    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
-    Some((rows + node.rows_removed_by_filter.unwrap_or(0.0)) * loops)
-}
-
 /// The join keys of `table` in every join above `scan_id` reached through joins and nodes that
 /// pass rows through: on either side of a hash or merge join, on the inner side of a nested loop
 /// (an index on the outer side cannot serve the loop).
@@ -569,45 +563,6 @@ fn join_keys(plan: &Indexed<'_>, scan_id: usize, table: TableRef<'_>) -> Vec<Joi
         child = parent;
     }
     found
-}
-
-/// Whether a table scan with no finding still deserves candidates because it feeds a join: a
-/// Seq Scan of a table that is not tiny, read in full to feed either side of a hash or merge join
-/// (or the inner side of a nested loop), where the join keeps a small share of the rows read.
-/// An index on the join key lets a nested loop fetch only the matching rows instead.
-fn feeds_join_selectively(plan: &Indexed<'_>, scan_id: usize) -> Option<usize> {
-    let node = plan.nodes[scan_id];
-    if node.node_type != NodeType::SeqScan || node.relation_name.is_none() {
-        return None;
-    }
-    let read = rows_read(node)?;
-    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
-    // A parallel scan shares the table between its loops; a plain one reads it whole each loop.
-    let table_rows = if node.parallel_aware == Some(true) {
-        read
-    } else {
-        read / loops
-    };
-    if table_rows < kinds::TINY_TABLE_ROWS {
-        return None;
-    }
-    let mut child = scan_id;
-    while let Some(parent) = plan.parents[child] {
-        let join = plan.nodes[parent];
-        if is_join(&join.node_type) {
-            let inner = plan.children[parent].get(1) == Some(&child);
-            if join.node_type == NodeType::NestedLoop && !inner {
-                return None;
-            }
-            let kept = rows_out(join)?;
-            return (kept < kinds::LOW_SELECTIVITY_SHARE * read).then_some(parent);
-        }
-        if !join.node_type.passes_rows_through() {
-            return None;
-        }
-        child = parent;
-    }
-    None
 }
 
 fn push_unique(columns: &mut Vec<IndexColumn>, column: IndexColumn) {
@@ -686,11 +641,23 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
         }
         advice.record(finding.node_id, FindingRule::Rule(finding.rule), result);
     }
+    let mut join_reasons = Vec::new();
     for id in 0..plan.nodes.len() {
-        if tables_with_findings.contains(&id) || feeds_join_selectively(&plan, id).is_none() {
+        if tables_with_findings.contains(&id) {
             continue;
         }
-        // No finding points here, but a join keeps a small share of a large table read whole.
+        // No finding points here, but a large table is read whole to feed a join whose other side
+        // is small enough to probe it by its join key, or scanned again for each outer row by a
+        // correlated SubPlan.
+        match joins::assess(&plan, id) {
+            Some(Ok(_)) => {}
+            Some(Err(reason)) => {
+                join_reasons.push((id, reason));
+                continue;
+            }
+            None if joins::repeated_correlated_scan(&plan, id) => {}
+            None => continue,
+        }
         tables_with_findings.push(id);
         advice.record(id, FindingRule::JoinKey, filter_candidates(&plan, id));
     }
@@ -699,9 +666,13 @@ pub fn candidates(explain: &Explain, findings: &[Finding]) -> Advice {
             && node.relation_name.is_some()
             && !tables_with_findings.contains(&id)
         {
+            let reason = match join_reasons.iter().position(|(node, _)| *node == id) {
+                Some(at) => join_reasons.swap_remove(at).1,
+                None => kinds::unflagged_scan_reason(&plan, id),
+            };
             advice.no_suggestions.push(NoSuggestion {
                 node_id: id,
-                reason: kinds::unflagged_scan_reason(&plan, id),
+                reason,
             });
         }
     }
@@ -820,12 +791,21 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
     if filtered {
         ways.push((filter_keys.clone(), None));
     }
+    // When probing by the join key alone fetches a small share of the table, the index keeps to
+    // the join columns (the filter is checked on the rows fetched): narrow, and shared by every
+    // statement joining on them.
+    let probe = joins::assess(plan, id).and_then(Result::ok);
+    let alone_at = probe.filter(|p| filtered && p.key_alone());
     let any_nested_loop = joins.iter().any(|j| j.nested_loop);
     for join in &joins {
         if (filtered || any_nested_loop) && !join.nested_loop {
             continue;
         }
-        let mut columns = filter_keys.clone();
+        let mut columns = if alone_at.is_some_and(|p| p.join == join.join_id) {
+            Vec::new()
+        } else {
+            filter_keys.clone()
+        };
         for column in equality_columns(&join.keys) {
             push_unique(&mut columns, column);
         }
@@ -834,7 +814,13 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
     let gin = kinds::gin_candidates(node, table, &predicates);
     let mut found = Vec::new();
     for (mut columns, join) in ways {
-        if let Some(range) = range(&columns) {
+        let alone = match (alone_at, join) {
+            (Some(probe), Some(join)) if probe.join == join.join_id => Some(probe),
+            _ => None,
+        };
+        if alone.is_none()
+            && let Some(range) = range(&columns)
+        {
             columns.push(range);
         }
         if columns.is_empty()
@@ -860,6 +846,18 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         if let Some(reason) = &low {
             parts.push(format!("its filter alone would not pay ({reason})"));
         }
+        if let Some(probe) = alone {
+            parts.push(format!(
+                "the join key alone fetches about {} of its {} rows; the filter is checked on those",
+                fmt_count(probe.fetched),
+                fmt_count(probe.table_rows)
+            ));
+        }
+        let predicate = if alone.is_some() {
+            None
+        } else {
+            predicate.clone()
+        };
         if let Some(kept) = kinds::kept_share(node)
             && predicate.is_some()
         {
@@ -879,7 +877,7 @@ fn filter_candidates(plan: &Indexed<'_>, id: usize) -> Result<Vec<Candidate>, St
         };
         found.push(Candidate {
             include,
-            predicate: predicate.clone(),
+            predicate,
             reason: format!(
                 "{} on {}: {}",
                 node.node_type,

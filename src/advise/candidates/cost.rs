@@ -118,7 +118,9 @@ fn tiny_by_cost(node: &PlanNode) -> Option<String> {
 }
 
 /// How many times the planner expects node `id` to run: the outer side's row estimate for each
-/// nested loop it sits on the inner side of.
+/// nested loop it sits on the inner side of, and for each correlated SubPlan it runs in, the rows
+/// of the node that evaluates it (at least: a filter runs it for the rows it reads, before
+/// filtering).
 fn estimated_loops(plan: &Indexed<'_>, id: usize) -> f64 {
     let mut loops = 1.0;
     let mut child = id;
@@ -128,7 +130,34 @@ fn estimated_loops(plan: &Indexed<'_>, id: usize) -> f64 {
             let outer = plan.children[parent][0];
             loops *= plan.nodes[outer].plan_rows.unwrap_or(1.0).max(1.0);
         }
+        if runs_per_row(plan.nodes[child], node) {
+            loops *= node.plan_rows.unwrap_or(1.0).max(1.0);
+        }
         child = parent;
     }
     loops
+}
+
+/// Whether `subplan` is a SubPlan `node` runs again for each row: not an InitPlan, and not a
+/// `hashed SubPlan` (run once, its result hashed).
+fn runs_per_row(subplan: &PlanNode, node: &PlanNode) -> bool {
+    if subplan.parent_relationship.as_deref() != Some("SubPlan") {
+        return false;
+    }
+    let Some(name) = subplan.subplan_name.as_deref() else {
+        return true;
+    };
+    let hashed = format!("hashed {name}");
+    ![
+        &node.filter,
+        &node.join_filter,
+        &node.hash_cond,
+        &node.merge_cond,
+        &node.index_cond,
+        &node.recheck_cond,
+    ]
+    .into_iter()
+    .flatten()
+    .chain(node.output.iter().flatten())
+    .any(|text| text.contains(&hashed))
 }
