@@ -11,6 +11,7 @@
 //!
 //! [check]
 //! cost_increase_pct = 15
+//! data_growth = "advisory"
 //! ignore = ["legacy/*.sql"]
 //!
 //! [check.queries."reports/monthly.sql#1"]
@@ -179,6 +180,23 @@ mod tests {
         assert_eq!(
             config.check.queries["a.sql#1"].cost_increase_pct,
             Some(50.0)
+        );
+    }
+
+    #[test]
+    fn check_data_growth_is_advisory_unless_set_to_fail() {
+        use crate::gate::DataGrowth;
+        assert_eq!(Config::default().check.data_growth, DataGrowth::Advisory);
+        let (_d, path) = write("[check]\ndata_growth = \"fail\"\n");
+        assert_eq!(
+            Config::load(Some(&path)).unwrap().check.data_growth,
+            DataGrowth::Fail
+        );
+        let (_d, path) = write("[check]\ndata_growth = \"sometimes\"\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown variant `sometimes`, expected `advisory` or `fail`"),
+            "{err}"
         );
     }
 

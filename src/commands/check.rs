@@ -55,6 +55,10 @@ pub async fn run(
         jobs: args.run.jobs,
         timeout: args.run.timeout,
         diagnose: config.diagnose,
+        previous_sizes: baseline
+            .as_ref()
+            .map(|b| b.relations.clone())
+            .unwrap_or_default(),
     };
     let progress = record_progress(&files, &options);
     let recorded = record(&settings, &files, &options, interrupted, &|| {

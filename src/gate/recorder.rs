@@ -16,8 +16,8 @@ use crate::pg::{
 use crate::plan::analyze;
 
 use super::{
-    AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, QueryBaseline, ServerVersion, Timing,
-    record_plan,
+    AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, QueryBaseline, RelationSizes, ServerVersion,
+    Timing, growth, record_plan,
 };
 
 /// Planner settings recorded with a baseline, besides every `enable_*`: the ones that change
@@ -73,6 +73,10 @@ pub struct RecordOptions {
     pub jobs: usize,
     pub timeout: Duration,
     pub diagnose: DiagnoseConfig,
+    /// The table sizes of the baseline being checked or re-recorded: a size within a few percent
+    /// of its recorded value is recorded as that value ([`growth::relation_size`]), so unchanged
+    /// data neither churns the file nor reads as growth.
+    pub previous_sizes: RelationSizes,
 }
 
 /// One query file, read and split.
@@ -114,8 +118,9 @@ pub fn read_query_files(paths: &[PathBuf]) -> Result<Vec<QueryFile>, InputError>
         .collect()
 }
 
-/// Plan (or run) every statement of `files` and return the result as a baseline, with the
-/// current row counts of the relations the plans scan sequentially. `interrupt` makes the future
+/// Plan (or run) every statement of `files` and return the result as a baseline (with the sizes
+/// of the relations the plans read, rounded), and the exact current row counts of those relations
+/// for the seq-scan size threshold. `interrupt` makes the future
 /// that cancels a running statement (Ctrl-C); `on_recorded` is called after each statement.
 pub async fn record<I, F>(
     settings: &ConnectionSettings,
@@ -155,17 +160,24 @@ where
     let relations: BTreeSet<&String> = queries
         .iter()
         .filter_map(|q| q.plan.as_ref())
-        .flat_map(|p| p.seq_scans.iter())
+        .flat_map(|p| p.relations.iter().chain(&p.seq_scans))
         .collect();
-    let mut relation_rows = BTreeMap::new();
-    for relation in relations {
+    let relations: Vec<String> = relations.into_iter().cloned().collect();
+    let stats = environment::relation_stats(main.client(), &relations).await?;
+    let relation_rows: BTreeMap<String, f64> = stats
+        .iter()
         // Never-analysed tables (-1) are left out: their size is unknown.
-        if let Some(tuples) = environment::reltuples_by_name(main.client(), relation).await?
-            && tuples >= 0.0
-        {
-            relation_rows.insert(relation.clone(), tuples);
-        }
-    }
+        .filter(|(_, stats)| stats.reltuples >= 0.0)
+        .map(|(relation, stats)| (relation.clone(), stats.reltuples))
+        .collect();
+    let sizes = stats
+        .iter()
+        .map(|(relation, stats)| {
+            let previous = options.previous_sizes.get(relation);
+            let size = growth::relation_size(stats.reltuples, stats.relpages, previous);
+            (relation.clone(), size)
+        })
+        .collect();
     let baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -175,6 +187,7 @@ where
         },
         settings: planner_settings,
         analyze: options.analyze_runs.map(|runs| AnalyzeRuns { runs }),
+        relations: sizes,
         queries,
     };
     Ok((baseline, relation_rows))

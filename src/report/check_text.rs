@@ -1,6 +1,7 @@
-//! The terminal renderer of `pgdiag check`: a count of what changed, the environment differences
-//! that make costs advisory, each regressed query with a side-by-side plan diff, then one line per
-//! improved, new and missing query, and a verdict line a CI log ends on.
+//! The terminal renderer of `pgdiag check`: a count of what changed, notes on the whole check, the
+//! environment differences that make costs advisory, each regressed query with a side-by-side plan
+//! diff, then one line per improved query, per advisory (a change that does not fail the gate), per
+//! new and missing query, and a verdict line a CI log ends on.
 //!
 //! It also owns the pieces the other check renderers share: the line alignment of two plan
 //! shapes, the plan diff as plain text, the labels of change kinds and the verdict line.
@@ -15,6 +16,9 @@ use crate::gate::{ChangeKind, CheckReport, EnvironmentDiff, QueryResult, QuerySt
 /// Render a check report for a terminal or a CI log.
 pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io::Result<()> {
     writeln!(w, "{}", paint_for(&header(report), style, Paint::Bold))?;
+    for note in &report.notes {
+        writeln!(w, "note: {note}")?;
+    }
 
     if has_differences(&report.environment) {
         writeln!(w)?;
@@ -44,6 +48,21 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
             writeln!(w, "{}", paint_for(&line, style, Paint::Green))?;
             for note in &query.notes {
                 writeln!(w, "    note: {note}")?;
+            }
+        }
+    }
+
+    let advised: Vec<&QueryResult> = report
+        .queries
+        .iter()
+        .filter(|q| q.status != QueryStatus::Regressed && !q.advisories.is_empty())
+        .collect();
+    if !advised.is_empty() {
+        writeln!(w)?;
+        for query in advised {
+            for change in &query.advisories {
+                let line = format!("advisory  {}: {}", location(query), change.message);
+                writeln!(w, "{}", paint_for(&line, style, Paint::Yellow))?;
             }
         }
     }
@@ -208,6 +227,10 @@ fn render_regressed(w: &mut impl Write, query: &QueryResult, style: TextStyle) -
         let line = format!("  ✓ {}", change.message);
         writeln!(w, "{}", paint_for(&line, style, Paint::Green))?;
     }
+    for change in &query.advisories {
+        let line = format!("  ! {}", change.message);
+        writeln!(w, "{}", paint_for(&line, style, Paint::Yellow))?;
+    }
     for note in &query.notes {
         writeln!(w, "  note: {note}")?;
     }
@@ -260,6 +283,7 @@ pub fn kind_label(kind: ChangeKind) -> &'static str {
         ChangeKind::CostIncrease => "cost increase",
         ChangeKind::NewFinding => "new finding",
         ChangeKind::NewlyFailing => "newly failing",
+        ChangeKind::CostGrowthWithData => "cost growth with data",
         ChangeKind::SeqScanGone => "seq scan gone",
         ChangeKind::IndexNewlyUsed => "index newly used",
         ChangeKind::CostDecrease => "cost decrease",
