@@ -11,6 +11,7 @@
 //!
 //! [check]
 //! cost_increase_pct = 15
+//! data_growth = "advisory"
 //! ignore = ["legacy/*.sql"]
 //! finding_margin = 0.5     # hysteresis of findings measured with --analyze
 //! timing = "advisory"      # or "fail": a significant execution-time increase fails the gate
@@ -219,6 +220,23 @@ mod tests {
         );
         let (_d, path) = write("[check]\ntiming = \"sometimes\"\n");
         assert!(Config::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn check_data_growth_is_advisory_unless_set_to_fail() {
+        use crate::gate::DataGrowth;
+        assert_eq!(Config::default().check.data_growth, DataGrowth::Advisory);
+        let (_d, path) = write("[check]\ndata_growth = \"fail\"\n");
+        assert_eq!(
+            Config::load(Some(&path)).unwrap().check.data_growth,
+            DataGrowth::Fail
+        );
+        let (_d, path) = write("[check]\ndata_growth = \"sometimes\"\n");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown variant `sometimes`, expected `advisory` or `fail`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -482,6 +482,35 @@ fn write_noise_queries(dir: &Path) {
     .unwrap();
 }
 
+/// Narrow tables that stay below `min_parallel_table_scan_size` when doubled, so growing them
+/// cannot change a plan's shape by going parallel: the test is about costs.
+const GROWTH_SCHEMA: &str = "
+    CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL);
+    INSERT INTO customers SELECT g, (ARRAY['north','south','east','west'])[g % 4 + 1]
+        FROM generate_series(1, 2000) g;
+    CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total int NOT NULL);
+    INSERT INTO orders SELECT g, g % 2000 + 1, g % 997 FROM generate_series(1, 60000) g;
+    ANALYZE;
+";
+
+fn write_growth_queries(dir: &Path, page_size: u32) {
+    std::fs::write(
+        dir.join("totals.sql"),
+        "SELECT customer_id, sum(total) FROM orders GROUP BY customer_id;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("regions.sql"),
+        "SELECT c.region, count(*) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("page.sql"),
+        format!("SELECT id, total FROM orders ORDER BY id LIMIT {page_size};\n"),
+    )
+    .unwrap();
+}
+
 /// Keeps the machine busy while it lives: clients running CPU-heavy queries on other databases of
 /// the same cluster, and a spinning thread; stopped and joined on drop.
 struct Load {
@@ -674,4 +703,186 @@ async fn check_runs_needs_an_analysed_baseline() {
         "{}",
         run.stderr
     );
+}
+
+/// Issue 18: doubling the fixture data without touching a query is not a regression (the cost
+/// followed the rows, and the report says so), while a query edit that multiplies the cost with
+/// the same plan shape still fails the gate.
+#[tokio::test]
+async fn data_growth_is_advisory_and_a_query_edit_still_fails() {
+    let (url, client) = database("gategrowth", GROWTH_SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_growth_queries(repo.path(), 20);
+
+    let run = pgdiag_in(repo.path(), &[], &["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let file = repo.path().join("pgdiag-baseline.json");
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    let baseline: Baseline = serde_json::from_str(&recorded).unwrap();
+    assert_eq!(baseline.schema_version, 2);
+    let sizes: Vec<(&str, Option<u64>)> = baseline
+        .relations
+        .iter()
+        .map(|(name, size)| (name.as_str(), size.rows))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            ("public.customers", Some(2_000)),
+            ("public.orders", Some(60_000))
+        ]
+    );
+    let regions = baseline
+        .queries
+        .iter()
+        .find(|q| q.id == "regions.sql#1")
+        .unwrap();
+    assert_eq!(
+        regions.plan.as_ref().unwrap().relations,
+        ["public.customers", "public.orders"]
+    );
+
+    // Re-recording unchanged data after a VACUUM ANALYZE writes the same file.
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    let run = pgdiag_in(repo.path(), &[], &["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), recorded);
+
+    // Twice the rows in both tables, no query touched.
+    client
+        .batch_execute(
+            "INSERT INTO customers SELECT g, (ARRAY['north','south','east','west'])[g % 4 + 1]
+                 FROM generate_series(2001, 4000) g;
+             INSERT INTO orders SELECT g, g % 4000 + 1, g % 997 FROM generate_series(60001, 120000) g;
+             ANALYZE;",
+        )
+        .await
+        .unwrap();
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(report.summary.regressed, 0);
+    for id in ["totals.sql#1", "regions.sql#1"] {
+        let query = report.queries.iter().find(|q| q.id == id).unwrap();
+        assert_eq!(query.status, QueryStatus::Unchanged, "{query:#?}");
+        assert_eq!(query.advisories.len(), 1, "{query:#?}");
+        let advisory = &query.advisories[0];
+        assert_eq!(advisory.kind, ChangeKind::CostGrowthWithData);
+        assert!(
+            advisory.message.contains(
+                "in line with data growth: public.orders 60,000 → 120,000 rows (×2.0)"
+            ) || advisory.message.contains(
+                "in line with data growth: public.customers 2,000 → 4,000 rows (×2.0), public.orders 60,000 → 120,000 rows (×2.0)"
+            ),
+            "{}",
+            advisory.message
+        );
+    }
+    // The first page reads 20 rows however large the table: its cost did not move.
+    let page = report
+        .queries
+        .iter()
+        .find(|q| q.id == "page.sql#1")
+        .unwrap();
+    assert!(page.advisories.is_empty(), "{page:#?}");
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout
+            .contains("advisory  totals.sql#1 (totals.sql:1): cost +"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("OK: no regressions"), "{}", run.stdout);
+
+    // Configured to fail on data growth, the same check fails.
+    std::fs::write(
+        repo.path().join("pgdiag.toml"),
+        "[check]\ndata_growth = \"fail\"\n",
+    )
+    .unwrap();
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(report.summary.regressed, 2);
+    std::fs::remove_file(repo.path().join("pgdiag.toml")).unwrap();
+
+    // A code change on the grown data: a page of 20,000 rows instead of 20, same plan shape.
+    write_growth_queries(repo.path(), 20_000);
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 1, "{report:#?}");
+    let page = report
+        .queries
+        .iter()
+        .find(|q| q.id == "page.sql#1")
+        .unwrap();
+    assert_eq!(page.status, QueryStatus::Regressed);
+    assert_eq!(page.baseline_shape, page.current_shape);
+    assert_eq!(page.regressions.len(), 1, "{page:#?}");
+    assert_eq!(page.regressions[0].kind, ChangeKind::CostIncrease);
+    assert!(
+        page.regressions[0].message.ends_with(
+            "more than data growth explains: rows grew ×2.0 at most (public.orders 60,000 → 120,000 rows)"
+        ),
+        "{}",
+        page.regressions[0].message
+    );
+
+    // Accepting the grown data records the new sizes: the same data is then unchanged.
+    write_growth_queries(repo.path(), 20);
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--update"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(report.summary.unchanged, 3, "{report:#?}");
+    assert!(report.queries.iter().all(|q| q.advisories.is_empty()));
+}
+
+/// A baseline written before table sizes were recorded still checks, and says once that it
+/// cannot tell data growth from a change of code.
+#[tokio::test]
+async fn a_version_1_baseline_checks_and_asks_to_be_re_recorded() {
+    let (url, _client) = database("gategrowthv1", GROWTH_SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    write_growth_queries(repo.path(), 20);
+    let run = pgdiag_in(repo.path(), &[], &["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+
+    // What pgdiag 0.1 wrote: schema version 1, no sizes, no relations per plan.
+    let file = repo.path().join("pgdiag-baseline.json");
+    let mut v1: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    v1["schema_version"] = 1.into();
+    v1.as_object_mut().unwrap().remove("relations");
+    for query in v1["queries"].as_array_mut().unwrap() {
+        query["plan"].as_object_mut().unwrap().remove("relations");
+    }
+    std::fs::write(&file, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+
+    let (code, report) = check_json(repo.path(), &url, &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+    assert!(
+        report.notes[0].contains("re-record it with `pgdiag check --update`"),
+        "{:?}",
+        report.notes
+    );
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert_eq!(
+        run.stdout
+            .matches("the baseline has no table sizes")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+
+    // `check --update` rewrites it as version 2, with sizes.
+    let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--update"]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let baseline: Baseline =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(baseline.schema_version, 2);
+    assert_eq!(baseline.relations.len(), 2);
+    let (_, report) = check_json(repo.path(), &url, &[]);
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
 }

@@ -68,6 +68,10 @@ pub async fn run(
         timeout: args.run.timeout,
         diagnose: config.diagnose,
         finding_margin: config.check.finding_margin,
+        previous_sizes: baseline
+            .as_ref()
+            .map(|b| b.relations.clone())
+            .unwrap_or_default(),
     };
     let progress = record_progress(&files, &options);
     let recorded = record_runs(&settings, &files, &options, interrupted, &|| {

@@ -5,17 +5,25 @@
 //! Structural changes (a new sequential scan, an index no longer used) are judged on their own and
 //! explain a change of shape; a shape change counts by itself only when the seq-scanned relations
 //! and the indexes are the same on both sides. Costs are compared only when the environment matches:
-//! after a settings change or an upgrade, cost moves are notes.
+//! after a settings change or an upgrade, cost moves are notes. A cost increase with the plan shape
+//! unchanged is judged against the growth of the tables the plan reads ([`super::growth`]): in
+//! proportion, it is an advisory (or a regression, by configuration); beyond it, a regression.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnose::Severity;
 
+use super::growth::{self, CostGrowth};
 use super::noise::{self, RunEvidence};
 use super::{
     Baseline, CHECK_SCHEMA_VERSION, Change, ChangeKind, CheckConfig, CheckReport, CheckSummary,
-    EnvironmentDiff, PlanRecord, QueryBaseline, QueryResult, QueryStatus, SettingChange,
+    DataGrowth, EnvironmentDiff, PlanRecord, QueryBaseline, QueryResult, QueryStatus,
+    RelationSizes, SettingChange,
 };
+
+/// Said once when the baseline predates table sizes.
+pub const NO_SIZES_NOTE: &str = "the baseline has no table sizes (baseline schema version 1), so \
+     a cost increase cannot be told from data growth: re-record it with `pgdiag check --update`";
 
 /// Compare `current` (recorded now, same format) with `baseline`. `relation_rows` holds the
 /// current `pg_class.reltuples` of every relation the plans read (`schema.table`), for the
@@ -54,6 +62,9 @@ pub fn compare_with(
         // Findings need `--analyze`; comparing an analysed run with an estimated one would report
         // every finding as new (or resolved).
         compare_findings: baseline.analyze.is_some() == current.analyze.is_some(),
+        sizes: baseline
+            .has_relation_sizes()
+            .then_some((&baseline.relations, &current.relations)),
     };
 
     let mut current_by_id: BTreeMap<&str, &QueryBaseline> = BTreeMap::new();
@@ -77,12 +88,17 @@ pub fn compare_with(
     }
 
     let summary = summarize(&queries);
+    let mut notes = Vec::new();
+    if !baseline.has_relation_sizes() {
+        notes.push(NO_SIZES_NOTE.to_string());
+    }
     CheckReport {
         schema_version: CHECK_SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_string(),
         environment,
         queries,
         summary,
+        notes,
     }
 }
 
@@ -151,6 +167,8 @@ struct Context<'a> {
     config: &'a CheckConfig,
     environment: &'a EnvironmentDiff,
     compare_findings: bool,
+    /// The table sizes of the baseline and of the current run, when the baseline has them.
+    sizes: Option<(&'a RelationSizes, &'a RelationSizes)>,
 }
 
 /// What one query's comparison found.
@@ -169,6 +187,10 @@ impl Outcome {
 
     fn improvement(&mut self, change: Change) {
         self.improvements.push(change);
+    }
+
+    fn advisory(&mut self, change: Change) {
+        self.advisories.push(change);
     }
 
     fn has_regression(&self, kinds: &[ChangeKind]) -> bool {
@@ -413,22 +435,62 @@ impl Context<'_> {
                 .notes
                 .push(format!("{change} (advisory: {})", self.advisory_reason()));
         } else if increased {
-            outcome.regression(
-                Change::new(
-                    ChangeKind::CostIncrease,
-                    format!(
-                        "{change} (threshold +{}%)",
-                        trim_number(thresholds.cost_increase_pct)
-                    ),
-                )
-                .values(format_cost(cost_before), format_cost(cost_now)),
+            let threshold = format!(
+                "(threshold +{}%)",
+                trim_number(thresholds.cost_increase_pct)
             );
+            let values = |change: Change| change.values(format_cost(cost_before), format_cost(cost_now));
+            match self.cost_growth(before, now, thresholds) {
+                CostGrowth::WithData(why) => match self.config.data_growth {
+                    DataGrowth::Advisory => outcome.advisory(values(Change::new(
+                        ChangeKind::CostGrowthWithData,
+                        format!("{change}, {why}"),
+                    ))),
+                    DataGrowth::Fail => outcome.regression(values(Change::new(
+                        ChangeKind::CostGrowthWithData,
+                        format!("{change} {threshold}, {why}"),
+                    ))),
+                },
+                CostGrowth::BeyondData(why) => outcome.regression(values(Change::new(
+                    ChangeKind::CostIncrease,
+                    format!("{change} {threshold}, {why}"),
+                ))),
+                CostGrowth::Unknown => outcome.regression(values(Change::new(
+                    ChangeKind::CostIncrease,
+                    format!("{change} {threshold}"),
+                ))),
+            }
         } else {
             outcome.improvement(
                 Change::new(ChangeKind::CostDecrease, change)
                     .values(format_cost(cost_before), format_cost(cost_now)),
             );
         }
+    }
+
+    /// Whether a cost increase follows the data. Judged only when the plan shape is unchanged (a
+    /// new plan is a change of its own) and the baseline recorded table sizes.
+    fn cost_growth(
+        &self,
+        before: &PlanRecord,
+        now: &PlanRecord,
+        thresholds: &QueryThresholds,
+    ) -> CostGrowth {
+        let Some((sizes_before, sizes_now)) = self.sizes else {
+            return CostGrowth::Unknown;
+        };
+        if before.shape != now.shape {
+            return CostGrowth::Unknown;
+        }
+        let relations: BTreeSet<&String> = before.relations.iter().chain(&now.relations).collect();
+        let relations: Vec<String> = relations.into_iter().cloned().collect();
+        let changes = growth::size_changes(&relations, sizes_before, sizes_now);
+        growth::judge(
+            before.total_cost,
+            now.total_cost,
+            thresholds.cost_increase_pct,
+            &changes,
+        )
     }
 
     fn advisory_reason(&self) -> &'static str {

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::gate::{
-    AnalyzeRuns, BASELINE_SCHEMA_VERSION, FindingRecord, QueryOverride, ServerVersion, record_plan,
+    AnalyzeRuns, BASELINE_SCHEMA_VERSION, FindingRecord, QueryOverride, RelationSize, ServerVersion,
+    record_plan,
 };
 use crate::plan::{Explain, NodeType, PlanNode, parse_explain};
 
@@ -50,6 +51,7 @@ fn plan(cost: f64) -> PlanRecord {
         ],
         seq_scans: vec!["public.t".to_string()],
         indexes: vec!["u_pkey".to_string()],
+        relations: vec!["public.t".to_string(), "public.u".to_string()],
         total_cost: cost,
         planned_rows: 10.0,
         findings: Vec::new(),
@@ -89,6 +91,7 @@ fn baseline(queries: Vec<QueryBaseline>) -> Baseline {
             ("work_mem".to_string(), "4MB".to_string()),
         ]),
         analyze: None,
+        relations: BTreeMap::new(),
         queries,
     }
 }
@@ -694,4 +697,217 @@ fn identical_baselines_are_unchanged_and_report_round_trips_as_json() {
     let json = serde_json::to_string(&report).unwrap();
     let back: CheckReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
+}
+
+// --- data growth -----------------------------------------------------------------------------
+
+/// `baseline` with table sizes: `(relation, rows)`, pages at one per hundred rows.
+fn sized(mut baseline: Baseline, sizes: &[(&str, Option<u64>)]) -> Baseline {
+    baseline.relations = sizes
+        .iter()
+        .map(|(relation, rows)| {
+            let pages = rows.map_or(0, |rows| rows / 100);
+            (relation.to_string(), RelationSize { rows: *rows, pages })
+        })
+        .collect();
+    baseline
+}
+
+/// One query, `plan(cost)` before and after, with t and u at the given row counts.
+fn grown(
+    cost_before: f64,
+    t_before: u64,
+    cost_now: f64,
+    t_now: u64,
+    config: &CheckConfig,
+) -> CheckReport {
+    let before = sized(
+        baseline(vec![planned("q.sql#1", plan(cost_before))]),
+        &[("public.t", Some(t_before)), ("public.u", Some(5_000))],
+    );
+    let now = sized(
+        baseline(vec![planned("q.sql#1", plan(cost_now))]),
+        &[("public.t", Some(t_now)), ("public.u", Some(5_000))],
+    );
+    compare(&before, &now, &large_tables(), config)
+}
+
+#[test]
+fn cost_growing_with_the_data_is_advisory_and_passes() {
+    let report = grown(1000.0, 300_000, 1950.0, 600_000, &CheckConfig::default());
+    let result = &report.queries[0];
+    assert_eq!(result.status, QueryStatus::Unchanged);
+    assert!(result.regressions.is_empty(), "{result:?}");
+    assert_eq!(
+        messages(&result.advisories),
+        [(
+            ChangeKind::CostGrowthWithData,
+            "cost +95% from 1000.00 to 1950.00, in line with data growth: public.t 300,000 → 600,000 rows (×2.0)"
+        )]
+    );
+    assert!(!report.has_regressions());
+    assert!(report.notes.is_empty());
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["queries"][0]["advisories"][0]["kind"],
+        "cost_growth_with_data"
+    );
+}
+
+#[test]
+fn data_growth_fails_when_configured_to() {
+    let config = CheckConfig {
+        data_growth: DataGrowth::Fail,
+        ..CheckConfig::default()
+    };
+    let report = grown(1000.0, 300_000, 1950.0, 600_000, &config);
+    let result = &report.queries[0];
+    assert_eq!(result.status, QueryStatus::Regressed);
+    assert!(result.advisories.is_empty());
+    assert_eq!(
+        messages(&result.regressions),
+        [(
+            ChangeKind::CostGrowthWithData,
+            "cost +95% from 1000.00 to 1950.00 (threshold +10%), in line with data growth: public.t 300,000 → 600,000 rows (×2.0)"
+        )]
+    );
+}
+
+#[test]
+fn cost_jump_beyond_the_data_growth_stays_a_regression() {
+    // Same data, half again the cost: a change of code (or of statistics), not of data.
+    let report = grown(1000.0, 300_000, 1500.0, 300_000, &CheckConfig::default());
+    let result = &report.queries[0];
+    assert_eq!(result.status, QueryStatus::Regressed);
+    assert!(result.advisories.is_empty());
+    assert_eq!(
+        messages(&result.regressions),
+        [(
+            ChangeKind::CostIncrease,
+            "cost +50% from 1000.00 to 1500.00 (threshold +10%), more than data growth explains: rows grew ×1.0 at most (public.t 300,000 → 300,000 rows)"
+        )]
+    );
+
+    // Ten times the cost for twice the rows.
+    let report = grown(1000.0, 300_000, 10_000.0, 600_000, &CheckConfig::default());
+    assert_eq!(
+        messages(&report.queries[0].regressions),
+        [(
+            ChangeKind::CostIncrease,
+            "cost +900% from 1000.00 to 10000.00 (threshold +10%), more than data growth explains: rows grew ×2.0 at most (public.t 300,000 → 600,000 rows)"
+        )]
+    );
+
+    // The per-query threshold widens the allowance as it widens the cost threshold.
+    let mut config = CheckConfig::default();
+    config.queries.insert(
+        "q.sql#1".to_string(),
+        QueryOverride {
+            cost_increase_pct: Some(60.0),
+            ..QueryOverride::default()
+        },
+    );
+    let report = grown(1000.0, 300_000, 3000.0, 600_000, &config);
+    assert_eq!(report.queries[0].status, QueryStatus::Unchanged);
+    assert_eq!(report.queries[0].advisories.len(), 1);
+}
+
+#[test]
+fn cost_growth_without_known_sizes_is_a_regression_as_before() {
+    // Sizes recorded, but t was never analysed on either side and has no pages: unknown.
+    let before = sized(
+        baseline(vec![planned("q.sql#1", plan(1000.0))]),
+        &[("public.t", None)],
+    );
+    let now = sized(
+        baseline(vec![planned("q.sql#1", plan(1950.0))]),
+        &[("public.t", None)],
+    );
+    let report = check(&before, &now);
+    assert_eq!(
+        messages(&report.queries[0].regressions),
+        [(
+            ChangeKind::CostIncrease,
+            "cost +95% from 1000.00 to 1950.00 (threshold +10%)"
+        )]
+    );
+    assert!(report.notes.is_empty());
+}
+
+#[test]
+fn a_version_1_baseline_has_no_sizes_and_says_so_once() {
+    let mut before = baseline(vec![
+        planned("a.sql#1", plan(1000.0)),
+        planned("b.sql#1", plan(1000.0)),
+    ]);
+    before.schema_version = 1;
+    for query in &mut before.queries {
+        query.plan.as_mut().unwrap().relations.clear();
+    }
+    let now = sized(
+        baseline(vec![
+            planned("a.sql#1", plan(1950.0)),
+            planned("b.sql#1", plan(1950.0)),
+        ]),
+        &[("public.t", Some(600_000)), ("public.u", Some(5_000))],
+    );
+    let report = check(&before, &now);
+    assert_eq!(report.notes, [NO_SIZES_NOTE]);
+    assert!(NO_SIZES_NOTE.contains("check --update"));
+    for result in &report.queries {
+        assert_eq!(result.status, QueryStatus::Regressed);
+        assert_eq!(result.regressions[0].kind, ChangeKind::CostIncrease);
+        assert!(result.notes.is_empty());
+    }
+}
+
+#[test]
+fn growth_is_not_judged_across_a_shape_change_or_an_environment_change() {
+    let sizes_before = [("public.t", Some(300_000)), ("public.u", Some(5_000))];
+    let sizes_now = [("public.t", Some(600_000)), ("public.u", Some(5_000))];
+    let mut changed = plan(1950.0);
+    changed.shape[0] = "Merge Join (Inner)".to_string();
+    let before = sized(
+        baseline(vec![planned("q.sql#1", plan(1000.0))]),
+        &sizes_before,
+    );
+    let now = sized(baseline(vec![planned("q.sql#1", changed)]), &sizes_now);
+    let result = &check(&before, &now).queries[0];
+    assert_eq!(
+        messages(&result.regressions),
+        [
+            (
+                ChangeKind::ShapeChanged,
+                "plan shape changed (1 line differs)"
+            ),
+            (
+                ChangeKind::CostIncrease,
+                "cost +95% from 1000.00 to 1950.00 (threshold +10%)"
+            ),
+        ]
+    );
+    assert!(result.advisories.is_empty());
+
+    let mut now = sized(baseline(vec![planned("q.sql#1", plan(1950.0))]), &sizes_now);
+    now.settings
+        .insert("work_mem".to_string(), "64MB".to_string());
+    let result = &check(&before, &now).queries[0];
+    assert_eq!(result.status, QueryStatus::Unchanged);
+    assert!(result.advisories.is_empty());
+    assert_eq!(
+        result.notes,
+        ["cost +95% from 1000.00 to 1950.00 (advisory: planner settings differ)"]
+    );
+}
+
+#[test]
+fn data_shrinking_with_the_cost_is_an_improvement() {
+    let report = grown(1000.0, 600_000, 520.0, 300_000, &CheckConfig::default());
+    let result = &report.queries[0];
+    assert_eq!(result.status, QueryStatus::Improved);
+    assert_eq!(
+        messages(&result.improvements),
+        [(ChangeKind::CostDecrease, "cost -48% from 1000.00 to 520.00")]
+    );
+    assert!(result.advisories.is_empty());
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{BASELINE_SCHEMA_VERSION, Baseline};
+use super::{BASELINE_SCHEMA_VERSION, Baseline, OLDEST_BASELINE_SCHEMA_VERSION};
 
 /// A baseline file that cannot be read or written. Every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum BaselineFileError {
     #[error("{path} is not a valid baseline: {reason}")]
     Invalid { path: String, reason: String },
     #[error(
-        "{path} has baseline schema version {version}; this pgdiag reads version {BASELINE_SCHEMA_VERSION}"
+        "{path} has baseline schema version {version}; this pgdiag reads versions {OLDEST_BASELINE_SCHEMA_VERSION} to {BASELINE_SCHEMA_VERSION}"
     )]
     Version { path: String, version: u64 },
     #[error("cannot write {path}")]
@@ -51,7 +51,9 @@ pub fn load_baseline(path: &Path) -> Result<Baseline, BaselineFileError> {
         .get("schema_version")
         .and_then(|v| v.as_u64());
     match version {
-        Some(v) if v == u64::from(BASELINE_SCHEMA_VERSION) => {}
+        Some(v)
+            if (u64::from(OLDEST_BASELINE_SCHEMA_VERSION)..=u64::from(BASELINE_SCHEMA_VERSION))
+                .contains(&v) => {}
         Some(version) => {
             return Err(BaselineFileError::Version {
                 path: name,
@@ -132,6 +134,7 @@ mod tests {
             },
             settings: Default::default(),
             analyze: None,
+            relations: Default::default(),
             queries: Vec::new(),
         }
     }
@@ -148,7 +151,7 @@ mod tests {
         std::fs::write(&path, r#"{"schema_version": 99}"#).unwrap();
         assert_eq!(
             load_baseline(&path).unwrap_err().to_string(),
-            format!("{name} has baseline schema version 99; this pgdiag reads version 1")
+            format!("{name} has baseline schema version 99; this pgdiag reads versions 1 to 2")
         );
         std::fs::write(&path, r#"{"queries": []}"#).unwrap();
         assert_eq!(
@@ -160,5 +163,37 @@ mod tests {
             load_baseline(&missing),
             Err(BaselineFileError::Missing(_))
         ));
+    }
+
+    /// A version 1 file, as pgdiag 0.1 wrote it (no table sizes, no relations per plan), loads.
+    #[test]
+    fn version_1_baselines_load_without_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.json");
+        let v1 = r#"{
+  "schema_version": 1,
+  "pgdiag_version": "0.1.0",
+  "server": { "version": "15.18", "version_num": 150018 },
+  "settings": { "work_mem": "4MB" },
+  "analyze": null,
+  "queries": [
+    {
+      "id": "q.sql#1", "file": "q.sql", "statement": 1, "line": 1, "sql": "SELECT * FROM t",
+      "plan": {
+        "shape": ["Seq Scan on public.t"], "seq_scans": ["public.t"], "indexes": [],
+        "total_cost": 10.5, "planned_rows": 100.0, "findings": []
+      },
+      "error": null
+    }
+  ]
+}"#;
+        std::fs::write(&path, v1).unwrap();
+        let baseline = load_baseline(&path).unwrap();
+        assert_eq!(baseline.schema_version, 1);
+        assert!(!baseline.has_relation_sizes());
+        assert!(baseline.relations.is_empty());
+        let plan = baseline.queries[0].plan.as_ref().unwrap();
+        assert!(plan.relations.is_empty());
+        assert_eq!(plan.total_cost, 10.5);
     }
 }

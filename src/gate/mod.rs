@@ -5,11 +5,12 @@
 //! [`file`](mod@file) reads and writes the baseline file.
 //!
 //! The baseline file is stable, diff-friendly JSON: keys in a fixed order, queries sorted by id,
-//! plan shapes as one line per node, no timings unless asked for.
+//! plan shapes as one line per node, table sizes rounded, no timings unless asked for.
 
 pub mod compare;
 pub mod diff;
 pub mod file;
+pub mod growth;
 pub mod noise;
 pub mod record;
 pub mod recorder;
@@ -28,8 +29,11 @@ pub use recorder::{
     QueryFile, RecordError, RecordOptions, Recorded, read_query_files, record, record_runs,
 };
 
-/// Version of the baseline file format.
-pub const BASELINE_SCHEMA_VERSION: u32 = 1;
+/// Version of the baseline file format. Version 2 added the table sizes (`relations`); version 1
+/// files still load, without them.
+pub const BASELINE_SCHEMA_VERSION: u32 = 2;
+/// The oldest baseline file format this pgdiag reads.
+pub const OLDEST_BASELINE_SCHEMA_VERSION: u32 = 1;
 /// Version of the `check --format json` report.
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
 
@@ -44,8 +48,33 @@ pub struct Baseline {
     pub settings: BTreeMap<String, String>,
     /// Present when plans were recorded with `--analyze` (timings, findings).
     pub analyze: Option<AnalyzeRuns>,
+    /// The size of every relation a recorded plan reads, by `schema.table`, rounded (see
+    /// [`growth`]) so re-recording unchanged data does not rewrite it. Empty in a version 1 file.
+    #[serde(default)]
+    pub relations: RelationSizes,
     /// Sorted by `id`.
     pub queries: Vec<QueryBaseline>,
+}
+
+impl Baseline {
+    /// Whether this baseline recorded table sizes (version 2 on); without them a cost increase
+    /// cannot be told from data growth.
+    pub fn has_relation_sizes(&self) -> bool {
+        self.schema_version >= 2
+    }
+}
+
+/// Relation sizes by `schema.table`.
+pub type RelationSizes = BTreeMap<String, RelationSize>;
+
+/// A relation's size from `pg_class`, rounded to two significant digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationSize {
+    /// `reltuples`; null when unknown (never vacuumed or analysed).
+    pub rows: Option<u64>,
+    /// `relpages`, the fallback when the row count is unknown.
+    pub pages: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +134,10 @@ pub struct PlanRecord {
     pub seq_scans: Vec<String>,
     /// Indexes used (sorted, unique).
     pub indexes: Vec<String>,
+    /// Every relation the plan reads, by any kind of scan (sorted, unique, `schema.table`): the
+    /// tables whose growth can explain a cost increase. Empty in a version 1 file.
+    #[serde(default)]
+    pub relations: Vec<String>,
     /// Planner's total cost of the root node.
     pub total_cost: f64,
     /// Planner's row estimate of the root node.
@@ -150,6 +183,9 @@ pub struct CheckConfig {
     /// Whether a change of plan shape alone (same indexes, no new seq scan, cost within the
     /// threshold) is a regression.
     pub shape_change_is_regression: bool,
+    /// What a cost increase in proportion to the growth of the tables a query reads (same plan
+    /// shape) does to the verdict.
+    pub data_growth: DataGrowth,
     /// Query ids or file globs (`*` and `?`) not to check, e.g. `legacy/*.sql` or `a.sql#2`.
     pub ignore: Vec<String>,
     /// Per-query overrides, keyed by query id.
@@ -187,6 +223,7 @@ impl Default for CheckConfig {
             seq_scan_min_rows: 10_000.0,
             fail_on_finding: Severity::Warning,
             shape_change_is_regression: true,
+            data_growth: DataGrowth::Advisory,
             ignore: Vec::new(),
             queries: BTreeMap::new(),
             finding_margin: 0.5,
@@ -195,6 +232,17 @@ impl Default for CheckConfig {
             timing_noise_floor_ms: 1.0,
         }
     }
+}
+
+/// `[check] data_growth`: how a cost increase explained by data growth counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataGrowth {
+    /// Reported in the query's `advisories`; the gate passes.
+    #[default]
+    Advisory,
+    /// A regression like any cost increase.
+    Fail,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -215,6 +263,9 @@ pub struct CheckReport {
     /// In baseline order, then queries new since the baseline.
     pub queries: Vec<QueryResult>,
     pub summary: CheckSummary,
+    /// About the whole check, said once (e.g. a baseline without table sizes).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl CheckReport {
@@ -268,7 +319,7 @@ pub struct QueryResult {
     pub regressions: Vec<Change>,
     pub improvements: Vec<Change>,
     /// Significant changes that do not fail the gate (an execution-time increase while
-    /// `[check] timing = "advisory"`, for instance).
+    /// `[check] timing = "advisory"`, a cost increase in line with data growth).
     #[serde(default)]
     pub advisories: Vec<Change>,
     /// Things worth knowing that are neither (advisory cost changes, for instance).
@@ -333,6 +384,9 @@ pub enum ChangeKind {
     NewlyFailing,
     /// Execution time up beyond the noise (an advisory unless `[check] timing = "fail"`).
     TimingIncrease,
+    /// A cost increase in proportion to the tables' growth, plan shape unchanged: advisory by
+    /// default (`[check] data_growth`).
+    CostGrowthWithData,
     // Improvements.
     SeqScanGone,
     IndexNewlyUsed,

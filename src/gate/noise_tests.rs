@@ -35,6 +35,7 @@ fn plan(findings: Vec<FindingRecord>, timing: Option<Timing>) -> PlanRecord {
         planned_rows: 10.0,
         findings,
         timing,
+        relations: vec!["public.orders".to_string()],
     }
 }
 
@@ -48,6 +49,7 @@ fn analysed(plan: PlanRecord) -> Baseline {
         },
         settings: BTreeMap::new(),
         analyze: Some(AnalyzeRuns { runs: 3 }),
+        relations: Default::default(),
         queries: vec![QueryBaseline {
             id: "q.sql#1".to_string(),
             file: "q.sql".to_string(),

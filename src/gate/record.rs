@@ -1,5 +1,6 @@
 //! Recording a plan for the baseline: the plan's shape (one line per node), the relations it reads
-//! by sequential scan, the indexes it uses, the root's cost and row estimate, and the findings.
+//! (all of them, and those read by sequential scan), the indexes it uses, the root's cost and row
+//! estimate, and the findings.
 //!
 //! The shape keeps only what the planner *chose*: node types, join types, subplan roles, indexes,
 //! relations and CTEs. Costs, row counts, widths, timings and conditions are left out, so two runs
@@ -38,6 +39,7 @@ pub fn record_plan(
         .filter(|node| node.node_type == NodeType::SeqScan)
         .filter_map(|node| node.relation())
         .collect();
+    let relations: BTreeSet<String> = nodes.iter().filter_map(|node| node.relation()).collect();
     let indexes: BTreeSet<String> = nodes
         .iter()
         .filter(|node| reads_index(&node.node_type))
@@ -64,6 +66,7 @@ pub fn record_plan(
         shape: plan_shape(root),
         seq_scans: seq_scans.into_iter().collect(),
         indexes: indexes.into_iter().collect(),
+        relations: relations.into_iter().collect(),
         total_cost: root.total_cost.unwrap_or(0.0),
         planned_rows: root.plan_rows.unwrap_or(0.0),
         findings,

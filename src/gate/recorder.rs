@@ -18,8 +18,8 @@ use crate::plan::analyze;
 
 use super::noise::{QueryRuns, RunEvidence};
 use super::{
-    AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, FindingRecord, QueryBaseline, ServerVersion,
-    Timing, record_plan,
+    AnalyzeRuns, BASELINE_SCHEMA_VERSION, Baseline, FindingRecord, QueryBaseline, RelationSizes,
+    ServerVersion, Timing, growth, record_plan,
 };
 
 /// Planner settings recorded with a baseline, besides every `enable_*`: the ones that change
@@ -78,6 +78,10 @@ pub struct RecordOptions {
     /// With `analyze_runs`: every run is also diagnosed at thresholds `1 + finding_margin` times
     /// harder and easier ([`RunEvidence`], for the comparison's hysteresis).
     pub finding_margin: f64,
+    /// The table sizes of the baseline being checked or re-recorded: a size within a few percent
+    /// of its recorded value is recorded as that value ([`growth::relation_size`]), so unchanged
+    /// data neither churns the file nor reads as growth.
+    pub previous_sizes: RelationSizes,
 }
 
 /// A recording: the baseline document, the current row counts of the relations its plans scan
@@ -128,8 +132,9 @@ pub fn read_query_files(paths: &[PathBuf]) -> Result<Vec<QueryFile>, InputError>
         .collect()
 }
 
-/// Plan (or run) every statement of `files` and return the result as a baseline, with the
-/// current row counts of the relations the plans scan sequentially. `interrupt` makes the future
+/// Plan (or run) every statement of `files` and return the result as a baseline (with the sizes
+/// of the relations the plans read, rounded), and the exact current row counts of those relations
+/// for the seq-scan size threshold. `interrupt` makes the future
 /// that cancels a running statement (Ctrl-C); `on_recorded` is called after each statement.
 pub async fn record<I, F>(
     settings: &ConnectionSettings,
@@ -193,17 +198,24 @@ where
     let relations: BTreeSet<&String> = queries
         .iter()
         .filter_map(|q| q.plan.as_ref())
-        .flat_map(|p| p.seq_scans.iter())
+        .flat_map(|p| p.relations.iter().chain(&p.seq_scans))
         .collect();
-    let mut relation_rows = BTreeMap::new();
-    for relation in relations {
+    let relations: Vec<String> = relations.into_iter().cloned().collect();
+    let stats = environment::relation_stats(main.client(), &relations).await?;
+    let relation_rows: BTreeMap<String, f64> = stats
+        .iter()
         // Never-analysed tables (-1) are left out: their size is unknown.
-        if let Some(tuples) = environment::reltuples_by_name(main.client(), relation).await?
-            && tuples >= 0.0
-        {
-            relation_rows.insert(relation.clone(), tuples);
-        }
-    }
+        .filter(|(_, stats)| stats.reltuples >= 0.0)
+        .map(|(relation, stats)| (relation.clone(), stats.reltuples))
+        .collect();
+    let sizes = stats
+        .iter()
+        .map(|(relation, stats)| {
+            let previous = options.previous_sizes.get(relation);
+            let size = growth::relation_size(stats.reltuples, stats.relpages, previous);
+            (relation.clone(), size)
+        })
+        .collect();
     let baseline = Baseline {
         schema_version: BASELINE_SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -213,6 +225,7 @@ where
         },
         settings: planner_settings,
         analyze: options.analyze_runs.map(|runs| AnalyzeRuns { runs }),
+        relations: sizes,
         queries,
     };
     Ok(Recorded {

@@ -1,6 +1,6 @@
 //! What shapes plans besides the query itself, read from the catalog: planner settings and table
 //! sizes. `baseline` records them and `check` compares them, so a cost change can be told apart
-//! from a settings change.
+//! from a settings change or from data growth.
 
 use std::collections::BTreeMap;
 
@@ -24,18 +24,49 @@ pub async fn planner_settings(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// `pg_class.reltuples` of a relation named `schema.table` as EXPLAIN prints it, or by a bare
-/// name resolved on the search path. `None` when no such relation exists.
-pub async fn reltuples_by_name(client: &Client, relation: &str) -> Result<Option<f64>, Error> {
-    let found = client
-        .query_opt(
-            "SELECT c.reltuples::float8 FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname || '.' || c.relname = $1 \
-                OR (c.relname = $1 AND pg_table_is_visible(c.oid)) \
-             LIMIT 1",
-            &[&relation],
+/// A relation's size as the catalog keeps it: estimates VACUUM and ANALYZE maintain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RelationStats {
+    /// `pg_class.reltuples`; -1 for a table never vacuumed or analysed (PostgreSQL 14+).
+    pub reltuples: f64,
+    /// `pg_class.relpages`.
+    pub relpages: i64,
+}
+
+/// `reltuples` and `relpages` of each relation in `relations`, named `schema.table` as EXPLAIN
+/// prints them or by a bare name resolved on the search path (a schema-qualified match first),
+/// in one round trip. Names no relation matches are absent from the result.
+pub async fn relation_stats(
+    client: &Client,
+    relations: &[String],
+) -> Result<BTreeMap<String, RelationStats>, Error> {
+    if relations.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows = client
+        .query(
+            "SELECT r.name, c.reltuples, c.relpages \
+             FROM unnest($1::text[]) AS r(name) \
+             CROSS JOIN LATERAL ( \
+                 SELECT c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname || '.' || c.relname = r.name \
+                    OR (c.relname = r.name AND pg_table_is_visible(c.oid)) \
+                 ORDER BY n.nspname || '.' || c.relname = r.name DESC \
+                 LIMIT 1) c",
+            &[&relations],
         )
         .await?;
-    Ok(found.map(|row| row.get(0)))
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                row.get(0),
+                RelationStats {
+                    reltuples: row.get(1),
+                    relpages: row.get(2),
+                },
+            )
+        })
+        .collect())
 }

@@ -124,6 +124,41 @@ fn sample_report() -> CheckReport {
             missing: 1,
             ignored: 1,
         },
+        notes: Vec::new(),
+    }
+}
+
+/// Data grew: one query's cost followed it (an advisory, unchanged), another's went beyond it (a
+/// regression that also carries an advisory), and the report has a note of its own.
+fn growth_report() -> CheckReport {
+    let mut advised = query("queries/orders.sql#1", 2, QueryStatus::Unchanged);
+    advised.advisories = vec![change(
+        ChangeKind::CostGrowthWithData,
+        "cost +95% from 1000.00 to 1950.00, in line with data growth: public.orders 300,000 → 600,000 rows (×2.0)",
+    )];
+    let mut regressed = query("queries/totals.sql#1", 5, QueryStatus::Regressed);
+    regressed.regressions = vec![change(
+        ChangeKind::CostIncrease,
+        "cost +400% from 1000.00 to 5000.00 (threshold +10%), more than data growth explains: rows grew ×2.0 at most (public.orders 300,000 → 600,000 rows)",
+    )];
+    regressed.advisories = vec![change(
+        ChangeKind::CostGrowthWithData,
+        "an advisory beside it",
+    )];
+    regressed.baseline_shape = lines(&["Seq Scan on public.orders"]);
+    regressed.current_shape = lines(&["Seq Scan on public.orders"]);
+    CheckReport {
+        schema_version: CHECK_SCHEMA_VERSION,
+        pgdiag_version: "0.1.0".to_owned(),
+        environment: EnvironmentDiff::default(),
+        queries: vec![advised, regressed],
+        summary: CheckSummary {
+            total: 2,
+            regressed: 1,
+            unchanged: 1,
+            ..CheckSummary::default()
+        },
+        notes: vec!["a note on the whole check".to_owned()],
     }
 }
 
@@ -178,6 +213,17 @@ fn check_junit_snapshot() {
 #[test]
 fn check_github_snapshot() {
     insta::assert_snapshot!(github_commands(&sample_report()));
+}
+
+#[test]
+fn check_growth_advisories_snapshot() {
+    let report = growth_report();
+    insta::assert_snapshot!(format!(
+        "{}\n--- junit\n{}\n--- github\n{}",
+        text(&report, plain()),
+        junit_xml(&report),
+        github_commands(&report)
+    ));
 }
 
 // --- text ------------------------------------------------------------------------------------
@@ -473,6 +519,7 @@ fn report_with_values_and_advisories() -> CheckReport {
         pgdiag_version: "0.1.0".to_owned(),
         environment: EnvironmentDiff::default(),
         queries: vec![regressed, unchanged],
+        notes: Vec::new(),
         summary: CheckSummary {
             total: 2,
             regressed: 1,

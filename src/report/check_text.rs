@@ -1,6 +1,7 @@
-//! The terminal renderer of `pgdiag check`: a count of what changed, the environment differences
-//! that make costs advisory, each regressed query with a side-by-side plan diff, then one line per
-//! improved, new and missing query, and a verdict line a CI log ends on.
+//! The terminal renderer of `pgdiag check`: a count of what changed, notes on the whole check, the
+//! environment differences that make costs advisory, each regressed query with a side-by-side plan
+//! diff, then one line per improved query, per advisory (a change that does not fail the gate), per
+//! new and missing query, and a verdict line a CI log ends on.
 //!
 //! It also owns the pieces the other check renderers share: the line alignment of two plan
 //! shapes, the plan diff as plain text, the labels of change kinds and the verdict line.
@@ -15,6 +16,9 @@ use crate::gate::{Change, ChangeKind, CheckReport, EnvironmentDiff, QueryResult,
 /// Render a check report for a terminal or a CI log.
 pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io::Result<()> {
     writeln!(w, "{}", paint_for(&header(report), style, Paint::Bold))?;
+    for note in &report.notes {
+        writeln!(w, "note: {note}")?;
+    }
 
     if has_differences(&report.environment) {
         writeln!(w)?;
@@ -304,6 +308,7 @@ pub fn kind_label(kind: ChangeKind) -> &'static str {
         ChangeKind::NewFinding => "new finding",
         ChangeKind::NewlyFailing => "newly failing",
         ChangeKind::TimingIncrease => "execution time increase",
+        ChangeKind::CostGrowthWithData => "cost growth with data",
         ChangeKind::SeqScanGone => "seq scan gone",
         ChangeKind::IndexNewlyUsed => "index newly used",
         ChangeKind::CostDecrease => "cost decrease",

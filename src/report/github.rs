@@ -1,6 +1,6 @@
 //! GitHub Actions workflow commands for `pgdiag check --format github`: the regressions become
 //! error annotations on the SQL file and line, notes and environment differences warnings,
-//! improvements notices; the last line is the plain verdict for the log.
+//! improvements and advisories notices; the last line is the plain verdict for the log.
 
 use std::io::{self, Write};
 
@@ -11,6 +11,9 @@ use crate::gate::{ChangeKind, CheckReport, QueryResult, QueryStatus};
 
 /// Render a check report as GitHub Actions annotations.
 pub fn render(w: &mut impl Write, report: &CheckReport) -> io::Result<()> {
+    for note in &report.notes {
+        command(w, "warning", None, "pgdiag: note", note)?;
+    }
     let env = &report.environment;
     if has_differences(env) {
         for (name, change) in environment_lines(env) {
@@ -70,14 +73,20 @@ pub fn render(w: &mut impl Write, report: &CheckReport) -> io::Result<()> {
                     query.id
                 ),
             )?,
-            QueryStatus::Unchanged | QueryStatus::Ignored => {}
+            QueryStatus::Unchanged => {
+                for change in &query.advisories {
+                    let title = format!("pgdiag: {}", kind_label(change.kind));
+                    command(w, "notice", Some(query), &title, &change.message)?;
+                }
+            }
+            QueryStatus::Ignored => {}
         }
     }
     writeln!(w, "{}", verdict(report))
 }
 
 fn annotate_improvements_and_notes(w: &mut impl Write, query: &QueryResult) -> io::Result<()> {
-    for change in &query.improvements {
+    for change in query.improvements.iter().chain(&query.advisories) {
         let title = format!("pgdiag: {}", kind_label(change.kind));
         command(w, "notice", Some(query), &title, &change.message)?;
     }

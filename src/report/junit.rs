@@ -123,9 +123,7 @@ fn render_testcase(w: &mut impl Write, query: &QueryResult) -> io::Result<()> {
             for change in &query.improvements {
                 out.push_str(&format!("improvement: {}\n", change.message));
             }
-            for change in &query.advisories {
-                out.push_str(&format!("advisory: {}\n", change.message));
-            }
+            push_advisories(&mut out, query);
             for note in &query.notes {
                 out.push_str(&format!("note: {note}\n"));
             }
@@ -133,14 +131,9 @@ fn render_testcase(w: &mut impl Write, query: &QueryResult) -> io::Result<()> {
             writeln!(w, "    </testcase>")
         }
         QueryStatus::Unchanged if !query.advisories.is_empty() => {
-            writeln!(w, "{open}>")?;
             let mut out = String::new();
-            for change in &query.advisories {
-                out.push_str(&format!("advisory: {}\n", change.message));
-            }
-            for note in &query.notes {
-                out.push_str(&format!("note: {note}\n"));
-            }
+            push_advisories(&mut out, query);
+            writeln!(w, "{open}>")?;
             writeln!(w, "      <system-out>{}</system-out>", escape(&out))?;
             writeln!(w, "    </testcase>")
         }
@@ -148,7 +141,14 @@ fn render_testcase(w: &mut impl Write, query: &QueryResult) -> io::Result<()> {
     }
 }
 
-/// Every regression, improvement and note of a regressed query, then the plan diff.
+/// One `advisory: ...` line per change that does not fail the gate.
+fn push_advisories(out: &mut String, query: &QueryResult) {
+    for change in &query.advisories {
+        out.push_str(&format!("advisory: {}\n", change.message));
+    }
+}
+
+/// Every regression, improvement, advisory and note of a regressed query, then the plan diff.
 fn failure_body(query: &QueryResult) -> String {
     let mut body = String::new();
     for change in &query.regressions {
@@ -160,9 +160,7 @@ fn failure_body(query: &QueryResult) -> String {
     for change in &query.improvements {
         body.push_str(&format!("improvement: {}\n", change.message));
     }
-    for change in &query.advisories {
-        body.push_str(&format!("advisory: {}\n", change.message));
-    }
+    push_advisories(&mut body, query);
     for note in &query.notes {
         body.push_str(&format!("note: {note}\n"));
     }
