@@ -21,5 +21,6 @@ mod seed;
 mod suggest;
 mod suggest_seed;
 mod support;
+mod tpch;
 mod tx;
 mod versions;
