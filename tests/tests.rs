@@ -25,5 +25,6 @@ mod suggest;
 mod suggest_seed;
 mod suggest_timeout;
 mod support;
+mod tpch;
 mod tx;
 mod versions;
