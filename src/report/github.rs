@@ -73,20 +73,14 @@ pub fn render(w: &mut impl Write, report: &CheckReport) -> io::Result<()> {
                     query.id
                 ),
             )?,
-            QueryStatus::Unchanged => {
-                for change in &query.advisories {
-                    let title = format!("pgdiag: {}", kind_label(change.kind));
-                    command(w, "notice", Some(query), &title, &change.message)?;
-                }
-            }
-            QueryStatus::Ignored => {}
+            QueryStatus::Unchanged | QueryStatus::Ignored => {}
         }
     }
     writeln!(w, "{}", verdict(report))
 }
 
 fn annotate_improvements_and_notes(w: &mut impl Write, query: &QueryResult) -> io::Result<()> {
-    for change in query.improvements.iter().chain(&query.advisories) {
+    for change in &query.improvements {
         let title = format!("pgdiag: {}", kind_label(change.kind));
         command(w, "notice", Some(query), &title, &change.message)?;
     }
