@@ -514,6 +514,7 @@ fn report_with_values_and_advisories() -> CheckReport {
     regressed.advisories = vec![slower.clone()];
     let mut unchanged = query("a.sql#2", 3, QueryStatus::Unchanged);
     unchanged.advisories = vec![slower];
+    unchanged.notes = vec!["new finding planning-time (warning) seen in 1 of 3 runs, within the noise margin (±50%): not counted".to_owned()];
     CheckReport {
         schema_version: CHECK_SCHEMA_VERSION,
         pgdiag_version: "0.1.0".to_owned(),
@@ -532,23 +533,26 @@ fn report_with_values_and_advisories() -> CheckReport {
 #[test]
 fn regressions_name_their_values_and_advisories_are_shown_apart() {
     let report = report_with_values_and_advisories();
-    let text = text(&report, plain());
+    let plain_text = text(&report, plain());
     assert!(
-        text.contains(
+        plain_text.contains(
             "  ✗ new Seq Scan on public.orders (300,000 rows)\n      new seq scan: no Seq Scan → Seq Scan on public.orders (300,000 rows)\n"
         ),
-        "{text}"
+        "{plain_text}"
     );
     assert!(
-        text.contains("  ! time 12.10 ms (11.80–12.60, 5 runs) → 30.20 ms (29.00–31.50, 5 runs), +149.6% (advisory)"),
-        "{text}"
+        plain_text.contains("  ! time 12.10 ms (11.80–12.60, 5 runs) → 30.20 ms (29.00–31.50, 5 runs), +149.6% (advisory)"),
+        "{plain_text}"
     );
     assert!(
-        text.contains("advisory  a.sql#2 (a.sql:3): time 12.10 ms"),
-        "{text}"
+        plain_text.contains("advisory  a.sql#2 (a.sql:3): time 12.10 ms"),
+        "{plain_text}"
     );
     // The advisory does not count as a regression.
-    assert!(text.ends_with("FAIL: 1 regression in 1 query\n"), "{text}");
+    assert!(
+        plain_text.ends_with("FAIL: 1 regression in 1 query\n"),
+        "{plain_text}"
+    );
 
     let github = github_commands(&report);
     assert_eq!(
@@ -560,6 +564,18 @@ fn regressions_name_their_values_and_advisories_are_shown_apart() {
             .count(),
         2,
         "{github}"
+    );
+    // Verbose output lists unchanged queries with the reason a measured change was not counted.
+    let verbose = text(
+        &report,
+        TextStyle {
+            verbose: true,
+            ..plain()
+        },
+    );
+    assert!(
+        verbose.contains("unchanged a.sql#2 (a.sql:3)\n    note: new finding planning-time (warning) seen in 1 of 3 runs"),
+        "{verbose}"
     );
     let junit = junit_xml(&report);
     assert!(junit.contains("advisory: time 12.10 ms"), "{junit}");

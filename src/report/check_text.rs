@@ -106,6 +106,10 @@ pub fn render(w: &mut impl Write, report: &CheckReport, style: TextStyle) -> io:
             for query in quiet {
                 let line = format!("{} {}", status_label(query.status), location(query));
                 writeln!(w, "{}", paint_for(&line, style, Paint::Dim))?;
+                // Why something measured was not counted (a finding within the noise margin).
+                for note in &query.notes {
+                    writeln!(w, "    note: {note}")?;
+                }
             }
         }
     }
