@@ -6,16 +6,32 @@ use std::io::{BufRead, Write};
 
 use crate::cli::SuggestArgs;
 use crate::pg::Runner;
-use crate::suggest::report::{ApplySection, Measure, SuggestReport, Suggestion, SuggestionKind};
+use crate::suggest::report::{
+    ApplySection, Measure, SuggestReport, Suggestion, SuggestionKind, SuggestionStatus, VerifyMode,
+};
 use crate::suggest::{self, ApplyEvent, ApplyOptions, StatementInput, skipped};
 
-/// The suggestions `--apply` creates: indexes, and materialized views with `--with-matviews`.
+/// The suggestions `--apply` creates: proven indexes, and materialized views with
+/// `--with-matviews`.
 fn selected<'a>(report: &'a SuggestReport, args: &SuggestArgs) -> Vec<&'a Suggestion> {
     report
         .actionable()
         .filter(|s| s.kind() == SuggestionKind::Index || args.with_matviews)
+        .filter(|s| !unproven_index(report, s))
         .collect()
 }
+
+/// An index verification could have judged but did not (HypoPG cannot simulate a GIN index):
+/// `--apply` leaves it to `--verify build`, which proves it, or to `--verify none`, where the user
+/// chose to go without proof. Building an index that nothing showed to help costs the table's
+/// writes for good.
+fn unproven_index(report: &SuggestReport, suggestion: &Suggestion) -> bool {
+    suggestion.kind() == SuggestionKind::Index
+        && suggestion.status == SuggestionStatus::Unverified
+        && report.verify.mode != VerifyMode::None
+}
+
+const UNPROVEN: &str = "not proven: HypoPG cannot simulate this index; prove it with --verify build (or apply it without proof with --verify none)";
 
 /// What `--apply` did, and each statement as measured just before (for the comparison after).
 pub struct Applied {
@@ -40,6 +56,10 @@ pub async fn apply(
         section
             .changes
             .push(skipped(s, "materialized views need --with-matviews"));
+    }
+    for s in report.actionable().filter(|s| unproven_index(report, s)) {
+        writeln!(err, "pgdiag: not applying {}: {UNPROVEN}", s.id)?;
+        section.changes.push(skipped(s, UNPROVEN));
     }
     if chosen.is_empty() {
         writeln!(err, "pgdiag: nothing to apply")?;
