@@ -260,7 +260,7 @@ mod tests {
                 "{}: unknown rule `nope`; known: seq-scan, unindexed-sort, heavy-aggregate, \
                  misestimate, disk-spill, nested-loop-amplification, index-filter-waste, \
                  heap-fetches, lossy-bitmap, jit-overhead, workers-not-launched, planning-time, \
-                 join-full-scan, unindexed-foreign-key",
+                 join-full-scan, unindexed-foreign-key, correlated-subplan",
                 path.display()
             )
         );

@@ -4,6 +4,11 @@
 use super::*;
 
 const ALL_FIXTURES: &[&str] = &[
+    "correlated_subplan_analyzed.json",
+    "correlated_subplan_estimated.json",
+    "correlated_subplan_filter_estimated.json",
+    "correlated_subplan_tpch_q17_estimated.json",
+    "correlated_subplan_tpch_q20_estimated.json",
     "seq_scan_filter.json",
     "parallel_seq_scan.json",
     "nested_loop_many_loops.json",

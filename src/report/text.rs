@@ -204,14 +204,22 @@ fn render_findings(
             Severity::Notice => Paint::Notable,
             Severity::Info => Paint::Plain,
         };
+        // A plan that was not executed has no time at stake: its share is of the planned cost.
+        let stake = if statement.analyzed {
+            format!(
+                "{} ms ({})",
+                fmt_ms(f.time_at_stake_ms),
+                fmt_pct(f.share_at_stake)
+            )
+        } else {
+            format!("{} of the planned cost", fmt_pct(f.share_at_stake))
+        };
         let head = format!(
-            "  {:<8} {} · #{} {} — {} ms ({})",
+            "  {:<8} {} · #{} {} — {stake}",
             f.severity.as_str().to_ascii_uppercase(),
             f.rule,
             f.node_id,
             f.summary,
-            fmt_ms(f.time_at_stake_ms),
-            fmt_pct(f.share_at_stake)
         );
         writeln!(w, "{}", paint(&head, style, paint_as))?;
         let evidence: Vec<String> = f
