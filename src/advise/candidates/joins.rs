@@ -525,6 +525,9 @@ mod tests {
             .unwrap_or_else(|| panic!("{lines:#?}"));
         assert_eq!(candidate.table, "lineitem");
         assert_eq!(candidate.columns[0].label(), "l_partkey");
+        // INCLUDE what the SubPlan's scan returns, not the columns the statement reads from its
+        // other scan of lineitem.
+        assert_eq!(candidate.include, ["l_quantity"], "{candidate:?}");
         // q20: the SubPlan in partsupp's filter, inside a nested loop, correlated on two columns.
         let lines = summary(&candidates_by_cost(
             &fixture("joinkey_tpch_q20_estimated.json"),
