@@ -215,6 +215,13 @@ fn needed_columns(plan: &Indexed<'_>, id: usize, table: TableRef<'_>) -> Option<
             _ => return None,
         }
     }
+    // VERBOSE qualifies the scan's columns with its alias; the bare relation name may be another
+    // scan of the same table (`lineitem` beside the SubPlan's `lineitem_1`), whose columns this
+    // scan need not return.
+    let qualifiers = match table.alias {
+        Some(alias) => vec![alias],
+        None => table.qualifiers(),
+    };
     let mut above = Vec::new();
     let mut current = id;
     while let Some(parent) = plan.parents[current] {
@@ -232,7 +239,7 @@ fn needed_columns(plan: &Indexed<'_>, id: usize, table: TableRef<'_>) -> Option<
             );
         for text in texts {
             above.extend(
-                referenced_columns(text, &table.qualifiers())
+                referenced_columns(text, &qualifiers)
                     .into_iter()
                     .map(|c| c.name),
             );
