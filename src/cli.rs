@@ -35,17 +35,19 @@ pub enum Command {
     /// Walks directories for .sql files; several statements per file; `-- pgdiag: params 42, 'x'`
     /// before a statement gives its $n values. Records each plan's shape (node types, relations,
     /// indexes, join order), cost, rows and, with --analyze, timings and findings, plus the server
-    /// version and the planner settings.
+    /// version, the planner settings and the sizes of the tables the plans read.
     Baseline(BaselineArgs),
 
     /// Re-plan every query and compare with the baseline: exit 1 on a regression.
     ///
     /// Regressions: a new seq scan on a large table, an index no longer used, a plan shape change,
     /// total cost up by more than the threshold (10%), a new finding, a query newly failing.
-    /// Planner-setting or major-version differences make cost comparison advisory. With an
-    /// --analyze baseline, findings and timings are judged over every run: a finding is new only
-    /// when every run sees it clear of its thresholds by a margin (`finding_margin`), and a
-    /// significant slowdown is an advisory unless `timing = "fail"` in pgdiag.toml.
+    /// Planner-setting or major-version differences make cost comparison advisory; so does a
+    /// cost increase in line with the growth of the tables read, plan shape unchanged
+    /// (`[check] data_growth = "fail"` in pgdiag.toml makes it a regression). With an --analyze
+    /// baseline, findings and timings are judged over every run: a finding is new only when every
+    /// run sees it clear of its thresholds by a margin (`finding_margin`), and a significant
+    /// slowdown is an advisory unless `timing = "fail"` in pgdiag.toml.
     Check(CheckArgs),
 
     /// Benchmark a query with no cache and behind Redis cache strategies.
