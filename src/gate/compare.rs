@@ -439,7 +439,8 @@ impl Context<'_> {
                 "(threshold +{}%)",
                 trim_number(thresholds.cost_increase_pct)
             );
-            let values = |change: Change| change.values(format_cost(cost_before), format_cost(cost_now));
+            let values =
+                |change: Change| change.values(format_cost(cost_before), format_cost(cost_now));
             match self.cost_growth(before, now, thresholds) {
                 CostGrowth::WithData(why) => match self.config.data_growth {
                     DataGrowth::Advisory => outcome.advisory(values(Change::new(

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::gate::{
-    AnalyzeRuns, BASELINE_SCHEMA_VERSION, FindingRecord, QueryOverride, RelationSize, ServerVersion,
-    record_plan,
+    AnalyzeRuns, BASELINE_SCHEMA_VERSION, FindingRecord, QueryOverride, RelationSize,
+    ServerVersion, record_plan,
 };
 use crate::plan::{Explain, NodeType, PlanNode, parse_explain};
 
