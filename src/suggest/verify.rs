@@ -699,7 +699,7 @@ async fn judge(
     };
     let readers = reads
         .values()
-        .filter(|r| r.iter().any(|t| *t == index.table))
+        .filter(|r| r.contains(&index.table))
         .count();
     let upkeep = benefit::Upkeep {
         entries_per_read: facts
