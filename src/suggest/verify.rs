@@ -697,10 +697,7 @@ async fn judge(
         Some(facts) => estimate_size(client, &index, facts, settings.server_version_num).await,
         None => None,
     };
-    let readers = reads
-        .values()
-        .filter(|r| r.contains(&index.table))
-        .count();
+    let readers = reads.values().filter(|r| r.contains(&index.table)).count();
     let upkeep = benefit::Upkeep {
         entries_per_read: facts
             .as_ref()
