@@ -229,7 +229,7 @@ SELECT g, abs(hashint4(g)) % 5000, date '2020-01-01' + abs(hashint4(-g)) % 2400,
         }
         client.batch_execute(&ddl).await.unwrap();
         let built: i64 = client
-            .query_one("SELECT pg_relation_size($1::regclass)", &[&name])
+            .query_one("SELECT pg_relation_size($1::text::regclass)", &[&name])
             .await
             .unwrap()
             .get(0);

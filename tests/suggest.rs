@@ -1078,9 +1078,11 @@ async fn a_kept_index_that_makes_another_statement_slower_is_rejected_with_the_n
         .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
     assert_eq!(index.status, SuggestionStatus::Rejected, "{index:#?}");
     let reason = index.rejected_reason.as_deref().unwrap();
-    // "makes #2 slower: 13.4 ms (9.7–17.7, 3 runs) → 88.0 ms (86.7–88.8, 3 runs); Seq Scan on
-    // events → Index Scan using events_created_idx on events"
-    assert!(reason.starts_with("makes #2 slower: "), "{reason}");
+    // Tried alone, it is measured on every statement reading its table (issue 19): "helps #1 by
+    // 97% but makes #2 6.6× slower: 13.4 ms (9.7–17.7, 3 runs) → 88.0 ms (86.7–88.8, 3 runs); Seq
+    // Scan on events → Index Scan using events_created_idx on events: rejected"
+    assert!(reason.starts_with("helps #1 by "), "{reason}");
+    assert!(reason.contains(" but makes #2 "), "{reason}");
     assert!(reason.contains(" ms ("), "{reason}");
     assert!(reason.contains("3 runs) → "), "{reason}");
     assert!(reason.contains("events_created_idx"), "{reason}");

@@ -125,7 +125,7 @@ pub struct Contender {
 }
 
 /// Whether `a` and `b` compete: an index on the same table for some of the same statements.
-fn compete(a: &Contender, b: &Contender) -> bool {
+pub fn compete(a: &Contender, b: &Contender) -> bool {
     a.table == b.table && a.serves.iter().any(|s| b.serves.contains(s))
 }
 

@@ -469,6 +469,19 @@ async fn verify_in_transaction(
         });
     }
 
+    // Kept early, outdone later: a kept suggestion competing with one kept after it (the same
+    // table, statements in common; a plain index and its covering variant) is judged again with
+    // every other kept one in place, and stays only if it still adds the threshold on a statement.
+    placed = drop_redundant(
+        client,
+        statements,
+        suggestions,
+        settings,
+        placed,
+        on_progress,
+    )
+    .await?;
+
     // Do no harm: every statement given, not only those a kept suggestion serves, measured again
     // with every kept suggestion in place. A statement slower beyond noise with a new plan makes
     // the kept suggestions responsible for it rejected, and the rest is measured again.
@@ -651,16 +664,19 @@ async fn estimate_size(
 }
 
 /// pgdiag's estimate of the size `index` will have once built, read from its table's statistics
-/// ([`crate::advise::index_size`]); `None` when it cannot be made.
+/// ([`crate::advise::index_size`]) in a rolled-back transaction; `None` when it cannot be made.
 pub async fn estimated_index_size(
     client: &Client,
     index: &IndexInfo,
     server_version_num: i32,
 ) -> Result<Option<i64>, pg::Error> {
-    let facts = TableFactsCache::default()
-        .get(client, index.schema.as_deref(), &index.table)
-        .await?;
-    Ok(estimate_size(client, index, &facts, server_version_num).await)
+    pg::tx::rolled_back(client, async |client| {
+        let facts = TableFactsCache::default()
+            .get(client, index.schema.as_deref(), &index.table)
+            .await?;
+        Ok(estimate_size(client, index, &facts, server_version_num).await)
+    })
+    .await
 }
 
 /// Decide a tried suggestion ([`decide`]) and weigh it ([`benefit::weigh`]): its estimated size,
@@ -776,6 +792,89 @@ fn note_smaller_competitor(i: usize, placed: &[Placed], suggestions: &mut [Sugge
     if let Some(reason) = &mut suggestions[i].rejected_reason {
         reason.push_str(&note);
     }
+}
+
+/// Reject the kept suggestions that add less than the threshold beside the others kept after
+/// them that compete with them ([`benefit::compete`]): each is taken away, the others staying, and
+/// the statements it serves measured again. Returns what stays in place.
+async fn drop_redundant(
+    client: &Client,
+    statements: &[PlannedStatement],
+    suggestions: &mut [Suggestion],
+    settings: &VerifySettings,
+    mut placed: Vec<Placed>,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Placed>, pg::Error> {
+    let order: Vec<usize> = placed.iter().map(|p| p.suggestion).collect();
+    for (position, &i) in order.iter().enumerate() {
+        let kept: Vec<usize> = placed.iter().map(|p| p.suggestion).collect();
+        let this = contender(&suggestions[i]);
+        let Some(&rival) = order[position + 1..]
+            .iter()
+            .find(|k| kept.contains(k) && benefit::compete(&this, &contender(&suggestions[**k])))
+        else {
+            continue;
+        };
+        on_progress(&format!(
+            "judging {} again beside {}",
+            suggestions[i].name(),
+            suggestions[rival].name()
+        ));
+        let served: Vec<&PlannedStatement> = statements
+            .iter()
+            .filter(|s| suggestions[i].serves.contains(&s.index))
+            .collect();
+        let renames_with = renames(&placed);
+        let mut with = BTreeMap::new();
+        for statement in &served {
+            if let Ok(observed) = observe_with(client, statement, settings).await {
+                with.insert(statement.index, renamed(&renames_with, observed.measure));
+            }
+        }
+        let others: Vec<usize> = kept.iter().copied().filter(|&k| k != i).collect();
+        placed = put_in_place(client, settings, suggestions, placed, &others).await?;
+        let renames_without = renames(&placed);
+        let mut adds: Option<(usize, f64, Measure, Measure)> = None;
+        for statement in &served {
+            let (Some(with), Ok(observed)) = (
+                with.get(&statement.index),
+                observe_with(client, statement, settings).await,
+            ) else {
+                continue;
+            };
+            let without = renamed(&renames_without, observed.measure);
+            let pct = without.improvement_pct(with).unwrap_or(0.0);
+            if adds.as_ref().is_none_or(|(_, best, ..)| pct > *best) {
+                adds = Some((statement.index, pct, without, with.clone()));
+            }
+        }
+        match adds {
+            Some((_, pct, ..)) if pct >= settings.min_improvement_pct => {
+                placed = put_in_place(client, settings, suggestions, placed, &kept).await?;
+            }
+            _ => {
+                let figures = adds.map_or_else(String::new, |(statement, pct, without, with)| {
+                    format!(
+                        ": beside them it takes #{statement} {} ({}%)",
+                        noise::figures(&without, &with),
+                        format_pct(pct)
+                    )
+                });
+                let rival_size = contender(&suggestions[rival])
+                    .size_bytes
+                    .map_or_else(String::new, |b| format!(" (≈ {})", fmt_bytes(b)));
+                let reason = format!(
+                    "adds less than {}% beside {}{rival_size}, kept for the same statements{figures}",
+                    format_pct(settings.min_improvement_pct),
+                    suggestions[rival].name(),
+                );
+                let suggestion = &mut suggestions[i];
+                suggestion.status = SuggestionStatus::Rejected;
+                suggestion.rejected_reason = Some(reason);
+            }
+        }
+    }
+    Ok(placed)
 }
 
 /// A kept suggestion in place during verification.
