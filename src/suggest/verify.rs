@@ -764,6 +764,9 @@ fn contender(suggestion: &Suggestion) -> benefit::Contender {
         net_share_pct: verification
             .and_then(|v| v.weighed.as_ref())
             .map_or(0.0, |w| w.net_share_pct),
+        improvement_pct: verification
+            .and_then(|v| v.improvement_pct)
+            .unwrap_or(f64::MIN),
         size_bytes: verification.and_then(Verification::weighed_size),
     }
 }
