@@ -383,8 +383,19 @@ async fn verify_in_transaction(
     // already kept, on every statement reading its table. A statement's cost can be dominated by
     // a problem another suggestion fixes; alone, a useful index then looks negligible, and two
     // indexes serving the same need would both look useful.
+    // Every suggestion the planner used alone, unless it did harm: one below the threshold alone
+    // may pass it beside the others (the statement's cost was dominated by what they fix).
     let candidates: Vec<usize> = (0..suggestions.len())
-        .filter(|&i| suggestions[i].status == SuggestionStatus::Kept)
+        .filter(|&i| {
+            suggestions[i].verification.as_ref().is_some_and(|v| {
+                v.per_statement.iter().any(|p| p.used)
+                    && !v
+                        .per_statement
+                        .iter()
+                        .chain(&v.harms)
+                        .any(|p| noise::slower(&p.before, &p.after))
+            })
+        })
         .collect();
     let contenders: Vec<benefit::Contender> = candidates
         .iter()
@@ -451,7 +462,7 @@ async fn verify_in_transaction(
                     continue;
                 }
             }
-        } else {
+        } else if suggestions[i].status == SuggestionStatus::Kept {
             // The first one: its alone figures stand; put it in place for the next ones.
             let (_, hypo) = trial(
                 client,
@@ -464,6 +475,8 @@ async fn verify_in_transaction(
             )
             .await?;
             hypo
+        } else {
+            continue;
         };
         keep_trial(client, settings).await?;
         placed.push(Placed {
