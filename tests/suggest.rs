@@ -394,8 +394,10 @@ ALTER TABLE names SET (parallel_workers = 0);
     for (column, opclass) in [("c_name", None), ("icu_name", Some("text_pattern_ops"))] {
         let sql = format!("SELECT id FROM names WHERE {column} LIKE 'abc%'");
         let report = suggest_library(&url, &sql, &options).await;
-        let [suggestion] = report.suggestions.as_slice() else {
-            panic!("{column}: expected one suggestion: {report:#?}");
+        // One index kept (the covering one or its variant without INCLUDE, on the same keys).
+        let kept: Vec<_> = report.kept().collect();
+        let [suggestion] = kept.as_slice() else {
+            panic!("{column}: expected one kept suggestion: {report:#?}");
         };
         let index = suggestion.index().expect("an index");
         let keys: Vec<(&str, Option<&str>)> = index
@@ -487,11 +489,13 @@ async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{}", run.all_output());
     let lines: Vec<&str> = run.stdout.lines().collect();
+    // Plain indexes: for these lookups of 100 rows an index-only scan takes less than 10% off the
+    // statements' cost, which its INCLUDE columns' size does not buy (issue 19).
     assert_eq!(
         lines,
         [
-            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id_incl_rating_idx" ON "public"."reviews" ("product_id") INCLUDE ("rating");"#,
-            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "recommendations_product_id_score_desc_incl_other_id_idx" ON "public"."recommendations" ("product_id", "score" DESC) INCLUDE ("other_id");"#,
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "reviews_product_id_idx" ON "public"."reviews" ("product_id");"#,
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "recommendations_product_id_score_desc_idx" ON "public"."recommendations" ("product_id", "score" DESC);"#,
         ],
         "{}",
         run.stdout
@@ -514,7 +518,7 @@ async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
     }
     assert_eq!(
         user_indexes(&client, "reviews").await,
-        ["reviews_product_id_incl_rating_idx"]
+        ["reviews_product_id_idx"]
     );
 }
 
@@ -702,11 +706,34 @@ fn redacted(mut report: SuggestReport) -> SuggestReport {
         s.cost = s.cost.map(|_| 1000.0);
         s.time_ms = s.time_ms.map(|_| 20.0);
     }
+    // Which of a covering index and its plain variant is rejected, and why, depends on whether
+    // VACUUM could set the visibility map in the shared cluster (an index-only scan is cheaper
+    // only then): rejections are left out of the pinned layout.
+    report
+        .suggestions
+        .retain(|s| s.status != pgdiag::suggest::report::SuggestionStatus::Rejected);
     for s in &mut report.suggestions {
+        // A rejection's figures (sizes, costs) vary with the statistics sample.
+        if let Some(reason) = &mut s.rejected_reason
+            && let Some(cut) = reason.find(" (")
+        {
+            reason.truncate(cut);
+            reason.push_str(" (…)");
+        }
         if let Some(v) = &mut s.verification {
             v.improvement_pct = v.improvement_pct.map(|_| 90.0);
             v.size_bytes = v.size_bytes.map(|_| 4_530_176);
-            for p in &mut v.per_statement {
+            v.estimated_size_bytes = v.estimated_size_bytes.map(|_| 2_162_688);
+            // The order the greedy pass tried them in follows the costs.
+            v.alongside.clear();
+            if let Some(w) = &mut v.weighed {
+                w.saved = 90.0;
+                w.lost = 0.0;
+                w.net = 90.0 - w.upkeep;
+                w.net_share_pct = 9.0;
+                w.size_bytes = w.size_bytes.map(|_| 2_162_688);
+            }
+            for p in v.per_statement.iter_mut().chain(v.harms.iter_mut()) {
                 fix(&mut p.before);
                 fix(&mut p.after);
                 p.improvement_pct = p.improvement_pct.map(|_| 90.0);
@@ -979,18 +1006,22 @@ SELECT id, created_at FROM items WHERE owner_id = 7;";
         text.stdout
     );
 
+    // Without proof the covering candidate is applied alone (with proof it competes with its
+    // variant without INCLUDE, and the statistics sample decides which is kept): what is tested
+    // here is what INCLUDE may hold.
     let run = pgdiag(&[
-        "suggest", "--dsn", &url, "--format", "json", "--apply", "--yes", "-c", sql,
+        "suggest", "--dsn", &url, "--format", "json", "--verify", "none", "--apply", "--yes", "-c",
+        sql,
     ]);
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = parse_report(&run.stdout);
-    let kept: Vec<_> = report.kept().collect();
+    let kept: Vec<_> = report.actionable().collect();
     assert_eq!(kept.len(), 1, "{:#?}", report.suggestions);
     assert_eq!(kept[0].serves, [1, 2]);
     let index = kept[0].index().unwrap();
     assert_eq!(
-        shapes(&report, SuggestionStatus::Kept),
+        shapes(&report, SuggestionStatus::Unverified),
         ["items (owner_id)"]
     );
     assert_eq!(index.include, ["id", "created_at"], "{index:#?}");
@@ -1090,9 +1121,11 @@ async fn a_kept_index_that_makes_another_statement_slower_is_rejected_with_the_n
         .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
     assert_eq!(index.status, SuggestionStatus::Rejected, "{index:#?}");
     let reason = index.rejected_reason.as_deref().unwrap();
-    // "makes #2 slower: 13.4 ms (9.7–17.7, 3 runs) → 88.0 ms (86.7–88.8, 3 runs); Seq Scan on
-    // events → Index Scan using events_created_idx on events"
-    assert!(reason.starts_with("makes #2 slower: "), "{reason}");
+    // Tried alone, it is measured on every statement reading its table (issue 19): "helps #1 by
+    // 97% but makes #2 6.6× slower: 13.4 ms (9.7–17.7, 3 runs) → 88.0 ms (86.7–88.8, 3 runs); Seq
+    // Scan on events → Index Scan using events_created_idx on events: rejected"
+    assert!(reason.starts_with("helps #1 by "), "{reason}");
+    assert!(reason.contains(" but makes #2 "), "{reason}");
     assert!(reason.contains(" ms ("), "{reason}");
     assert!(reason.contains("3 runs) → "), "{reason}");
     assert!(reason.contains("events_created_idx"), "{reason}");

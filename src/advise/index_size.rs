@@ -13,8 +13,8 @@
 //! - since PostgreSQL 13, equal keys are deduplicated into posting lists (each further duplicate
 //!   costs a 6-byte heap pointer) unless the index has INCLUDE columns or a key type that cannot
 //!   be (`numeric`, `float4`, `float8`, `jsonb`, arrays, composites, ranges); the number of
-//!   distinct keys comes from `pg_stats.n_distinct` (their product, capped at the rows, for
-//!   several columns);
+//!   distinct keys comes from `pg_stats.n_distinct` (for several columns, the share of their
+//!   product the rows fill, the columns taken as independent);
 //! - a partial index holds the rows its predicate keeps: the caller passes that row estimate.
 //!
 //! It is an estimate: `size_bytes` after a build (or `--apply`) is the measured size.
@@ -90,9 +90,20 @@ fn distinct(column: &ColumnStats, rows: f64) -> Option<f64> {
     Some(if n < 0.0 { -n * rows } else { n }.clamp(1.0, rows.max(1.0)))
 }
 
+/// Distinct key combinations among `rows` rows when `combinations` are possible, the columns taken
+/// as independent: rows falling at random on the combinations (`n (1 - e^(-rows/n))`).
+fn distinct_rows(combinations: f64, rows: f64) -> f64 {
+    if combinations <= 0.0 || rows <= 0.0 {
+        return 1.0;
+    }
+    (combinations * (1.0 - (-rows / combinations).exp())).clamp(1.0, rows)
+}
+
 /// The estimated size in bytes of a btree index over `keys` (then `include`) of a table,
 /// holding `rows` rows (the table's `reltuples`, times the predicate's selectivity for a partial
-/// index). `deduplication`: the server has it (PostgreSQL 13+). `None` when a column's width is
+/// index). `deduplication`: the server has it (PostgreSQL 13+). Columns are taken as independent:
+/// correlated keys (a pair that repeats, as TPC-H's `(l_suppkey, l_partkey)`) deduplicate more than
+/// estimated. `None` when a column's width is
 /// unknown (an expression key, a variable-length column never analyzed).
 pub fn estimate_btree_bytes(
     rows: f64,
@@ -114,20 +125,35 @@ pub fn estimate_btree_bytes(
         keys.iter()
             .map(|k| distinct(k, rows))
             .try_fold(1.0_f64, |product, d| Some(product * d?))
-            .map(|d| d.min(rows))
+            .map(|combinations| {
+                // One column: its statistics count its distinct values. Several: their product is
+                // what is possible, of which the rows fill a share.
+                if keys.len() == 1 {
+                    combinations.min(rows)
+                } else {
+                    distinct_rows(combinations, rows)
+                }
+            })
     } else {
         None
     };
+    let base = align(INDEX_TUPLE_HEADER + key_bytes, MAXALIGN);
     let leaf_bytes = match groups {
         Some(groups) if groups >= 1.0 && rows / groups >= 2.0 => {
             let per_group = rows / groups;
-            let base = align(INDEX_TUPLE_HEADER + key_bytes, MAXALIGN);
             let per_posting = ((MAX_POSTING_BYTES - base) / HEAP_POINTER).floor().max(2.0);
             let postings = (per_group / per_posting).ceil();
             let group_bytes = postings * (base + LINE_POINTER)
                 + align(per_group * HEAP_POINTER, MAXALIGN)
                 + (postings - 1.0) * MAXALIGN / 2.0;
             groups * group_bytes
+        }
+        // Between one and two rows a key on average: the duplicates pair up, each pair one tuple
+        // with a two-entry posting list instead of two tuples.
+        Some(groups) if groups >= 1.0 && rows > groups => {
+            let pairs = rows - groups;
+            (rows - 2.0 * pairs) * plain_tuple
+                + pairs * (align(base + 2.0 * HEAP_POINTER, MAXALIGN) + LINE_POINTER)
         }
         _ => rows * plain_tuple,
     };

@@ -96,26 +96,41 @@ fn size_cell(v: &Verification) -> String {
 
 /// `saves 210 ms, loses 0, upkeep 0 (0 entries per read): net 210 ms (12% of the statements'
 /// time), ≈ 8.4 MB`: what net-benefit selection weighed.
-fn weighed_text(w: &Weighed) -> String {
+fn weighed_text(v: &Verification, w: &Weighed) -> String {
+    let figure = |value: f64| {
+        if value == 0.0 {
+            "0".to_owned()
+        } else {
+            number(value)
+        }
+    };
     let unit = &w.unit;
     let mut text = format!(
         "saves {} {unit}, loses {} {unit}, upkeep {} {unit}",
-        number(w.saved),
-        number(w.lost),
-        number(w.upkeep)
+        figure(w.saved),
+        figure(w.lost),
+        figure(w.upkeep)
     );
     match w.entries_per_read {
-        Some(entries) => text.push_str(&format!(" ({} index entries per read)", number(entries))),
+        Some(entries) => text.push_str(&format!(" ({} index entries per read)", figure(entries))),
         None => text.push_str(" (table writes unknown)"),
     }
     text.push_str(&format!(
         ": net {} {unit} ({}% of the statements' {})",
-        number(w.net),
-        number(w.net_share_pct),
+        figure(w.net),
+        figure(w.net_share_pct),
         if unit == "ms" { "time" } else { "cost" }
     ));
     if let Some(size) = w.size_bytes {
-        text.push_str(&format!(", {}", fmt_bytes(size)));
+        let built = v.method == VerifyMode::Build && v.size_bytes == Some(size);
+        text.push_str(&format!(
+            ", {}{}",
+            if built { "" } else { "≈ " },
+            fmt_bytes(size)
+        ));
+    }
+    if !v.alongside.is_empty() {
+        text.push_str(" (beside the ones kept before it)");
     }
     text
 }
@@ -241,8 +256,10 @@ pub fn render_text(
         writeln!(w, "{t}")?;
         for s in &shown {
             writeln!(w, "  {} serves: {}", s.id, s.reason.replace('\n', "; "))?;
-            if let Some(weighed) = s.verification.as_ref().and_then(|v| v.weighed.as_ref()) {
-                writeln!(w, "  {} weighed: {}", s.id, weighed_text(weighed))?;
+            if let Some(v) = &s.verification
+                && let Some(weighed) = &v.weighed
+            {
+                writeln!(w, "  {} weighed: {}", s.id, weighed_text(v, weighed))?;
             }
             for omitted in s.index().map_or(&[][..], |i| &i.include_omitted) {
                 writeln!(
@@ -292,8 +309,10 @@ pub fn render_text(
                 what(s),
                 s.rejected_reason.as_deref().unwrap_or("rejected")
             )?;
-            if let Some(weighed) = s.verification.as_ref().and_then(|v| v.weighed.as_ref()) {
-                writeln!(w, "    weighed: {}", weighed_text(weighed))?;
+            if let Some(v) = &s.verification
+                && let Some(weighed) = &v.weighed
+            {
+                writeln!(w, "    weighed: {}", weighed_text(v, weighed))?;
             }
         }
     }

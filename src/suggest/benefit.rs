@@ -9,10 +9,11 @@
 //!   ([`entries_per_read`]) times the statements that read the table, times the cost of one entry
 //!   ([`INDEX_ENTRY_MS`] measured, [`index_entry_cost`] planned).
 //!
-//! Suggestions are tried most net benefit first (as a share of the workload's time or cost, so
-//! that measured and planned figures compare), except that of two competing for the same
-//! statements on the same table, a smaller one giving at least [`NEAR_EQUAL_SHARE`] of the other's
-//! benefit goes first: the larger is then judged on what it adds beside it, which is little.
+//! Suggestions are tried most effective first (their best improvement on a statement, then their
+//! net benefit as a share of the workload's time or cost, so that measured and planned figures
+//! compare), except that of two competing for the same statements on the same table, a smaller one
+//! giving at least [`NEAR_EQUAL_SHARE`] of the other's net benefit goes first: the larger is then
+//! judged on what it adds beside it, which is little.
 
 use super::noise;
 use super::report::{StatementVerification, Weighed};
@@ -121,11 +122,13 @@ pub struct Contender {
     pub table: String,
     pub serves: Vec<usize>,
     pub net_share_pct: f64,
+    /// The best improvement it brought a statement it serves, tried alone.
+    pub improvement_pct: f64,
     pub size_bytes: Option<i64>,
 }
 
 /// Whether `a` and `b` compete: an index on the same table for some of the same statements.
-fn compete(a: &Contender, b: &Contender) -> bool {
+pub fn compete(a: &Contender, b: &Contender) -> bool {
     a.table == b.table && a.serves.iter().any(|s| b.serves.contains(s))
 }
 
@@ -137,14 +140,17 @@ pub fn preferred(smaller: &Contender, larger: &Contender) -> bool {
         && smaller.net_share_pct >= larger.net_share_pct * NEAR_EQUAL_SHARE
 }
 
-/// Positions of `contenders` in the order to try them: most net benefit first, a smaller
-/// near-equal competitor before the larger one ([`preferred`]).
+/// Positions of `contenders` in the order to try them: the most effective on a statement first
+/// (a statement whose cost another problem dominates must not hide a useful index, so the relative
+/// improvement leads), then the most net benefit, and a smaller near-equal competitor before the
+/// larger one ([`preferred`]).
 pub fn order(contenders: &[Contender]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..contenders.len()).collect();
     order.sort_by(|&a, &b| {
-        contenders[b]
-            .net_share_pct
-            .total_cmp(&contenders[a].net_share_pct)
+        let (a, b) = (&contenders[a], &contenders[b]);
+        b.improvement_pct
+            .total_cmp(&a.improvement_pct)
+            .then(b.net_share_pct.total_cmp(&a.net_share_pct))
     });
     // Move each preferred smaller one just before the first larger one it beats; a bounded number
     // of passes (each move places a contender earlier, never later).
@@ -198,6 +204,7 @@ mod tests {
             table: table.into(),
             serves: serves.to_vec(),
             net_share_pct: net,
+            improvement_pct: net,
             size_bytes: Some(size),
         }
     }

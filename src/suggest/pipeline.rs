@@ -221,8 +221,9 @@ pub async fn suggest(
     // Each covering candidate competes with its variant without INCLUDE, proven the same way:
     // the index-only scan INCLUDE buys may save little for its size, or its plan may slow another
     // statement where the plain index does not (selection on net benefit, [`super::benefit`]).
+    // Without proof (`--verify none`) there is no selection: only the candidates themselves.
     let mut narrow: Vec<(Candidate, Vec<usize>)> = Vec::new();
-    for candidate in &keep {
+    for candidate in keep.iter().filter(|_| mode != VerifyMode::None) {
         let Some(variant) = without_include(candidate) else {
             continue;
         };

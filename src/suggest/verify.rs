@@ -394,8 +394,19 @@ async fn verify_in_transaction(
     // already kept, on every statement reading its table. A statement's cost can be dominated by
     // a problem another suggestion fixes; alone, a useful index then looks negligible, and two
     // indexes serving the same need would both look useful.
+    // Every suggestion the planner used alone, unless it did harm: one below the threshold alone
+    // may pass it beside the others (the statement's cost was dominated by what they fix).
     let candidates: Vec<usize> = (0..suggestions.len())
-        .filter(|&i| suggestions[i].status == SuggestionStatus::Kept)
+        .filter(|&i| {
+            suggestions[i].verification.as_ref().is_some_and(|v| {
+                v.per_statement.iter().any(|p| p.used)
+                    && !v
+                        .per_statement
+                        .iter()
+                        .chain(&v.harms)
+                        .any(|p| noise::slower(&p.before, &p.after))
+            })
+        })
         .collect();
     let contenders: Vec<benefit::Contender> = candidates
         .iter()
@@ -444,9 +455,13 @@ async fn verify_in_transaction(
                     }
                     suggestion.verification = Some(verification);
                     judge(client, suggestion, settings, &reads, total, &mut tables).await;
-                    if suggestion.status != SuggestionStatus::Kept {
-                        undo_trial(client, settings, hypo.as_ref()).await?;
+                    if suggestion.status == SuggestionStatus::Kept {
+                        beside_competitor(i, &placed, suggestions, &before, settings);
+                    } else {
                         note_smaller_competitor(i, &placed, suggestions);
+                    }
+                    if suggestions[i].status != SuggestionStatus::Kept {
+                        undo_trial(client, settings, hypo.as_ref()).await?;
                         continue;
                     }
                     hypo
@@ -458,7 +473,7 @@ async fn verify_in_transaction(
                     continue;
                 }
             }
-        } else {
+        } else if suggestions[i].status == SuggestionStatus::Kept {
             // The first one: its alone figures stand; put it in place for the next ones.
             let (_, hypo) = trial(
                 client,
@@ -471,6 +486,8 @@ async fn verify_in_transaction(
             )
             .await?;
             hypo
+        } else {
+            continue;
         };
         keep_trial(client, settings).await?;
         placed.push(Placed {
@@ -479,6 +496,19 @@ async fn verify_in_transaction(
             hypo,
         });
     }
+
+    // Kept early, outdone later: a kept suggestion competing with one kept after it (the same
+    // table, statements in common; a plain index and its covering variant) is judged again with
+    // every other kept one in place, and stays only if it still adds the threshold on a statement.
+    placed = drop_redundant(
+        client,
+        statements,
+        suggestions,
+        settings,
+        placed,
+        on_progress,
+    )
+    .await?;
 
     // Do no harm: every statement given, not only those a kept suggestion serves, measured again
     // with every kept suggestion in place. A statement slower beyond noise with a new plan makes
@@ -662,16 +692,19 @@ async fn estimate_size(
 }
 
 /// pgdiag's estimate of the size `index` will have once built, read from its table's statistics
-/// ([`crate::advise::index_size`]); `None` when it cannot be made.
+/// ([`crate::advise::index_size`]) in a rolled-back transaction; `None` when it cannot be made.
 pub async fn estimated_index_size(
     client: &Client,
     index: &IndexInfo,
     server_version_num: i32,
 ) -> Result<Option<i64>, pg::Error> {
-    let facts = TableFactsCache::default()
-        .get(client, index.schema.as_deref(), &index.table)
-        .await?;
-    Ok(estimate_size(client, index, &facts, server_version_num).await)
+    pg::tx::rolled_back(client, async |client| {
+        let facts = TableFactsCache::default()
+            .get(client, index.schema.as_deref(), &index.table)
+            .await?;
+        Ok(estimate_size(client, index, &facts, server_version_num).await)
+    })
+    .await
 }
 
 /// Decide a tried suggestion ([`decide`]) and weigh it ([`benefit::weigh`]): its estimated size,
@@ -755,8 +788,89 @@ fn contender(suggestion: &Suggestion) -> benefit::Contender {
         net_share_pct: verification
             .and_then(|v| v.weighed.as_ref())
             .map_or(0.0, |w| w.net_share_pct),
+        improvement_pct: verification
+            .and_then(|v| v.improvement_pct)
+            .unwrap_or(f64::MIN),
         size_bytes: verification.and_then(Verification::weighed_size),
     }
+}
+
+/// Net benefit beside a competitor: a suggestion tried beside a kept one competing with it (the
+/// same table, statements in common: a covering index beside its plain variant) must take the
+/// threshold off some statement's cost as it was before anything, not only off what the other
+/// left: a covering index whose index-only scan turns 250 into 5 on a statement that cost 3,600
+/// adds 7%, which its size does not buy. Rejected otherwise, naming the competitor and sizes.
+fn beside_competitor(
+    i: usize,
+    placed: &[Placed],
+    suggestions: &mut [Suggestion],
+    original: &BTreeMap<usize, Measure>,
+    settings: &VerifySettings,
+) {
+    let this = contender(&suggestions[i]);
+    let Some(rival) = placed
+        .iter()
+        .map(|p| p.suggestion)
+        .find(|&k| benefit::compete(&contender(&suggestions[k]), &this))
+    else {
+        return;
+    };
+    let Some(verification) = &suggestions[i].verification else {
+        return;
+    };
+    let mut best: Option<(usize, f64, String)> = None;
+    for p in verification.per_statement.iter().filter(|p| p.used) {
+        let Some(first) = original.get(&p.statement) else {
+            continue;
+        };
+        let (saved, whole) = match (p.before.time_ms, p.after.time_ms, first.time_ms) {
+            (Some(b), Some(a), Some(f)) => (b - a, f),
+            _ => match (p.before.cost, p.after.cost, first.cost) {
+                (Some(b), Some(a), Some(f)) => (b - a, f),
+                _ => continue,
+            },
+        };
+        if whole <= 0.0 {
+            continue;
+        }
+        let share = saved / whole * 100.0;
+        if best.as_ref().is_none_or(|(_, s, _)| share > *s) {
+            best = Some((
+                p.statement,
+                share,
+                format!(
+                    "#{} {} beside it, {}% of its {} before any index",
+                    p.statement,
+                    noise::figures(&p.before, &p.after),
+                    format_pct(share),
+                    first.figure()
+                ),
+            ));
+        }
+    }
+    if best
+        .as_ref()
+        .is_some_and(|(_, share, _)| *share >= settings.min_improvement_pct)
+    {
+        return;
+    }
+    let size = |k: usize| {
+        contender(&suggestions[k]).size_bytes.map_or_else(
+            || "size unknown".to_owned(),
+            |b| format!("≈ {}", fmt_bytes(b)),
+        )
+    };
+    let reason = format!(
+        "beside {} (kept for the same statements, {}) it takes less than {}% off any statement's cost before any index, for {}: {}",
+        suggestions[rival].name(),
+        size(rival),
+        format_pct(settings.min_improvement_pct),
+        size(i),
+        best.map_or_else(|| "it is not used".to_owned(), |(_, _, text)| text),
+    );
+    let suggestion = &mut suggestions[i];
+    suggestion.status = SuggestionStatus::Rejected;
+    suggestion.rejected_reason = Some(reason);
 }
 
 /// A suggestion rejected beside kept ones says which smaller competitor it lost to, with both
@@ -784,6 +898,89 @@ fn note_smaller_competitor(i: usize, placed: &[Placed], suggestions: &mut [Sugge
     if let Some(reason) = &mut suggestions[i].rejected_reason {
         reason.push_str(&note);
     }
+}
+
+/// Reject the kept suggestions that add less than the threshold beside the others kept after
+/// them that compete with them ([`benefit::compete`]): each is taken away, the others staying, and
+/// the statements it serves measured again. Returns what stays in place.
+async fn drop_redundant(
+    client: &Client,
+    statements: &[PlannedStatement],
+    suggestions: &mut [Suggestion],
+    settings: &VerifySettings,
+    mut placed: Vec<Placed>,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Placed>, pg::Error> {
+    let order: Vec<usize> = placed.iter().map(|p| p.suggestion).collect();
+    for (position, &i) in order.iter().enumerate() {
+        let kept: Vec<usize> = placed.iter().map(|p| p.suggestion).collect();
+        let this = contender(&suggestions[i]);
+        let Some(&rival) = order[position + 1..]
+            .iter()
+            .find(|k| kept.contains(k) && benefit::compete(&this, &contender(&suggestions[**k])))
+        else {
+            continue;
+        };
+        on_progress(&format!(
+            "judging {} again beside {}",
+            suggestions[i].name(),
+            suggestions[rival].name()
+        ));
+        let served: Vec<&PlannedStatement> = statements
+            .iter()
+            .filter(|s| suggestions[i].serves.contains(&s.index))
+            .collect();
+        let renames_with = renames(&placed);
+        let mut with = BTreeMap::new();
+        for statement in &served {
+            if let Ok(observed) = observe_with(client, statement, settings).await {
+                with.insert(statement.index, renamed(&renames_with, observed.measure));
+            }
+        }
+        let others: Vec<usize> = kept.iter().copied().filter(|&k| k != i).collect();
+        placed = put_in_place(client, settings, suggestions, placed, &others).await?;
+        let renames_without = renames(&placed);
+        let mut adds: Option<(usize, f64, Measure, Measure)> = None;
+        for statement in &served {
+            let (Some(with), Ok(observed)) = (
+                with.get(&statement.index),
+                observe_with(client, statement, settings).await,
+            ) else {
+                continue;
+            };
+            let without = renamed(&renames_without, observed.measure);
+            let pct = without.improvement_pct(with).unwrap_or(0.0);
+            if adds.as_ref().is_none_or(|(_, best, ..)| pct > *best) {
+                adds = Some((statement.index, pct, without, with.clone()));
+            }
+        }
+        match adds {
+            Some((_, pct, ..)) if pct >= settings.min_improvement_pct => {
+                placed = put_in_place(client, settings, suggestions, placed, &kept).await?;
+            }
+            _ => {
+                let figures = adds.map_or_else(String::new, |(statement, pct, without, with)| {
+                    format!(
+                        ": beside them it takes #{statement} {} ({}%)",
+                        noise::figures(&without, &with),
+                        format_pct(pct)
+                    )
+                });
+                let rival_size = contender(&suggestions[rival])
+                    .size_bytes
+                    .map_or_else(String::new, |b| format!(" (≈ {})", fmt_bytes(b)));
+                let reason = format!(
+                    "adds less than {}% beside {}{rival_size}, kept for the same statements{figures}",
+                    format_pct(settings.min_improvement_pct),
+                    suggestions[rival].name(),
+                );
+                let suggestion = &mut suggestions[i];
+                suggestion.status = SuggestionStatus::Rejected;
+                suggestion.rejected_reason = Some(reason);
+            }
+        }
+    }
+    Ok(placed)
 }
 
 /// A kept suggestion in place during verification.
