@@ -1175,6 +1175,15 @@ async fn a_kept_index_that_makes_another_statement_slower_is_rejected_with_the_n
     for field in ["time_ms", "time_min_ms", "time_max_ms", "runs"] {
         assert!(before[field].is_number(), "{field}: {before}");
     }
+    // Weighed (issue 19): what it saved on #1 and lost on #2, both measured.
+    let weighed = v.weighed.as_ref().expect("weighed");
+    assert_eq!(weighed.unit, "ms");
+    assert!(weighed.saved > 0.0 && weighed.lost > 0.0, "{weighed:?}");
+    assert!(
+        v.harms.iter().any(|h| h.statement == 2)
+            || v.per_statement.iter().any(|p| p.statement == 2),
+        "{v:#?}"
+    );
     assert_eq!(report.kept().count(), 0, "{:#?}", report.suggestions);
 }
 

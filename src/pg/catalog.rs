@@ -168,22 +168,39 @@ pub struct ColumnType {
     pub atttypmod: i32,
 }
 
-const COLUMN_TYPES: &str = "
-SELECT a.attname::text,
-       format_type(a.atttypid, a.atttypmod),
-       b.typname::text,
-       b.typlen,
-       CASE WHEN a.atttypmod < 0 AND ty.typtype = 'd' THEN ty.typtypmod ELSE a.atttypmod END
+/// A query over the live columns of the table named `$1` (in schema `$2`, or the one visible on
+/// the search path when `$2` is null), in column order: `a` the attribute, `t` its table, `n` the
+/// schema, `ty` its type and `b` the base type (through a domain); `$joins` adds relations.
+macro_rules! table_columns_query {
+    ($select:literal, $joins:literal) => {
+        concat!(
+            $select,
+            "
   FROM pg_attribute a
   JOIN pg_class t ON t.oid = a.attrelid
   JOIN pg_namespace n ON n.oid = t.relnamespace
   JOIN pg_type ty ON ty.oid = a.atttypid
-  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END",
+            $joins,
+            "
  WHERE t.relname = $1
    AND (n.nspname = $2 OR ($2 IS NULL AND pg_table_is_visible(t.oid)))
    AND a.attnum > 0
    AND NOT a.attisdropped
- ORDER BY a.attnum";
+ ORDER BY a.attnum"
+        )
+    };
+}
+
+const COLUMN_TYPES: &str = table_columns_query!(
+    "
+SELECT a.attname::text,
+       format_type(a.atttypid, a.atttypmod),
+       b.typname::text,
+       b.typlen,
+       CASE WHEN a.atttypmod < 0 AND ty.typtype = 'd' THEN ty.typtypmod ELSE a.atttypmod END",
+    ""
+);
 
 /// Every column of `table` (in `schema`, or the one visible on the search path when `None`) with
 /// its type's size facts, in one query; empty when there is no such table.
@@ -227,22 +244,15 @@ pub struct ColumnStats {
     pub null_frac: f64,
 }
 
-const COLUMN_STATS: &str = "
+const COLUMN_STATS: &str = table_columns_query!(
+    "
 SELECT a.attname::text, b.typname::text, ty.typlen, ty.typalign::text, b.typcategory::text,
-       s.avg_width, s.n_distinct::float8, coalesce(s.null_frac, 0)::float8
-  FROM pg_attribute a
-  JOIN pg_class t ON t.oid = a.attrelid
-  JOIN pg_namespace n ON n.oid = t.relnamespace
-  JOIN pg_type ty ON ty.oid = a.atttypid
-  JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+       s.avg_width, s.n_distinct::float8, coalesce(s.null_frac, 0)::float8",
+    "
   LEFT JOIN pg_stats s
     ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
-   AND NOT s.inherited
- WHERE t.relname = $1
-   AND (n.nspname = $2 OR ($2 IS NULL AND pg_table_is_visible(t.oid)))
-   AND a.attnum > 0
-   AND NOT a.attisdropped
- ORDER BY a.attnum";
+   AND NOT s.inherited"
+);
 
 /// Every column of `table` with its storage and statistics facts ([`ColumnStats`]), in one query;
 /// empty when there is no such table.
