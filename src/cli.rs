@@ -472,6 +472,13 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "PCT")]
     pub min_improvement: Option<f64>,
 
+    /// How much an index's size must buy: one is kept only if it makes the workload (beside those
+    /// kept before it) at least as many times faster as it makes the data the statements read
+    /// larger, raised to WEIGHT; 0 leaves size out [default: `[suggest] size_weight` in
+    /// pgdiag.toml, else 1].
+    #[arg(long, value_name = "WEIGHT")]
+    pub size_weight: Option<f64>,
+
     /// statement_timeout per statement and per verification build, e.g. 60s, 500ms, 2m (0
     /// disables). A statement that runs longer under EXPLAIN ANALYZE is advised from its estimated
     /// plan (plain EXPLAIN), judged on planned cost. --apply's concurrent builds are not

@@ -21,6 +21,7 @@
 //!
 //! [suggest]
 //! min_improvement = 15
+//! size_weight = 1          # an index must speed the workload up as many times as it grows the data
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -49,12 +50,16 @@ pub struct Config {
 pub struct SuggestConfig {
     /// Minimum improvement, in percent of cost (hypo) or time (build), on some statement.
     pub min_improvement: f64,
+    /// How much an index's size must buy: it must make the workload at least as many times faster
+    /// as it makes the data the statements read larger, raised to this power (0 leaves size out).
+    pub size_weight: f64,
 }
 
 impl Default for SuggestConfig {
     fn default() -> Self {
         SuggestConfig {
             min_improvement: 10.0,
+            size_weight: crate::suggest::benefit::SIZE_WEIGHT,
         }
     }
 }
@@ -245,6 +250,9 @@ mod tests {
         let (_d, path) = write("[suggest]\nmin_improvement = 25\n");
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.suggest.min_improvement, 25.0);
+        assert_eq!(config.suggest.size_weight, 1.0);
+        let (_d, path) = write("[suggest]\nsize_weight = 0.5\n");
+        assert_eq!(Config::load(Some(&path)).unwrap().suggest.size_weight, 0.5);
     }
 
     #[test]

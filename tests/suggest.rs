@@ -1258,3 +1258,93 @@ async fn apply_measures_every_statement_again_and_drops_an_index_that_makes_one_
     assert_eq!(value["apply"]["changes"][0]["status"], "reverted");
     assert!(value["apply"]["after"][0]["verdict"].is_string());
 }
+
+const SALES: &str = "
+CREATE TABLE sales (id int PRIMARY KEY, customer int NOT NULL, day date NOT NULL, filler text NOT NULL);
+INSERT INTO sales SELECT g, 1 + g % 2000, date '2024-01-01' + (g * 7) % 365, repeat('x', 100) FROM generate_series(1, 200000) g;
+ALTER TABLE sales SET (parallel_workers = 0);
+";
+const SALES_SQL: &str =
+    "SELECT count(*) FROM sales WHERE customer = 42 AND day >= date '2024-06-01'";
+
+/// Issue 19, size in the balance: the leading key alone competes with the candidate on both keys
+/// (2,000 customers of 100 rows each: deduplicated, a fraction of the size for nearly the same
+/// gain) and is kept; and an index must pay for its size: at a size weight no gain can meet,
+/// nothing is kept and the reason gives both shares.
+#[tokio::test]
+async fn a_key_prefix_competes_and_an_index_must_pay_for_its_size() {
+    let (url, _client) = prepared("suggest_size", SALES).await;
+    let run = pgdiag(&[
+        "suggest", "--dsn", &url, "--format", "json", "-c", SALES_SQL,
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    let kept = shapes(&report, SuggestionStatus::Kept);
+    assert_eq!(kept, ["sales (customer)"], "{:#?}", report.suggestions);
+    let both = report
+        .suggestions
+        .iter()
+        .find(|s| shapes_of(s) == "sales (customer, day)")
+        .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
+    assert_eq!(both.status, SuggestionStatus::Rejected, "{both:#?}");
+    let prefix = report.kept().next().unwrap();
+    let index = prefix.index().unwrap();
+    assert!(
+        index.include_omitted.iter().any(|o| o.column == "day"),
+        "{index:#?}"
+    );
+    let weighed = prefix
+        .verification
+        .as_ref()
+        .and_then(|v| v.weighed.as_ref())
+        .expect("weighed");
+    let (saves, adds) = (
+        weighed.saves_now_pct.expect("saves_now_pct"),
+        weighed.size_share_pct.expect("size_share_pct"),
+    );
+    assert!(saves >= adds && adds > 0.0, "{weighed:?}");
+
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "json",
+        "--size-weight",
+        "1000",
+        "-c",
+        SALES_SQL,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report = parse_report(&run.stdout);
+    assert_eq!(report.kept().count(), 0, "{:#?}", report.suggestions);
+    let priced = report
+        .suggestions
+        .iter()
+        .find(|s| shapes_of(s) == "sales (customer)")
+        .unwrap();
+    let reason = priced.rejected_reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("does not pay for its size: it makes the workload ")
+            && reason.contains("× larger (+")
+            && reason.contains("(size weight 1000)"),
+        "{reason}"
+    );
+
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--size-weight=-1",
+        "-c",
+        SALES_SQL,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("--size-weight must be a number of 0 or more"),
+        "{}",
+        run.stderr
+    );
+}

@@ -42,6 +42,7 @@ pub async fn run(
         min_improvement_pct: args
             .min_improvement
             .unwrap_or(config.suggest.min_improvement),
+        size_weight: args.size_weight.unwrap_or(config.suggest.size_weight),
         timeout: args.timeout,
         runs: args.runs as usize,
         lock_timeout: args.lock_timeout,
@@ -52,6 +53,13 @@ pub async fn run(
         bail!(
             "--min-improvement must be between 0 and 100 (percent), got {}",
             options.min_improvement_pct
+        );
+    }
+
+    if !(options.size_weight.is_finite() && options.size_weight >= 0.0) {
+        bail!(
+            "--size-weight must be a number of 0 or more (0 leaves size out), got {}",
+            options.size_weight
         );
     }
 

@@ -27,6 +27,54 @@ pub const INDEX_ENTRY_MS: f64 = 0.005;
 /// A smaller competitor giving at least this share of a larger one's net benefit is tried first.
 pub const NEAR_EQUAL_SHARE: f64 = 0.9;
 
+/// How much an index's size must buy, by default (`[suggest] size_weight`, `--size-weight`): an
+/// index is kept only if it makes the workload (as it stands beside the suggestions kept before
+/// it) at least as many times faster as it makes the data the workload reads larger, the weight
+/// an exponent on the latter: `now / (now − net) ≥ ((data + size) / data)^weight`. For small
+/// shares that is share for share (an index adding 5% to the data must take about 5% off the
+/// workload); an index that takes nearly all of the workload's time away pays for any size (a
+/// trigram index larger than its table that turns 60 ms into 0.2 ms). 0 leaves size out.
+pub const SIZE_WEIGHT: f64 = 1.0;
+
+/// An index's size against what it saves: the two shares [`SIZE_WEIGHT`] compares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SizePrice {
+    /// Its net benefit as a share (%) of the workload as it stood when it was judged (beside the
+    /// suggestions kept before it).
+    pub saves_pct: f64,
+    /// Its size as a share (%) of the data the workload reads (tables, their indexes and TOAST).
+    pub adds_pct: f64,
+}
+
+impl SizePrice {
+    /// `None` when a figure is missing or not positive (size cannot be weighed then).
+    pub fn of(net: f64, workload_now: f64, size_bytes: i64, data_bytes: i64) -> Option<Self> {
+        (workload_now > 0.0 && size_bytes > 0 && data_bytes > 0).then(|| SizePrice {
+            saves_pct: net / workload_now * 100.0,
+            adds_pct: size_bytes as f64 / data_bytes as f64 * 100.0,
+        })
+    }
+
+    /// How many times faster the workload gets.
+    pub fn speedup(&self) -> f64 {
+        if self.saves_pct >= 100.0 {
+            f64::INFINITY
+        } else {
+            100.0 / (100.0 - self.saves_pct)
+        }
+    }
+
+    /// How many times larger the data gets.
+    pub fn growth(&self) -> f64 {
+        1.0 + self.adds_pct / 100.0
+    }
+
+    /// Whether what it saves pays for its size at `weight` ([`SIZE_WEIGHT`]).
+    pub fn paid(&self, weight: f64) -> bool {
+        weight <= 0.0 || self.speedup().ln() >= weight * self.growth().ln()
+    }
+}
+
 /// What the planner charges for one descent of a btree of `rows` entries to a leaf
 /// (`btcostestimate`: a comparison per level of a binary search, `cpu_operator_cost` 0.0025 each,
 /// and 50 operator costs per page of the path): the planned cost of writing one entry.
@@ -68,11 +116,16 @@ pub struct Upkeep {
 /// Weigh a suggestion from its measures: `measured` are the statements it was measured on (those
 /// it serves and those it harms); `total` the time (ms) and the cost of every statement given
 /// before anything, for the share.
+/// `now` the same figures for the workload as it stands when the suggestion is judged (beside
+/// those kept before it), and `data_bytes` the size of the data the workload reads, for the price
+/// of its size ([`SizePrice`]).
 pub fn weigh(
     measured: &[&StatementVerification],
     upkeep: Upkeep,
     size_bytes: Option<i64>,
     total: (f64, f64),
+    now: (f64, f64),
+    data_bytes: Option<i64>,
 ) -> Weighed {
     let mut saved = 0.0;
     let mut lost = 0.0;
@@ -99,6 +152,10 @@ pub fn weigh(
     let upkeep_figure = upkeep.entries_per_read.unwrap_or(0.0) * upkeep.readers as f64 * per_entry;
     let net = saved - lost - upkeep_figure;
     let total = if timed { total.0 } else { total.1 };
+    let now = if timed { now.0 } else { now.1 };
+    let price = size_bytes
+        .zip(data_bytes)
+        .and_then(|(size, data)| SizePrice::of(net, now, size, data));
     Weighed {
         unit: if timed { "ms" } else { "cost" }.to_owned(),
         saved,
@@ -112,6 +169,8 @@ pub fn weigh(
             0.0
         },
         size_bytes,
+        saves_now_pct: price.map(|p| p.saves_pct),
+        size_share_pct: price.map(|p| p.adds_pct),
     }
 }
 
@@ -224,7 +283,14 @@ mod tests {
             readers: 2,
             rows: 1_000_000.0,
         };
-        let w = weigh(&[&helps, &harms, &same], upkeep, Some(8192), (0.0, 2000.0));
+        let w = weigh(
+            &[&helps, &harms, &same],
+            upkeep,
+            Some(8192),
+            (0.0, 2000.0),
+            (0.0, 1000.0),
+            Some(819_200),
+        );
         assert_eq!(w.unit, "cost");
         assert_eq!(w.saved, 210.0);
         assert_eq!(w.lost, 20.0);
@@ -238,6 +304,44 @@ mod tests {
         assert!((w.upkeep - 20.0 * 0.55).abs() < 1e-9);
         assert!((w.net - (190.0 - w.upkeep)).abs() < 1e-9);
         assert!((w.net_share_pct - w.net / 20.0).abs() < 1e-9);
+        // Against the workload as it stands now (half of what it was) and 1% of the data.
+        assert!((w.saves_now_pct.unwrap() - w.net / 10.0).abs() < 1e-9);
+        assert!((w.size_share_pct.unwrap() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_index_must_speed_the_workload_up_as_many_times_as_it_grows_the_data() {
+        // 12 MiB on 240 MiB of data (1.05×) saving 30 of 1,000 (1.03×): not paid at weight 1; paid
+        // at weight 0.5, and at 0 (size left out).
+        let price = SizePrice::of(30.0, 1000.0, 12 << 20, 240 << 20).unwrap();
+        assert!((price.saves_pct - 3.0).abs() < 1e-9);
+        assert!((price.adds_pct - 5.0).abs() < 1e-9);
+        assert!(!price.paid(SIZE_WEIGHT));
+        assert!(price.paid(0.5));
+        assert!(price.paid(0.0));
+        // Saving 60 (1.064×) pays for it.
+        assert!(
+            SizePrice::of(60.0, 1000.0, 12 << 20, 240 << 20)
+                .unwrap()
+                .paid(1.0)
+        );
+        // Larger than the data it serves, but taking nearly all of the time away: paid; all of
+        // it: paid at any weight. Twice as fast for 2.5 times the data: not paid.
+        let trigram = SizePrice::of(62.7, 62.9, 9_300_000, 9_100_000).unwrap();
+        assert!(
+            trigram.speedup() > 300.0 && trigram.paid(1.0),
+            "{trigram:?}"
+        );
+        assert!(
+            SizePrice::of(10.0, 10.0, 1 << 30, 1 << 20)
+                .unwrap()
+                .paid(1000.0)
+        );
+        assert!(!SizePrice::of(50.0, 100.0, 150, 100).unwrap().paid(1.0));
+        // Nothing to weigh against: no price.
+        assert_eq!(SizePrice::of(30.0, 0.0, 12 << 20, 240 << 20), None);
+        assert_eq!(SizePrice::of(30.0, 1000.0, 0, 240 << 20), None);
+        assert_eq!(SizePrice::of(30.0, 1000.0, 12 << 20, 0), None);
     }
 
     #[test]

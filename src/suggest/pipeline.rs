@@ -16,7 +16,7 @@ use super::report::{
 };
 use super::verify::{self, Observed, PlannedStatement, VerifySettings};
 use crate::advise::PATTERN_OPCLASS;
-use crate::advise::candidates::{Advice, Candidate, IndexMethod, merge};
+use crate::advise::candidates::{Advice, Candidate, FindingRule, IndexMethod, merge};
 use crate::advise::existing::{AlreadyIndexed, covered_by};
 use crate::advise::matview::{
     MatviewAdvice, MatviewSuggestion, matview_suggestions, share_views, unique_view_names,
@@ -24,7 +24,7 @@ use crate::advise::matview::{
 use crate::advise::row_size::bound_include;
 use crate::advise::statement::{estimated_candidates, index_candidates};
 use crate::advise::{OmittedInclude, drop_useless_include};
-use crate::diagnose::{DiagnoseConfig, diagnose_with};
+use crate::diagnose::{DiagnoseConfig, RuleId, diagnose_with};
 use crate::pg::ServerInfo;
 use crate::pg::catalog::{
     ColumnType, ExistingIndex, column_is_c_collated, column_types, existing_indexes,
@@ -57,6 +57,8 @@ impl VerifyRequest {
 pub struct SuggestOptions {
     pub verify: VerifyRequest,
     pub min_improvement_pct: f64,
+    /// How much an index's size must buy ([`super::benefit::SIZE_WEIGHT`]); 0 leaves size out.
+    pub size_weight: f64,
     /// statement_timeout for every statement and build.
     pub timeout: Duration,
     pub runs: usize,
@@ -73,6 +75,7 @@ impl Default for SuggestOptions {
         SuggestOptions {
             verify: VerifyRequest::Auto,
             min_improvement_pct: 10.0,
+            size_weight: super::benefit::SIZE_WEIGHT,
             timeout: Duration::from_secs(60),
             runs: 3,
             lock_timeout: Duration::from_secs(5),
@@ -222,18 +225,22 @@ pub async fn suggest(
     // the index-only scan INCLUDE buys may save little for its size, or its plan may slow another
     // statement where the plain index does not (selection on net benefit, [`super::benefit`]).
     // Without proof (`--verify none`) there is no selection: only the candidates themselves.
+    // Likewise each shorter prefix of a btree candidate's keys: equal keys deduplicate, so the
+    // index on the leading key alone can be a fraction of the size for nearly the same gain.
     let mut narrow: Vec<(Candidate, Vec<usize>)> = Vec::new();
     for candidate in keep.iter().filter(|_| mode != VerifyMode::None) {
-        let Some(variant) = without_include(candidate) else {
-            continue;
-        };
-        let name = variant.index_name();
-        if keep.iter().any(|k| k.index_name() == name)
-            || narrow.iter().any(|(n, _)| n.index_name() == name)
+        for variant in without_include(candidate)
+            .into_iter()
+            .chain(key_prefixes(candidate))
         {
-            continue;
+            let name = variant.index_name();
+            if keep.iter().any(|k| k.index_name() == name)
+                || narrow.iter().any(|(n, _)| n.index_name() == name)
+            {
+                continue;
+            }
+            narrow.push((variant, serves(candidate)));
         }
-        narrow.push((variant, serves(candidate)));
     }
     let (uncovered, _) = split_covered(
         runner.client(),
@@ -292,6 +299,7 @@ pub async fn suggest(
         timeout: options.timeout,
         lock_timeout: options.lock_timeout,
         server_version_num: runner.server_version_num(),
+        size_weight: options.size_weight,
     };
     let combined = verify::verify(
         runner.client(),
@@ -896,6 +904,46 @@ fn without_include(candidate: &Candidate) -> Option<Candidate> {
     Some(variant)
 }
 
+/// A btree candidate's shorter variants: each proper prefix of its keys without INCLUDE (the
+/// predicate of a partial index kept), longest first. The keys left out and the INCLUDE columns
+/// are listed as left out with why. None for a candidate meant to deliver a sort's order: its
+/// later keys spare the sort and let a LIMIT stop early, which no prefix does.
+fn key_prefixes(candidate: &Candidate) -> Vec<Candidate> {
+    let orders = candidate.finding_rules.iter().any(|r| {
+        matches!(
+            r,
+            FindingRule::SortOrder | FindingRule::Rule(RuleId::UnindexedSort)
+        )
+    });
+    if candidate.method != IndexMethod::Btree || candidate.columns.len() < 2 || orders {
+        return Vec::new();
+    }
+    (1..candidate.columns.len())
+        .rev()
+        .map(|keys| {
+            let mut variant = candidate.clone();
+            let dropped: Vec<String> = variant
+                .columns
+                .drain(keys..)
+                .map(|c| c.label().to_owned())
+                .chain(std::mem::take(&mut variant.include))
+                .collect();
+            for column in dropped {
+                if variant.include_omitted.iter().all(|o| o.column != column) {
+                    variant.include_omitted.push(OmittedInclude {
+                        column,
+                        reason: format!(
+                            "a variant on the first {} alone, weighed against the longer one: smaller (equal keys are deduplicated), its other conditions checked on the table's rows",
+                            if keys == 1 { "key".to_owned() } else { format!("{keys} keys") }
+                        ),
+                    });
+                }
+            }
+            variant
+        })
+        .collect()
+}
+
 /// Whether a statement's candidate is served by a merged one, the INCLUDE columns the merged one
 /// had to leave out aside.
 fn served_by(candidate: &Candidate, merged: &Candidate) -> bool {
@@ -947,6 +995,42 @@ mod tests {
             reason: "too large".into(),
         }];
         assert!(served_by(&statement, &merged));
+    }
+
+    #[test]
+    fn a_multi_column_candidate_has_each_shorter_prefix_as_a_variant() {
+        use crate::advise::IndexColumn;
+        let mut candidate = Candidate::btree(
+            None,
+            "lineitem",
+            vec![
+                IndexColumn::asc("l_partkey"),
+                IndexColumn::asc("l_suppkey"),
+                IndexColumn::asc("l_shipdate"),
+            ],
+        );
+        candidate.include = vec!["l_quantity".into()];
+        candidate.finding_rules = vec![FindingRule::Rule(RuleId::CorrelatedSubplan)];
+        let variants = key_prefixes(&candidate);
+        let shapes: Vec<String> = variants.iter().map(Candidate::index_name).collect();
+        assert_eq!(
+            shapes,
+            ["lineitem_l_partkey_l_suppkey_idx", "lineitem_l_partkey_idx"]
+        );
+        let left_out: Vec<&str> = variants[1]
+            .include_omitted
+            .iter()
+            .map(|o| o.column.as_str())
+            .collect();
+        assert_eq!(left_out, ["l_suppkey", "l_shipdate", "l_quantity"]);
+        assert!(variants.iter().all(|v| v.include.is_empty()));
+        // Meant to deliver a sort's order: no prefix does; nor has a single key any.
+        candidate.finding_rules = vec![FindingRule::Rule(RuleId::UnindexedSort)];
+        assert!(key_prefixes(&candidate).is_empty());
+        candidate.finding_rules = vec![FindingRule::SortOrder];
+        assert!(key_prefixes(&candidate).is_empty());
+        let single = Candidate::btree(None, "t", vec![IndexColumn::asc("a")]);
+        assert!(key_prefixes(&single).is_empty());
     }
 
     #[test]

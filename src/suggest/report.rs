@@ -502,6 +502,14 @@ pub struct Weighed {
     pub net_share_pct: f64,
     /// The size weighed (the built size, else the estimate).
     pub size_bytes: Option<i64>,
+    /// `net` as a share (%) of the workload as it stood when this suggestion was judged (beside
+    /// the ones kept before it): what must pay for `size_share_pct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saves_now_pct: Option<f64>,
+    /// The size as a share (%) of the data the statements read (their tables with indexes and
+    /// TOAST, before anything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_share_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -50,6 +50,8 @@ pub struct VerifySettings {
     pub timeout: Duration,
     pub lock_timeout: Duration,
     pub server_version_num: i32,
+    /// How much an index's size must buy ([`benefit::SIZE_WEIGHT`]); 0 leaves size out.
+    pub size_weight: f64,
 }
 
 /// A plan and what it tells verification.
@@ -359,6 +361,15 @@ async fn verify_in_transaction(
         before.values().filter_map(|m| m.cost).sum::<f64>(),
     );
     let mut tables = TableFactsCache::default();
+    let data_bytes = data_bytes(client, &reads).await;
+    let scale = |now: &BTreeMap<usize, Measure>| Scale {
+        total,
+        now: (
+            now.values().filter_map(|m| m.time_ms).sum::<f64>(),
+            now.values().filter_map(|m| m.cost).sum::<f64>(),
+        ),
+        data_bytes,
+    };
 
     // Pass 1: each suggestion alone against the statements as they are: those it serves, and
     // every other statement reading its table (harm).
@@ -380,7 +391,15 @@ async fn verify_in_transaction(
         {
             Ok((verification, _)) => {
                 suggestion.verification = Some(verification);
-                judge(client, suggestion, settings, &reads, total, &mut tables).await;
+                judge(
+                    client,
+                    suggestion,
+                    settings,
+                    &reads,
+                    scale(&before),
+                    &mut tables,
+                )
+                .await;
             }
             Err(e) => {
                 suggestion.status = SuggestionStatus::Rejected;
@@ -454,7 +473,15 @@ async fn verify_in_transaction(
                         p.after = renamed(&renames, p.after.clone());
                     }
                     suggestion.verification = Some(verification);
-                    judge(client, suggestion, settings, &reads, total, &mut tables).await;
+                    judge(
+                        client,
+                        suggestion,
+                        settings,
+                        &reads,
+                        scale(&current),
+                        &mut tables,
+                    )
+                    .await;
                     if suggestion.status == SuggestionStatus::Kept {
                         beside_competitor(i, &placed, suggestions, &before, settings);
                     } else {
@@ -490,6 +517,13 @@ async fn verify_in_transaction(
             continue;
         };
         keep_trial(client, settings).await?;
+        // The workload as it stands now, for the next ones' size price: what this one's trial
+        // measured with it in place (the others are measured again before each trial).
+        if let Some(v) = &suggestions[i].verification {
+            for p in v.per_statement.iter().chain(&v.harms) {
+                current.insert(p.statement, p.after.clone());
+            }
+        }
         placed.push(Placed {
             suggestion: i,
             name: suggestions[i].name().to_owned(),
@@ -715,7 +749,7 @@ async fn judge(
     suggestion: &mut Suggestion,
     settings: &VerifySettings,
     reads: &Reads,
-    total: (f64, f64),
+    scale: Scale,
     tables: &mut TableFactsCache,
 ) {
     let Some(index) = suggestion.index().cloned() else {
@@ -750,7 +784,9 @@ async fn judge(
             &measured,
             upkeep,
             verification.weighed_size(),
-            total,
+            scale.total,
+            scale.now,
+            scale.data_bytes,
         ));
     }
     decide(suggestion, settings.min_improvement_pct);
@@ -773,7 +809,82 @@ async fn judge(
             number(weighed.upkeep),
             unit = weighed.unit,
         ));
+        return;
     }
+    // Size in the balance: what it saves beside the kept ones must pay for what it adds.
+    let (Some(saves), Some(adds), Some(size), Some(data)) = (
+        weighed.saves_now_pct,
+        weighed.size_share_pct,
+        weighed.size_bytes,
+        scale.data_bytes,
+    ) else {
+        return;
+    };
+    let price = benefit::SizePrice {
+        saves_pct: saves,
+        adds_pct: adds,
+    };
+    if suggestion.status == SuggestionStatus::Kept && !price.paid(settings.size_weight) {
+        let now = if weighed.unit == "ms" {
+            scale.now.0
+        } else {
+            scale.now.1
+        };
+        let beside = suggestion
+            .verification
+            .as_ref()
+            .is_some_and(|v| !v.alongside.is_empty());
+        suggestion.status = SuggestionStatus::Rejected;
+        suggestion.rejected_reason = Some(format!(
+            "does not pay for its size: it makes the workload {:.3}× faster (it saves {}% of its {}: {} of {} {unit}{}) but the data the statements read {:.3}× larger (+{}%, ≈ {} on {}); it must speed the workload up at least as many times as it grows the data (size weight {})",
+            price.speedup(),
+            format_pct(saves),
+            if weighed.unit == "ms" {
+                "time"
+            } else {
+                "planned cost"
+            },
+            number(weighed.net),
+            number(now),
+            if beside {
+                ", beside the suggestions kept before it"
+            } else {
+                ""
+            },
+            price.growth(),
+            format_pct(adds),
+            fmt_bytes(size),
+            fmt_bytes(data),
+            settings.size_weight,
+            unit = weighed.unit,
+        ));
+    }
+}
+
+/// The workload's figures a suggestion is weighed against ([`benefit::weigh`]).
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    /// Time and planned cost of every statement, before anything.
+    total: (f64, f64),
+    /// The same, as the workload stands when the suggestion is judged.
+    now: (f64, f64),
+    /// The size of the data the statements read; `None` when it cannot be read.
+    data_bytes: Option<i64>,
+}
+
+/// The size of the relations the statements read (tables with their indexes and TOAST), before
+/// anything; `None` when none can be found.
+async fn data_bytes(client: &Client, reads: &Reads) -> Option<i64> {
+    let mut relations: Vec<&String> = reads.values().flatten().collect();
+    relations.sort();
+    relations.dedup();
+    let mut total = 0;
+    for relation in relations {
+        if let Ok(Some(bytes)) = pg::catalog::total_relation_size(client, relation).await {
+            total += bytes;
+        }
+    }
+    (total > 0).then_some(total)
 }
 
 /// A suggestion as [`benefit::order`] sees it.
