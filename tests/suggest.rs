@@ -1146,11 +1146,7 @@ async fn a_kept_index_that_makes_another_statement_slower_is_rejected_with_the_n
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = parse_report(&run.stdout);
-    let index = report
-        .suggestions
-        .iter()
-        .find(|s| shapes_of(s) == "events (created)")
-        .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
+    let index = shaped(&report, "events (created)");
     assert_eq!(index.status, SuggestionStatus::Rejected, "{index:#?}");
     let reason = index.rejected_reason.as_deref().unwrap();
     // Tried alone, it is measured on every statement reading its table (issue 19): "helps #1 by
@@ -1185,6 +1181,15 @@ async fn a_kept_index_that_makes_another_statement_slower_is_rejected_with_the_n
         "{v:#?}"
     );
     assert_eq!(report.kept().count(), 0, "{:#?}", report.suggestions);
+}
+
+/// The suggestion of `report` on `shape` (`table (col, col DESC)`); panics listing them all.
+fn shaped<'a>(report: &'a SuggestReport, shape: &str) -> &'a pgdiag::suggest::report::Suggestion {
+    report
+        .suggestions
+        .iter()
+        .find(|s| shapes_of(s) == shape)
+        .unwrap_or_else(|| panic!("no suggestion on {shape}: {:#?}", report.suggestions))
 }
 
 /// `table (col, col DESC)` of one index suggestion.
@@ -1282,11 +1287,7 @@ async fn a_key_prefix_competes_and_an_index_must_pay_for_its_size() {
     let report = parse_report(&run.stdout);
     let kept = shapes(&report, SuggestionStatus::Kept);
     assert_eq!(kept, ["sales (customer)"], "{:#?}", report.suggestions);
-    let both = report
-        .suggestions
-        .iter()
-        .find(|s| shapes_of(s) == "sales (customer, day)")
-        .unwrap_or_else(|| panic!("{:#?}", report.suggestions));
+    let both = shaped(&report, "sales (customer, day)");
     assert_eq!(both.status, SuggestionStatus::Rejected, "{both:#?}");
     let prefix = report.kept().next().unwrap();
     let index = prefix.index().unwrap();
@@ -1319,11 +1320,7 @@ async fn a_key_prefix_competes_and_an_index_must_pay_for_its_size() {
     assert_eq!(run.code, 0, "{}", run.all_output());
     let report = parse_report(&run.stdout);
     assert_eq!(report.kept().count(), 0, "{:#?}", report.suggestions);
-    let priced = report
-        .suggestions
-        .iter()
-        .find(|s| shapes_of(s) == "sales (customer)")
-        .unwrap();
+    let priced = shaped(&report, "sales (customer)");
     let reason = priced.rejected_reason.as_deref().unwrap_or_default();
     assert!(
         reason.starts_with("does not pay for its size: it makes the workload ")

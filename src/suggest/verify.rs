@@ -311,14 +311,22 @@ pub async fn verify(
     statements: &[PlannedStatement],
     suggestions: &mut [Suggestion],
     settings: &VerifySettings,
+    relief: &BTreeMap<usize, f64>,
     on_progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<StatementComparison>, pg::Error> {
     if settings.mode == VerifyMode::None {
         return Ok(Vec::new());
     }
     pg::tx::rolled_back(client, async |client| {
-        let result =
-            verify_in_transaction(client, statements, suggestions, settings, on_progress).await;
+        let result = verify_in_transaction(
+            client,
+            statements,
+            suggestions,
+            settings,
+            relief,
+            on_progress,
+        )
+        .await;
         if settings.mode == VerifyMode::Hypo && result.is_ok() {
             // Hypothetical indexes live in the session, not the transaction: the rollback keeps
             // them, and every later plain EXPLAIN (a statement judged on estimates, measured
@@ -335,6 +343,7 @@ async fn verify_in_transaction(
     statements: &[PlannedStatement],
     suggestions: &mut [Suggestion],
     settings: &VerifySettings,
+    relief: &BTreeMap<usize, f64>,
     on_progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<StatementComparison>, pg::Error> {
     let build = settings.mode == VerifyMode::Build;
@@ -362,13 +371,25 @@ async fn verify_in_transaction(
     );
     let mut tables = TableFactsCache::default();
     let data_bytes = data_bytes(client, &reads).await;
-    let scale = |now: &BTreeMap<usize, Measure>| Scale {
-        total,
-        now: (
-            now.values().filter_map(|m| m.time_ms).sum::<f64>(),
-            now.values().filter_map(|m| m.cost).sum::<f64>(),
-        ),
-        data_bytes,
+    // The workload as it stands: each statement's figure, less the share a kept view takes away.
+    let scale = |now: &BTreeMap<usize, Measure>| {
+        let left = |(statement, figure): (&usize, f64)| {
+            figure * (1.0 - relief.get(statement).copied().unwrap_or(0.0))
+        };
+        Scale {
+            total,
+            now: (
+                now.iter()
+                    .filter_map(|(s, m)| Some((s, m.time_ms?)))
+                    .map(left)
+                    .sum::<f64>(),
+                now.iter()
+                    .filter_map(|(s, m)| Some((s, m.cost?)))
+                    .map(left)
+                    .sum::<f64>(),
+            ),
+            data_bytes,
+        }
     };
 
     // Pass 1: each suggestion alone against the statements as they are: those it serves, and
