@@ -160,7 +160,7 @@ pub async fn run(
                 &inputs,
                 &applied.before,
                 args.runs.max(1) as usize,
-                args.lock_timeout,
+                &apply::options(args),
             )
             .await?;
         }

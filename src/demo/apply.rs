@@ -208,7 +208,7 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
             &inputs,
             &before,
             HARM_RUNS,
-            options.lock_timeout,
+            &apply_options,
         )
         .await?;
     }

@@ -39,6 +39,18 @@ pub struct Applied {
     pub before: BTreeMap<usize, Measure>,
 }
 
+/// How `--apply` creates: a concurrent build lets writes go on, so a long one harms nobody and only
+/// the wait for locks is bounded (`--timeout` bounds the statements and the verification builds,
+/// which do block).
+pub fn options(args: &SuggestArgs) -> ApplyOptions {
+    ApplyOptions {
+        lock_timeout: args.lock_timeout,
+        // Zero, not the session's: the runner left --timeout on the session for EXPLAIN.
+        statement_timeout: Some(std::time::Duration::ZERO),
+        build_wait: args.build_wait,
+    }
+}
+
 pub async fn apply(
     runner: &Runner,
     report: &SuggestReport,
@@ -98,14 +110,7 @@ pub async fn apply(
         args.runs.max(1)
     )?;
     let before = suggest::before_apply(runner, report, inputs, args.runs.max(1) as usize).await?;
-    // A concurrent build lets writes go on, so a long one harms nobody: only the wait for locks is
-    // bounded. (--timeout bounds the statements and the verification builds, which do block.)
-    let options = ApplyOptions {
-        lock_timeout: args.lock_timeout,
-        // Zero, not the session's: the runner left --timeout on the session for EXPLAIN.
-        statement_timeout: Some(std::time::Duration::ZERO),
-        build_wait: args.build_wait,
-    };
+    let options = options(args);
     let mut on_event = |event: ApplyEvent<'_>| match event {
         ApplyEvent::Started {
             position,
