@@ -341,16 +341,16 @@ pub async fn after_apply(
     }
 }
 
-/// The runner-up of the suggestion `reverted`: among the index suggestions rejected for competing
-/// with it (the same table, statements in common, its name in the reason: `beside …`, `… is kept
-/// for the same statements`), and not in `applied` yet, the one of most net benefit.
+/// The runner-up of the suggestion `reverted`: among the index suggestions rejected beside it
+/// (`Verification::lost_to`: competing for the same statements, no harm of their own), and not in
+/// `applied` yet, the one of most net benefit.
 pub fn runner_up(
     suggestions: &[Suggestion],
     reverted: &str,
     applied: &[String],
 ) -> Option<Suggestion> {
     let lost = suggestions.iter().find(|s| s.id == reverted)?;
-    let index = lost.index()?;
+    lost.index()?;
     let net = |s: &Suggestion| {
         s.verification
             .as_ref()
@@ -362,13 +362,8 @@ pub fn runner_up(
         .filter(|s| {
             s.status == SuggestionStatus::Rejected
                 && !applied.contains(&s.id)
-                && s.index()
-                    .is_some_and(|i| i.table == index.table && i.schema == index.schema)
-                && s.serves.iter().any(|n| lost.serves.contains(n))
-                && s.rejected_reason.as_deref().is_some_and(|r| {
-                    r.contains(&format!("beside {} ", lost.name()))
-                        || r.contains(&format!("{} (", lost.name()))
-                })
+                && s.index().is_some()
+                && s.verification.as_ref().and_then(|v| v.lost_to.as_deref()) == Some(lost.name())
         })
         .max_by(|a, b| net(a).total_cmp(&net(b)))
         .cloned()
@@ -501,6 +496,7 @@ mod tests {
     use super::{SuggestionStatus, plan_change, runner_up};
     use crate::advise::{Candidate, IndexColumn};
     use crate::suggest::pipeline::index_suggestion;
+    use crate::suggest::report::{Verification, VerifyMode};
 
     #[test]
     fn a_reverted_index_gives_way_to_the_competitor_rejected_beside_it() {
@@ -511,6 +507,23 @@ mod tests {
             s.id = id.into();
             s.status = status;
             s.rejected_reason = reason.map(str::to_owned);
+            // Selection records the competitor it lost to (`beside …` in the reason).
+            let lost_to = reason
+                .and_then(|r| r.strip_prefix("beside "))
+                .and_then(|r| r.split(' ').next())
+                .map(str::to_owned);
+            s.verification = Some(Verification {
+                method: VerifyMode::Hypo,
+                per_statement: Vec::new(),
+                improvement_pct: None,
+                size_bytes: None,
+                build_ms: None,
+                alongside: Vec::new(),
+                estimated_size_bytes: None,
+                harms: Vec::new(),
+                weighed: None,
+                lost_to,
+            });
             s
         };
         let suggestions = vec![

@@ -814,6 +814,7 @@ async fn prove_view(
         estimated_size_bytes: None,
         harms: Vec::new(),
         weighed: None,
+        lost_to: None,
     });
     verify::decide(suggestion, settings.min_improvement_pct);
     if !all_match {
@@ -1086,6 +1087,7 @@ mod tests {
                     estimated_size_bytes: None,
                     harms: Vec::new(),
                     weighed: None,
+                    lost_to: None,
                 }),
                 ..index_suggestion(
                     &Candidate::btree(None, "t", vec![crate::advise::IndexColumn::asc("a")]),

@@ -466,6 +466,11 @@ pub struct Verification {
     /// What selection weighed: gain, harm, size and upkeep.
     #[serde(default)]
     pub weighed: Option<Weighed>,
+    /// The kept suggestion it was rejected beside, competing for the same statements: what it is
+    /// the runner-up of when that one is dropped again after `--apply`. Not in the JSON (the
+    /// rejected reason names it).
+    #[serde(skip)]
+    pub lost_to: Option<String>,
 }
 
 impl Verification {

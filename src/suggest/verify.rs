@@ -1000,9 +1000,13 @@ fn beside_competitor(
         size(i),
         best.map_or_else(|| "it is not used".to_owned(), |(_, _, text)| text),
     );
+    let rival = suggestions[rival].name().to_owned();
     let suggestion = &mut suggestions[i];
     suggestion.status = SuggestionStatus::Rejected;
     suggestion.rejected_reason = Some(reason);
+    if let Some(v) = &mut suggestion.verification {
+        v.lost_to = Some(rival);
+    }
 }
 
 /// A suggestion rejected beside kept ones says which smaller competitor it lost to, with both
@@ -1027,8 +1031,20 @@ fn note_smaller_competitor(i: usize, placed: &[Placed], suggestions: &mut [Sugge
         size(winner),
         size(i)
     );
-    if let Some(reason) = &mut suggestions[i].rejected_reason {
+    let winner = suggestions[winner].name().to_owned();
+    let suggestion = &mut suggestions[i];
+    if let Some(reason) = &mut suggestion.rejected_reason {
         reason.push_str(&note);
+    }
+    // Lost to the winner, unless it did harm of its own: then it is no runner-up.
+    if let Some(v) = &mut suggestion.verification
+        && !v
+            .per_statement
+            .iter()
+            .chain(&v.harms)
+            .any(|p| noise::slower(&p.before, &p.after))
+    {
+        v.lost_to = Some(winner);
     }
 }
 
@@ -1106,9 +1122,13 @@ async fn drop_redundant(
                     format_pct(settings.min_improvement_pct),
                     suggestions[rival].name(),
                 );
+                let rival = suggestions[rival].name().to_owned();
                 let suggestion = &mut suggestions[i];
                 suggestion.status = SuggestionStatus::Rejected;
                 suggestion.rejected_reason = Some(reason);
+                if let Some(v) = &mut suggestion.verification {
+                    v.lost_to = Some(rival);
+                }
             }
         }
     }
@@ -1308,6 +1328,7 @@ async fn trial(
             estimated_size_bytes: None,
             harms,
             weighed: None,
+            lost_to: None,
         })
     }
     .await;
@@ -1407,6 +1428,7 @@ mod tests {
                 estimated_size_bytes: None,
                 harms: Vec::new(),
                 weighed: None,
+                lost_to: None,
             }),
         }
     }
