@@ -161,6 +161,7 @@ pub async fn run(
                 &applied.before,
                 args.runs.max(1) as usize,
                 &apply::options(args),
+                args.timeout,
             )
             .await?;
         }

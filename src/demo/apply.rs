@@ -209,6 +209,7 @@ pub async fn apply_suggestions(runner: &mut Runner, target: String) -> Result<Ap
             &before,
             HARM_RUNS,
             &apply_options,
+            STATEMENT_TIMEOUT,
         )
         .await?;
     }

@@ -14,8 +14,8 @@ use super::apply::{self, ApplyEvent, ApplyOptions, Change, ChangeOutcome};
 use super::noise;
 use super::pipeline::{StatementInput, observe_now, replays};
 use super::report::{
-    AfterApply, ApplySection, ChangeEntry, ChangeStatus, Measure, SuggestReport, SuggestedObject,
-    Suggestion, SuggestionKind, SuggestionStatus, Verdict,
+    AfterApply, ApplySection, ChangeEntry, ChangeStatus, Measure, Planning, SuggestReport,
+    SuggestedObject, Suggestion, SuggestionKind, SuggestionStatus, Verdict,
 };
 use super::verify::PlannedStatement;
 use crate::pg::{self, Runner};
@@ -249,6 +249,11 @@ pub async fn before_apply(
 /// statement measured again. The section's `after` is the final state. Nothing is measured when no
 /// change is in place.
 ///
+/// A harm the index's gains outweigh many times over is kept as a trade-off instead ([`trade_off`]:
+/// the harmed statement less than [`TRADE_OFF_MAX_SLOWDOWN`] times slower, the statements the
+/// index makes faster saving at least [`TRADE_OFF_FACTOR`] times what it loses), the change's
+/// message saying so: dropping it would give back far more than it costs.
+///
 /// A reverted index's runner-up takes its place: the suggestion rejected only because it was kept
 /// for the same statements ([`runner_up`]) is created (with `options`), marked kept, and judged the
 /// same way; a runner-up that does harm too is dropped again and the next one tried.
@@ -259,15 +264,22 @@ pub async fn after_apply(
     before: &BTreeMap<usize, Measure>,
     runs: usize,
     options: &ApplyOptions,
+    timeout: Duration,
 ) -> Result<(), AfterApplyError> {
     let lock_timeout = options.lock_timeout;
+    let past_timeout: Vec<usize> = report
+        .statements
+        .iter()
+        .filter(|s| s.planning == Planning::EstimatedAfterTimeout)
+        .map(|s| s.index)
+        .collect();
     let mut tried: Vec<String> = Vec::new();
     loop {
         let (after, uses) = measure_after(runner, report, inputs, before, runs).await?;
         let Some(section) = report.apply.as_mut() else {
             return Ok(());
         };
-        let harmful: Vec<(usize, String)> = after
+        let harmful: Vec<(usize, &AfterApply)> = after
             .iter()
             .filter(|a| a.verdict == Verdict::Slower)
             .flat_map(|a| {
@@ -281,21 +293,60 @@ pub async fn after_apply(
                             && c.kind == SuggestionKind::Index
                             && uses.contains(&c.name)
                     })
-                    .map(|(i, _)| (i, noise::slower_reason(a.statement, &a.before, &a.after)))
+                    .map(|(i, _)| (i, a))
                     .collect::<Vec<_>>()
             })
             .filter(|(i, _)| !tried.contains(&section.changes[*i].id))
+            .collect();
+        // Each index once, with every statement it makes slower.
+        let mut harms: BTreeMap<usize, Vec<&AfterApply>> = BTreeMap::new();
+        for (i, a) in harmful {
+            harms.entry(i).or_default().push(a);
+        }
+        let harmful: Vec<(usize, String, Option<String>)> = harms
+            .into_iter()
+            .map(|(i, harmed)| {
+                let reason = harmed
+                    .iter()
+                    .map(|a| noise::slower_reason(a.statement, &a.before, &a.after))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let gains = Gains {
+                    after: &after,
+                    uses: &uses,
+                    past_timeout: &past_timeout,
+                    timeout,
+                };
+                let kept = trade_off(&harmed, &gains, &section.changes[i].name);
+                (i, reason, kept)
+            })
             .collect();
         section.after = after;
         if harmful.is_empty() {
             return Ok(());
         }
-        for (i, reason) in harmful {
+        let mut dropped_any = false;
+        for (i, reason, kept) in harmful {
             let change = &section.changes[i];
             if tried.contains(&change.id) {
                 continue;
             }
             tried.push(change.id.clone());
+            if let Some(why) = kept {
+                let note = format!("{reason}; kept: {why}");
+                let change = &mut section.changes[i];
+                let id = change.id.clone();
+                change.message = Some(match change.message.take() {
+                    Some(m) => format!("{m}; {note}"),
+                    None => note.clone(),
+                });
+                if let Some(s) = report.suggestions.iter_mut().find(|s| s.id == id) {
+                    s.reason
+                        .push_str(&format!("\nkept as a trade-off once created: {note}"));
+                }
+                continue;
+            }
+            dropped_any = true;
             let schema = report
                 .suggestions
                 .iter()
@@ -338,6 +389,122 @@ pub async fn after_apply(
                 }
             }
         }
+        // Only trade-offs: nothing changed, nothing to measure again.
+        if !dropped_any {
+            return Ok(());
+        }
+    }
+}
+
+/// A measured harm an index may be kept despite: the harmed statement is less than this many
+/// times slower...
+pub const TRADE_OFF_MAX_SLOWDOWN: f64 = 1.5;
+/// ...and the statements the index makes faster save at least this many times the time the
+/// harmed ones lose.
+pub const TRADE_OFF_FACTOR: f64 = 10.0;
+
+/// What the statements measured after applying say about one index's gains.
+#[derive(Debug)]
+pub struct Gains<'a> {
+    /// Every statement measured after applying.
+    pub after: &'a [AfterApply],
+    /// The index names each statement's plan uses now.
+    pub uses: &'a BTreeMap<usize, Vec<String>>,
+    /// The statements that ran past the timeout (judged on planned costs).
+    pub past_timeout: &'a [usize],
+    pub timeout: Duration,
+}
+
+impl Gains<'_> {
+    /// The time, in ms, the statements whose plans use `index` and are faster beyond noise save,
+    /// each with its number. A statement measured on both sides saves its medians' difference; one
+    /// that ran past the timeout at least the timeout times its planned cost's reduction (it ran
+    /// that long at least before); one only planned (generically) nothing that can be counted.
+    pub fn saved_by(&self, index: &str) -> (f64, Vec<usize>) {
+        let mut total = 0.0;
+        let mut statements = Vec::new();
+        for a in self.after {
+            if a.verdict != Verdict::Faster
+                || !self
+                    .uses
+                    .get(&a.statement)
+                    .is_some_and(|u| u.iter().any(|n| n == index))
+            {
+                continue;
+            }
+            let saved = match (
+                a.before.time_ms,
+                a.after.time_ms,
+                a.before.cost,
+                a.after.cost,
+            ) {
+                (Some(b), Some(t), ..) => b - t,
+                (None, None, Some(b), Some(t))
+                    if b > 0.0 && self.past_timeout.contains(&a.statement) =>
+                {
+                    self.timeout.as_secs_f64() * 1000.0 * (1.0 - t / b)
+                }
+                _ => 0.0,
+            };
+            if saved > 0.0 {
+                total += saved;
+                statements.push(a.statement);
+            }
+        }
+        (total, statements)
+    }
+}
+
+/// Whether `index`, which makes the `harmed` statements slower beyond noise, is kept all the same:
+/// each harm measured in time and less than [`TRADE_OFF_MAX_SLOWDOWN`] times slower, and what the
+/// index saves elsewhere ([`Gains::saved_by`]) at least [`TRADE_OFF_FACTOR`] times what they lose.
+/// The reason, for the change's message: `#17, #20 save at least 118.80 s with it, 756× the
+/// 157.0 ms #9 loses (…)`.
+pub fn trade_off(harmed: &[&AfterApply], gains: &Gains<'_>, index: &str) -> Option<String> {
+    let mut lost = 0.0;
+    for a in harmed {
+        let (Some(b), Some(t)) = (a.before.time_ms, a.after.time_ms) else {
+            return None;
+        };
+        if b <= 0.0 || t / b >= TRADE_OFF_MAX_SLOWDOWN {
+            return None;
+        }
+        lost += t - b;
+    }
+    let (saved, statements) = gains.saved_by(index);
+    if statements.is_empty() || saved < TRADE_OFF_FACTOR * lost.max(0.0) {
+        return None;
+    }
+    let list = |ns: &mut dyn Iterator<Item = usize>| {
+        ns.map(|n| format!("#{n}")).collect::<Vec<_>>().join(", ")
+    };
+    let at_least = if statements.iter().any(|s| gains.past_timeout.contains(s)) {
+        "at least "
+    } else {
+        ""
+    };
+    Some(format!(
+        "{} {} {at_least}{} with it, {:.0}× the {} {} {} (slower beyond noise, but under {TRADE_OFF_MAX_SLOWDOWN}×)",
+        list(&mut statements.iter().copied()),
+        if statements.len() == 1 {
+            "saves"
+        } else {
+            "save"
+        },
+        duration(saved),
+        saved / lost.max(f64::MIN_POSITIVE),
+        duration(lost),
+        list(&mut harmed.iter().map(|a| a.statement)),
+        if harmed.len() == 1 { "loses" } else { "lose" },
+    ))
+}
+
+/// `12.3 ms`, `4.56 s`.
+fn duration(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 
@@ -493,7 +660,115 @@ pub fn plan_change(before: &str, after: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SuggestionStatus, plan_change, runner_up};
+    use super::{Gains, SuggestionStatus, plan_change, runner_up, trade_off};
+    use crate::suggest::report::{AfterApply, Measure, Verdict};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn timed(before: f64, after: f64, verdict: Verdict, statement: usize) -> AfterApply {
+        let m = |t: f64, plan: &str| Measure {
+            cost: Some(100.0),
+            time_ms: Some(t),
+            time_min_ms: Some(t * 0.95),
+            time_max_ms: Some(t * 1.05),
+            runs: Some(5),
+            plan: plan.into(),
+        };
+        AfterApply {
+            statement,
+            before: m(before, "Seq Scan on lineitem"),
+            after: m(after, "Index Scan using l_partkey_idx on lineitem"),
+            plan_change: None,
+            rewritten: None,
+            verdict,
+        }
+    }
+
+    fn planned(before: f64, after: f64, statement: usize) -> AfterApply {
+        let m = |c: f64, plan: &str| Measure {
+            cost: Some(c),
+            plan: plan.into(),
+            ..Measure::default()
+        };
+        AfterApply {
+            statement,
+            before: m(before, "Seq Scan on lineitem"),
+            after: m(after, "Bitmap Index Scan on l_partkey_idx"),
+            plan_change: None,
+            rewritten: None,
+            verdict: Verdict::Faster,
+        }
+    }
+
+    #[test]
+    fn a_small_harm_stays_when_the_index_saves_ten_times_more_elsewhere() {
+        let uses: BTreeMap<usize, Vec<String>> = [9, 17, 20, 5]
+            .into_iter()
+            .map(|n| (n, vec!["l_partkey_idx".to_owned()]))
+            .collect();
+        let q09 = timed(784.0, 941.0, Verdict::Slower, 9);
+        // q17 ran past the 60 s timeout: it saves at least 60 s × 99%.
+        let after = vec![q09.clone(), planned(1_000_000.0, 10_000.0, 17)];
+        let gains = Gains {
+            after: &after,
+            uses: &uses,
+            past_timeout: &[17],
+            timeout: Duration::from_secs(60),
+        };
+        let kept = trade_off(&[&q09], &gains, "l_partkey_idx").expect("a trade-off");
+        assert!(
+            kept.starts_with("#17 saves at least 59.40 s with it"),
+            "{kept}"
+        );
+        assert!(kept.contains("378× the 157.0 ms #9 loses"), "{kept}");
+        // Another index's gains do not count.
+        assert_eq!(trade_off(&[&q09], &gains, "other_idx"), None);
+        // Planned only, not past the timeout (a generic plan): nothing that can be counted.
+        let generic = Gains {
+            past_timeout: &[],
+            ..gains
+        };
+        assert_eq!(trade_off(&[&q09], &generic, "l_partkey_idx"), None);
+
+        // Gains measured in time: 20 ms saved against 157 ms lost is no trade-off.
+        let after = vec![q09.clone(), timed(100.0, 80.0, Verdict::Faster, 5)];
+        let small = Gains {
+            after: &after,
+            uses: &uses,
+            past_timeout: &[],
+            timeout: Duration::from_secs(60),
+        };
+        assert_eq!(trade_off(&[&q09], &small, "l_partkey_idx"), None);
+        // 2 s saved is.
+        let after = vec![q09.clone(), timed(2100.0, 100.0, Verdict::Faster, 5)];
+        let large = Gains {
+            after: &after,
+            ..small
+        };
+        assert!(trade_off(&[&q09], &large, "l_partkey_idx").is_some());
+        // Within noise is no gain.
+        let after = vec![q09.clone(), timed(2100.0, 100.0, Verdict::WithinNoise, 5)];
+        let noise = Gains {
+            after: &after,
+            ..small
+        };
+        assert_eq!(trade_off(&[&q09], &noise, "l_partkey_idx"), None);
+
+        // A statement 2.3× slower is never traded, whatever the gains (issue 19's q4).
+        let q04 = timed(72.8, 168.7, Verdict::Slower, 4);
+        let after = vec![q04.clone(), timed(100_000.0, 100.0, Verdict::Faster, 5)];
+        let huge = Gains {
+            after: &after,
+            ..small
+        };
+        assert_eq!(trade_off(&[&q04], &huge, "l_partkey_idx"), None);
+        // Nor a harm known only as planned cost (its size in time is unknown).
+        let costlier = planned(100.0, 120.0, 9);
+        assert_eq!(trade_off(&[&costlier], &huge, "l_partkey_idx"), None);
+        // Every harm counts: two statements losing 157 ms each against 2 s is still ≥ 10× less.
+        assert!(trade_off(&[&q09, &q09], &large, "l_partkey_idx").is_none());
+    }
+
     use crate::advise::{Candidate, IndexColumn};
     use crate::suggest::pipeline::index_suggestion;
     use crate::suggest::report::{Verification, VerifyMode};
