@@ -8,6 +8,7 @@
 
 mod paths;
 mod text;
+pub mod workload;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use crate::pg::{ParamValue, SplitError, SqlStatement, split_statements};
 
 pub use paths::expand;
 pub use text::{read_file, read_stdin};
+pub use workload::{OrderBy, Workload, WorkloadSource, WorkloadStatement};
 
 /// Why input could not be read. Every message names the file (or `<stdin>`, `-c`).
 #[derive(Debug, thiserror::Error)]
