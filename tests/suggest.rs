@@ -71,6 +71,7 @@ async fn suggest_library(url: &str, sql: &str, options: &SuggestOptions) -> Sugg
             source: "-c".into(),
             statement,
             params: None,
+            weight: 1.0,
         })
         .collect();
     let server = ServerInfo {

@@ -11,7 +11,7 @@ use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
 use crate::input;
 use crate::pg::{self, ConnectionSettings, ProcessEnv, Runner};
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
-use crate::suggest::report::SuggestReport;
+use crate::suggest::report::{Basis, SuggestReport};
 use crate::suggest::{self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest};
 
 use super::{Outcome, interrupted};
@@ -48,6 +48,7 @@ pub async fn run(
         lock_timeout: args.lock_timeout,
         diagnose: config.diagnose.clone(),
         build_views: false,
+        basis: Basis::Once,
     };
     if !(0.0..=100.0).contains(&options.min_improvement_pct) {
         bail!(
@@ -223,6 +224,7 @@ fn read_inputs(args: &SuggestArgs) -> anyhow::Result<Vec<StatementInput>> {
             source: s.origin.to_string(),
             statement: s.statement,
             params: s.params,
+            weight: 1.0,
         })
         .collect();
     if inputs.is_empty() {

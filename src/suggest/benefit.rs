@@ -1,12 +1,14 @@
 //! What a suggestion is worth to the whole input, and in which order verification tries them:
 //! the net benefit selection goes by. Pure: measures in, figures out.
 //!
-//! Every statement given counts once (one run of the workload). A suggestion's net benefit is
+//! Every statement given counts once (one run of the workload), or, in workload mode, as many
+//! times as it runs per hour ([`Weights`]). A suggestion's net benefit is
 //! - **saved**: time (or planned cost) it takes off the statements whose plan it changes,
 //! - minus **lost**: what it adds to statements it makes slower beyond noise ([`super::noise`];
 //!   any such harm rejects it anyway, the figure says how much),
 //! - minus **upkeep**: the index entries its table's writes add per read of the table
-//!   ([`entries_per_read`]) times the statements that read the table, times the cost of one entry
+//!   ([`entries_per_read`]) times the reads of the table (the weights of the statements that read
+//!   it), times the cost of one entry
 //!   ([`INDEX_ENTRY_MS`] measured, [`index_entry_cost`] planned).
 //!
 //! Suggestions are tried most effective first (their best improvement on a statement, then their
@@ -15,9 +17,37 @@
 //! giving at least [`NEAR_EQUAL_SHARE`] of the other's net benefit goes first: the larger is then
 //! judged on what it adds beside it, which is little.
 
+use std::collections::BTreeMap;
+
 use super::noise;
-use super::report::{StatementVerification, Weighed};
+use super::report::{Basis, StatementVerification, Weighed};
 use crate::pg::catalog::TableActivity;
+
+/// How many times each statement counts in the workload: 1 for a statement given as SQL (each
+/// once, [`Basis::Once`]); its calls per hour ([`Basis::PerHour`]), or its calls when the workload
+/// has no time span ([`Basis::Calls`]), in workload mode.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Weights {
+    pub basis: Basis,
+    weights: BTreeMap<usize, f64>,
+}
+
+impl Weights {
+    /// Every statement once.
+    pub fn once() -> Self {
+        Weights::default()
+    }
+
+    /// `weights` (statement number → weight) on `basis`; a statement without one counts once.
+    pub fn new(basis: Basis, weights: BTreeMap<usize, f64>) -> Self {
+        Weights { basis, weights }
+    }
+
+    /// The weight of statement `statement`.
+    pub fn of(&self, statement: usize) -> f64 {
+        self.weights.get(&statement).copied().unwrap_or(1.0)
+    }
+}
 
 /// The time one btree entry costs its table's writes: about 2.6 µs was measured per entry (random
 /// int keys, 500,000 rows, WAL included) on a busy two-core machine; twice that, for wider keys
@@ -107,8 +137,9 @@ fn figures(p: &StatementVerification) -> Option<(f64, f64, bool)> {
 #[derive(Debug, Clone, Copy)]
 pub struct Upkeep {
     pub entries_per_read: Option<f64>,
-    /// Statements given that read the table.
-    pub readers: usize,
+    /// Reads of the table per run of the workload: the weights of the statements given that read
+    /// it ([`Weights`]; their number when each counts once).
+    pub reads: f64,
     /// The table's rows (for the planned cost of one entry).
     pub rows: f64,
 }
@@ -121,6 +152,7 @@ pub struct Upkeep {
 /// of its size ([`SizePrice`]).
 pub fn weigh(
     measured: &[&StatementVerification],
+    weights: &Weights,
     upkeep: Upkeep,
     size_bytes: Option<i64>,
     total: (f64, f64),
@@ -138,10 +170,11 @@ pub fn weigh(
         if p.before.plan == p.after.plan {
             continue;
         }
+        let weight = weights.of(p.statement);
         if noise::slower(&p.before, &p.after) {
-            lost += after - before;
+            lost += (after - before) * weight;
         } else if after < before {
-            saved += before - after;
+            saved += (before - after) * weight;
         }
     }
     let per_entry = if timed {
@@ -149,7 +182,7 @@ pub fn weigh(
     } else {
         index_entry_cost(upkeep.rows)
     };
-    let upkeep_figure = upkeep.entries_per_read.unwrap_or(0.0) * upkeep.readers as f64 * per_entry;
+    let upkeep_figure = upkeep.entries_per_read.unwrap_or(0.0) * upkeep.reads * per_entry;
     let net = saved - lost - upkeep_figure;
     let total = if timed { total.0 } else { total.1 };
     let now = if timed { now.0 } else { now.1 };
@@ -158,6 +191,7 @@ pub fn weigh(
         .and_then(|(size, data)| SizePrice::of(net, now, size, data));
     Weighed {
         unit: if timed { "ms" } else { "cost" }.to_owned(),
+        basis: weights.basis,
         saved,
         lost,
         upkeep: upkeep_figure,
@@ -280,11 +314,12 @@ mod tests {
         let same = on(6, 50.0, 50.0, "Seq Scan on t");
         let upkeep = Upkeep {
             entries_per_read: Some(10.0),
-            readers: 2,
+            reads: 2.0,
             rows: 1_000_000.0,
         };
         let w = weigh(
             &[&helps, &harms, &same],
+            &Weights::once(),
             upkeep,
             Some(8192),
             (0.0, 2000.0),
@@ -307,6 +342,28 @@ mod tests {
         // Against the workload as it stands now (half of what it was) and 1% of the data.
         assert!((w.saves_now_pct.unwrap() - w.net / 10.0).abs() < 1e-9);
         assert!((w.size_share_pct.unwrap() - 1.0).abs() < 1e-9);
+
+        // Workload mode: #5 runs 100 times an hour, #4 once; the upkeep counts the table's reads
+        // per hour the same way.
+        let weights = Weights::new(Basis::PerHour, [(5, 100.0), (4, 1.0)].into_iter().collect());
+        let hourly = weigh(
+            &[&helps, &harms, &same],
+            &weights,
+            Upkeep {
+                reads: 101.0,
+                ..upkeep
+            },
+            Some(8192),
+            (0.0, 2000.0),
+            (0.0, 1000.0),
+            Some(819_200),
+        );
+        assert_eq!(hourly.basis, Basis::PerHour);
+        assert_eq!(hourly.saved, 21_000.0);
+        assert_eq!(hourly.lost, 20.0);
+        assert!((hourly.upkeep - 1010.0 * 0.55).abs() < 1e-9);
+        // A statement without a weight counts once.
+        assert_eq!(weights.of(6), 1.0);
     }
 
     #[test]

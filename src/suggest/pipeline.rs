@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::matview_proof::verify_matview;
 use super::report::{
-    IndexColumnInfo, IndexInfo, MatviewInfo, Measure, NoSuggestionEntry, Planning,
+    Basis, IndexColumnInfo, IndexInfo, MatviewInfo, Measure, NoSuggestionEntry, Planning,
     RewrittenStatement, SCHEMA_VERSION, StatementEntry, StatementError, StatementVerification,
     SuggestReport, SuggestedObject, Suggestion, SuggestionStatus, Verification, VerifyInfo,
     VerifyMode,
@@ -69,6 +69,8 @@ pub struct SuggestOptions {
     /// indexes: HypoPG cannot simulate a view. The demo does; `pgdiag suggest` builds them only
     /// under `--verify build`.
     pub build_views: bool,
+    /// What the statements' weights are per ([`StatementInput::weight`]).
+    pub basis: Basis,
 }
 
 impl Default for SuggestOptions {
@@ -82,6 +84,7 @@ impl Default for SuggestOptions {
             lock_timeout: Duration::from_secs(5),
             diagnose: DiagnoseConfig::default(),
             build_views: false,
+            basis: Basis::Once,
         }
     }
 }
@@ -94,6 +97,10 @@ pub struct StatementInput {
     pub statement: SqlStatement,
     /// `$n` values; `None` plans generically when the statement has parameters.
     pub params: Option<Vec<ParamValue>>,
+    /// How many times it counts in the workload (see [`super::benefit::Weights`]): 1 for a
+    /// statement given as SQL; its calls per hour (or calls, [`SuggestOptions::basis`]) in
+    /// workload mode.
+    pub weight: f64,
 }
 
 impl StatementInput {
@@ -109,6 +116,7 @@ impl StatementInput {
             source: source.into(),
             statement,
             params,
+            weight: 1.0,
         }
     }
 }
@@ -301,6 +309,7 @@ pub async fn suggest(
         lock_timeout: options.lock_timeout,
         server_version_num: runner.server_version_num(),
         size_weight: options.size_weight,
+        basis: options.basis,
     };
     // Views first: the share of a statement a kept view takes away is gone from the workload the
     // indexes' sizes are weighed against (a view turning a 1.4 s aggregate into 15 ms leaves the
@@ -561,6 +570,7 @@ async fn plan_statement(
             params,
             generic,
             estimated: planning == Planning::EstimatedAfterTimeout,
+            weight: input.weight,
         }),
         entry,
         advice,
@@ -693,6 +703,7 @@ pub fn replays(report: &SuggestReport, inputs: &[StatementInput]) -> Vec<Planned
             params: input.params.clone().unwrap_or_default(),
             generic: entry.planning == Planning::Generic,
             estimated: entry.planning == Planning::EstimatedAfterTimeout,
+            weight: input.weight,
         })
         .collect()
 }

@@ -484,12 +484,41 @@ impl Verification {
     }
 }
 
+/// What a workload's figures are per ([`Weighed::basis`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Each statement given counted once: one run of them.
+    #[default]
+    Once,
+    /// Each statement times its calls per hour (workload mode).
+    PerHour,
+    /// Each statement times its calls (workload mode, the time span unknown).
+    Calls,
+}
+
+impl Basis {
+    /// `per run of the statements`, `per hour`, `over the workload's calls`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Basis::Once => "per run of the statements",
+            Basis::PerHour => "per hour",
+            Basis::Calls => "over the workload's calls",
+        }
+    }
+}
+
 /// The net benefit of a suggestion over the statements given (each counted once, as one run of
 /// the workload), as selection weighed it ([`super::benefit`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Weighed {
     /// `ms` (measured times) or `cost` (planned costs).
     pub unit: String,
+    /// What the figures are per: `once` (each statement given counted once: one run of them),
+    /// `per_hour` (workload mode: each statement times its calls per hour), `calls` (workload mode
+    /// without a time span: each statement times its calls).
+    #[serde(default)]
+    pub basis: Basis,
     /// Time or cost saved, summed over the statements whose plan it changed and made cheaper.
     pub saved: f64,
     /// Time or cost lost, summed over the statements it made slower beyond noise.

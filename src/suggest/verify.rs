@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::report::{
-    IndexInfo, Measure, StatementComparison, StatementVerification, Suggestion, SuggestionKind,
-    SuggestionStatus, Verdict, Verification, VerifyMode, number,
+    Basis, IndexInfo, Measure, StatementComparison, StatementVerification, Suggestion,
+    SuggestionKind, SuggestionStatus, Verdict, Verification, VerifyMode, number,
 };
 use super::{benefit, noise};
 use crate::advise::index_size::estimate_btree_bytes;
@@ -38,6 +38,9 @@ pub struct PlannedStatement {
     /// It ran longer than the timeout under EXPLAIN ANALYZE: only its plain EXPLAIN's cost is
     /// compared, whatever the mode (it is never run again for minutes).
     pub estimated: bool,
+    /// How many times it counts in the workload ([`benefit::Weights`]): 1 for SQL given, its
+    /// calls per hour (or calls) in workload mode.
+    pub weight: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +55,8 @@ pub struct VerifySettings {
     pub server_version_num: i32,
     /// How much an index's size must buy ([`benefit::SIZE_WEIGHT`]); 0 leaves size out.
     pub size_weight: f64,
+    /// What the statements' weights are per ([`PlannedStatement::weight`]).
+    pub basis: Basis,
 }
 
 /// A plan and what it tells verification.
@@ -365,18 +370,30 @@ async fn verify_in_transaction(
             reads.insert(statement.index, observed.relations);
         }
     }
+    let weights = benefit::Weights::new(
+        settings.basis,
+        statements.iter().map(|s| (s.index, s.weight)).collect(),
+    );
+    let weights = &weights;
     let total = (
-        before.values().filter_map(|m| m.time_ms).sum::<f64>(),
-        before.values().filter_map(|m| m.cost).sum::<f64>(),
+        before
+            .iter()
+            .filter_map(|(s, m)| Some(m.time_ms? * weights.of(*s)))
+            .sum::<f64>(),
+        before
+            .iter()
+            .filter_map(|(s, m)| Some(m.cost? * weights.of(*s)))
+            .sum::<f64>(),
     );
     let mut tables = TableFactsCache::default();
     let data_bytes = data_bytes(client, &reads).await;
     // The workload as it stands: each statement's figure, less the share a kept view takes away.
     let scale = |now: &BTreeMap<usize, Measure>| {
         let left = |(statement, figure): (&usize, f64)| {
-            figure * (1.0 - relief.get(statement).copied().unwrap_or(0.0))
+            figure * weights.of(*statement) * (1.0 - relief.get(statement).copied().unwrap_or(0.0))
         };
         Scale {
+            weights,
             total,
             now: (
                 now.iter()
@@ -770,7 +787,7 @@ async fn judge(
     suggestion: &mut Suggestion,
     settings: &VerifySettings,
     reads: &Reads,
-    scale: Scale,
+    scale: Scale<'_>,
     tables: &mut TableFactsCache,
 ) {
     let Some(index) = suggestion.index().cloned() else {
@@ -785,13 +802,17 @@ async fn judge(
         Some(facts) => estimate_size(client, &index, facts, settings.server_version_num).await,
         None => None,
     };
-    let readers = reads.values().filter(|r| r.contains(&index.table)).count();
+    let table_reads: f64 = reads
+        .iter()
+        .filter(|(_, r)| r.contains(&index.table))
+        .map(|(s, _)| scale.weights.of(*s))
+        .sum();
     let upkeep = benefit::Upkeep {
         entries_per_read: facts
             .as_ref()
             .and_then(|f| f.activity.as_ref())
             .map(benefit::entries_per_read),
-        readers,
+        reads: table_reads,
         rows: facts.as_ref().and_then(|f| f.rows).unwrap_or(0.0),
     };
     if let Some(verification) = &mut suggestion.verification {
@@ -803,6 +824,7 @@ async fn judge(
             .collect();
         verification.weighed = Some(benefit::weigh(
             &measured,
+            scale.weights,
             upkeep,
             verification.weighed_size(),
             scale.total,
@@ -821,14 +843,14 @@ async fn judge(
     if suggestion.status == SuggestionStatus::Kept && weighed.upkeep > 0.0 && weighed.net <= 0.0 {
         suggestion.status = SuggestionStatus::Rejected;
         suggestion.rejected_reason = Some(format!(
-            "its upkeep outweighs its gain: it saves {} {unit} per run of the statements, but {} takes {} index entries per read of it, {} statement{} read it: ≈ {} {unit} of upkeep",
+            "its upkeep outweighs its gain: it saves {} {unit} {per}, but {} takes {} index entries per read of it, read {} times {per}: ≈ {} {unit} of upkeep",
             number(weighed.saved - weighed.lost),
             index.table,
             number(weighed.entries_per_read.unwrap_or(0.0)),
-            readers,
-            if readers == 1 { "" } else { "s" },
+            number(table_reads),
             number(weighed.upkeep),
             unit = weighed.unit,
+            per = weighed.basis.phrase(),
         ));
         return;
     }
@@ -884,7 +906,9 @@ async fn judge(
 
 /// The workload's figures a suggestion is weighed against ([`benefit::weigh`]).
 #[derive(Debug, Clone, Copy)]
-struct Scale {
+struct Scale<'a> {
+    /// How many times each statement counts.
+    weights: &'a benefit::Weights,
     /// Time and planned cost of every statement, before anything.
     total: (f64, f64),
     /// The same, as the workload stands when the suggestion is judged.
