@@ -13,6 +13,7 @@ pub mod index_build;
 pub mod notify;
 pub mod planner;
 pub mod pool;
+pub mod sample;
 pub mod server_error;
 pub mod statements;
 pub mod tx;
