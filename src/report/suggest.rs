@@ -8,10 +8,11 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::suggest::noise;
 use crate::suggest::report::{
-    ApplySection, ChangeStatus, Measure, Planning, SuggestReport, SuggestedObject, Suggestion,
-    SuggestionKind, SuggestionStatus, Verification, VerifyMode, Weighed,
+    ApplySection, Basis, ChangeStatus, Measure, Planning, SuggestReport, SuggestedObject,
+    Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyMode, Weighed,
+    WorkloadSection,
 };
-use crate::units::fmt_bytes;
+use crate::units::{fmt_bytes, fmt_count, fmt_ms};
 
 /// Which suggestions a script carries.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +116,9 @@ fn weighed_text(v: &Verification, w: &Weighed) -> String {
         Some(entries) => text.push_str(&format!(" ({} index entries per read)", figure(entries))),
         None => text.push_str(" (table writes unknown)"),
     }
+    if w.basis != Basis::Once {
+        text.push_str(&format!(", {}", w.basis.phrase()));
+    }
     text.push_str(&format!(
         ": net {} {unit} ({}% of the statements' {})",
         figure(w.net),
@@ -199,6 +203,10 @@ pub fn render_text(
             "  #{} {}:{}  {}",
             statement.index, statement.source, statement.line, how
         )?;
+    }
+
+    if let Some(workload) = &report.workload {
+        render_workload(w, workload)?;
     }
 
     let shown: Vec<&Suggestion> = report
@@ -325,6 +333,21 @@ pub fn render_text(
         }
     }
 
+    if let Some(saves) = report.workload.as_ref().and_then(|wl| wl.saves_per_hour_ms) {
+        writeln!(w)?;
+        let share = report
+            .workload
+            .as_ref()
+            .and_then(|wl| wl.saves_share_pct)
+            .map(|p| format!(" ({}% of the database's time)", percent(p)))
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "Over the workload: the kept suggestions save ≈ {} ms of database time per hour{share}",
+            fmt_ms(saves)
+        )?;
+    }
+
     if !report.combined.is_empty() {
         writeln!(w)?;
         writeln!(w, "Every statement with every kept suggestion together")?;
@@ -356,6 +379,71 @@ pub fn render_text(
         render_apply(w, apply)?;
     }
     Ok(())
+}
+
+/// Workload mode: where the statements came from and how often each runs.
+pub fn render_workload(w: &mut impl Write, workload: &WorkloadSection) -> io::Result<()> {
+    writeln!(w)?;
+    let window = workload
+        .window_s
+        .map(|s| format!(" over {}", human_span(s)))
+        .unwrap_or_default();
+    let from = match &workload.path {
+        Some(path) => format!("{} {path}", workload.source),
+        None => workload.source.clone(),
+    };
+    writeln!(
+        w,
+        "Workload: {from}, {} statement{}{window}, {} ms of database time; the first {} by total time:",
+        workload.statements_in_workload,
+        if workload.statements_in_workload == 1 {
+            ""
+        } else {
+            "s"
+        },
+        fmt_ms(workload.database_time_ms),
+        workload.statements.len()
+    )?;
+    for e in &workload.statements {
+        let rate = match e.calls_per_hour {
+            Some(h) => format!("{} calls/h", fmt_count(h)),
+            None => format!("{} calls", fmt_count(e.calls as f64)),
+        };
+        writeln!(
+            w,
+            "  #{}  {rate} · mean {} ms · {}% of the time",
+            e.statement,
+            fmt_ms(e.mean_ms),
+            percent(e.share_pct)
+        )?;
+        for how in &e.params {
+            writeln!(w, "      {how}")?;
+        }
+        if let Some(reason) = &e.generic_reason {
+            writeln!(w, "      generic plan: {reason}")?;
+        }
+    }
+    if !workload.skipped.is_empty() {
+        writeln!(w, "  left out: {}", workload.skipped.len())?;
+        for skip in workload.skipped.iter().take(5) {
+            let query: String = skip.query.chars().take(60).collect();
+            writeln!(w, "    {query}: {}", skip.reason)?;
+        }
+    }
+    Ok(())
+}
+
+/// `42 s`, `3.5 min`, `2.0 h`, `3.2 days`.
+fn human_span(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else if seconds < 3.0 * 86400.0 {
+        format!("{:.1} h", seconds / 3600.0)
+    } else {
+        format!("{:.1} days", seconds / 86400.0)
+    }
 }
 
 /// What `--apply` did and the statements' plans before and after.
@@ -619,6 +707,7 @@ mod tests {
             combined: Vec::new(),
             notes: Vec::new(),
             apply: None,
+            workload: None,
         }
     }
 

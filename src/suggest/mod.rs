@@ -13,6 +13,7 @@ pub mod noise;
 pub mod pipeline;
 pub mod report;
 pub mod verify;
+pub mod workload;
 
 pub use apply::{
     APPLY_LOCK_KEY, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Change, ChangeFailure,

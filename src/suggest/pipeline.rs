@@ -400,6 +400,7 @@ pub async fn suggest(
         combined,
         notes,
         apply: None,
+        workload: None,
     })
 }
 

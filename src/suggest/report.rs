@@ -26,6 +26,68 @@ pub struct SuggestReport {
     pub combined: Vec<StatementComparison>,
     pub notes: Vec<String>,
     pub apply: Option<ApplySection>,
+    /// Workload mode (`--from-pg-stat-statements`, `--from-log`): where the statements came from,
+    /// how often each runs, and the database time the kept suggestions save per hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadSection>,
+}
+
+/// What a workload gave `suggest` (or `explain`), and what the kept suggestions save over it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSection {
+    /// `pg_stat_statements` or `log`.
+    pub source: String,
+    /// The log file read, for a log.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// How long the workload's figures cover, in seconds (since the statistics were reset, or a
+    /// log's first to last timestamp); null when unknown.
+    pub window_s: Option<f64>,
+    /// What the statements' weights are per: `per_hour`, or `calls` without a window.
+    pub basis: Basis,
+    /// Statements in the workload, and their execution time in all (ms).
+    pub statements_in_workload: usize,
+    pub database_time_ms: f64,
+    /// The statements taken (the first `--top` by total time), in the report's numbering.
+    pub statements: Vec<WorkloadEntry>,
+    /// Statements of the workload left out, with why (utility statements, unreadable text).
+    pub skipped: Vec<WorkloadSkip>,
+    /// The database time (ms) the kept suggestions save per hour over the statements taken, from
+    /// each statement's calls per hour × its mean time × the share the kept suggestions take off
+    /// it (`combined`: measured times, else planned costs); null without a window or a proof.
+    pub saves_per_hour_ms: Option<f64>,
+    /// The same as a share (%) of the whole workload's database time.
+    pub saves_share_pct: Option<f64>,
+}
+
+/// One statement taken from a workload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadEntry {
+    /// Its number in `statements`.
+    pub statement: usize,
+    pub queryid: Option<i64>,
+    pub calls: u64,
+    pub calls_per_hour: Option<f64>,
+    pub mean_ms: f64,
+    pub total_ms: f64,
+    /// Its share (%) of the workload's database time.
+    pub share_pct: f64,
+    /// Where its `$n` values came from: the log's own values, or each sampled from `pg_stats`
+    /// (`$1: orders.status, its most common value`); empty without parameters.
+    pub params: Vec<String>,
+    /// Why it was planned generically although it has parameters; null otherwise.
+    pub generic_reason: Option<String>,
+    /// Where it was first seen in a log (`postgresql.log:1234`).
+    pub first_seen: Option<String>,
+    /// What the kept suggestions save on it per hour (ms); null when not known.
+    pub saves_per_hour_ms: Option<f64>,
+}
+
+/// A workload statement left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSkip {
+    pub query: String,
+    pub reason: String,
 }
 
 impl SuggestReport {

@@ -1,0 +1,291 @@
+//! Workload mode: the statements of a workload (`pg_stat_statements`, a server log) as the inputs
+//! `suggest` and `explain` work on, instead of SQL files.
+//!
+//! The first `top` statements by total time are taken (utility statements — `SET`, `BEGIN`,
+//! `COMMIT`, DDL — and texts the role may not read are left out, with why). Each counts in the
+//! workload as often as it runs ([`super::benefit::Weights`]: calls per hour over the workload's
+//! window, or its calls when the window is unknown). A statement with `$n` runs with the values a
+//! log gave with it, else, when execution is allowed, with values sampled from `pg_stats`
+//! ([`crate::pg::sample`]); failing both it is planned generically, with the reason.
+//! [`conclude`] says what the kept suggestions save per hour.
+
+use tokio_postgres::Client;
+
+use super::pipeline::StatementInput;
+use super::report::{Basis, SuggestReport, Verdict, WorkloadEntry, WorkloadSection, WorkloadSkip};
+use crate::input::{OrderBy, Workload, WorkloadSource, WorkloadStatement};
+use crate::pg::{self, ParamValue, StatementKind, split_statements};
+
+/// How many statements workload mode takes by default (`--top`).
+pub const DEFAULT_TOP: usize = 10;
+
+/// The statements taken from a workload, ready for the pipeline, and the report's section.
+#[derive(Debug, Clone)]
+pub struct WorkloadInputs {
+    pub inputs: Vec<StatementInput>,
+    pub section: WorkloadSection,
+    /// What the statements' weights are per.
+    pub basis: Basis,
+}
+
+/// The first `top` statements of `workload` by total time as inputs; `sample` allows `$n` values
+/// to be sampled from `pg_stats` through `client` (the statements will be executed).
+pub async fn inputs(
+    client: &Client,
+    workload: &Workload,
+    top: usize,
+    sample: bool,
+) -> Result<WorkloadInputs, pg::Error> {
+    let basis = if workload.window.is_some_and(|w| !w.is_zero()) {
+        Basis::PerHour
+    } else {
+        Basis::Calls
+    };
+    let database_time_ms = workload.total_ms();
+    let (source, path) = match &workload.source {
+        WorkloadSource::PgStatStatements { .. } => ("pg_stat_statements".to_owned(), None),
+        WorkloadSource::Log { path, .. } => ("log".to_owned(), Some(path.clone())),
+    };
+    let mut section = WorkloadSection {
+        source,
+        path,
+        window_s: workload.window.map(|w| w.as_secs_f64()),
+        basis,
+        statements_in_workload: workload.statements.len(),
+        database_time_ms,
+        ..WorkloadSection::default()
+    };
+    let mut inputs = Vec::new();
+    for statement in workload.ranked(OrderBy::TotalTime, None, 0) {
+        if inputs.len() >= top {
+            break;
+        }
+        let Some(sql) = explainable(statement, &mut section.skipped) else {
+            continue;
+        };
+        let index = inputs.len() + 1;
+        let (params, how, generic_reason) =
+            params_for(client, statement, &sql.text, sample).await?;
+        let weight = match basis {
+            Basis::PerHour => workload.calls_per_hour(statement).unwrap_or(0.0),
+            _ => statement.calls as f64,
+        };
+        section.statements.push(WorkloadEntry {
+            statement: index,
+            queryid: statement.queryid,
+            calls: statement.calls,
+            calls_per_hour: workload.calls_per_hour(statement),
+            mean_ms: statement.mean_ms,
+            total_ms: statement.total_ms,
+            share_pct: if database_time_ms > 0.0 {
+                statement.total_ms / database_time_ms * 100.0
+            } else {
+                0.0
+            },
+            params: how,
+            generic_reason,
+            first_seen: statement.first_seen.clone(),
+            saves_per_hour_ms: None,
+        });
+        inputs.push(StatementInput {
+            source: match &statement.first_seen {
+                Some(seen) => seen.clone(),
+                None => match statement.queryid {
+                    Some(id) => format!("pg_stat_statements (queryid {id})"),
+                    None => section.source.clone(),
+                },
+            },
+            statement: pg::SqlStatement { index, ..sql },
+            params,
+            weight: weight.max(f64::MIN_POSITIVE),
+        });
+    }
+    Ok(WorkloadInputs {
+        inputs,
+        section,
+        basis,
+    })
+}
+
+/// The statement as pgdiag can explain it, or `None` with the reason in `skipped`.
+fn explainable(
+    statement: &WorkloadStatement,
+    skipped: &mut Vec<WorkloadSkip>,
+) -> Option<pg::SqlStatement> {
+    let mut skip = |reason: &str| {
+        skipped.push(WorkloadSkip {
+            query: one_line(&statement.query),
+            reason: reason.to_owned(),
+        });
+        None
+    };
+    if statement.query.trim() == "<insufficient privilege>" {
+        return skip(
+            "its text is hidden from this role (grant it pg_read_all_stats to read every user's statements)",
+        );
+    }
+    let Ok(mut parts) = split_statements(&statement.query) else {
+        return skip("its text cannot be read as SQL");
+    };
+    if parts.len() != 1 {
+        return skip("it holds several statements");
+    }
+    let sql = parts.remove(0);
+    match &sql.kind {
+        StatementKind::Explainable { .. } => Some(sql),
+        _ => skip("not a statement EXPLAIN takes (utility, DDL or transaction control)"),
+    }
+}
+
+/// `$n` values for `statement`: the log's own, else sampled from `pg_stats` when allowed, else
+/// none (a generic plan) with the reason.
+async fn params_for(
+    client: &Client,
+    statement: &WorkloadStatement,
+    sql: &str,
+    sample: bool,
+) -> Result<(Option<Vec<ParamValue>>, Vec<String>, Option<String>), pg::Error> {
+    let count = pg::sample::param_count(sql);
+    if count == 0 {
+        return Ok((None, Vec::new(), None));
+    }
+    if let Some(values) = statement
+        .sample_params
+        .as_ref()
+        .filter(|v| v.len() >= count)
+    {
+        let how = (1..=count)
+            .map(|n| format!("${n}: the value the log shows"))
+            .collect();
+        let values = values[..count]
+            .iter()
+            .map(|v| v.clone().map_or(ParamValue::Null, ParamValue::Text))
+            .collect();
+        return Ok((Some(values), how, None));
+    }
+    if !sample {
+        return Ok((
+            None,
+            Vec::new(),
+            Some("not executed (--no-analyze): planned generically".into()),
+        ));
+    }
+    Ok(match pg::sample::sample(client, sql).await? {
+        Ok((values, how)) => (Some(values), how, None),
+        Err(reason) => (None, Vec::new(), Some(reason)),
+    })
+}
+
+/// Whitespace collapsed, for a line of a report.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What the kept suggestions save per hour, from `report.combined` (every kept suggestion in
+/// place): each statement's calls per hour × its mean time × the share they take off it (measured
+/// times when both sides have them, else planned costs); a statement made slower counts against.
+pub fn conclude(report: &mut SuggestReport) {
+    let Some(section) = report.workload.as_mut() else {
+        return;
+    };
+    let mut total = None::<f64>;
+    for entry in &mut section.statements {
+        let Some(comparison) = report
+            .combined
+            .iter()
+            .find(|c| c.statement == entry.statement)
+        else {
+            continue;
+        };
+        let ratio = match (
+            comparison.before.time_ms,
+            comparison.after.time_ms,
+            comparison.before.cost,
+            comparison.after.cost,
+        ) {
+            (Some(b), Some(a), ..) if b > 0.0 => a / b,
+            (_, _, Some(b), Some(a)) if b > 0.0 => a / b,
+            _ => continue,
+        };
+        let share = match comparison.verdict {
+            Verdict::Faster | Verdict::Slower => 1.0 - ratio,
+            Verdict::SamePlan | Verdict::WithinNoise => 0.0,
+        };
+        let Some(per_hour) = entry.calls_per_hour else {
+            continue;
+        };
+        let saves = per_hour * entry.mean_ms * share;
+        entry.saves_per_hour_ms = Some(saves);
+        *total.get_or_insert(0.0) += saves;
+    }
+    section.saves_per_hour_ms = total;
+    section.saves_share_pct = total.and_then(|t| {
+        let hours = section.window_s? / 3600.0;
+        let per_hour = section.database_time_ms / hours;
+        (per_hour > 0.0).then(|| t / per_hour * 100.0)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suggest::report::{Measure, StatementComparison};
+
+    #[test]
+    fn what_the_kept_suggestions_save_per_hour() {
+        let measure = |t: f64| Measure {
+            cost: Some(t * 10.0),
+            time_ms: Some(t),
+            plan: format!("{t}"),
+            ..Measure::default()
+        };
+        let mut report: SuggestReport = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "pgdiag_version": "0", "server": {"version": "15", "version_num": 150000, "target": "x"},
+            "verify": {"mode": "build", "requested": "build", "runs": 3, "note": null},
+            "min_improvement_pct": 10.0, "statements": [], "suggestions": [], "no_suggestions": [],
+            "combined": [], "notes": [], "apply": null
+        }))
+        .unwrap();
+        report.combined = vec![
+            StatementComparison {
+                statement: 1,
+                before: measure(200.0),
+                after: measure(2.0),
+                verdict: Verdict::Faster,
+            },
+            StatementComparison {
+                statement: 2,
+                before: measure(1.0),
+                after: measure(1.1),
+                verdict: Verdict::WithinNoise,
+            },
+        ];
+        report.workload = Some(WorkloadSection {
+            window_s: Some(7200.0),
+            database_time_ms: 2.0 * 3_600_000.0,
+            statements: vec![
+                WorkloadEntry {
+                    statement: 1,
+                    calls_per_hour: Some(100.0),
+                    mean_ms: 250.0,
+                    ..WorkloadEntry::default()
+                },
+                WorkloadEntry {
+                    statement: 2,
+                    calls_per_hour: Some(10_000.0),
+                    mean_ms: 1.0,
+                    ..WorkloadEntry::default()
+                },
+            ],
+            ..WorkloadSection::default()
+        });
+        conclude(&mut report);
+        let section = report.workload.unwrap();
+        // 100 calls an hour × 250 ms × 99% (measured 200 → 2 ms); noise saves nothing.
+        assert_eq!(section.statements[0].saves_per_hour_ms, Some(24_750.0));
+        assert_eq!(section.statements[1].saves_per_hour_ms, Some(0.0));
+        assert_eq!(section.saves_per_hour_ms, Some(24_750.0));
+        // The database spends an hour an hour (2 h over 2 h): 24.75 s of it is 0.6875%.
+        assert!((section.saves_share_pct.unwrap() - 0.6875).abs() < 1e-9);
+    }
+}
