@@ -339,6 +339,10 @@ fn report_source(sources: &[input::Source]) -> Source {
                 kind: SourceKind::Command,
                 path: None,
             },
+            Origin::Workload(_) => Source {
+                kind: SourceKind::Workload,
+                path: None,
+            },
         },
         _ => Source {
             kind: SourceKind::SqlFile,

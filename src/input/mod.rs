@@ -58,6 +58,9 @@ pub enum Origin {
     Stdin,
     /// `-c SQL`.
     Command,
+    /// A statement of a workload (`pg_stat_statements`, a log), as reports name it:
+    /// `pg_stat_statements (queryid 42)`, `postgresql.log:1234`.
+    Workload(String),
 }
 
 impl Origin {
@@ -73,7 +76,7 @@ impl Origin {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Origin::File(path) => Some(path),
-            Origin::Stdin | Origin::Command => None,
+            Origin::Stdin | Origin::Command | Origin::Workload(_) => None,
         }
     }
 }
@@ -85,6 +88,7 @@ impl fmt::Display for Origin {
             Origin::File(path) => write!(f, "{}", path.display()),
             Origin::Stdin => f.write_str("<stdin>"),
             Origin::Command => f.write_str("-c"),
+            Origin::Workload(label) => f.write_str(label),
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum SourceKind {
     Command,
     /// A saved EXPLAIN JSON or auto_explain log (`--plan`).
     PlanFile,
+    /// Statements of a workload (`--from-pg-stat-statements`, `--from-log`); `path` is the log.
+    Workload,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
