@@ -113,7 +113,13 @@ fn weighed_text(v: &Verification, w: &Weighed) -> String {
         figure(w.upkeep)
     );
     match w.entries_per_read {
-        Some(entries) => text.push_str(&format!(" ({} index entries per read)", figure(entries))),
+        Some(entries) => {
+            text.push_str(&format!(" ({} index entries per read", figure(entries)));
+            if let (Some(all), Basis::PerHour) = (w.index_entries, w.basis) {
+                text.push_str(&format!(", ≈ {} written per hour", figure(all)));
+            }
+            text.push(')');
+        }
         None => text.push_str(" (table writes unknown)"),
     }
     if w.basis != Basis::Once {

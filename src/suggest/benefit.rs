@@ -196,6 +196,7 @@ pub fn weigh(
         lost,
         upkeep: upkeep_figure,
         entries_per_read: upkeep.entries_per_read,
+        index_entries: upkeep.entries_per_read.map(|e| e * upkeep.reads),
         net,
         net_share_pct: if total > 0.0 {
             net / total * 100.0

@@ -591,6 +591,11 @@ pub struct Weighed {
     /// Index entries the table's writes made per read of it, since the statistics were reset
     /// (`pg_stat_user_tables`); null when the server did not say.
     pub entries_per_read: Option<f64>,
+    /// The index entries its table's writes would add per run of the statements (per hour in
+    /// workload mode): `entries_per_read` × the reads of the table; null when the writes are
+    /// unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_entries: Option<f64>,
     /// `saved - lost - upkeep`.
     pub net: f64,
     /// `net` as a share (%) of the time or cost of every statement given: what orders
