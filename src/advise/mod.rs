@@ -12,6 +12,7 @@
 pub mod candidates;
 pub mod conditions;
 pub mod existing;
+pub mod hygiene;
 pub mod index_size;
 pub mod matview;
 pub mod row_size;
