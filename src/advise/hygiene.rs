@@ -194,7 +194,10 @@ fn same_definition(a: &IndexFacts, b: &IndexFacts) -> bool {
 /// scans (its INCLUDE) is in `long` too.
 fn covers(long: &IndexFacts, short: &IndexFacts) -> bool {
     let n = short.keys.len();
-    if long.method != "btree" || short.method != "btree" || long.keys.len() <= n || n == 0 {
+    // Same keys count only when the other one also carries more INCLUDE columns.
+    let longer =
+        long.keys.len() > n || (long.keys.len() == n && long.include.len() > short.include.len());
+    if long.method != "btree" || short.method != "btree" || !longer || n == 0 {
         return false;
     }
     if long.predicate != short.predicate
@@ -290,6 +293,7 @@ pub fn judge(indexes: &[IndexFacts], window: &StatisticsWindow) -> HygieneAdvice
     }
 
     // Prefix-redundant btrees, the longest first, each covered by one that stays.
+    let mut covered_by: BTreeMap<i64, &IndexFacts> = BTreeMap::new();
     let mut by_length: Vec<&IndexFacts> = indexes.iter().filter(|i| usable(i)).collect();
     by_length.sort_by_key(|i| (std::cmp::Reverse(i.keys.len()), i.oid));
     for short in &by_length {
@@ -309,6 +313,24 @@ pub fn judge(indexes: &[IndexFacts], window: &StatisticsWindow) -> HygieneAdvice
             findings.push(redundant(short, long));
             dropped.insert(short.oid);
             relied_on.insert(long.oid);
+            covered_by.insert(short.oid, long);
+        }
+    }
+    // A duplicate whose kept twin turned out redundant is served by what covers that twin.
+    for finding in &mut findings {
+        if finding.kind != HygieneKind::Duplicate {
+            continue;
+        }
+        let twin = indexes
+            .iter()
+            .find(|i| Some(&i.name) == finding.kept.as_ref() && i.schema == finding.schema);
+        let extra = indexes
+            .iter()
+            .find(|i| i.name == finding.index && i.schema == finding.schema);
+        if let (Some(twin), Some(extra)) = (twin, extra)
+            && let Some(long) = covered_by.get(&twin.oid)
+        {
+            *finding = redundant(extra, long);
         }
     }
 
@@ -469,11 +491,23 @@ fn redundant(short: &IndexFacts, long: &IndexFacts) -> HygieneFinding {
     } else {
         String::new()
     };
+    let relation = if long.keys.len() == short.keys.len() {
+        format!(
+            "it has the same keys ({}) as \"{}\", which also INCLUDEs {},",
+            short.keys.join(", "),
+            long.name,
+            long.include.join(", ")
+        )
+    } else {
+        format!(
+            "its keys ({}) lead \"{}\" ({})",
+            short.keys.join(", "),
+            long.name,
+            long.keys.join(", ")
+        )
+    };
     let reason = format!(
-        "its keys ({}) lead \"{}\" ({}) with the same operator classes, collations, order and predicate{include}, so \"{}\" serves every scan of this one ({} since the statistics reset){larger}. It is not unique, so it enforces nothing the longer one does not; dropping it frees {} and a write to maintain",
-        short.keys.join(", "),
-        long.name,
-        long.keys.join(", "),
+        "{relation} with the same operator classes, collations, order and predicate{include}, so \"{}\" serves every scan of this one ({} since the statistics reset){larger}. It is not unique, so it enforces nothing the longer one does not; dropping it frees {} and a write to maintain",
         long.name,
         fmt_count(short.scans as f64),
         fmt_bytes(short.size_bytes),
@@ -509,17 +543,24 @@ fn unused(
         },
     };
     let writes = index.table_inserts + index.table_non_hot_updates;
+    let counted = |n: i64, what: &str| {
+        format!(
+            "{} {what}{}",
+            fmt_count(n as f64),
+            if n == 1 { "" } else { "s" }
+        )
+    };
+    let mut writes_said = Vec::new();
+    if index.table_inserts > 0 {
+        writes_said.push(counted(index.table_inserts, "insert"));
+    }
+    if index.table_non_hot_updates > 0 {
+        writes_said.push(counted(index.table_non_hot_updates, "non-HOT update"));
+    }
     let cost = if writes > 0 {
         format!(
-            "; meanwhile {} insert{} and {} non-HOT update{} of {} each also wrote this index",
-            fmt_count(index.table_inserts as f64),
-            if index.table_inserts == 1 { "" } else { "s" },
-            fmt_count(index.table_non_hot_updates as f64),
-            if index.table_non_hot_updates == 1 {
-                ""
-            } else {
-                "s"
-            },
+            "; meanwhile {} of {} each also wrote this index",
+            writes_said.join(" and "),
             index.table,
         )
     } else {
@@ -782,7 +823,8 @@ mod tests {
             &[a, desc, partial, collated, hash, including],
             &window(Some(30.0)),
         );
-        assert_eq!(kinds(&advice), []);
+        // No duplicate; the one with INCLUDE does cover the plain one, though.
+        assert_eq!(kinds(&advice), [(HygieneKind::Redundant, "a", Some("f"))]);
     }
 
     #[test]
@@ -901,6 +943,36 @@ mod tests {
                 (HygieneKind::Redundant, "ab", Some("abc")),
             ]
         );
+    }
+
+    #[test]
+    fn a_duplicate_of_a_redundant_index_is_served_by_the_longer_one() {
+        let a = index(1, "c_idx", &["customer_id"]);
+        let b = index(2, "c_idx2", &["customer_id"]);
+        let long = index(3, "c_created_idx", &["customer_id", "created_at"]);
+        let advice = judge(&[a, b, long], &window(Some(30.0)));
+        assert_eq!(
+            kinds(&advice),
+            [
+                (HygieneKind::Redundant, "c_idx", Some("c_created_idx")),
+                (HygieneKind::Redundant, "c_idx2", Some("c_created_idx")),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_keys_with_more_include_cover() {
+        let short = index(1, "c_idx", &["customer_id"]);
+        let mut covering = index(2, "c_total_idx", &["customer_id"]);
+        covering.include = vec!["total".into()];
+        let advice = judge(&[short, covering], &window(Some(30.0)));
+        assert_eq!(
+            kinds(&advice),
+            [(HygieneKind::Redundant, "c_idx", Some("c_total_idx"))]
+        );
+        assert!(advice.findings[0].reason.starts_with(
+            "it has the same keys (customer_id) as \"c_total_idx\", which also INCLUDEs total, with the same"
+        ));
     }
 
     #[test]
