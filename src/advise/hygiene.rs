@@ -265,11 +265,15 @@ pub fn judge(indexes: &[IndexFacts], window: &StatisticsWindow) -> HygieneAdvice
                 continue;
             }
             seen.extend(group.iter().map(|g| g.oid));
+            // Among equals the one the planner has been using stays: its scan count goes on
+            // telling the truth about the pair, where a kept twin with none would look unused
+            // once the other is gone.
             group.sort_by_key(|g| {
                 (
                     g.constraints.is_empty(),
                     !g.is_replica_identity,
                     !g.is_unique,
+                    std::cmp::Reverse(g.scans),
                     g.oid,
                 )
             });
@@ -456,6 +460,12 @@ fn duplicate(extra: &IndexFacts, keeper: &IndexFacts) -> HygieneFinding {
             format!("it backs {}", backs.join(", "))
         } else if keeper.is_unique && !extra.is_unique {
             "it is unique, so it also serves every scan this one does".to_string()
+        } else if keeper.scans > extra.scans {
+            format!(
+                "the planner has been using it: {} scan{}",
+                fmt_count(keeper.scans as f64),
+                if keeper.scans == 1 { "" } else { "s" }
+            )
         } else {
             "it is the older of the two".to_string()
         }
@@ -803,6 +813,26 @@ mod tests {
             advice.findings[0]
                 .reason
                 .contains("is kept (it backs the unique constraint \"orders_customer_key\")")
+        );
+    }
+
+    #[test]
+    fn between_equals_the_scanned_one_stays() {
+        let mut older = index(10, "older", &["customer_id"]);
+        older.scans = 0;
+        let mut used = index(11, "used", &["customer_id"]);
+        used.scans = 42;
+        let advice = judge(&[older, used], &window(Some(30.0)));
+        assert_eq!(
+            kinds(&advice),
+            [(HygieneKind::Duplicate, "older", Some("used"))]
+        );
+        assert!(
+            advice.findings[0]
+                .reason
+                .contains("\"used\" is kept (the planner has been using it: 42 scans)"),
+            "{}",
+            advice.findings[0].reason
         );
     }
 
