@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use pgdiag::advise::hygiene::HygieneKind;
-use pgdiag::suggest::hygiene::{DropStatus, IndexesReport, examine};
+use pgdiag::suggest::hygiene::{DropStatus, IndexesReport, drop_findings, examine};
 
 use crate::support::{MAJORS, database, database_on, pgdiag};
 
@@ -329,4 +329,148 @@ async fn the_catalog_read_works_on_every_major() {
         );
         assert_eq!(advice.indexes_examined, 5, "PostgreSQL {major}");
     }
+}
+
+/// What changed between judging and dropping is found by the re-check, and a drop that cannot get
+/// its lock fails with the server's error instead of waiting.
+#[tokio::test]
+async fn each_drop_is_rechecked_and_bounded_by_the_lock_timeout() {
+    let (_url, client) = database(
+        "indexes_recheck",
+        "CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL, c int NOT NULL);
+         INSERT INTO t SELECT g, g % 10, g % 7, g % 5 FROM generate_series(1, 2000) g;
+         CREATE INDEX t_a ON t (a);
+         CREATE INDEX t_a_b ON t (a, b);
+         CREATE INDEX t_c ON t (c);
+         CREATE INDEX t_b ON t (b);
+         CREATE TABLE u (id int PRIMARY KEY, v int NOT NULL);
+         CREATE INDEX u_v ON u (v);",
+    )
+    .await;
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let advice = examine(&client, version).await.unwrap();
+    let found: Vec<(HygieneKind, &str, Option<&str>)> = advice
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.index.as_str(), f.kept.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (HygieneKind::Redundant, "t_a", Some("t_a_b")),
+            (HygieneKind::Unused, "t_b", None),
+            (HygieneKind::Unused, "t_c", None),
+            (HygieneKind::Unused, "u_v", None),
+        ]
+    );
+    // Since judged: the kept index is gone, t_b is scanned, t_c is made unique (another
+    // definition), and a transaction holds u.
+    client
+        .batch_execute(
+            "DROP INDEX t_a_b; DROP INDEX t_c; CREATE UNIQUE INDEX t_c ON t (id, c);
+             SET enable_seqscan = off; SET enable_bitmapscan = off;
+             SELECT count(*) FROM t WHERE b = 3;
+             RESET enable_seqscan; RESET enable_bitmapscan;",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .query_one(
+            "SELECT coalesce(sum(idx_scan), 0)::int8 FROM pg_stat_user_indexes WHERE indexrelname = 't_b'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the scan of t_b was never counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let db: String = client
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let holder = crate::support::pg().connect(&db).await.unwrap();
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM u;")
+        .await
+        .unwrap();
+
+    let findings: Vec<&_> = advice.findings.iter().collect();
+    let results = drop_findings(
+        &client,
+        version,
+        &findings,
+        Duration::from_millis(300),
+        &|| false,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let outcomes: Vec<(&str, DropStatus, Option<&str>)> = results
+        .iter()
+        .map(|r| (r.index.as_str(), r.status, r.message.as_deref()))
+        .collect();
+    assert_eq!(outcomes[0].0, "t_a");
+    assert_eq!(outcomes[0].1, DropStatus::Skipped);
+    assert_eq!(
+        outcomes[0].2,
+        Some("\"t_a_b\", the index kept to serve its scans, no longer exists")
+    );
+    assert_eq!(
+        outcomes[1],
+        (
+            "t_b",
+            DropStatus::Skipped,
+            Some("it was scanned since it was judged (1 scan now)")
+        )
+    );
+    assert_eq!(outcomes[2].0, "t_c");
+    assert_eq!(outcomes[2].1, DropStatus::Skipped);
+    assert!(
+        outcomes[2]
+            .2
+            .unwrap()
+            .starts_with("its definition changed since it was judged: now CREATE UNIQUE INDEX t_c"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[3].0, "u_v");
+    assert_eq!(outcomes[3].1, DropStatus::Failed, "{outcomes:?}");
+    assert!(
+        outcomes[3].2.unwrap().contains("lock timeout")
+            && outcomes[3].2.unwrap().ends_with(
+                "; the drop had begun and left the index INVALID (the planner no longer uses it): drop it again when the table's transactions allow (pgdiag indexes --only invalid --drop)"
+            ),
+        "{outcomes:?}"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    // Nothing was dropped, and the session's timeouts are back.
+    let left: Vec<String> = client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relname IN ('t_a', 't_b', 't_c', 'u_v') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["t_a", "t_b", "t_c", "u_v"]);
+    let lock_timeout: String = client
+        .query_one("SHOW lock_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(lock_timeout, "0");
 }

@@ -445,7 +445,7 @@ fn invalid(index: &IndexFacts) -> HygieneFinding {
             fmt_bytes(index.size_bytes)
         ),
         None => format!(
-            "INVALID: a failed CREATE INDEX CONCURRENTLY left it ({}; no build is working on it now). The planner never uses it, {cost}: drop it, and if the index is wanted build it again with {}",
+            "INVALID: a failed CREATE INDEX CONCURRENTLY (or a DROP INDEX CONCURRENTLY that gave up) left it ({}; no build is working on it now). The planner never uses it, {cost}: drop it, and if the index is wanted build it again with {}",
             fmt_bytes(index.size_bytes),
             concurrently(&index.definition)
         ),
@@ -1026,7 +1026,7 @@ mod tests {
         );
         assert_eq!(
             advice.findings[0].reason,
-            "INVALID: a failed CREATE INDEX CONCURRENTLY left it (80.0 kB; no build is working on it now). The planner never uses it, yet every insert and non-HOT update of the table still writes it: drop it, and if the index is wanted build it again with CREATE UNIQUE INDEX CONCURRENTLY orders_code_idx ON public.orders USING btree (code)"
+            "INVALID: a failed CREATE INDEX CONCURRENTLY (or a DROP INDEX CONCURRENTLY that gave up) left it (80.0 kB; no build is working on it now). The planner never uses it, yet every insert and non-HOT update of the table still writes it: drop it, and if the index is wanted build it again with CREATE UNIQUE INDEX CONCURRENTLY orders_code_idx ON public.orders USING btree (code)"
         );
         assert!(
             advice.findings[1]

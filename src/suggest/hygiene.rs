@@ -98,7 +98,22 @@ pub async fn drop_findings(
             .await
         {
             Ok(()) => results.push(result(DropStatus::Dropped, None)),
-            Err(e) => results.push(result(DropStatus::Failed, Some(e.to_string()))),
+            Err(e) => {
+                // A concurrent drop marks the index invalid before it waits for the table's
+                // transactions: one that gave up part-way leaves it so.
+                let left_invalid = matches!(
+                    indexes::index_by_name(client, server_version_num, &finding.schema, &finding.index)
+                        .await,
+                    Ok(Some(now)) if !now.is_valid && finding.kind != HygieneKind::Invalid
+                );
+                let mut message = e.to_string();
+                if left_invalid {
+                    message.push_str(
+                        "; the drop had begun and left the index INVALID (the planner no longer uses it): drop it again when the table's transactions allow (pgdiag indexes --only invalid --drop)",
+                    );
+                }
+                results.push(result(DropStatus::Failed, Some(message)));
+            }
         }
     }
     // Best effort: the session ends with the command anyway.
