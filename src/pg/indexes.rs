@@ -57,7 +57,8 @@ pub struct IndexFacts {
     /// A partitioned table's index (no storage) or a partition's index attached to one: neither
     /// can be dropped on its own, concurrently.
     pub is_partition_index: bool,
-    /// A CREATE INDEX / REINDEX is working on it now (`pg_stat_progress_create_index`).
+    /// A CREATE INDEX / REINDEX is working on it now (`pg_stat_progress_create_index`), or may
+    /// be: a build by another role, whose table this role cannot see, counts for every index.
     pub being_built: bool,
     pub constraints: Vec<BackedConstraint>,
     pub size_bytes: i64,
@@ -115,7 +116,9 @@ SELECT c.oid::int8,
        (c.relkind = 'I' OR c.relispartition),
        EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
                 WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                  AND (p.index_relid = c.oid OR (p.relid = ix.indrelid AND p.index_relid = 0))),
+                  AND (p.index_relid = c.oid OR (p.relid = ix.indrelid AND p.index_relid = 0)
+                       -- another role's build, whose columns this role cannot see
+                       OR p.relid IS NULL)),
        ARRAY(SELECT con.contype::text FROM pg_constraint con
               WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x', 'f')
               ORDER BY con.contype, con.conname),
