@@ -574,7 +574,7 @@ pub struct IndexesArgs {
     #[arg(long)]
     pub fail_on_findings: bool,
 
-    /// Output format.
+    /// Output format (json: the document of docs/indexes-report.md).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 

@@ -474,3 +474,16 @@ async fn each_drop_is_rechecked_and_bounded_by_the_lock_timeout() {
         .get(0);
     assert_eq!(lock_timeout, "0");
 }
+
+#[test]
+fn an_unknown_kind_is_a_usage_error() {
+    let run = pgdiag(&["indexes", "--only", "unused,unusd"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("unknown kind `unusd`: expected unused, duplicate, redundant or invalid"),
+        "{}",
+        run.stderr
+    );
+}
