@@ -71,6 +71,23 @@ pub enum Command {
     /// and timed) and kept only if the planner uses it and it pays (--min-improvement).
     /// See docs/suggest-report.md for the JSON report.
     Suggest(SuggestArgs),
+
+    /// Find indexes that can go: unused, duplicate, prefix-redundant and INVALID ones.
+    ///
+    /// Reads every index of the user's schemas with its definition, what it backs and its scans
+    /// since the statistics reset, and lists those that can be dropped, each with its size, the
+    /// reason and its DROP INDEX CONCURRENTLY. Indexes backing a primary key, a UNIQUE or
+    /// EXCLUSION constraint, a key foreign keys reference, or the replica identity, and unique
+    /// indexes, are never proposed. Changes nothing unless --drop, which asks for confirmation
+    /// (--yes when not on a terminal) and drops one index at a time, each re-checked first.
+    /// Exit 0 (findings are advice; --fail-on-findings exits 1 on one), 2 on an error.
+    /// See docs/indexes-report.md for the JSON report.
+    #[command(after_help = "\
+Examples:
+  pgdiag indexes --dsn postgresql://app@db/shop
+  pgdiag indexes --only duplicate,redundant,invalid --format json
+  pgdiag indexes --only invalid --drop --yes --lock-timeout 2s")]
+    Indexes(IndexesArgs),
     /// Replay the seed story on a throwaway PostgreSQL and Redis, with this machine's numbers.
     ///
     /// Loads fixtures/seed/ (1.2 M reviews at scale 1.0), explains the product page and category
@@ -533,6 +550,40 @@ pub struct SuggestArgs {
 
     #[command(flatten)]
     pub diagnose: DiagnoseArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IndexesArgs {
+    /// Only these kinds, comma-separated: unused, duplicate, redundant, invalid [default: all].
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_hygiene_kind)]
+    pub only: Vec<crate::advise::hygiene::HygieneKind>,
+
+    /// Drop the findings (DROP INDEX CONCURRENTLY, one at a time) after confirmation.
+    #[arg(long)]
+    pub drop: bool,
+
+    /// With --drop: do not ask for confirmation (required when not on a terminal).
+    #[arg(long, requires = "drop")]
+    pub yes: bool,
+
+    /// With --drop: how long each drop may wait for its lock (the transactions using the table).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+
+    /// Exit 1 when an index can go (for CI).
+    #[arg(long)]
+    pub fail_on_findings: bool,
+
+    /// Output format (json: the document of docs/indexes-report.md).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+fn parse_hygiene_kind(text: &str) -> Result<crate::advise::hygiene::HygieneKind, String> {
+    text.parse()
 }
 
 #[derive(Debug, Clone, Args)]

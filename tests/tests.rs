@@ -13,6 +13,7 @@ mod diagnose;
 mod embedded;
 mod explain;
 mod gate;
+mod indexes;
 mod input;
 mod matview;
 mod properties;

@@ -5,6 +5,8 @@
 //! [`crate::pg::catalog`]) already serves one ([`existing`]), and synthesize materialized views for
 //! heavy aggregates with the statements rewritten to read them ([`matview`]). [`row_size`] keeps
 //! INCLUDE to columns of bounded size, so a covering index never makes an insert fail.
+//! [`hygiene`] judges the indexes a database already has: which can go (invalid, duplicate,
+//! prefix-redundant, unused) and why.
 //!
 //! Everything that talks to the database — planning, verifying, proving views, applying — is the
 //! suggest pipeline, `src/suggest/`, one layer up.
@@ -12,6 +14,7 @@
 pub mod candidates;
 pub mod conditions;
 pub mod existing;
+pub mod hygiene;
 pub mod index_size;
 pub mod matview;
 pub mod row_size;

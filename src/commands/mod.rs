@@ -6,6 +6,7 @@ pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod explain;
+pub mod indexes;
 pub mod suggest;
 
 /// How a command ended when it did not fail outright.

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod hypopg;
 pub mod ident;
 pub mod index_build;
+pub mod indexes;
 pub mod notify;
 pub mod planner;
 pub mod pool;

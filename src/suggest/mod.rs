@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod applying;
 pub mod benefit;
+pub mod hygiene;
 pub mod matview_proof;
 pub mod noise;
 pub mod pipeline;
