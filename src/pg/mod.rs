@@ -14,6 +14,7 @@ pub mod notify;
 pub mod planner;
 pub mod pool;
 pub mod server_error;
+pub mod stat_statements;
 pub mod statements;
 pub mod tx;
 
