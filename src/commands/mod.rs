@@ -7,6 +7,7 @@ pub mod check;
 pub mod demo;
 pub mod explain;
 pub mod suggest;
+pub mod top;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -155,11 +155,11 @@ fn statements_sql(schema: &str, version_num: i32) -> String {
     )
 }
 
-/// Read `pg_stat_statements` through `client` (connected to `connected_database`, where the
-/// extension must exist; the view shows every database's statements from any of them).
+/// Read `pg_stat_statements` through `client` (the extension must exist in the database it is
+/// connected to; the view shows every database's statements from any of them). `version_num`:
+/// the server's `server_version_num`.
 pub async fn read(
     client: &Client,
-    connected_database: &str,
     version_num: i32,
     query: &StatStatementsQuery,
 ) -> Result<StatStatements, StatStatementsError> {
@@ -173,7 +173,8 @@ pub async fn read(
                      JOIN pg_namespace n ON n.oid = e.extnamespace \
                      WHERE e.extname = 'pg_stat_statements'), \
                     current_user::text, \
-                    $1::text IS NULL OR EXISTS (SELECT 1 FROM pg_database WHERE datname = $1::text)",
+                    $1::text IS NULL OR EXISTS (SELECT 1 FROM pg_database WHERE datname = $1::text), \
+                    current_database()::text",
             &[&query.database],
         )
         .await?;
@@ -181,20 +182,21 @@ pub async fn read(
     let schema: Option<String> = row.get(1);
     let current_user: String = row.get(2);
     let database_exists: bool = row.get(3);
+    let connected_database: String = row.get(4);
     let not_preloaded = || StatStatementsError::NotPreloaded {
         current: if preload.trim().is_empty() {
             "''".into()
         } else {
             format!("'{preload}'")
         },
-        database: quote_ident(connected_database),
+        database: quote_ident(&connected_database),
     };
     if !preloads_stat_statements(&preload) {
         return Err(not_preloaded());
     }
     let Some(schema) = schema else {
         return Err(StatStatementsError::NotInstalled {
-            database: quote_ident(connected_database),
+            database: quote_ident(&connected_database),
         });
     };
     if let Some(database) = &query.database
