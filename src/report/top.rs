@@ -493,4 +493,19 @@ mod tests {
         assert_eq!(back, r);
         assert_eq!(back.schema_version, TOP_SCHEMA_VERSION);
     }
+
+    #[test]
+    fn every_field_is_documented() {
+        let doc = include_str!("../../docs/top-report.md");
+        let value = serde_json::to_value(report("SELECT 2", 1)).unwrap();
+        let mut fields: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        fields.extend(value["statements"][0].as_object().unwrap().keys().cloned());
+        fields.extend(value["totals"].as_object().unwrap().keys().cloned());
+        for field in fields {
+            assert!(
+                doc.contains(&format!("`{field}`")),
+                "docs/top-report.md does not document `{field}`"
+            );
+        }
+    }
 }
