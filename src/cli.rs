@@ -96,6 +96,19 @@ Examples:
     /// query, and ends with a summary. Both servers are removed at the end (or on Ctrl-C) unless
     /// --keep. See docs/demo-report.md for the JSON document.
     Demo(DemoArgs),
+
+    /// Rank the statements the database spent its time on, from pg_stat_statements.
+    ///
+    /// Reads pg_stat_statements (PostgreSQL 13+; the library must be in shared_preload_libraries
+    /// and the extension created in the database connected to: without them pgdiag prints the
+    /// exact steps and exits 2). Top-level statements of the database connected to (--database
+    /// another, --all-databases every one), summed over the roles that ran them, ranked by
+    /// --order-by: each one's share of all the time recorded, calls, total / mean / stddev time,
+    /// rows, shared blocks hit and read, temp blocks and its normalized text.
+    /// See docs/top-report.md for the JSON report.
+    ///
+    /// Example: pgdiag top --dsn postgresql://app@db/shop --order-by mean-time --min-calls 100 --limit 10
+    Top(TopArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -550,6 +563,64 @@ pub struct SuggestArgs {
 
     #[command(flatten)]
     pub diagnose: DiagnoseArgs,
+}
+
+/// What `pgdiag top` ranks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopOrder {
+    /// Execution time in all: what the database spends on the statement.
+    TotalTime,
+    /// Execution time per call.
+    MeanTime,
+    Calls,
+    /// Rows returned or affected, in all.
+    Rows,
+    /// Shared blocks read (not found in cache) plus temporary blocks read and written.
+    Io,
+}
+
+impl TopOrder {
+    pub fn order_by(self) -> crate::input::OrderBy {
+        match self {
+            TopOrder::TotalTime => crate::input::OrderBy::TotalTime,
+            TopOrder::MeanTime => crate::input::OrderBy::MeanTime,
+            TopOrder::Calls => crate::input::OrderBy::Calls,
+            TopOrder::Rows => crate::input::OrderBy::Rows,
+            TopOrder::Io => crate::input::OrderBy::Io,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// What to rank by.
+    #[arg(long, value_enum, value_name = "MEASURE", default_value_t = TopOrder::TotalTime)]
+    pub order_by: TopOrder,
+
+    /// How many statements to show (0: all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// Only statements called at least N times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub min_calls: u64,
+
+    /// The database whose statements to rank [default: the one connected to]. The extension
+    /// must exist in the database connected to, which may be another.
+    #[arg(long, value_name = "NAME", conflicts_with = "all_databases")]
+    pub database: Option<String>,
+
+    /// Rank the statements of every database of the server together (a database column is
+    /// shown).
+    #[arg(long)]
+    pub all_databases: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Clone, Args)]

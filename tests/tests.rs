@@ -26,6 +26,7 @@ mod suggest;
 mod suggest_seed;
 mod suggest_timeout;
 mod support;
+mod top;
 mod tpch;
 mod tx;
 mod versions;

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod explain;
 pub mod indexes;
 pub mod suggest;
+pub mod top;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

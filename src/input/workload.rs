@@ -2,8 +2,8 @@
 //! `pg_stat_statements` or a server log records them. What `top` ranks and what `suggest` and
 //! `explain` read with `--from-pg-stat-statements` / `--from-log` instead of SQL files.
 //!
-//! Pure values and their ranking; reading them is [`crate::pg` (`stat_statements`, to come)] (the view) and
-//! the log reader (log files).
+//! Pure values and their ranking; the view is read by [`crate::pg::stat_statements::read`] and
+//! turned into a workload here ([`from_stat_statements`]); log files by the log reader.
 
 use std::time::Duration;
 
@@ -154,9 +154,87 @@ impl Workload {
     }
 }
 
+/// The workload `pg_stat_statements` recorded ([`crate::pg::stat_statements::read`]): its
+/// statements in the order read, the window from the statistics' reset to now.
+pub fn from_stat_statements(read: &crate::pg::stat_statements::StatStatements) -> Workload {
+    let statements = read
+        .statements
+        .iter()
+        .map(|s| WorkloadStatement {
+            query: s.query.clone(),
+            queryid: s.queryid,
+            database: Some(s.database.clone()),
+            user: Some(s.user.clone()).filter(|u| !u.is_empty()),
+            calls: u64::try_from(s.calls).unwrap_or(0),
+            total_ms: s.total_ms,
+            mean_ms: s.mean_ms,
+            stddev_ms: Some(s.stddev_ms),
+            min_ms: Some(s.min_ms),
+            max_ms: Some(s.max_ms),
+            rows: Some(u64::try_from(s.rows).unwrap_or(0)),
+            shared_blks_hit: Some(s.shared_blks_hit),
+            shared_blks_read: Some(s.shared_blks_read),
+            temp_blks: Some(s.temp_blks),
+            ..WorkloadStatement::default()
+        })
+        .collect();
+    Workload {
+        source: WorkloadSource::PgStatStatements {
+            stats_reset: read.stats_reset.clone(),
+            deallocated: read.deallocated,
+        },
+        window: read
+            .window_secs
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64),
+        statements,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_statements_become_a_workload() {
+        use crate::pg::stat_statements::{StatStatement, StatStatements};
+        let read = StatStatements {
+            statements: vec![StatStatement {
+                queryid: Some(7),
+                query: "SELECT $1".into(),
+                database: "shop".into(),
+                user: "app".into(),
+                calls: 4,
+                total_ms: 10.0,
+                mean_ms: 2.5,
+                stddev_ms: 0.5,
+                min_ms: 2.0,
+                max_ms: 3.0,
+                rows: 4,
+                shared_blks_hit: 8,
+                shared_blks_read: 2,
+                temp_blks: 1,
+            }],
+            stats_reset: Some("2026-12-01 10:00:00+00".into()),
+            window_secs: Some(7200.0),
+            deallocated: Some(3),
+            hidden: 0,
+            current_user: "app".into(),
+        };
+        let workload = from_stat_statements(&read);
+        assert_eq!(workload.window, Some(Duration::from_secs(7200)));
+        assert_eq!(
+            workload.source,
+            WorkloadSource::PgStatStatements {
+                stats_reset: Some("2026-12-01 10:00:00+00".into()),
+                deallocated: Some(3),
+            }
+        );
+        let s = &workload.statements[0];
+        assert_eq!((s.calls, s.queryid, s.io_blocks()), (4, Some(7), 3));
+        assert_eq!(s.database.as_deref(), Some("shop"));
+        assert_eq!(workload.calls_per_hour(s), Some(2.0));
+    }
 
     fn statement(query: &str, calls: u64, total_ms: f64) -> WorkloadStatement {
         WorkloadStatement {

@@ -16,6 +16,7 @@ pub mod planner;
 pub mod pool;
 pub mod sample;
 pub mod server_error;
+pub mod stat_statements;
 pub mod statements;
 pub mod tx;
 

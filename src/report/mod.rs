@@ -9,6 +9,7 @@ pub mod junit;
 pub mod model;
 pub mod suggest;
 pub mod text;
+pub mod top;
 
 #[cfg(test)]
 mod check_tests;
