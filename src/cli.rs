@@ -155,6 +155,39 @@ pub struct ConnectionArgs {
     pub dsn: Option<crate::pg::Dsn>,
 }
 
+/// Workload input shared by `explain` and `suggest`: statements from what the database ran
+/// instead of SQL files.
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadArgs {
+    /// Take the statements from pg_stat_statements (of the database connected to): the first
+    /// --top by total time, each weighed by its calls per hour. Statements with $n run with
+    /// values sampled from pg_stats of the columns they are compared with (else their generic
+    /// plan).
+    #[arg(long, conflicts_with_all = ["files", "command", "param", "params_json"])]
+    pub from_pg_stat_statements: bool,
+
+    /// Take the statements from a PostgreSQL server log (stderr, csvlog or jsonlog, detected):
+    /// `duration:` lines of log_min_duration_statement and auto_explain, constants normalized to
+    /// $n, the values seen kept; the first --top by total time.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["files", "command", "param", "params_json", "from_pg_stat_statements"]
+    )]
+    pub from_log: Option<PathBuf>,
+
+    /// With --from-pg-stat-statements or --from-log: how many statements to take, by total time.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: u32,
+}
+
+impl WorkloadArgs {
+    /// A workload was asked for.
+    pub fn given(&self) -> bool {
+        self.from_pg_stat_statements || self.from_log.is_some()
+    }
+}
+
 /// Diagnosis settings: `pgdiag.toml` and the flags that override it.
 #[derive(Debug, Clone, Args)]
 pub struct DiagnoseArgs {
@@ -200,7 +233,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["files", "command", "plan"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["files", "command", "plan", "from_pg_stat_statements", "from_log"])))]
 pub struct ExplainArgs {
     /// SQL files (several statements each allowed), directories (every .sql file below, sorted),
     /// or - for standard input.
@@ -243,6 +276,9 @@ pub struct ExplainArgs {
     /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -468,7 +504,7 @@ pub enum VerifyChoice {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["files", "command"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["files", "command", "from_pg_stat_statements", "from_log"])))]
 pub struct SuggestArgs {
     /// SQL files (several statements each allowed), directories (every .sql file below, sorted),
     /// or - for standard input.
@@ -557,6 +593,9 @@ pub struct SuggestArgs {
     /// Exit 1 when something is suggested (for CI: "this query needs an index").
     #[arg(long)]
     pub fail_on_suggestions: bool,
+
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,

@@ -30,3 +30,4 @@ mod top;
 mod tpch;
 mod tx;
 mod versions;
+mod workload;

@@ -32,11 +32,22 @@ pub async fn run(
     if let Some(plan_path) = &args.plan {
         return run_offline(plan_path, args, &diagnose_config, out, style);
     }
-    let sources = input::read(&args.files, args.command.as_deref())?;
-    let cli_params = input::cli_params(&args.param, args.params_json.as_deref())?;
-    let statements = input::statements(&sources, cli_params.as_deref())?;
-    let source = report_source(&sources);
-    let several = sources.len() > 1;
+    let workload_mode = args.workload.given();
+    let (mut statements, mut source, mut several) = if workload_mode {
+        (
+            Vec::new(),
+            Source {
+                kind: SourceKind::Workload,
+                path: None,
+            },
+            true,
+        )
+    } else {
+        let sources = input::read(&args.files, args.command.as_deref())?;
+        let cli_params = input::cli_params(&args.param, args.params_json.as_deref())?;
+        let statements = input::statements(&sources, cli_params.as_deref())?;
+        (statements, report_source(&sources), sources.len() > 1)
+    };
     let execute = !args.no_analyze;
 
     let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
@@ -45,6 +56,54 @@ pub async fn run(
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
     runner.allow_side_effects(args.allow_side_effects);
+    if workload_mode {
+        // The statements the database ran, the most time-consuming first, each named with how
+        // often it runs.
+        let workload = super::read_workload(&args.workload, &settings, &runner).await?;
+        let taken = crate::suggest::workload::inputs(
+            runner.client(),
+            &workload,
+            args.workload.top as usize,
+            execute,
+        )
+        .await?;
+        if taken.inputs.is_empty() {
+            return Err(anyhow!(
+                "the workload holds no statement to explain ({} left out: utility statements, hidden texts)",
+                taken.section.skipped.len()
+            ));
+        }
+        statements = taken
+            .inputs
+            .into_iter()
+            .zip(&taken.section.statements)
+            .map(|(input, entry)| {
+                let rate = match entry.calls_per_hour {
+                    Some(h) => format!("{} calls/h", crate::units::fmt_count(h)),
+                    None => format!("{} calls", crate::units::fmt_count(entry.calls as f64)),
+                };
+                let mut label = format!(
+                    "{} · {rate} · mean {} ms · {:.1}% of the time",
+                    input.source,
+                    crate::units::fmt_ms(entry.mean_ms),
+                    entry.share_pct
+                );
+                if let Some(reason) = &entry.generic_reason {
+                    label.push_str(&format!(" · generic plan: {reason}"));
+                }
+                input::Statement {
+                    origin: Origin::Workload(label),
+                    statement: input.statement,
+                    params: input.params,
+                }
+            })
+            .collect();
+        source = Source {
+            kind: SourceKind::Workload,
+            path: taken.section.path.clone(),
+        };
+        several = true;
+    }
     let server = runner.server_info(settings.describe());
     let mut report = ExplainReport::new(source, Some(server));
     let total = statements.len();
@@ -65,7 +124,8 @@ pub async fn run(
         let mut result = runner.explain(statement, &options, interrupted()).await;
         // `$n` and no values at all: without ANALYZE the generic plan answers (valid for any
         // values); with ANALYZE the values are needed, and the error says how to give them.
-        let generic = !execute
+        // A workload's statement whose values could not be sampled: its generic plan too.
+        let generic = (!execute || matches!(item.origin, Origin::Workload(_)))
             && item.params.is_none()
             && matches!(result, Err(pg::Error::ParamCount { given: 0, .. }));
         if generic {

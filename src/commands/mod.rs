@@ -10,6 +10,47 @@ pub mod indexes;
 pub mod suggest;
 pub mod top;
 
+/// The workload `--from-pg-stat-statements` / `--from-log` asks for: `pg_stat_statements` of the
+/// database `settings` connect to, read through `runner`, or the log file (with a progress bar on
+/// a terminal).
+pub(crate) async fn read_workload(
+    args: &crate::cli::WorkloadArgs,
+    settings: &crate::pg::ConnectionSettings,
+    runner: &crate::pg::Runner,
+) -> anyhow::Result<crate::input::Workload> {
+    use anyhow::Context;
+    if let Some(path) = &args.from_log {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "reading {msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(path.display().to_string());
+        let read = crate::input::log::read_log(path, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        return read.with_context(|| format!("reading the log {}", path.display()));
+    }
+    let query = crate::pg::stat_statements::StatStatementsQuery {
+        database: Some(
+            settings
+                .config()
+                .get_dbname()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        min_calls: 0,
+    };
+    let read = tokio::select! {
+        r = crate::pg::stat_statements::read(runner.client(), runner.server_version_num(), &query) => r?,
+        () = interrupted() => return Err(crate::pg::Error::Interrupted.into()),
+    };
+    Ok(crate::input::workload::from_stat_statements(&read))
+}
+
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

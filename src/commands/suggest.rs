@@ -31,8 +31,12 @@ pub async fn run(
             "--apply asks for confirmation on a terminal, and standard input is not one: review the plan with --dry-run, then run again with --apply --yes"
         );
     }
-    let inputs = read_inputs(args)?;
-    let options = SuggestOptions {
+    let mut inputs = if args.workload.given() {
+        Vec::new()
+    } else {
+        read_inputs(args)?
+    };
+    let mut options = SuggestOptions {
         verify: match args.verify {
             None => VerifyRequest::Auto,
             Some(VerifyChoice::Hypo) => VerifyRequest::Hypo,
@@ -70,6 +74,29 @@ pub async fn run(
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
     let server = runner.server_info(settings.describe());
+    // Workload mode: the statements the database ran, each weighed by how often it runs.
+    let mut workload_section = None;
+    if args.workload.given() {
+        let workload = super::read_workload(&args.workload, &settings, &runner).await?;
+        let taken = suggest::workload::inputs(
+            runner.client(),
+            &workload,
+            args.workload.top as usize,
+            true,
+        )
+        .await?;
+        if taken.inputs.is_empty() {
+            bail!(
+                "the workload holds no statement to advise on ({} statement{}, {} left out: utility statements, hidden texts)",
+                workload.statements.len(),
+                if workload.statements.len() == 1 { "" } else { "s" },
+                taken.section.skipped.len()
+            );
+        }
+        inputs = taken.inputs;
+        options.basis = taken.basis;
+        workload_section = Some(taken.section);
+    }
 
     let spinner = spinner();
     let mut report = {
@@ -102,6 +129,10 @@ pub async fn run(
         }
     };
     spinner.finish_and_clear();
+    if workload_section.is_some() {
+        report.workload = workload_section;
+        suggest::workload::conclude(&mut report);
+    }
 
     let mut failed = false;
     for statement in &report.statements {
