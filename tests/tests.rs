@@ -14,6 +14,7 @@ mod embedded;
 mod explain;
 mod gate;
 mod input;
+mod log;
 mod matview;
 mod properties;
 mod render;

@@ -24,6 +24,8 @@ pub struct Entry {
     /// The detail (csvlog and jsonlog carry it in the same record; stderr logs it as a
     /// `DETAIL:` message of its own).
     pub detail: Option<String>,
+    /// A stderr line's prefix, where the database and user are read from when needed.
+    pub prefix: Option<String>,
     /// `query_id` (csvlog and jsonlog, 14+, when `compute_query_id` is on): the same id as
     /// `pg_stat_statements.queryid`.
     pub query_id: Option<i64>,
@@ -155,11 +157,11 @@ pub fn prefix_database_user(prefix: &str) -> (Option<String>, Option<String>) {
         prefix.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '(' | ')' | ';'))
     {
         if let Some((key, value)) = token.split_once('=') {
-            let value = known(value);
-            match key.to_ascii_lowercase().as_str() {
-                "db" | "database" | "dbname" => database = value,
-                "user" | "usr" | "u" | "username" | "role" => user = value,
-                _ => {}
+            let is = |names: &[&str]| names.iter().any(|n| key.eq_ignore_ascii_case(n));
+            if is(&["db", "database", "dbname"]) {
+                database = known(value);
+            } else if is(&["user", "usr", "u", "username", "role"]) {
+                user = known(value);
             }
         } else if at_form.is_none()
             && let Some((u, d)) = token.split_once('@')
@@ -183,18 +185,29 @@ fn known(value: &str) -> Option<String> {
     (!value.is_empty() && value != "[unknown]" && value != "unknown").then(|| value.to_owned())
 }
 
-/// One stderr message from its first line (already split) and its prefix.
+/// One stderr message from its first line (already split) and its prefix (the database and
+/// user are read from it by [`Entry::names`], for the executions only).
 pub fn stderr_entry(line: u64, prefix: &str, severity: &str, message: &str) -> Entry {
-    let (database, user) = prefix_database_user(prefix);
     Entry {
         line,
         timestamp: prefix_timestamp(prefix),
-        database,
-        user,
+        database: None,
+        user: None,
         severity: severity.to_owned(),
         message: message.to_owned(),
         detail: None,
+        prefix: Some(prefix.to_owned()),
         query_id: None,
+    }
+}
+
+impl Entry {
+    /// The database and the user, from the record or the prefix.
+    pub fn names(&mut self) -> (Option<String>, Option<String>) {
+        match self.prefix.take() {
+            Some(prefix) => prefix_database_user(&prefix),
+            None => (self.database.take(), self.user.take()),
+        }
     }
 }
 
@@ -252,6 +265,7 @@ pub fn csv_entry(line: u64, record: &str) -> Option<Entry> {
         severity,
         message: take(CSV_MESSAGE).map(Cow::into_owned).unwrap_or_default(),
         detail: take(CSV_DETAIL).map(Cow::into_owned),
+        prefix: None,
         query_id,
     })
 }
@@ -315,6 +329,7 @@ pub fn json_entry(line: u64, text: &str) -> Option<Entry> {
         severity,
         message: parsed.message.unwrap_or_default(),
         detail: parsed.detail,
+        prefix: None,
         query_id: parsed.query_id.filter(|&q| q != 0),
     })
 }

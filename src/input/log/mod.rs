@@ -231,9 +231,10 @@ impl Reader {
         if self.buf[..end].ends_with(b"\r") {
             end -= 1;
         }
-        Ok(Some(match String::from_utf8_lossy(&self.buf[..end]) {
-            std::borrow::Cow::Borrowed(s) => s.to_owned(),
-            std::borrow::Cow::Owned(s) => s,
+        let bytes = &self.buf[..end];
+        Ok(Some(match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
         }))
     }
 }
@@ -386,17 +387,19 @@ struct Execution {
     params: Option<Vec<Option<String>>>,
 }
 
-/// Raw statement texts normalized recently: the same text (a prepared statement's, a query
-/// repeated with the same constants) is tokenized once.
-const CACHE_LIMIT: usize = 50_000;
+/// Statement texts without constants (a prepared statement's `$1` …) normalized already: the
+/// same text is tokenized once. Texts with constants rarely repeat and are not kept.
+const CACHE_LIMIT: usize = 10_000;
 
 /// The statements found so far.
 #[derive(Debug)]
 struct Groups {
     file: String,
-    index: HashMap<(String, Option<String>, Option<String>), usize>,
+    /// Normalized text → the groups with that text (one per database and user).
+    index: HashMap<String, Vec<usize>>,
     groups: Vec<Group>,
     cache: HashMap<String, normalize::Normalized>,
+    normalizer: normalize::Normalizer,
     pending: Option<Execution>,
     /// Messages read (any severity), executions among them, messages and lines skipped.
     entries: u64,
@@ -413,6 +416,7 @@ impl Groups {
             index: HashMap::new(),
             groups: Vec::new(),
             cache: HashMap::new(),
+            normalizer: normalize::Normalizer::default(),
             pending: None,
             entries: 0,
             executions: 0,
@@ -478,30 +482,38 @@ impl Groups {
         let normalized = match self.cache.get(&execution.sql) {
             Some(n) => n.clone(),
             None => {
-                let n = normalize::normalize(&execution.sql);
-                if self.cache.len() >= CACHE_LIMIT {
-                    self.cache.clear();
+                let n = self.normalizer.normalize(&execution.sql);
+                if n.constants.is_empty() {
+                    if self.cache.len() >= CACHE_LIMIT {
+                        self.cache.clear();
+                    }
+                    self.cache.insert(execution.sql.clone(), n.clone());
                 }
-                self.cache.insert(execution.sql.clone(), n.clone());
                 n
             }
         };
         let Execution {
-            entry,
+            mut entry,
             ms,
             plan,
             params,
             ..
         } = execution;
-        let key = (normalized.text, entry.database, entry.user);
-        let at = match self.index.get(&key) {
-            Some(&at) => at,
+        let (database, user) = entry.names();
+        let groups = &self.groups;
+        let found = self.index.get(normalized.text.as_str()).and_then(|ats| {
+            ats.iter()
+                .copied()
+                .find(|&at| groups[at].database == database && groups[at].user == user)
+        });
+        let at = match found {
+            Some(at) => at,
             None => {
                 let at = self.groups.len();
                 self.groups.push(Group {
-                    query: key.0.clone(),
-                    database: key.1.clone(),
-                    user: key.2.clone(),
+                    query: normalized.text.clone(),
+                    database,
+                    user,
                     statements: Stats::default(),
                     plans: Stats::default(),
                     first_seen: format!("{}:{}", self.file, entry.line),
@@ -509,7 +521,10 @@ impl Groups {
                     sample_params: None,
                     logged_plan: None,
                 });
-                self.index.insert(key, at);
+                self.index
+                    .entry(normalized.text.clone())
+                    .or_default()
+                    .push(at);
                 at
             }
         };

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 /// A statement's normalized text and the constants taken out of it, in `$n` order.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,7 @@ pub struct Normalized {
 }
 
 /// One significant token, classified.
+#[derive(Debug)]
 enum Item {
     /// A constant, with its value (`None` for `NULL`).
     Constant(Option<String>),
@@ -34,10 +35,26 @@ enum Item {
 
 /// Normalizes `sql` (see the module documentation).
 pub fn normalize(sql: &str) -> Normalized {
-    let dialect = PostgreSqlDialect {};
-    let tokens = match Tokenizer::new(&dialect, sql).tokenize() {
-        Ok(tokens) => tokens,
-        Err(_) => {
+    Normalizer::default().normalize(sql)
+}
+
+/// [`normalize`] with its buffers kept from one statement to the next (a log has millions).
+#[derive(Debug, Default)]
+pub struct Normalizer {
+    tokens: Vec<TokenWithSpan>,
+    items: Vec<(bool, Item)>,
+}
+
+impl Normalizer {
+    /// Normalizes `sql` (see the module documentation).
+    pub fn normalize(&mut self, sql: &str) -> Normalized {
+        self.tokens.clear();
+        self.items.clear();
+        let dialect = PostgreSqlDialect {};
+        if Tokenizer::new(&dialect, sql)
+            .tokenize_with_location_into_buf(&mut self.tokens)
+            .is_err()
+        {
             return Normalized {
                 text: collapse_whitespace(sql),
                 constants: Vec::new(),
@@ -45,10 +62,20 @@ pub fn normalize(sql: &str) -> Normalized {
                 tokenized: false,
             };
         }
-    };
+        let normalized = normalize_tokens(sql, &mut self.tokens, &mut self.items);
+        self.items.clear();
+        normalized
+    }
+}
+
+fn normalize_tokens(
+    sql: &str,
+    tokens: &mut Vec<TokenWithSpan>,
+    items: &mut Vec<(bool, Item)>,
+) -> Normalized {
     let placeholders = tokens
         .iter()
-        .filter_map(|t| match t {
+        .filter_map(|t| match &t.token {
             Token::Placeholder(p) => p.strip_prefix('$')?.parse::<usize>().ok(),
             _ => None,
         })
@@ -56,9 +83,8 @@ pub fn normalize(sql: &str) -> Normalized {
         .unwrap_or(0);
 
     // Significant tokens with whether whitespace (or a comment) came before each.
-    let mut items: Vec<(bool, Item)> = Vec::with_capacity(tokens.len());
     let mut space = false;
-    let mut tokens = tokens.into_iter().peekable();
+    let mut tokens = tokens.drain(..).map(|t| t.token).peekable();
     while let Some(token) = tokens.next() {
         if matches!(token, Token::Whitespace(_) | Token::EOF) {
             space = true;
@@ -77,26 +103,19 @@ pub fn normalize(sql: &str) -> Normalized {
             Token::Word(ref w)
                 if w.quote_style.is_none()
                     && matches!(w.keyword, Keyword::TRUE | Keyword::FALSE | Keyword::NULL)
-                    && !after_is(&items) =>
+                    && !after_is(items) =>
             {
                 match w.keyword {
                     Keyword::NULL => Item::Constant(None),
                     _ => Item::Constant(Some(w.value.to_ascii_lowercase())),
                 }
             }
-            Token::Minus if unary_position(&items) => {
-                // A negative number is one constant, its minus included.
-                let mut ahead = tokens.clone();
-                let mut skipped = 0;
-                while matches!(ahead.peek(), Some(Token::Whitespace(_))) {
-                    ahead.next();
-                    skipped += 1;
-                }
-                if let Some(Token::Number(n, _)) = ahead.peek() {
+            Token::Minus if unary_position(items) => {
+                // A negative number is one constant, its minus included (whitespace between
+                // them is rare enough to keep them apart).
+                if let Some(Token::Number(n, _)) = tokens.peek() {
                     let value = format!("-{n}");
-                    for _ in 0..=skipped {
-                        tokens.next();
-                    }
+                    tokens.next();
                     Item::Constant(Some(value))
                 } else {
                     Item::Other(Token::Minus)
@@ -125,7 +144,7 @@ pub fn normalize(sql: &str) -> Normalized {
             }
             Item::Other(token) => {
                 let _ = write!(text, "{token}");
-                if let Some(end) = constant_list(&items, i) {
+                if let Some(end) = constant_list(items, i) {
                     // `IN (c1, c2, …)`: one `$n` for the whole list, its first value kept.
                     let (space, first) = match &items[i + 2] {
                         (space, Item::Constant(value)) => (*space, value.clone()),
