@@ -131,7 +131,8 @@ pub fn read_log_as(
         LogFormat::Json => read_json(&mut reader, &mut groups, progress)?,
     }
     groups.flush();
-    progress(reader.bytes, size);
+    // A log still being written may have grown since its size was taken.
+    progress(reader.bytes, size.max(reader.bytes));
     if groups.entries == 0 {
         return Err(LogError::NotALog {
             path: name,
@@ -159,7 +160,8 @@ fn sniff(sample: &[u8], whole: bool) -> Result<LogFormat, String> {
     if first.starts_with('{') && formats::json_entry(1, first).is_some() {
         return Ok(LogFormat::Json);
     }
-    if formats::parse_timestamp(first).is_some() && first.contains(",\"") || first.contains(",,") {
+    if formats::parse_timestamp(first).is_some() && (first.contains(",\"") || first.contains(",,"))
+    {
         // csvlog: the first record, possibly over several lines.
         let mut record = String::new();
         for line in &lines {
@@ -221,7 +223,7 @@ impl Reader {
         self.line += 1;
         self.bytes += n as u64;
         if self.bytes >= self.next_progress {
-            progress(self.bytes, self.size);
+            progress(self.bytes, self.size.max(self.bytes));
             self.next_progress = self.bytes + PROGRESS_EVERY;
         }
         let mut end = self.buf.len();
@@ -374,6 +376,8 @@ struct Group {
     first_seen: String,
     query_id: Option<i64>,
     sample_params: Option<Vec<Option<String>>>,
+    /// Whether `sample_params` has the values of every `$n` the server had.
+    sample_complete: bool,
     logged_plan: Option<String>,
 }
 
@@ -519,6 +523,7 @@ impl Groups {
                     first_seen: format!("{}:{}", self.file, entry.line),
                     query_id: None,
                     sample_params: None,
+                    sample_complete: false,
                     logged_plan: None,
                 });
                 self.index
@@ -541,13 +546,17 @@ impl Groups {
             }
             None => group.statements.add(ms),
         }
-        if group.sample_params.is_none() {
+        // The first execution's values; replaced once by the first that had its parameters
+        // logged when the first did not (a `DETAIL` missing or not read).
+        let complete = normalized.placeholders == 0 || params.is_some();
+        if group.sample_params.is_none() || (complete && !group.sample_complete) {
             // `$1` … as the server had them, then the constants taken out after them.
             let mut values = params.unwrap_or_default();
             values.resize(normalized.placeholders.max(values.len()), None);
             values.extend(normalized.constants);
             if !values.is_empty() {
                 group.sample_params = Some(values);
+                group.sample_complete = complete;
             }
         }
     }
