@@ -70,7 +70,7 @@ pub fn pg_major(major: u32) -> &'static EmbeddedPostgres {
 
 /// Where the binaries of `major` are: `PGDIAG_TEST_PG_BINDIRS`, else the cache scripts/fetch-postgres
 /// fills (as scripts/lib.sh computes it), else Debian's `/usr/lib/postgresql/MAJOR/bin`.
-fn server_dirs(major: u32) -> Result<(PathBuf, Option<PathBuf>), String> {
+pub fn server_dirs(major: u32) -> Result<(PathBuf, Option<PathBuf>), String> {
     let wanted = format!("{major}=");
     if let Ok(entries) = std::env::var(BINDIRS_ENV)
         && let Some(entry) = entries.split_whitespace().find(|e| e.starts_with(&wanted))

@@ -15,6 +15,7 @@ mod explain;
 mod gate;
 mod indexes;
 mod input;
+mod log;
 mod matview;
 mod properties;
 mod render;

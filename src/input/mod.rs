@@ -6,6 +6,7 @@
 //! No command reads SQL any other way, so `explain`, `suggest`, `baseline`, `check` and `bench`
 //! accept the same inputs and report unreadable ones with the same words.
 
+pub mod log;
 mod paths;
 mod text;
 pub mod workload;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::pg::{ParamValue, SplitError, SqlStatement, split_statements};
 
+pub use log::{LogError, LogFormat, read_log, read_log_as};
 pub use paths::expand;
 pub use text::{read_file, read_stdin};
 pub use workload::{OrderBy, Workload, WorkloadSource, WorkloadStatement};

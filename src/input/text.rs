@@ -24,15 +24,19 @@ pub fn read_stdin() -> Result<String, InputError> {
 
 /// `cannot read PATH: REASON`, the reason in words rather than an OS error number.
 pub(super) fn unreadable(path: &Path, e: &std::io::Error) -> InputError {
-    let reason = match e.kind() {
+    InputError::Unreadable {
+        path: path.display().to_string(),
+        reason: io_reason(e),
+    }
+}
+
+/// An I/O error in words rather than an OS error number.
+pub(super) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         std::io::ErrorKind::IsADirectory => "is a directory".to_owned(),
         _ => e.to_string(),
-    };
-    InputError::Unreadable {
-        path: path.display().to_string(),
-        reason,
     }
 }
 

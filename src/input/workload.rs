@@ -3,7 +3,7 @@
 //! `explain` read with `--from-pg-stat-statements` / `--from-log` instead of SQL files.
 //!
 //! Pure values and their ranking; the view is read by [`crate::pg::stat_statements::read`] and
-//! turned into a workload here ([`from_stat_statements`]); log files by the log reader.
+//! turned into a workload here ([`from_stat_statements`]); log files by [`crate::input::log`].
 
 use std::time::Duration;
 
@@ -31,6 +31,10 @@ pub enum WorkloadSource {
         /// Lines read, and lines that were statements with a duration.
         lines: u64,
         statement_lines: u64,
+        /// Messages and lines that were neither an execution with a duration nor its
+        /// parameters (parse/bind durations, `log_statement` lines, errors, connections, lines
+        /// not in the log's format).
+        skipped: u64,
     },
 }
 
