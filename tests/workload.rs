@@ -114,13 +114,27 @@ async fn suggest_and_explain_take_the_statements_pg_stat_statements_recorded() {
     assert_eq!(workload.source, "pg_stat_statements");
     assert!(workload.statements.len() <= 5);
     // Ranked by total time: the slow statement first.
-    assert!(report.statements[0].sql.contains("FROM events"), "{report:#?}");
+    assert!(
+        report.statements[0].sql.contains("FROM events"),
+        "{report:#?}"
+    );
     assert_advised(&report, "events.account_id");
 
     // Text: the workload block and the hourly saving.
-    let text = pgdiag(&["suggest", "--from-pg-stat-statements", "--top", "5", "--dsn", &url]);
+    let text = pgdiag(&[
+        "suggest",
+        "--from-pg-stat-statements",
+        "--top",
+        "5",
+        "--dsn",
+        &url,
+    ]);
     assert_eq!(text.code, 0, "{}", text.all_output());
-    assert!(text.stdout.contains("Workload: pg_stat_statements"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("Workload: pg_stat_statements"),
+        "{}",
+        text.stdout
+    );
     assert!(text.stdout.contains("calls/h"), "{}", text.stdout);
     assert!(text.stdout.contains("per hour"), "{}", text.stdout);
 
@@ -152,7 +166,14 @@ async fn suggest_and_explain_take_the_statements_pg_stat_statements_recorded() {
     );
 
     // Files and a workload do not mix.
-    let both = pgdiag(&["suggest", "-c", "SELECT 1", "--from-pg-stat-statements", "--dsn", &url]);
+    let both = pgdiag(&[
+        "suggest",
+        "-c",
+        "SELECT 1",
+        "--from-pg-stat-statements",
+        "--dsn",
+        &url,
+    ]);
     assert_eq!(both.code, 2, "{}", both.all_output());
 }
 
@@ -167,8 +188,14 @@ async fn suggest_reads_the_same_advice_from_a_server_log() {
     let client = pg.connect("shop").await.unwrap();
     let setup = SETUP
         .replace("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;", "")
-        .replace("SET pg_stat_statements.track = 'none';", "SET log_min_duration_statement = -1;")
-        .replace("RESET pg_stat_statements.track;", "RESET log_min_duration_statement;");
+        .replace(
+            "SET pg_stat_statements.track = 'none';",
+            "SET log_min_duration_statement = -1;",
+        )
+        .replace(
+            "RESET pg_stat_statements.track;",
+            "RESET log_min_duration_statement;",
+        );
     client.batch_execute(&setup).await.unwrap();
     run_workload(&client).await;
 
@@ -181,9 +208,19 @@ async fn suggest_reads_the_same_advice_from_a_server_log() {
     assert_advised(&report, "the value the log shows");
 
     // A file that is not there: a clear error, exit 2.
-    let missing = pgdiag(&["suggest", "--from-log", "/nonexistent/postgresql.log", "--dsn", &url]);
+    let missing = pgdiag(&[
+        "suggest",
+        "--from-log",
+        "/nonexistent/postgresql.log",
+        "--dsn",
+        &url,
+    ]);
     missing.assert_no_panic();
     assert_eq!(missing.code, 2, "{}", missing.all_output());
-    assert!(missing.stderr.contains("/nonexistent/postgresql.log"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("/nonexistent/postgresql.log"),
+        "{}",
+        missing.stderr
+    );
     pg.stop().await.unwrap();
 }

@@ -78,18 +78,18 @@ pub async fn run(
     let mut workload_section = None;
     if args.workload.given() {
         let workload = super::read_workload(&args.workload, &settings, &runner).await?;
-        let taken = suggest::workload::inputs(
-            runner.client(),
-            &workload,
-            args.workload.top as usize,
-            true,
-        )
-        .await?;
+        let taken =
+            suggest::workload::inputs(runner.client(), &workload, args.workload.top as usize, true)
+                .await?;
         if taken.inputs.is_empty() {
             bail!(
                 "the workload holds no statement to advise on ({} statement{}, {} left out: utility statements, hidden texts)",
                 workload.statements.len(),
-                if workload.statements.len() == 1 { "" } else { "s" },
+                if workload.statements.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
                 taken.section.skipped.len()
             );
         }

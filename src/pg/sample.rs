@@ -7,7 +7,12 @@
 //! - `col > $n` (or `>=`, `$n < col`): the histogram bound at 90%, so about a tenth of the rows
 //!   qualify (the "recent rows" a lower bound usually asks for); `col < $n`: the bound at 10%;
 //!   `col BETWEEN $n AND $m`: the bounds at 45% and 55%;
-//! - `LIMIT $n`: [`LIMIT_VALUE`]; `OFFSET $n`: 0.
+//! - `LIMIT $n`: [`LIMIT_VALUE`]; `OFFSET $n`: 0;
+//! - any other `$n`: a neutral value of the type the server infers for it ([`neutral_value`]:
+//!   1 for a number, today for a date), so that a constant in arithmetic or a select list runs.
+//!
+//! The statement's text is first made executable ([`executable`]): a normalized typed literal
+//! (`date $3`) is not valid SQL with a parameter.
 //!
 //! A `$n` found in none of these places (a select list, a function argument) leaves the statement
 //! to its generic plan, with the reason. Finding the comparisons is pure ([`comparisons`]); the
@@ -57,6 +62,85 @@ pub struct Comparison {
     /// `LIMIT` and `OFFSET`.
     pub column: String,
     pub usage: Use,
+}
+
+/// Type names a normalized constant keeps in front of its `$n` (`date '1998-12-01'` becomes
+/// `date $3` in `pg_stat_statements`), which PostgreSQL does not accept with a parameter.
+const TYPED_LITERALS: [&str; 6] = [
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "timetz",
+];
+
+/// Interval units a normalized `interval '3' month` keeps after its `$n`.
+const INTERVAL_UNITS: [&str; 12] = [
+    "year", "years", "month", "months", "day", "days", "hour", "hours", "minute", "minutes",
+    "second", "seconds",
+];
+
+/// `sql` as PostgreSQL can run it with parameters: a normalized typed literal `date $3` becomes
+/// `$3::date`, `interval $4 month` becomes `($4 || ' month')::interval`. Anything else is kept
+/// as written (and so is `sql` when it cannot be read).
+pub fn executable(sql: &str) -> String {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return sql.to_owned();
+    };
+    let next_solid =
+        |from: usize| (from..tokens.len()).find(|&j| !matches!(tokens[j], Token::Whitespace(_)));
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut changed = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        if let Token::Word(word) = &tokens[i]
+            && word.quote_style.is_none()
+            && TYPED_LITERALS.contains(&word.value.to_lowercase().as_str())
+            && let Some(p) = next_solid(i + 1)
+            && let Token::Placeholder(param) = &tokens[p]
+        {
+            let type_name = word.value.to_lowercase();
+            if type_name == "interval"
+                && let Some(u) = next_solid(p + 1)
+                && let Token::Word(unit) = &tokens[u]
+                && unit.quote_style.is_none()
+                && INTERVAL_UNITS.contains(&unit.value.to_lowercase().as_str())
+            {
+                out.push_str(&format!(
+                    "({param} || ' {}')::interval",
+                    unit.value.to_lowercase()
+                ));
+                i = u + 1;
+            } else {
+                out.push_str(&format!("{param}::{type_name}"));
+                i = p + 1;
+            }
+            changed = true;
+            continue;
+        }
+        out.push_str(&tokens[i].to_string());
+        i += 1;
+    }
+    if changed { out } else { sql.to_owned() }
+}
+
+/// A value of the type the server gave a `$n` compared with no column (a constant in the select
+/// list, in arithmetic: `price * ($1 - discount)`): 1 for numbers (a constant's most usual value)
+/// and text (mostly glued to a unit: `$4 || ' month'`), today for dates and times, `true`, one
+/// day; `None` for any other type.
+pub fn neutral_value(type_name: &str) -> Option<&'static str> {
+    Some(match type_name {
+        "int2" | "int4" | "int8" | "numeric" | "float4" | "float8" | "money" => "1",
+        "date" => "today",
+        "timestamp" | "timestamptz" => "now",
+        "time" | "timetz" => "12:00",
+        "interval" => "1 day",
+        "bool" => "true",
+        // Text compared with nothing is mostly glued to a unit or a pattern (`$4 || ' month'`).
+        "text" | "varchar" | "bpchar" => "1",
+        _ => return None,
+    })
 }
 
 /// The number of distinct `$n` of `sql` (the largest `n`), 0 when it has none or cannot be read.
@@ -333,6 +417,9 @@ pub async fn sample(
     let mut values = Vec::with_capacity(count);
     let mut how = Vec::with_capacity(count);
     let mut cache: BTreeMap<(String, String), Option<ColumnSample>> = BTreeMap::new();
+    // The types the server infers for the parameters, for those compared with no column; read
+    // once, when needed (a statement it cannot prepare leaves them unknown).
+    let mut types: Option<Vec<String>> = None;
     'params: for n in 1..=count {
         let uses: Vec<&Comparison> = found.iter().filter(|c| c.param == n).collect();
         for c in &uses {
@@ -361,6 +448,25 @@ pub async fn sample(
                     continue 'params;
                 }
             }
+        }
+        if types.is_none() {
+            types = Some(match client.prepare(sql).await {
+                Ok(statement) => statement
+                    .params()
+                    .iter()
+                    .map(|t| t.name().to_owned())
+                    .collect(),
+                Err(_) => Vec::new(),
+            });
+        }
+        if let Some(type_name) = types.as_ref().and_then(|t| t.get(n - 1))
+            && let Some(value) = neutral_value(type_name)
+        {
+            values.push(ParamValue::Text(value.into()));
+            how.push(format!(
+                "${n}: {value} (a {type_name} compared with no column)"
+            ));
+            continue 'params;
         }
         return Ok(Err(if uses.is_empty() {
             format!("${n} is compared with no column (nothing to take a value from)")
@@ -417,6 +523,25 @@ mod tests {
         // A parameter in the select list is compared with nothing; unparsable SQL finds nothing.
         assert!(comparisons("SELECT $1 FROM a").is_empty());
         assert!(comparisons("SELEC x FRM").is_empty());
+    }
+
+    #[test]
+    fn normalized_typed_literals_become_casts() {
+        assert_eq!(
+            executable("SELECT 1 FROM o WHERE d >= date $1 AND d < DATE $2 + interval $3 month"),
+            "SELECT 1 FROM o WHERE d >= $1::date AND d < $2::date + ($3 || ' month')::interval"
+        );
+        assert_eq!(
+            executable("SELECT now() - interval $1"),
+            "SELECT now() - $1::interval"
+        );
+        // A column named date, a quoted "date" and text without parameters are left alone.
+        let kept = r#"SELECT date, "date" FROM t WHERE date = $1"#;
+        assert_eq!(executable(kept), kept);
+        assert_eq!(executable("SELEC 'unterminated"), "SELEC 'unterminated");
+        assert_eq!(neutral_value("numeric"), Some("1"));
+        assert_eq!(neutral_value("date"), Some("today"));
+        assert_eq!(neutral_value("jsonb"), None);
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn explainable(
             "its text is hidden from this role (grant it pg_read_all_stats to read every user's statements)",
         );
     }
-    let Ok(mut parts) = split_statements(&statement.query) else {
+    let Ok(mut parts) = split_statements(&pg::sample::executable(&statement.query)) else {
         return skip("its text cannot be read as SQL");
     };
     if parts.len() != 1 {
