@@ -19,6 +19,8 @@ const SETUP: &str = "
     INSERT INTO events SELECT g, g % 2000, g % 7, repeat('x', 60)
       FROM generate_series(1, 200000) g;
     ALTER TABLE events SET (parallel_workers = 0);
+    CREATE INDEX events_kind_idx ON events (kind);
+    CREATE INDEX events_kind_copy_idx ON events (kind);
     CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
     INSERT INTO accounts SELECT g, 0 FROM generate_series(1, 2000) g;
     ANALYZE;
@@ -120,6 +122,22 @@ async fn suggest_and_explain_take_the_statements_pg_stat_statements_recorded() {
     );
     assert_advised(&report, "events.account_id");
 
+    // What to drop as well as what to create: the copy of an index is named, never dropped.
+    let drops = report.drops.as_ref().expect("the indexes that can go");
+    assert!(
+        drops
+            .findings
+            .iter()
+            .any(|f| f.kind.as_str() == "duplicate" && f.index.starts_with("events_kind")),
+        "{drops:#?}"
+    );
+    assert!(
+        drops.findings.iter().all(|f| f.table != "accounts"
+            || f.kind.as_str() != "unused"
+            || !f.index.ends_with("_pkey")),
+        "a primary key is never proposed: {drops:#?}"
+    );
+
     // Text: the workload block and the hourly saving.
     let text = pgdiag(&[
         "suggest",
@@ -137,6 +155,11 @@ async fn suggest_and_explain_take_the_statements_pg_stat_statements_recorded() {
     );
     assert!(text.stdout.contains("calls/h"), "{}", text.stdout);
     assert!(text.stdout.contains("per hour"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("Indexes that can go"),
+        "{}",
+        text.stdout
+    );
 
     // explain: the same statements, each named with how often it runs.
     let run = pgdiag(&[

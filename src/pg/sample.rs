@@ -160,6 +160,26 @@ pub fn param_count(sql: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Whether `sql` reads no table but the system's: no relation at all (`SELECT
+/// current_setting($1)`), or only `pg_catalog`, `information_schema` and `pg_*` relations
+/// (monitoring queries, tools' own). `false` when it cannot be parsed.
+pub fn reads_no_user_table(sql: &str) -> bool {
+    let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return false;
+    };
+    let mut finder = Finder::default();
+    for statement in &statements {
+        let _ = statement.visit(&mut finder);
+    }
+    finder.tables.iter().all(|t| {
+        let t = t.to_lowercase();
+        let last = t.rsplit('.').next().unwrap_or(&t).trim_matches('"');
+        t.starts_with("pg_catalog.")
+            || t.starts_with("information_schema.")
+            || last.starts_with("pg_")
+    })
+}
+
 /// Every `$n` of `sql` compared with a column (or in LIMIT / OFFSET); empty when the statement
 /// cannot be parsed.
 pub fn comparisons(sql: &str) -> Vec<Comparison> {
@@ -523,6 +543,24 @@ mod tests {
         // A parameter in the select list is compared with nothing; unparsable SQL finds nothing.
         assert!(comparisons("SELECT $1 FROM a").is_empty());
         assert!(comparisons("SELEC x FRM").is_empty());
+    }
+
+    #[test]
+    fn statements_that_read_only_the_system_are_told_apart() {
+        assert!(reads_no_user_table(
+            "SELECT current_setting($1), current_setting($2)::int"
+        ));
+        assert!(reads_no_user_table(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        ));
+        assert!(reads_no_user_table(
+            "SELECT * FROM information_schema.tables WHERE table_name = $1"
+        ));
+        assert!(!reads_no_user_table("SELECT * FROM orders WHERE id = $1"));
+        assert!(!reads_no_user_table(
+            "SELECT * FROM orders o JOIN pg_class c ON c.relname = o.name"
+        ));
+        assert!(!reads_no_user_table("SELEC nonsense"));
     }
 
     #[test]

@@ -339,6 +339,28 @@ pub fn render_text(
         }
     }
 
+    if let Some(drops) = report.drops.as_ref().filter(|d| !d.findings.is_empty()) {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Indexes that can go ({} in all, statistics {}; `pgdiag indexes --drop` drops them, --apply never does)",
+            fmt_bytes(drops.reclaimable_bytes),
+            drops.statistics.description
+        )?;
+        for f in &drops.findings {
+            writeln!(
+                w,
+                "  {} {}.{} ({}): {}",
+                f.kind.as_str(),
+                f.schema,
+                f.index,
+                fmt_bytes(f.size_bytes),
+                f.reason
+            )?;
+            writeln!(w, "    {}", f.drop_sql)?;
+        }
+    }
+
     if let Some(saves) = report.workload.as_ref().and_then(|wl| wl.saves_per_hour_ms) {
         writeln!(w)?;
         let share = report
@@ -714,6 +736,7 @@ mod tests {
             notes: Vec::new(),
             apply: None,
             workload: None,
+            drops: None,
         }
     }
 

@@ -401,6 +401,7 @@ pub async fn suggest(
         notes,
         apply: None,
         workload: None,
+        drops: None,
     })
 }
 

@@ -30,6 +30,10 @@ pub struct SuggestReport {
     /// how often each runs, and the database time the kept suggestions save per hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadSection>,
+    /// Workload mode: the indexes that can go (unused, duplicate, redundant, INVALID), as
+    /// `pgdiag indexes` finds them. `--apply` never drops them; `pgdiag indexes --drop` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drops: Option<crate::advise::hygiene::HygieneAdvice>,
 }
 
 /// What a workload gave `suggest` (or `explain`), and what the kept suggestions save over it.

@@ -131,10 +131,14 @@ fn explainable(
         return skip("it holds several statements");
     }
     let sql = parts.remove(0);
-    match &sql.kind {
-        StatementKind::Explainable { .. } => Some(sql),
-        _ => skip("not a statement EXPLAIN takes (utility, DDL or transaction control)"),
+    if !matches!(&sql.kind, StatementKind::Explainable { .. }) {
+        return skip("not a statement EXPLAIN takes (utility, DDL or transaction control)");
     }
+    // Monitoring and tools' own queries (pgdiag's too): no table of the user's to index.
+    if pg::sample::reads_no_user_table(&sql.text) {
+        return skip("it reads no table of yours (only system catalogs or functions)");
+    }
+    Some(sql)
 }
 
 /// `$n` values for `statement`: the log's own, else sampled from `pg_stats` when allowed, else
