@@ -104,6 +104,12 @@ fn assert_advised(report: &SuggestReport, params_from: &str) {
         entry.saves_per_hour_ms.is_some_and(|s| s > 0.0),
         "{entry:?}"
     );
+    let alone = workload
+        .suggestions
+        .iter()
+        .find(|s| s.id == kept.id)
+        .expect("what the index saves per hour on its own");
+    assert!(alone.saves_per_hour_ms > 0.0, "{alone:?}");
 }
 
 #[tokio::test]

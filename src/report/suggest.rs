@@ -374,6 +374,14 @@ pub fn render_text(
             "Over the workload: the kept suggestions save ≈ {} ms of database time per hour{share}",
             fmt_ms(saves)
         )?;
+        for saving in report.workload.iter().flat_map(|wl| &wl.suggestions) {
+            writeln!(
+                w,
+                "  {} alone: ≈ {} ms per hour",
+                saving.id,
+                fmt_ms(saving.saves_per_hour_ms)
+            )?;
+        }
     }
 
     if !report.combined.is_empty() {

@@ -12,7 +12,9 @@
 use tokio_postgres::Client;
 
 use super::pipeline::StatementInput;
-use super::report::{Basis, SuggestReport, Verdict, WorkloadEntry, WorkloadSection, WorkloadSkip};
+use super::report::{
+    Basis, SuggestReport, Verdict, WorkloadEntry, WorkloadSaving, WorkloadSection, WorkloadSkip,
+};
 use crate::input::{OrderBy, Workload, WorkloadSource, WorkloadStatement};
 use crate::pg::{self, ParamValue, StatementKind, split_statements};
 
@@ -189,7 +191,7 @@ fn one_line(text: &str) -> String {
 /// place): each statement's calls per hour × its mean time × the share they take off it (measured
 /// times when both sides have them, else planned costs); a statement made slower counts against.
 pub fn conclude(report: &mut SuggestReport) {
-    let Some(section) = report.workload.as_mut() else {
+    let Some(mut section) = report.workload.take() else {
         return;
     };
     let mut total = None::<f64>;
@@ -223,11 +225,46 @@ pub fn conclude(report: &mut SuggestReport) {
         *total.get_or_insert(0.0) += saves;
     }
     section.saves_per_hour_ms = total;
+    // Each kept suggestion on its own proof.
+    section.suggestions = report
+        .kept()
+        .filter_map(|suggestion| {
+            let verification = suggestion.verification.as_ref()?;
+            let mut saves = None::<f64>;
+            for p in &verification.per_statement {
+                let Some(entry) = section
+                    .statements
+                    .iter()
+                    .find(|e| e.statement == p.statement)
+                else {
+                    continue;
+                };
+                let ratio = match (
+                    p.before.time_ms,
+                    p.after.time_ms,
+                    p.before.cost,
+                    p.after.cost,
+                ) {
+                    (Some(b), Some(a), ..) if b > 0.0 => a / b,
+                    (_, _, Some(b), Some(a)) if b > 0.0 => a / b,
+                    _ => continue,
+                };
+                if let Some(per_hour) = entry.calls_per_hour {
+                    *saves.get_or_insert(0.0) += per_hour * entry.mean_ms * (1.0 - ratio).max(0.0);
+                }
+            }
+            Some(WorkloadSaving {
+                id: suggestion.id.clone(),
+                saves_per_hour_ms: saves?,
+            })
+        })
+        .collect();
     section.saves_share_pct = total.and_then(|t| {
         let hours = section.window_s? / 3600.0;
         let per_hour = section.database_time_ms / hours;
         (per_hour > 0.0).then(|| t / per_hour * 100.0)
     });
+    report.workload = Some(section);
 }
 
 #[cfg(test)]
