@@ -57,10 +57,35 @@ pub async fn inputs(
         database_time_ms,
         ..WorkloadSection::default()
     };
+    let ranked = workload.ranked(OrderBy::TotalTime, None, 0);
+    // The same statement once its typed literals are cast (`date $3` as the application sent it,
+    // `$3::date` as a tool ran it, pgdiag's own runs included) is one statement: the
+    // application's text is kept, whatever ranks first.
+    let mut preferred: std::collections::BTreeMap<String, usize> = Default::default();
+    for (position, statement) in ranked.iter().enumerate() {
+        let text = pg::sample::executable(&statement.query);
+        let original = text != statement.query;
+        match preferred.get(&text) {
+            Some(&kept)
+                if !(original
+                    && pg::sample::executable(&ranked[kept].query) == ranked[kept].query) => {}
+            _ => {
+                preferred.insert(text, position);
+            }
+        }
+    }
     let mut inputs = Vec::new();
-    for statement in workload.ranked(OrderBy::TotalTime, None, 0) {
+    for (position, statement) in ranked.iter().enumerate() {
         if inputs.len() >= top {
             break;
+        }
+        let text = pg::sample::executable(&statement.query);
+        if preferred.get(&text) != Some(&position) {
+            section.skipped.push(WorkloadSkip {
+                query: one_line(&statement.query),
+                reason: "the same statement as another once its literals are cast (a tool's runs of it, pgdiag's own included)".into(),
+            });
+            continue;
         }
         let Some(sql) = explainable(statement, &mut section.skipped) else {
             continue;
@@ -133,8 +158,12 @@ fn explainable(
         return skip("it holds several statements");
     }
     let sql = parts.remove(0);
-    if !matches!(&sql.kind, StatementKind::Explainable { .. }) {
-        return skip("not a statement EXPLAIN takes (utility, DDL or transaction control)");
+    match &sql.kind {
+        StatementKind::Explainable {
+            had_explain: true, ..
+        } => return skip("an EXPLAIN (a tool's, pgdiag's own included)"),
+        StatementKind::Explainable { .. } => {}
+        _ => return skip("not a statement EXPLAIN takes (utility, DDL or transaction control)"),
     }
     // Monitoring and tools' own queries (pgdiag's too): no table of the user's to index.
     if pg::sample::reads_no_user_table(&sql.text) {
