@@ -109,6 +109,46 @@ Examples:
     ///
     /// Example: pgdiag top --dsn postgresql://app@db/shop --order-by mean-time --min-calls 100 --limit 10
     Top(TopArgs),
+
+    /// List the diagnosis rules, or print one rule's page (what it finds, why, what to do).
+    ///
+    /// The pages are built into the binary: `pgdiag rules seq-scan` works wherever pgdiag runs.
+    ///
+    /// Example: pgdiag rules misestimate
+    Rules(RulesArgs),
+
+    /// Print a shell completion script to standard output.
+    ///
+    /// Examples: pgdiag completions bash > /etc/bash_completion.d/pgdiag;
+    /// pgdiag completions zsh > "${fpath[1]}/_pgdiag"; pgdiag completions fish >
+    /// ~/.config/fish/completions/pgdiag.fish
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) to standard output, or write one page per command to a directory.
+    ///
+    /// Examples: pgdiag man | man -l -; pgdiag man --dir /usr/local/share/man/man1
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// A rule id (e.g. seq-scan); without one, every rule is listed.
+    #[arg(value_name = "RULE")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write pgdiag.1 and one pgdiag-<command>.1 per command into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -130,6 +130,9 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             };
             commands::top::run(args, &mut out, width).await
         }
+        Command::Rules(args) => commands::rules::run(args, &mut out),
+        Command::Completions(args) => commands::completions::completions(args, &mut out),
+        Command::Man(args) => commands::completions::man(args, &mut out),
     };
     out.flush()?;
     outcome

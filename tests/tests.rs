@@ -10,6 +10,7 @@ mod connect_properties;
 mod ddl_runs;
 mod demo;
 mod diagnose;
+mod discover;
 mod embedded;
 mod explain;
 mod gate;

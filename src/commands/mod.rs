@@ -4,9 +4,11 @@
 pub mod baseline;
 pub mod bench;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod explain;
 pub mod indexes;
+pub mod rules;
 pub mod suggest;
 pub mod top;
 

@@ -31,6 +31,16 @@ macro_rules! rule_ids {
                 }
             }
 
+            /// The rule's page (`docs/rules/<id>.md`), built into the binary: what `pgdiag rules
+            /// <id>` prints wherever it runs.
+            pub fn page(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => include_str!(concat!(
+                        env!("CARGO_MANIFEST_DIR"), "/docs/rules/", $id, ".md"
+                    )),)*
+                }
+            }
+
             /// The rule that implements this id.
             pub(crate) fn rule(self) -> Box<dyn $crate::diagnose::Rule> {
                 match self {
@@ -41,6 +51,15 @@ macro_rules! rule_ids {
     };
 }
 pub(super) use rule_ids;
+
+impl RuleId {
+    /// What the rule finds, in one line: its page's title after the id (`sequential scan of a
+    /// large table that throws most rows away`).
+    pub fn summary(self) -> &'static str {
+        let title = self.page().lines().next().unwrap_or_default();
+        title.split_once(" — ").map_or(title, |(_, s)| s.trim())
+    }
+}
 
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
