@@ -120,7 +120,7 @@ Examples:
     /// Print a shell completion script to standard output.
     ///
     /// Examples: pgdiag completions bash > /etc/bash_completion.d/pgdiag;
-    /// pgdiag completions zsh > "${fpath[1]}/_pgdiag"; pgdiag completions fish >
+    /// pgdiag completions zsh > ~/.zfunc/_pgdiag; pgdiag completions fish >
     /// ~/.config/fish/completions/pgdiag.fish
     Completions(CompletionsArgs),
 
@@ -146,7 +146,7 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ManArgs {
-    /// Write pgdiag.1 and one pgdiag-<command>.1 per command into this directory instead.
+    /// Write pgdiag.1 and one pgdiag-COMMAND.1 per command into this directory instead.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
