@@ -17,6 +17,12 @@ Exit codes: 0 ok, 1 a gate failed, 2 usage or runtime error.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// When to colour the text output: auto (on a terminal, unless NO_COLOR is set, TERM=dumb or
+    /// CLICOLOR=0; CLICOLOR_FORCE=1 colours pipes too), always or never. Progress bars are shown
+    /// only on a terminal whose TERM is not dumb.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,9 +167,11 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and NO_COLOR is unset.
+    /// Colour on a terminal, as NO_COLOR, CLICOLOR, CLICOLOR_FORCE and TERM say.
     Auto,
+    /// Always colour, even into a pipe or a file.
     Always,
+    /// Never colour.
     Never,
 }
 
@@ -264,9 +272,6 @@ pub struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// When to use colour (NO_COLOR is respected in auto mode).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
     /// Also show what the diagnosis rules checked and why it is not a finding.
     #[arg(short, long)]
     pub verbose: bool,
@@ -399,10 +404,6 @@ pub struct CheckArgs {
     /// Output format [default: github when GITHUB_ACTIONS=true, else text].
     #[arg(long, value_enum)]
     pub format: Option<CheckFormat>,
-
-    /// When to use colour (NO_COLOR is respected in auto mode).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
 
     /// Also list unchanged queries.
     #[arg(short, long)]

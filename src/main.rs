@@ -96,12 +96,12 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
     let mut err = io::stderr();
     let outcome = match &cli.command {
         Command::Explain(args) => {
-            let style = text_style(args.output.color, args.output.verbose);
+            let style = text_style(cli.color, args.output.verbose);
             commands::explain::run(args, &mut out, &mut err, style).await
         }
         Command::Baseline(args) => commands::baseline::run(args, &mut out).await,
         Command::Check(args) => {
-            let style = text_style(args.color, args.verbose);
+            let style = text_style(cli.color, args.verbose);
             commands::check::run(args, &mut out, &mut err, style).await
         }
         Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
@@ -143,7 +143,7 @@ fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
     let color = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ColorChoice::Auto => colour_auto(),
     };
     let width = if terminal { terminal_width() } else { None };
     TextStyle {
@@ -151,6 +151,12 @@ fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
         width,
         verbose,
     }
+}
+
+/// `--color auto`: anstream's reading of the terminal and of NO_COLOR, CLICOLOR, CLICOLOR_FORCE
+/// and TERM (dumb).
+fn colour_auto() -> bool {
+    anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 
 fn terminal_width() -> Option<u16> {

@@ -2,6 +2,7 @@
 //! handling, parameters, timeouts, cancellation, and a clear exit-2 error for each kind of bad
 //! input.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pgdiag::report::{ErrorKind, ExplainReport, SourceKind};
@@ -794,6 +795,89 @@ fn color_follows_no_color_and_the_flag() {
     cmd.args(["explain", "--plan", plan.to_str().unwrap()]);
     let run = run_with(cmd, None);
     assert!(!run.stdout.contains("\x1b["));
+
+    // CLICOLOR_FORCE colours a pipe; NO_COLOR still wins over it; --color never over both.
+    let forced = |extra: &[(&str, &str)], flags: &[&str]| {
+        let mut cmd = pgdiag_command();
+        cmd.env("CLICOLOR_FORCE", "1");
+        for (key, value) in extra {
+            cmd.env(key, value);
+        }
+        cmd.args(["explain", "--plan", plan.to_str().unwrap()]);
+        cmd.args(flags);
+        run_with(cmd, None)
+    };
+    let run = forced(&[], &[]);
+    assert!(
+        run.stdout.contains("\x1b["),
+        "CLICOLOR_FORCE: {}",
+        run.stdout
+    );
+    let run = forced(&[("NO_COLOR", "1")], &[]);
+    assert!(!run.stdout.contains("\x1b["), "NO_COLOR: {}", run.stdout);
+    let run = forced(&[], &["--color", "never"]);
+    assert!(
+        !run.stdout.contains("\x1b["),
+        "--color never: {}",
+        run.stdout
+    );
+}
+
+/// `--color` is one flag every command takes, before or after the command's name.
+#[test]
+fn every_command_takes_color() {
+    let plan = fixture("fixtures/plans/seq_scan_filter.json");
+    let plan = plan.to_str().unwrap();
+    let run = pgdiag(&["--color", "never", "explain", "--plan", plan]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    for args in [
+        &["suggest", "--color", "never", "--help"][..],
+        &["bench", "--color", "always", "--help"],
+        &["demo", "--color", "auto", "--help"],
+        &["check", "--color", "never", "--help"],
+        &["baseline", "--color", "never", "--help"],
+        &["top", "--color", "never", "--help"],
+        &["indexes", "--color", "never", "--help"],
+        &["rules", "--color", "never"],
+    ] {
+        let run = pgdiag(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.all_output());
+    }
+    let run = pgdiag(&["rules", "--color", "sometimes"]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+}
+
+/// On a real terminal (a pty from `script`), auto colours, unless TERM is dumb: then neither
+/// colour nor any other escape sequence (no progress spinner) is written.
+#[test]
+fn a_dumb_terminal_gets_no_escape_sequences() {
+    let plan = fixture("fixtures/plans/seq_scan_filter.json");
+    let on_a_pty = |term: &str| {
+        let mut cmd = Command::new("script");
+        let line = format!(
+            "{} explain --plan {}",
+            env!("CARGO_BIN_EXE_pgdiag"),
+            plan.to_str().unwrap()
+        );
+        cmd.args(["-qec", &line, "/dev/null"]);
+        cmd.env_remove("NO_COLOR");
+        cmd.env_remove("CLICOLOR");
+        cmd.env_remove("CLICOLOR_FORCE");
+        cmd.env("TERM", term);
+        cmd.env("COLUMNS", "120");
+        run_with(cmd, None)
+    };
+    let run = on_a_pty("xterm-256color");
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout.contains("\x1b["),
+        "a colour terminal: {}",
+        run.stdout
+    );
+    let run = on_a_pty("dumb");
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.contains("Seq Scan"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'), "TERM=dumb: {:?}", run.stdout);
 }
 
 /// The project's own query files carry `-- pgdiag: params` comments; explain honours them, as

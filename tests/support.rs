@@ -167,12 +167,17 @@ impl Run {
     }
 }
 
-/// A `pgdiag` command with a clean environment: no PG*, DATABASE_URL or NO_COLOR from outside.
+/// A `pgdiag` command with a clean environment: no PG*, DATABASE_URL, NO_COLOR, CLICOLOR or
+/// CLICOLOR_FORCE from outside.
 pub fn pgdiag_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgdiag"));
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
-        if key_str.starts_with("PG") || key_str == "DATABASE_URL" || key_str == "NO_COLOR" {
+        if key_str.starts_with("PG")
+            || key_str.starts_with("CLICOLOR")
+            || key_str == "DATABASE_URL"
+            || key_str == "NO_COLOR"
+        {
             cmd.env_remove(&key);
         }
     }

@@ -1,7 +1,7 @@
 //! `pgdiag bench`: resolve the arguments (PostgreSQL from --dsn / DATABASE_URL / PG*, Redis from
 //! --redis-url / REDIS_URL / a throwaway server), run the benchmark and render the report.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Context;
 
@@ -71,7 +71,7 @@ pub async fn run(
         },
         _ => Invalidation::None,
     };
-    config.progress = std::io::stderr().is_terminal();
+    config.progress = super::progress_visible();
 
     let (raise, stop) = Stop::new();
     // Whatever signal `interrupted` resolves on, the run stops the same way: the requests in

@@ -6,7 +6,7 @@
 //! servers are removed on the way out; their reapers cover a harder death.
 
 use std::future::Future;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -58,7 +58,7 @@ async fn run_until_stopped(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let text = args.format == OutputFormat::Text;
-    let bars = text && std::io::stderr().is_terminal();
+    let bars = text && super::progress_visible();
     let mut config = DemoConfig::for_scale(args.scale);
     if let Some(duration) = args.bench_duration {
         config.bench_duration = duration;

@@ -303,7 +303,7 @@ fn gate(report: &ExplainReport, fail_on: Option<FailOn>) -> Outcome {
 /// A spinner on stderr while a statement runs (hidden when stderr is not a terminal, so pipes,
 /// files and CI logs stay clean).
 fn progress_spinner(index: usize, total: usize, line: usize, analyze: bool) -> ProgressBar {
-    let spinner = ProgressBar::new_spinner();
+    let spinner = super::shown_on_terminal(ProgressBar::new_spinner());
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
         spinner.set_style(style);
     }

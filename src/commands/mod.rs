@@ -22,7 +22,7 @@ pub(crate) async fn read_workload(
 ) -> anyhow::Result<crate::input::Workload> {
     use anyhow::Context;
     if let Some(path) = &args.from_log {
-        let bar = indicatif::ProgressBar::new(0);
+        let bar = shown_on_terminal(indicatif::ProgressBar::new(0));
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "reading {msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
         ) {
@@ -187,7 +187,7 @@ fn record_progress(
     options: &crate::gate::RecordOptions,
 ) -> indicatif::ProgressBar {
     let total: usize = files.iter().map(|f| f.statements.len()).sum();
-    let progress = indicatif::ProgressBar::new(total as u64);
+    let progress = shown_on_terminal(indicatif::ProgressBar::new(total as u64));
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{spinner} {msg} [{bar:30}] {pos}/{len} queries ({elapsed}, eta {eta})",
     ) {
@@ -199,6 +199,22 @@ fn record_progress(
         "planning"
     });
     progress
+}
+
+/// Progress bars and spinners are drawn only on a terminal that can take them: stderr is a
+/// terminal and `TERM` is not `dumb` (Emacs shells, some CI consoles), so pipes, files, CI logs and
+/// dumb terminals get no cursor movement.
+pub(crate) fn progress_visible() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
+}
+
+/// `bar`, hidden unless [`progress_visible`].
+pub(crate) fn shown_on_terminal(bar: indicatif::ProgressBar) -> indicatif::ProgressBar {
+    if !progress_visible() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
 }
 
 #[cfg(test)]

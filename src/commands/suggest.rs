@@ -256,7 +256,7 @@ fn outcome(report: &SuggestReport, args: &SuggestArgs, failed: bool) -> Outcome 
 }
 
 fn spinner() -> ProgressBar {
-    let spinner = ProgressBar::new_spinner();
+    let spinner = super::shown_on_terminal(ProgressBar::new_spinner());
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
         spinner.set_style(style);
     }
