@@ -471,6 +471,34 @@ fn refuses_writes_and_an_unreachable_redis() {
     run.assert_no_panic();
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(run.stderr.contains("accepts only SELECT"), "{}", run.stderr);
+
+    // No $1: every key would cache the same result (issue 14's small surprise).
+    let (_dir, keyless) = temp_file("keyless.sql", b"SELECT count(*) FROM pricing");
+    let run = pgdiag(&[
+        "bench",
+        keyless.to_str().unwrap(),
+        "--dsn",
+        "postgresql://127.0.0.1:1/none",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("has no $1"), "{}", run.stderr);
+    let (_dir, two) = temp_file(
+        "two.sql",
+        b"SELECT price FROM pricing WHERE product_id = $1 AND price > $2",
+    );
+    let run = pgdiag(&[
+        "bench",
+        two.to_str().unwrap(),
+        "--dsn",
+        "postgresql://127.0.0.1:1/none",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("2 parameters"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -548,7 +548,7 @@ async fn apply_refuses_without_yes_and_goes_on_past_a_statement_that_fails() {
     );
     assert!(
         run.stdout.contains(
-            "Applied: applied: 1 created, 0 already existed; not explained, left out: #2"
+            "Applied: 1 created, 0 already existed; not explained, left out: #2"
         ),
         "{}",
         run.stdout

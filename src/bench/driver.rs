@@ -175,6 +175,7 @@ pub async fn run_partial(config: &BenchConfig, stop: Stop) -> Result<BenchReport
     let names = strategies::in_order(&config.strategies);
     // Refuse a write before touching Redis or the database.
     super::loader::require_read_only(&config.query, "the benchmarked query")?;
+    super::loader::require_key_parameter(&config.query)?;
     let admin = RedisAdmin::connect(&config.redis_url).await?;
     // One client for every strategy, connected now: a Redis that is not there at the start is an
     // error here, while one that goes away later costs the strategies errors they count (the

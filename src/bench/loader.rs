@@ -54,6 +54,24 @@ pub fn require_read_only(sql: &str, what: &str) -> Result<String, BenchError> {
     Ok(statement.text.clone())
 }
 
+/// The benchmarked query reads one key: it must use `$1`, the key, and no other parameter.
+/// Without `$1` every key would run the same statement and cache the same result, so the hit
+/// rate, the herd and the staleness measured would say nothing about a real cache.
+pub fn require_key_parameter(sql: &str) -> Result<(), BenchError> {
+    match crate::pg::sample::param_count(sql) {
+        1 => Ok(()),
+        0 => Err(BenchError::Query(
+            "the benchmarked query has no $1: bench runs it once per key with $1 = the key (text), \
+             e.g. `SELECT ... FROM products WHERE id = $1::int`; without it every key would cache \
+             the same result"
+                .into(),
+        )),
+        n => Err(BenchError::Query(format!(
+            "the benchmarked query has {n} parameters; bench binds only $1 (the key)"
+        ))),
+    }
+}
+
 /// A pooled connection with the query prepared on it.
 struct Pooled {
     client: Client,
@@ -101,7 +119,8 @@ impl PgLoader {
             .prepare(&query)
             .await
             .map_err(|e| BenchError::Postgres(e.into()))?;
-        if described.params().len() > 1 {
+        if described.params().len() != 1 {
+            require_key_parameter(&query)?;
             return Err(BenchError::Query(format!(
                 "the benchmarked query has {} parameters; bench binds only $1 (the key)",
                 described.params().len()
@@ -175,11 +194,7 @@ impl PgLoader {
             self.background_calls.fetch_add(1, Ordering::Relaxed);
         }
         let param = ParamValue::Text(key.to_owned());
-        let result = if pooled.statement.params().is_empty() {
-            pooled.client.query(&pooled.statement, &[]).await
-        } else {
-            pooled.client.query(&pooled.statement, &[&param]).await
-        };
+        let result = pooled.client.query(&pooled.statement, &[&param]).await;
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(pooled);
         }
@@ -301,6 +316,10 @@ mod tests {
     #[test]
     fn only_reads_are_benchmarked() {
         assert!(require_read_only("SELECT * FROM t WHERE id = $1;", "q").is_ok());
+        assert!(require_key_parameter("SELECT * FROM t WHERE id = $1::int").is_ok());
+        assert!(require_key_parameter("SELECT * FROM t WHERE name = '$1'").is_err());
+        assert!(require_key_parameter("SELECT count(*) FROM t").is_err());
+        assert!(require_key_parameter("SELECT * FROM t WHERE a = $1 AND b = $2").is_err());
         assert!(require_read_only("with x as (select 1) select * from x", "q").is_ok());
         for bad in [
             "UPDATE t SET a = 1",

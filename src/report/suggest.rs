@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::suggest::noise;
 use crate::suggest::report::{
-    ApplySection, Basis, ChangeStatus, Measure, Planning, SuggestReport, SuggestedObject,
+    ApplySection, ApplyStatus, Basis, ChangeStatus, Measure, Planning, SuggestReport, SuggestedObject,
     Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyMode, Weighed,
     WorkloadSection,
 };
@@ -484,10 +484,17 @@ fn human_span(seconds: f64) -> String {
 
 /// What `--apply` did and the statements' plans before and after.
 pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> {
+    // The header says what happened: only changes that were made are "Applied".
+    let header = match apply.status {
+        ApplyStatus::Applied => "Applied",
+        ApplyStatus::NotConfirmed => "Not applied",
+        ApplyStatus::NothingToApply => "Nothing applied",
+        ApplyStatus::Failed => "Applying stopped",
+    };
     if apply.reason.is_empty() {
-        writeln!(w, "Applied")?;
+        writeln!(w, "{header}")?;
     } else {
-        writeln!(w, "Applied: {}: {}", apply.status.as_str(), apply.reason)?;
+        writeln!(w, "{header}: {}", apply.reason)?;
     }
     for left_out in &apply.statements_left_out {
         writeln!(w, "  #{}: {}", left_out.statement, left_out.reason)?;
@@ -497,7 +504,7 @@ pub fn render_apply(w: &mut impl Write, apply: &ApplySection) -> io::Result<()> 
             ChangeStatus::Created => "created",
             ChangeStatus::AlreadyExisted => "already existed",
             ChangeStatus::Failed => "FAILED",
-            ChangeStatus::Skipped => "skipped",
+            ChangeStatus::Skipped => "not created",
             ChangeStatus::Reverted => "REVERTED",
         };
         write!(w, "  {} {} {status}", change.id, change.name)?;
@@ -899,5 +906,43 @@ mod tests {
         assert_eq!(number(0.01234), "0.012");
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(4_530_176), "4.3 MB");
+    }
+
+    /// Declining `--apply`'s prompt is not "Applied": the header says nothing was, and each
+    /// change says it was not created and why (issue 14's small surprise).
+    #[test]
+    fn a_declined_apply_says_not_applied() {
+        let report = report();
+        let mut section = ApplySection::default();
+        for s in report.actionable() {
+            section
+                .changes
+                .push(crate::suggest::skipped(s, crate::suggest::NOT_CONFIRMED));
+        }
+        section.conclude(&report.statements);
+        assert_eq!(section.status, ApplyStatus::NotConfirmed);
+        let mut out = Vec::new();
+        render_apply(&mut out, &section).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("Not applied: not confirmed: nothing was created\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Applied"), "{text}");
+        assert!(!text.contains("skipped"), "{text}");
+        assert!(text.contains("s1 r_idx not created: not confirmed"), "{text}");
+
+        // Views left out for want of --with-matviews beside the declined indexes: still declined.
+        let mut section = ApplySection::default();
+        section.changes.push(crate::suggest::skipped(
+            &report.suggestions[1],
+            "materialized views need --with-matviews",
+        ));
+        section.changes.push(crate::suggest::skipped(
+            &report.suggestions[0],
+            crate::suggest::NOT_CONFIRMED,
+        ));
+        section.conclude(&report.statements);
+        assert_eq!(section.status, ApplyStatus::NotConfirmed);
     }
 }

@@ -26,4 +26,4 @@ pub use applying::{
 };
 pub use matview_proof::{MatviewProof, check_existing_view, verify_matview};
 pub use pipeline::*;
-pub use report::ChangeStatus;
+pub use report::{ChangeStatus, NOT_CONFIRMED};

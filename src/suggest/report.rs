@@ -872,9 +872,13 @@ pub struct AfterApply {
     pub verdict: Verdict,
 }
 
+/// The message of a change the user declined at `--apply`'s prompt.
+pub const NOT_CONFIRMED: &str = "not confirmed";
+
 /// What `--apply` did as a whole, in one word ([`ApplySection::status`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+
 pub enum ApplyStatus {
     /// Every chosen change is in place (created, or already there); some may have been reverted
     /// afterwards for making a statement slower (their change says so).
@@ -980,11 +984,10 @@ impl ApplySection {
         let (status, mut reason) = if let Some(error) = &self.error {
             (ApplyStatus::Failed, format!("{error} ({in_place})"))
         } else if created + existed + reverted == 0 {
-            if skipped > 0
-                && self
-                    .changes
-                    .iter()
-                    .all(|c| c.message.as_deref() == Some("not confirmed"))
+            if self
+                .changes
+                .iter()
+                .any(|c| c.message.as_deref() == Some(NOT_CONFIRMED))
             {
                 (
                     ApplyStatus::NotConfirmed,

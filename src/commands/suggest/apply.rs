@@ -94,7 +94,7 @@ pub async fn apply(
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
             writeln!(err, "pgdiag: not confirmed: nothing applied")?;
             for s in &chosen {
-                section.changes.push(skipped(s, "not confirmed"));
+                section.changes.push(skipped(s, suggest::NOT_CONFIRMED));
             }
             return Ok(Applied {
                 section,
