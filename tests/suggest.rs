@@ -547,9 +547,8 @@ async fn apply_refuses_without_yes_and_goes_on_past_a_statement_that_fails() {
         run.stderr
     );
     assert!(
-        run.stdout.contains(
-            "Applied: 1 created, 0 already existed; not explained, left out: #2"
-        ),
+        run.stdout
+            .contains("Applied: 1 created, 0 already existed; not explained, left out: #2"),
         "{}",
         run.stdout
     );

@@ -8,9 +8,9 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::suggest::noise;
 use crate::suggest::report::{
-    ApplySection, ApplyStatus, Basis, ChangeStatus, Measure, Planning, SuggestReport, SuggestedObject,
-    Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyMode, Weighed,
-    WorkloadSection,
+    ApplySection, ApplyStatus, Basis, ChangeStatus, Measure, Planning, SuggestReport,
+    SuggestedObject, Suggestion, SuggestionKind, SuggestionStatus, Verification, VerifyMode,
+    Weighed, WorkloadSection,
 };
 use crate::units::{fmt_bytes, fmt_count, fmt_ms};
 
@@ -236,27 +236,33 @@ pub fn render_text(
             "size",
         ]);
         for s in &shown {
-            let (figures, improvement, size) = match &s.verification {
-                Some(v) => (
-                    v.per_statement
-                        .iter()
-                        .map(|p| {
-                            format!(
-                                "#{}: {}{}",
-                                p.statement,
-                                before_after(&p.before, &p.after),
-                                if p.used { "" } else { " (not used)" }
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    v.improvement_pct
-                        .map(|p| format!("{}%", percent(p)))
-                        .unwrap_or_default(),
-                    size_cell(v),
-                ),
-                None => ("unverified".into(), String::new(), String::new()),
-            };
+            let (figures, improvement, size) =
+                match &s.verification {
+                    Some(v) => (
+                        v.per_statement
+                            .iter()
+                            .map(|p| {
+                                format!(
+                                    "#{}: {}{}",
+                                    p.statement,
+                                    before_after(&p.before, &p.after),
+                                    if p.used { "" } else { " (not used)" }
+                                )
+                            })
+                            // Each row is measured on top of the suggestions kept before it: its
+                            // "before" is where those left the statement, not the first run.
+                            .chain((!v.alongside.is_empty()).then(|| {
+                                format!("(before: with {} in place)", v.alongside.join(", "))
+                            }))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        v.improvement_pct
+                            .map(|p| format!("{}%", percent(p)))
+                            .unwrap_or_default(),
+                        size_cell(v),
+                    ),
+                    None => ("unverified".into(), String::new(), String::new()),
+                };
             t.add_row(vec![
                 Cell::new(&s.id),
                 Cell::new(what(s)),
@@ -930,7 +936,10 @@ mod tests {
         );
         assert!(!text.contains("Applied"), "{text}");
         assert!(!text.contains("skipped"), "{text}");
-        assert!(text.contains("s1 r_idx not created: not confirmed"), "{text}");
+        assert!(
+            text.contains("s1 r_idx not created: not confirmed"),
+            "{text}"
+        );
 
         // Views left out for want of --with-matviews beside the declined indexes: still declined.
         let mut section = ApplySection::default();
@@ -944,5 +953,53 @@ mod tests {
         ));
         section.conclude(&report.statements);
         assert_eq!(section.status, ApplyStatus::NotConfirmed);
+    }
+
+    /// A suggestion measured beside the ones kept before it says so in its before → after:
+    /// its "before" is not the statement's first measurement (issue 14's small surprise).
+    #[test]
+    fn before_after_says_what_was_in_place() {
+        let mut report = report();
+        let measure = |cost: f64| Measure {
+            cost: Some(cost),
+            time_ms: None,
+            time_min_ms: None,
+            time_max_ms: None,
+            runs: None,
+            plan: "Index Scan".into(),
+        };
+        let verification = |alongside: Vec<String>, before: f64, after: f64| {
+            Some(crate::suggest::report::Verification {
+                method: VerifyMode::Hypo,
+                per_statement: vec![crate::suggest::report::StatementVerification {
+                    statement: 1,
+                    before: measure(before),
+                    after: measure(after),
+                    used: true,
+                    improvement_pct: Some(50.0),
+                }],
+                improvement_pct: Some(50.0),
+                size_bytes: None,
+                build_ms: None,
+                alongside,
+                estimated_size_bytes: None,
+                harms: Vec::new(),
+                weighed: None,
+                lost_to: None,
+            })
+        };
+        report.suggestions[0].verification = verification(Vec::new(), 1000.0, 100.0);
+        let mut second = report.suggestions[0].clone();
+        second.id = "s4".into();
+        second.verification = verification(vec!["s1".into()], 100.0, 50.0);
+        report.suggestions = vec![report.suggestions[0].clone(), second];
+        let mut out = Vec::new();
+        render_text(&mut out, &report, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.matches("(before: with s1 in place)").count(),
+            1,
+            "{text}"
+        );
     }
 }
