@@ -385,6 +385,18 @@ pub enum CheckFormat {
     Junit,
     /// GitHub Actions annotations on the query files (the default when GITHUB_ACTIONS=true).
     Github,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuggestFormat {
+    /// Human-readable tables.
+    Text,
+    /// The versioned suggest report (docs/suggest-report.md).
+    Json,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -401,7 +413,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub update: bool,
 
-    /// Output format [default: github when GITHUB_ACTIONS=true, else text].
+    /// Output format [default: github when GITHUB_ACTIONS=true, else text]. Under GitHub Actions
+    /// the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`, whatever the format.
     #[arg(long, value_enum)]
     pub format: Option<CheckFormat>,
 
@@ -627,9 +640,10 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format. Under GitHub Actions the Markdown summary is also appended to
+    /// `$GITHUB_STEP_SUMMARY`, whatever the format.
+    #[arg(long, value_enum, default_value_t = SuggestFormat::Text)]
+    pub format: SuggestFormat,
 
     /// Exit 1 when something is suggested (for CI: "this query needs an index").
     #[arg(long)]

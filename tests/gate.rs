@@ -205,6 +205,30 @@ async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
         run.stdout
     );
 
+    // Markdown for a pull-request comment; under GitHub Actions the job summary gets it too,
+    // appended to what the job wrote before.
+    let summary = repo.path().join("step_summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let run = pgdiag_in(
+        repo.path(),
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+        &["check", "--dsn", &url, "--format", "markdown"],
+    );
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(
+        run.stdout
+            .starts_with("### ❌ pgdiag check: FAIL: 3 regressions in 1 query"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("| new seq scan |"), "{}", run.stdout);
+    assert!(run.stdout.contains("```diff"), "{}", run.stdout);
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(written, format!("earlier step\n{}\n", run.stdout));
+
     // Fixed again: the gate passes.
     client
         .batch_execute("CREATE INDEX reviews_product_id ON reviews (product_id)")

@@ -525,6 +525,60 @@ async fn dry_run_prints_only_ddl_and_output_writes_a_migration() {
     );
 }
 
+/// `--format markdown` for a pull-request comment, and the job summary under GitHub Actions.
+#[tokio::test]
+async fn markdown_for_a_pull_request_and_the_job_summary() {
+    let (url, _client) = prepared("suggest_markdown", SEED).await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let mut cmd = pgdiag_command();
+    cmd.env("GITHUB_ACTIONS", "true");
+    cmd.env("GITHUB_STEP_SUMMARY", &summary);
+    cmd.args([
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "markdown",
+        "-c",
+        REVIEWS_QUERY,
+    ]);
+    let run = run_with(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout
+            .starts_with("### 💡 pgdiag suggest: 1 suggestion"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(r#"ON "public"."reviews" ("product_id");"#),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("```sql"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        format!("{}\n", run.stdout)
+    );
+
+    // Text on stdout; the summary is written whatever the format.
+    let mut cmd = pgdiag_command();
+    cmd.env("GITHUB_ACTIONS", "true");
+    cmd.env("GITHUB_STEP_SUMMARY", &summary);
+    cmd.args(["suggest", "--dsn", &url, "-c", REVIEWS_QUERY]);
+    let run = run_with(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(!run.stdout.starts_with("###"), "{}", run.stdout);
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(
+        written.matches("### 💡 pgdiag suggest").count(),
+        2,
+        "{written}"
+    );
+}
+
 #[tokio::test]
 async fn apply_refuses_without_yes_and_goes_on_past_a_statement_that_fails() {
     let (url, client) = prepared("suggest_noyes", SEED).await;

@@ -201,6 +201,37 @@ fn record_progress(
     progress
 }
 
+/// Under GitHub Actions (`GITHUB_ACTIONS=true` and `GITHUB_STEP_SUMMARY` set), append the
+/// Markdown `render` writes to the job summary file, as GitHub documents it; elsewhere nothing.
+/// A summary that cannot be written is a warning on `err`, never a failed gate.
+pub(crate) fn write_step_summary(
+    err: &mut impl std::io::Write,
+    render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+        return Ok(());
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let mut markdown = Vec::new();
+    render(&mut markdown)?;
+    markdown.push(b'\n');
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &markdown));
+    if let Err(error) = written {
+        writeln!(
+            err,
+            "pgdiag: warning: cannot append the job summary to GITHUB_STEP_SUMMARY ({}): {error}",
+            std::path::Path::new(&path).display()
+        )?;
+    }
+    Ok(())
+}
+
 /// Progress bars and spinners are drawn only on a terminal that can take them: stderr is a
 /// terminal and `TERM` is not `dumb` (Emacs shells, some CI consoles), so pipes, files, CI logs and
 /// dumb terminals get no cursor movement.

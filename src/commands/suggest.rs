@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{OutputFormat, SuggestArgs, VerifyChoice};
+use crate::cli::{SuggestArgs, SuggestFormat, VerifyChoice};
 use crate::input;
 use crate::pg::{self, ConnectionSettings, ProcessEnv, Runner};
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
@@ -180,7 +180,7 @@ pub async fn run(
     }
 
     if args.apply {
-        if args.format == OutputFormat::Text {
+        if args.format == SuggestFormat::Text {
             render_text(out, &report, width)?;
             out.flush()?;
         }
@@ -221,21 +221,25 @@ pub async fn run(
             section.conclude(&report.statements);
         }
         match args.format {
-            OutputFormat::Text => {
+            SuggestFormat::Text => {
                 if let Some(section) = &report.apply {
                     writeln!(out)?;
                     crate::report::suggest::render_apply(out, section)?;
                 }
             }
-            OutputFormat::Json => render_json(out, &report)?,
+            SuggestFormat::Json => render_json(out, &report)?,
+            SuggestFormat::Markdown => crate::report::markdown::render_suggest(out, &report)?,
         }
+        super::write_step_summary(err, |w| crate::report::markdown::render_suggest(w, &report))?;
         return Ok(outcome(&report, args, failed));
     }
 
     match args.format {
-        OutputFormat::Text => render_text(out, &report, width)?,
-        OutputFormat::Json => render_json(out, &report)?,
+        SuggestFormat::Text => render_text(out, &report, width)?,
+        SuggestFormat::Json => render_json(out, &report)?,
+        SuggestFormat::Markdown => crate::report::markdown::render_suggest(out, &report)?,
     }
+    super::write_step_summary(err, |w| crate::report::markdown::render_suggest(w, &report))?;
     Ok(outcome(&report, args, failed))
 }
 

@@ -215,6 +215,45 @@ fn check_github_snapshot() {
     insta::assert_snapshot!(github_commands(&sample_report()));
 }
 
+fn markdown(report: &CheckReport) -> String {
+    let mut out = Vec::new();
+    super::markdown::render_check(&mut out, report).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn check_markdown_snapshot() {
+    insta::assert_snapshot!(markdown(&sample_report()));
+}
+
+#[test]
+fn check_markdown_growth_and_a_clean_run() {
+    let text = markdown(&growth_report());
+    assert!(
+        text.starts_with("### ❌ pgdiag check: FAIL: 1 regression in 1 query\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#### Advisories (do not fail the gate)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("> **Note:** a note on the whole check"),
+        "{text}"
+    );
+    // Same shape on both sides: no plan diff.
+    assert!(!text.contains("```diff"), "{text}");
+
+    let mut clean = growth_report();
+    clean.queries.retain(|q| q.status != QueryStatus::Regressed);
+    clean.summary.regressed = 0;
+    let text = markdown(&clean);
+    assert!(
+        text.starts_with("### ✅ pgdiag check: OK: no regressions\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn check_growth_advisories_snapshot() {
     let report = growth_report();

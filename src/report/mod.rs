@@ -6,6 +6,7 @@ mod color;
 pub mod github;
 pub mod indexes;
 pub mod junit;
+pub mod markdown;
 pub mod model;
 pub mod suggest;
 pub mod text;

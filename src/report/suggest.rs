@@ -49,7 +49,7 @@ pub fn before_after(before: &Measure, after: &Measure) -> String {
     noise::figures(before, after)
 }
 
-fn what(suggestion: &Suggestion) -> String {
+pub(super) fn what(suggestion: &Suggestion) -> String {
     match &suggestion.object {
         SuggestedObject::Index(index) => {
             let columns: Vec<String> = index
@@ -86,7 +86,7 @@ fn what(suggestion: &Suggestion) -> String {
 
 /// The size as known: built (`54.1 MB`), else pgdiag's estimate (`≈ 54.1 MB`), else HypoPG's
 /// (`≈ 131.6 MB (HypoPG)`).
-fn size_cell(v: &Verification) -> String {
+pub(super) fn size_cell(v: &Verification) -> String {
     match (v.method, v.size_bytes, v.estimated_size_bytes) {
         (VerifyMode::Build, Some(built), _) => fmt_bytes(built),
         (_, _, Some(estimate)) => format!("≈ {}", fmt_bytes(estimate)),
@@ -1001,5 +1001,14 @@ mod tests {
             1,
             "{text}"
         );
+    }
+
+    #[test]
+    fn suggest_markdown_snapshot() {
+        let mut report = report();
+        report.statements[0].sql = "SELECT * FROM reviews WHERE note = 'a|b' AND n < 3".into();
+        let mut out = Vec::new();
+        crate::report::markdown::render_suggest(&mut out, &report).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
     }
 }
