@@ -878,7 +878,6 @@ pub const NOT_CONFIRMED: &str = "not confirmed";
 /// What `--apply` did as a whole, in one word ([`ApplySection::status`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-
 pub enum ApplyStatus {
     /// Every chosen change is in place (created, or already there); some may have been reverted
     /// afterwards for making a statement slower (their change says so).
