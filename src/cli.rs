@@ -34,6 +34,13 @@ pub enum Command {
     /// (every .sql file below, sorted), - for standard input, or -c SQL; `-- pgdiag: params 42, 'x'`
     /// before a statement gives its $n values. With --plan, analyse a saved EXPLAIN JSON (psql
     /// output or an auto_explain log) without any database.
+    #[command(after_help = "\
+Examples:
+  pgdiag explain query.sql --dsn postgresql://app@db/shop
+  pgdiag explain -c 'SELECT * FROM reviews WHERE product_id = $1' --param 42
+  pgdiag explain queries/ --fail-on warning --format json > explain.json
+  psql -XAtc 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ...' | pgdiag explain --plan -
+  pgdiag explain --from-pg-stat-statements --top 5")]
     Explain(ExplainArgs),
 
     /// Record every query's plan into a baseline file to commit (for `pgdiag check`).
@@ -42,6 +49,10 @@ pub enum Command {
     /// before a statement gives its $n values. Records each plan's shape (node types, relations,
     /// indexes, join order), cost, rows and, with --analyze, timings and findings, plus the server
     /// version, the planner settings and the sizes of the tables the plans read.
+    #[command(after_help = "\
+Examples:
+  pgdiag baseline queries/ --dsn \"$DATABASE_URL\"
+  pgdiag baseline queries/ --analyze --runs 5 --out pgdiag-baseline.json")]
     Baseline(BaselineArgs),
 
     /// Re-plan every query and compare with the baseline: exit 1 on a regression.
@@ -54,6 +65,12 @@ pub enum Command {
     /// baseline, findings and timings are judged over every run: a finding is new only when every
     /// run sees it clear of its thresholds by a margin (`finding_margin`), and a significant
     /// slowdown is an advisory unless `timing = "fail"` in pgdiag.toml.
+    #[command(after_help = "\
+Examples:
+  pgdiag check                                  # the files recorded in pgdiag-baseline.json
+  pgdiag check queries/ --format junit > pgdiag.xml
+  pgdiag check --format markdown > comment.md
+  pgdiag check --update                         # accept the current plans")]
     Check(CheckArgs),
 
     /// Benchmark a query with no cache and behind Redis cache strategies.
@@ -66,6 +83,12 @@ pub enum Command {
     /// run (the strategies answered from the database and counted it: the "fallback" and "errors"
     /// columns), when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP: the strategies that ran are
     /// reported), or when the run could not start.
+    #[command(after_help = "\
+Examples:
+  pgdiag bench product.sql --keys 1000 --duration 30s
+  pgdiag bench product.sql --scenario herd --strategies cache-aside,swr --hot-keys 5
+  pgdiag bench price.sql --scenario writes --write-rate 20 \\
+    --write \"UPDATE pricing SET price = price + 1 WHERE product_id = $1::int\"")]
     Bench(BenchArgs),
 
     /// Suggest indexes (and materialized views), prove them, and optionally create them.
@@ -76,6 +99,13 @@ pub enum Command {
     /// transaction that is rolled back (--verify hypo: HypoPG, planned cost; --verify build: built
     /// and timed) and kept only if the planner uses it and it pays (--min-improvement).
     /// See docs/suggest-report.md for the JSON report.
+    #[command(after_help = "\
+Examples:
+  pgdiag suggest queries/ --dsn postgresql://app@db/shop
+  pgdiag suggest queries/ --verify build --runs 5
+  pgdiag suggest queries/ --dry-run --output migrations/0042_indexes.sql
+  pgdiag suggest queries/ --apply                # asks before creating anything
+  pgdiag suggest --from-pg-stat-statements --top 20 --format markdown")]
     Suggest(SuggestArgs),
 
     /// Find indexes that can go: unused, duplicate, prefix-redundant and INVALID ones.
@@ -101,6 +131,11 @@ Examples:
     /// suggestions and times every query before and after, benches swr on the recommendations
     /// query, and ends with a summary. Both servers are removed at the end (or on Ctrl-C) unless
     /// --keep. See docs/demo-report.md for the JSON document.
+    #[command(after_help = "\
+Examples:
+  pgdiag demo
+  pgdiag demo --scale 0.1 --format json > demo.json
+  pgdiag demo --keep                             # leave the servers running to explore")]
     Demo(DemoArgs),
 
     /// Rank the statements the database spent its time on, from pg_stat_statements.
@@ -112,27 +147,35 @@ Examples:
     /// --order-by: each one's share of all the time recorded, calls, total / mean / stddev time,
     /// rows, shared blocks hit and read, temp blocks and its normalized text.
     /// See docs/top-report.md for the JSON report.
-    ///
-    /// Example: pgdiag top --dsn postgresql://app@db/shop --order-by mean-time --min-calls 100 --limit 10
+    #[command(after_help = "\
+Examples:
+  pgdiag top --dsn postgresql://app@db/shop
+  pgdiag top --order-by mean-time --min-calls 100 --limit 10
+  pgdiag top --order-by io --all-databases --format json")]
     Top(TopArgs),
 
     /// List the diagnosis rules, or print one rule's page (what it finds, why, what to do).
     ///
     /// The pages are built into the binary: `pgdiag rules seq-scan` works wherever pgdiag runs.
-    ///
-    /// Example: pgdiag rules misestimate
+    #[command(after_help = "\
+Examples:
+  pgdiag rules
+  pgdiag rules misestimate")]
     Rules(RulesArgs),
 
     /// Print a shell completion script to standard output.
-    ///
-    /// Examples: pgdiag completions bash > /etc/bash_completion.d/pgdiag;
-    /// pgdiag completions zsh > ~/.zfunc/_pgdiag; pgdiag completions fish >
-    /// ~/.config/fish/completions/pgdiag.fish
+    #[command(after_help = "\
+Examples:
+  pgdiag completions bash > /etc/bash_completion.d/pgdiag
+  pgdiag completions zsh > ~/.zfunc/_pgdiag
+  pgdiag completions fish > ~/.config/fish/completions/pgdiag.fish")]
     Completions(CompletionsArgs),
 
     /// Print the man page (roff) to standard output, or write one page per command to a directory.
-    ///
-    /// Examples: pgdiag man | man -l -; pgdiag man --dir /usr/local/share/man/man1
+    #[command(after_help = "\
+Examples:
+  pgdiag man | man -l -
+  pgdiag man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
 }
 
@@ -159,9 +202,9 @@ pub struct ManArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Human-readable plan tree.
+    /// Human-readable text.
     Text,
-    /// The versioned report document (see docs/json-report.md).
+    /// The command's versioned JSON document, named above.
     Json,
 }
 
@@ -242,12 +285,40 @@ pub struct DiagnoseArgs {
     /// Settings file (default: ./pgdiag.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Override a diagnosis threshold, e.g. --threshold seq_scan_min_rows=50000 (repeatable).
-    #[arg(long = "threshold", value_name = "NAME=VALUE")]
+    /// Override a diagnosis threshold, e.g. --threshold seq_scan_min_rows=50000 (repeatable;
+    /// --help lists the names and their defaults).
+    #[arg(long = "threshold", value_name = "NAME=VALUE", long_help = threshold_help())]
     pub thresholds: Vec<String>,
-    /// Do not run this rule (repeatable), e.g. --disable-rule jit-overhead.
-    #[arg(long = "disable-rule", value_name = "RULE")]
+    /// Do not run this rule (repeatable), e.g. --disable-rule jit-overhead; `pgdiag rules` says
+    /// what each one finds.
+    #[arg(long = "disable-rule", value_name = "RULE", value_parser = rule_ids())]
     pub disabled_rules: Vec<String>,
+}
+
+/// `--threshold`'s long help: every name with its default.
+fn threshold_help() -> String {
+    let defaults = serde_json::to_value(crate::diagnose::Thresholds::default())
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let names: Vec<String> = defaults
+        .iter()
+        .map(|(name, value)| format!("  {name} = {value}"))
+        .collect();
+    format!(
+        "Override a diagnosis threshold (repeatable), e.g. --threshold seq_scan_min_rows=50000. \
+         The same names go under [diagnose.thresholds] in pgdiag.toml. Names and defaults:\n{}",
+        names.join("\n")
+    )
+}
+
+/// The rule ids `--disable-rule` takes (listed by `--help`, completed by the shells).
+fn rule_ids() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        crate::diagnose::RuleId::ALL
+            .iter()
+            .map(|id| clap::builder::PossibleValue::new(id.as_str()).help(id.summary())),
+    )
 }
 
 impl DiagnoseArgs {
@@ -266,10 +337,10 @@ impl DiagnoseArgs {
     }
 }
 
-/// Output options shared by every command.
+/// Output options of `explain`.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output format.
+    /// Output format: text, or json (the explain report: docs/json-report.md).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Also show what the diagnosis rules checked and why it is not a finding.
@@ -314,7 +385,8 @@ pub struct ExplainArgs {
     #[arg(long, conflicts_with = "plan")]
     pub allow_side_effects: bool,
 
-    /// Exit 1 when a finding reaches this severity (for scripts and CI).
+    /// Exit 1 when a finding reaches this severity (for scripts and CI). Findings below notice
+    /// are `info`: shown, never failing.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
 
@@ -413,7 +485,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub update: bool,
 
-    /// Output format [default: github when GITHUB_ACTIONS=true, else text]. Under GitHub Actions
+    /// Output format [default: github when GITHUB_ACTIONS=true, else text]; json is the check
+    /// report of docs/check-report.md. Under GitHub Actions
     /// the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`, whatever the format.
     #[arg(long, value_enum)]
     pub format: Option<CheckFormat>,
@@ -462,6 +535,7 @@ pub struct BenchArgs {
     #[arg(value_name = "QUERY.sql")]
     pub query: PathBuf,
 
+    /// The load: steady reads, a thundering herd after expiry, or reads beside writes.
     #[arg(long, value_enum, default_value_t = BenchScenario::Steady)]
     pub scenario: BenchScenario,
 
@@ -469,9 +543,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "C", default_value_t = 32, value_parser = at_least_one())]
     pub clients: usize,
 
+    /// Measured phase of each strategy, e.g. 10s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 
+    /// Unmeasured phase before it (fills the cache, warms the connections).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub warmup: Duration,
 
@@ -491,9 +567,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub strategies: Vec<String>,
 
+    /// Hard TTL: how long a key lives in Redis.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub ttl: Duration,
 
+    /// Soft TTL (swr, xfetch): after it a read is served stale while one caller refreshes.
     #[arg(long, value_name = "DURATION", default_value = "45s", value_parser = parse_duration)]
     pub soft_ttl: Duration,
 
@@ -521,6 +599,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "W", default_value_t = 10.0, value_parser = parse_positive)]
     pub write_rate: f64,
 
+    /// How writes reach the cache: only through the TTL, or a NOTIFY trigger that deletes keys.
     #[arg(long, value_enum, default_value_t = InvalidateMode::None)]
     pub invalidate: InvalidateMode,
 
@@ -536,6 +615,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
 
+    /// Output format: text, or json (the bench report: docs/bench-report.md).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -640,8 +720,9 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format. Under GitHub Actions the Markdown summary is also appended to
-    /// `$GITHUB_STEP_SUMMARY`, whatever the format.
+    /// Output format: text, json (the suggest report: docs/suggest-report.md) or markdown. Under
+    /// GitHub Actions the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`, whatever
+    /// the format.
     #[arg(long, value_enum, default_value_t = SuggestFormat::Text)]
     pub format: SuggestFormat,
 
@@ -709,7 +790,7 @@ pub struct TopArgs {
     #[arg(long)]
     pub all_databases: bool,
 
-    /// Output format.
+    /// Output format: text, or json (the top report: docs/top-report.md).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -739,7 +820,7 @@ pub struct IndexesArgs {
     #[arg(long)]
     pub fail_on_findings: bool,
 
-    /// Output format (json: the document of docs/indexes-report.md).
+    /// Output format: text, or json (the indexes report: docs/indexes-report.md).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -765,6 +846,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub bench_duration: Option<Duration>,
 
+    /// Output format: text, or json (the demo document: docs/demo-report.md).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -883,6 +965,54 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand shows examples, and every flag and argument says what it is (issue 14).
+    #[test]
+    fn every_command_has_examples_and_every_flag_a_description() {
+        let cli = Cli::command();
+        for command in cli.get_subcommands() {
+            let name = command.get_name();
+            let after = command
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(
+                after.starts_with("Examples:\n  pgdiag "),
+                "`{name}` has no Examples section"
+            );
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(
+                    help.len() > 10,
+                    "`pgdiag {name}`: `{id}` has no description"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rule_ids_and_threshold_names_are_listed() {
+        let mut cli = Cli::command();
+        let explain = cli.find_subcommand_mut("explain").unwrap();
+        let help = explain.render_long_help().to_string();
+        assert!(help.contains("seq_scan_min_rows = "), "{help}");
+        assert!(help.contains("jit-overhead"), "{help}");
+        assert!(
+            Cli::try_parse_from([
+                "pgdiag",
+                "explain",
+                "-c",
+                "SELECT 1",
+                "--disable-rule",
+                "nope"
+            ])
+            .is_err()
+        );
     }
 
     #[test]
