@@ -302,6 +302,7 @@ impl MetricsSnapshot {
     }
 }
 
+pub mod advice;
 pub mod cache_aside;
 mod common;
 pub mod envelope;
@@ -322,7 +323,8 @@ use std::sync::Arc;
 
 /// The strategies [`strategy`] builds: the one list, with the names flags, reports and metrics
 /// labels use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Every request goes to the database (the baseline).
     None,
