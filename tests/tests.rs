@@ -1,5 +1,6 @@
 //! The one integration-test binary; a module per area.
 
+mod activity;
 mod advise;
 mod apply;
 mod architecture;

@@ -2,6 +2,7 @@
 //! splitting SQL input into statements, the safe EXPLAIN runner, the rolled-back transaction,
 //! catalog reads, HypoPG, LISTEN/NOTIFY, and quoting the names pgdiag writes into SQL.
 
+pub mod activity;
 pub mod admin;
 pub mod catalog;
 pub mod connect;
