@@ -20,6 +20,7 @@ pub mod parse;
 pub mod raw;
 pub mod rounding;
 pub mod synthetic;
+mod text;
 
 pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
 pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Plans, Trigger, Worker};
