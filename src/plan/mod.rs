@@ -32,3 +32,5 @@ pub use rounding::{LoopRows, RemovedShare};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod text_tests;

@@ -447,11 +447,7 @@ fn parse_segment(segment: &Segment<'_>) -> Result<Vec<Explain>, ParseError> {
     for &line in &segment.lines {
         let arrow = line.content.strip_prefix("->").map(str::trim_start);
         let Some(current) = builder.as_mut() else {
-            if let Some(parsed) = header(line.content).filter(|h| h.has_figures || h.known) {
-                let mut started = Builder::new(parsed.node, parsed.never_executed, line);
-                started.explain.query_text = query_text.take();
-                builder = Some(started);
-            } else if arrow.is_some() {
+            if arrow.is_some() {
                 return Err(ParseError::TextPlan {
                     line: line.number,
                     message: format!(
@@ -459,6 +455,11 @@ fn parse_segment(segment: &Segment<'_>) -> Result<Vec<Explain>, ParseError> {
                         shorten(line.content)
                     ),
                 });
+            } else if let Some(parsed) = header(line.content).filter(|h| h.has_figures || h.known)
+            {
+                let mut started = Builder::new(parsed.node, parsed.never_executed, line);
+                started.explain.query_text = query_text.take();
+                builder = Some(started);
             } else if let Some(text) = line.content.strip_prefix("Query Text:") {
                 query_text = Some(text.trim_start().to_string());
             } else if let Some(text) = query_text.as_mut() {
