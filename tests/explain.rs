@@ -739,6 +739,8 @@ fn offline_plan_analysis_needs_no_database() {
         "fixtures/plans/nested_loop_many_loops.json",
         "fixtures/plans/auto_explain.log",
         "fixtures/plans/psql_aligned.txt",
+        "fixtures/plans/text_parallel_hash_join.txt",
+        "fixtures/plans/text_auto_explain.log",
     ] {
         let run = pgdiag(&["explain", "--plan", fixture(name).to_str().unwrap()]);
         assert_eq!(run.code, 0, "{name}: {}", run.all_output());

@@ -221,7 +221,7 @@ fn findings(explain: &Explain, analyzed: bool) -> Vec<String> {
         .iter()
         // Planning time against execution time moves with a loaded machine's catalog cache.
         .filter(|f| f.rule != "planning-time")
-        .map(|f| format!("{} on #{} {:?}", f.rule, f.node_id, f.relation))
+        .map(|f| format!("{} on #{} {:?} {:?}", f.rule, f.node_id, f.relation, f.suggested_index))
         .collect();
     rules.sort();
     rules
