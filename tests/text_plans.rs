@@ -111,10 +111,19 @@ fn psql_text(url: &str, settings: &str, options: &str, sql: &str) -> String {
         format!("EXPLAIN ({options}) {sql}")
     };
     command.args(["-c", &explain]);
-    for variable in ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGOPTIONS"] {
+    for variable in [
+        "PGHOST",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGSERVICE",
+        "PGOPTIONS",
+    ] {
         command.env_remove(variable);
     }
-    let output = command.output().expect("the psql client (Debian's postgresql-client)");
+    let output = command
+        .output()
+        .expect("the psql client (Debian's postgresql-client)");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),
@@ -221,7 +230,12 @@ fn findings(explain: &Explain, analyzed: bool) -> Vec<String> {
         .iter()
         // Planning time against execution time moves with a loaded machine's catalog cache.
         .filter(|f| f.rule != "planning-time")
-        .map(|f| format!("{} on #{} {:?} {:?}", f.rule, f.node_id, f.relation, f.suggested_index))
+        .map(|f| {
+            format!(
+                "{} on #{} {:?} {:?}",
+                f.rule, f.node_id, f.relation, f.suggested_index
+            )
+        })
         .collect();
     rules.sort();
     rules
@@ -278,7 +292,11 @@ async fn text_and_json_agree(major: u32) {
         );
         for node in from_text.plan.preorder() {
             seen.push(node.label());
-            seen.extend(node.subplan_name.iter().map(|n| n.split(' ').next().unwrap().to_owned()));
+            seen.extend(
+                node.subplan_name
+                    .iter()
+                    .map(|n| n.split(' ').next().unwrap().to_owned()),
+            );
             seen.extend(node.join_type.iter().map(|j| format!("{j} join")));
             seen.extend(node.scan_direction.iter().cloned());
             if node.actual_loops == Some(0.0) {
@@ -290,12 +308,32 @@ async fn text_and_json_agree(major: u32) {
         }
     }
     for wanted in [
-        "Hash Join", "HashAggregate", "Sort", "Gather", "Partial HashAggregate", "Parallel Seq Scan",
-        "SubPlan", "InitPlan", "CTE", "CTE Scan", "Merge Join", "Append", "Memoize", "Nested Loop",
-        "Index Only Scan", "Backward", "Anti join", "Bitmap Heap Scan", "Bitmap Index Scan",
-        "never executed", "sort on disk",
+        "Hash Join",
+        "HashAggregate",
+        "Sort",
+        "Gather",
+        "Partial HashAggregate",
+        "Parallel Seq Scan",
+        "SubPlan",
+        "InitPlan",
+        "CTE",
+        "CTE Scan",
+        "Merge Join",
+        "Append",
+        "Memoize",
+        "Nested Loop",
+        "Index Only Scan",
+        "Backward",
+        "Anti join",
+        "Bitmap Heap Scan",
+        "Bitmap Index Scan",
+        "never executed",
+        "sort on disk",
     ] {
-        assert!(seen.iter().any(|s| s == wanted), "PostgreSQL {major}: no {wanted} in {seen:?}");
+        assert!(
+            seen.iter().any(|s| s == wanted),
+            "PostgreSQL {major}: no {wanted} in {seen:?}"
+        );
     }
 
     // VERBOSE, SETTINGS, WAL: output lists, schemas, settings.
@@ -305,7 +343,11 @@ async fn text_and_json_agree(major: u32) {
     let json = json_plan(&client, settings, options, sql).await;
     let what = format!("PostgreSQL {major}, {name}, {options}");
     let (from_text, from_json) = (only(&text, &what), only(&json, &what));
-    assert_eq!(shape(&from_text, true), shape(&from_json, true), "{what}\n{text}");
+    assert_eq!(
+        shape(&from_text, true),
+        shape(&from_json, true),
+        "{what}\n{text}"
+    );
     let outputs = |e: &Explain| -> Vec<Option<Vec<String>>> {
         e.plan.preorder().iter().map(|n| n.output.clone()).collect()
     };
@@ -319,14 +361,26 @@ async fn text_and_json_agree(major: u32) {
     let what = format!("PostgreSQL {major}, {name}, {options}");
     let from_text = only(&text, &what);
     for node in from_text.plan.preorder() {
-        assert!(node.total_cost.is_none() && node.actual_total_time.is_none(), "{what}\n{text}");
-        assert!(node.actual_loops.is_some() && node.actual_rows.is_some(), "{what}\n{text}");
+        assert!(
+            node.total_cost.is_none() && node.actual_total_time.is_none(),
+            "{what}\n{text}"
+        );
+        assert!(
+            node.actual_loops.is_some() && node.actual_rows.is_some(),
+            "{what}\n{text}"
+        );
     }
 
     // The command itself, on psql's output as saved to a file.
     let text = psql_text(&url, CASES[0].1, "ANALYZE, BUFFERS", CASES[0].2);
     let (_dir, path) = temp_file("plan.txt", text.as_bytes());
-    let run = pgdiag(&["explain", "--format", "json", "--plan", path.to_str().unwrap()]);
+    let run = pgdiag(&[
+        "explain",
+        "--format",
+        "json",
+        "--plan",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 0, "PostgreSQL {major}: {}", run.all_output());
     let report: pgdiag::report::ExplainReport = serde_json::from_str(&run.stdout).unwrap();
     assert!(report.statements[0].analyzed, "{}", run.stdout);

@@ -9,6 +9,9 @@
 //! - PostgreSQL server logs with `auto_explain.log_format = json` (the JSON follows a
 //!   `... LOG:  duration: 1.234 ms  plan:` line), including PG15's `jsonlog` lines, whose `message`
 //!   field carries the plan as a string.
+
+//! - when no JSON plan is found, text-format EXPLAIN (psql's default, pasted, and auto_explain's
+//!   text entries, in a log or in a `jsonlog` message), read by `plan::text`.
 //!
 //! The scanner walks the text once: at every `{` or `[` it asks serde_json for one value; text in
 //! between (log prefixes, headers) is skipped. After a syntax error it resumes where the error was

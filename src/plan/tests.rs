@@ -969,8 +969,7 @@ fn malformed_inputs_give_the_right_error() {
     );
     // Text-format EXPLAIN is read (src/plan/text_tests.rs), a one-line plan too.
     assert_eq!(
-        parse_explain("Seq Scan on orders  (cost=0.00..18334.00 rows=1000000 width=8)")
-            .unwrap()[0]
+        parse_explain("Seq Scan on orders  (cost=0.00..18334.00 rows=1000000 width=8)").unwrap()[0]
             .plan
             .plan_rows,
         Some(1_000_000.0)

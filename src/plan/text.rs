@@ -72,7 +72,9 @@ struct Segment<'a> {
 }
 
 fn segments(input: &str) -> Vec<Segment<'_>> {
-    let log = input.lines().any(|line| auto_explain_marker(line).is_some());
+    let log = input
+        .lines()
+        .any(|line| auto_explain_marker(line).is_some());
     let mut segments = Vec::new();
     let mut current = Segment {
         lines: Vec::new(),
@@ -222,7 +224,9 @@ impl Builder {
     }
 
     fn node(&mut self, index: usize) -> &mut PlanNode {
-        self.nodes[index].as_mut().expect("nodes are taken only when finishing")
+        self.nodes[index]
+            .as_mut()
+            .expect("nodes are taken only when finishing")
     }
 
     /// Pops the frames whose details are right of `indent`; false when none is left.
@@ -399,7 +403,11 @@ impl Builder {
     }
 
     fn finish(mut self, duration_ms: Option<f64>) -> Explain {
-        let timed = self.nodes.iter().flatten().any(|n| n.actual_total_time.is_some());
+        let timed = self
+            .nodes
+            .iter()
+            .flatten()
+            .any(|n| n.actual_total_time.is_some());
         for (index, never) in self.never_executed.clone().into_iter().enumerate() {
             if never {
                 let node = self.node(index);
@@ -455,8 +463,7 @@ fn parse_segment(segment: &Segment<'_>) -> Result<Vec<Explain>, ParseError> {
                         shorten(line.content)
                     ),
                 });
-            } else if let Some(parsed) = header(line.content).filter(|h| h.has_figures || h.known)
-            {
+            } else if let Some(parsed) = header(line.content).filter(|h| h.has_figures || h.known) {
                 let mut started = Builder::new(parsed.node, parsed.never_executed, line);
                 started.explain.query_text = query_text.take();
                 builder = Some(started);
@@ -691,7 +698,14 @@ fn read_name(node: &mut PlanNode, name: &str) -> bool {
         {
             let join_type = middle.trim();
             node.node_type = node_type;
-            node.join_type = Some(if join_type.is_empty() { "Inner" } else { join_type }.to_string());
+            node.join_type = Some(
+                if join_type.is_empty() {
+                    "Inner"
+                } else {
+                    join_type
+                }
+                .to_string(),
+            );
             return true;
         }
     }
@@ -1202,10 +1216,7 @@ fn whole(text: &str) -> Option<u64> {
 /// `4096 (originally 1024)` → (4096, 1024).
 fn with_original(text: &str) -> (Option<u64>, Option<u64>) {
     match text.split_once(" (originally ") {
-        Some((now, originally)) => (
-            whole(now),
-            whole(originally.trim_end_matches(')')),
-        ),
+        Some((now, originally)) => (whole(now), whole(originally.trim_end_matches(')'))),
         None => (whole(text), None),
     }
 }

@@ -38,11 +38,18 @@ fn every_text_fixture_reads_and_analyses() {
         let explains = parse_explain(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         for explain in &explains {
             let analysis = analyze(explain);
-            assert_eq!(analysis.nodes.len(), explain.plan.preorder().len(), "{name}");
+            assert_eq!(
+                analysis.nodes.len(),
+                explain.plan.preorder().len(),
+                "{name}"
+            );
             // Nothing of a node line is left in a name.
             for node in explain.plan.preorder() {
                 let label = node.label();
-                assert!(!label.contains("cost=") && !label.contains("->"), "{name}: {label}");
+                assert!(
+                    !label.contains("cost=") && !label.contains("->"),
+                    "{name}: {label}"
+                );
             }
         }
     }
@@ -67,21 +74,34 @@ fn psql_aligned_analyze_buffers_reads_every_figure() {
     );
     let nodes = explain.plan.preorder();
     let root = nodes[0];
-    assert_eq!((root.startup_cost, root.total_cost), (Some(7219.93), Some(7219.94)));
+    assert_eq!(
+        (root.startup_cost, root.total_cost),
+        (Some(7219.93), Some(7219.94))
+    );
     assert_eq!((root.plan_rows, root.plan_width), (Some(5.0), Some(43.0)));
     assert_eq!(
         (root.actual_startup_time, root.actual_total_time),
         (Some(100.641), Some(100.719))
     );
-    assert_eq!((root.actual_rows, root.actual_loops), (Some(5.0), Some(1.0)));
-    assert_eq!(root.sort_key.as_deref(), Some(&["(count(*)) DESC".to_string()][..]));
+    assert_eq!(
+        (root.actual_rows, root.actual_loops),
+        (Some(5.0), Some(1.0))
+    );
+    assert_eq!(
+        root.sort_key.as_deref(),
+        Some(&["(count(*)) DESC".to_string()][..])
+    );
     assert_eq!(root.sort_method.as_deref(), Some("quicksort"));
     assert_eq!(
         (root.sort_space_used_kb, root.sort_space_type.as_deref()),
         (Some(25), Some("Memory"))
     );
     assert_eq!(
-        (root.buffers.shared_hit, root.buffers.temp_read, root.buffers.temp_written),
+        (
+            root.buffers.shared_hit,
+            root.buffers.temp_read,
+            root.buffers.temp_written
+        ),
         (3804, 516, 516)
     );
     assert_eq!(root.parent_relationship, None);
@@ -90,12 +110,18 @@ fn psql_aligned_analyze_buffers_reads_every_figure() {
     assert_eq!(finalize.node_type, NodeType::Aggregate);
     assert_eq!(finalize.strategy.as_deref(), Some("Sorted"));
     assert_eq!(finalize.partial_mode.as_deref(), Some("Finalize"));
-    assert_eq!(finalize.group_key.as_deref(), Some(&["c.country".to_string()][..]));
+    assert_eq!(
+        finalize.group_key.as_deref(),
+        Some(&["c.country".to_string()][..])
+    );
     assert_eq!(finalize.parent_relationship.as_deref(), Some("Outer"));
 
     let gather = nodes[2];
     assert_eq!(gather.node_type, NodeType::GatherMerge);
-    assert_eq!((gather.workers_planned, gather.workers_launched), (Some(2), Some(2)));
+    assert_eq!(
+        (gather.workers_planned, gather.workers_launched),
+        (Some(2), Some(2))
+    );
 
     let sort = nodes[3];
     assert_eq!(sort.workers.len(), 2);
@@ -106,7 +132,10 @@ fn psql_aligned_analyze_buffers_reads_every_figure() {
     let partial = nodes[4];
     assert_eq!(partial.strategy.as_deref(), Some("Hashed"));
     assert_eq!(partial.partial_mode.as_deref(), Some("Partial"));
-    assert_eq!((partial.hashagg_batches, partial.peak_memory_usage_kb), (Some(1), Some(24)));
+    assert_eq!(
+        (partial.hashagg_batches, partial.peak_memory_usage_kb),
+        (Some(1), Some(24))
+    );
 
     let join = nodes[5];
     assert_eq!(join.join_type.as_deref(), Some("Inner"));
@@ -124,10 +153,17 @@ fn psql_aligned_analyze_buffers_reads_every_figure() {
     let hash = nodes[7];
     assert_eq!(hash.parent_relationship.as_deref(), Some("Inner"));
     assert_eq!(
-        (hash.hash_buckets, hash.hash_batches, hash.peak_memory_usage_kb),
+        (
+            hash.hash_buckets,
+            hash.hash_batches,
+            hash.peak_memory_usage_kb
+        ),
         (Some(4096), Some(16), Some(82))
     );
-    assert_eq!((hash.buffers.shared_hit, hash.buffers.temp_written), (384, 180));
+    assert_eq!(
+        (hash.buffers.shared_hit, hash.buffers.temp_written),
+        (384, 180)
+    );
     assert_eq!(nodes[8].alias.as_deref(), Some("c"));
 
     assert_eq!(explain.planning_time_ms, Some(1.2));
@@ -163,15 +199,31 @@ fn verbose_subplans_and_pg18_fractional_rows() {
     assert_eq!(root.index_name.as_deref(), Some("customers_pkey"));
     assert_eq!(root.scan_direction.as_deref(), Some("Forward"));
     assert_eq!(
-        (root.schema.as_deref(), root.relation_name.as_deref(), root.alias.as_deref()),
+        (
+            root.schema.as_deref(),
+            root.relation_name.as_deref(),
+            root.alias.as_deref()
+        ),
         (Some("public"), Some("customers"), Some("c"))
     );
     assert_eq!(
         root.output.as_deref(),
-        Some(&["c.id".to_string(), "(SubPlan 1)".to_string(), "c.name".to_string()][..])
+        Some(
+            &[
+                "c.id".to_string(),
+                "(SubPlan 1)".to_string(),
+                "c.name".to_string()
+            ][..]
+        )
     );
-    assert_eq!(root.filter.as_deref(), Some("(c.country = (InitPlan 2).col1)"));
-    assert_eq!(root.extra.get("Index Searches"), Some(&serde_json::json!(1)));
+    assert_eq!(
+        root.filter.as_deref(),
+        Some("(c.country = (InitPlan 2).col1)")
+    );
+    assert_eq!(
+        root.extra.get("Index Searches"),
+        Some(&serde_json::json!(1))
+    );
     assert_eq!(root.actual_rows, Some(10.0));
 
     let init = nodes[1];
@@ -184,11 +236,20 @@ fn verbose_subplans_and_pg18_fractional_rows() {
     assert_eq!(sub.actual_loops, Some(10.0));
     let bitmap = nodes[3];
     assert_eq!(bitmap.exact_heap_blocks, Some(150));
-    assert_eq!(bitmap.recheck_cond.as_deref(), Some("(o2.customer_id = c.id)"));
+    assert_eq!(
+        bitmap.recheck_cond.as_deref(),
+        Some("(o2.customer_id = c.id)")
+    );
     assert_eq!(bitmap.output.as_ref().map(Vec::len), Some(5));
     assert_eq!(nodes[4].node_type, NodeType::BitmapIndexScan);
-    assert_eq!(nodes[4].index_name.as_deref(), Some("orders_customer_id_idx"));
-    assert_eq!(nodes[4].extra.get("Index Searches"), Some(&serde_json::json!(10)));
+    assert_eq!(
+        nodes[4].index_name.as_deref(),
+        Some("orders_customer_id_idx")
+    );
+    assert_eq!(
+        nodes[4].extra.get("Index Searches"),
+        Some(&serde_json::json!(10))
+    );
 }
 
 #[test]
@@ -227,7 +288,10 @@ fn cte_and_estimated_plans() {
     assert_eq!(nodes[5].parent_relationship.as_deref(), Some("Inner"));
     let scan = nodes[4];
     assert_eq!(scan.node_type, NodeType::CteScan);
-    assert_eq!((scan.cte_name.as_deref(), scan.alias.as_deref()), (Some("big"), Some("b1")));
+    assert_eq!(
+        (scan.cte_name.as_deref(), scan.alias.as_deref()),
+        (Some("big"), Some("b1"))
+    );
     assert!(nodes.iter().all(|n| n.actual_loops.is_none()));
     assert_eq!(explain.execution_time_ms, None);
     assert!(!analyze(&explain).analyzed);
@@ -242,9 +306,18 @@ fn memoize_and_bitmap_scans() {
     assert_eq!(nodes[1].alias.as_deref(), Some("l"));
     let memoize = nodes[3];
     assert_eq!(memoize.node_type, NodeType::Memoize);
-    assert_eq!(memoize.extra.get("Cache Key"), Some(&serde_json::json!("l.product_id")));
-    assert_eq!(memoize.extra.get("Cache Hits"), Some(&serde_json::json!(5947)));
-    assert_eq!(memoize.extra.get("Cache Misses"), Some(&serde_json::json!(50)));
+    assert_eq!(
+        memoize.extra.get("Cache Key"),
+        Some(&serde_json::json!("l.product_id"))
+    );
+    assert_eq!(
+        memoize.extra.get("Cache Hits"),
+        Some(&serde_json::json!(5947))
+    );
+    assert_eq!(
+        memoize.extra.get("Cache Misses"),
+        Some(&serde_json::json!(50))
+    );
     assert_eq!(memoize.peak_memory_usage_kb, Some(6));
     assert_eq!(memoize.actual_loops, Some(5997.0));
 }
@@ -254,9 +327,15 @@ fn never_executed_timing_and_costs_off() {
     let explain = only("text_never_executed_costs_off.txt");
     let nodes = explain.plan.preorder();
     let init = nodes[1];
-    assert_eq!(init.subplan_name.as_deref(), Some("InitPlan 1 (returns $1)"));
+    assert_eq!(
+        init.subplan_name.as_deref(),
+        Some("InitPlan 1 (returns $1)")
+    );
     assert_eq!(init.parent_relationship.as_deref(), Some("InitPlan"));
-    assert_eq!((init.actual_loops, init.actual_rows), (Some(0.0), Some(0.0)));
+    assert_eq!(
+        (init.actual_loops, init.actual_rows),
+        (Some(0.0), Some(0.0))
+    );
     assert_eq!(nodes[2].node_type, NodeType::Gather);
     assert_eq!(nodes[2].workers_launched, Some(0));
     for node in &nodes {
@@ -310,7 +389,10 @@ fn jit_statement_figures() {
     assert_eq!(jit.options.get("Expressions"), Some(&true));
     assert_eq!(jit.options.get("Inlining"), Some(&false));
     let timing = jit.timing.as_ref().unwrap();
-    assert_eq!((timing.generation, timing.emission, timing.total), (0.397, 5.698, 6.388));
+    assert_eq!(
+        (timing.generation, timing.emission, timing.total),
+        (0.397, 5.698, 6.388)
+    );
     assert_eq!(explain.execution_time_ms, Some(219.57));
     assert_eq!(explain.plan.buffers.shared_read, 9);
 }
@@ -338,7 +420,8 @@ fn auto_explain_text_entries() {
 #[test]
 fn jsonlog_entries_with_text_plans() {
     let message = "duration: 0.046 ms  plan:\nQuery Text: SELECT 1\nResult  (cost=0.00..0.01 rows=1 width=4) (actual time=0.001..0.001 rows=1 loops=1)";
-    let line = serde_json::json!({"timestamp": "2026-12-03", "error_severity": "LOG", "message": message});
+    let line =
+        serde_json::json!({"timestamp": "2026-12-03", "error_severity": "LOG", "message": message});
     let explains = parse_explain(&format!("{line}\n")).unwrap();
     assert_eq!(explains.len(), 1);
     assert_eq!(explains[0].query_text.as_deref(), Some("SELECT 1"));
@@ -373,7 +456,11 @@ fn pasted_without_decoration_or_indentation() {
 #[test]
 fn names_psql_writes() {
     let cases = [
-        ("Hash Right Anti Join", NodeType::HashJoin, Some("Right Anti")),
+        (
+            "Hash Right Anti Join",
+            NodeType::HashJoin,
+            Some("Right Anti"),
+        ),
         ("Nested Loop Semi Join", NodeType::NestedLoop, Some("Semi")),
         ("Merge Left Join", NodeType::MergeJoin, Some("Left")),
         ("Merge Join", NodeType::MergeJoin, Some("Inner")),
@@ -395,7 +482,10 @@ fn names_psql_writes() {
     assert_eq!(root.alias.as_deref(), Some("ol"));
     assert_eq!(nodes[1].node_type, NodeType::SetOp);
     assert_eq!(nodes[1].label(), "HashSetOp");
-    assert_eq!(nodes[1].extra.get("Command"), Some(&serde_json::json!("Except All")));
+    assert_eq!(
+        nodes[1].extra.get("Command"),
+        Some(&serde_json::json!("Except All"))
+    );
     assert_eq!(nodes[2].function_name.as_deref(), Some("generate_series"));
     assert_eq!(nodes[2].schema.as_deref(), Some("pg_catalog"));
     assert_eq!(nodes[2].alias.as_deref(), Some("g"));
@@ -413,13 +503,19 @@ fn names_psql_writes() {
 fn unknown_lines_are_kept_and_bad_text_names_its_line() {
     let text = "Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n  Frobnication: 12\n  a line of its own\n  ->  Quantum Scan on t  (cost=0.00..1.00 rows=1 width=4)\nSomething New: yes";
     let explain = parse_explain(text).unwrap().remove(0);
-    assert_eq!(explain.plan.extra.get("Frobnication"), Some(&serde_json::json!(12)));
+    assert_eq!(
+        explain.plan.extra.get("Frobnication"),
+        Some(&serde_json::json!(12))
+    );
     assert!(explain.plan.extra.contains_key("a line of its own"));
     assert_eq!(
         explain.plan.plans[0].node_type,
         NodeType::Other("Quantum Scan".to_string())
     );
-    assert_eq!(explain.extra.get("Something New"), Some(&serde_json::json!("yes")));
+    assert_eq!(
+        explain.extra.get("Something New"),
+        Some(&serde_json::json!("yes"))
+    );
 
     let text = "EXPLAIN\n  ->  Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)";
     match parse_explain(text).unwrap_err() {
@@ -429,7 +525,8 @@ fn unknown_lines_are_kept_and_bad_text_names_its_line() {
         }
         other => panic!("{other:?}"),
     }
-    let text = "Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n  ->  (cost=0.00..1.00 rows=1 width=4)";
+    let text =
+        "Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n  ->  (cost=0.00..1.00 rows=1 width=4)";
     let error = parse_explain(text).unwrap_err();
     assert!(
         matches!(error, ParseError::TextPlan { line: 2, .. }),
@@ -465,12 +562,23 @@ fn hostile_text_never_panics() {
         }
     }
     let deep: String = (0..1500)
-        .map(|i| format!("{}->  Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n", " ".repeat(2 + i * 6)))
+        .map(|i| {
+            format!(
+                "{}->  Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n",
+                " ".repeat(2 + i * 6)
+            )
+        })
         .collect();
     let input = format!("Nested Loop  (cost=0.00..1.00 rows=1 width=4)\n{deep}");
     let explains = parse_explain(&input).unwrap();
     assert_eq!(explains[0].plan.preorder().len(), 1501);
-    for garbage in ["->", "-> ->", "(cost=)", "Seq Scan (cost=a..b rows=c width=d)", "->  \u{0}"] {
+    for garbage in [
+        "->",
+        "-> ->",
+        "(cost=)",
+        "Seq Scan (cost=a..b rows=c width=d)",
+        "->  \u{0}",
+    ] {
         let _ = parse_explain(garbage);
     }
 }
