@@ -100,17 +100,22 @@ const CASES: &[(&str, &str, &str)] = &[
 
 /// What `psql` prints for `EXPLAIN (options) sql` after `settings`, run as people run it.
 fn psql_text(url: &str, settings: &str, options: &str, sql: &str) -> String {
-    let mut command = Command::new("psql");
-    command.args([url, "-X", "-v", "ON_ERROR_STOP=1"]);
-    for setting in settings.split(';').filter(|s| !s.trim().is_empty()) {
-        command.args(["-c", setting]);
-    }
     let explain = if options.is_empty() {
         format!("EXPLAIN {sql}")
     } else {
         format!("EXPLAIN ({options}) {sql}")
     };
-    command.args(["-c", &explain]);
+    psql(url, settings, &explain).0
+}
+
+/// Runs `settings` (one `-c` each) then `sql` through `psql`: (stdout, stderr).
+fn psql(url: &str, settings: &str, sql: &str) -> (String, String) {
+    let mut command = Command::new("psql");
+    command.args([url, "-X", "-v", "ON_ERROR_STOP=1"]);
+    for setting in settings.split(';').filter(|s| !s.trim().is_empty()) {
+        command.args(["-c", setting]);
+    }
+    command.args(["-c", sql]);
     for variable in [
         "PGHOST",
         "PGPORT",
@@ -125,12 +130,9 @@ fn psql_text(url: &str, settings: &str, options: &str, sql: &str) -> String {
         .output()
         .expect("the psql client (Debian's postgresql-client)");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "psql failed: {}{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "psql failed: {stderr}{stdout}");
+    (stdout, stderr)
 }
 
 async fn json_plan(
@@ -370,6 +372,33 @@ async fn text_and_json_agree(major: u32) {
             "{what}\n{text}"
         );
     }
+
+    // auto_explain's entries, text and JSON, as psql shows them at `log_level = notice` (the
+    // plans of two executions: the same tree).
+    let (name, settings, sql) = CASES[0];
+    let auto_explain = |format: &str| {
+        let setup = format!(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; \
+             SET auto_explain.log_analyze = on; SET auto_explain.log_buffers = on; \
+             SET auto_explain.log_level = notice; SET auto_explain.log_format = {format}; {settings}"
+        );
+        psql(&url, &setup, sql).1
+    };
+    let what = format!("PostgreSQL {major}, {name}, auto_explain");
+    let (text, json) = (auto_explain("text"), auto_explain("json"));
+    let (from_text, from_json) = (only(&text, &what), only(&json, &what));
+    assert_eq!(
+        shape(&from_text, true),
+        shape(&from_json, true),
+        "{what}\n{text}"
+    );
+    assert_eq!(from_text.query_text.as_deref(), Some(sql), "{what}\n{text}");
+    assert!(from_text.execution_time_ms.is_some(), "{what}\n{text}");
+    assert_eq!(
+        findings(&from_text, true),
+        findings(&from_json, true),
+        "{what}\n{text}"
+    );
 
     // The command itself, on psql's output as saved to a file.
     let text = psql_text(&url, CASES[0].1, "ANALYZE, BUFFERS", CASES[0].2);

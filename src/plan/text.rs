@@ -579,7 +579,9 @@ fn header(text: &str) -> Option<Header> {
         has_figures = true;
         rest = rest[..open].trim_end();
     }
-    if rest.is_empty() || rest.contains(": ") || rest.ends_with(':') {
+    // Without figures, a `Key: value` line is a detail, not a node (with them, a quoted name may
+    // hold a colon).
+    if rest.is_empty() || (!has_figures && (rest.contains(": ") || rest.ends_with(':'))) {
         return None;
     }
     let known = read_name(&mut node, rest);

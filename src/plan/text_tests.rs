@@ -476,6 +476,10 @@ fn names_psql_writes() {
     let explain = parse_explain(text).unwrap().remove(0);
     let nodes = explain.plan.preorder();
     let root = nodes[0];
+    let quoted = "Seq Scan on \"odd: name\" \"a b\"  (cost=0.00..1.00 rows=1 width=4)";
+    let odd = parse_explain(quoted).unwrap().remove(0);
+    assert_eq!(odd.plan.relation_name.as_deref(), Some("odd: name"));
+    assert_eq!(odd.plan.alias.as_deref(), Some("a b"));
     assert_eq!(root.node_type, NodeType::ModifyTable);
     assert_eq!(root.operation.as_deref(), Some("Update"));
     assert_eq!(root.relation().as_deref(), Some("public.Order Lines"));
