@@ -774,6 +774,17 @@ fn offline_plan_analysis_needs_no_database() {
     run.assert_no_panic();
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
+    // A text plan that cannot be read names its line.
+    let (_d, bad_text) = temp_file(
+        "bad.txt",
+        b"EXPLAIN\n  ->  Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n",
+    );
+    let run = pgdiag(&["explain", "--plan", bad_text.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    run.assert_no_panic();
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
     let (_d, not_plan) = temp_file("notplan.json", b"{\"hello\": \"world\"}");
     let run = pgdiag(&["explain", "--plan", not_plan.to_str().unwrap()]);
     assert_eq!(run.code, 2);
