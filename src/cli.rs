@@ -360,7 +360,9 @@ pub struct ExplainArgs {
     #[arg(short = 'c', long = "command", value_name = "SQL")]
     pub command: Option<String>,
 
-    /// Analyse a saved EXPLAIN JSON (psql output or auto_explain log; - for stdin) offline, no database.
+    /// Analyse a saved plan offline, no database: EXPLAIN (FORMAT JSON) output, psql's default
+    /// text-format EXPLAIN or EXPLAIN ANALYZE output as pasted (with or without its header and
+    /// footer), or a server log with auto_explain entries (JSON or text); - for stdin.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["param", "params_json", "no_analyze", "timeout"])]
     pub plan: Option<PathBuf>,
 

@@ -740,6 +740,8 @@ fn offline_plan_analysis_needs_no_database() {
         "fixtures/plans/nested_loop_many_loops.json",
         "fixtures/plans/auto_explain.log",
         "fixtures/plans/psql_aligned.txt",
+        "fixtures/plans/text_parallel_hash_join.txt",
+        "fixtures/plans/text_auto_explain.log",
     ] {
         let run = pgdiag(&["explain", "--plan", fixture(name).to_str().unwrap()]);
         assert_eq!(run.code, 0, "{name}: {}", run.all_output());
@@ -771,6 +773,17 @@ fn offline_plan_analysis_needs_no_database() {
     let run = pgdiag(&["explain", "--plan", bad.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     run.assert_no_panic();
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    // A text plan that cannot be read names its line.
+    let (_d, bad_text) = temp_file(
+        "bad.txt",
+        b"EXPLAIN\n  ->  Seq Scan on t  (cost=0.00..1.00 rows=1 width=4)\n",
+    );
+    let run = pgdiag(&["explain", "--plan", bad_text.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    run.assert_no_panic();
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
     let (_d, not_plan) = temp_file("notplan.json", b"{\"hello\": \"world\"}");

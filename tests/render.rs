@@ -82,6 +82,13 @@ fn text_auto_explain_log_with_two_entries() {
     insta::assert_snapshot!(text("auto_explain.log", false));
 }
 
+/// `explain --plan` on psql's default text-format output (EXPLAIN (ANALYZE, BUFFERS) as pasted
+/// from psql): the same report a JSON plan gives.
+#[test]
+fn text_from_psql_text_format() {
+    insta::assert_snapshot!(text("text_parallel_hash_join.txt", false));
+}
+
 #[test]
 fn text_with_color_marks_hot_nodes() {
     let colored = text("nested_loop_many_loops.json", true);

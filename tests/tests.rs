@@ -29,6 +29,7 @@ mod suggest;
 mod suggest_seed;
 mod suggest_timeout;
 mod support;
+mod text_plans;
 mod top;
 mod tpch;
 mod tx;

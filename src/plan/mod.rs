@@ -2,8 +2,9 @@
 //!
 //! Pure by design (no I/O, no database, no printing) so that everything here is testable from saved
 //! plans alone. [`parse_explain`] finds and loads plans in pasted or saved text (JSON, psql output,
-//! auto_explain logs), [`model`] holds the typed tree, and [`analyze`] derives exclusive times,
-//! row totals, estimate factors and exclusive buffers; its module docs state the rules.
+//! auto_explain logs; text-format EXPLAIN through the private `text` module, into the same tree),
+//! [`model`] holds the typed tree, and [`analyze`] derives exclusive times, row totals, estimate
+//! factors and exclusive buffers; its module docs state the rules.
 //! [`deep`] keeps every walk safe at any depth; [`RawPlan`] carries a document as text.
 //! [`conditions`] is the one reader of the condition text nodes carry (filters, join conditions,
 //! sort keys), for diagnosis and advice alike. [`names`] shows the planner's own aliases
@@ -20,6 +21,7 @@ pub mod parse;
 pub mod raw;
 pub mod rounding;
 pub mod synthetic;
+mod text;
 
 pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
 pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Plans, Trigger, Worker};
@@ -31,3 +33,5 @@ pub use rounding::{LoopRows, RemovedShare};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod text_tests;

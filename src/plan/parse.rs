@@ -9,6 +9,9 @@
 //! - PostgreSQL server logs with `auto_explain.log_format = json` (the JSON follows a
 //!   `... LOG:  duration: 1.234 ms  plan:` line), including PG15's `jsonlog` lines, whose `message`
 //!   field carries the plan as a string.
+
+//! - when no JSON plan is found, text-format EXPLAIN (psql's default, pasted, and auto_explain's
+//!   text entries, in a log or in a `jsonlog` message), read by `plan::text`.
 //!
 //! The scanner walks the text once: at every `{` or `[` it asks serde_json for one value; text in
 //! between (log prefixes, headers) is skipped. After a syntax error it resumes where the error was
@@ -25,6 +28,7 @@ use thiserror::Error;
 
 use super::deep;
 use super::model::{Explain, PlanNode};
+use super::text;
 
 /// Why no plan could be loaded. Messages are one line, for terminals and CI annotations.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -35,10 +39,8 @@ pub enum ParseError {
         "no EXPLAIN plan found in the input (expected EXPLAIN (FORMAT JSON) output, psql output of it, or an auto_explain JSON log)"
     )]
     NoPlanFound,
-    #[error(
-        "input looks like text-format EXPLAIN output; re-run it as EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)"
-    )]
-    TextFormat,
+    #[error("text-format EXPLAIN, line {line}: {message}")]
+    TextPlan { line: usize, message: String },
     #[error("invalid JSON at line {line}, column {column}: {message}")]
     InvalidJson {
         line: usize,
@@ -78,11 +80,12 @@ pub fn parse_explain(input: &str) -> Result<Vec<Explain>, ParseError> {
     if !scan.explains.is_empty() {
         return Ok(scan.explains);
     }
+    // psql's default text format, pasted or saved, or auto_explain's text entries.
+    if text::looks_like_text_plan(input) {
+        return text::parse_text(input);
+    }
     if let Some(error) = scan.first_primary_error {
         return Err(error);
-    }
-    if looks_like_text_format(text) {
-        return Err(ParseError::TextFormat);
     }
     Err(ParseError::NoPlanFound)
 }
@@ -116,6 +119,13 @@ fn scan_documents(text: &str) -> Scan {
                 let document = document.get();
                 if let Some(message) = jsonlog_message(document) {
                     let nested = scan_documents(&message);
+                    if nested.explains.is_empty()
+                        && text::looks_like_text_plan(&message)
+                        && let Ok(explains) = text::parse_text(&message)
+                    {
+                        scan.explains.extend(explains);
+                        continue;
+                    }
                     scan.explains.extend(nested.explains);
                     if scan.first_primary_error.is_none() {
                         scan.first_primary_error = nested.first_primary_error;
@@ -358,10 +368,6 @@ fn is_row_count_footer(line: &str) -> bool {
                 .or_else(|| rest.strip_suffix(" row)"))
         })
         .is_some_and(|count| !count.is_empty() && count.chars().all(|c| c.is_ascii_digit()))
-}
-
-fn looks_like_text_format(text: &str) -> bool {
-    text.contains("cost=") || (text.contains("->") && text.contains("rows="))
 }
 
 /// Byte offset within `text` of a serde_json (line, column) position; serde_json counts columns in
