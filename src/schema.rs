@@ -3,9 +3,11 @@
 //! in `docs/schemas/` are checked against these by a unit test; `pgdiag schema <document>` prints
 //! them.
 //!
-//! Schemas describe what pgdiag *writes* (the serialize side of each type). They leave unknown
-//! properties allowed: a document of a later pgdiag within the same `schema_version` may add
-//! fields, and consumers should ignore the ones they do not know.
+//! Schemas describe what pgdiag *writes* (the serialize side of each type), except the baseline
+//! file's, which describes what `pgdiag check` *reads* (a version 1 file too; unknown fields are
+//! refused there, as the reader refuses them). Report schemas leave unknown properties allowed: a
+//! document of a later pgdiag within the same `schema_version` may add fields, and consumers
+//! should ignore the ones they do not know.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,7 +25,7 @@ pub enum Document {
     Suggest,
     /// `pgdiag check --format json`.
     Check,
-    /// The baseline file `pgdiag check --update` writes (and `check` reads).
+    /// The baseline file `pgdiag baseline` and `pgdiag check --update` write, and `check` reads.
     Baseline,
     /// `pgdiag bench --format json`.
     Bench,
@@ -95,7 +97,7 @@ impl Document {
             Document::Explain => "pgdiag explain --format json",
             Document::Suggest => "pgdiag suggest --format json",
             Document::Check => "pgdiag check --format json",
-            Document::Baseline => "pgdiag check baseline file",
+            Document::Baseline => "pgdiag baseline file (pgdiag-baseline.json)",
             Document::Bench => "pgdiag bench --format json",
             Document::Demo => "pgdiag demo --format json",
             Document::Top => "pgdiag top --format json",
@@ -122,7 +124,8 @@ impl Document {
             Document::Explain => generate::<crate::report::ExplainReport>(),
             Document::Suggest => generate::<crate::suggest::report::SuggestReport>(),
             Document::Check => generate::<crate::gate::CheckReport>(),
-            Document::Baseline => generate::<crate::gate::Baseline>(),
+            // A file pgdiag reads back: the schema says what it accepts (version 1 files too).
+            Document::Baseline => generate_read::<crate::gate::Baseline>(),
             Document::Bench => generate::<crate::bench::BenchReport>(),
             Document::Demo => generate::<crate::demo::DemoReport>(),
             Document::Top => generate::<crate::report::top::TopReport>(),
@@ -212,6 +215,14 @@ impl FromStr for Document {
 fn generate<T: JsonSchema>() -> Schema {
     SchemaSettings::draft2020_12()
         .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+}
+
+/// The deserialize-side schema of `T`: what pgdiag reads (fields with a default may be absent).
+fn generate_read<T: JsonSchema>() -> Schema {
+    SchemaSettings::draft2020_12()
+        .for_deserialize()
         .into_generator()
         .into_root_schema_for::<T>()
 }

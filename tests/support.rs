@@ -246,6 +246,18 @@ pub fn json_document_of(cmd: &Command) -> Option<Document> {
 /// schema (`docs/schemas/<document>.schema.json`), read strictly: a property the schema does not
 /// name is a violation too, so output and schema cannot drift apart unseen.
 pub fn assert_matches_schema(document: Document, json: &str) {
+    let errors = schema_violations(document, json);
+    assert!(
+        errors.is_empty(),
+        "{document} document does not match docs/schemas/{}:\n{}",
+        document.file_name(),
+        errors.join("\n")
+    );
+}
+
+/// What makes `json` an invalid `document`, one line each (`at /path: message`); empty when it
+/// is valid. See [`assert_matches_schema`].
+pub fn schema_violations(document: Document, json: &str) -> Vec<String> {
     let instance = document_value(document, json).unwrap_or_else(|e| {
         panic!("{document} output is not one JSON document ({e}):\n{json:.2000}")
     });
@@ -257,16 +269,10 @@ pub fn assert_matches_schema(document: Document, json: &str) {
         .unwrap()
         .entry(document)
         .or_insert_with(|| Box::leak(Box::new(strict_validator(document))));
-    let errors: Vec<String> = validator
+    validator
         .iter_errors(&instance)
-        .map(|e| format!("  at {}: {e}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{document} document does not match docs/schemas/{}:\n{}",
-        document.file_name(),
-        errors.join("\n")
-    );
+        .map(|e| format!("at {}: {e}", e.instance_path()))
+        .collect()
 }
 
 /// The document as a value to validate. An explain statement's `plan` is the server's EXPLAIN
