@@ -330,8 +330,25 @@ impl Suggestion {
     }
 }
 
-/// [`Suggestion`] as the JSON has it: `kind`, then one field per kind, null but for its own.
+/// [`Suggestion`] as the JSON has it: `kind`, then one field per kind, null but for its own
+/// (the schema says so too, as `TryFrom` below requires it).
 #[derive(Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("oneOf" = [
+    {
+        "properties": {
+            "kind": { "const": "index" },
+            "index": { "type": "object" },
+            "matview": { "type": "null" }
+        }
+    },
+    {
+        "properties": {
+            "kind": { "const": "matview" },
+            "index": { "type": "null" },
+            "matview": { "type": "object" }
+        }
+    }
+]))]
 struct SuggestionJson {
     id: String,
     kind: SuggestionKind,
