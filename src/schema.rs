@@ -259,7 +259,7 @@ mod tests {
         assert!(
             stale.is_empty(),
             "schema files differ from the types: {stale:?}; regenerate them with \
-             `PGDIAG_WRITE_SCHEMAS=1 cargo test --lib schema::` (or `pgdiag schema <document>`)"
+             `PGDIAG_WRITE_SCHEMAS=1 cargo test --lib committed_schemas`"
         );
     }
 

@@ -67,6 +67,7 @@ impl BenchReport {
     }
 }
 
+/// The run's parameters, as given or defaulted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Parameters {
     pub query: String,
@@ -116,6 +117,8 @@ impl Latency {
     }
 }
 
+/// One cache strategy's run: requests, latency, counters, hit and fallback shares, the herd,
+/// staleness and Redis memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StrategyResult {
     pub strategy: String,
@@ -144,6 +147,7 @@ pub struct StrategyResult {
     pub interrupted: bool,
 }
 
+/// Redis memory the strategy used.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RedisBytes {
     /// `used_memory` after the run minus before it (can be negative: other clients, allocator).
@@ -153,6 +157,7 @@ pub struct RedisBytes {
     pub sample_key_bytes: Option<u64>,
 }
 
+/// The thundering herd: what each round of simultaneous expiries cost the database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HerdResult {
     /// p50 of the steady phase before the expiries, the yardstick of the spike.
@@ -160,6 +165,7 @@ pub struct HerdResult {
     pub rounds: Vec<HerdRound>,
 }
 
+/// One round of expiries: the keys that expired and the database calls they caused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HerdRound {
     pub keys_expired: usize,
@@ -170,6 +176,7 @@ pub struct HerdRound {
     pub max_ms: f64,
 }
 
+/// Stale reads after writes (`--scenario writes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Staleness {
     pub writes: u64,

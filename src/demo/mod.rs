@@ -260,6 +260,7 @@ pub struct SummaryRow {
     pub measured: String,
 }
 
+/// A command to try next, pointed at the demo's database, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NextStep {
     pub command: String,

@@ -79,6 +79,7 @@ pub struct RelationSize {
     pub pages: u64,
 }
 
+/// The server the plans were recorded on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerVersion {
@@ -94,6 +95,7 @@ impl ServerVersion {
     }
 }
 
+/// How the plans were executed when recorded with `--analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRuns {
@@ -152,6 +154,7 @@ pub struct PlanRecord {
     pub timing: Option<Timing>,
 }
 
+/// A diagnosis finding recorded with an analysed plan: its rule, severity, relation and summary.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingRecord {
@@ -290,6 +293,7 @@ pub struct EnvironmentDiff {
     pub cost_advisory: bool,
 }
 
+/// A planner setting whose value differs between the baseline and the current server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SettingChange {
     pub name: String,
@@ -298,6 +302,7 @@ pub struct SettingChange {
     pub current: Option<String>,
 }
 
+/// What the comparison concluded for one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryStatus {
@@ -314,6 +319,7 @@ pub enum QueryStatus {
     Ignored,
 }
 
+/// One query compared with its baseline: its status and the changes that decided it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryResult {
     pub id: String,
@@ -376,6 +382,7 @@ impl Change {
     }
 }
 
+/// What changed in a query's plan: a regression, or an improvement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
@@ -399,6 +406,7 @@ pub enum ChangeKind {
     NowSucceeds,
 }
 
+/// How many queries ended in each status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckSummary {
     pub total: usize,

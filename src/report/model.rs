@@ -63,6 +63,7 @@ pub enum SourceKind {
     Workload,
 }
 
+/// Where the statements came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Source {
     pub kind: SourceKind,
@@ -158,6 +159,7 @@ impl std::ops::Deref for FindingReport {
     }
 }
 
+/// Whole-plan figures of an explained statement.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct PlanSummary {
     pub planning_time_ms: Option<f64>,
@@ -171,6 +173,7 @@ pub struct PlanSummary {
     pub settings: BTreeMap<String, String>,
 }
 
+/// JIT compilation, when the plan used it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct JitSummary {
     pub functions: Option<u64>,
@@ -240,6 +243,7 @@ pub enum ErrorKind {
     Other,
 }
 
+/// Why a statement could not be explained, with PostgreSQL's SQLSTATE, detail and hint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct ErrorReport {
     pub kind: ErrorKind,

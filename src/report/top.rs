@@ -47,6 +47,7 @@ pub struct TopReport {
     pub notes: Vec<String>,
 }
 
+/// Every statement read, before `--min-calls` and `--limit`: the base of each `share`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Totals {
     pub statements: usize,

@@ -130,6 +130,7 @@ impl SuggestReport {
     }
 }
 
+/// How a suggestion is proven: HypoPG (planned cost), a real build (timed), or not at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyMode {
@@ -148,6 +149,7 @@ impl VerifyMode {
     }
 }
 
+/// How suggestions were verified in this run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyInfo {
     pub mode: VerifyMode,
@@ -177,12 +179,14 @@ impl Planning {
     }
 }
 
+/// Why a statement could not be planned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementError {
     pub message: String,
     pub sqlstate: Option<String>,
 }
 
+/// One statement of the input: where it is, how it was planned, and its error if it failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementEntry {
     pub index: usize,
@@ -200,6 +204,7 @@ pub struct StatementEntry {
     pub error: Option<StatementError>,
 }
 
+/// What a suggestion creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionKind {
@@ -217,6 +222,7 @@ impl SuggestionKind {
     }
 }
 
+/// Whether the proof kept the suggestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionStatus {
@@ -412,6 +418,7 @@ impl TryFrom<SuggestionJson> for Suggestion {
     }
 }
 
+/// One key column of a suggested index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IndexColumnInfo {
     pub name: String,
@@ -420,6 +427,7 @@ pub struct IndexColumnInfo {
     pub opclass: Option<String>,
 }
 
+/// A suggested index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IndexInfo {
     pub schema: Option<String>,
@@ -437,12 +445,14 @@ pub struct IndexInfo {
     pub finding_rules: Vec<FindingRule>,
 }
 
+/// A statement rewritten to read a suggested materialized view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RewrittenStatement {
     pub statement: usize,
     pub sql: String,
 }
 
+/// A suggested materialized view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MatviewInfo {
     pub schema: Option<String>,
@@ -533,6 +543,7 @@ pub fn number(value: f64) -> String {
     }
 }
 
+/// One statement the suggestion serves, measured without and with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementVerification {
     pub statement: usize,
@@ -542,6 +553,7 @@ pub struct StatementVerification {
     pub improvement_pct: Option<f64>,
 }
 
+/// How a suggestion was proven, and what it showed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verification {
     pub method: VerifyMode,
@@ -650,6 +662,7 @@ pub struct Weighed {
     pub size_share_pct: Option<f64>,
 }
 
+/// A statement (or one of its plan nodes) that got no suggestion, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NoSuggestionEntry {
     pub statement: usize,
@@ -658,6 +671,7 @@ pub struct NoSuggestionEntry {
     pub reason: String,
 }
 
+/// One statement measured before and after all the kept suggestions together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementComparison {
     pub statement: usize,
@@ -880,6 +894,7 @@ impl fmt::Display for BlockingSession {
     }
 }
 
+/// A statement measured again after `--apply` created the kept suggestions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AfterApply {
     pub statement: usize,
@@ -930,6 +945,7 @@ pub struct StatementLeftOut {
     pub reason: String,
 }
 
+/// What `--apply` did: each change, and every statement measured after.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApplySection {
     /// What was done as a whole; `reason` says it in words, with the counts.
