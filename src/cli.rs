@@ -177,6 +177,14 @@ Examples:
   pgdiag man | man -l -
   pgdiag man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+
+    /// Print the JSON Schema of a JSON document pgdiag writes, or list the documents.
+    ///
+    /// One schema (draft 2020-12) per `--format json` document and for the baseline file, the
+    /// same as docs/schemas/DOCUMENT.schema.json, generated from the types that write them.
+    ///
+    /// Example: pgdiag schema explain > explain.schema.json
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -184,6 +192,18 @@ pub struct RulesArgs {
     /// A rule id (e.g. seq-scan); without one, every rule is listed.
     #[arg(value_name = "RULE")]
     pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// The document whose schema to print; without one, the documents are listed.
+    #[arg(
+        value_name = "DOCUMENT",
+        value_parser = clap::builder::PossibleValuesParser::new(
+            crate::schema::Document::ALL.map(crate::schema::Document::as_str)
+        )
+    )]
+    pub document: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

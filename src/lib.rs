@@ -21,6 +21,7 @@ pub mod input;
 pub mod pg;
 pub mod plan;
 pub mod report;
+pub mod schema;
 pub mod seed;
 pub mod suggest;
 pub mod units;

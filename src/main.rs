@@ -133,6 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
         Command::Rules(args) => commands::rules::run(args, &mut out),
         Command::Completions(args) => commands::completions::completions(args, &mut out),
         Command::Man(args) => commands::completions::man(args, &mut out),
+        Command::Schema(args) => commands::schema::run(args, &mut out),
     };
     out.flush()?;
     outcome

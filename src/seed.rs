@@ -5,6 +5,7 @@
 //! this module embeds them, splits `data.sql` on its `-- pgdiag: step NAME` lines so a caller can
 //! show progress, and reports what was loaded.
 
+use schemars::JsonSchema;
 use std::time::{Duration, Instant};
 
 use crate::pg::admin;
@@ -53,14 +54,14 @@ pub struct SeedProgress {
 }
 
 /// Rows in one seed table after the load.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, JsonSchema)]
 pub struct TableRows {
     pub table: String,
     pub rows: i64,
 }
 
 /// What [`load`] did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, JsonSchema)]
 pub struct SeedSummary {
     pub scale: f64,
     pub tables: Vec<TableRows>,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// step with this list.
 const LAYERS: &[&str] = &[
     "units", "plan", "pg", "input", "embedded", "seed", "diagnose", "advise", "suggest", "gate",
-    "cache", "bench", "report", "demo", "config", "cli", "commands",
+    "cache", "bench", "report", "demo", "schema", "config", "cli", "commands",
 ];
 
 /// One `crate::<module>` reference from a module to another.

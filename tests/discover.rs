@@ -1,7 +1,8 @@
 //! What a user finds without a checkout: the rules' pages from the binary, shell completions and
-//! man pages generated from the command-line definitions.
+//! man pages generated from the command-line definitions, the JSON documents' schemas.
 
 use pgdiag::diagnose::RuleId;
+use pgdiag::schema::Document;
 
 use crate::support::pgdiag;
 
@@ -69,4 +70,45 @@ fn completions_and_man_pages_come_from_the_command_line_itself() {
         let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
         assert!(text.contains(".TH"), "{page}");
     }
+}
+
+#[test]
+fn schema_lists_the_documents_and_prints_each_schema_as_committed() {
+    let list = pgdiag(&["schema"]);
+    assert_eq!(list.code, 0, "{}", list.all_output());
+    for document in Document::ALL {
+        let line = list
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(document.as_str()))
+            .unwrap_or_else(|| panic!("{document} listed:\n{}", list.stdout));
+        assert!(
+            line.ends_with(&format!("docs/schemas/{}", document.file_name())),
+            "{line}"
+        );
+        let printed = pgdiag(&["schema", document.as_str()]);
+        assert_eq!(printed.code, 0, "{}", printed.all_output());
+        let committed = std::fs::read_to_string(format!(
+            "{}/docs/schemas/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            document.file_name()
+        ))
+        .unwrap();
+        assert_eq!(printed.stdout, committed, "the schema of {document}");
+        // A schema by the draft 2020-12 meta-schema, one a validator compiles.
+        let schema: serde_json::Value = serde_json::from_str(&printed.stdout).unwrap();
+        jsonschema::meta::validate(&schema)
+            .unwrap_or_else(|e| panic!("{document}: not a valid schema: {e}"));
+        jsonschema::validator_for(&schema).unwrap();
+    }
+    let unknown = pgdiag(&["schema", "report"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown
+            .stderr
+            .contains("[possible values: explain, suggest, check, baseline"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(pgdiag(&["completions", "bash"]).stdout.contains("schema"));
 }

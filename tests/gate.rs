@@ -6,9 +6,10 @@
 use std::path::Path;
 
 use pgdiag::gate::{Baseline, ChangeKind, CheckReport, QueryStatus};
+use pgdiag::schema::Document;
 use serde::Deserialize;
 
-use crate::support::{Run, database, pgdiag_command, run_with};
+use crate::support::{Run, assert_matches_schema, database, pgdiag_command, run_with};
 
 const SCHEMA: &str = "
     CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL);
@@ -99,6 +100,7 @@ async fn dropping_an_index_fails_the_gate_and_recreating_it_passes() {
     );
     let text = std::fs::read_to_string(repo.path().join("pgdiag-baseline.json")).unwrap();
     assert!(text.ends_with("}\n"));
+    assert_matches_schema(Document::Baseline, &text);
     let baseline: Baseline = serde_json::from_str(&text).unwrap();
     let ids: Vec<&str> = baseline.queries.iter().map(|q| q.id.as_str()).collect();
     assert_eq!(
@@ -435,10 +437,9 @@ async fn analyze_baselines_record_timings_and_findings_and_toml_ignores_queries(
     );
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert!(run.stdout.contains("EXPLAIN ANALYZE × 3"), "{}", run.stdout);
-    let baseline: Baseline = serde_json::from_str(
-        &std::fs::read_to_string(repo.path().join("pgdiag-baseline.json")).unwrap(),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(repo.path().join("pgdiag-baseline.json")).unwrap();
+    assert_matches_schema(Document::Baseline, &text);
+    let baseline: Baseline = serde_json::from_str(&text).unwrap();
     let product = baseline
         .queries
         .iter()
@@ -889,7 +890,10 @@ async fn a_version_1_baseline_checks_and_asks_to_be_re_recorded() {
     for query in v1["queries"].as_array_mut().unwrap() {
         query["plan"].as_object_mut().unwrap().remove("relations");
     }
-    std::fs::write(&file, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+    let v1 = serde_json::to_string_pretty(&v1).unwrap();
+    // The version 1 file is a valid baseline by the schema, as it is for the reader.
+    assert_matches_schema(Document::Baseline, &v1);
+    std::fs::write(&file, v1).unwrap();
 
     let (code, report) = check_json(repo.path(), &url, &[]);
     assert_eq!(code, 0, "{report:#?}");
@@ -913,8 +917,9 @@ async fn a_version_1_baseline_checks_and_asks_to_be_re_recorded() {
     // `check --update` rewrites it as version 2, with sizes.
     let run = pgdiag_in(repo.path(), &[], &["check", "--dsn", &url, "--update"]);
     assert_eq!(run.code, 0, "{}", run.all_output());
-    let baseline: Baseline =
-        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_matches_schema(Document::Baseline, &text);
+    let baseline: Baseline = serde_json::from_str(&text).unwrap();
     assert_eq!(baseline.schema_version, 2);
     assert_eq!(baseline.relations.len(), 2);
     let (_, report) = check_json(repo.path(), &url, &[]);

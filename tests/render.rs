@@ -4,7 +4,9 @@ use pgdiag::commands::explain::offline_report;
 use pgdiag::plan::parse_explain;
 use pgdiag::report::{self, ExplainReport, Source, SourceKind, TextStyle};
 
-use crate::support::fixture;
+use pgdiag::schema::Document;
+
+use crate::support::{assert_matches_schema, fixture, schema_violations};
 
 fn report_for(name: &str) -> ExplainReport {
     let path = format!("fixtures/plans/{name}");
@@ -114,4 +116,70 @@ fn json_report_schema() {
     report::render_json(&mut out, &report).unwrap();
     let back: ExplainReport = serde_json::from_slice(&out).unwrap();
     assert_eq!(back, report);
+}
+
+/// Every committed plan, read as `explain --plan` reads it, makes a document its schema accepts.
+#[test]
+fn every_saved_plan_makes_an_explain_document_its_schema_accepts() {
+    let mut names: Vec<String> = std::fs::read_dir(fixture("fixtures/plans"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "README.md")
+        .collect();
+    names.sort();
+    assert!(names.len() >= 40, "{names:?}");
+    for name in &names {
+        let mut out = Vec::new();
+        report::render_json(&mut out, &report_for(name)).unwrap();
+        let json = String::from_utf8(out).unwrap();
+        let errors = schema_violations(Document::Explain, &json);
+        assert!(errors.is_empty(), "{name}:\n{}", errors.join("\n"));
+    }
+}
+
+/// The validation the integration tests rely on does reject what breaks a schema: a wrong type,
+/// a missing field, another schema version, a value outside an enum, a property the schema
+/// does not name.
+#[test]
+fn a_document_that_breaks_its_schema_is_rejected() {
+    let report = report_for("seq_scan_filter.json");
+    let valid = serde_json::to_value(&report).unwrap();
+    assert_matches_schema(Document::Explain, &valid.to_string());
+    assert!(!report.statements[0].findings.is_empty());
+
+    let broken = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value = valid.clone();
+        change(&mut value);
+        schema_violations(Document::Explain, &value.to_string())
+    };
+    let errors = broken(&|v| v["statements"][0]["nodes"][0]["id"] = "first".into());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("at /statements/0/nodes/0/id: "),
+        "{errors:?}"
+    );
+    let errors = broken(&|v| {
+        v["statements"][0]["nodes"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("label");
+    });
+    assert!(
+        errors[0].contains("\"label\" is a required property"),
+        "{errors:?}"
+    );
+    let errors = broken(&|v| v["schema_version"] = 2.into());
+    assert!(errors[0].starts_with("at /schema_version: "), "{errors:?}");
+    let errors = broken(&|v| v["statements"][0]["findings"][0]["rule"] = "slow-query".into());
+    assert!(
+        errors[0].starts_with("at /statements/0/findings/0/rule: "),
+        "{errors:?}"
+    );
+    let errors = broken(&|v| v["statements"][0]["summary"]["cost"] = 1.into());
+    assert!(
+        errors[0].starts_with("at /statements/0/summary: "),
+        "{errors:?}"
+    );
+    let errors = broken(&|v| v["source"]["line"] = 1.into());
+    assert!(errors[0].contains("'line' was unexpected"), "{errors:?}");
 }

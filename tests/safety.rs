@@ -446,6 +446,7 @@ async fn signal_while_running(
     marker: &str,
     signal: nix::sys::signal::Signal,
 ) -> std::process::Output {
+    let document = crate::support::json_document_of(&cmd);
     let mut cmd = with_default_signals(cmd);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -465,6 +466,11 @@ async fn signal_while_running(
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{marker}: {stderr}");
     assert!(sent.elapsed() < Duration::from_secs(10), "{marker}");
+    // An interrupted run's JSON document is a valid one, its statement's error saying so.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if let Some(document) = document.filter(|_| !stdout.trim().is_empty()) {
+        crate::support::assert_matches_schema(document, &stdout);
+    }
     assert_eq!(
         stderr.matches("cancelled on the server").count(),
         1,

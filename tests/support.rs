@@ -1,13 +1,16 @@
 //! Shared test helpers: the per-binary embedded PostgreSQL, one cluster per supported major for
 //! the version tests, fresh databases, and running the `pgdiag` binary hermetically (no PG*
-//! variables from the developer's shell leak in).
+//! variables from the developer's shell leak in). Every run that prints a `--format json`
+//! document has it validated against the document's committed JSON Schema (`docs/schemas/`).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use pgdiag::embedded::EmbeddedPostgres;
+use pgdiag::schema::Document;
 
 /// The cluster shared by every test of this binary. Fails the test (never skips) when it cannot
 /// start, with the error telling what to install.
@@ -188,6 +191,7 @@ pub fn pgdiag_command() -> Command {
 }
 
 pub fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+    let document = json_document_of(&cmd);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -208,10 +212,152 @@ pub fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
         stdout,
         stderr,
     } = child.wait_with_output().expect("wait for pgdiag");
-    Run {
+    let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    if let Some(document) = document {
+        // A run that failed before writing its document prints nothing on stdout; whatever it
+        // did print must be the document, and a valid one.
+        if !run.stdout.trim().is_empty() {
+            assert_matches_schema(document, &run.stdout);
+        }
+    }
+    run
+}
+
+/// The document a command prints: its subcommand's, when it was given `--format json`.
+pub fn json_document_of(cmd: &Command) -> Option<Document> {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let json = args
+        .windows(2)
+        .any(|pair| pair[0] == "--format" && pair[1] == "json")
+        || args.iter().any(|a| a == "--format=json");
+    if !json {
+        return None;
+    }
+    let subcommand = args.first()?;
+    match subcommand.parse::<Document>() {
+        Ok(Document::Baseline) | Err(_) => None,
+        Ok(document) => Some(document),
+    }
+}
+
+/// Fails the test, naming every violation, unless `json` is a valid `document` by its committed
+/// schema (`docs/schemas/<document>.schema.json`), read strictly: a property the schema does not
+/// name is a violation too, so output and schema cannot drift apart unseen.
+pub fn assert_matches_schema(document: Document, json: &str) {
+    let errors = schema_violations(document, json);
+    assert!(
+        errors.is_empty(),
+        "{document} document does not match docs/schemas/{}:\n{}",
+        document.file_name(),
+        errors.join("\n")
+    );
+}
+
+/// What makes `json` an invalid `document`, one line each (`at /path: message`); empty when it
+/// is valid. See [`assert_matches_schema`].
+pub fn schema_violations(document: Document, json: &str) -> Vec<String> {
+    let instance = document_value(document, json).unwrap_or_else(|e| {
+        panic!("{document} output is not one JSON document ({e}):\n{json:.2000}")
+    });
+    static VALIDATORS: OnceLock<Mutex<HashMap<Document, &'static jsonschema::Validator>>> =
+        OnceLock::new();
+    let validator = *VALIDATORS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(document)
+        .or_insert_with(|| Box::leak(Box::new(strict_validator(document))));
+    validator
+        .iter_errors(&instance)
+        .map(|e| format!("at {}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// The document as a value to validate. An explain statement's `plan` is the server's EXPLAIN
+/// JSON, free-form in the schema and as deep as the plan (a 1,000-level plan would overflow the
+/// stack as a value): it is checked to be JSON and stands in as an empty container of its kind.
+fn document_value(document: Document, json: &str) -> Result<serde_json::Value, serde_json::Error> {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use serde_json::{Map, Value};
+
+    fn unlimited<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        deserializer.disable_recursion_limit();
+        let value = T::deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+    fn stand_in(raw: &RawValue) -> Result<Value, serde_json::Error> {
+        Ok(match raw.get().trim_start().as_bytes().first() {
+            Some(b'[') => Value::Array(Vec::new()),
+            Some(b'{') => Value::Object(Map::new()),
+            _ => serde_json::from_str(raw.get())?,
+        })
+    }
+
+    if document != Document::Explain {
+        return serde_json::from_str(json);
+    }
+    let top: std::collections::BTreeMap<String, Box<RawValue>> = unlimited(json)?;
+    let mut object = Map::new();
+    for (key, raw) in top {
+        let value = if key == "statements" {
+            let statements: Vec<std::collections::BTreeMap<String, Box<RawValue>>> =
+                unlimited(raw.get())?;
+            let mut items = Vec::new();
+            for statement in statements {
+                let mut item = Map::new();
+                for (field, raw) in statement {
+                    let value = if field == "plan" {
+                        stand_in(&raw)?
+                    } else {
+                        serde_json::from_str(raw.get())?
+                    };
+                    item.insert(field, value);
+                }
+                items.push(Value::Object(item));
+            }
+            Value::Array(items)
+        } else {
+            serde_json::from_str(raw.get())?
+        };
+        object.insert(key, value);
+    }
+    Ok(Value::Object(object))
+}
+
+/// The committed schema, with every object type that lists its properties closed to others (not
+/// the conditions of a `oneOf`, which name only the properties they constrain).
+fn strict_validator(document: Document) -> jsonschema::Validator {
+    let path = fixture("docs/schemas").join(document.file_name());
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut schema: serde_json::Value = serde_json::from_str(&text).expect("a schema is JSON");
+    close_objects(&mut schema);
+    jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{} is not a valid schema: {e}", path.display()))
+}
+
+fn close_objects(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            let object = map.get("type").is_some_and(|t| t == "object");
+            if object && map.contains_key("properties") && !map.contains_key("additionalProperties")
+            {
+                map.insert("additionalProperties".into(), false.into());
+            }
+            map.values_mut().for_each(close_objects);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
     }
 }
 

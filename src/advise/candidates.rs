@@ -17,6 +17,7 @@ pub use cost::candidates_by_cost;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::diagnose::{Finding, RuleId};
@@ -240,6 +241,32 @@ impl FromStr for FindingRule {
 impl Serialize for FindingRule {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Written as a string: a rule's id, or one of advice's own reasons.
+impl JsonSchema for FindingRule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FindingRule".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = RuleId::ALL
+            .iter()
+            .map(|&id| FindingRule::Rule(id))
+            .chain([
+                FindingRule::SortOrder,
+                FindingRule::EstimatedCost,
+                FindingRule::JoinKey,
+            ])
+            .map(FindingRule::as_str)
+            .collect();
+        json_schema!({
+            "description": "Why advice proposed a candidate: a diagnosis rule's id, or one of \
+                advice's own reasons (`sort-order`, `estimated-cost`, `join-key`).",
+            "type": "string",
+            "enum": names,
+        })
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::pg::indexes::{INDOPTION_DESC, INDOPTION_NULLS_FIRST, IndexFacts, StatisticsWindow};
@@ -22,7 +23,9 @@ use crate::units::{fmt_bytes, fmt_count};
 pub const SHORT_WINDOW_SECS: f64 = 7.0 * 86_400.0;
 
 /// What is wrong with an index. Their spellings are the JSON report's and `--only`'s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum HygieneKind {
     /// `indisvalid = false` and no build working on it: a failed concurrent build's leftover.
@@ -72,7 +75,7 @@ impl FromStr for HygieneKind {
 }
 
 /// One index that can go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HygieneFinding {
     pub kind: HygieneKind,
     pub schema: String,
@@ -93,7 +96,7 @@ pub struct HygieneFinding {
 }
 
 /// What the statistics cover, as the report states it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatisticsSummary {
     /// Seconds since the database's statistics were reset; `null` when never reset.
     pub reset_age_secs: Option<f64>,
@@ -106,7 +109,7 @@ pub struct StatisticsSummary {
 }
 
 /// Every finding, worst kind first, and what the statistics cover.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HygieneAdvice {
     pub statistics: StatisticsSummary,
     pub findings: Vec<HygieneFinding>,

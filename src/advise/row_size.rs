@@ -13,6 +13,7 @@
 //! largest possible size of the row's bounded columns (keys and INCLUDE columns kept so far) over
 //! [`MAX_BOUNDED_ROW_BYTES`]. Each column left out carries a reason the user sees.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{Candidate, IndexMethod};
@@ -35,7 +36,7 @@ const VARHDRSZ: u32 = 4;
 const MAX_BYTES_PER_CHAR: u32 = 4;
 
 /// An INCLUDE column advice left out of a candidate, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct OmittedInclude {
     pub column: String,
     pub reason: String,

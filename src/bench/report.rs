@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{MetricsSnapshot, ServedFrom};
@@ -12,7 +13,9 @@ use crate::cache::{MetricsSnapshot, ServedFrom};
 /// Bumped on any incompatible change to the JSON document.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `pgdiag bench --format json` prints: the scenario and its parameters, and for each
+/// cache strategy its latencies, throughput, hit ratio, staleness and Redis memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BenchReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -40,7 +43,7 @@ fn complete_by_default() -> bool {
 }
 
 /// An invalidation trigger (and its function) of an earlier run whose owner is gone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Leftover {
     /// `pgdiag_bench_invalidate_<pid>_<n>`: the trigger's and the function's name.
     pub trigger: String,
@@ -64,7 +67,8 @@ impl BenchReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The run's parameters, as given or defaulted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Parameters {
     pub query: String,
     pub clients: usize,
@@ -86,7 +90,7 @@ pub struct Parameters {
 }
 
 /// Latency figures in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Latency {
     pub samples: u64,
     pub mean_ms: f64,
@@ -113,7 +117,9 @@ impl Latency {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One cache strategy's run: requests, latency, counters, hit and fallback shares, the herd,
+/// staleness and Redis memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StrategyResult {
     pub strategy: String,
     /// Requests answered after the warm-up, and per second.
@@ -141,7 +147,8 @@ pub struct StrategyResult {
     pub interrupted: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Redis memory the strategy used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RedisBytes {
     /// `used_memory` after the run minus before it (can be negative: other clients, allocator).
     /// `None` when Redis could not be asked.
@@ -150,14 +157,16 @@ pub struct RedisBytes {
     pub sample_key_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The thundering herd: what each round of simultaneous expiries cost the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HerdResult {
     /// p50 of the steady phase before the expiries, the yardstick of the spike.
     pub steady_p50_ms: f64,
     pub rounds: Vec<HerdRound>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One round of expiries: the keys that expired and the database calls they caused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HerdRound {
     pub keys_expired: usize,
     pub db_calls: u64,
@@ -167,7 +176,8 @@ pub struct HerdRound {
     pub max_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Stale reads after writes (`--scenario writes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Staleness {
     pub writes: u64,
     /// Reads that served a value loaded before the key's last committed write.

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A boxed future, for the object-safe traits below.
@@ -261,7 +262,7 @@ impl CacheMetrics {
 
 /// The counters as numbers. The outcome fields and `requests` are only ever set together
 /// ([`MetricsSnapshot::set_outcomes`]), so `requests` is their sum.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricsSnapshot {
     pub requests: u64,
     pub hits: u64,

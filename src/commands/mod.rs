@@ -9,6 +9,7 @@ pub mod demo;
 pub mod explain;
 pub mod indexes;
 pub mod rules;
+pub mod schema;
 pub mod suggest;
 pub mod top;
 

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
@@ -33,7 +34,7 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
 const HARM_RUNS: usize = 3;
 
 /// What step 4 suggested, proved and applied.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApplyStep {
     /// Whether the suggestions come from the suggest library (true since the integration).
     pub wired: bool,
@@ -69,7 +70,7 @@ impl ApplyStep {
 
 /// One suggestion, as proven and applied (the shape of `suggest`'s `suggestions[]` and
 /// `apply.changes[]`, docs/suggest-report.md, with statements named by query).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AppliedSuggestion {
     /// `suggest`'s id (`s1`, ...).
     pub id: String,
@@ -102,7 +103,7 @@ pub struct AppliedSuggestion {
 }
 
 /// The evidence a suggestion was kept on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Proof {
     /// `hypo` (planned cost with a hypothetical index) or `build` (built in a rolled-back
     /// transaction, EXPLAIN ANALYZE timings).
@@ -119,7 +120,7 @@ pub struct Proof {
 }
 
 /// One query measured without and with the suggestion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryProof {
     pub query: String,
     /// `cost` and `plan` (hypo), or `time_ms` (build).
@@ -131,7 +132,7 @@ pub struct QueryProof {
 }
 
 /// A suggestion the proof did not keep.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RejectedSuggestion {
     pub id: String,
     pub kind: String,

@@ -13,6 +13,7 @@ pub mod render;
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::report::StrategyResult;
@@ -107,8 +108,10 @@ impl DemoConfig {
     }
 }
 
-/// The `--format json` document: one section per step, every claim a measured number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `pgdiag demo --format json` prints: one section per step of the seed story (load,
+/// diagnosis, naive cache, suggestions, before and after, `swr` cache, summary), every claim a
+/// measured number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DemoReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -132,7 +135,7 @@ pub struct DemoReport {
 }
 
 /// Where the demo ran. URLs never hold a password (the embedded servers have none).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Servers {
     pub postgres_url: String,
     pub redis_url: String,
@@ -144,7 +147,7 @@ pub struct Servers {
 }
 
 /// One query explained with EXPLAIN ANALYZE (rolled back), as `pgdiag explain` would.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryDiagnosis {
     /// The file stem in fixtures/seed/queries/.
     pub query: String,
@@ -174,7 +177,7 @@ impl QueryDiagnosis {
 }
 
 /// EXPLAIN ANALYZE medians of one query (after one unmeasured warm-up run).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Timing {
     pub runs: usize,
     pub execution_ms: f64,
@@ -190,7 +193,7 @@ pub struct Timing {
 }
 
 /// One query timed before and after step 4's suggestions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BeforeAfter {
     pub query: String,
     pub before: Timing,
@@ -206,7 +209,7 @@ pub struct BeforeAfter {
 }
 
 /// Step 3: what the team of the article built first, measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NaiveCacheStep {
     pub query: String,
     pub clients: usize,
@@ -228,7 +231,7 @@ pub struct NaiveCacheStep {
 }
 
 /// Step 5: the cache kept for what deserves it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SwrCacheStep {
     pub query: String,
     pub clients: usize,
@@ -250,14 +253,15 @@ pub struct SwrCacheStep {
 }
 
 /// One line of the closing table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SummaryRow {
     pub step: String,
     pub what: String,
     pub measured: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A command to try next, pointed at the demo's database, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NextStep {
     pub command: String,
     pub why: String,

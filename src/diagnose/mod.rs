@@ -20,6 +20,7 @@ mod unindexed_foreign_key;
 mod unindexed_sort;
 mod workers_not_launched;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use rule_id::UnknownRule;
@@ -49,7 +50,9 @@ use crate::plan::{Analysis, Explain, NodeMetrics, PeopleNames, PlanNode};
 /// How much a finding puts at stake: the lower of two tiers, one for its share of the query's time
 /// (the tiers pev2 and depesz use) and one for the absolute time (ms) at stake, so a query that runs
 /// in a few milliseconds is never critical however lopsided its plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Up to 10% of the execution time, or less than `severity_notice_min_ms` at stake.
@@ -112,14 +115,14 @@ impl Severity {
 }
 
 /// One number from the plan that supports a finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     pub label: String,
     pub value: String,
 }
 
 /// Something worth fixing, with how much time it costs and what to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// Rule id, e.g. `seq-scan`.
     pub rule: RuleId,
@@ -143,7 +146,7 @@ pub struct Finding {
 }
 
 /// A node a rule examined and did not flag, and why (shown in verbose output).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Check {
     pub rule: RuleId,
     pub node_id: usize,

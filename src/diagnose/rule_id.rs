@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::RuleId;
@@ -109,6 +110,22 @@ impl FromStr for RuleId {
 impl Serialize for RuleId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Written as its id: a string, one of the rules' ids.
+impl JsonSchema for RuleId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RuleId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let ids: Vec<&str> = RuleId::ALL.iter().map(|id| id.as_str()).collect();
+        json_schema!({
+            "description": "A diagnosis rule, by its kebab-case id (`pgdiag rules` lists them).",
+            "type": "string",
+            "enum": ids,
+        })
     }
 }
 

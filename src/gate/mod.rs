@@ -17,6 +17,7 @@ pub mod recorder;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{RuleId, Severity};
@@ -37,8 +38,9 @@ pub const OLDEST_BASELINE_SCHEMA_VERSION: u32 = 1;
 /// Version of the `check --format json` report.
 pub const CHECK_SCHEMA_VERSION: u32 = 1;
 
-/// A committed baseline: every query's plan, and the environment that shaped the plans.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The baseline file `pgdiag check --update` writes and `pgdiag check` compares against: every
+/// query's plan, and the environment that shaped the plans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
     pub schema_version: u32,
@@ -68,7 +70,7 @@ impl Baseline {
 pub type RelationSizes = BTreeMap<String, RelationSize>;
 
 /// A relation's size from `pg_class`, rounded to two significant digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelationSize {
     /// `reltuples`; null when unknown (never vacuumed or analysed).
@@ -77,7 +79,8 @@ pub struct RelationSize {
     pub pages: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The server the plans were recorded on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerVersion {
     /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
@@ -92,7 +95,8 @@ impl ServerVersion {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How the plans were executed when recorded with `--analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRuns {
     /// EXPLAIN ANALYZE runs per query; timings are their median.
@@ -100,7 +104,7 @@ pub struct AnalyzeRuns {
 }
 
 /// One statement of one file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBaseline {
     /// `<file>#<statement>`, e.g. `queries/product.sql#1`: stable as long as statements keep
@@ -123,7 +127,7 @@ pub struct QueryBaseline {
 }
 
 /// What a plan looks like, without the noise that changes run to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRecord {
     /// One line per node, depth-first, indented two spaces per level: node type, join type,
@@ -150,7 +154,8 @@ pub struct PlanRecord {
     pub timing: Option<Timing>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A diagnosis finding recorded with an analysed plan: its rule, severity, relation and summary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingRecord {
     pub rule: RuleId,
@@ -160,7 +165,7 @@ pub struct FindingRecord {
 }
 
 /// The execution times of a query's `--analyze` runs: how many, their median and their range.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timing {
     pub runs: u32,
@@ -254,8 +259,10 @@ pub struct QueryOverride {
     pub ignore: bool,
 }
 
-/// The result of `pgdiag check`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `pgdiag check --format json` prints: each query's plan compared with the baseline's
+/// (regressed, improved, unchanged, new or missing, with the changes that decided it), the
+/// differences of environment, and the counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -277,7 +284,7 @@ impl CheckReport {
 
 /// Differences between the baseline's environment and the current one. Any of them makes cost
 /// comparison advisory: costs depend on settings and on the server version.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EnvironmentDiff {
     /// `(baseline, current)` major versions when they differ.
     pub major_version_mismatch: Option<(i32, i32)>,
@@ -286,7 +293,8 @@ pub struct EnvironmentDiff {
     pub cost_advisory: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A planner setting whose value differs between the baseline and the current server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SettingChange {
     pub name: String,
     /// None when the setting is absent on that side.
@@ -294,7 +302,8 @@ pub struct SettingChange {
     pub current: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the comparison concluded for one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryStatus {
     /// At least one regression.
@@ -310,7 +319,8 @@ pub enum QueryStatus {
     Ignored,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One query compared with its baseline: its status and the changes that decided it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryResult {
     pub id: String,
     pub file: String,
@@ -332,7 +342,7 @@ pub struct QueryResult {
 
 /// One regression, improvement or advisory, with a message that names what changed, and the
 /// signal's value on each side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     /// The signal that changed.
     pub kind: ChangeKind,
@@ -372,7 +382,8 @@ impl Change {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What changed in a query's plan: a regression, or an improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     // Regressions.
@@ -395,7 +406,8 @@ pub enum ChangeKind {
     NowSucceeds,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How many queries ended in each status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckSummary {
     pub total: usize,
     pub regressed: usize,

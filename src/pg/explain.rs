@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -26,7 +27,7 @@ use super::{Error, describe_client_error};
 use crate::plan::RawPlan;
 
 /// The server a report ran on.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct ServerInfo {
     /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
     pub version: String,

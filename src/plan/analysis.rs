@@ -77,6 +77,7 @@
 
 use std::collections::HashMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Buffers, Explain, PlanNode};
@@ -123,7 +124,7 @@ impl Analysis {
 }
 
 /// Derived figures for one plan node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeMetrics {
     /// Index in `plan.preorder()`.
     pub id: usize,
@@ -151,15 +152,17 @@ pub struct NodeMetrics {
     pub estimate_factor: Option<f64>,
     pub estimate_direction: Option<EstimateDirection>,
     #[serde(with = "snake_case_buffers")]
+    #[schemars(with = "snake_case_buffers::BufferCounters")]
     pub inclusive_buffers: Buffers,
     #[serde(with = "snake_case_buffers")]
+    #[schemars(with = "snake_case_buffers::BufferCounters")]
     pub exclusive_buffers: Buffers,
     /// (launched, planned) workers, on Gather / Gather Merge nodes of analyzed plans.
     pub parallel_workers: Option<(u32, u32)>,
 }
 
 /// Which way the planner's row estimate was wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EstimateDirection {
     /// The planner expected fewer rows than were produced.
@@ -549,12 +552,15 @@ fn split_integer(total: u64, weights: &[f64]) -> Vec<u64> {
 /// Derived figures are pgdiag's own vocabulary, so their buffer counters use snake_case names
 /// (`shared_hit`, ...) rather than EXPLAIN's "Shared Hit Blocks" that [`Buffers`] reads.
 mod snake_case_buffers {
+    use schemars::JsonSchema;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::Buffers;
 
-    #[derive(Serialize, Deserialize)]
-    struct Counters {
+    /// Buffer counters in blocks (EXPLAIN's `BUFFERS`): shared, local and temporary blocks hit,
+    /// read, dirtied and written.
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    pub(super) struct BufferCounters {
         shared_hit: u64,
         shared_read: u64,
         shared_dirtied: u64,
@@ -568,7 +574,7 @@ mod snake_case_buffers {
     }
 
     pub fn serialize<S: Serializer>(b: &Buffers, serializer: S) -> Result<S::Ok, S::Error> {
-        Counters {
+        BufferCounters {
             shared_hit: b.shared_hit,
             shared_read: b.shared_read,
             shared_dirtied: b.shared_dirtied,
@@ -584,7 +590,7 @@ mod snake_case_buffers {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Buffers, D::Error> {
-        let c = Counters::deserialize(deserializer)?;
+        let c = BufferCounters::deserialize(deserializer)?;
         Ok(Buffers {
             shared_hit: c.shared_hit,
             shared_read: c.shared_read,

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -43,6 +44,20 @@ impl RawPlan {
     /// Value trees recurse when dropped: meant for plans of ordinary depth.
     pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         super::deep::from_str(self.as_str())
+    }
+}
+
+/// Written as the server sent it: the schema is the server's, not pgdiag's.
+impl JsonSchema for RawPlan {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawPlan".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "The EXPLAIN (FORMAT JSON) document exactly as PostgreSQL produced it \
+                (an array of plans), written as the server sent it."
+        })
     }
 }
 

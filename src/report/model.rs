@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 pub use crate::pg::ServerInfo;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{Check, DiagnoseConfig, Finding, diagnose_with};
@@ -13,7 +14,10 @@ use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode, RawPlan};
 /// Version of the JSON report schema.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// What `pgdiag explain --format json` prints: where the statements came from, the server they
+/// ran on, and for each statement its plan's nodes, the findings of the diagnosis rules, the
+/// nodes they examined and did not flag, and the plan as PostgreSQL produced it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct ExplainReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -44,7 +48,7 @@ impl ExplainReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     /// A SQL file given as argument.
@@ -59,7 +63,8 @@ pub enum SourceKind {
     Workload,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Where the statements came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct Source {
     pub kind: SourceKind,
     /// The file's path as given, for files.
@@ -80,7 +85,7 @@ impl Source {
 }
 
 /// One statement of the input (or one plan of a saved file) and what became of it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct StatementReport {
     /// 1-based position in the input.
     pub index: usize,
@@ -128,7 +133,7 @@ pub struct StatementReport {
 
 /// A finding as the report shows it: the diagnosis, plus the index `suggest` would propose for
 /// its node when there is one (computed by the command, which knows the catalog).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct FindingReport {
     #[serde(flatten)]
     pub finding: Finding,
@@ -154,7 +159,8 @@ impl std::ops::Deref for FindingReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Whole-plan figures of an explained statement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct PlanSummary {
     pub planning_time_ms: Option<f64>,
     pub execution_time_ms: Option<f64>,
@@ -167,7 +173,8 @@ pub struct PlanSummary {
     pub settings: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// JIT compilation, when the plan used it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct JitSummary {
     pub functions: Option<u64>,
     pub total_ms: Option<f64>,
@@ -183,7 +190,7 @@ pub struct JitSummary {
 }
 
 /// One plan node: the derived figures plus the plan's own conditions in readable form.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct NodeReport {
     #[serde(flatten)]
     pub metrics: NodeMetrics,
@@ -199,7 +206,7 @@ pub struct NodeReport {
 }
 
 /// A function called by an executed statement whose effect a rollback does not undo.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct SideEffectReport {
     /// As written, lower-cased unless quoted: `setval`, `pg_catalog.pg_stat_reset`.
     pub function: String,
@@ -216,7 +223,7 @@ impl From<&crate::pg::SideEffect> for SideEffectReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// PostgreSQL rejected or failed the statement (syntax, unknown relation, ...).
@@ -236,7 +243,8 @@ pub enum ErrorKind {
     Other,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Why a statement could not be explained, with PostgreSQL's SQLSTATE, detail and hint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct ErrorReport {
     pub kind: ErrorKind,
     pub message: String,

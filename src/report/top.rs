@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::input::{OrderBy, Workload, WorkloadSource, WorkloadStatement};
@@ -20,7 +21,7 @@ const UNBOUNDED_QUERY_WIDTH: usize = 160;
 const MIN_QUERY_WIDTH: usize = 24;
 
 /// What `pgdiag top --format json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TopReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -46,7 +47,8 @@ pub struct TopReport {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every statement read, before `--min-calls` and `--limit`: the base of each `share`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Totals {
     pub statements: usize,
     pub calls: u64,
@@ -54,7 +56,7 @@ pub struct Totals {
 }
 
 /// One ranked statement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TopStatement {
     /// 1 for the first.
     pub rank: usize,

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
@@ -23,7 +24,7 @@ pub async fn examine(client: &Client, server_version_num: i32) -> Result<Hygiene
 }
 
 /// What happened to one finding under `--drop`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DropStatus {
     Dropped,
@@ -34,7 +35,7 @@ pub enum DropStatus {
 }
 
 /// One finding's drop.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DropResult {
     pub kind: HygieneKind,
     pub schema: String,
@@ -191,7 +192,7 @@ async fn recheck(
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The `pgdiag indexes` document: the findings and, with `--drop`, what each drop did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IndexesReport {
     pub schema_version: u32,
     pub pgdiag_version: String,

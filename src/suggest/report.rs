@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::advise::candidates::{FindingRule, order_suffix};
@@ -13,7 +14,10 @@ use crate::pg::ServerInfo;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `pgdiag suggest --format json` prints: the statements planned, the indexes and
+/// materialized views suggested for them with the proof of each (kept, rejected or unverified),
+/// the statements that got none and why, and with `--apply` what was built and measured after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SuggestReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -37,7 +41,7 @@ pub struct SuggestReport {
 }
 
 /// What a workload gave `suggest` (or `explain`), and what the kept suggestions save over it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadSection {
     /// `pg_stat_statements` or `log`.
     pub source: String,
@@ -69,7 +73,7 @@ pub struct WorkloadSection {
 }
 
 /// What one kept suggestion saves per hour ([`WorkloadSection::suggestions`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadSaving {
     /// The suggestion's id.
     pub id: String,
@@ -77,7 +81,7 @@ pub struct WorkloadSaving {
 }
 
 /// One statement taken from a workload.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadEntry {
     /// Its number in `statements`.
     pub statement: usize,
@@ -100,7 +104,7 @@ pub struct WorkloadEntry {
 }
 
 /// A workload statement left out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadSkip {
     pub query: String,
     pub reason: String,
@@ -126,7 +130,8 @@ impl SuggestReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a suggestion is proven: HypoPG (planned cost), a real build (timed), or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyMode {
     Hypo,
@@ -144,7 +149,8 @@ impl VerifyMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How suggestions were verified in this run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyInfo {
     pub mode: VerifyMode,
     /// `auto`, `hypo`, `build` or `none`.
@@ -153,7 +159,7 @@ pub struct VerifyInfo {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Planning {
     /// Executed with EXPLAIN ANALYZE in a rolled-back transaction.
@@ -173,13 +179,15 @@ impl Planning {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Why a statement could not be planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementError {
     pub message: String,
     pub sqlstate: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One statement of the input: where it is, how it was planned, and its error if it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementEntry {
     pub index: usize,
     pub source: String,
@@ -196,7 +204,8 @@ pub struct StatementEntry {
     pub error: Option<StatementError>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a suggestion creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionKind {
     Index,
@@ -213,7 +222,8 @@ impl SuggestionKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether the proof kept the suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionStatus {
     Kept,
@@ -233,7 +243,7 @@ impl SuggestionStatus {
 
 /// One suggestion. In JSON its object is told by `kind` and carried in the field of that name
 /// (`index` or `matview`, the other null), as docs/suggest-report.md documents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(into = "SuggestionJson", try_from = "SuggestionJson")]
 pub struct Suggestion {
     pub id: String,
@@ -326,8 +336,25 @@ impl Suggestion {
     }
 }
 
-/// [`Suggestion`] as the JSON has it: `kind`, then one field per kind, null but for its own.
-#[derive(Serialize, Deserialize)]
+/// [`Suggestion`] as the JSON has it: `kind`, then one field per kind, null but for its own
+/// (the schema says so too, as `TryFrom` below requires it).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("oneOf" = [
+    {
+        "properties": {
+            "kind": { "const": "index" },
+            "index": { "type": "object" },
+            "matview": { "type": "null" }
+        }
+    },
+    {
+        "properties": {
+            "kind": { "const": "matview" },
+            "index": { "type": "null" },
+            "matview": { "type": "object" }
+        }
+    }
+]))]
 struct SuggestionJson {
     id: String,
     kind: SuggestionKind,
@@ -391,7 +418,8 @@ impl TryFrom<SuggestionJson> for Suggestion {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One key column of a suggested index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IndexColumnInfo {
     pub name: String,
     pub desc: bool,
@@ -399,7 +427,8 @@ pub struct IndexColumnInfo {
     pub opclass: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A suggested index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IndexInfo {
     pub schema: Option<String>,
     pub table: String,
@@ -416,13 +445,15 @@ pub struct IndexInfo {
     pub finding_rules: Vec<FindingRule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A statement rewritten to read a suggested materialized view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RewrittenStatement {
     pub statement: usize,
     pub sql: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A suggested materialized view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MatviewInfo {
     pub schema: Option<String>,
     pub name: String,
@@ -436,7 +467,7 @@ pub struct MatviewInfo {
 }
 
 /// One side of a before/after comparison.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Measure {
     pub cost: Option<f64>,
     /// The median execution time of the runs.
@@ -512,7 +543,8 @@ pub fn number(value: f64) -> String {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One statement the suggestion serves, measured without and with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementVerification {
     pub statement: usize,
     pub before: Measure,
@@ -521,7 +553,8 @@ pub struct StatementVerification {
     pub improvement_pct: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How a suggestion was proven, and what it showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verification {
     pub method: VerifyMode,
     pub per_statement: Vec<StatementVerification>,
@@ -563,7 +596,7 @@ impl Verification {
 }
 
 /// What a workload's figures are per ([`Weighed::basis`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// Each statement given counted once: one run of them.
@@ -588,7 +621,7 @@ impl Basis {
 
 /// The net benefit of a suggestion over the statements given (each counted once, as one run of
 /// the workload), as selection weighed it ([`super::benefit`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Weighed {
     /// `ms` (measured times) or `cost` (planned costs).
     pub unit: String,
@@ -629,7 +662,8 @@ pub struct Weighed {
     pub size_share_pct: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A statement (or one of its plan nodes) that got no suggestion, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NoSuggestionEntry {
     pub statement: usize,
     pub node_id: Option<usize>,
@@ -637,7 +671,8 @@ pub struct NoSuggestionEntry {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One statement measured before and after all the kept suggestions together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementComparison {
     pub statement: usize,
     pub before: Measure,
@@ -648,7 +683,7 @@ pub struct StatementComparison {
 }
 
 /// What a before/after comparison shows once noise is set aside ([`super::noise::verdict`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The plan did not change: whatever the times did, nothing is claimed.
@@ -675,7 +710,7 @@ impl Verdict {
 
 /// What applying did to one change: the status [`super::apply()`] reports and `apply.changes[]`
 /// records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     /// Built now.
@@ -710,7 +745,7 @@ impl ChangeStatus {
 }
 
 /// One suggestion in `apply.changes[]`: what applying it did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeEntry {
     pub id: String,
     pub kind: SuggestionKind,
@@ -735,7 +770,7 @@ pub struct ChangeEntry {
 }
 
 /// What an index build (or the drop of an INVALID index) waited for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitKind {
     /// A lock on the table another session holds (bounded by `--lock-timeout`).
@@ -774,7 +809,7 @@ impl WaitKind {
 
 /// One kind of wait of a build: how long in all, against which bound, in which phase, and the
 /// sessions seen blocking it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildWait {
     pub kind: WaitKind,
     /// Time spent waiting (sampled every few tens of milliseconds).
@@ -791,7 +826,7 @@ pub struct BuildWait {
 }
 
 /// A session that blocked a build.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockingSession {
     pub pid: i32,
     /// `pg_stat_activity.state`: `active`, `idle in transaction`...
@@ -859,7 +894,8 @@ impl fmt::Display for BlockingSession {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A statement measured again after `--apply` created the kept suggestions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AfterApply {
     pub statement: usize,
     pub before: Measure,
@@ -876,7 +912,7 @@ pub struct AfterApply {
 pub const NOT_CONFIRMED: &str = "not confirmed";
 
 /// What `--apply` did as a whole, in one word ([`ApplySection::status`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyStatus {
     /// Every chosen change is in place (created, or already there); some may have been reverted
@@ -904,7 +940,7 @@ impl ApplyStatus {
 
 /// A statement of the input that `--apply` could not take into account as the others: not
 /// explained at all, or judged only on the planner's estimates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementLeftOut {
     pub statement: usize,
     /// `failed` or `estimated_after_timeout`, as its `planning`.
@@ -912,7 +948,8 @@ pub struct StatementLeftOut {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What `--apply` did: each change, and every statement measured after.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApplySection {
     /// What was done as a whole; `reason` says it in words, with the counts.
     #[serde(default)]
