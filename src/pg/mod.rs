@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod connect;
+pub mod conninfo;
 pub mod environment;
 pub mod explain;
 pub mod hypopg;
@@ -22,7 +23,7 @@ pub mod tx;
 
 use std::time::Duration;
 
-pub use connect::{ConnectionSettings, Dsn, DsnSource, Env, ProcessEnv, TlsMode};
+pub use connect::{ConnectionSettings, Dsn, DsnSource, Env, Overrides, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::{quote_ident, quote_qualified};
 pub use pool::run_pooled;
@@ -40,9 +41,12 @@ pub enum Error {
     #[error("TLS: {0}")]
     Tls(String),
     /// The server could not be reached or refused us.
-    #[error("cannot connect to {target}: {}", describe_client_error(source))]
+    #[error("cannot connect to {target}: {reason}")]
     Connect {
+        /// `user@host:port/db (from --dsn)`.
         target: String,
+        /// Why, in one line, with psql's hint.
+        reason: String,
         #[source]
         source: tokio_postgres::Error,
     },

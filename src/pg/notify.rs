@@ -192,10 +192,7 @@ pub async fn listen(
             .config()
             .connect(tls)
             .await
-            .map_err(|e| Error::Connect {
-                target: settings.describe(),
-                source: e,
-            })?;
+            .map_err(|e| settings.connect_error(e))?;
     let (sender, payloads) = mpsc::unbounded_channel::<String>();
     let wanted = channel.to_owned();
     tokio::spawn(async move {
