@@ -6,14 +6,14 @@ use crate::cli::BaselineArgs;
 use crate::gate::{
     RecordOptions, describe, load_baseline, read_query_files, record, write_baseline,
 };
-use crate::pg::{ConnectionSettings, ProcessEnv};
+
 
 use super::{Outcome, interrupted, record_progress};
 
 pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Outcome> {
     let config = args.diagnose.resolve_all()?;
     let files = read_query_files(&args.paths)?;
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let options = RecordOptions {
         analyze_runs: args.analyze.then_some(args.runs),
         jobs: args.run.jobs,

@@ -1225,6 +1225,188 @@ mod tests {
         );
     }
 
+    /// An environment from pairs computed at run time (temp paths).
+    fn env_owned(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn unknown_and_unsupported_keys_are_named() {
+        let env = env_of(&[]);
+        for (dsn, expected) in [
+            (
+                "host=h foo=1",
+                "invalid connection option \"foo\" in the connection string from --dsn",
+            ),
+            (
+                "postgresql://u@h/d?foo=1",
+                "invalid connection option \"foo\" in the connection string from --dsn",
+            ),
+            (
+                "host=h sslcrl=/x",
+                "connection option \"sslcrl\" (from --dsn) is not supported by pgdiag",
+            ),
+            (
+                "host=h sslsni=0",
+                "connection option \"sslsni=0\" (from --dsn) is not supported by pgdiag",
+            ),
+            (
+                "host=h gssencmode=require",
+                "gssencmode=require: GSSAPI encryption is not supported by pgdiag (use gssencmode=disable or prefer)",
+            ),
+            ("host=h gssencmode=maybe", "invalid gssencmode value: \"maybe\""),
+            (
+                "host=h connect_timeout=soon",
+                "invalid integer value \"soon\" for connection option \"connect_timeout\"",
+            ),
+            (
+                "host=h sslrootcert=system sslmode=require",
+                "weak sslmode \"require\" may not be used with sslrootcert=system (use \"verify-full\")",
+            ),
+        ] {
+            let err = ConnectionSettings::resolve(Some(dsn), &env).unwrap_err();
+            assert_eq!(err.to_string(), expected, "{dsn}");
+        }
+        let err = ConnectionSettings::resolve(None, &env_of(&[("PGSSLCRL", "/x")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "connection option \"sslcrl\" (from PGSSLCRL) is not supported by pgdiag"
+        );
+    }
+
+    #[test]
+    fn libpq_keys_pgdiag_honours() {
+        let env = env_of(&[]);
+        let s = ConnectionSettings::resolve(
+            Some("host=h user=u gssencmode=prefer fallback_application_name=fb keepalives=1 keepalives_count=3 target_session_attrs=read-write connect_timeout=0 sslsni=1 client_encoding=UTF8"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(s.config().get_application_name(), Some("fb"));
+        assert_eq!(s.config().get_keepalives_retries(), Some(3));
+        // connect_timeout=0 waits for ever, as in libpq.
+        assert_eq!(s.config().get_connect_timeout(), None);
+        let s = ConnectionSettings::resolve(
+            Some("host=h user=u application_name=app fallback_application_name=fb connect_timeout=1"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(s.config().get_application_name(), Some("app"));
+        assert_eq!(s.config().get_connect_timeout(), Some(&Duration::from_secs(2)));
+        let s = ConnectionSettings::resolve(Some("host=h user=u"), &env).unwrap();
+        assert_eq!(s.config().get_application_name(), Some("pgdiag"));
+        // sslrootcert=system makes verify-full the default.
+        let s = ConnectionSettings::resolve(Some("host=h user=u sslrootcert=system"), &env).unwrap();
+        assert_eq!(s.tls_mode(), TlsMode::VerifyFull);
+        assert_eq!(s.roots, Roots::System);
+    }
+
+    #[test]
+    fn service_file_sits_between_the_dsn_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.conf");
+        std::fs::write(
+            &file,
+            "# shop's primary\n[shop]\nhost=svc-host\nport=6000\ndbname=svcdb\nuser=svcuser\n",
+        )
+        .unwrap();
+        let env = env_owned(vec![
+            ("PGSERVICEFILE", file.display().to_string()),
+            ("PGPORT", "7000".into()),
+            ("PGAPPNAME", "from-env".into()),
+        ]);
+        // The DSN outranks the service, the service outranks PGPORT, the environment fills the rest.
+        let s = ConnectionSettings::resolve(Some("service=shop dbname=explicit"), &env).unwrap();
+        assert_eq!(s.describe(), "svcuser@svc-host:6000/explicit");
+        assert_eq!(s.config().get_application_name(), Some("from-env"));
+        // PGSERVICE names it too; the command line's flags outrank everything.
+        let env = env_owned(vec![
+            ("PGSERVICEFILE", file.display().to_string()),
+            ("PGSERVICE", "shop".into()),
+        ]);
+        let flags = Overrides {
+            host: Some("flag-host".into()),
+            ..Overrides::default()
+        };
+        let s = ConnectionSettings::resolve_with(None, &flags, &env).unwrap();
+        assert_eq!(s.describe(), "svcuser@flag-host:6000/svcdb");
+        assert_eq!(s.source(), DsnSource::HostFlags);
+        // Not in the user's file nor the system's: libpq's words.
+        let env = env_owned(vec![
+            ("PGSERVICEFILE", file.display().to_string()),
+            ("PGSYSCONFDIR", dir.path().join("none").display().to_string()),
+        ]);
+        let err = ConnectionSettings::resolve(Some("service=nope"), &env).unwrap_err();
+        assert_eq!(err.to_string(), "definition of service \"nope\" not found");
+        // PGSYSCONFDIR/pg_service.conf when the user's file lacks it; ~/.pg_service.conf first.
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join(".pg_service.conf"), "[mine]\nhost=home-host\n").unwrap();
+        std::fs::write(dir.path().join("pg_service.conf"), "[sys]\nhost=sys-host\n").unwrap();
+        let env = env_owned(vec![
+            ("HOME", home.display().to_string()),
+            ("PGSYSCONFDIR", dir.path().display().to_string()),
+            ("PGUSER", "u".into()),
+        ]);
+        let s = ConnectionSettings::resolve(Some("service=mine"), &env).unwrap();
+        assert_eq!(s.describe(), "u@home-host:5432/u");
+        let s = ConnectionSettings::resolve(Some("service=sys"), &env).unwrap();
+        assert_eq!(s.describe(), "u@sys-host:5432/u");
+    }
+
+    #[test]
+    fn password_file_with_group_access_is_ignored_with_libpqs_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pgpass = dir.path().join(".pgpass");
+        std::fs::write(&pgpass, "h:5432:*:u:from-pgpass\n").unwrap();
+        let env = env_owned(vec![("HOME", dir.path().display().to_string())]);
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = ConnectionSettings::resolve(Some("host=h user=u"), &env).unwrap();
+        assert!(!s.has_password());
+        assert_eq!(
+            s.warnings(),
+            [format!(
+                "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
+                pgpass.display()
+            )]
+        );
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = ConnectionSettings::resolve(Some("host=h user=u"), &env).unwrap();
+        assert_eq!(s.config().get_password(), Some(&b"from-pgpass"[..]));
+        assert!(s.warnings().is_empty());
+        // passfile= names another file.
+        let other = dir.path().join("other");
+        std::fs::write(&other, "*:*:*:*:other-pw\n").unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = ConnectionSettings::resolve(
+            Some(&format!("host=h user=u passfile='{}'", other.display())),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(s.config().get_password(), Some(&b"other-pw"[..]));
+    }
+
+    #[test]
+    fn database_url_outranking_pg_variables_is_noted() {
+        let env = env_of(&[
+            ("DATABASE_URL", "postgresql://u@url-host/db"),
+            ("PGHOST", "env-host"),
+            ("PGPORT", "6000"),
+        ]);
+        let s = ConnectionSettings::resolve(None, &env).unwrap();
+        assert_eq!(s.describe(), "u@url-host:6000/db");
+        assert_eq!(
+            s.warnings(),
+            ["note: connecting with DATABASE_URL's settings, which outrank PGHOST set in the environment (give --dsn, or unset DATABASE_URL, to choose)"]
+        );
+    }
+
     #[test]
     fn verify_full_without_root_cert_explains_what_to_do() {
         let err = make_tls(

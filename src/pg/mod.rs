@@ -82,6 +82,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The server asked for a password and none was known: a prompt can help.
+    pub fn asks_for_password(&self) -> bool {
+        match self {
+            Error::Connect { source, .. } => {
+                source.as_db_error().is_none() && source.to_string().contains("password missing")
+            }
+            _ => false,
+        }
+    }
+
     /// The SQLSTATE of a server-side error, when there is one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
