@@ -35,6 +35,7 @@ pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Ou
     progress.finish_and_clear();
     let (baseline, _) = recorded?;
     write_baseline(&args.out, &baseline)?;
+    crate::report::write_target_line(out, &settings.describe(), &baseline.server.version)?;
     writeln!(out, "{}", describe(&baseline, &args.out))?;
     Ok(Outcome::Ok)
 }

@@ -109,7 +109,10 @@ pub async fn run(
         }
     });
     match format {
-        CheckFormat::Text => report::check_text::render(out, &report, style)?,
+        CheckFormat::Text => {
+            report::write_target_line(out, &settings.describe(), &current.server.version)?;
+            report::check_text::render(out, &report, style)?
+        }
         CheckFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;

@@ -56,6 +56,9 @@ pub async fn run(
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
     runner.allow_side_effects(args.allow_side_effects);
+    if args.output.format == OutputFormat::Text {
+        report::write_target_line(out, &settings.describe(), runner.server_version())?;
+    }
     if workload_mode {
         // The statements the database ran, the most time-consuming first, each named with how
         // often it runs.

@@ -181,6 +181,7 @@ pub async fn run(
 
     if args.apply {
         if args.format == OutputFormat::Text {
+            crate::report::write_target_line(out, &report.server.target, &report.server.version)?;
             render_text(out, &report, width)?;
             out.flush()?;
         }
@@ -233,7 +234,10 @@ pub async fn run(
     }
 
     match args.format {
-        OutputFormat::Text => render_text(out, &report, width)?,
+        OutputFormat::Text => {
+            crate::report::write_target_line(out, &report.server.target, &report.server.version)?;
+            render_text(out, &report, width)?
+        }
         OutputFormat::Json => render_json(out, &report)?,
     }
     Ok(outcome(&report, args, failed))

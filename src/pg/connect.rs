@@ -687,7 +687,7 @@ impl ConnectionSettings {
         Error::Connect {
             target: format!("{} (from {})", self.describe(), self.source),
             reason: self.connect_reason(&source),
-            source,
+            error: source,
         }
     }
 
@@ -697,14 +697,7 @@ impl ConnectionSettings {
         if let Some(db) = err.as_db_error() {
             return format!("{} (SQLSTATE {})", db.message(), db.code().code());
         }
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-        while let Some(e) = cause {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return describe_io_failure(io, host.as_ref(), port, &self.config);
-            }
-            cause = e.source();
-        }
-        let text = err.to_string();
+        let text = super::describe_client_error(err);
         if text.contains("password missing") {
             return format!(
                 "the server asks for a password for user \"{}\" and none was given (set PGPASSWORD, add it to ~/.pgpass, or use -W to be prompted)",
@@ -714,7 +707,6 @@ impl ConnectionSettings {
         if text.contains("error parsing response from server")
             || text.contains("unexpected message from server")
             || text.contains("bytes remaining on stream")
-            || text.contains("unexpected EOF")
             || text.contains("invalid message length")
         {
             let at = match &host {
@@ -729,7 +721,14 @@ impl ConnectionSettings {
                 "the server at {at} does not speak the PostgreSQL protocol — is that the right host and port?"
             );
         }
-        super::describe_client_error(err)
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return describe_io_failure(io, host.as_ref(), port, &self.config);
+            }
+            cause = e.source();
+        }
+        text
     }
 }
 
@@ -746,13 +745,14 @@ fn describe_io_failure(
         Some(Host::Unix(dir)) => {
             let socket = dir.join(format!(".s.PGSQL.{port}"));
             let what = match io.kind() {
-                ErrorKind::NotFound => "no such socket".to_owned(),
-                ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-                _ => text,
+                ErrorKind::NotFound => format!("socket \"{}\" does not exist", socket.display()),
+                ErrorKind::ConnectionRefused => {
+                    format!("connection refused on socket \"{}\"", socket.display())
+                }
+                _ => format!("{text} (socket \"{}\")", socket.display()),
             };
             format!(
-                "{what} on socket \"{}\" — is the server running locally and accepting connections on that socket?",
-                socket.display()
+                "{what} — is the server running locally and accepting connections on that socket?"
             )
         }
         other => {

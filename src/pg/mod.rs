@@ -47,8 +47,8 @@ pub enum Error {
         target: String,
         /// Why, in one line, with psql's hint.
         reason: String,
-        #[source]
-        source: tokio_postgres::Error,
+        /// The driver's error, not a `source()`: `reason` already says all of it once.
+        error: tokio_postgres::Error,
     },
     /// The server rejected or failed a statement (syntax, unknown table, ...).
     #[error("{0}")]
@@ -85,8 +85,9 @@ impl Error {
     /// The server asked for a password and none was known: a prompt can help.
     pub fn asks_for_password(&self) -> bool {
         match self {
-            Error::Connect { source, .. } => {
-                source.as_db_error().is_none() && source.to_string().contains("password missing")
+            Error::Connect { error, .. } => {
+                error.as_db_error().is_none()
+                    && describe_client_error(error).contains("password missing")
             }
             _ => false,
         }
@@ -96,9 +97,7 @@ impl Error {
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Server(e) => Some(&e.code),
-            Error::Connect { source, .. } | Error::Client(source) => {
-                source.code().map(|c| c.code())
-            }
+            Error::Connect { error, .. } | Error::Client(error) => error.code().map(|c| c.code()),
             _ => None,
         }
     }
