@@ -911,6 +911,48 @@ mod tests {
     }
 
     #[test]
+    fn psqls_connection_flags_on_every_command_that_connects() {
+        for command in [
+            vec!["explain", "-c", "SELECT 1"],
+            vec!["suggest", "-c", "SELECT 1"],
+            vec!["baseline", "q.sql"],
+            vec!["check"],
+            vec!["bench", "q.sql"],
+            vec!["top"],
+            vec!["indexes"],
+        ] {
+            let mut argv = vec!["pgdiag"];
+            argv.extend(&command);
+            argv.extend(["-h", "db", "-p", "5433", "-U", "app", "-d", "shop", "-w"]);
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let connection = match &cli.command {
+                Command::Explain(a) => &a.connection,
+                Command::Suggest(a) => &a.connection,
+                Command::Baseline(a) => &a.connection,
+                Command::Check(a) => &a.connection,
+                Command::Bench(a) => &a.connection,
+                Command::Top(a) => &a.connection,
+                Command::Indexes(a) => &a.connection,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(connection.host.as_deref(), Some("db"));
+            assert_eq!(connection.port.as_deref(), Some("5433"));
+            assert_eq!(connection.username.as_deref(), Some("app"));
+            assert_eq!(connection.dbname.as_deref(), Some("shop"));
+            assert!(connection.no_password && !connection.password);
+            // Help is --help or -? there, as in psql.
+            for help in ["--help", "-?"] {
+                let mut argv = vec!["pgdiag", command[0], help];
+                argv.truncate(3);
+                let err = Cli::try_parse_from(&argv).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{argv:?}");
+            }
+        }
+        let err = Cli::try_parse_from(["pgdiag", "top", "-w", "-W"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));

@@ -316,8 +316,9 @@ async fn connection_errors_are_one_line_with_psqls_hints() {
             &format!("postgresql://postgres@127.0.0.1:{port}/no_such_db"),
         )],
     );
+    // (The test environment's PGHOST is outranked, and a note says so first.)
     assert_eq!(
-        run.stderr.trim_end(),
+        run.stderr.lines().last().unwrap_or_default(),
         format!(
             "pgdiag: error: cannot connect to postgres@127.0.0.1:{port}/no_such_db (from DATABASE_URL): database \"no_such_db\" does not exist (SQLSTATE 3D000)"
         )

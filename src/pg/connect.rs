@@ -351,12 +351,16 @@ impl ConnectionSettings {
                 (timeout.as_secs().max(1).to_string(), origin()),
             );
         }
-        let mode = match config.get_ssl_mode() {
-            SslMode::Disable => "disable",
-            SslMode::Require => "require",
-            _ => "prefer",
-        };
-        params.insert("sslmode", (mode.to_owned(), origin()));
+        // Prefer is also what a Config says when nobody chose: PGSSLMODE may still decide then.
+        match config.get_ssl_mode() {
+            SslMode::Disable => {
+                params.insert("sslmode", ("disable".to_owned(), origin()));
+            }
+            SslMode::Require => {
+                params.insert("sslmode", ("require".to_owned(), origin()));
+            }
+            _ => {}
+        }
         Self::complete(params, DsnSource::Flag, env)
     }
 
