@@ -175,7 +175,11 @@ fn a_service_file_names_the_server_and_an_unknown_service_is_libpqs_error() {
     let home = dir.path().display().to_string();
     let run = explain_with(
         &[],
-        &[("PGSERVICEFILE", &file), ("PGSERVICE", "local"), ("HOME", &home)],
+        &[
+            ("PGSERVICEFILE", &file),
+            ("PGSERVICE", "local"),
+            ("HOME", &home),
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.all_output());
     let run = explain_with(
@@ -264,7 +268,16 @@ async fn pgpass_with_group_access_is_ignored_with_libpqs_warning_and_flags_outra
     assert_eq!(run.code, 0, "{}", run.all_output());
     let elsewhere_str = elsewhere.display().to_string();
     let run = explain_with(
-        &["-h", "127.0.0.1", "-p", &port, "-U", "pgpass_user", "-d", &db],
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "pgpass_user",
+            "-d",
+            &db,
+        ],
         &[("HOME", &home_str), ("PGPASSFILE", &elsewhere_str)],
     );
     assert_eq!(run.code, 0, "{}", run.all_output());
@@ -324,27 +337,43 @@ async fn connection_errors_are_one_line_with_psqls_hints() {
         )
     );
     // Unknown and unsupported key words, by name.
-    let run = explain_with(&["--dsn", &format!("host=127.0.0.1 port={port} foo=1")], &[]);
+    let run = explain_with(
+        &["--dsn", &format!("host=127.0.0.1 port={port} foo=1")],
+        &[],
+    );
     assert_eq!(
         run.stderr.trim_end(),
         "pgdiag: error: invalid connection option \"foo\" in the connection string from --dsn"
     );
     let run = explain_with(
-        &["--dsn", &format!("postgresql://postgres@127.0.0.1:{port}/postgres?gssencmode=require")],
+        &[
+            "--dsn",
+            &format!("postgresql://postgres@127.0.0.1:{port}/postgres?gssencmode=require"),
+        ],
         &[],
     );
-    assert!(run.stderr.contains("GSSAPI encryption is not supported by pgdiag"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("GSSAPI encryption is not supported by pgdiag"),
+        "{}",
+        run.stderr
+    );
     // DATABASE_URL outranking PGHOST is said once.
     let run = explain_with(
         &[],
         &[
-            ("DATABASE_URL", &format!("postgresql://postgres@127.0.0.1:{port}/postgres")),
+            (
+                "DATABASE_URL",
+                &format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+            ),
             ("PGHOST", "elsewhere.invalid"),
         ],
     );
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert_eq!(
-        run.stderr.matches("note: connecting with DATABASE_URL's settings, which outrank PGHOST").count(),
+        run.stderr
+            .matches("note: connecting with DATABASE_URL's settings, which outrank PGHOST")
+            .count(),
         1,
         "{}",
         run.stderr
@@ -387,10 +416,15 @@ async fn client_certificates_and_the_system_trust_store() {
     let rules = std::fs::read_to_string(&hba).unwrap();
     std::fs::write(
         &hba,
-        format!("hostssl all certuser 127.0.0.1/32 cert\nhost all certuser 127.0.0.1/32 reject\n{rules}"),
+        format!(
+            "hostssl all certuser 127.0.0.1/32 cert\nhost all certuser 127.0.0.1/32 reject\n{rules}"
+        ),
     )
     .unwrap();
-    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
 
     let home = tempfile::tempdir().unwrap();
     let env_home = home.path().display().to_string();
@@ -399,7 +433,8 @@ async fn client_certificates_and_the_system_trust_store() {
     let connects = |dsn: String| {
         let env = env.clone();
         async move {
-            let settings = ConnectionSettings::resolve(Some(&dsn), &env).map_err(|e| e.to_string())?;
+            let settings =
+                ConnectionSettings::resolve(Some(&dsn), &env).map_err(|e| e.to_string())?;
             let client = settings.connect().await.map_err(|e| e.to_string())?;
             let row = client
                 .query_one("SELECT current_user::text", &[])
@@ -417,7 +452,10 @@ async fn client_certificates_and_the_system_trust_store() {
         path("client.crt").display(),
         path("client.key").display()
     );
-    assert_eq!(connects(with_cert.clone()).await, Ok("certuser".to_string()));
+    assert_eq!(
+        connects(with_cert.clone()).await,
+        Ok("certuser".to_string())
+    );
     // ~/.postgresql/postgresql.crt and .key, used when present.
     let dot = home.path().join(".postgresql");
     std::fs::create_dir_all(&dot).unwrap();
@@ -437,7 +475,8 @@ async fn client_certificates_and_the_system_trust_store() {
 
     // sslrootcert=system: the system trust store (SSL_CERT_FILE here), verify-full by default.
     let server_crt = path("server.crt").display().to_string();
-    let dsn = format!("host=localhost port={port} user=postgres dbname=postgres sslrootcert=system");
+    let dsn =
+        format!("host=localhost port={port} user=postgres dbname=postgres sslrootcert=system");
     let run = explain_with(&["--dsn", &dsn], &[("SSL_CERT_FILE", &server_crt)]);
     assert_eq!(run.code, 0, "{}", run.all_output());
     // verify-full: 127.0.0.1 is not in the certificate.
@@ -446,7 +485,11 @@ async fn client_certificates_and_the_system_trust_store() {
         &[("SSL_CERT_FILE", &server_crt)],
     );
     assert_eq!(run.code, 2, "{}", run.all_output());
-    assert!(run.stderr.to_lowercase().contains("certificate"), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
     let run = explain_with(&["--dsn", &format!("{dsn} sslmode=require")], &[]);
     assert_eq!(
         run.stderr.trim_end(),

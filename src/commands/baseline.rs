@@ -7,7 +7,6 @@ use crate::gate::{
     RecordOptions, describe, load_baseline, read_query_files, record, write_baseline,
 };
 
-
 use super::{Outcome, interrupted, record_progress};
 
 pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Outcome> {

@@ -11,7 +11,6 @@ use crate::cli::{BenchArgs, BenchScenario, InvalidateMode, OutputFormat};
 use crate::embedded::EmbeddedRedis;
 use crate::input;
 
-
 use super::{Outcome, interrupted};
 
 pub async fn run(

@@ -46,8 +46,9 @@ pub(crate) async fn connection_settings(
         eprintln!("{line}");
     }
     let prompt = |settings: &mut ConnectionSettings| -> anyhow::Result<()> {
-        let password = rpassword::prompt_password(format!("Password for user {}: ", settings.user()))
-            .map_err(|e| anyhow::anyhow!("cannot read the password: {e}"))?;
+        let password =
+            rpassword::prompt_password(format!("Password for user {}: ", settings.user()))
+                .map_err(|e| anyhow::anyhow!("cannot read the password: {e}"))?;
         settings.set_password(&password);
         Ok(())
     };

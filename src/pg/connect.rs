@@ -549,9 +549,9 @@ impl ConnectionSettings {
         };
         let client_cert = match cert {
             Some(cert) => {
-                let key = get("sslkey").map(PathBuf::from).or_else(|| {
-                    postgresql_dir.as_ref().map(|d| d.join("postgresql.key"))
-                });
+                let key = get("sslkey")
+                    .map(PathBuf::from)
+                    .or_else(|| postgresql_dir.as_ref().map(|d| d.join("postgresql.key")));
                 let key = key.ok_or_else(|| {
                     Error::Tls(format!(
                         "certificate present, but no private key file: give sslkey= for \"{}\"",
@@ -770,9 +770,7 @@ fn describe_io_failure(
                 ),
                 ErrorKind::TimedOut => format!(
                     "timeout expired after {}s (connect_timeout) — is host \"{name}\" reachable and port {port} open?",
-                    config
-                        .get_connect_timeout()
-                        .map_or(0, |d| d.as_secs())
+                    config.get_connect_timeout().map_or(0, |d| d.as_secs())
                 ),
                 _ if text.contains("lookup address") || text.contains("resolve") => {
                     let why = text.rsplit(": ").next().unwrap_or(&text);
@@ -811,7 +809,6 @@ fn os_user_name() -> Option<String> {
         .flatten()
         .map(|u| u.name)
 }
-
 
 fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -1263,7 +1260,10 @@ mod tests {
                 "host=h gssencmode=require",
                 "gssencmode=require: GSSAPI encryption is not supported by pgdiag (use gssencmode=disable or prefer)",
             ),
-            ("host=h gssencmode=maybe", "invalid gssencmode value: \"maybe\""),
+            (
+                "host=h gssencmode=maybe",
+                "invalid gssencmode value: \"maybe\"",
+            ),
             (
                 "host=h connect_timeout=soon",
                 "invalid integer value \"soon\" for connection option \"connect_timeout\"",
@@ -1296,16 +1296,22 @@ mod tests {
         // connect_timeout=0 waits for ever, as in libpq.
         assert_eq!(s.config().get_connect_timeout(), None);
         let s = ConnectionSettings::resolve(
-            Some("host=h user=u application_name=app fallback_application_name=fb connect_timeout=1"),
+            Some(
+                "host=h user=u application_name=app fallback_application_name=fb connect_timeout=1",
+            ),
             &env,
         )
         .unwrap();
         assert_eq!(s.config().get_application_name(), Some("app"));
-        assert_eq!(s.config().get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(
+            s.config().get_connect_timeout(),
+            Some(&Duration::from_secs(2))
+        );
         let s = ConnectionSettings::resolve(Some("host=h user=u"), &env).unwrap();
         assert_eq!(s.config().get_application_name(), Some("pgdiag"));
         // sslrootcert=system makes verify-full the default.
-        let s = ConnectionSettings::resolve(Some("host=h user=u sslrootcert=system"), &env).unwrap();
+        let s =
+            ConnectionSettings::resolve(Some("host=h user=u sslrootcert=system"), &env).unwrap();
         assert_eq!(s.tls_mode(), TlsMode::VerifyFull);
         assert_eq!(s.roots, Roots::System);
     }
@@ -1343,7 +1349,10 @@ mod tests {
         // Not in the user's file nor the system's: libpq's words.
         let env = env_owned(vec![
             ("PGSERVICEFILE", file.display().to_string()),
-            ("PGSYSCONFDIR", dir.path().join("none").display().to_string()),
+            (
+                "PGSYSCONFDIR",
+                dir.path().join("none").display().to_string(),
+            ),
         ]);
         let err = ConnectionSettings::resolve(Some("service=nope"), &env).unwrap_err();
         assert_eq!(err.to_string(), "definition of service \"nope\" not found");
@@ -1407,7 +1416,9 @@ mod tests {
         assert_eq!(s.describe(), "u@url-host:6000/db");
         assert_eq!(
             s.warnings(),
-            ["note: connecting with DATABASE_URL's settings, which outrank PGHOST set in the environment (give --dsn, or unset DATABASE_URL, to choose)"]
+            [
+                "note: connecting with DATABASE_URL's settings, which outrank PGHOST set in the environment (give --dsn, or unset DATABASE_URL, to choose)"
+            ]
         );
     }
 
@@ -1418,8 +1429,8 @@ mod tests {
             &Roots::File(PathBuf::from("/nonexistent/ca.pem")),
             None,
         )
-            .err()
-            .unwrap();
+        .err()
+        .unwrap();
         assert!(
             err.to_string().contains("cannot read root certificate"),
             "{err}"

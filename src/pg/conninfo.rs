@@ -35,25 +35,53 @@ pub(crate) const KEYWORDS: &[(&str, Option<&str>, Support)] = &[
     ("application_name", Some("PGAPPNAME"), Support::Yes),
     ("fallback_application_name", None, Support::Yes),
     ("connect_timeout", Some("PGCONNECT_TIMEOUT"), Support::Yes),
-    ("client_encoding", Some("PGCLIENTENCODING"), Support::OnlyValues(&["UTF8", "utf8", "auto"])),
+    (
+        "client_encoding",
+        Some("PGCLIENTENCODING"),
+        Support::OnlyValues(&["UTF8", "utf8", "auto"]),
+    ),
     ("keepalives", None, Support::Yes),
     ("keepalives_idle", None, Support::Yes),
     ("keepalives_interval", None, Support::Yes),
     ("keepalives_count", None, Support::Yes),
     ("tcp_user_timeout", None, Support::Yes),
-    ("target_session_attrs", Some("PGTARGETSESSIONATTRS"), Support::Yes),
-    ("load_balance_hosts", Some("PGLOADBALANCEHOSTS"), Support::Yes),
+    (
+        "target_session_attrs",
+        Some("PGTARGETSESSIONATTRS"),
+        Support::Yes,
+    ),
+    (
+        "load_balance_hosts",
+        Some("PGLOADBALANCEHOSTS"),
+        Support::Yes,
+    ),
     ("channel_binding", Some("PGCHANNELBINDING"), Support::Yes),
     ("sslmode", Some("PGSSLMODE"), Support::Yes),
-    ("requiressl", Some("PGREQUIRESSL"), Support::OnlyValues(&["0"])),
+    (
+        "requiressl",
+        Some("PGREQUIRESSL"),
+        Support::OnlyValues(&["0"]),
+    ),
     ("sslnegotiation", Some("PGSSLNEGOTIATION"), Support::Yes),
     ("sslrootcert", Some("PGSSLROOTCERT"), Support::Yes),
     ("sslcert", Some("PGSSLCERT"), Support::Yes),
     ("sslkey", Some("PGSSLKEY"), Support::Yes),
     ("sslsni", Some("PGSSLSNI"), Support::OnlyValues(&["1"])),
-    ("sslcompression", Some("PGSSLCOMPRESSION"), Support::OnlyValues(&["0"])),
-    ("ssl_min_protocol_version", Some("PGSSLMINPROTOCOLVERSION"), Support::OnlyValues(&["TLSv1.2"])),
-    ("ssl_max_protocol_version", Some("PGSSLMAXPROTOCOLVERSION"), Support::OnlyValues(&["", "TLSv1.3"])),
+    (
+        "sslcompression",
+        Some("PGSSLCOMPRESSION"),
+        Support::OnlyValues(&["0"]),
+    ),
+    (
+        "ssl_min_protocol_version",
+        Some("PGSSLMINPROTOCOLVERSION"),
+        Support::OnlyValues(&["TLSv1.2"]),
+    ),
+    (
+        "ssl_max_protocol_version",
+        Some("PGSSLMAXPROTOCOLVERSION"),
+        Support::OnlyValues(&["", "TLSv1.3"]),
+    ),
     ("gssencmode", Some("PGGSSENCMODE"), Support::Yes),
     ("sslpassword", None, Support::No),
     ("sslcertmode", Some("PGSSLCERTMODE"), Support::No),
@@ -126,8 +154,9 @@ pub(crate) fn split_conninfo(text: &str) -> Result<Vec<(String, String)>, String
         if !hosts.is_empty() {
             pairs.push(("host".to_owned(), hosts.join(",")));
         }
+        // tokio-postgres fills 5432 for a host without a port; libpq leaves it to PGPORT.
         let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
-        if !ports.is_empty() {
+        if !ports.is_empty() && url_gives_port(base) {
             pairs.push(("port".to_owned(), ports.join(",")));
         }
         if let Some(user) = config.get_user() {
@@ -150,6 +179,18 @@ pub(crate) fn split_conninfo(text: &str) -> Result<Vec<(String, String)>, String
     } else {
         split_key_values(text)
     }
+}
+
+/// Whether a URL's host list names a port (`h:5433`, `[::1]:5433`), not only hosts.
+fn url_gives_port(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    hosts.split(',').any(|h| {
+        h.rsplit_once(']')
+            .map_or(h, |(_, after)| after)
+            .contains(':')
+    })
 }
 
 /// Split a libpq `key=value key2='quoted \' value'` string into pairs.
@@ -292,7 +333,10 @@ pub(crate) fn parse_service_file(
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(syntax(line_no, format!("expected key=value, found `{line}`")));
+            return Err(syntax(
+                line_no,
+                format!("expected key=value, found `{line}`"),
+            ));
         };
         if key == "service" {
             return Err(Error::Config(format!(
@@ -432,6 +476,11 @@ mod tests {
         assert_eq!(get("dbname"), Some("shop"));
         assert_eq!(get("sslmode"), Some("require"));
         assert_eq!(get("service"), Some("x"));
+        // No port in the URL: PGPORT may give it, as in libpq.
+        let pairs = split_conninfo("postgresql://u@h/d").unwrap();
+        assert!(!pairs.iter().any(|(k, _)| k == "port"), "{pairs:?}");
+        assert!(url_gives_port("postgresql://u@[::1]:5433/d"));
+        assert!(!url_gives_port("postgresql://u:p@[::1]/d"));
     }
 
     #[test]
@@ -472,7 +521,10 @@ mod tests {
         let err = parse_service_file("[shop]\nhost\n", "shop", Path::new("/s.conf"))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("syntax error in service file \"/s.conf\", line 2"), "{err}");
+        assert!(
+            err.starts_with("syntax error in service file \"/s.conf\", line 2"),
+            "{err}"
+        );
         let err = parse_service_file("[shop]\nservice=other\n", "shop", Path::new("/s.conf"))
             .unwrap_err()
             .to_string();

@@ -29,11 +29,7 @@ pub fn describe_target(target: &str, server_version: &str) -> String {
 
 /// The first line of every text report that ran against a server: `target: ` and
 /// [`describe_target`].
-pub fn write_target_line(
-    w: &mut impl Write,
-    target: &str,
-    server_version: &str,
-) -> io::Result<()> {
+pub fn write_target_line(w: &mut impl Write, target: &str, server_version: &str) -> io::Result<()> {
     writeln!(w, "target: {}", describe_target(target, server_version))
 }
 
