@@ -5,7 +5,7 @@
 //! `~/.pg_service.conf`, then `PGSYSCONFDIR/pg_service.conf`); then the libpq environment
 //! (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, ...); then libpq's
 //! defaults, and the password file last. Every libpq key word is either honoured or refused by
-//! name ([`super::conninfo::KEYWORDS`]); the ones tokio-postgres parses are handed to its
+//! name (the table in `pg::conninfo`); the ones tokio-postgres parses are handed to its
 //! `Config: FromStr`, the others (TLS files and modes, services, password files, timeouts) are
 //! pgdiag's.
 
