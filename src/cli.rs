@@ -9,9 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "pgdiag", version, about, long_about = None)]
 #[command(after_help = "\
-Connection: --dsn (URL or libpq key=value), else DATABASE_URL, else the libpq environment \
-(PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, ...); settings the DSN \
-leaves out are taken from that environment, as psql does.
+Connection, as psql: -h HOST -p PORT -U USER -d DBNAME outrank --dsn (URL or libpq key=value), \
+else DATABASE_URL; then the service it or PGSERVICE names (PGSERVICEFILE or ~/.pg_service.conf, \
+then PGSYSCONFDIR/pg_service.conf); then the libpq environment (PGHOST, PGPORT, PGUSER, \
+PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, ...); the password from ~/.pgpass \
+(or passfile=, PGPASSFILE) last. -W prompts for the password, -w never does; help is --help or -? \
+on commands that connect, where -h is the host.
 
 Exit codes: 0 ok, 1 a gate failed, 2 usage or runtime error.")]
 pub struct Cli {
@@ -258,12 +261,42 @@ impl FailOn {
     }
 }
 
-/// Connection options shared by every command that talks to PostgreSQL.
+/// Connection options shared by every command that talks to PostgreSQL, with psql's short flags
+/// (`-h` is the host there, so help is `--help` or `-?`, as in psql and pg_dump).
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
     /// Connection string: postgresql://user@host:port/db?sslmode=require or "host=... dbname=...".
     #[arg(long, value_name = "DSN")]
     pub dsn: Option<crate::pg::Dsn>,
+
+    /// Database server host or socket directory (outranks --dsn, DATABASE_URL and PGHOST).
+    #[arg(short = 'h', long, value_name = "HOSTNAME")]
+    pub host: Option<String>,
+
+    /// Database server port (outranks --dsn, DATABASE_URL and PGPORT).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<String>,
+
+    /// Database user name (outranks --dsn, DATABASE_URL and PGUSER).
+    #[arg(short = 'U', long, value_name = "USERNAME")]
+    pub username: Option<String>,
+
+    /// Database name, or a whole connection string as psql takes it (outranks --dsn,
+    /// DATABASE_URL and PGDATABASE).
+    #[arg(short = 'd', long, value_name = "DBNAME")]
+    pub dbname: Option<String>,
+
+    /// Never prompt for a password.
+    #[arg(short = 'w', long, conflicts_with = "password")]
+    pub no_password: bool,
+
+    /// Prompt for a password before connecting.
+    #[arg(short = 'W', long)]
+    pub password: bool,
+
+    /// Print help.
+    #[arg(short = '?', long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
 }
 
 /// Workload input shared by `explain` and `suggest`: statements from what the database ran
@@ -369,6 +402,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["files", "command", "plan", "from_pg_stat_statements", "from_log"])))]
 pub struct ExplainArgs {
     /// SQL files (several statements each allowed), directories (every .sql file below, sorted),
@@ -442,6 +476,7 @@ pub struct GateRunArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 pub struct BaselineArgs {
     /// .sql files or directories to walk.
     #[arg(value_name = "PATHS", required = true)]
@@ -494,6 +529,7 @@ pub enum SuggestFormat {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 pub struct CheckArgs {
     /// .sql files or directories to check (default: the files recorded in the baseline).
     #[arg(value_name = "PATHS")]
@@ -552,6 +588,7 @@ pub enum InvalidateMode {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 pub struct BenchArgs {
     /// SQL file with one SELECT; $1 is the key (text). - reads it from standard input.
     #[arg(value_name = "QUERY.sql")]
@@ -660,6 +697,7 @@ pub enum VerifyChoice {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 #[command(group(clap::ArgGroup::new("input").required(true).multiple(true).args(["files", "command", "from_pg_stat_statements", "from_log"])))]
 pub struct SuggestArgs {
     /// SQL files (several statements each allowed), directories (every .sql file below, sorted),
@@ -789,6 +827,7 @@ impl TopOrder {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 pub struct TopArgs {
     /// What to rank by.
     #[arg(long, value_enum, value_name = "MEASURE", default_value_t = TopOrder::TotalTime)]
@@ -821,6 +860,7 @@ pub struct TopArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(disable_help_flag = true)]
 pub struct IndexesArgs {
     /// Only these kinds, comma-separated: unused, duplicate, redundant, invalid [default: all].
     #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_hygiene_kind)]
@@ -1035,6 +1075,48 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn psqls_connection_flags_on_every_command_that_connects() {
+        for command in [
+            vec!["explain", "-c", "SELECT 1"],
+            vec!["suggest", "-c", "SELECT 1"],
+            vec!["baseline", "q.sql"],
+            vec!["check"],
+            vec!["bench", "q.sql"],
+            vec!["top"],
+            vec!["indexes"],
+        ] {
+            let mut argv = vec!["pgdiag"];
+            argv.extend(&command);
+            argv.extend(["-h", "db", "-p", "5433", "-U", "app", "-d", "shop", "-w"]);
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let connection = match &cli.command {
+                Command::Explain(a) => &a.connection,
+                Command::Suggest(a) => &a.connection,
+                Command::Baseline(a) => &a.connection,
+                Command::Check(a) => &a.connection,
+                Command::Bench(a) => &a.connection,
+                Command::Top(a) => &a.connection,
+                Command::Indexes(a) => &a.connection,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(connection.host.as_deref(), Some("db"));
+            assert_eq!(connection.port.as_deref(), Some("5433"));
+            assert_eq!(connection.username.as_deref(), Some("app"));
+            assert_eq!(connection.dbname.as_deref(), Some("shop"));
+            assert!(connection.no_password && !connection.password);
+            // Help is --help or -? there, as in psql.
+            for help in ["--help", "-?"] {
+                let mut argv = vec!["pgdiag", command[0], help];
+                argv.truncate(3);
+                let err = Cli::try_parse_from(&argv).unwrap_err();
+                assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{argv:?}");
+            }
+        }
+        let err = Cli::try_parse_from(["pgdiag", "top", "-w", "-W"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

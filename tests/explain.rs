@@ -633,7 +633,7 @@ fn unreachable_server_is_a_clear_error() {
     run.assert_no_panic();
     assert!(
         run.stderr
-            .starts_with("pgdiag: error: cannot connect to someone@127.0.0.1:1/shop:"),
+            .starts_with("pgdiag: error: cannot connect to someone@127.0.0.1:1/shop (from --dsn): connection refused"),
         "{}",
         run.stderr
     );

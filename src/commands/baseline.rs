@@ -6,14 +6,13 @@ use crate::cli::BaselineArgs;
 use crate::gate::{
     RecordOptions, describe, load_baseline, read_query_files, record, write_baseline,
 };
-use crate::pg::{ConnectionSettings, ProcessEnv};
 
 use super::{Outcome, interrupted, record_progress};
 
 pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Outcome> {
     let config = args.diagnose.resolve_all()?;
     let files = read_query_files(&args.paths)?;
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let options = RecordOptions {
         analyze_runs: args.analyze.then_some(args.runs),
         jobs: args.run.jobs,
@@ -35,6 +34,7 @@ pub async fn run(args: &BaselineArgs, out: &mut impl Write) -> anyhow::Result<Ou
     progress.finish_and_clear();
     let (baseline, _) = recorded?;
     write_baseline(&args.out, &baseline)?;
+    crate::report::write_target_line(out, &settings.describe(), &baseline.server.version)?;
     writeln!(out, "{}", describe(&baseline, &args.out))?;
     Ok(Outcome::Ok)
 }

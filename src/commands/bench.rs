@@ -10,7 +10,6 @@ use crate::cache::RedisUrl;
 use crate::cli::{BenchArgs, BenchScenario, InvalidateMode, OutputFormat};
 use crate::embedded::EmbeddedRedis;
 use crate::input;
-use crate::pg::{ConnectionSettings, ProcessEnv};
 
 use super::{Outcome, interrupted};
 
@@ -20,7 +19,7 @@ pub async fn run(
     err: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
     let query = input::read_arg(&args.query)?;
-    let connection = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let connection = super::connection_settings(&args.connection).await?;
     let explicit_redis = args.redis_url.clone().or_else(|| {
         std::env::var("REDIS_URL")
             .ok()

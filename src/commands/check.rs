@@ -12,7 +12,7 @@ use crate::gate::{
     RecordOptions, Recorded, compare_with, describe, load_baseline, read_query_files, record_runs,
     write_baseline,
 };
-use crate::pg::{ConnectionSettings, ProcessEnv};
+
 use crate::report::{self, TextStyle};
 
 use super::{Outcome, interrupted, record_progress};
@@ -61,7 +61,7 @@ pub async fn run(
         }
         (runs, baseline_runs) => runs.or(baseline_runs),
     };
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let options = RecordOptions {
         analyze_runs,
         jobs: args.run.jobs,
@@ -109,7 +109,10 @@ pub async fn run(
         }
     });
     match format {
-        CheckFormat::Text => report::check_text::render(out, &report, style)?,
+        CheckFormat::Text => {
+            report::write_target_line(out, &settings.describe(), &current.server.version)?;
+            report::check_text::render(out, &report, style)?
+        }
         CheckFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;

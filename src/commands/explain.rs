@@ -12,7 +12,7 @@ use crate::advise::{Candidate, bound_include, drop_useless_include};
 use crate::cli::{ExplainArgs, FailOn, OutputFormat};
 use crate::diagnose::{DiagnoseConfig, Finding, SchemaFacts};
 use crate::input::{self, Origin};
-use crate::pg::{self, ConnectionSettings, ExplainOptions, ProcessEnv, Runner};
+use crate::pg::{self, ExplainOptions, Runner};
 use crate::plan::{Explain, RawPlan, analyze, parse_explain};
 use crate::report::{
     self, ErrorReport, ExplainReport, Source, SourceKind, StatementReport, TextStyle,
@@ -50,12 +50,15 @@ pub async fn run(
     };
     let execute = !args.no_analyze;
 
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let mut runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
     runner.allow_side_effects(args.allow_side_effects);
+    if args.output.format == OutputFormat::Text {
+        report::write_target_line(out, &settings.describe(), runner.server_version())?;
+    }
     if workload_mode {
         // The statements the database ran, the most time-consuming first, each named with how
         // often it runs.

@@ -7,7 +7,7 @@ use anyhow::bail;
 
 use crate::advise::hygiene::{HygieneFinding, HygieneKind};
 use crate::cli::{IndexesArgs, OutputFormat};
-use crate::pg::{self, ConnectionSettings, ProcessEnv, Runner};
+use crate::pg::{self, Runner};
 use crate::report::indexes::{render_json, render_text};
 use crate::suggest::hygiene::{DropStatus, IndexesReport, drop_findings, examine};
 use crate::units::fmt_bytes;
@@ -34,7 +34,7 @@ pub async fn run(
             .filter(|k| args.only.contains(k))
             .collect()
     };
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),

@@ -13,6 +13,58 @@ pub mod schema;
 pub mod suggest;
 pub mod top;
 
+/// Connection settings for a command, as psql resolves them: `-h -p -U -d` over `--dsn` (or a
+/// connection string given to `-d`), `DATABASE_URL`, the service file and the environment.
+/// Prints libpq's warnings and pgdiag's note to standard error, prompts for the password with
+/// `-W`, or when the server asks for one that is not known and standard input is a terminal
+/// (unless `-w`).
+pub(crate) async fn connection_settings(
+    args: &crate::cli::ConnectionArgs,
+) -> anyhow::Result<crate::pg::ConnectionSettings> {
+    use std::io::IsTerminal;
+
+    use crate::pg::{ConnectionSettings, Overrides, ProcessEnv};
+    // psql: a -d value with `=` or a URL prefix is a whole connection string.
+    let dbname_is_conninfo = args.dbname.as_deref().is_some_and(|d| {
+        d.contains('=') || d.starts_with("postgres://") || d.starts_with("postgresql://")
+    });
+    let (dsn, dbname) = if dbname_is_conninfo {
+        if args.dsn.is_some() {
+            anyhow::bail!("give the connection string once: with --dsn or with -d, not both");
+        }
+        (args.dbname.as_deref(), None)
+    } else {
+        (args.dsn.as_deref(), args.dbname.clone())
+    };
+    let overrides = Overrides {
+        host: args.host.clone(),
+        port: args.port.clone(),
+        user: args.username.clone(),
+        dbname,
+    };
+    let mut settings = ConnectionSettings::resolve_with(dsn, &overrides, &ProcessEnv)?;
+    for line in settings.warnings() {
+        eprintln!("{line}");
+    }
+    let prompt = |settings: &mut ConnectionSettings| -> anyhow::Result<()> {
+        let password =
+            rpassword::prompt_password(format!("Password for user {}: ", settings.user()))
+                .map_err(|e| anyhow::anyhow!("cannot read the password: {e}"))?;
+        settings.set_password(&password);
+        Ok(())
+    };
+    if args.password {
+        prompt(&mut settings)?;
+    } else if !args.no_password && !settings.has_password() && std::io::stdin().is_terminal() {
+        match settings.connect().await {
+            Ok(_) => {}
+            Err(e) if e.asks_for_password() => prompt(&mut settings)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(settings)
+}
+
 /// The workload `--from-pg-stat-statements` / `--from-log` asks for: `pg_stat_statements` of the
 /// database `settings` connect to, read through `runner`, or the log file (with a progress bar on
 /// a terminal).

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{SuggestArgs, SuggestFormat, VerifyChoice};
 use crate::input;
-use crate::pg::{self, ConnectionSettings, ProcessEnv, Runner};
+use crate::pg::{self, Runner};
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
 use crate::suggest::report::{Basis, SuggestReport};
 use crate::suggest::{self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest};
@@ -68,7 +68,7 @@ pub async fn run(
         );
     }
 
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let mut runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
@@ -181,6 +181,7 @@ pub async fn run(
 
     if args.apply {
         if args.format == SuggestFormat::Text {
+            crate::report::write_target_line(out, &report.server.target, &report.server.version)?;
             render_text(out, &report, width)?;
             out.flush()?;
         }
@@ -235,7 +236,10 @@ pub async fn run(
     }
 
     match args.format {
-        SuggestFormat::Text => render_text(out, &report, width)?,
+        SuggestFormat::Text => {
+            crate::report::write_target_line(out, &report.server.target, &report.server.version)?;
+            render_text(out, &report, width)?
+        }
         SuggestFormat::Json => render_json(out, &report)?,
         SuggestFormat::Markdown => crate::report::markdown::render_suggest(out, &report)?,
     }

@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::cli::{OutputFormat, TopArgs};
 use crate::input::workload::from_stat_statements;
 use crate::pg::stat_statements::{self, StatStatementsQuery};
-use crate::pg::{self, ConnectionSettings, ProcessEnv, Runner};
+use crate::pg::{self, Runner};
 use crate::report::top::{TopReport, TopRequest, render_json, render_text};
 
 use super::{Outcome, interrupted};
@@ -17,7 +17,7 @@ pub async fn run(
     out: &mut impl Write,
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
-    let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
+    let settings = super::connection_settings(&args.connection).await?;
     let runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),

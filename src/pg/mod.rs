@@ -6,6 +6,7 @@ pub mod activity;
 pub mod admin;
 pub mod catalog;
 pub mod connect;
+pub mod conninfo;
 pub mod environment;
 pub mod explain;
 pub mod hypopg;
@@ -23,7 +24,7 @@ pub mod tx;
 
 use std::time::Duration;
 
-pub use connect::{ConnectionSettings, Dsn, DsnSource, Env, ProcessEnv, TlsMode};
+pub use connect::{ConnectionSettings, Dsn, DsnSource, Env, Overrides, ProcessEnv, TlsMode};
 pub use explain::{ExplainOptions, ExplainOutput, ParamValue, Runner, ServerInfo};
 pub use ident::{quote_ident, quote_qualified};
 pub use pool::run_pooled;
@@ -41,11 +42,14 @@ pub enum Error {
     #[error("TLS: {0}")]
     Tls(String),
     /// The server could not be reached or refused us.
-    #[error("cannot connect to {target}: {}", describe_client_error(source))]
+    #[error("cannot connect to {target}: {reason}")]
     Connect {
+        /// `user@host:port/db (from --dsn)`.
         target: String,
-        #[source]
-        source: tokio_postgres::Error,
+        /// Why, in one line, with psql's hint.
+        reason: String,
+        /// The driver's error, not a `source()`: `reason` already says all of it once.
+        error: tokio_postgres::Error,
     },
     /// The server rejected or failed a statement (syntax, unknown table, ...).
     #[error("{0}")]
@@ -79,13 +83,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// The server asked for a password and none was known: a prompt can help.
+    pub fn asks_for_password(&self) -> bool {
+        match self {
+            Error::Connect { error, .. } => {
+                error.as_db_error().is_none()
+                    && describe_client_error(error).contains("password missing")
+            }
+            _ => false,
+        }
+    }
+
     /// The SQLSTATE of a server-side error, when there is one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Server(e) => Some(&e.code),
-            Error::Connect { source, .. } | Error::Client(source) => {
-                source.code().map(|c| c.code())
-            }
+            Error::Connect { error, .. } | Error::Client(error) => error.code().map(|c| c.code()),
             _ => None,
         }
     }

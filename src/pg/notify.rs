@@ -187,15 +187,11 @@ pub async fn listen(
     channel: &str,
 ) -> Result<(Client, mpsc::UnboundedReceiver<String>), Error> {
     let tls = settings.tls_connector()?;
-    let (client, mut connection) =
-        settings
-            .config()
-            .connect(tls)
-            .await
-            .map_err(|e| Error::Connect {
-                target: settings.describe(),
-                source: e,
-            })?;
+    let (client, mut connection) = settings
+        .config()
+        .connect(tls)
+        .await
+        .map_err(|e| settings.connect_error(e))?;
     let (sender, payloads) = mpsc::unbounded_channel::<String>();
     let wanted = channel.to_owned();
     tokio::spawn(async move {

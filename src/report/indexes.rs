@@ -18,8 +18,9 @@ pub fn render_text(
 ) -> io::Result<()> {
     writeln!(
         w,
-        "pgdiag {} indexes: {} (PostgreSQL {})",
-        report.pgdiag_version, report.server.target, report.server.version
+        "pgdiag {} indexes: {}",
+        report.pgdiag_version,
+        super::describe_target(&report.server.target, &report.server.version)
     )?;
     writeln!(w, "Statistics: {}.", report.statistics.description)?;
     for caveat in &report.statistics.caveats {

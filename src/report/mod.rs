@@ -23,6 +23,17 @@ pub use model::{
 };
 pub use text::TextStyle;
 
+/// What a report ran against: `user@host:port/db (PostgreSQL 15.4 ...)`; never a password.
+pub fn describe_target(target: &str, server_version: &str) -> String {
+    format!("{target} (PostgreSQL {server_version})")
+}
+
+/// The first line of every text report that ran against a server: `target: ` and
+/// [`describe_target`].
+pub fn write_target_line(w: &mut impl Write, target: &str, server_version: &str) -> io::Result<()> {
+    writeln!(w, "target: {}", describe_target(target, server_version))
+}
+
 /// The report as pretty-printed JSON (the documented schema, docs/json-report.md).
 pub fn render_json(w: &mut impl Write, report: &ExplainReport) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, report)?;

@@ -242,9 +242,8 @@ fn opt_count(v: Option<i64>) -> String {
 pub fn render_text(w: &mut impl Write, report: &TopReport, width: Option<u16>) -> io::Result<()> {
     writeln!(
         w,
-        "pgdiag top: {} (PostgreSQL {}), {}",
-        report.server.target,
-        report.server.version,
+        "pgdiag top: {}, {}",
+        super::describe_target(&report.server.target, &report.server.version),
         match &report.database {
             Some(db) => format!("database {db}"),
             None => "every database".to_owned(),
