@@ -35,8 +35,8 @@ pub enum Command {
     /// Every statement runs in a transaction that is rolled back, so explaining INSERT, UPDATE,
     /// DELETE or MERGE changes no data. Reads SQL files (several statements each), directories
     /// (every .sql file below, sorted), - for standard input, or -c SQL; `-- pgdiag: params 42, 'x'`
-    /// before a statement gives its $n values. With --plan, analyse a saved EXPLAIN JSON (psql
-    /// output or an auto_explain log) without any database.
+    /// before a statement gives its $n values. With --plan, analyse a saved plan without any
+    /// database: EXPLAIN JSON or psql's text-format EXPLAIN output, or an auto_explain log.
     #[command(after_help = "\
 Examples:
   pgdiag explain query.sql --dsn postgresql://app@db/shop
@@ -185,8 +185,10 @@ Examples:
     ///
     /// One schema (draft 2020-12) per `--format json` document and for the baseline file, the
     /// same as docs/schemas/DOCUMENT.schema.json, generated from the types that write them.
-    ///
-    /// Example: pgdiag schema explain > explain.schema.json
+    #[command(after_help = "\
+Examples:
+  pgdiag schema
+  pgdiag schema explain > explain.schema.json")]
     Schema(SchemaArgs),
 }
 
@@ -393,7 +395,8 @@ impl DiagnoseArgs {
 /// Output options of `explain`.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output format: text, or json (the explain report: docs/json-report.md).
+    /// Output format: text, or json (the explain report: docs/json-report.md, schema
+    /// docs/schemas/explain.schema.json or `pgdiag schema explain`).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Also show what the diagnosis rules checked and why it is not a finding.
@@ -544,7 +547,7 @@ pub struct CheckArgs {
     pub update: bool,
 
     /// Output format [default: github when GITHUB_ACTIONS=true, else text]; json is the check
-    /// report of docs/check-report.md. Under GitHub Actions
+    /// report of docs/check-report.md (schema docs/schemas/check.schema.json). Under GitHub Actions
     /// the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`, whatever the format.
     #[arg(long, value_enum)]
     pub format: Option<CheckFormat>,
@@ -674,7 +677,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
 
-    /// Output format: text, or json (the bench report: docs/bench-report.md).
+    /// Output format: text, or json (the bench report: docs/bench-report.md, schema
+    /// docs/schemas/bench.schema.json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -780,7 +784,8 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format: text, json (the suggest report: docs/suggest-report.md) or markdown. Under
+    /// Output format: text, json (the suggest report: docs/suggest-report.md, schema
+    /// docs/schemas/suggest.schema.json) or markdown. Under
     /// GitHub Actions the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`, whatever
     /// the format.
     #[arg(long, value_enum, default_value_t = SuggestFormat::Text)]
@@ -851,7 +856,8 @@ pub struct TopArgs {
     #[arg(long)]
     pub all_databases: bool,
 
-    /// Output format: text, or json (the top report: docs/top-report.md).
+    /// Output format: text, or json (the top report: docs/top-report.md, schema
+    /// docs/schemas/top.schema.json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -882,7 +888,8 @@ pub struct IndexesArgs {
     #[arg(long)]
     pub fail_on_findings: bool,
 
-    /// Output format: text, or json (the indexes report: docs/indexes-report.md).
+    /// Output format: text, or json (the indexes report: docs/indexes-report.md, schema
+    /// docs/schemas/indexes.schema.json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -908,7 +915,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub bench_duration: Option<Duration>,
 
-    /// Output format: text, or json (the demo document: docs/demo-report.md).
+    /// Output format: text, or json (the demo document: docs/demo-report.md, schema
+    /// docs/schemas/demo.schema.json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
