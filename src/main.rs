@@ -153,11 +153,13 @@ fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
     }
 }
 
+/// The terminal's width: `COLUMNS`, else what the terminal reports; `None` when neither gives a
+/// usable width (a pty reporting 0×0, `COLUMNS=0`), and the text reports then fit
+/// [`pgdiag::report::text::DEFAULT_WIDTH`].
 fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .or_else(|| comfy_table::Table::new().width())
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    pgdiag::report::text::usable_width(columns)
+        .or_else(|| pgdiag::report::text::usable_width(comfy_table::Table::new().width()))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -7,6 +7,7 @@ pub mod github;
 pub mod indexes;
 pub mod junit;
 pub mod model;
+mod plan_table;
 pub mod suggest;
 pub mod text;
 pub mod top;
