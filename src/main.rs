@@ -106,28 +106,16 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
         }
         Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
         Command::Suggest(args) => {
-            let width = if io::stdout().is_terminal() {
-                terminal_width()
-            } else {
-                None
-            };
+            let width = output_width();
             commands::suggest::run(args, &mut out, &mut err, width).await
         }
         Command::Indexes(args) => {
-            let width = if io::stdout().is_terminal() {
-                terminal_width()
-            } else {
-                None
-            };
+            let width = output_width();
             commands::indexes::run(args, &mut out, &mut err, width).await
         }
         Command::Demo(args) => commands::demo::run(args, &mut out, &mut err).await,
         Command::Top(args) => {
-            let width = if io::stdout().is_terminal() {
-                terminal_width()
-            } else {
-                None
-            };
+            let width = output_width();
             commands::top::run(args, &mut out, width).await
         }
         Command::Rules(args) => commands::rules::run(args, &mut out),
@@ -145,7 +133,7 @@ fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
         ColorChoice::Never => false,
         ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
-    let width = if terminal { terminal_width() } else { None };
+    let width = output_width();
     TextStyle {
         color,
         width,
@@ -153,13 +141,20 @@ fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
     }
 }
 
-/// The terminal's width: `COLUMNS`, else what the terminal reports; `None` when neither gives a
-/// usable width (a pty reporting 0×0, `COLUMNS=0`), and the text reports then fit
+/// The width text output fits: `COLUMNS` when set (on a terminal or not, as `ls` does), else
+/// the terminal's; `None` when neither gives a usable width (piped without `COLUMNS`, a pty
+/// reporting 0×0, `COLUMNS=0`), and the text reports then fit
 /// [`pgdiag::report::text::DEFAULT_WIDTH`].
-fn terminal_width() -> Option<u16> {
+fn output_width() -> Option<u16> {
+    use pgdiag::report::text::usable_width;
     let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
-    pgdiag::report::text::usable_width(columns)
-        .or_else(|| pgdiag::report::text::usable_width(comfy_table::Table::new().width()))
+    usable_width(columns).or_else(|| {
+        if io::stdout().is_terminal() {
+            usable_width(comfy_table::Table::new().width())
+        } else {
+            None
+        }
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

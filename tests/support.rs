@@ -172,7 +172,11 @@ pub fn pgdiag_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgdiag"));
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
-        if key_str.starts_with("PG") || key_str == "DATABASE_URL" || key_str == "NO_COLOR" {
+        if key_str.starts_with("PG")
+            || key_str == "DATABASE_URL"
+            || key_str == "NO_COLOR"
+            || key_str == "COLUMNS"
+        {
             cmd.env_remove(&key);
         }
     }
