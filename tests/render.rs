@@ -131,7 +131,10 @@ fn explain_fits_columns_and_falls_back_to_the_default_width() {
         for line in out.lines().filter(|l| !l.contains("index: CREATE")) {
             assert!(line.chars().count() <= columns, "{columns}: {line}\n{out}");
         }
-        assert!(out.contains("see: pgdiag rules index-filter-waste"), "{out}");
+        assert!(
+            out.contains("see: pgdiag rules index-filter-waste"),
+            "{out}"
+        );
     }
     let piped = explain_with_columns(plan, None);
     // The index DDL stays on one line, to copy whole; the rest fits.
@@ -144,7 +147,11 @@ fn explain_fits_columns_and_falls_back_to_the_default_width() {
     assert!(widest <= report::text::DEFAULT_WIDTH as usize, "{piped}");
     assert!(widest > 100, "{piped}");
     for unusable in ["0", "5", "wide"] {
-        assert_eq!(explain_with_columns(plan, Some(unusable)), piped, "{unusable}");
+        assert_eq!(
+            explain_with_columns(plan, Some(unusable)),
+            piped,
+            "{unusable}"
+        );
     }
 }
 
