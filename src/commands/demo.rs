@@ -216,8 +216,15 @@ async fn run_until_stopped(
     drop(runner);
     drop(client);
     let summary_rows = render::summary_rows(&diagnoses, &naive, &apply, &before_after, &swr);
-    let next_steps = render::next_steps(&dsn_for_commands);
     let kept = args.keep && servers.embedded_any();
+    // The next steps run on servers that outlive this run (kept, or the user's own): the
+    // queries they name are written where they last as long, not read from a source checkout.
+    let next_steps = if kept || !servers.embedded_any() {
+        let dir = servers.queries_dir()?;
+        render::next_steps(&dsn_for_commands, &dir)
+    } else {
+        Vec::new()
+    };
     if text {
         render::heading(out, 6, "Summary")?;
         render::summary(
@@ -415,6 +422,26 @@ impl DemoServers {
         } else {
             "external"
         }
+    }
+
+    /// A directory holding the demo's queries (`<stem>.sql`): beside a kept embedded
+    /// PostgreSQL (removed with it), else a new directory under the temp dir that is left in
+    /// place.
+    fn queries_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+        let dir = match &self.postgres {
+            Some(pg) => pg.root_dir().join("queries"),
+            None => tempfile::Builder::new()
+                .prefix("pgdiag-demo-queries-")
+                .tempdir()
+                .context("creating a directory for the demo's queries")?
+                .keep(),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (stem, sql) in crate::seed::queries() {
+            let path = dir.join(format!("{stem}.sql"));
+            std::fs::write(&path, sql).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(dir)
     }
 
     fn embedded_any(&self) -> bool {

@@ -288,14 +288,14 @@ pub fn summary(
         ]);
     }
     writeln!(out, "{table}")?;
-    if kept {
-        writeln!(out, "\nWhere to go next, on the demo's database:")?;
-    } else {
+    if !kept || next.is_empty() {
         writeln!(
             out,
-            "\nWhere to go next (run `pgdiag demo --keep` to try these on the demo's database):"
+            "\nWhere to go next: `pgdiag demo --keep` leaves the servers running, writes the demo's queries beside them and prints the commands to try on them."
         )?;
+        return Ok(());
     }
+    writeln!(out, "\nWhere to go next, on the demo's database:")?;
     for step in next {
         writeln!(out, "  {}\n      {}", step.command, step.why)?;
     }
@@ -416,28 +416,31 @@ pub fn summary_rows(
     rows
 }
 
-/// The commands to try next, pointed at the demo's database.
-pub fn next_steps(postgres_url: &str) -> Vec<NextStep> {
+/// The commands to try next, pointed at the demo's database and at `queries`, the directory
+/// the demo wrote its queries to (`<stem>.sql` for each of [`crate::seed::queries`]): nothing
+/// they name needs pgdiag's source checkout.
+pub fn next_steps(postgres_url: &str, queries: &std::path::Path) -> Vec<NextStep> {
+    let dir = queries.display();
     vec![
         NextStep {
             command: format!(
-                "pgdiag explain --dsn {postgres_url} --param 42 fixtures/seed/queries/product_page.sql"
+                "pgdiag explain --dsn {postgres_url} --param 42 {dir}/product_page.sql"
             ),
             why: "the whole plan, every finding, and its evidence".into(),
         },
         NextStep {
-            command: format!("pgdiag suggest --dsn {postgres_url} fixtures/seed/queries/"),
+            command: format!("pgdiag suggest --dsn {postgres_url} {dir}/"),
             why: "indexes and materialized views, proven before you create them".into(),
         },
         NextStep {
             command: format!(
-                "pgdiag baseline --dsn {postgres_url} fixtures/seed/queries/ && pgdiag check --dsn {postgres_url}"
+                "pgdiag baseline --dsn {postgres_url} {dir}/ && pgdiag check --dsn {postgres_url}"
             ),
             why: "record today's plans and fail CI when one regresses".into(),
         },
         NextStep {
             command: format!(
-                "pgdiag bench --dsn {postgres_url} --scenario herd --strategies cache-aside,swr fixtures/seed/queries/recommendations.sql"
+                "pgdiag bench --dsn {postgres_url} --scenario herd --strategies cache-aside,swr {dir}/recommendations.sql"
             ),
             why: "cache strategies on your own query, with the herd and staleness".into(),
         },
