@@ -104,7 +104,9 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             let style = text_style(args.color, args.verbose);
             commands::check::run(args, &mut out, &mut err, style).await
         }
-        Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
+        Command::Bench(args) => {
+            commands::bench::run(args, &mut out, &mut err, output_width()).await
+        }
         Command::Suggest(args) => {
             let width = output_width();
             commands::suggest::run(args, &mut out, &mut err, width).await
