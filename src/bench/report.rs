@@ -556,6 +556,31 @@ pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Resu
     Ok(())
 }
 
+/// `pairs` joined with ` · ` on lines of at most `columns` characters starting with `indent`;
+/// a pair is never split.
+fn wrap_pairs(pairs: &[String], indent: &str, columns: usize) -> String {
+    let mut text = String::new();
+    let mut line = String::new();
+    for pair in pairs {
+        if !line.is_empty() && line.chars().count() + 3 + pair.chars().count() > columns {
+            text.push_str(&line);
+            text.push('\n');
+            line.clear();
+        }
+        if line.is_empty() {
+            line.push_str(indent);
+        } else {
+            line.push_str(" · ");
+        }
+        line.push_str(pair);
+    }
+    if !line.is_empty() {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,29 +781,4 @@ mod tests {
         render_prometheus(&mut prom, &sample()).unwrap();
         insta::assert_snapshot!(String::from_utf8(prom).unwrap());
     }
-}
-
-/// `pairs` joined with ` · ` on lines of at most `columns` characters starting with `indent`;
-/// a pair is never split.
-fn wrap_pairs(pairs: &[String], indent: &str, columns: usize) -> String {
-    let mut text = String::new();
-    let mut line = String::new();
-    for pair in pairs {
-        if !line.is_empty() && line.chars().count() + 3 + pair.chars().count() > columns {
-            text.push_str(&line);
-            text.push('\n');
-            line.clear();
-        }
-        if line.is_empty() {
-            line.push_str(indent);
-        } else {
-            line.push_str(" · ");
-        }
-        line.push_str(pair);
-    }
-    if !line.is_empty() {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text
 }
