@@ -28,17 +28,21 @@ const DEMO_DATABASE: &str = "pgdiag_demo";
 /// The queries step 2 explains: the slow page and the listing with the heavy aggregate.
 const DIAGNOSED: [&str; 2] = ["product_page", "category_listing"];
 
+/// `width`: the terminal's (`None` when unknown: the text fits the default width).
 pub async fn run(
     args: &DemoArgs,
     out: &mut impl Write,
     err: &mut impl Write,
+    width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
+    let width =
+        crate::report::text::usable_width(width).unwrap_or(crate::report::text::DEFAULT_WIDTH);
     let (raise, stop) = Stop::new();
     let watcher = tokio::spawn(async move {
         interrupted().await;
         let _ = raise.send(true);
     });
-    let result = run_until_stopped(args, out, err, &stop).await;
+    let result = run_until_stopped(args, out, err, &stop, width).await;
     watcher.abort();
     if stop.is_stopped() {
         writeln!(
@@ -55,6 +59,7 @@ async fn run_until_stopped(
     out: &mut impl Write,
     err: &mut impl Write,
     stop: &Stop,
+    width: u16,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let text = args.format == OutputFormat::Text;
@@ -196,7 +201,7 @@ async fn run_until_stopped(
     timing.finish_and_clear();
     if text {
         render::heading(out, 4, "pgdiag's own suggestions, before → after")?;
-        render::apply(out, &apply, &before_after)?;
+        render::apply(out, &apply, &before_after, width)?;
         out.flush()?;
     }
 
@@ -232,6 +237,7 @@ async fn run_until_stopped(
             &summary_rows,
             &next_steps,
             kept || !servers.embedded_any(),
+            width,
         )?;
     }
     let report = DemoReport {
