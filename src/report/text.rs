@@ -1,5 +1,6 @@
 //! The terminal renderer: a header with planning, execution and JIT time, then the plan as a tree
-//! table where the hottest nodes stand out (colour on a terminal, a share bar everywhere).
+//! fitted to the width (`plan_table`) where the hottest nodes stand out (colour on a terminal, a
+//! share bar everywhere), then the findings; and the width rule every text report follows.
 
 use std::io::{self, Write};
 
