@@ -104,30 +104,20 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             let style = text_style(cli.color, args.verbose);
             commands::check::run(args, &mut out, &mut err, style).await
         }
-        Command::Bench(args) => commands::bench::run(args, &mut out, &mut err).await,
+        Command::Bench(args) => {
+            commands::bench::run(args, &mut out, &mut err, output_width()).await
+        }
         Command::Suggest(args) => {
-            let width = if io::stdout().is_terminal() {
-                terminal_width()
-            } else {
-                None
-            };
+            let width = output_width();
             commands::suggest::run(args, &mut out, &mut err, width).await
         }
         Command::Indexes(args) => {
-            let width = if io::stdout().is_terminal() {
-                terminal_width()
-            } else {
-                None
-            };
+            let width = output_width();
             commands::indexes::run(args, &mut out, &mut err, width).await
         }
-        Command::Demo(args) => commands::demo::run(args, &mut out, &mut err).await,
+        Command::Demo(args) => commands::demo::run(args, &mut out, &mut err, output_width()).await,
         Command::Top(args) => {
-            let width = if io::stdout().is_terminal() {
-                terminal_width()
-            } else {
-                None
-            };
+            let width = output_width();
             commands::top::run(args, &mut out, width).await
         }
         Command::Rules(args) => commands::rules::run(args, &mut out),
@@ -140,13 +130,12 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
 }
 
 fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
-    let terminal = io::stdout().is_terminal();
     let color = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => colour_auto(),
     };
-    let width = if terminal { terminal_width() } else { None };
+    let width = output_width();
     TextStyle {
         color,
         width,
@@ -160,11 +149,20 @@ fn colour_auto() -> bool {
     anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 
-fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .or_else(|| comfy_table::Table::new().width())
+/// The width text output fits: `COLUMNS` when set (on a terminal or not, as `ls` does), else
+/// the terminal's; `None` when neither gives a usable width (piped without `COLUMNS`, a pty
+/// reporting 0×0, `COLUMNS=0`), and the text reports then fit
+/// [`pgdiag::report::text::DEFAULT_WIDTH`].
+fn output_width() -> Option<u16> {
+    use pgdiag::report::text::usable_width;
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    usable_width(columns).or_else(|| {
+        if io::stdout().is_terminal() {
+            usable_width(comfy_table::Table::new().width())
+        } else {
+            None
+        }
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -114,6 +114,18 @@ async fn herd_cache_aside_loads_once_per_reader() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("thundering herd"), "{text}");
     println!("{text}");
+    // Issue 14: at 80 columns the strategies' table, too wide, gives way to one block per
+    // strategy with every column's value.
+    let mut narrow = Vec::new();
+    bench::report::render_text_in(&mut narrow, &report, 80).unwrap();
+    let narrow = String::from_utf8(narrow).unwrap();
+    let strategies = &narrow[..narrow.find("thundering herd").unwrap_or(narrow.len())];
+    for line in strategies.lines().skip(1) {
+        assert!(line.chars().count() <= 80, "{line}\n{narrow}");
+    }
+    for label in ["req/s ", "p99 ms ", "DB calls ", "Redis bytes "] {
+        assert!(strategies.contains(label), "{label}\n{narrow}");
+    }
     for round in &herd.rounds {
         assert_eq!(round.keys_expired, 1);
         assert!(round.db_calls > 100, "{round:?}");

@@ -297,15 +297,9 @@ fn demo_tells_the_seed_story_with_measured_claims() {
             "no summary row for {step}"
         );
     }
-    for command in ["explain", "suggest", "check", "bench"] {
-        assert!(
-            report
-                .next_steps
-                .iter()
-                .any(|n| n.command.contains(&format!("pgdiag {command} "))),
-            "no next step with {command}"
-        );
-    }
+    // The servers are gone: no command to try on them (`--keep` lists them).
+    assert!(!report.servers.kept);
+    assert!(report.next_steps.is_empty(), "{:?}", report.next_steps);
 }
 
 #[test]
@@ -385,6 +379,37 @@ fn demo_keep_leaves_both_servers_running_with_working_stop_commands() {
     let redis_port = port_of(&report.servers.redis_url);
     assert!(listening(pg_port), "PostgreSQL is not running");
     assert!(listening(redis_port), "Redis is not running");
+
+    // The next steps name every command, and files that exist; they work from a directory
+    // without pgdiag's source checkout.
+    for command in ["explain", "suggest", "check", "bench"] {
+        assert!(
+            report
+                .next_steps
+                .iter()
+                .any(|n| n.command.contains(&format!("pgdiag {command} "))),
+            "no next step with {command}"
+        );
+    }
+    let elsewhere = tempfile::tempdir().unwrap();
+    for step in &report.next_steps {
+        for word in step.command.split(' ').filter(|w| w.starts_with('/')) {
+            assert!(
+                std::path::Path::new(word).exists(),
+                "{word} in {}",
+                step.command
+            );
+        }
+        if step.command.starts_with("pgdiag explain ")
+            || step.command.starts_with("pgdiag suggest ")
+        {
+            let mut cmd = crate::support::pgdiag_command();
+            cmd.args(step.command.split(' ').skip(1))
+                .current_dir(elsewhere.path());
+            let next = crate::support::run_with(cmd, None);
+            assert_eq!(next.code, 0, "{}: {}", step.command, next.all_output());
+        }
+    }
 
     // The printed commands stop them and remove their dirs.
     let stops: Vec<&str> = run

@@ -38,7 +38,7 @@ async fn seq_scan_on_a_large_unindexed_table_is_found_and_gates() {
     let run = pgdiag(&["explain", "--dsn", &url, "-c", sql]);
     assert!(run.stdout.contains("seq-scan · #"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("see: docs/rules/seq-scan.md"),
+        run.stdout.contains("see: pgdiag rules seq-scan"),
         "{}",
         run.stdout
     );

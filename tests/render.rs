@@ -6,7 +6,9 @@ use pgdiag::report::{self, ExplainReport, Source, SourceKind, TextStyle};
 
 use pgdiag::schema::Document;
 
-use crate::support::{assert_matches_schema, fixture, schema_violations};
+use crate::support::{
+    assert_matches_schema, fixture, pgdiag_command, run_with, schema_violations,
+};
 
 fn report_for(name: &str) -> ExplainReport {
     let path = format!("fixtures/plans/{name}");
@@ -182,4 +184,70 @@ fn a_document_that_breaks_its_schema_is_rejected() {
     );
     let errors = broken(&|v| v["source"]["line"] = 1.into());
     assert!(errors[0].contains("'line' was unexpected"), "{errors:?}");
+}
+
+/// `pgdiag explain` run piped with `COLUMNS` set to `columns` (or unset).
+fn explain_with_columns(plan: &str, columns: Option<&str>) -> String {
+    let mut cmd = pgdiag_command();
+    cmd.args(["explain", "--plan"]).arg(fixture(plan));
+    if let Some(columns) = columns {
+        cmd.env("COLUMNS", columns);
+    }
+    let run = run_with(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    run.stdout
+}
+
+/// Issue 14: the binary fits `COLUMNS`; piped without it, or with an unusable width (a pty
+/// reporting 0×0), it fits the default width instead of 1-character columns.
+#[test]
+fn explain_fits_columns_and_falls_back_to_the_default_width() {
+    let plan = "fixtures/plans/long_names.json";
+    for columns in [80, 100, 160] {
+        let out = explain_with_columns(plan, Some(&columns.to_string()));
+        for line in out.lines().filter(|l| !l.contains("index: CREATE")) {
+            assert!(line.chars().count() <= columns, "{columns}: {line}\n{out}");
+        }
+        assert!(
+            out.contains("see: pgdiag rules index-filter-waste"),
+            "{out}"
+        );
+    }
+    let piped = explain_with_columns(plan, None);
+    // The index DDL stays on one line, to copy whole; the rest fits.
+    let widest = piped
+        .lines()
+        .filter(|l| !l.contains("index: CREATE"))
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(widest <= report::text::DEFAULT_WIDTH as usize, "{piped}");
+    assert!(widest > 100, "{piped}");
+    for unusable in ["0", "5", "wide"] {
+        assert_eq!(
+            explain_with_columns(plan, Some(unusable)),
+            piped,
+            "{unusable}"
+        );
+    }
+}
+
+/// Issue 14: what a finding points to exists wherever the binary runs.
+#[test]
+fn findings_point_to_a_page_the_binary_prints() {
+    let out = explain_with_columns("fixtures/plans/long_names.json", None);
+    let see: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("see: "))
+        .collect();
+    assert!(!see.is_empty(), "{out}");
+    for command in see {
+        let args: Vec<&str> = command.split(' ').collect();
+        assert_eq!(args[..2], ["pgdiag", "rules"], "{command}");
+        let mut cmd = pgdiag_command();
+        cmd.args(&args[1..]);
+        let page = run_with(cmd, None);
+        assert_eq!(page.code, 0, "{command}: {}", page.all_output());
+        assert!(page.stdout.contains(args[2]), "{}", page.stdout);
+    }
 }

@@ -180,6 +180,7 @@ pub fn pgdiag_command() -> Command {
             || key_str.starts_with("CLICOLOR")
             || key_str == "DATABASE_URL"
             || key_str == "NO_COLOR"
+            || key_str == "COLUMNS"
         {
             cmd.env_remove(&key);
         }

@@ -216,6 +216,16 @@ fn ms(value: f64) -> String {
 
 /// The comparison table, one row per strategy; herd rounds follow in a second table.
 pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()> {
+    render_text_in(out, report, usize::MAX)
+}
+
+/// [`render_text`] in `columns` columns: the strategies' table when it fits, else one block
+/// per strategy, a `column: value` pair for each of the table's columns.
+pub fn render_text_in(
+    out: &mut impl Write,
+    report: &BenchReport,
+    columns: usize,
+) -> io::Result<()> {
     let p = &report.parameters;
     writeln!(
         out,
@@ -253,7 +263,8 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
     table
         .load_style(UTF8_FULL_CONDENSED)
         .force_no_tty()
-        .set_header(header);
+        .set_header(header.clone());
+    let mut blocks = Vec::new();
     for s in &report.strategies {
         let name = if s.interrupted {
             format!("{} (interrupted)", s.strategy)
@@ -303,12 +314,30 @@ pub fn render_text(out: &mut impl Write, report: &BenchReport) -> io::Result<()>
         } else if writes {
             row.extend([Cell::new("-"), Cell::new("-")]);
         }
+        let pairs: Vec<String> = header
+            .iter()
+            .zip(&row)
+            .skip(1)
+            .map(|(h, cell)| format!("{h} {}", cell.content()))
+            .collect();
+        blocks.push(format!(
+            "  {}\n{}",
+            row[0].content(),
+            wrap_pairs(&pairs, "    ", columns)
+        ));
         table.add_row(row);
     }
     for column in table.column_iter_mut().skip(1) {
         column.set_cell_alignment(CellAlignment::Right);
     }
-    writeln!(out, "{table}")?;
+    let table = table.to_string();
+    if table.lines().all(|l| l.chars().count() <= columns) {
+        writeln!(out, "{table}")?;
+    } else {
+        for block in blocks {
+            write!(out, "{block}")?;
+        }
+    }
 
     if report.strategies.iter().any(|s| s.herd.is_some()) {
         let mut herd = Table::new();
@@ -535,6 +564,31 @@ pub fn render_prometheus(out: &mut impl Write, report: &BenchReport) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// `pairs` joined with ` · ` on lines of at most `columns` characters starting with `indent`;
+/// a pair is never split.
+fn wrap_pairs(pairs: &[String], indent: &str, columns: usize) -> String {
+    let mut text = String::new();
+    let mut line = String::new();
+    for pair in pairs {
+        if !line.is_empty() && line.chars().count() + 3 + pair.chars().count() > columns {
+            text.push_str(&line);
+            text.push('\n');
+            line.clear();
+        }
+        if line.is_empty() {
+            line.push_str(indent);
+        } else {
+            line.push_str(" · ");
+        }
+        line.push_str(pair);
+    }
+    if !line.is_empty() {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@ use crate::input;
 
 use super::{Outcome, interrupted};
 
+/// `width`: the terminal's (`None` when unknown: the text fits the default width).
 pub async fn run(
     args: &BenchArgs,
     out: &mut impl Write,
     err: &mut impl Write,
+    width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
     let query = input::read_arg(&args.query)?;
     let connection = super::connection_settings(&args.connection).await?;
@@ -83,7 +85,11 @@ pub async fn run(
     watcher.abort();
     let report = result?;
     match args.format {
-        OutputFormat::Text => report::render_text(out, &report)?,
+        OutputFormat::Text => {
+            let columns = crate::report::text::usable_width(width)
+                .unwrap_or(crate::report::text::DEFAULT_WIDTH);
+            report::render_text_in(out, &report, usize::from(columns))?
+        }
         OutputFormat::Json => report::render_json(out, &report)?,
     }
     if let Some(path) = &args.metrics_out {

@@ -28,17 +28,21 @@ const DEMO_DATABASE: &str = "pgdiag_demo";
 /// The queries step 2 explains: the slow page and the listing with the heavy aggregate.
 const DIAGNOSED: [&str; 2] = ["product_page", "category_listing"];
 
+/// `width`: the terminal's (`None` when unknown: the text fits the default width).
 pub async fn run(
     args: &DemoArgs,
     out: &mut impl Write,
     err: &mut impl Write,
+    width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
+    let width =
+        crate::report::text::usable_width(width).unwrap_or(crate::report::text::DEFAULT_WIDTH);
     let (raise, stop) = Stop::new();
     let watcher = tokio::spawn(async move {
         interrupted().await;
         let _ = raise.send(true);
     });
-    let result = run_until_stopped(args, out, err, &stop).await;
+    let result = run_until_stopped(args, out, err, &stop, width).await;
     watcher.abort();
     if stop.is_stopped() {
         writeln!(
@@ -55,6 +59,7 @@ async fn run_until_stopped(
     out: &mut impl Write,
     err: &mut impl Write,
     stop: &Stop,
+    width: u16,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let text = args.format == OutputFormat::Text;
@@ -196,7 +201,7 @@ async fn run_until_stopped(
     timing.finish_and_clear();
     if text {
         render::heading(out, 4, "pgdiag's own suggestions, before → after")?;
-        render::apply(out, &apply, &before_after)?;
+        render::apply(out, &apply, &before_after, width)?;
         out.flush()?;
     }
 
@@ -216,8 +221,15 @@ async fn run_until_stopped(
     drop(runner);
     drop(client);
     let summary_rows = render::summary_rows(&diagnoses, &naive, &apply, &before_after, &swr);
-    let next_steps = render::next_steps(&dsn_for_commands);
     let kept = args.keep && servers.embedded_any();
+    // The next steps run on servers that outlive this run (kept, or the user's own): the
+    // queries they name are written where they last as long, not read from a source checkout.
+    let next_steps = if kept || !servers.embedded_any() {
+        let dir = servers.queries_dir()?;
+        render::next_steps(&dsn_for_commands, &dir)
+    } else {
+        Vec::new()
+    };
     if text {
         render::heading(out, 6, "Summary")?;
         render::summary(
@@ -225,6 +237,7 @@ async fn run_until_stopped(
             &summary_rows,
             &next_steps,
             kept || !servers.embedded_any(),
+            width,
         )?;
     }
     let report = DemoReport {
@@ -415,6 +428,26 @@ impl DemoServers {
         } else {
             "external"
         }
+    }
+
+    /// A directory holding the demo's queries (`<stem>.sql`): beside a kept embedded
+    /// PostgreSQL (removed with it), else a new directory under the temp dir that is left in
+    /// place.
+    fn queries_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+        let dir = match &self.postgres {
+            Some(pg) => pg.root_dir().join("queries"),
+            None => tempfile::Builder::new()
+                .prefix("pgdiag-demo-queries-")
+                .tempdir()
+                .context("creating a directory for the demo's queries")?
+                .keep(),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (stem, sql) in crate::seed::queries() {
+            let path = dir.join(format!("{stem}.sql"));
+            std::fs::write(&path, sql).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(dir)
     }
 
     fn embedded_any(&self) -> bool {

@@ -17,9 +17,6 @@ use super::{
 /// How many findings a query shows: the ones a newcomer should read first.
 const FINDINGS_SHOWN: usize = 4;
 
-/// The before/after table wraps its plans to this width (the output may not be a terminal).
-const TABLE_WIDTH: u16 = 140;
-
 pub fn heading(out: &mut impl Write, step: usize, title: &str) -> io::Result<()> {
     writeln!(out, "\n== {step}. {title}")
 }
@@ -108,7 +105,13 @@ pub fn naive_cache(out: &mut impl Write, step: &NaiveCacheStep) -> io::Result<()
     )
 }
 
-pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) -> io::Result<()> {
+/// `width`: the columns the before/after table wraps its cells to.
+pub fn apply(
+    out: &mut impl Write,
+    step: &ApplyStep,
+    timings: &[BeforeAfter],
+    width: u16,
+) -> io::Result<()> {
     writeln!(out, "{}", step.note)?;
     for s in &step.applied {
         let built = match (s.status.as_str(), s.build_ms) {
@@ -189,7 +192,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
         .load_style(UTF8_FULL_CONDENSED)
         .force_no_tty()
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(TABLE_WIDTH)
+        .set_width(width)
         .set_header(vec![
             "query".to_owned(),
             format!("before: median (range) of {runs} runs"),
@@ -201,13 +204,14 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
     if let Some(column) = table.column_mut(0) {
         column.set_constraint(ColumnConstraint::ContentWidth);
     }
+    let mut rows: Vec<[String; 5]> = Vec::new();
     for t in timings {
         let query = if t.after_sql_rewritten {
             format!("{}, rewritten to the view", t.query)
         } else {
             t.query.clone()
         };
-        table.add_row(vec![
+        rows.push([
             query,
             timed(&t.before),
             timed(&t.after),
@@ -215,7 +219,7 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
             plan_change(&t.before.plan, &t.after.plan),
         ]);
         if let Some(as_written) = &t.after_as_written {
-            table.add_row(vec![
+            rows.push([
                 format!("{}, as written", t.query),
                 timed(&t.before),
                 timed(as_written),
@@ -224,7 +228,21 @@ pub fn apply(out: &mut impl Write, step: &ApplyStep, timings: &[BeforeAfter]) ->
             ]);
         }
     }
-    writeln!(out, "{table}")?;
+    for row in &rows {
+        table.add_row(row.to_vec());
+    }
+    // Under 100 columns the table's cells would wrap mid-word: one block per query instead.
+    if width < 100 {
+        writeln!(out, "median (range) of {runs} runs, before → after:")?;
+        for [query, before, after, speedup, plan] in &rows {
+            writeln!(out, "  {query}: {before} → {after}, {speedup}")?;
+            for line in plan.lines() {
+                writeln!(out, "    {line}")?;
+            }
+        }
+    } else {
+        writeln!(out, "{table}")?;
+    }
     if let Some(page) = timings.iter().find(|t| t.query == "product_page") {
         writeln!(
             out,
@@ -269,16 +287,20 @@ pub fn swr_cache(out: &mut impl Write, step: &SwrCacheStep) -> io::Result<()> {
     )
 }
 
+/// `width`: the columns the summary table wraps its cells to.
 pub fn summary(
     out: &mut impl Write,
     rows: &[SummaryRow],
     next: &[NextStep],
     kept: bool,
+    width: u16,
 ) -> io::Result<()> {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
         .force_no_tty()
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width)
         .set_header(vec!["step", "what", "measured"]);
     for row in rows {
         table.add_row(vec![
@@ -288,14 +310,14 @@ pub fn summary(
         ]);
     }
     writeln!(out, "{table}")?;
-    if kept {
-        writeln!(out, "\nWhere to go next, on the demo's database:")?;
-    } else {
+    if !kept || next.is_empty() {
         writeln!(
             out,
-            "\nWhere to go next (run `pgdiag demo --keep` to try these on the demo's database):"
+            "\nWhere to go next: `pgdiag demo --keep` leaves the servers running, writes the demo's queries beside them and prints the commands to try on them."
         )?;
+        return Ok(());
     }
+    writeln!(out, "\nWhere to go next, on the demo's database:")?;
     for step in next {
         writeln!(out, "  {}\n      {}", step.command, step.why)?;
     }
@@ -416,28 +438,31 @@ pub fn summary_rows(
     rows
 }
 
-/// The commands to try next, pointed at the demo's database.
-pub fn next_steps(postgres_url: &str) -> Vec<NextStep> {
+/// The commands to try next, pointed at the demo's database and at `queries`, the directory
+/// the demo wrote its queries to (`<stem>.sql` for each of [`crate::seed::queries`]): nothing
+/// they name needs pgdiag's source checkout.
+pub fn next_steps(postgres_url: &str, queries: &std::path::Path) -> Vec<NextStep> {
+    let dir = queries.display();
     vec![
         NextStep {
             command: format!(
-                "pgdiag explain --dsn {postgres_url} --param 42 fixtures/seed/queries/product_page.sql"
+                "pgdiag explain --dsn {postgres_url} --param 42 {dir}/product_page.sql"
             ),
             why: "the whole plan, every finding, and its evidence".into(),
         },
         NextStep {
-            command: format!("pgdiag suggest --dsn {postgres_url} fixtures/seed/queries/"),
+            command: format!("pgdiag suggest --dsn {postgres_url} {dir}/"),
             why: "indexes and materialized views, proven before you create them".into(),
         },
         NextStep {
             command: format!(
-                "pgdiag baseline --dsn {postgres_url} fixtures/seed/queries/ && pgdiag check --dsn {postgres_url}"
+                "pgdiag baseline --dsn {postgres_url} {dir}/ && pgdiag check --dsn {postgres_url}"
             ),
             why: "record today's plans and fail CI when one regresses".into(),
         },
         NextStep {
             command: format!(
-                "pgdiag bench --dsn {postgres_url} --scenario herd --strategies cache-aside,swr fixtures/seed/queries/recommendations.sql"
+                "pgdiag bench --dsn {postgres_url} --scenario herd --strategies cache-aside,swr {dir}/recommendations.sql"
             ),
             why: "cache strategies on your own query, with the herd and staleness".into(),
         },

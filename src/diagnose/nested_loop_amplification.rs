@@ -134,9 +134,9 @@ impl Rule for NestedLoopAmplification {
                     .is_some_and(|f| f >= t.misestimate_min_factor)
             });
             let hash_hint = if outer_misestimated {
-                "the outer side was mis-estimated, which is likely why the planner chose a loop: fix its statistics (see docs/rules/misestimate.md) and a hash join becomes possible"
+                "the outer side was mis-estimated, which is likely why the planner chose a loop: fix its statistics (see `pgdiag rules misestimate`) and a hash join becomes possible"
             } else {
-                "or let a hash join read it once: the planner loops when it expects few outer rows, so check the outer estimate (docs/rules/misestimate.md)"
+                "or let a hash join read it once: the planner loops when it expects few outer rows, so check the outer estimate (`pgdiag rules misestimate`)"
             };
             let index_hint = match (&inner_relation, inner_node.index_name.as_deref()) {
                 (Some(relation), None) if !join_columns.is_empty() => format!(

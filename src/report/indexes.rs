@@ -7,12 +7,13 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
+use super::text::{DEFAULT_WIDTH, usable_width, wrap};
 use crate::suggest::hygiene::{DropStatus, IndexesReport};
 use crate::units::{fmt_bytes, fmt_count};
 
-/// The report for people. `width` bounds the table (a terminal's width).
-pub fn render_text(
-    w: &mut impl Write,
+/// The report for people, fitting `width` (a terminal's; `None`: the default width).
+pub fn render_text<W: Write>(
+    w: &mut W,
     report: &IndexesReport,
     width: Option<u16>,
 ) -> io::Result<()> {
@@ -22,36 +23,44 @@ pub fn render_text(
         report.pgdiag_version,
         super::describe_target(&report.server.target, &report.server.version)
     )?;
-    writeln!(w, "Statistics: {}.", report.statistics.description)?;
+    let columns = usize::from(usable_width(width).unwrap_or(DEFAULT_WIDTH));
+    let say = |w: &mut W, text: String| -> io::Result<()> {
+        for line in wrap(&text, "", "  ", columns) {
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    };
+    say(w, format!("Statistics: {}.", report.statistics.description))?;
     for caveat in &report.statistics.caveats {
-        writeln!(w, "Note: {caveat}.")?;
+        say(w, format!("Note: {caveat}."))?;
     }
     let kinds: Vec<&str> = report.kinds.iter().map(|k| k.as_str()).collect();
     if report.findings.is_empty() {
-        writeln!(
+        say(
             w,
-            "No index to drop among the {} examined (looked for: {}).",
-            report.indexes_examined,
-            kinds.join(", ")
+            format!(
+                "No index to drop among the {} examined (looked for: {}).",
+                report.indexes_examined,
+                kinds.join(", ")
+            ),
         )?;
         return Ok(());
     }
-    writeln!(
+    say(
         w,
-        "{} of {} indexes can go (looked for: {}): {} reclaimable.",
-        report.findings.len(),
-        report.indexes_examined,
-        kinds.join(", "),
-        fmt_bytes(report.reclaimable_bytes)
+        format!(
+            "{} of {} indexes can go (looked for: {}): {} reclaimable.",
+            report.findings.len(),
+            report.indexes_examined,
+            kinds.join(", "),
+            fmt_bytes(report.reclaimable_bytes)
+        ),
     )?;
     writeln!(w)?;
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED);
     table.force_no_tty();
     table.set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(width) = width {
-        table.set_width(width);
-    }
     table.set_header([
         "#",
         "kind",
@@ -72,19 +81,42 @@ pub fn render_text(
             Cell::new(f.kept.as_deref().unwrap_or("")),
         ]);
     }
-    writeln!(w, "{table}")?;
+    // The table when it fits the width; else each finding below says what its row would.
+    let table = table.to_string();
+    let fits = table.lines().all(|l| l.chars().count() <= columns);
+    if fits {
+        writeln!(w, "{table}")?;
+    }
     for (i, f) in report.findings.iter().enumerate() {
-        writeln!(w)?;
+        if fits || i > 0 {
+            writeln!(w)?;
+        }
         writeln!(w, "{}. {} {}.{}", i + 1, f.kind, f.schema, f.index)?;
-        writeln!(w, "   {}.", f.reason)?;
+        if !fits {
+            let mut facts = vec![
+                format!("on {}", f.table),
+                fmt_bytes(f.size_bytes),
+                format!("{} scans", fmt_count(f.scans as f64)),
+            ];
+            if let Some(kept) = &f.kept {
+                facts.push(format!("kept instead: {kept}"));
+            }
+            for line in wrap(&facts.join(" · "), "   ", "     ", columns) {
+                writeln!(w, "{line}")?;
+            }
+        }
+        for line in wrap(&format!("{}.", f.reason), "   ", "     ", columns) {
+            writeln!(w, "{line}")?;
+        }
+        // The DDL on one line, to copy whole.
         writeln!(w, "   {}", f.drop_sql)?;
     }
     match &report.drops {
         None => {
             writeln!(w)?;
-            writeln!(
+            say(
                 w,
-                "Nothing was dropped: run again with --drop to drop these (one at a time, concurrently, each re-checked first)."
+                "Nothing was dropped: run again with --drop to drop these (one at a time, concurrently, each re-checked first).".into(),
             )?;
         }
         Some(drops) => {
@@ -106,7 +138,9 @@ pub fn render_text(
                     DropStatus::Skipped => "skipped",
                 };
                 match &d.message {
-                    Some(message) => writeln!(w, "  {status} {}.{}: {message}", d.schema, d.index)?,
+                    Some(message) => {
+                        say(w, format!("  {status} {}.{}: {message}", d.schema, d.index))?
+                    }
                     None => writeln!(w, "  {status} {}.{}", d.schema, d.index)?,
                 }
             }
@@ -181,6 +215,26 @@ mod tests {
         let mut out = Vec::new();
         render_text(&mut out, &report(), Some(100)).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
+
+    /// Issue 14: at 80 columns, a table that does not fit gives way to the list below it.
+    #[test]
+    fn text_at_80_columns_lists_each_finding_whole() {
+        let mut report = report();
+        report.findings[0].index =
+            "orders_customer_id_created_at_status_amount_covering_idx".into();
+        report.findings[0].drop_sql = format!(
+            "DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"{}\";",
+            report.findings[0].index
+        );
+        let mut out = Vec::new();
+        render_text(&mut out, &report, Some(80)).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        for line in out.lines().filter(|l| !l.contains("DROP INDEX")) {
+            assert!(line.chars().count() <= 80, "{line}\n{out}");
+        }
+        assert!(!out.contains('┆'), "{out}");
+        insta::assert_snapshot!(out);
     }
 
     #[test]

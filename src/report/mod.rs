@@ -8,6 +8,7 @@ pub mod indexes;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+mod plan_table;
 pub mod suggest;
 pub mod text;
 pub mod top;

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
+use super::text::{DEFAULT_WIDTH, wrap};
 use crate::suggest::noise;
 use crate::suggest::report::{
     ApplySection, ApplyStatus, Basis, ChangeStatus, Measure, Planning, SuggestReport,
@@ -21,14 +22,32 @@ pub struct ScriptOptions {
     pub with_matviews: bool,
 }
 
-fn table(width: Option<u16>) -> Table {
+/// One suggestion as lines, for a width its table row does not fit: its id and what it is, the
+/// statements it serves, each statement's figures, then its DDL, one statement a line.
+fn suggestion_block(s: &Suggestion, figures: &str, improvement: &str, size: &str) -> String {
+    let mut block = format!("  {}  {}\n", s.id, what(s));
+    let mut facts = vec![format!("serves {}", statements_list(&s.serves))];
+    if !improvement.is_empty() {
+        facts.push(format!("improvement {improvement}"));
+    }
+    if !size.is_empty() {
+        facts.push(format!("size {size}"));
+    }
+    block.push_str(&format!("      {}\n", facts.join(" · ")));
+    for line in figures.lines() {
+        block.push_str(&format!("      {line}\n"));
+    }
+    for ddl in &s.ddl {
+        block.push_str(&format!("      {ddl};\n"));
+    }
+    block
+}
+
+fn table() -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED);
     table.force_no_tty();
     table.set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(width) = width {
-        table.set_width(width);
-    }
     table
 }
 
@@ -165,11 +184,12 @@ fn verify_description(report: &SuggestReport) -> String {
 }
 
 /// The report for a terminal (or a pipe: `width` None).
-pub fn render_text(
-    w: &mut impl Write,
+pub fn render_text<W: Write>(
+    w: &mut W,
     report: &SuggestReport,
     width: Option<u16>,
 ) -> io::Result<()> {
+    let columns = usize::from(super::text::usable_width(width).unwrap_or(DEFAULT_WIDTH));
     let planned = report
         .statements
         .iter()
@@ -225,7 +245,10 @@ pub fn render_text(
         writeln!(w, "No suggestion.")?;
     } else {
         writeln!(w, "Suggestions")?;
-        let mut t = table(width);
+        // The table when it fits the width, else one block per suggestion (its DDL on lines of
+        // its own, whole, to copy).
+        let mut t = table();
+        let mut blocks = Vec::new();
         t.set_header(vec![
             "id",
             "suggestion",
@@ -268,24 +291,46 @@ pub fn render_text(
                 Cell::new(what(s)),
                 Cell::new(s.ddl.join(";\n")),
                 Cell::new(statements_list(&s.serves)),
-                Cell::new(figures),
-                Cell::new(improvement).set_alignment(CellAlignment::Right),
-                Cell::new(size).set_alignment(CellAlignment::Right),
+                Cell::new(&figures),
+                Cell::new(&improvement).set_alignment(CellAlignment::Right),
+                Cell::new(&size).set_alignment(CellAlignment::Right),
             ]);
+            blocks.push(suggestion_block(s, &figures, &improvement, &size));
         }
-        writeln!(w, "{t}")?;
+        let table_text = t.to_string();
+        if table_text.lines().all(|l| l.chars().count() <= columns) {
+            writeln!(w, "{table_text}")?;
+        } else {
+            for block in blocks {
+                write!(w, "{block}")?;
+            }
+        }
+        let line = |w: &mut W, text: String| -> io::Result<()> {
+            for line in wrap(&text, "", "      ", columns) {
+                writeln!(w, "{line}")?;
+            }
+            Ok(())
+        };
         for s in &shown {
-            writeln!(w, "  {} serves: {}", s.id, s.reason.replace('\n', "; "))?;
+            line(
+                w,
+                format!("  {} serves: {}", s.id, s.reason.replace('\n', "; ")),
+            )?;
             if let Some(v) = &s.verification
                 && let Some(weighed) = &v.weighed
             {
-                writeln!(w, "  {} weighed: {}", s.id, weighed_text(v, weighed))?;
+                line(
+                    w,
+                    format!("  {} weighed: {}", s.id, weighed_text(v, weighed)),
+                )?;
             }
             for omitted in s.index().map_or(&[][..], |i| &i.include_omitted) {
-                writeln!(
+                line(
                     w,
-                    "  {} INCLUDE ({}) left out: {}",
-                    s.id, omitted.column, omitted.reason
+                    format!(
+                        "  {} INCLUDE ({}) left out: {}",
+                        s.id, omitted.column, omitted.reason
+                    ),
                 )?;
             }
         }
@@ -341,7 +386,14 @@ pub fn render_text(
         writeln!(w)?;
         writeln!(w, "No suggestion")?;
         for n in &report.no_suggestions {
-            writeln!(w, "  #{}: {}", n.statement, n.reason)?;
+            for line in wrap(
+                &format!("  #{}: {}", n.statement, n.reason),
+                "",
+                "      ",
+                columns,
+            ) {
+                writeln!(w, "{line}")?;
+            }
         }
     }
 

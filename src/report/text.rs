@@ -1,10 +1,8 @@
 //! The terminal renderer: a header with planning, execution and JIT time, then the plan as a tree
-//! table where the hottest nodes stand out (colour on a terminal, a share bar everywhere).
+//! fitted to the width (`plan_table`) where the hottest nodes stand out (colour on a terminal, a
+//! share bar everywhere), then the findings; and the width rule every text report follows.
 
 use std::io::{self, Write};
-
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::model::{ExplainReport, NodeReport, PlanSummary, StatementReport};
 use crate::diagnose::Severity;
@@ -16,10 +14,29 @@ use crate::units::{fmt_count, fmt_ms, fmt_pct};
 pub struct TextStyle {
     /// ANSI colours (off for NO_COLOR, pipes and files).
     pub color: bool,
-    /// Table width limit; `None` lets the table take what it needs (non-terminal output).
+    /// The terminal's width in columns; `None` when it is unknown (a pipe, a file), and then
+    /// [`DEFAULT_WIDTH`] is used. See [`TextStyle::columns`].
     pub width: Option<u16>,
     /// Also list what the rules checked and why it is not a finding.
     pub verbose: bool,
+}
+
+/// The width text output fits when the terminal's is unknown (a pipe, a file) or unusable:
+/// wide enough for the medium plan layout, as most log viewers and editors are.
+pub const DEFAULT_WIDTH: u16 = 120;
+/// A width under this (a pty reporting 0×0, `COLUMNS=5`) is taken as unknown.
+pub const MIN_WIDTH: u16 = 40;
+
+impl TextStyle {
+    /// The width to fit: the terminal's, or [`DEFAULT_WIDTH`] when unknown or under [`MIN_WIDTH`].
+    pub fn columns(&self) -> usize {
+        usable_width(self.width).unwrap_or(DEFAULT_WIDTH) as usize
+    }
+}
+
+/// A reported terminal width, `None` when absent or too small to be real (under [`MIN_WIDTH`]).
+pub fn usable_width(width: Option<u16>) -> Option<u16> {
+    width.filter(|&w| w >= MIN_WIDTH)
 }
 
 /// Share-of-time tiers users know from pev2/depesz: >10% notable, >40% hot, >90% dominant.
@@ -56,7 +73,7 @@ pub fn render_statement(
     }
     writeln!(w, "{}", paint(&title, style, Paint::Title))?;
     if let Some(sql) = &statement.sql {
-        writeln!(w, "  {}", one_line(sql, 110))?;
+        writeln!(w, "  {}", one_line(sql, style.columns().saturating_sub(2)))?;
     }
     if let Some(error) = &statement.error {
         let mut msg = format!("  error: {}", error.message);
@@ -109,9 +126,14 @@ pub fn render_statement(
     if statement.parameters > 0 {
         facts.push(format!("{} parameter(s)", statement.parameters));
     }
-    writeln!(w, "  {}", facts.join(" · "))?;
+    let width = style.columns();
+    for line in wrap(&format!("  {}", facts.join(" · ")), "", "    ", width) {
+        writeln!(w, "{line}")?;
+    }
     if let Some(line) = jit_line(statement, summary) {
-        writeln!(w, "  {line}")?;
+        for line in wrap(&format!("  {line}"), "", "    ", width) {
+            writeln!(w, "{line}")?;
+        }
     }
     if !summary.settings.is_empty() {
         let settings: Vec<String> = summary
@@ -119,11 +141,17 @@ pub fn render_statement(
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        writeln!(w, "  Settings: {}", settings.join(", "))?;
+        for line in wrap(
+            &format!("  Settings: {}", settings.join(", ")),
+            "",
+            "    ",
+            width,
+        ) {
+            writeln!(w, "{line}")?;
+        }
     }
 
-    let table = plan_table(statement, style);
-    writeln!(w, "{table}")?;
+    super::plan_table::render(w, statement, style)?;
 
     render_findings(w, statement, style)?;
     if style.verbose {
@@ -144,12 +172,14 @@ pub fn render_statement(
         });
         if !hottest.is_empty() {
             writeln!(w, "  Where the time goes:")?;
+            // What the id, time and share leave of the width (33 columns), up to 48.
+            let title = style.columns().saturating_sub(33).clamp(8, 48);
             for node in hottest.iter().take(3) {
                 let share = node.metrics.share_of_total.unwrap_or(0.0);
                 let line = format!(
-                    "    #{:<3} {:<48} {:>12} ms  {:>6}",
+                    "    #{:<3} {:<title$} {:>12} ms  {:>6}",
                     node.metrics.id,
-                    one_line(&node_title(node), 48),
+                    one_line(&node_title(node), title),
                     fmt_ms(node.metrics.exclusive_time_ms.unwrap_or(0.0)),
                     fmt_pct(share)
                 );
@@ -214,25 +244,37 @@ fn render_findings(
         } else {
             format!("{} of the planned cost", fmt_pct(f.share_at_stake))
         };
-        let head = format!(
-            "  {:<8} {} · #{} {} — {stake}",
-            f.severity.as_str().to_ascii_uppercase(),
-            f.rule,
-            f.node_id,
-            f.summary,
-        );
-        writeln!(w, "{}", paint(&head, style, paint_as))?;
+        let head = format!("{} · #{} {} — {stake}", f.rule, f.node_id, f.summary);
+        let severity = format!("  {:<8} ", f.severity.as_str().to_ascii_uppercase());
+        let width = style.columns();
+        for line in wrap(&head, &severity, "           ", width) {
+            writeln!(w, "{}", paint(&line, style, paint_as))?;
+        }
         let evidence: Vec<String> = f
             .evidence
             .iter()
             .map(|e| format!("{} {}", e.label, one_line(&e.value, 80)))
             .collect();
-        writeln!(w, "           evidence: {}", evidence.join(" · "))?;
-        writeln!(w, "           do: {}", f.advice)?;
+        let field = |name: &str, text: &str| {
+            wrap(
+                &format!("           {name}: {text}"),
+                "",
+                "               ",
+                width,
+            )
+        };
+        for line in field("evidence", &evidence.join(" · ")) {
+            writeln!(w, "{line}")?;
+        }
+        for line in field("do", &f.advice) {
+            writeln!(w, "{line}")?;
+        }
+        // The DDL stays on one line, to copy whole.
         if let Some(ddl) = &f.suggested_index {
             writeln!(w, "           index: {ddl}")?;
         }
-        writeln!(w, "           see: {}", f.doc)?;
+        // The rule's page, from the binary: it exists wherever pgdiag runs.
+        writeln!(w, "           see: pgdiag rules {}", f.rule)?;
     }
     Ok(())
 }
@@ -249,134 +291,25 @@ pub fn render_checks(w: &mut impl Write, statement: &StatementReport) -> io::Res
     Ok(())
 }
 
-fn plan_table(statement: &StatementReport, style: TextStyle) -> Table {
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED);
-    table.set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(width) = style.width {
-        table.set_width(width);
-    }
-    if !style.color {
-        table.force_no_tty();
-    } else {
-        table.enforce_styling();
-    }
-    let analyzed = statement.analyzed;
-    let mut header = vec!["#", "Node"];
-    if analyzed {
-        header.extend([
-            "Excl ms",
-            "Incl ms",
-            "% time",
-            "Rows act/plan",
-            "Estimate",
-            "Loops",
-            "Buffers hit/read",
-        ]);
-    } else {
-        header.extend(["Cost", "Rows plan", "Buffers hit/read"]);
-    }
-    table.set_header(
-        header
-            .into_iter()
-            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-    );
-
-    let prefixes = tree_prefixes(&statement.nodes);
-    for (node, prefix) in statement.nodes.iter().zip(prefixes) {
-        let m = &node.metrics;
-        let share = m.share_of_total.unwrap_or(0.0);
-        let level = if analyzed { tier(share) } else { Paint::Plain };
-        let mut label = format!("{prefix}{}", node_title(node));
-        let detail_indent = prefix.replace("├─ ", "│  ").replace("└─ ", "   ");
-        for d in &node.details {
-            label.push('\n');
-            label.push_str(&detail_indent);
-            label.push_str("   ");
-            label.push_str(&one_line(d, 90));
-        }
-        let mut row = vec![
-            Cell::new(m.id).set_alignment(CellAlignment::Right),
-            styled(Cell::new(label), style, level),
-        ];
-        let buffers = {
-            let b = &m.exclusive_buffers;
-            let mut s = format!(
-                "{}/{}",
-                fmt_count(b.shared_hit as f64),
-                fmt_count(b.shared_read as f64)
-            );
-            if b.temp_read + b.temp_written > 0 {
-                s.push_str(&format!(
-                    "\ntemp {}/{}",
-                    fmt_count(b.temp_read as f64),
-                    fmt_count(b.temp_written as f64)
-                ));
-            }
-            s
-        };
-        if analyzed {
-            let never = m.loops == Some(0.0);
-            row.extend([
-                styled(
-                    Cell::new(m.exclusive_time_ms.map(fmt_ms).unwrap_or_default()),
-                    style,
-                    level,
-                )
-                .set_alignment(CellAlignment::Right),
-                Cell::new(m.inclusive_time_ms.map(fmt_ms).unwrap_or_default())
-                    .set_alignment(CellAlignment::Right),
-                styled(
-                    Cell::new(if never {
-                        "never run".into()
-                    } else {
-                        share_bar(share)
-                    }),
-                    style,
-                    level,
-                ),
-                Cell::new(format!(
-                    "{} / {}",
-                    m.actual_rows_total
-                        .map(fmt_count)
-                        .unwrap_or_else(|| "-".into()),
-                    fmt_count(m.planned_rows_total)
-                ))
-                .set_alignment(CellAlignment::Right),
-                styled(
-                    Cell::new(fmt_estimate(m.estimate_factor, m.estimate_direction)),
-                    style,
-                    estimate_tier(m.estimate_factor),
-                ),
-                Cell::new(m.loops.map(fmt_count).unwrap_or_default())
-                    .set_alignment(CellAlignment::Right),
-                Cell::new(buffers).set_alignment(CellAlignment::Right),
-            ]);
-        } else {
-            row.extend([
-                Cell::new(match (node.startup_cost, node.total_cost) {
-                    (Some(s), Some(t)) => format!("{s:.2}..{t:.2}"),
-                    _ => String::new(),
-                })
-                .set_alignment(CellAlignment::Right),
-                Cell::new(fmt_count(m.planned_rows_total)).set_alignment(CellAlignment::Right),
-                Cell::new(buffers).set_alignment(CellAlignment::Right),
-            ]);
-        }
-        table.add_row(row);
-    }
-    table
-}
-
 /// `Seq Scan on public.reviews`, `Index Scan using idx on public.t`, prefixed by the subplan
 /// name when the node is an InitPlan/SubPlan/CTE.
-fn node_title(node: &NodeReport) -> String {
+pub(super) fn node_title(node: &NodeReport) -> String {
+    titled(node, true)
+}
+
+/// The node's title without its index: `Index Scan on public.t`.
+pub(super) fn node_title_without_index(node: &NodeReport) -> String {
+    titled(node, false)
+}
+
+fn titled(node: &NodeReport, with_index: bool) -> String {
     let m = &node.metrics;
+    let index_name = m.index_name.as_ref().filter(|_| with_index);
     let mut title = match &node.subplan_name {
         Some(name) => format!("[{name}] {}", m.label),
         None => m.label.clone(),
     };
-    match (&m.index_name, &m.relation, &node.scans) {
+    match (index_name, &m.relation, &node.scans) {
         (Some(index), Some(rel), _) => title.push_str(&format!(" using {index} on {rel}")),
         (Some(index), None, _) => title.push_str(&format!(" on {index}")),
         (None, Some(rel), _) => title.push_str(&format!(" on {rel}")),
@@ -386,54 +319,8 @@ fn node_title(node: &NodeReport) -> String {
     title
 }
 
-/// How many levels of tree rails are drawn before a node's label.
-const DRAWN_DEPTH: usize = 24;
-
-/// Tree glyphs for each node of a depth-first node list.
-fn tree_prefixes(nodes: &[NodeReport]) -> Vec<String> {
-    // A node is the last of its siblings when no later node shares its parent.
-    let mut last_child = vec![true; nodes.len()];
-    let mut seen_parent: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    for (i, n) in nodes.iter().enumerate() {
-        if let Some(p) = n.metrics.parent {
-            if let Some(prev) = seen_parent.insert(p, i) {
-                last_child[prev] = false;
-            }
-        }
-    }
-    let mut prefixes = Vec::with_capacity(nodes.len());
-    // `open[d]`: at depth d an ancestor still has siblings to come, so draw a rail.
-    let mut open: Vec<bool> = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
-        let depth = n.metrics.depth;
-        if depth == 0 {
-            prefixes.push(String::new());
-            open.clear();
-            continue;
-        }
-        open.truncate(depth - 1);
-        while open.len() < depth - 1 {
-            open.push(false);
-        }
-        // Past DRAWN_DEPTH levels the rails would fill the terminal (and make the output grow
-        // with the square of the depth): the depth is written instead, then the nearest rails.
-        let mut p = String::new();
-        let hidden = open.len().saturating_sub(DRAWN_DEPTH);
-        if hidden > 0 {
-            p.push_str(&format!("[depth {depth}] "));
-        }
-        for &rail in &open[hidden..] {
-            p.push_str(if rail { "│  " } else { "   " });
-        }
-        p.push_str(if last_child[i] { "└─ " } else { "├─ " });
-        prefixes.push(p);
-        open.push(!last_child[i]);
-    }
-    prefixes
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Paint {
+pub(super) enum Paint {
     Plain,
     Notable,
     Hot,
@@ -442,7 +329,7 @@ enum Paint {
     Error,
 }
 
-fn tier(share: f64) -> Paint {
+pub(super) fn tier(share: f64) -> Paint {
     if share >= DOMINANT {
         Paint::Dominant
     } else if share >= HOT {
@@ -454,7 +341,7 @@ fn tier(share: f64) -> Paint {
     }
 }
 
-fn estimate_tier(factor: Option<f64>) -> Paint {
+pub(super) fn estimate_tier(factor: Option<f64>) -> Paint {
     match factor {
         Some(f) if f >= 1000.0 => Paint::Dominant,
         Some(f) if f >= 100.0 => Paint::Hot,
@@ -463,21 +350,7 @@ fn estimate_tier(factor: Option<f64>) -> Paint {
     }
 }
 
-fn styled(cell: Cell, style: TextStyle, paint: Paint) -> Cell {
-    if !style.color {
-        return cell;
-    }
-    match paint {
-        Paint::Plain => cell,
-        Paint::Notable => cell.fg(Color::Yellow),
-        Paint::Hot => cell.fg(Color::Red),
-        Paint::Dominant => cell.fg(Color::Red).add_attribute(Attribute::Bold),
-        Paint::Title => cell.add_attribute(Attribute::Bold),
-        Paint::Error => cell.fg(Color::Red),
-    }
-}
-
-fn paint(text: &str, style: TextStyle, paint: Paint) -> String {
+pub(super) fn paint(text: &str, style: TextStyle, paint: Paint) -> String {
     use super::color::Paint as Ansi;
     let ansi = match paint {
         Paint::Plain => Ansi::Plain,
@@ -490,7 +363,7 @@ fn paint(text: &str, style: TextStyle, paint: Paint) -> String {
 }
 
 /// `72.1% ███████▏`: the share, with a bar so the hot spots show without colour too.
-fn share_bar(share: f64) -> String {
+pub(super) fn share_bar(share: f64) -> String {
     let eighths = (share.clamp(0.0, 1.0) * 80.0).round() as usize;
     let mut bar = "█".repeat(eighths / 8);
     const PARTIAL: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
@@ -498,7 +371,7 @@ fn share_bar(share: f64) -> String {
     format!("{:>6} {bar}", fmt_pct(share))
 }
 
-fn fmt_estimate(factor: Option<f64>, direction: Option<EstimateDirection>) -> String {
+pub(super) fn fmt_estimate(factor: Option<f64>, direction: Option<EstimateDirection>) -> String {
     match (factor, direction) {
         (Some(f), Some(EstimateDirection::Under)) if f >= 2.0 => {
             format!("under ×{}", fmt_factor(f))
@@ -516,8 +389,54 @@ fn fmt_factor(f: f64) -> String {
     }
 }
 
+/// `text` broken at spaces into lines of at most `width` characters: the first starts with
+/// `first`, the others with `rest`. A word longer than a whole line is split where the line ends.
+pub(super) fn wrap(text: &str, first: &str, rest: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_owned();
+    // Leading spaces of `text` belong to the first line.
+    let indent: String = text.chars().take_while(|c| *c == ' ').collect();
+    line.push_str(&indent);
+    let mut empty = true;
+    // Room for a word on a line of its own (at least a few characters, whatever the width).
+    let room = width.saturating_sub(rest.chars().count()).max(8);
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let len = line.chars().count();
+            let fits = len + usize::from(!empty) + word.len() <= width;
+            if fits || (empty && word.len() <= room) {
+                if !empty {
+                    line.push(' ');
+                }
+                line.extend(&word);
+                empty = false;
+                break;
+            }
+            if !empty {
+                lines.push(std::mem::replace(&mut line, rest.to_owned()));
+                empty = true;
+                continue;
+            }
+            // Too long for any line: fill this one and carry the rest.
+            let take = width.saturating_sub(len).max(1);
+            let tail = word.split_off(take.min(word.len()));
+            line.extend(&word);
+            lines.push(std::mem::replace(&mut line, rest.to_owned()));
+            word = tail;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !empty || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// First line of `text`, whitespace collapsed, cut at `max` characters with an ellipsis.
-fn one_line(text: &str, max: usize) -> String {
+pub(super) fn one_line(text: &str, max: usize) -> String {
     let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.chars().count() <= max {
         collapsed
@@ -539,9 +458,26 @@ mod tests {
             "SELECT a, b FROM t"
         );
         assert_eq!(one_line("abcdef", 4), "abc…");
+        assert_eq!(
+            wrap("  do: one two three four", "", "      ", 14),
+            ["  do: one two", "      three", "      four"]
+        );
+        assert_eq!(
+            wrap("a verylongword b", "", " ", 10),
+            ["a", " verylongw", " ord b"]
+        );
     }
 
     fn render_fixture(name: &str) -> (StatementReport, String) {
+        render_fixture_at(name, None, None)
+    }
+
+    /// `name` rendered in `width` columns (`None`: piped), with `sql` as its statement's text.
+    fn render_fixture_at(
+        name: &str,
+        width: Option<u16>,
+        sql: Option<&str>,
+    ) -> (StatementReport, String) {
         let path = format!("{}/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
         let explain = crate::plan::parse_explain(&text).unwrap().remove(0);
@@ -549,7 +485,7 @@ mod tests {
         let statement = StatementReport::explained(
             1,
             None,
-            None,
+            sql.map(str::to_owned),
             &explain,
             &analysis,
             None,
@@ -565,11 +501,84 @@ mod tests {
         let mut out = Vec::new();
         let style = TextStyle {
             color: false,
-            width: None,
+            width,
             verbose: false,
         };
         render_statement(&mut out, &report, &statement, 1, style).unwrap();
         (statement, String::from_utf8(out).unwrap())
+    }
+
+    /// Every line of `out` fits `width` columns.
+    fn assert_fits(out: &str, width: usize) {
+        for line in out.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "{} > {width} columns: {line}\n{out}",
+                line.chars().count()
+            );
+        }
+    }
+
+    const LONG_SQL: &str = "SELECT a.display_name_for_statements, h.programme_tier_code, count(*)
+        FROM reporting_warehouse_archive.customer_loyalty_programme_member_accounts a
+        JOIN reporting_warehouse_archive.customer_loyalty_programme_membership_history h
+          ON h.member_account_identifier = a.member_account_identifier
+        WHERE a.member_account_identifier < 40 AND h.programme_tier_code = 'gold'
+        GROUP BY 1, 2 ORDER BY 3 DESC";
+
+    /// The plan at a terminal's 80, 100 and 160 columns and piped (`None`: the default width),
+    /// for a deep tree, long relation and index names, a nested loop and an estimated plan.
+    #[test]
+    fn plan_layouts_at_terminal_widths() {
+        let fixtures = [
+            ("deep_join_chain.json", None),
+            ("long_names.json", Some(LONG_SQL)),
+            ("nested_loop_many_loops.json", None),
+            ("estimated_only.json", None),
+        ];
+        for (name, sql) in fixtures {
+            for width in [Some(80), Some(100), Some(160), None] {
+                let (_, out) = render_fixture_at(name, width, sql);
+                let columns = width.unwrap_or(DEFAULT_WIDTH) as usize;
+                // Findings' `index:` lines hold DDL to copy whole; everything else fits.
+                let plan: String = out
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("index: "))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                assert_fits(&plan, columns);
+                let stem = name.trim_end_matches(".json");
+                let suffix = width.map_or("piped".to_owned(), |w| w.to_string());
+                insta::assert_snapshot!(format!("plan_{stem}_{suffix}"), out);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_or_tiny_widths_fall_back_to_the_default() {
+        let (_, piped) = render_fixture_at("long_names.json", None, Some(LONG_SQL));
+        for width in [0, 1, 5, MIN_WIDTH - 1] {
+            let (_, out) = render_fixture_at("long_names.json", Some(width), Some(LONG_SQL));
+            assert_eq!(out, piped, "width {width}");
+        }
+        let (_, at_min) = render_fixture_at("long_names.json", Some(MIN_WIDTH), Some(LONG_SQL));
+        assert_ne!(at_min, piped);
+    }
+
+    #[test]
+    fn tree_rails_stay_whole_and_titles_are_cut_not_wrapped() {
+        let (statement, out) = render_fixture_at("deep_join_chain.json", Some(80), None);
+        // One line per node (plus its detail lines): every node's id starts a line.
+        for node in &statement.nodes {
+            let id = format!("{:>2}  ", node.metrics.id);
+            assert!(
+                out.lines().any(|l| l.starts_with(&id)),
+                "#{}\n{out}",
+                node.metrics.id
+            );
+        }
+        let (_, out) = render_fixture_at("long_names.json", Some(80), None);
+        assert!(out.contains("…"), "{out}");
     }
 
     #[test]
@@ -592,7 +601,7 @@ mod tests {
         // The plan table shows the Nested Loop's own time, and no rule charges the JIT to it.
         let row = out
             .lines()
-            .find(|l| l.starts_with('│') && l.contains("Nested Loop"))
+            .find(|l| l.starts_with("0  Nested Loop"))
             .unwrap();
         assert!(row.contains("0.033"), "{row}");
         let rules: Vec<&str> = statement.findings.iter().map(|f| f.rule.as_str()).collect();
