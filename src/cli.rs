@@ -157,6 +157,8 @@ pub enum OutputFormat {
     Text,
     /// The versioned report document (see docs/json-report.md).
     Json,
+    /// One self-contained HTML page: the plans as pictures (explain only, for now).
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -316,6 +318,10 @@ pub struct ExplainArgs {
     /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Write the report (any `--format`) to this file instead of standard output.
+    #[arg(long = "output", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 
     #[command(flatten)]
     pub workload: WorkloadArgs,

@@ -19,6 +19,9 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
+    if args.format == OutputFormat::Html {
+        return Err(super::html_unavailable("bench"));
+    }
     let query = input::read_arg(&args.query)?;
     let connection = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
     let explicit_redis = args.redis_url.clone().or_else(|| {
@@ -86,6 +89,7 @@ pub async fn run(
     match args.format {
         OutputFormat::Text => report::render_text(out, &report)?,
         OutputFormat::Json => report::render_json(out, &report)?,
+        OutputFormat::Html => return Err(super::html_unavailable("bench")),
     }
     if let Some(path) = &args.metrics_out {
         let mut file = std::io::BufWriter::new(

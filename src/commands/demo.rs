@@ -33,6 +33,9 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<Outcome> {
+    if args.format == OutputFormat::Html {
+        return Err(super::html_unavailable("demo"));
+    }
     let (raise, stop) = Stop::new();
     let watcher = tokio::spawn(async move {
         interrupted().await;

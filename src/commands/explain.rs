@@ -21,8 +21,33 @@ use crate::report::{
 use super::{Outcome, interrupted};
 
 /// Run `pgdiag explain`. Statement-level failures are reported and make the outcome an error
-/// (exit 2) after the remaining statements have been explained.
+/// (exit 2) after the remaining statements have been explained. With `--output FILE` the report
+/// goes to that file instead of `out`.
 pub async fn run(
+    args: &ExplainArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    style: TextStyle,
+) -> anyhow::Result<Outcome> {
+    let Some(path) = &args.output_file else {
+        return run_to(args, out, err, style).await;
+    };
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = std::io::BufWriter::new(file);
+    // A file is no terminal: no colour codes in it.
+    let style = TextStyle {
+        color: false,
+        width: None,
+        ..style
+    };
+    let outcome = run_to(args, &mut file, err, style).await;
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    outcome
+}
+
+async fn run_to(
     args: &ExplainArgs,
     out: &mut impl Write,
     err: &mut impl Write,
@@ -251,9 +276,7 @@ pub async fn run(
         }
         report.statements.push(entry);
     }
-    if args.output.format == OutputFormat::Json {
-        report::render_json(out, &report)?;
-    }
+    emit(out, &report, args.output.format)?;
     if workload_mode && workload_failures == total {
         failed = true;
     }
@@ -313,10 +336,13 @@ fn progress_spinner(index: usize, total: usize, line: usize, analyze: bool) -> P
     spinner
 }
 
-/// On an early stop, JSON consumers still get the document with what was done so far.
+/// The whole-document formats, written once every statement is done (and on an early stop, with
+/// what was done so far); text was written statement by statement.
 fn emit(out: &mut impl Write, report: &ExplainReport, format: OutputFormat) -> anyhow::Result<()> {
-    if format == OutputFormat::Json {
-        report::render_json(out, report)?;
+    match format {
+        OutputFormat::Text => {}
+        OutputFormat::Json => report::render_json(out, report)?,
+        OutputFormat::Html => report::html::render_explain(out, report)?,
     }
     Ok(())
 }
@@ -342,7 +368,7 @@ fn run_offline(
     );
     match args.output.format {
         OutputFormat::Text => report::text::render(out, &report, style)?,
-        OutputFormat::Json => report::render_json(out, &report)?,
+        format => emit(out, &report, format)?,
     }
     Ok(gate(&report, args.fail_on))
 }

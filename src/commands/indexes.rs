@@ -20,6 +20,9 @@ pub async fn run(
     err: &mut impl Write,
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
+    if args.format == OutputFormat::Html {
+        return Err(super::html_unavailable("indexes"));
+    }
     // Refuse before any work: dropping needs a yes from someone.
     if args.drop && !args.yes && !std::io::stdin().is_terminal() {
         bail!(
@@ -58,6 +61,7 @@ pub async fn run(
     match args.format {
         OutputFormat::Text => render_text(out, &report, width)?,
         OutputFormat::Json => render_json(out, &report)?,
+        OutputFormat::Html => return Err(super::html_unavailable("indexes")),
     }
     let failed = report
         .drops

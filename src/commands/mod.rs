@@ -12,6 +12,13 @@ pub mod rules;
 pub mod suggest;
 pub mod top;
 
+/// `--format html` on a command that has no page (yet): a clear error before any work is done.
+pub(crate) fn html_unavailable(command: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--format html is not available for `pgdiag {command}` yet (it is for `pgdiag explain`); use --format text or json"
+    )
+}
+
 /// The workload `--from-pg-stat-statements` / `--from-log` asks for: `pg_stat_statements` of the
 /// database `settings` connect to, read through `runner`, or the log file (with a progress bar on
 /// a terminal).

@@ -24,6 +24,9 @@ pub async fn run(
     err: &mut impl Write,
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
+    if args.format == OutputFormat::Html {
+        return Err(super::html_unavailable("suggest"));
+    }
     let config = args.diagnose.resolve_all()?;
     // Refuse before any work: applying needs a yes from someone.
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
@@ -228,6 +231,7 @@ pub async fn run(
                 }
             }
             OutputFormat::Json => render_json(out, &report)?,
+            OutputFormat::Html => return Err(super::html_unavailable("suggest")),
         }
         return Ok(outcome(&report, args, failed));
     }
@@ -235,6 +239,7 @@ pub async fn run(
     match args.format {
         OutputFormat::Text => render_text(out, &report, width)?,
         OutputFormat::Json => render_json(out, &report)?,
+        OutputFormat::Html => return Err(super::html_unavailable("suggest")),
     }
     Ok(outcome(&report, args, failed))
 }

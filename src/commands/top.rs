@@ -17,6 +17,9 @@ pub async fn run(
     out: &mut impl Write,
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
+    if args.format == OutputFormat::Html {
+        return Err(super::html_unavailable("top"));
+    }
     let settings = ConnectionSettings::resolve(args.connection.dsn.as_deref(), &ProcessEnv)?;
     let runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
@@ -61,6 +64,7 @@ pub async fn run(
     match args.format {
         OutputFormat::Text => render_text(out, &report, width)?,
         OutputFormat::Json => render_json(out, &report)?,
+        OutputFormat::Html => return Err(super::html_unavailable("top")),
     }
     Ok(Outcome::Ok)
 }
