@@ -157,7 +157,7 @@ pub enum OutputFormat {
     Text,
     /// The versioned report document (see docs/json-report.md).
     Json,
-    /// One self-contained HTML page: the plans as pictures (explain only, for now).
+    /// One self-contained HTML page: the plans as pictures (explain; check has its own).
     Html,
 }
 
@@ -386,6 +386,8 @@ pub enum CheckFormat {
     Junit,
     /// GitHub Actions annotations on the query files (the default when GITHUB_ACTIONS=true).
     Github,
+    /// One self-contained HTML page: each query's changes, the baseline and current plan side by side.
+    Html,
 }
 
 #[derive(Debug, Clone, Args)]

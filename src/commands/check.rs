@@ -116,6 +116,7 @@ pub async fn run(
         }
         CheckFormat::Junit => report::junit::render(out, &report)?,
         CheckFormat::Github => report::github::render(out, &report)?,
+        CheckFormat::Html => report::html::render_check(out, &report)?,
     }
     Ok(if report.has_regressions() {
         Outcome::GateFailed

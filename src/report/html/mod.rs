@@ -3,6 +3,7 @@
 //! static SVG and HTML, readable with JavaScript off; the page's small script adds selection (a
 //! node's details in a side panel). Every piece of text is escaped for HTML and attributes.
 
+pub mod check;
 pub mod explain;
 pub mod plan;
 
@@ -11,6 +12,7 @@ use std::io::{self, Write};
 
 use crate::diagnose::Severity;
 
+pub use check::render_check;
 pub use explain::render_explain;
 
 const STYLE: &str = include_str!("page.css");
