@@ -104,18 +104,11 @@ pub(crate) fn layout(nodes: &[NodeReport], analyzed: bool) -> Vec<Bar> {
     let children = children_of(nodes);
     let weights = weights(nodes, analyzed, &children);
     let mut bars = vec![Bar { x: 0.0, width: 0.0 }; nodes.len()];
-    let roots: Vec<usize> = (0..nodes.len())
-        .filter(|&i| {
-            nodes[i].metrics.parent.is_none()
-                || !nodes
-                    .iter()
-                    .any(|n| Some(n.metrics.id) == nodes[i].metrics.parent)
-        })
-        .take(1)
-        .collect();
-    let Some(&root) = roots.first() else {
+    // Preorder: the first node is the root.
+    if nodes.is_empty() {
         return bars;
-    };
+    }
+    let root = 0;
     bars[root] = Bar {
         x: 0.0,
         width: WIDTH,
