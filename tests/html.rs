@@ -367,3 +367,51 @@ async fn check_report_shows_the_regressed_plan_beside_its_baseline() {
     assert!(page.text("table.shapes").contains("Seq Scan"));
     page.screenshot("check");
 }
+
+const SUGGEST_SCHEMA: &str = "
+    CREATE TABLE reviews (id bigint PRIMARY KEY, product_id int NOT NULL, rating int NOT NULL);
+    INSERT INTO reviews SELECT g, 1 + g % 2000, 1 + g % 5 FROM generate_series(1, 200000) g;
+    ALTER TABLE reviews SET (parallel_workers = 0);
+";
+
+#[tokio::test]
+async fn suggest_report_shows_each_suggestion_with_its_ddl_and_proof() {
+    let (url, client) = database("html_suggest", SUGGEST_SCHEMA).await;
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    let (dir, sql) = temp_file(
+        "q.sql",
+        b"SELECT avg(rating) FROM reviews WHERE product_id = 42;\n",
+    );
+    let run = pgdiag(&[
+        "suggest",
+        "--dsn",
+        &url,
+        "--format",
+        "html",
+        sql.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let page_path = dir.path().join("suggest.html");
+    std::fs::write(&page_path, &run.stdout).unwrap();
+    let page = tokio::task::spawn_blocking(move || (Page::open(&page_path), dir))
+        .await
+        .unwrap()
+        .0;
+    page.assert_no_errors();
+    assert_eq!(page.count("section.suggestion.kept"), 1);
+    let kept = page.text("section.suggestion.kept");
+    assert!(kept.contains("reviews"), "{kept}");
+    assert!(
+        page.text("section.suggestion.kept pre.ddl")
+            .contains("CREATE INDEX")
+    );
+    assert!(
+        page.text("section.suggestion.kept .proof")
+            .contains("verified by")
+    );
+    // Before and after side by side: the sequential scan replaced, the row marked changed.
+    let changed = page.text("section.suggestion.kept table.proof tr.changed");
+    assert!(changed.contains("Seq Scan"), "{changed}");
+    assert!(changed.contains("Index"), "{changed}");
+    page.screenshot("suggest");
+}

@@ -15,7 +15,7 @@ pub mod top;
 /// `--format html` on a command that has no page (yet): a clear error before any work is done.
 pub(crate) fn html_unavailable(command: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "--format html is not available for `pgdiag {command}` yet (it is for `pgdiag explain` and `pgdiag check`); use --format text or json"
+        "--format html is not available for `pgdiag {command}` yet (it is for `pgdiag explain`, `check` and `suggest`); use --format text or json"
     )
 }
 

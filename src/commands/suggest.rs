@@ -24,8 +24,10 @@ pub async fn run(
     err: &mut impl Write,
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
-    if args.format == OutputFormat::Html {
-        return Err(super::html_unavailable("suggest"));
+    if args.format == OutputFormat::Html && args.apply {
+        bail!(
+            "--format html shows what suggest proposes: it does not go with --apply (use text or json)"
+        );
     }
     let config = args.diagnose.resolve_all()?;
     // Refuse before any work: applying needs a yes from someone.
@@ -239,7 +241,7 @@ pub async fn run(
     match args.format {
         OutputFormat::Text => render_text(out, &report, width)?,
         OutputFormat::Json => render_json(out, &report)?,
-        OutputFormat::Html => return Err(super::html_unavailable("suggest")),
+        OutputFormat::Html => crate::report::html::render_suggest(out, &report)?,
     }
     Ok(outcome(&report, args, failed))
 }

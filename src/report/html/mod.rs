@@ -6,6 +6,7 @@
 pub mod check;
 pub mod explain;
 pub mod plan;
+pub mod suggest;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -14,6 +15,7 @@ use crate::diagnose::Severity;
 
 pub use check::render_check;
 pub use explain::render_explain;
+pub use suggest::render_suggest;
 
 const STYLE: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
