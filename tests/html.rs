@@ -415,3 +415,47 @@ async fn suggest_report_shows_each_suggestion_with_its_ddl_and_proof() {
     assert!(changed.contains("Index"), "{changed}");
     page.screenshot("suggest");
 }
+
+#[test]
+fn explain_output_writes_every_format_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = crate::support::fixture("fixtures/plans/join_chain.json");
+    for (format, starts) in [
+        ("text", "Statement 1"),
+        ("json", "{"),
+        ("html", "<!DOCTYPE html>"),
+    ] {
+        let path = dir.path().join(format!("report.{format}"));
+        let run = pgdiag(&[
+            "explain",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--format",
+            format,
+            "--output",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.all_output());
+        assert!(run.stdout.is_empty(), "{format}: {}", run.stdout);
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.starts_with(starts), "{format}: {written}");
+        assert!(
+            !written.contains('\x1b'),
+            "{format}: no colour codes in a file"
+        );
+    }
+    let run = pgdiag(&[
+        "explain",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--output",
+        "/nonexistent-dir/report.html",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("cannot write /nonexistent-dir/report.html"),
+        "{}",
+        run.stderr
+    );
+}
