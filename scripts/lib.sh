@@ -44,6 +44,10 @@ ensure_system_packages() {
   if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
   fi
+  # The HTML reports' tests (tests/html.rs) load each page in headless Chromium.
+  if ! command -v chromium >/dev/null 2>&1 && [ -z "${PGDIAG_CHROMIUM:-}" ]; then
+    apt_install chromium
+  fi
   # initdb refuses to run as root; the embedded cluster then runs as the postgres user.
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres

@@ -234,6 +234,17 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    /// Human-readable plan tree.
+    Text,
+    /// The explain report, named above.
+    Json,
+    /// One self-contained HTML page: each plan as a flame graph and a tree, findings on their
+    /// nodes.
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     /// Colour on a terminal, as NO_COLOR, CLICOLOR, CLICOLOR_FORCE and TERM say.
     Auto,
@@ -395,10 +406,11 @@ impl DiagnoseArgs {
 /// Output options of `explain`.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output format: text, or json (the explain report: docs/json-report.md, schema
-    /// docs/schemas/explain.schema.json or `pgdiag schema explain`).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format: text, json (the explain report: docs/json-report.md, schema
+    /// docs/schemas/explain.schema.json or `pgdiag schema explain`) or html (one self-contained
+    /// page; see --output).
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
     /// Also show what the diagnosis rules checked and why it is not a finding.
     #[arg(short, long)]
     pub verbose: bool,
@@ -452,6 +464,10 @@ pub struct ExplainArgs {
     /// statement_timeout per statement, e.g. 60s, 500ms, 1m30s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Write the report (any `--format`) to this file instead of standard output.
+    #[arg(long = "output", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -519,6 +535,8 @@ pub enum CheckFormat {
     Github,
     /// GitHub-flavoured Markdown, for a pull-request comment.
     Markdown,
+    /// One self-contained HTML page: each query's changes, the baseline and current plan side by side.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -529,6 +547,9 @@ pub enum SuggestFormat {
     Json,
     /// GitHub-flavoured Markdown, for a pull-request comment.
     Markdown,
+    /// One self-contained HTML page: each suggestion with its DDL, its proof and the plans before
+    /// and after.
+    Html,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,9 +6,7 @@ use pgdiag::report::{self, ExplainReport, Source, SourceKind, TextStyle};
 
 use pgdiag::schema::Document;
 
-use crate::support::{
-    assert_matches_schema, fixture, pgdiag_command, run_with, schema_violations,
-};
+use crate::support::{assert_matches_schema, fixture, pgdiag_command, run_with, schema_violations};
 
 fn report_for(name: &str) -> ExplainReport {
     let path = format!("fixtures/plans/{name}");

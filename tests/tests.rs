@@ -15,6 +15,7 @@ mod discover;
 mod embedded;
 mod explain;
 mod gate;
+mod html;
 mod indexes;
 mod input;
 mod log;

@@ -120,6 +120,7 @@ pub async fn run(
         CheckFormat::Junit => report::junit::render(out, &report)?,
         CheckFormat::Github => report::github::render(out, &report)?,
         CheckFormat::Markdown => report::markdown::render_check(out, &report)?,
+        CheckFormat::Html => report::html::render_check(out, &report)?,
     }
     super::write_step_summary(err, |w| report::markdown::render_check(w, &report))?;
     Ok(if report.has_regressions() {

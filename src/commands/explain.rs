@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::advise::statement::index_candidates;
 use crate::advise::{Candidate, bound_include, drop_useless_include};
-use crate::cli::{ExplainArgs, FailOn, OutputFormat};
+use crate::cli::{ExplainArgs, ExplainFormat, FailOn};
 use crate::diagnose::{DiagnoseConfig, Finding, SchemaFacts};
 use crate::input::{self, Origin};
 use crate::pg::{self, ExplainOptions, Runner};
@@ -21,8 +21,33 @@ use crate::report::{
 use super::{Outcome, interrupted};
 
 /// Run `pgdiag explain`. Statement-level failures are reported and make the outcome an error
-/// (exit 2) after the remaining statements have been explained.
+/// (exit 2) after the remaining statements have been explained. With `--output FILE` the report
+/// goes to that file instead of `out`.
 pub async fn run(
+    args: &ExplainArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    style: TextStyle,
+) -> anyhow::Result<Outcome> {
+    let Some(path) = &args.output_file else {
+        return run_to(args, out, err, style).await;
+    };
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = std::io::BufWriter::new(file);
+    // A file is no terminal: no colour codes in it.
+    let style = TextStyle {
+        color: false,
+        width: None,
+        ..style
+    };
+    let outcome = run_to(args, &mut file, err, style).await;
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    outcome
+}
+
+async fn run_to(
     args: &ExplainArgs,
     out: &mut impl Write,
     err: &mut impl Write,
@@ -56,7 +81,7 @@ pub async fn run(
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
     runner.allow_side_effects(args.allow_side_effects);
-    if args.output.format == OutputFormat::Text {
+    if args.output.format == ExplainFormat::Text {
         report::write_target_line(out, &settings.describe(), runner.server_version())?;
     }
     if workload_mode {
@@ -246,7 +271,7 @@ pub async fn run(
                 entry
             }
         };
-        if args.output.format == OutputFormat::Text && entry.error.is_none() {
+        if args.output.format == ExplainFormat::Text && entry.error.is_none() {
             if !report.statements.is_empty() {
                 writeln!(out)?;
             }
@@ -254,9 +279,7 @@ pub async fn run(
         }
         report.statements.push(entry);
     }
-    if args.output.format == OutputFormat::Json {
-        report::render_json(out, &report)?;
-    }
+    emit(out, &report, args.output.format)?;
     if workload_mode && workload_failures == total {
         failed = true;
     }
@@ -316,10 +339,13 @@ fn progress_spinner(index: usize, total: usize, line: usize, analyze: bool) -> P
     spinner
 }
 
-/// On an early stop, JSON consumers still get the document with what was done so far.
-fn emit(out: &mut impl Write, report: &ExplainReport, format: OutputFormat) -> anyhow::Result<()> {
-    if format == OutputFormat::Json {
-        report::render_json(out, report)?;
+/// The whole-document formats, written once every statement is done (and on an early stop, with
+/// what was done so far); text was written statement by statement.
+fn emit(out: &mut impl Write, report: &ExplainReport, format: ExplainFormat) -> anyhow::Result<()> {
+    match format {
+        ExplainFormat::Text => {}
+        ExplainFormat::Json => report::render_json(out, report)?,
+        ExplainFormat::Html => report::html::render_explain(out, report)?,
     }
     Ok(())
 }
@@ -344,8 +370,8 @@ fn run_offline(
         diagnose_config,
     );
     match args.output.format {
-        OutputFormat::Text => report::text::render(out, &report, style)?,
-        OutputFormat::Json => report::render_json(out, &report)?,
+        ExplainFormat::Text => report::text::render(out, &report, style)?,
+        format => emit(out, &report, format)?,
     }
     Ok(gate(&report, args.fail_on))
 }

@@ -24,6 +24,11 @@ pub async fn run(
     err: &mut impl Write,
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
+    if args.format == SuggestFormat::Html && args.apply {
+        bail!(
+            "--format html shows what suggest proposes: it does not go with --apply (use text or json)"
+        );
+    }
     let config = args.diagnose.resolve_all()?;
     // Refuse before any work: applying needs a yes from someone.
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
@@ -230,6 +235,7 @@ pub async fn run(
             }
             SuggestFormat::Json => render_json(out, &report)?,
             SuggestFormat::Markdown => crate::report::markdown::render_suggest(out, &report)?,
+            SuggestFormat::Html => unreachable!("refused before any work"),
         }
         super::write_step_summary(err, |w| crate::report::markdown::render_suggest(w, &report))?;
         return Ok(outcome(&report, args, failed));
@@ -242,6 +248,7 @@ pub async fn run(
         }
         SuggestFormat::Json => render_json(out, &report)?,
         SuggestFormat::Markdown => crate::report::markdown::render_suggest(out, &report)?,
+        SuggestFormat::Html => crate::report::html::render_suggest(out, &report)?,
     }
     super::write_step_summary(err, |w| crate::report::markdown::render_suggest(w, &report))?;
     Ok(outcome(&report, args, failed))

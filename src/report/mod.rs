@@ -4,6 +4,7 @@
 pub mod check_text;
 mod color;
 pub mod github;
+pub mod html;
 pub mod indexes;
 pub mod junit;
 pub mod markdown;
