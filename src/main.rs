@@ -122,6 +122,14 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             commands::indexes::run(args, &mut out, &mut err, width).await
         }
         Command::Demo(args) => commands::demo::run(args, &mut out, &mut err).await,
+        Command::CacheAdvice(args) => {
+            let width = if io::stdout().is_terminal() {
+                terminal_width()
+            } else {
+                None
+            };
+            commands::cache_advice::run(args, &mut out, &mut err, width).await
+        }
         Command::Top(args) => {
             let width = if io::stdout().is_terminal() {
                 terminal_width()
