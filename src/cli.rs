@@ -160,6 +160,26 @@ Examples:
     /// List the diagnosis rules, or print one rule's page (what it finds, why, what to do).
     ///
     /// The pages are built into the binary: `pgdiag rules seq-scan` works wherever pgdiag runs.
+    /// Which statements deserve a cache (strategy, TTLs, invalidation), and which to fix in the
+    /// database instead.
+    ///
+    /// Reads a workload (--from-pg-stat-statements or --from-log), runs pgdiag's suggestions on
+    /// it (proved as `suggest` proves them, rolled back), reads how often the tables each
+    /// statement reads change and how many keys it is read with, then gives each statement one
+    /// verdict with its numbers: fix it in the database (a suggestion brings it within
+    /// --fast-enough), don't cache (its result depends on the caller or the moment, its tables
+    /// change about as fast as it is read, or it is cheap and rare), or cache it: cache-aside,
+    /// swr with a refresh lock or xfetch, soft and hard TTL from --max-staleness, invalidation on
+    /// write (a NOTIFY trigger) on the keyed table, the expected hit rate, the database time
+    /// saved per hour and the reads per hour served stale. Changes nothing.
+    /// See docs/cache-advice-report.md for the JSON report.
+    #[command(after_help = "\
+Examples:
+  pgdiag cache-advice --from-pg-stat-statements --dsn postgresql://app@db/shop
+  pgdiag cache-advice --from-pg-stat-statements --max-staleness 5s --fast-enough 2ms
+  pgdiag cache-advice --from-log /var/log/postgresql/postgresql.log --format json")]
+    CacheAdvice(CacheAdviceArgs),
+
     #[command(after_help = "\
 Examples:
   pgdiag rules
@@ -190,6 +210,55 @@ Examples:
   pgdiag schema
   pgdiag schema explain > explain.schema.json")]
     Schema(SchemaArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("workload").required(true).args(["from_pg_stat_statements", "from_log"])))]
+#[command(disable_help_flag = true)]
+pub struct CacheAdviceArgs {
+    /// Take the statements from pg_stat_statements (of the database connected to), the first
+    /// --top by total time, with their calls per hour since the statistics were reset.
+    #[arg(long)]
+    pub from_pg_stat_statements: bool,
+
+    /// Take the statements from a PostgreSQL server log (stderr, csvlog or jsonlog), with their
+    /// calls per hour over the log's span.
+    #[arg(long, value_name = "FILE", conflicts_with = "from_pg_stat_statements")]
+    pub from_log: Option<PathBuf>,
+
+    /// How many statements to judge, by total time.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: u32,
+
+    /// How old a value served from a cache may be: the hard TTL without invalidation, what swr
+    /// may serve while it refreshes.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub max_staleness: Duration,
+
+    /// A statement that pgdiag's suggestions bring to this time or less is fixed in the
+    /// database instead of cached.
+    #[arg(long, value_name = "DURATION", default_value = "5ms", value_parser = parse_duration)]
+    pub fast_enough: Duration,
+
+    /// Below this expected hit rate (percent) a cache is not advised.
+    #[arg(long, value_name = "PCT", default_value_t = 50.0, value_parser = parse_non_negative)]
+    pub min_hit_rate: f64,
+
+    /// How to prove the suggestions [default: hypo when the hypopg extension is available, else
+    /// none: statements are then judged as they run now].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub verify: Option<VerifyChoice>,
+
+    /// statement_timeout per statement, e.g. 60s (0 disables).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Output format: text, or json (the cache-advice report: docs/cache-advice-report.md).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -1116,6 +1185,7 @@ mod tests {
             vec!["bench", "q.sql"],
             vec!["top"],
             vec!["indexes"],
+            vec!["cache-advice", "--from-pg-stat-statements"],
         ] {
             let mut argv = vec!["pgdiag"];
             argv.extend(&command);
@@ -1129,6 +1199,7 @@ mod tests {
                 Command::Bench(a) => &a.connection,
                 Command::Top(a) => &a.connection,
                 Command::Indexes(a) => &a.connection,
+                Command::CacheAdvice(a) => &a.connection,
                 other => panic!("{other:?}"),
             };
             assert_eq!(connection.host.as_deref(), Some("db"));

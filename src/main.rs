@@ -116,6 +116,9 @@ async fn run(cli: Cli) -> anyhow::Result<commands::Outcome> {
             commands::indexes::run(args, &mut out, &mut err, width).await
         }
         Command::Demo(args) => commands::demo::run(args, &mut out, &mut err, output_width()).await,
+        Command::CacheAdvice(args) => {
+            commands::cache_advice::run(args, &mut out, &mut err, output_width()).await
+        }
         Command::Top(args) => {
             let width = output_width();
             commands::top::run(args, &mut out, width).await

@@ -6,6 +6,7 @@ mod apply;
 mod architecture;
 mod bench;
 mod cache;
+mod cache_advice;
 mod connect;
 mod connect_properties;
 mod ddl_runs;

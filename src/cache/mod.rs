@@ -304,6 +304,7 @@ impl MetricsSnapshot {
 }
 
 pub mod advice;
+pub mod advising;
 pub mod cache_aside;
 mod common;
 pub mod envelope;

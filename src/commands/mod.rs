@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod cache_advice;
 pub mod check;
 pub mod completions;
 pub mod demo;

@@ -180,6 +180,26 @@ pub fn reads_no_user_table(sql: &str) -> bool {
     })
 }
 
+/// The tables `sql` reads, as written (`public.orders`, `orders`), in the order they appear, each
+/// once; CTE names may be among them (they name no table: catalog lookups find nothing). Empty
+/// when it cannot be parsed.
+pub fn tables_read(sql: &str) -> Vec<String> {
+    let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return Vec::new();
+    };
+    let mut finder = Finder::default();
+    for statement in &statements {
+        let _ = statement.visit(&mut finder);
+    }
+    let mut tables: Vec<String> = Vec::new();
+    for table in finder.tables {
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    tables
+}
+
 /// Every `$n` of `sql` compared with a column (or in LIMIT / OFFSET); empty when the statement
 /// cannot be parsed.
 pub fn comparisons(sql: &str) -> Vec<Comparison> {

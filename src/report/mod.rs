@@ -1,6 +1,7 @@
 //! Renderers for what pgdiag found. The report model is format-independent; every renderer
 //! writes to `impl io::Write` so each output can be snapshot-tested.
 
+pub mod cache_advice;
 pub mod check_text;
 mod color;
 pub mod github;

@@ -1,0 +1,108 @@
+//! `pgdiag cache-advice`: a workload's statements, pgdiag's suggestions on them, and the facts a
+//! cache depends on, judged into one verdict per statement. Changes nothing: the suggestions are
+//! proved in rolled-back transactions, as `suggest` proves them.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+
+use crate::cache::advising;
+use crate::cli::{CacheAdviceArgs, OutputFormat, VerifyChoice, WorkloadArgs};
+use crate::pg::{self, Runner};
+use crate::report;
+use crate::suggest::{self, SuggestEvent, SuggestOptions, VerifyRequest};
+
+use super::{Outcome, interrupted};
+
+pub async fn run(
+    args: &CacheAdviceArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    width: Option<u16>,
+) -> anyhow::Result<Outcome> {
+    if !(0.0..=100.0).contains(&args.min_hit_rate) {
+        bail!(
+            "--min-hit-rate is a percentage between 0 and 100, got {}",
+            args.min_hit_rate
+        );
+    }
+    let settings = super::connection_settings(&args.connection).await?;
+    let mut runner = tokio::select! {
+        r = Runner::connect(&settings) => r?,
+        () = interrupted() => return Err(pg::Error::Interrupted.into()),
+    };
+    let server = runner.server_info(settings.describe());
+    let workload_args = WorkloadArgs {
+        from_pg_stat_statements: args.from_pg_stat_statements,
+        from_log: args.from_log.clone(),
+        top: args.top,
+    };
+    let workload = super::read_workload(&workload_args, &settings, &runner).await?;
+    let taken =
+        suggest::workload::inputs(runner.client(), &workload, args.top as usize, true).await?;
+    if taken.inputs.is_empty() {
+        bail!(
+            "the workload holds no statement to advise on ({} left out: utility statements, hidden texts)",
+            taken.section.skipped.len()
+        );
+    }
+    let options = SuggestOptions {
+        verify: match args.verify {
+            None => VerifyRequest::Auto,
+            Some(VerifyChoice::Hypo) => VerifyRequest::Hypo,
+            Some(VerifyChoice::Build) => VerifyRequest::Build,
+            Some(VerifyChoice::None) => VerifyRequest::None,
+        },
+        timeout: args.timeout,
+        basis: taken.basis,
+        ..SuggestOptions::default()
+    };
+    let spinner = super::shown_on_terminal(indicatif::ProgressBar::new_spinner());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let mut suggest_report = {
+        let mut on_event = |event: SuggestEvent<'_>| match event {
+            SuggestEvent::Planning {
+                statement, total, ..
+            } => spinner.set_message(format!("running statement {statement}/{total}")),
+            SuggestEvent::Verifying(what) => spinner.set_message(what.to_owned()),
+            SuggestEvent::Warning(text) => spinner.suspend(|| {
+                let _ = writeln!(err, "pgdiag: warning: {text}");
+            }),
+        };
+        let cancel = runner.client().cancel_token();
+        let tls = settings.tls_connector()?;
+        let work = suggest::suggest(&mut runner, server, &taken.inputs, &options, &mut on_event);
+        tokio::select! {
+            r = work => r?,
+            () = interrupted() => {
+                let _ = cancel.cancel_query(tls).await;
+                return Err(pg::Error::Interrupted.into());
+            }
+        }
+    };
+    spinner.finish_and_clear();
+    suggest_report.workload = Some(taken.section);
+    suggest::workload::conclude(&mut suggest_report);
+    for statement in &suggest_report.statements {
+        if let Some(e) = &statement.error {
+            writeln!(
+                err,
+                "pgdiag: warning: {}: cannot be planned from its normalized text: {}",
+                statement.source, e.message
+            )?;
+        }
+    }
+    let advice_settings =
+        advising::settings(args.max_staleness, args.fast_enough, args.min_hit_rate);
+    let advice = advising::advise_workload(runner.client(), &suggest_report, &advice_settings)
+        .await
+        .context("reading the tables' activity")?;
+    match args.format {
+        OutputFormat::Text => report::cache_advice::render_text(out, &advice, width)?,
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &advice)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
