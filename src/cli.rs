@@ -253,7 +253,8 @@ pub struct CacheAdviceArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Output format: text, or json (the cache-advice report: docs/cache-advice-report.md).
+    /// Output format: text, or json (the cache-advice report: docs/cache-advice-report.md, schema
+    /// docs/schemas/cache-advice.schema.json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 

@@ -35,10 +35,12 @@ pub enum Document {
     Top,
     /// `pgdiag indexes --format json`.
     Indexes,
+    /// `pgdiag cache-advice --format json`.
+    CacheAdvice,
 }
 
 impl Document {
-    pub const ALL: [Document; 8] = [
+    pub const ALL: [Document; 9] = [
         Document::Explain,
         Document::Suggest,
         Document::Check,
@@ -47,6 +49,7 @@ impl Document {
         Document::Demo,
         Document::Top,
         Document::Indexes,
+        Document::CacheAdvice,
     ];
 
     /// The document's name: `explain`, `baseline`, ...
@@ -60,6 +63,7 @@ impl Document {
             Document::Demo => "demo",
             Document::Top => "top",
             Document::Indexes => "indexes",
+            Document::CacheAdvice => "cache-advice",
         }
     }
 
@@ -79,6 +83,7 @@ impl Document {
             Document::Demo => crate::demo::SCHEMA_VERSION,
             Document::Top => crate::report::top::TOP_SCHEMA_VERSION,
             Document::Indexes => crate::suggest::hygiene::SCHEMA_VERSION,
+            Document::CacheAdvice => crate::cache::advising::SCHEMA_VERSION,
         }
     }
 
@@ -102,6 +107,7 @@ impl Document {
             Document::Demo => "pgdiag demo --format json",
             Document::Top => "pgdiag top --format json",
             Document::Indexes => "pgdiag indexes --format json",
+            Document::CacheAdvice => "pgdiag cache-advice --format json",
         }
     }
 
@@ -115,6 +121,7 @@ impl Document {
             Document::Demo => "docs/demo-report.md",
             Document::Top => "docs/top-report.md",
             Document::Indexes => "docs/indexes-report.md",
+            Document::CacheAdvice => "docs/cache-advice-report.md",
         }
     }
 
@@ -130,6 +137,7 @@ impl Document {
             Document::Demo => generate::<crate::demo::DemoReport>(),
             Document::Top => generate::<crate::report::top::TopReport>(),
             Document::Indexes => generate::<crate::suggest::hygiene::IndexesReport>(),
+            Document::CacheAdvice => generate::<crate::cache::advising::CacheAdviceReport>(),
         };
         self.decorate(schema.to_value())
     }
@@ -297,7 +305,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown document `explian`; the documents are: explain, suggest, check, baseline, \
-             bench, demo, top, indexes"
+             bench, demo, top, indexes, cache-advice"
         );
     }
 }

@@ -24,6 +24,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Strategy;
@@ -54,13 +55,13 @@ impl Default for AdviceSettings {
 }
 
 /// The cache key of a statement: its parameters and the columns they are compared with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CacheKey {
     /// `$1`, `$2`, … in order, each with the column it is compared with when one is.
     pub parts: Vec<KeyPart>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyPart {
     pub parameter: usize,
     /// `table.column` the parameter is compared with (`=`, `IN`, a range), when it is one.
@@ -87,7 +88,7 @@ impl fmt::Display for CacheKey {
 }
 
 /// A table the statement reads, with how often it changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TableActivity {
     pub table: String,
     /// Rows inserted, updated and deleted per hour (from the statistics collector).
@@ -97,7 +98,7 @@ pub struct TableActivity {
 }
 
 /// What pgdiag's suggestions would make of the statement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Fix {
     /// The suggestion ids (`s1`, …) that serve the statement.
     pub suggestions: Vec<String>,
@@ -125,7 +126,7 @@ pub struct StatementFacts {
 }
 
 /// The verdict for one statement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     /// pgdiag's suggestions make it fast enough: fix it in the database, no cache.
@@ -141,7 +142,7 @@ pub enum Verdict {
 }
 
 /// Why not to cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DontCache {
     /// Its result depends on who asks or when (`now()`, `current_user`, volatile functions).
@@ -153,7 +154,7 @@ pub enum DontCache {
 }
 
 /// How to cache a statement, and what to expect.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CachePlan {
     pub strategy: Strategy,
     /// When a value starts being refreshed (swr: served stale meanwhile; xfetch: refreshed early
@@ -174,7 +175,7 @@ pub struct CachePlan {
 }
 
 /// Invalidation on write: which table's changes delete which key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Invalidation {
     pub table: String,
     pub key_column: String,

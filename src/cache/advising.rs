@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
@@ -18,7 +19,7 @@ use crate::suggest::report::{Measure, SuggestReport};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The `pgdiag cache-advice` document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CacheAdviceReport {
     pub schema_version: u32,
     pub pgdiag_version: String,
@@ -38,7 +39,7 @@ pub struct CacheAdviceReport {
 }
 
 /// The settings the verdicts were made with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SettingsUsed {
     pub max_staleness_s: f64,
     pub fast_enough_ms: f64,
@@ -47,7 +48,7 @@ pub struct SettingsUsed {
 }
 
 /// One statement and its verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementAdvice {
     /// Its number in the suggest run (`#1` …).
     pub statement: usize,
@@ -63,7 +64,7 @@ pub struct StatementAdvice {
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Skipped {
     pub query: String,
     pub reason: String,

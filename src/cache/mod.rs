@@ -325,7 +325,7 @@ use std::sync::Arc;
 
 /// The strategies [`strategy`] builds: the one list, with the names flags, reports and metrics
 /// labels use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Every request goes to the database (the baseline).

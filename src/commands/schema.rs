@@ -58,11 +58,11 @@ mod tests {
     fn lists_the_documents_and_prints_a_schema_as_committed() {
         let list = run_to_string(None);
         assert!(
-            list.starts_with("explain   version 1  docs/schemas/explain.schema.json\n"),
+            list.starts_with("explain       version 1  docs/schemas/explain.schema.json\n"),
             "{list}"
         );
         assert!(
-            list.contains("baseline  version 2  docs/schemas/baseline.schema.json\n"),
+            list.contains("baseline      version 2  docs/schemas/baseline.schema.json\n"),
             "{list}"
         );
         assert_eq!(list.lines().count(), Document::ALL.len() + 2, "{list}");
