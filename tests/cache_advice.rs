@@ -98,7 +98,7 @@ async fn one_verdict_per_statement_from_a_real_workload() {
 
     let lookup = verdict(LOOKUP);
     assert!(
-        matches!(&lookup.verdict, Verdict::FixInDatabase { suggestions, .. } if !suggestions.is_empty()),
+        matches!(&lookup.advice, Verdict::FixInDatabase { suggestions, .. } if !suggestions.is_empty()),
         "{lookup:#?}"
     );
     assert_eq!(lookup.key.parts.len(), 1);
@@ -115,7 +115,7 @@ async fn one_verdict_per_statement_from_a_real_workload() {
         .iter()
         .find(|s| s.query.contains("now()"))
         .unwrap_or_else(|| panic!("{RECENT} not advised on: {report:#?}"));
-    match &recent.verdict {
+    match &recent.advice {
         Verdict::DontCache { reason, detail } => {
             assert_eq!(*reason, DontCache::CallerDependent);
             assert!(detail.contains("now()"), "{detail}");
@@ -124,7 +124,7 @@ async fn one_verdict_per_statement_from_a_real_workload() {
     }
 
     let by_category = verdict(BY_CATEGORY);
-    match &by_category.verdict {
+    match &by_category.advice {
         Verdict::Cache(plan) => {
             assert!(by_category.key.parts.is_empty());
             assert!(plan.hard_ttl_s <= 600.0, "{plan:?}");
@@ -144,7 +144,7 @@ async fn one_verdict_per_statement_from_a_real_workload() {
     assert!(ledger.writes_per_hour > 0.0, "{balances:#?}");
     assert!(
         matches!(
-            &balances.verdict,
+            &balances.advice,
             Verdict::DontCache {
                 reason: DontCache::LowHitRate,
                 ..

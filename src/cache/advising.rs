@@ -60,8 +60,8 @@ pub struct StatementAdvice {
     pub tables: Vec<TableActivity>,
     pub key: CacheKey,
     pub distinct_keys: Option<f64>,
-    #[serde(flatten)]
-    pub verdict: Verdict,
+    /// The verdict (`verdict`: `fix_in_database`, `dont_cache`, `cache`) with its fields.
+    pub advice: Verdict,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -153,7 +153,7 @@ pub async fn advise_workload(
             tables,
             key,
             distinct_keys,
-            verdict: advise(&facts, settings),
+            advice: advise(&facts, settings),
         });
     }
     for skip in &workload.skipped {
@@ -164,7 +164,7 @@ pub async fn advise_workload(
     }
     let db_ms_saved_per_hour = statements
         .iter()
-        .map(|s| match &s.verdict {
+        .map(|s| match &s.advice {
             Verdict::Cache(plan) => plan.db_ms_saved_per_hour,
             _ => 0.0,
         })

@@ -61,7 +61,7 @@ pub fn render_text(
             one_line(&statement.query, width.saturating_sub(head.len()))
         )?;
         writeln!(w, "{figures}")?;
-        match &statement.verdict {
+        match &statement.advice {
             Verdict::FixInDatabase { reason, .. } => {
                 writeln!(w, "  FIX IN THE DATABASE  {reason}")?;
             }
