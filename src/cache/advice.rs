@@ -127,7 +127,7 @@ pub struct StatementFacts {
 
 /// The verdict for one statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "verdict", rename_all = "snake_case")]
+#[serde(tag = "verdict", content = "details", rename_all = "snake_case")]
 pub enum Verdict {
     /// pgdiag's suggestions make it fast enough: fix it in the database, no cache.
     FixInDatabase {
