@@ -10,7 +10,7 @@ use crate::cache::advising;
 use crate::cli::{CacheAdviceArgs, OutputFormat, VerifyChoice, WorkloadArgs};
 use crate::pg::{self, Runner};
 use crate::report;
-use crate::suggest::{self, SuggestEvent, SuggestOptions, VerifyRequest};
+use crate::suggest::{self, SuggestOptions, VerifyRequest};
 
 use super::{Outcome, interrupted};
 
@@ -57,30 +57,9 @@ pub async fn run(
         basis: taken.basis,
         ..SuggestOptions::default()
     };
-    let spinner = super::shown_on_terminal(indicatif::ProgressBar::new_spinner());
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let mut suggest_report = {
-        let mut on_event = |event: SuggestEvent<'_>| match event {
-            SuggestEvent::Planning {
-                statement, total, ..
-            } => spinner.set_message(format!("running statement {statement}/{total}")),
-            SuggestEvent::Verifying(what) => spinner.set_message(what.to_owned()),
-            SuggestEvent::Warning(text) => spinner.suspend(|| {
-                let _ = writeln!(err, "pgdiag: warning: {text}");
-            }),
-        };
-        let cancel = runner.client().cancel_token();
-        let tls = settings.tls_connector()?;
-        let work = suggest::suggest(&mut runner, server, &taken.inputs, &options, &mut on_event);
-        tokio::select! {
-            r = work => r?,
-            () = interrupted() => {
-                let _ = cancel.cancel_query(tls).await;
-                return Err(pg::Error::Interrupted.into());
-            }
-        }
-    };
-    spinner.finish_and_clear();
+    let mut suggest_report =
+        super::suggest_with_progress(&mut runner, &settings, server, &taken.inputs, &options, err)
+            .await?;
     suggest_report.workload = Some(taken.section);
     suggest::workload::conclude(&mut suggest_report);
     for statement in &suggest_report.statements {

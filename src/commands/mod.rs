@@ -286,6 +286,54 @@ pub(crate) fn write_step_summary(
     Ok(())
 }
 
+/// Run the suggest pipeline with a spinner saying which statement runs (warnings printed above
+/// it); Ctrl-C cancels what runs on the server (an EXPLAIN ANALYZE, an index build), then stops:
+/// the connection closing rolls the verification transaction back.
+pub(crate) async fn suggest_with_progress(
+    runner: &mut crate::pg::Runner,
+    settings: &crate::pg::ConnectionSettings,
+    server: crate::pg::ServerInfo,
+    inputs: &[crate::suggest::StatementInput],
+    options: &crate::suggest::SuggestOptions,
+    err: &mut impl std::io::Write,
+) -> anyhow::Result<crate::suggest::report::SuggestReport> {
+    use crate::suggest::SuggestEvent;
+    let spinner = shown_on_terminal(indicatif::ProgressBar::new_spinner());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        spinner.set_style(style);
+    }
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = {
+        let mut on_event = |event: SuggestEvent<'_>| match event {
+            SuggestEvent::Planning {
+                statement,
+                total,
+                line,
+            } => spinner.set_message(format!(
+                "running statement {statement}/{total} (line {line})"
+            )),
+            SuggestEvent::Verifying(what) => spinner.set_message(what.to_owned()),
+            SuggestEvent::Warning(text) => {
+                spinner.suspend(|| {
+                    let _ = writeln!(err, "pgdiag: warning: {text}");
+                });
+            }
+        };
+        let cancel = runner.client().cancel_token();
+        let tls = settings.tls_connector()?;
+        let work = crate::suggest::suggest(runner, server, inputs, options, &mut on_event);
+        tokio::select! {
+            r = work => r?,
+            () = interrupted() => {
+                let _ = cancel.cancel_query(tls).await;
+                return Err(crate::pg::Error::Interrupted.into());
+            }
+        }
+    };
+    spinner.finish_and_clear();
+    Ok(report)
+}
+
 /// Progress bars and spinners are drawn only on a terminal that can take them: stderr is a
 /// terminal and `TERM` is not `dumb` (Emacs shells, some CI consoles), so pipes, files, CI logs and
 /// dumb terminals get no cursor movement.

@@ -5,14 +5,13 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{SuggestArgs, SuggestFormat, VerifyChoice};
 use crate::input;
 use crate::pg::{self, Runner};
 use crate::report::suggest::{ScriptOptions, render_ddl, render_migration, render_text};
 use crate::suggest::report::{Basis, SuggestReport};
-use crate::suggest::{self, StatementInput, SuggestEvent, SuggestOptions, VerifyRequest};
+use crate::suggest::{self, StatementInput, SuggestOptions, VerifyRequest};
 
 use super::{Outcome, interrupted};
 
@@ -103,37 +102,9 @@ pub async fn run(
         workload_section = Some(taken.section);
     }
 
-    let spinner = spinner();
-    let mut report = {
-        let mut on_event = |event: SuggestEvent<'_>| match event {
-            SuggestEvent::Planning {
-                statement,
-                total,
-                line,
-            } => spinner.set_message(format!(
-                "running statement {statement}/{total} (line {line})"
-            )),
-            SuggestEvent::Verifying(what) => spinner.set_message(what.to_owned()),
-            SuggestEvent::Warning(text) => {
-                spinner.suspend(|| {
-                    let _ = writeln!(err, "pgdiag: warning: {text}");
-                });
-            }
-        };
-        // Ctrl-C: cancel what runs on the server (an EXPLAIN ANALYZE, an index build), then stop;
-        // the connection closing rolls the verification transaction back.
-        let cancel = runner.client().cancel_token();
-        let tls = settings.tls_connector()?;
-        let work = suggest::suggest(&mut runner, server, &inputs, &options, &mut on_event);
-        tokio::select! {
-            r = work => r?,
-            () = interrupted() => {
-                let _ = cancel.cancel_query(tls).await;
-                return Err(pg::Error::Interrupted.into());
-            }
-        }
-    };
-    spinner.finish_and_clear();
+    let mut report =
+        super::suggest_with_progress(&mut runner, &settings, server, &inputs, &options, err)
+            .await?;
     if workload_section.is_some() {
         report.workload = workload_section;
         suggest::workload::conclude(&mut report);
@@ -268,15 +239,6 @@ fn outcome(report: &SuggestReport, args: &SuggestArgs, failed: bool) -> Outcome 
     } else {
         Outcome::Ok
     }
-}
-
-fn spinner() -> ProgressBar {
-    let spinner = super::shown_on_terminal(ProgressBar::new_spinner());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
-        spinner.set_style(style);
-    }
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    spinner
 }
 
 /// Every statement of every input, with its `$n` values: a `-- pgdiag: params` comment first,

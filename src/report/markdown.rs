@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 
 use super::check_text::{DiffOp, align, kind_label, verdict};
-use super::suggest::{before_after, size_cell, what};
+use super::suggest::{before_after, proof_lines, size_cell, what};
 use crate::gate::{CheckReport, QueryResult, QueryStatus};
 use crate::suggest::report::{
     ApplyStatus, SuggestReport, Suggestion, SuggestionStatus, Verdict, Verification,
@@ -337,25 +337,7 @@ pub fn render_suggest(w: &mut impl Write, report: &SuggestReport) -> io::Result<
 
 /// The per-statement before → after of a verification, one statement per line of the cell.
 fn proof(v: &Verification) -> String {
-    let mut lines: Vec<String> = v
-        .per_statement
-        .iter()
-        .map(|p| {
-            format!(
-                "#{}: {}{}",
-                p.statement,
-                before_after(&p.before, &p.after),
-                if p.used { "" } else { " (not used)" }
-            )
-        })
-        .collect();
-    if !v.alongside.is_empty() {
-        lines.push(format!(
-            "(before: with {} in place)",
-            v.alongside.join(", ")
-        ));
-    }
-    lines
+    proof_lines(v)
         .iter()
         .map(|l| cell(l))
         .collect::<Vec<_>>()

@@ -105,6 +105,27 @@ pub(super) fn what(suggestion: &Suggestion) -> String {
 
 /// The size as known: built (`54.1 MB`), else pgdiag's estimate (`≈ 54.1 MB`), else HypoPG's
 /// (`≈ 131.6 MB (HypoPG)`).
+/// A verification's before → after, one line per statement measured, and what was in place
+/// when it was measured: each suggestion is measured on top of the ones kept before it, so its
+/// "before" is where those left the statement, not the first run.
+pub(super) fn proof_lines(v: &Verification) -> Vec<String> {
+    v.per_statement
+        .iter()
+        .map(|p| {
+            format!(
+                "#{}: {}{}",
+                p.statement,
+                before_after(&p.before, &p.after),
+                if p.used { "" } else { " (not used)" }
+            )
+        })
+        .chain(
+            (!v.alongside.is_empty())
+                .then(|| format!("(before: with {} in place)", v.alongside.join(", "))),
+        )
+        .collect()
+}
+
 pub(super) fn size_cell(v: &Verification) -> String {
     match (v.method, v.size_bytes, v.estimated_size_bytes) {
         (VerifyMode::Build, Some(built), _) => fmt_bytes(built),
@@ -259,33 +280,16 @@ pub fn render_text<W: Write>(
             "size",
         ]);
         for s in &shown {
-            let (figures, improvement, size) =
-                match &s.verification {
-                    Some(v) => (
-                        v.per_statement
-                            .iter()
-                            .map(|p| {
-                                format!(
-                                    "#{}: {}{}",
-                                    p.statement,
-                                    before_after(&p.before, &p.after),
-                                    if p.used { "" } else { " (not used)" }
-                                )
-                            })
-                            // Each row is measured on top of the suggestions kept before it: its
-                            // "before" is where those left the statement, not the first run.
-                            .chain((!v.alongside.is_empty()).then(|| {
-                                format!("(before: with {} in place)", v.alongside.join(", "))
-                            }))
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                        v.improvement_pct
-                            .map(|p| format!("{}%", percent(p)))
-                            .unwrap_or_default(),
-                        size_cell(v),
-                    ),
-                    None => ("unverified".into(), String::new(), String::new()),
-                };
+            let (figures, improvement, size) = match &s.verification {
+                Some(v) => (
+                    proof_lines(v).join("\n"),
+                    v.improvement_pct
+                        .map(|p| format!("{}%", percent(p)))
+                        .unwrap_or_default(),
+                    size_cell(v),
+                ),
+                None => ("unverified".into(), String::new(), String::new()),
+            };
             t.add_row(vec![
                 Cell::new(&s.id),
                 Cell::new(what(s)),
