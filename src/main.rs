@@ -149,6 +149,13 @@ fn text_style(color: ColorChoice, verbose: bool) -> TextStyle {
 /// `--color auto`: anstream's reading of the terminal and of NO_COLOR, CLICOLOR, CLICOLOR_FORCE
 /// and TERM (dumb).
 fn colour_auto() -> bool {
+    // anstream takes a CI environment (`CI`) for a colour terminal even when TERM says dumb; a
+    // dumb terminal gets no colour unless CLICOLOR_FORCE asks for it.
+    let dumb = std::env::var_os("TERM").is_some_and(|term| term == "dumb");
+    let forced = std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0");
+    if dumb && !forced {
+        return false;
+    }
     anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 

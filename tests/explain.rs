@@ -878,6 +878,7 @@ fn a_dumb_terminal_gets_no_escape_sequences() {
         cmd.env_remove("CLICOLOR_FORCE");
         cmd.env("TERM", term);
         cmd.env("COLUMNS", "120");
+        cmd.env("CI", "true");
         run_with(cmd, None)
     };
     let run = on_a_pty("xterm-256color");
@@ -887,6 +888,7 @@ fn a_dumb_terminal_gets_no_escape_sequences() {
         "a colour terminal: {}",
         run.stdout
     );
+    // Under CI too (anstream takes `CI` for a colour terminal): dumb wins.
     let run = on_a_pty("dumb");
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert!(run.stdout.contains("Seq Scan"), "{}", run.stdout);
