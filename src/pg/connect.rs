@@ -312,14 +312,7 @@ impl ConnectionSettings {
     pub fn from_config(config: Config, env: &dyn Env) -> Result<Self, Error> {
         let mut params = Params::new();
         let origin = || Origin::Dsn(DsnSource::Flag);
-        let hosts: Vec<String> = config
-            .get_hosts()
-            .iter()
-            .map(|h| match h {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
-            })
-            .collect();
+        let hosts = super::conninfo::host_names(&config);
         if !hosts.is_empty() {
             params.insert("host", (hosts.join(","), origin()));
         }
@@ -599,14 +592,9 @@ impl ConnectionSettings {
 
     /// `user@host:port/dbname` — what we are connecting to, safe to print (no password).
     pub fn describe(&self) -> String {
-        let host = self
-            .config
-            .get_hosts()
-            .first()
-            .map(|h| match h {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
-            })
+        let host = super::conninfo::host_names(&self.config)
+            .into_iter()
+            .next()
             .unwrap_or_default();
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         format!(

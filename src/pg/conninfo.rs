@@ -143,14 +143,7 @@ pub(crate) fn split_conninfo(text: &str) -> Result<Vec<(String, String)>, String
         };
         let config = Config::from_str(base).map_err(|e| e.to_string())?;
         let mut pairs = Vec::new();
-        let hosts: Vec<String> = config
-            .get_hosts()
-            .iter()
-            .map(|h| match h {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
-            })
-            .collect();
+        let hosts = host_names(&config);
         if !hosts.is_empty() {
             pairs.push(("host".to_owned(), hosts.join(",")));
         }
@@ -439,6 +432,18 @@ pub(crate) fn split_pgpass_line(line: &str) -> Vec<String> {
         }
     }
     fields
+}
+
+/// The hosts of `config` as libpq writes them: a name, or a socket directory.
+pub(crate) fn host_names(config: &Config) -> Vec<String> {
+    config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
