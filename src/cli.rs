@@ -138,6 +138,7 @@ Examples:
 Examples:
   pgdiag demo
   pgdiag demo --scale 0.1 --format json > demo.json
+  pgdiag demo --format html --output demo.html   # the whole story on one page
   pgdiag demo --keep                             # leave the servers running to explore")]
     Demo(DemoArgs),
 
@@ -311,6 +312,17 @@ pub enum ExplainFormat {
     Json,
     /// One self-contained HTML page: each plan as a flame graph and a tree, findings on their
     /// nodes.
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoFormat {
+    /// Each step as it finishes.
+    Text,
+    /// The demo document, named above.
+    Json,
+    /// One self-contained HTML page: the whole story, its plans, suggestions and cache
+    /// benchmarks as pictures.
     Html,
 }
 
@@ -1006,10 +1018,15 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub bench_duration: Option<Duration>,
 
-    /// Output format: text, or json (the demo document: docs/demo-report.md, schema
-    /// docs/schemas/demo.schema.json).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format: text (each step as it finishes), json (the demo document:
+    /// docs/demo-report.md, schema docs/schemas/demo.schema.json), or html (the whole story on one
+    /// page).
+    #[arg(long, value_enum, default_value_t = DemoFormat::Text)]
+    pub format: DemoFormat,
+
+    /// Write the report (any `--format`) to this file instead of standard output.
+    #[arg(long = "output", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 
     /// Use this PostgreSQL database instead of a throwaway one; it must not hold the seed's
     /// tables (products, pricing, inventory, reviews, recommendations).

@@ -460,3 +460,63 @@ fn explain_output_writes_every_format_to_the_file() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn demo_page_tells_the_whole_story_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let page_path = dir.path().join("demo.html");
+    let run = pgdiag(&[
+        "demo",
+        "--scale",
+        "0.01",
+        "--bench-duration",
+        "300ms",
+        "--format",
+        "html",
+        "--output",
+        page_path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.is_empty(), "--output: {}", run.stdout);
+    let source = std::fs::read_to_string(&page_path).expect("the page was written");
+    for outside in ["src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!source.contains(outside), "the page loads {outside}");
+    }
+    let page = tokio::task::spawn_blocking(move || Page::open(&page_path))
+        .await
+        .unwrap();
+    page.assert_no_errors();
+    // The six steps, in the order of the story.
+    let steps =
+        page.eval("Array.from(document.querySelectorAll('section.step')).map(s => s.id).join(' ')");
+    assert_eq!(
+        steps,
+        "seed diagnosis naive-cache suggestions swr-cache summary"
+    );
+    // Step 2: the two slow queries drawn, each with its findings on its nodes.
+    assert_eq!(page.count("#diagnosis section.statement"), 2);
+    assert_eq!(page.count("#diagnosis svg.flame"), 2);
+    assert!(page.count("#diagnosis ol.findings > li") >= 2);
+    assert!(page.text("#diagnosis").contains("seq-scan"));
+    let unmarked = page.eval(
+        "Array.from(document.querySelectorAll('#diagnosis ol.findings > li')).map(li => li.dataset.node)\
+         .filter(n => !document.querySelector('#diagnosis svg.flame g.finding[data-node=\"' + n + '\"]')).length",
+    );
+    assert_eq!(unmarked, 0);
+    // Step 4: every query timed before and after, as bars and as two plans side by side.
+    assert_eq!(page.count("#suggestions svg.timing-bars rect.before"), 3);
+    assert_eq!(page.count("#suggestions svg.timing-bars rect.after"), 3);
+    assert_eq!(page.count("#suggestions section.before-after"), 3);
+    assert_eq!(page.count("#suggestions section.before-after svg.flame"), 6);
+    assert!(page.text("#suggestions").contains("CREATE"));
+    // Steps 3 and 5: the benchmarks' strategies.
+    assert!(page.text("#naive-cache").contains("cache-aside"));
+    assert!(page.text("#swr-cache").contains("swr"));
+    assert!(page.count("#summary table.summary tbody tr") >= 5);
+    // Selecting a node of the product page's plan shows it in the panel.
+    page.click("#diag-product_page ol.tree > li:first-child > details > summary");
+    let panel = page.text("#panel-d0");
+    assert!(panel.contains("rows"), "{panel}");
+    page.assert_no_errors();
+    page.screenshot("demo");
+}

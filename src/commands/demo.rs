@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bench::Stop;
-use crate::cli::{DemoArgs, OutputFormat};
+use crate::cli::{DemoArgs, DemoFormat};
 use crate::demo::{self, BeforeAfter, DemoConfig, DemoReport, SCHEMA_VERSION, Servers, render};
 use crate::diagnose::DiagnoseConfig;
 use crate::embedded::{EmbeddedPostgres, EmbeddedRedis};
@@ -42,7 +42,18 @@ pub async fn run(
         interrupted().await;
         let _ = raise.send(true);
     });
-    let result = run_until_stopped(args, out, err, &stop, width).await;
+    let result = match &args.output_file {
+        None => run_until_stopped(args, out, err, &stop, width).await,
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut file = std::io::BufWriter::new(file);
+            let result = run_until_stopped(args, &mut file, err, &stop, width).await;
+            file.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            result
+        }
+    };
     watcher.abort();
     if stop.is_stopped() {
         writeln!(
@@ -62,8 +73,9 @@ async fn run_until_stopped(
     width: u16,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let text = args.format == OutputFormat::Text;
-    let bars = text && super::progress_visible();
+    let text = args.format == DemoFormat::Text;
+    // The page is written at the end: meanwhile the bars say what the demo is doing.
+    let bars = args.format != DemoFormat::Json && super::progress_visible();
     let mut config = DemoConfig::for_scale(args.scale);
     if let Some(duration) = args.bench_duration {
         config.bench_duration = duration;
@@ -261,9 +273,13 @@ async fn run_until_stopped(
         next_steps,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
-    if !text {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
+    match args.format {
+        DemoFormat::Text => {}
+        DemoFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+        }
+        DemoFormat::Html => demo::html::render_demo(out, &report)?,
     }
     out.flush()?;
 

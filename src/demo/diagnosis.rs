@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::{ExplainOptions, ParamValue, Runner, SqlStatement, split_statements};
 use crate::plan::{Analysis, Explain, NodeMetrics, analyze};
+use crate::report::model::node_reports;
 
 use super::{Error, QueryDiagnosis, Timing, median};
 
@@ -32,6 +33,7 @@ pub async fn diagnose_query(
         jit_ms: analysis.jit_total_ms,
         plan_nodes: analysis.nodes.iter().map(node_name).collect(),
         findings,
+        nodes: node_reports(&explain, &analysis),
     })
 }
 
@@ -47,13 +49,15 @@ pub async fn measure_query(
     let mut execution = Vec::with_capacity(runs);
     let mut planning = Vec::with_capacity(runs);
     let mut plan = String::new();
+    let mut nodes = Vec::new();
     // One unmeasured run first: before and after both find the cache warm.
     explain_once(runner, name, sql, params).await?;
     for _ in 0..runs {
-        let (_, analysis) = explain_once(runner, name, sql, params).await?;
+        let (explain, analysis) = explain_once(runner, name, sql, params).await?;
         execution.push(analysis.execution_time_ms.unwrap_or(0.0));
         planning.push(analysis.planning_time_ms.unwrap_or(0.0));
         plan = scan_summary(&analysis);
+        nodes = node_reports(&explain, &analysis);
     }
     Ok(Timing {
         runs,
@@ -62,6 +66,7 @@ pub async fn measure_query(
         execution_ms: median(&mut execution),
         planning_ms: median(&mut planning),
         plan,
+        nodes,
     })
 }
 

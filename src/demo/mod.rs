@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod cache;
 pub mod diagnosis;
+pub mod html;
 pub mod render;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::bench::report::StrategyResult;
 use crate::cache::Strategy;
 use crate::diagnose::{Finding, RuleId};
+use crate::report::model::NodeReport;
 use crate::seed::SeedSummary;
 
 pub use apply::{
@@ -160,6 +162,10 @@ pub struct QueryDiagnosis {
     pub plan_nodes: Vec<String>,
     /// The diagnosis findings, most time at stake first.
     pub findings: Vec<Finding>,
+    /// The plan's nodes as `pgdiag explain --format json` reports them (depth-first, a parent
+    /// before its children): what the HTML page draws.
+    #[serde(default)]
+    pub nodes: Vec<NodeReport>,
 }
 
 impl QueryDiagnosis {
@@ -190,6 +196,10 @@ pub struct Timing {
     pub planning_ms: f64,
     /// One line: the scan nodes of the plan (`Seq Scan on public.reviews`).
     pub plan: String,
+    /// The plan of the last measured run, its nodes as `pgdiag explain --format json` reports
+    /// them: what the HTML page draws before and after.
+    #[serde(default)]
+    pub nodes: Vec<NodeReport>,
 }
 
 /// One query timed before and after step 4's suggestions.

@@ -650,6 +650,7 @@ mod tests {
             execution_max_ms: Some(hi),
             planning_ms: 0.1,
             plan: plan.into(),
+            nodes: Vec::new(),
         }
     }
 

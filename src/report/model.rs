@@ -329,20 +329,7 @@ impl StatementReport {
         raw_plan: Option<RawPlan>,
         diagnose_config: &DiagnoseConfig,
     ) -> Self {
-        let plan_nodes = explain.plan.preorder();
-        let nodes = analysis
-            .nodes
-            .iter()
-            .zip(plan_nodes)
-            .map(|(metrics, node)| NodeReport {
-                metrics: metrics.clone(),
-                subplan_name: node.subplan_name.clone(),
-                scans: node.cte_name.clone().or_else(|| node.function_name.clone()),
-                startup_cost: node.startup_cost,
-                total_cost: node.total_cost,
-                details: node_details(node),
-            })
-            .collect();
+        let nodes = node_reports(explain, analysis);
         let diagnosis = diagnose_with(explain, analysis, diagnose_config);
         let jit = explain.jit.as_ref().map(|j| JitSummary {
             functions: Some(j.functions),
@@ -384,6 +371,24 @@ impl StatementReport {
             generic_plan: false,
         }
     }
+}
+
+/// A plan's nodes as reports show them, depth-first (a parent before its children): the analysed
+/// figures with the plan's own conditions in readable form.
+pub fn node_reports(explain: &Explain, analysis: &Analysis) -> Vec<NodeReport> {
+    analysis
+        .nodes
+        .iter()
+        .zip(explain.plan.preorder())
+        .map(|(metrics, node)| NodeReport {
+            metrics: metrics.clone(),
+            subplan_name: node.subplan_name.clone(),
+            scans: node.cte_name.clone().or_else(|| node.function_name.clone()),
+            startup_cost: node.startup_cost,
+            total_cost: node.total_cost,
+            details: node_details(node),
+        })
+        .collect()
 }
 
 /// The conditions and figures a reader needs to understand a node, in EXPLAIN's own words.
