@@ -379,21 +379,23 @@ fn render_suggestions(w: &mut impl Write, step: &ApplyStep) -> io::Result<()> {
             writeln!(w, "<p class=\"proof\">{}</p>", Esc(&facts.join(" · ")))?;
         }
         if let Some(proof) = &s.proof {
-            writeln!(
-                w,
-                "<table class=\"kv proof\"><thead><tr><th>query</th><th>before</th><th>after</th></tr></thead><tbody>"
-            )?;
+            writeln!(w, "<ul class=\"proof\">")?;
             for q in &proof.per_query {
+                let gain = q
+                    .improvement_pct
+                    .map(|p| format!(" ({p:+.1}%)"))
+                    .unwrap_or_default();
                 writeln!(
                     w,
-                    "<tr class=\"{}\"><td class=\"op\">{}</td><td>{}</td><td>{}</td></tr>",
-                    if q.used { "changed" } else { "same" },
+                    "<li><b>{}</b>: {} → {}{}{}</li>",
                     Esc(&q.query),
                     Esc(&q.before.figure()),
-                    Esc(&q.after.figure())
+                    Esc(&q.after.figure()),
+                    Esc(&gain),
+                    if q.used { "" } else { " · not used" }
                 )?;
             }
-            writeln!(w, "</tbody></table>")?;
+            writeln!(w, "</ul>")?;
         }
         writeln!(w, "</div>")?;
     }
