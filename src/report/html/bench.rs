@@ -485,7 +485,7 @@ pub fn latency_cdf(results: &[StrategyResult]) -> String {
     let frame = Frame::new(640.0, 300.0);
     let mut svg = String::new();
     svg_start(&mut svg, "cdf", &frame, "Latency CDF per strategy");
-    let ticks = [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0];
+    let ticks = [0.0, 0.25, 0.5, 0.75, 0.9, 1.0];
     for t in ticks {
         let y = c(frame.lin_y(t, 1.0));
         let _ = write!(
@@ -494,7 +494,7 @@ pub fn latency_cdf(results: &[StrategyResult]) -> String {
             c(frame.left),
             c(frame.right),
             c(frame.left - 5.0),
-            if t == 0.99 { "99%".to_owned() } else { format!("{:.0}%", t * 100.0) }
+            format!("{:.0}%", t * 100.0)
         );
     }
     y_label(&mut svg, &frame, "share of requests ≤ latency");
@@ -633,15 +633,19 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
     svg_start(&mut svg, "timeline", &lower, &title);
     let _ = write!(
         svg,
-        "<g class=\"strategy-name\" data-strategy=\"{}\"><rect x=\"{}\" y=\"2\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"11\">{}</text></g>",
+        "<g class=\"strategy-name\" data-strategy=\"{}\" data-bucket-ms=\"{}\"><rect x=\"{}\" y=\"2\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"11\">{}</text></g>",
         Esc(&result.strategy),
+        timeline.bucket_ms,
         c(frame.left),
         c(frame.left + 14.0),
         Esc(&result.strategy)
     );
     let buckets = &timeline.buckets;
     let width_ms = timeline.bucket_ms.max(1) as f64;
-    let end_ms = buckets.len().max(1) as f64 * width_ms;
+    // Past the last bucket when the last expiry is (its requests may start in the bucket before):
+    // every mark stays inside the chart.
+    let last_expiry = timeline.expiries_at_ms.iter().max().map_or(0.0, |&at| at as f64 + width_ms);
+    let end_ms = (buckets.len().max(1) as f64 * width_ms).max(last_expiry);
     let column = |f: fn(&crate::bench::report::TimelineBucket) -> u64| -> Vec<f64> {
         buckets.iter().map(|b| f(b) as f64).collect()
     };
@@ -661,7 +665,7 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
         ("errors", "errors", "#000000", column(|b| b.errors)),
     ];
     let upper = Frame {
-        top: frame.top + 8.0,
+        top: frame.top + 12.0,
         bottom: frame.bottom - 8.0,
         ..frame
     };
@@ -679,7 +683,7 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
             let x = panel.lin_x(from as f64, end_ms);
             let _ = write!(
                 svg,
-                "<rect class=\"herd-phase\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>expiry rounds from {} ms</title></rect>",
+                "<rect class=\"herd-phase\" data-from-ms=\"{from}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>expiry rounds from {} ms</title></rect>",
                 c(x),
                 c(panel.top),
                 c((panel.right - x).max(0.0)),
@@ -699,8 +703,8 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
             if is_upper {
                 let _ = write!(
                     svg,
-                    "<text class=\"expiry-label\" x=\"{x}\" y=\"{}\" text-anchor=\"middle\">expiry {}</text>",
-                    c(panel.top - 2.0),
+                    "<text class=\"expiry-label\" x=\"{x}\" dx=\"-3\" y=\"{}\" text-anchor=\"end\">expiry {}</text>",
+                    c(panel.top + 10.0),
                     n + 1
                 );
             }
@@ -741,9 +745,9 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
                 svg,
                 "<g class=\"key\"><rect x=\"{}\" y=\"{}\" width=\"10\" height=\"3\" fill=\"{stroke}\"/><text class=\"tick\" x=\"{}\" y=\"{}\">{}</text></g>",
                 c(x),
-                c(panel.top + 4.0),
+                c(panel.top - 9.0),
                 c(x + 13.0),
-                c(panel.top + 8.0),
+                c(panel.top - 5.0),
                 Esc(name)
             );
         }
