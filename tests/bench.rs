@@ -1261,7 +1261,11 @@ async fn timeline_histogram_and_writes_add_up_to_the_counters() {
         assert!(timeline.expiries_at_ms.is_empty() && timeline.herd_from_ms.is_none());
         let histogram: u64 = s.latency_histogram.iter().map(|b| b.count).sum();
         assert_eq!(histogram, s.latency.samples);
-        let slowest = timeline.buckets.iter().map(|b| b.max_ms).fold(0.0, f64::max);
+        let slowest = timeline
+            .buckets
+            .iter()
+            .map(|b| b.max_ms)
+            .fold(0.0, f64::max);
         assert!((slowest - s.latency.max_ms).abs() <= s.latency.max_ms * 0.01 + 0.01);
 
         let staleness = s.staleness.as_ref().expect("staleness");
@@ -1269,7 +1273,12 @@ async fn timeline_histogram_and_writes_add_up_to_the_counters() {
         assert_eq!(staleness.per_write.len() as u64, staleness.writes);
         let open = staleness.per_write.iter().filter(|w| !w.resolved).count();
         assert_eq!(open as u64, staleness.unresolved_writes);
-        assert!(staleness.per_write.windows(2).all(|p| p[0].at_ms <= p[1].at_ms));
+        assert!(
+            staleness
+                .per_write
+                .windows(2)
+                .all(|p| p[0].at_ms <= p[1].at_ms)
+        );
         assert!(staleness.per_write.iter().all(|w| w.at_ms <= 1500));
     }
 }

@@ -477,7 +477,13 @@ const BENCH_QUERY: &str = "SELECT p.id, p.name, pr.price FROM products p \
 
 /// `pgdiag bench` with `args` on the query in `dir`, to `--output` `page` (or stdout) in
 /// `format`.
-async fn run_bench(url: &str, query: &Path, format: &str, page: Option<&Path>, args: &[&str]) -> crate::support::Run {
+async fn run_bench(
+    url: &str,
+    query: &Path,
+    format: &str,
+    page: Option<&Path>,
+    args: &[&str],
+) -> crate::support::Run {
     let redis = match pgdiag::embedded::EmbeddedRedis::shared() {
         Ok(redis) => redis.url(),
         Err(e) => panic!("embedded Redis could not start: {e}"),
@@ -559,7 +565,11 @@ async fn bench_herd_page_shows_latency_curves_and_the_expiry_spikes() {
     let html = run_bench(&url, &query, "html", Some(&page_path), &args).await;
     html.assert_no_panic();
     assert_eq!(html.code, 0, "{}", html.all_output());
-    assert!(html.stdout.is_empty(), "--output: nothing on stdout\n{}", html.stdout);
+    assert!(
+        html.stdout.is_empty(),
+        "--output: nothing on stdout\n{}",
+        html.stdout
+    );
     let source = read_bench_page(&page_path, "bench-herd");
     assert!(source.contains("&#39;&lt;/script&gt;&#39;"));
 
@@ -601,7 +611,10 @@ async fn bench_herd_page_shows_latency_curves_and_the_expiry_spikes() {
     assert_eq!(spike["expiries"], 4, "{spike}");
     assert!(spike["steady"].as_u64().unwrap() >= 10, "{spike}");
     let herd = spike["herd"].as_f64().unwrap();
-    assert!(herd >= 2.0 && herd > spike["median"].as_f64().unwrap(), "{spike}");
+    assert!(
+        herd >= 2.0 && herd > spike["median"].as_f64().unwrap(),
+        "{spike}"
+    );
     assert_eq!(page.count("svg.timeline"), 3);
     assert_eq!(page.count("svg.timeline line.expiry"), 3 * 4);
     assert_eq!(page.count("table.bench-summary.herd tbody tr"), 3 * 2);
@@ -651,12 +664,17 @@ async fn bench_writes_page_plots_the_staleness_of_every_write() {
         let listed = page.eval(&format!(
             "Number(document.querySelector('svg.staleness g.writes[data-strategy=\"{name}\"]').dataset.count)"
         ));
-        let dots = page.count(&format!("svg.staleness g.writes[data-strategy=\"{name}\"] circle"));
+        let dots = page.count(&format!(
+            "svg.staleness g.writes[data-strategy=\"{name}\"] circle"
+        ));
         assert_eq!(listed.as_u64(), Some(dots), "{name}");
         assert!(dots >= 5, "{name}: {dots} writes plotted");
     }
     // The table says the same as the text table: the staleness columns are there.
-    assert!(page.text("table.bench-summary thead").contains("staleness max/p99 ms"));
+    assert!(
+        page.text("table.bench-summary thead")
+            .contains("staleness max/p99 ms")
+    );
     assert_eq!(page.count("svg.timeline"), 2);
     assert_eq!(page.count("svg.timeline line.expiry"), 0);
     page.assert_no_errors();

@@ -46,7 +46,11 @@ pub fn render_bench(w: &mut impl Write, report: &BenchReport) -> io::Result<()> 
         Esc(&p.query)
     )?;
     if let Some(write) = &p.write {
-        writeln!(w, "<p class=\"note\">writes:</p><pre class=\"sql\">{}</pre>", Esc(write))?;
+        writeln!(
+            w,
+            "<p class=\"note\">writes:</p><pre class=\"sql\">{}</pre>",
+            Esc(write)
+        )?;
     }
     if report.interrupted {
         writeln!(
@@ -75,11 +79,7 @@ pub fn render_strategies(
     title: &str,
     results: &[StrategyResult],
 ) -> io::Result<()> {
-    writeln!(
-        w,
-        "<section class=\"block bench\"><h2>{}</h2>",
-        Esc(title)
-    )?;
+    writeln!(w, "<section class=\"block bench\"><h2>{}</h2>", Esc(title))?;
     if results.is_empty() {
         writeln!(w, "<p class=\"note\">No strategy ran.</p></section>")?;
         return Ok(());
@@ -307,8 +307,16 @@ pub fn linear_ticks(max: f64) -> Vec<f64> {
 
 /// The decades spanning `[lo, hi]` (both > 0): `(first, last)` powers of ten.
 pub fn log_range(lo: f64, hi: f64) -> (f64, f64) {
-    let lo = if lo.is_finite() && lo > 0.0 { lo } else { 0.001 };
-    let hi = if hi.is_finite() && hi > lo { hi } else { lo * 10.0 };
+    let lo = if lo.is_finite() && lo > 0.0 {
+        lo
+    } else {
+        0.001
+    };
+    let hi = if hi.is_finite() && hi > lo {
+        hi
+    } else {
+        lo * 10.0
+    };
     let first = 10f64.powf(lo.log10().floor());
     let mut last = 10f64.powf(hi.log10().ceil());
     if last <= first {
@@ -334,7 +342,7 @@ impl Frame {
             width,
             height,
             left: 62.0,
-            right: width - 14.0,
+            right: width - 24.0,
             top: 14.0,
             bottom: height - 38.0,
         }
@@ -352,7 +360,8 @@ impl Frame {
     }
 
     fn lin_x(&self, value: f64, max: f64) -> f64 {
-        self.left + finite(value).clamp(0.0, max) / max.max(f64::MIN_POSITIVE) * (self.right - self.left)
+        self.left
+            + finite(value).clamp(0.0, max) / max.max(f64::MIN_POSITIVE) * (self.right - self.left)
     }
 
     fn lin_y(&self, value: f64, max: f64) -> f64 {
@@ -442,7 +451,13 @@ fn axis_lines(svg: &mut String, frame: &Frame) {
 }
 
 /// A linear y axis from 0 to the last tick, labelled with `format`.
-fn lin_y_axis(svg: &mut String, frame: &Frame, ticks: &[f64], label: &str, format: fn(f64) -> String) {
+fn lin_y_axis(
+    svg: &mut String,
+    frame: &Frame,
+    ticks: &[f64],
+    label: &str,
+    format: fn(f64) -> String,
+) {
     let max = ticks.last().copied().unwrap_or(1.0);
     for &t in ticks {
         let y = c(frame.lin_y(t, max));
@@ -490,11 +505,11 @@ pub fn latency_cdf(results: &[StrategyResult]) -> String {
         let y = c(frame.lin_y(t, 1.0));
         let _ = write!(
             svg,
-            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/><text class=\"tick\" x=\"{}\" y=\"{y}\" dy=\"0.32em\" text-anchor=\"end\">{}</text>",
+            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/><text class=\"tick\" x=\"{}\" y=\"{y}\" dy=\"0.32em\" text-anchor=\"end\">{:.0}%</text>",
             c(frame.left),
             c(frame.right),
             c(frame.left - 5.0),
-            format!("{:.0}%", t * 100.0)
+            t * 100.0
         );
     }
     y_label(&mut svg, &frame, "share of requests ≤ latency");
@@ -533,7 +548,10 @@ pub fn latency_cdf(results: &[StrategyResult]) -> String {
             Esc(&r.strategy),
             total
         );
-        for (name, q, ms) in [("p50", 0.5, r.latency.p50_ms), ("p99", 0.99, r.latency.p99_ms)] {
+        for (name, q, ms) in [
+            ("p50", 0.5, r.latency.p50_ms),
+            ("p99", 0.99, r.latency.p99_ms),
+        ] {
             let _ = write!(
                 svg,
                 "<circle class=\"mark {name}\" data-strategy=\"{}\" cx=\"{}\" cy=\"{}\" r=\"3.5\" fill=\"{colour}\"><title>{} {name}: {} ms</title></circle>",
@@ -557,7 +575,12 @@ pub fn latency_cdf(results: &[StrategyResult]) -> String {
 pub fn latency_histogram(results: &[StrategyResult]) -> String {
     let frame = Frame::new(640.0, 300.0);
     let mut svg = String::new();
-    svg_start(&mut svg, "histogram", &frame, "Latency histogram per strategy");
+    svg_start(
+        &mut svg,
+        "histogram",
+        &frame,
+        "Latency histogram per strategy",
+    );
     let shares: Vec<Vec<f64>> = results
         .iter()
         .map(|r| {
@@ -571,7 +594,9 @@ pub fn latency_histogram(results: &[StrategyResult]) -> String {
     let top = shares.iter().flatten().copied().fold(0.0, f64::max);
     let ticks = linear_ticks(top * 100.0);
     let max = ticks.last().copied().unwrap_or(1.0) / 100.0;
-    lin_y_axis(&mut svg, &frame, &ticks, "share of requests", |t| format!("{}%", num(t)));
+    lin_y_axis(&mut svg, &frame, &ticks, "share of requests", |t| {
+        format!("{}%", num(t))
+    });
     let Some((lo, hi)) = latency_range(results) else {
         axis_lines(&mut svg, &frame);
         empty_note(&mut svg, &frame, "no request was measured");
@@ -592,11 +617,7 @@ pub fn latency_histogram(results: &[StrategyResult]) -> String {
         );
         for (b, share) in r.latency_histogram.iter().zip(shares) {
             let y = c(frame.lin_y(*share, max));
-            let _ = write!(
-                d,
-                " V{y} H{}",
-                c(frame.log_x(b.to_ms, lo, hi))
-            );
+            let _ = write!(d, " V{y} H{}", c(frame.log_x(b.to_ms, lo, hi)));
         }
         let _ = write!(d, " V{}", c(frame.bottom));
         let _ = write!(
@@ -644,7 +665,11 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
     let width_ms = timeline.bucket_ms.max(1) as f64;
     // Past the last bucket when the last expiry is (its requests may start in the bucket before):
     // every mark stays inside the chart.
-    let last_expiry = timeline.expiries_at_ms.iter().max().map_or(0.0, |&at| at as f64 + width_ms);
+    let last_expiry = timeline
+        .expiries_at_ms
+        .iter()
+        .max()
+        .map_or(0.0, |&at| at as f64 + width_ms.max(at as f64 / 20.0));
     let end_ms = (buckets.len().max(1) as f64 * width_ms).max(last_expiry);
     let column = |f: fn(&crate::bench::report::TimelineBucket) -> u64| -> Vec<f64> {
         buckets.iter().map(|b| f(b) as f64).collect()
@@ -658,10 +683,20 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
             "#d9822b",
             column(|b| b.misses + b.database + b.redis_fallbacks),
         ),
-        ("stale", "stale serves", "#8e5bb5", column(|b| b.stale_serves)),
+        (
+            "stale",
+            "stale serves",
+            "#8e5bb5",
+            column(|b| b.stale_serves),
+        ),
     ];
     let calls: [Series; 2] = [
-        ("db-calls", "database calls", "#c0392b", column(|b| b.db_calls + b.background_db_calls)),
+        (
+            "db-calls",
+            "database calls",
+            "#c0392b",
+            column(|b| b.db_calls + b.background_db_calls),
+        ),
         ("errors", "errors", "#000000", column(|b| b.errors)),
     ];
     let upper = Frame {
@@ -673,7 +708,11 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
         (true, upper, &requests[..], "requests / bucket"),
         (false, lower, &calls[..], "DB calls / bucket"),
     ] {
-        let top = series.iter().flat_map(|s| &s.3).copied().fold(0.0, f64::max);
+        let top = series
+            .iter()
+            .flat_map(|s| &s.3)
+            .copied()
+            .fold(0.0, f64::max);
         let ticks = linear_ticks(top);
         let max = ticks.last().copied().unwrap_or(1.0);
         lin_y_axis(&mut svg, &panel, &ticks, label, num);
@@ -773,7 +812,10 @@ pub fn timeline_chart(result: &StrategyResult, index: usize, timeline: &Timeline
         timeline.bucket_ms
     );
     let caption = match timeline.expiries_at_ms.len() {
-        0 => format!("{}: requests and database calls per {} ms.", result.strategy, timeline.bucket_ms),
+        0 => format!(
+            "{}: requests and database calls per {} ms.",
+            result.strategy, timeline.bucket_ms
+        ),
         n => format!(
             "{}: requests and database calls per {} ms; the shaded part holds the {n} expiry rounds.",
             result.strategy, timeline.bucket_ms
@@ -856,7 +898,11 @@ pub fn staleness_chart(results: &[StrategyResult]) -> String {
                 Esc(&r.strategy),
                 write.at_ms,
                 fmt_ms(finite(write.staleness_ms)),
-                if write.resolved { "" } else { " or more (no fresh read before the end)" }
+                if write.resolved {
+                    ""
+                } else {
+                    " or more (no fresh read before the end)"
+                }
             );
         }
         let _ = write!(svg, "</g>");
@@ -875,7 +921,7 @@ pub fn staleness_chart(results: &[StrategyResult]) -> String {
 mod tests {
     use super::*;
     use crate::bench::report::{
-        LatencyBucket, Latency, Parameters, RedisBytes, SCHEMA_VERSION, Staleness, TimelineBucket,
+        Latency, LatencyBucket, Parameters, RedisBytes, SCHEMA_VERSION, Staleness, TimelineBucket,
         WriteStaleness,
     };
     use crate::cache::MetricsSnapshot;
@@ -995,8 +1041,11 @@ mod tests {
         let start = html.find("<main>").unwrap();
         let end = html.find("</main>").unwrap();
         let html = &html[start..end];
-        for tag in ["svg", "figure", "section", "table", "g", "path", "circle", "text"] {
-            let opened = html.matches(&format!("<{tag} ")).count() + html.matches(&format!("<{tag}>")).count();
+        for tag in [
+            "svg", "figure", "section", "table", "g", "path", "circle", "text",
+        ] {
+            let opened = html.matches(&format!("<{tag} ")).count()
+                + html.matches(&format!("<{tag}>")).count();
             let closed = html.matches(&format!("</{tag}>")).count();
             assert_eq!(opened, closed, "<{tag}>");
         }
@@ -1007,7 +1056,10 @@ mod tests {
 
     #[test]
     fn names_and_text_are_escaped_everywhere() {
-        let html = page(&report(vec![result("<b>\"odd\" & 'x'</b>"), result("none")]));
+        let html = page(&report(vec![
+            result("<b>\"odd\" & 'x'</b>"),
+            result("none"),
+        ]));
         assert!(!html.contains("<b>\"odd\""));
         assert!(html.contains("&lt;b&gt;&quot;odd&quot; &amp; &#39;x&#39;&lt;/b&gt;"));
         assert!(!html.contains("'</script>'"));
@@ -1030,7 +1082,11 @@ mod tests {
         // The table has the text table's figures.
         assert!(html.contains("<td>66.7%</td>"));
         assert!(html.contains("<td>0.50</td>"));
-        assert_eq!(html.matches("class=\"series db-calls\" data-values=\"5 5\"").count(), 2);
+        assert_eq!(
+            html.matches("class=\"series db-calls\" data-values=\"5 5\"")
+                .count(),
+            2
+        );
         assert_well_formed(&html);
     }
 
@@ -1161,9 +1217,15 @@ mod tests {
         assert_eq!(linear_ticks(f64::NAN), [0.0, 1.0]);
         assert_eq!(linear_ticks(7.0), [0.0, 2.0, 4.0, 6.0, 8.0]);
         assert_eq!(linear_ticks(100.0), [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
-        assert_eq!(linear_ticks(1.0), [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(
+            linear_ticks(1.0),
+            [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
         let close = |(a, b): (f64, f64), (x, y): (f64, f64)| {
-            assert!((a / x - 1.0).abs() < 1e-9 && (b / y - 1.0).abs() < 1e-9, "{a} {b}");
+            assert!(
+                (a / x - 1.0).abs() < 1e-9 && (b / y - 1.0).abs() < 1e-9,
+                "{a} {b}"
+            );
         };
         close(log_range(0.04, 5.0), (0.01, 10.0));
         close(log_range(1.0, 1.0), (1.0, 10.0));
