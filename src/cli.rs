@@ -90,6 +90,7 @@ Examples:
 Examples:
   pgdiag bench product.sql --keys 1000 --duration 30s
   pgdiag bench product.sql --scenario herd --strategies cache-aside,swr --hot-keys 5
+  pgdiag bench product.sql --scenario herd --format html --output bench.html
   pgdiag bench price.sql --scenario writes --write-rate 20 \\
     --write \"UPDATE pricing SET price = price + 1 WHERE product_id = $1::int\"")]
     Bench(BenchArgs),
@@ -780,10 +781,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
 
-    /// Output format: text, or json (the bench report: docs/bench-report.md, schema
-    /// docs/schemas/bench.schema.json).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format: text, json (the bench report: docs/bench-report.md, schema
+    /// docs/schemas/bench.schema.json), or html (one self-contained page of charts).
+    #[arg(long, value_enum, default_value_t = BenchFormat::Text)]
+    pub format: BenchFormat,
+
+    /// Write the report (any `--format`) to this file instead of standard output.
+    #[arg(long = "output", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 
     /// Also write the results in the Prometheus text format to FILE.
     #[arg(long, value_name = "FILE")]
@@ -791,6 +796,17 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// The comparison table.
+    Text,
+    /// The bench report, named above.
+    Json,
+    /// One self-contained HTML page: latency distributions, requests and database calls over
+    /// time, staleness per write, and the table.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

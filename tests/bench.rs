@@ -1212,3 +1212,73 @@ async fn a_stop_during_slow_queries_reports_within_the_grace_period() {
         "{text}"
     );
 }
+
+/// The timeline is the same requests as the counters, bucket by bucket: its sums are the
+/// strategy's exact figures; the latency histogram holds every measured request; each write of
+/// the `writes` scenario is listed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeline_histogram_and_writes_add_up_to_the_counters() {
+    let (mut config, _client) = config("bench_timeline").await;
+    config.scenario = Scenario::Writes;
+    config.strategies = vec![Strategy::CacheAside, Strategy::None];
+    config.write = Some("UPDATE pricing SET price = price + 0.01 WHERE product_id = $1".into());
+    config.write_rate = 20.0;
+    let report = bench::run(&config, Stop::never())
+        .await
+        .expect("bench runs");
+    for s in &report.strategies {
+        let timeline = s.timeline.as_ref().expect("timeline");
+        // 1 s measured: 10 ms buckets, as many as the requests reach.
+        assert_eq!(timeline.bucket_ms, 10);
+        assert!(
+            (90..=110).contains(&timeline.buckets.len()),
+            "{}: {} buckets",
+            s.strategy,
+            timeline.buckets.len()
+        );
+        for (i, b) in timeline.buckets.iter().enumerate() {
+            assert_eq!(b.at_ms, i as u64 * 10);
+            assert_eq!(
+                b.hits + b.misses + b.stale_serves + b.database + b.redis_fallbacks,
+                b.requests
+            );
+        }
+        let sum = |f: fn(&pgdiag::bench::report::TimelineBucket) -> u64| -> u64 {
+            timeline.buckets.iter().map(f).sum()
+        };
+        let c = &s.counters;
+        assert_eq!(sum(|b| b.requests), c.requests, "{}", s.strategy);
+        assert_eq!(sum(|b| b.hits), c.hits, "{}", s.strategy);
+        assert_eq!(sum(|b| b.misses), c.misses, "{}", s.strategy);
+        assert_eq!(sum(|b| b.database), c.database, "{}", s.strategy);
+        assert_eq!(sum(|b| b.errors), s.errors);
+        assert_eq!(
+            sum(|b| b.db_calls + b.background_db_calls),
+            s.db_calls,
+            "{}",
+            s.strategy
+        );
+        assert!(timeline.expiries_at_ms.is_empty() && timeline.herd_from_ms.is_none());
+        let histogram: u64 = s.latency_histogram.iter().map(|b| b.count).sum();
+        assert_eq!(histogram, s.latency.samples);
+        let slowest = timeline
+            .buckets
+            .iter()
+            .map(|b| b.max_ms)
+            .fold(0.0, f64::max);
+        assert!((slowest - s.latency.max_ms).abs() <= s.latency.max_ms * 0.01 + 0.01);
+
+        let staleness = s.staleness.as_ref().expect("staleness");
+        assert!(staleness.writes >= 5, "{staleness:?}");
+        assert_eq!(staleness.per_write.len() as u64, staleness.writes);
+        let open = staleness.per_write.iter().filter(|w| !w.resolved).count();
+        assert_eq!(open as u64, staleness.unresolved_writes);
+        assert!(
+            staleness
+                .per_write
+                .windows(2)
+                .all(|p| p[0].at_ms <= p[1].at_ms)
+        );
+        assert!(staleness.per_write.iter().all(|w| w.at_ms <= 1500));
+    }
+}

@@ -520,3 +520,244 @@ async fn demo_page_tells_the_whole_story_in_chromium() {
     page.assert_no_errors();
     page.screenshot("demo");
 }
+
+const BENCH_SETUP: &str = "
+CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE pricing (product_id int PRIMARY KEY REFERENCES products, price numeric NOT NULL);
+INSERT INTO products SELECT g, 'product <' || g || '>' FROM generate_series(1, 200) g;
+INSERT INTO pricing SELECT g, 10 FROM generate_series(1, 200) g;
+";
+
+/// A query that takes 20 ms, so every reader of a herd misses before the first load returns.
+const BENCH_SLOW_QUERY: &str = "SELECT p.id, p.name FROM products p \
+     CROSS JOIN LATERAL pg_sleep(0.02) AS s WHERE p.id = $1 AND p.name <> '</script>'";
+
+const BENCH_QUERY: &str = "SELECT p.id, p.name, pr.price FROM products p \
+     JOIN pricing pr ON pr.product_id = p.id WHERE p.id = $1";
+
+/// `pgdiag bench` with `args` on the query in `dir`, to `--output` `page` (or stdout) in
+/// `format`.
+async fn run_bench(
+    url: &str,
+    query: &Path,
+    format: &str,
+    page: Option<&Path>,
+    args: &[&str],
+) -> crate::support::Run {
+    let redis = match pgdiag::embedded::EmbeddedRedis::shared() {
+        Ok(redis) => redis.url(),
+        Err(e) => panic!("embedded Redis could not start: {e}"),
+    };
+    let mut all: Vec<String> = [
+        "bench",
+        query.to_str().unwrap(),
+        "--dsn",
+        url,
+        "--redis-url",
+        &redis,
+        "--format",
+        format,
+        "--keys",
+        "20",
+        "--pool",
+        "4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(page) = page {
+        all.extend(["--output".to_owned(), page.to_str().unwrap().to_owned()]);
+    }
+    all.extend(args.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        pgdiag(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// The page as written: self-contained. A copy is kept beside the screenshots as `NAME.html`.
+fn read_bench_page(path: &Path, name: &str) -> String {
+    let source = std::fs::read_to_string(path).expect("the page was written");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/html-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(dir.join(format!("{name}.html")), &source).expect("keep the page");
+    for outside in ["src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!source.contains(outside), "the page loads {outside}");
+    }
+    source
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_herd_page_shows_latency_curves_and_the_expiry_spikes() {
+    let (url, _client) = database("html_bench_herd", BENCH_SETUP).await;
+    let (dir, query) = temp_file("slow.sql", BENCH_SLOW_QUERY.as_bytes());
+    let args = [
+        "--scenario",
+        "herd",
+        "--strategies",
+        "none,cache-aside,swr",
+        "--duration",
+        "600ms",
+        "--warmup",
+        "200ms",
+        "--clients",
+        "12",
+        "--expiries",
+        "2",
+    ];
+    // The JSON of the same run is validated against the committed schema (support::run_with).
+    let json = run_bench(&url, &query, "json", None, &args).await;
+    json.assert_no_panic();
+    assert_eq!(json.code, 0, "{}", json.all_output());
+    let report: pgdiag::bench::BenchReport = serde_json::from_str(&json.stdout).expect("JSON");
+    for s in &report.strategies {
+        let timeline = s.timeline.as_ref().expect("a timeline");
+        assert_eq!(timeline.expiries_at_ms.len(), 2, "{}", s.strategy);
+        assert!(timeline.herd_from_ms.is_some());
+        assert!(!s.latency_histogram.is_empty());
+        let histogram: u64 = s.latency_histogram.iter().map(|b| b.count).sum();
+        assert_eq!(histogram, s.latency.samples, "{}", s.strategy);
+    }
+
+    let page_path = dir.path().join("bench herd.html");
+    let html = run_bench(&url, &query, "html", Some(&page_path), &args).await;
+    html.assert_no_panic();
+    assert_eq!(html.code, 0, "{}", html.all_output());
+    assert!(
+        html.stdout.is_empty(),
+        "--output: nothing on stdout\n{}",
+        html.stdout
+    );
+    let source = read_bench_page(&page_path, "bench-herd");
+    assert!(source.contains("&#39;&lt;/script&gt;&#39;"));
+
+    let (page, _dir) = tokio::task::spawn_blocking(move || (Page::open(&page_path), dir))
+        .await
+        .unwrap();
+    page.assert_no_errors();
+    assert_eq!(page.count("section.bench"), 1);
+    assert_eq!(page.count("table.bench-summary:not(.herd) tbody tr"), 3);
+    // One CDF and one histogram line per strategy, each with its p50 and p99 marked.
+    for name in ["none", "cache-aside", "swr"] {
+        let of = |what: &str| page.count(&format!("svg.chart {what}[data-strategy=\"{name}\"]"));
+        assert_eq!(of("path.cdf-line"), 1, "{name}");
+        assert_eq!(of("path.hist-line"), 1, "{name}");
+        assert_eq!(of("circle.mark.p50") + of("circle.mark.p99"), 2, "{name}");
+        assert_eq!(of("g.strategy-name"), 1, "{name}");
+    }
+    assert_eq!(page.count("svg.cdf path.cdf-line"), 3);
+    // Each strategy's timeline marks both expiries in both panels; cache-aside's herd is a
+    // spike of database calls over its steady buckets (all hits after the warm-up).
+    let spike = page.eval(
+        r#"(() => {
+            const svg = document.querySelector('svg.timeline g.strategy-name[data-strategy="cache-aside"]').closest('svg');
+            const width = Number(svg.querySelector('g.strategy-name').dataset.bucketMs);
+            const from = Number(svg.querySelector('rect.herd-phase').dataset.fromMs);
+            const values = svg.querySelector('path.series.db-calls').dataset.values.split(' ').map(Number);
+            const k = Math.floor(from / width);
+            const steady = values.slice(0, k).sort((a, b) => a - b);
+            return JSON.stringify({
+                expiries: svg.querySelectorAll('line.expiry').length,
+                median: steady.length ? steady[Math.floor(steady.length / 2)] : 0,
+                steady: steady.length,
+                herd: Math.max(...values.slice(k)),
+            });
+        })()"#,
+    );
+    let spike: serde_json::Value =
+        serde_json::from_str(spike.as_str().expect("a JSON string")).expect("JSON");
+    assert_eq!(spike["expiries"], 4, "{spike}");
+    assert!(spike["steady"].as_u64().unwrap() >= 10, "{spike}");
+    let herd = spike["herd"].as_f64().unwrap();
+    assert!(
+        herd >= 2.0 && herd > spike["median"].as_f64().unwrap(),
+        "{spike}"
+    );
+    assert_eq!(page.count("svg.timeline"), 3);
+    assert_eq!(page.count("svg.timeline line.expiry"), 3 * 4);
+    assert_eq!(page.count("table.bench-summary.herd tbody tr"), 3 * 2);
+    page.assert_no_errors();
+    let shot = page.screenshot("bench-herd");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_writes_page_plots_the_staleness_of_every_write() {
+    let (url, _client) = database("html_bench_writes", BENCH_SETUP).await;
+    let (dir, query) = temp_file("price.sql", BENCH_QUERY.as_bytes());
+    let page_path = dir.path().join("writes.html");
+    let run = run_bench(
+        &url,
+        &query,
+        "html",
+        Some(&page_path),
+        &[
+            "--scenario",
+            "writes",
+            "--strategies",
+            "cache-aside,swr",
+            "--write",
+            "UPDATE pricing SET price = price + 0.01 WHERE product_id = $1",
+            "--write-rate",
+            "30",
+            "--duration",
+            "800ms",
+            "--warmup",
+            "200ms",
+            "--clients",
+            "4",
+        ],
+    )
+    .await;
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    read_bench_page(&page_path, "bench-writes");
+    let (page, _dir) = tokio::task::spawn_blocking(move || (Page::open(&page_path), dir))
+        .await
+        .unwrap();
+    page.assert_no_errors();
+    assert_eq!(page.count("svg.cdf path.cdf-line"), 2);
+    assert_eq!(page.count("svg.staleness"), 1);
+    for name in ["cache-aside", "swr"] {
+        let listed = page.eval(&format!(
+            "Number(document.querySelector('svg.staleness g.writes[data-strategy=\"{name}\"]').dataset.count)"
+        ));
+        let dots = page.count(&format!(
+            "svg.staleness g.writes[data-strategy=\"{name}\"] circle"
+        ));
+        assert_eq!(listed.as_u64(), Some(dots), "{name}");
+        assert!(dots >= 5, "{name}: {dots} writes plotted");
+    }
+    // The table says the same as the text table: the staleness columns are there.
+    assert!(
+        page.text("table.bench-summary thead")
+            .contains("staleness max/p99 ms")
+    );
+    assert_eq!(page.count("svg.timeline"), 2);
+    assert_eq!(page.count("svg.timeline line.expiry"), 0);
+    page.assert_no_errors();
+    let shot = page.screenshot("bench-writes");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+}
+
+#[test]
+fn bench_output_to_an_unwritable_path_fails_before_running() {
+    let (dir, query) = temp_file("q.sql", b"SELECT 1 WHERE $1::text IS NOT NULL");
+    let page = dir.path().join("no such dir/bench.html");
+    let run = pgdiag(&[
+        "bench",
+        query.to_str().unwrap(),
+        "--dsn",
+        "postgres://nowhere.invalid/x",
+        "--format",
+        "html",
+        "--output",
+        page.to_str().unwrap(),
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("cannot write"), "{}", run.stderr);
+    assert!(run.stderr.contains("bench.html"), "{}", run.stderr);
+}

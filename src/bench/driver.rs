@@ -2,7 +2,7 @@
 //! prefix between them, and assembles the [`BenchReport`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -13,11 +13,12 @@ use super::loader::{DEFAULT_POOL_SIZE, PgLoader};
 use super::redis_admin::RedisAdmin;
 use super::report::{
     BenchReport, HerdResult, HerdRound, Latency, Parameters, RedisBytes, SCHEMA_VERSION, Staleness,
-    StrategyResult,
+    StrategyResult, Timeline,
 };
-use super::scenarios::{self, Workload, WritePlan};
+use super::scenarios::{self, HerdTimeline, SteadyOutcome, Workload, WritePlan};
 use super::stop::Stop;
 use super::strategies::{self, CacheSettings};
+use super::timeline::latency_buckets;
 use crate::cache::{RedisClient, Strategy};
 use crate::pg::{ConnectionSettings, StatementKind, split_statements};
 
@@ -244,6 +245,23 @@ pub async fn run_partial(config: &BenchConfig, stop: Stop) -> Result<BenchReport
     Ok(report)
 }
 
+/// The strategy's timeline: the steady phase's requests, the herd's after them, and the
+/// background queries (refreshes) started since the end of the warm-up.
+fn timeline(steady: &SteadyOutcome, herd: HerdTimeline, background: &[Instant]) -> Timeline {
+    let mut recorder = steady.timeline.clone();
+    recorder.merge(&herd.recorder);
+    for &at in background {
+        if let Some(offset) = at.checked_duration_since(steady.origin) {
+            recorder.background_call(offset);
+        }
+    }
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    recorder.finish(
+        herd.from.map(ms),
+        herd.expiries.into_iter().map(ms).collect(),
+    )
+}
+
 /// Run each strategy in turn, pushing its result as soon as it is done: when a stop cuts the run
 /// short, `results` keeps the strategies that finished.
 #[allow(clippy::too_many_arguments)]
@@ -316,6 +334,7 @@ async fn run_strategies(
         )
         .await?;
         let latency = Latency::from_us(&steady.latency_us);
+        let mut herd_timeline = HerdTimeline::new(steady.timeline.width_ms());
         let herd = if config.scenario == Scenario::Herd && !steady.interrupted {
             let rounds = scenarios::herd(
                 &work,
@@ -324,6 +343,8 @@ async fn run_strategies(
                 config.clients,
                 config.hot_keys,
                 config.expiries,
+                steady.origin,
+                &mut herd_timeline,
             )
             .await?;
             Some(HerdResult {
@@ -357,7 +378,9 @@ async fn run_strategies(
             max_ms: s.staleness_ms.max() as f64,
             p99_ms: s.staleness_ms.value_at_quantile(0.99) as f64,
             unresolved_writes: s.unresolved_writes,
+            per_write: s.per_write.clone(),
         });
+        let timeline = timeline(&steady, herd_timeline, &loader.take_background_log());
         let seconds = steady.elapsed.as_secs_f64().max(1e-9);
         results.push(
             StrategyResult {
@@ -381,6 +404,8 @@ async fn run_strategies(
                 herd,
                 staleness,
                 interrupted: stop.is_stopped(),
+                latency_histogram: latency_buckets(&steady.latency_us),
+                timeline: Some(timeline),
             }
             .with_rates(),
         );

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
@@ -88,8 +89,14 @@ pub struct PgLoader {
     /// Of `calls`, those run outside [`PgLoader::counting`]: work a strategy does on its own
     /// (a background refresh), not for the request being answered.
     background_calls: AtomicU64,
+    /// When each background call started (rare: refreshes), for the report's timeline; at most
+    /// [`BACKGROUND_LOG_LIMIT`] until [`PgLoader::take_background_log`] empties it.
+    background_log: Mutex<Vec<Instant>>,
     query: String,
 }
+
+/// Background calls remembered between two [`PgLoader::take_background_log`].
+pub const BACKGROUND_LOG_LIMIT: usize = 1_000_000;
 
 impl std::fmt::Debug for PgLoader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -142,6 +149,7 @@ impl PgLoader {
             pool_size,
             calls: AtomicU64::new(0),
             background_calls: AtomicU64::new(0),
+            background_log: Mutex::new(Vec::new()),
             query,
         })
     }
@@ -154,6 +162,15 @@ impl PgLoader {
     /// Queries run outside [`PgLoader::counting`] so far.
     pub fn background_calls(&self) -> u64 {
         self.background_calls.load(Ordering::Relaxed)
+    }
+
+    /// The start of every background call since the last time this was called (at most
+    /// [`BACKGROUND_LOG_LIMIT`]), emptying the log.
+    pub fn take_background_log(&self) -> Vec<Instant> {
+        self.background_log
+            .lock()
+            .map(|mut log| std::mem::take(&mut *log))
+            .unwrap_or_default()
     }
 
     /// Run `request` (one request's answer) and count the queries it runs itself, in its own task:
@@ -192,6 +209,11 @@ impl PgLoader {
             .is_err()
         {
             self.background_calls.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut log) = self.background_log.lock() {
+                if log.len() < BACKGROUND_LOG_LIMIT {
+                    log.push(Instant::now());
+                }
+            }
         }
         let param = ParamValue::Text(key.to_owned());
         let result = pooled.client.query(&pooled.statement, &[&param]).await;

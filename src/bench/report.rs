@@ -145,6 +145,68 @@ pub struct StrategyResult {
     /// The stop came while this strategy ran: its figures cover the time until then.
     #[serde(default)]
     pub interrupted: bool,
+    /// The measured phase over time in fixed buckets (and, for the herd scenario, the expiry
+    /// rounds after it). Absent in documents written before it existed.
+    #[serde(default)]
+    pub timeline: Option<Timeline>,
+    /// Latency of the measured requests on a log scale: ten buckets per decade of milliseconds,
+    /// from the first bucket holding a request to the last (empty buckets between included).
+    /// Enough to draw a histogram or a CDF; empty when no request was measured.
+    #[serde(default)]
+    pub latency_histogram: Vec<LatencyBucket>,
+}
+
+/// The run over time: bucket `i` covers `[i × bucket_ms, (i + 1) × bucket_ms)` ms after the end
+/// of the warm-up. Every request is counted, once, in the bucket it started in, with its outcome
+/// and the database queries it ran itself (exact, per request).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Timeline {
+    /// The width of every bucket in ms: a 1-2-5 step giving at most 100 buckets for the measured
+    /// phase, never below 10 ms.
+    pub bucket_ms: u64,
+    /// From the end of the warm-up to the last request (or background query).
+    pub buckets: Vec<TimelineBucket>,
+    /// Herd: ms after the end of the warm-up at which the steady phase ended and the expiry
+    /// rounds began (their requests, and the ones re-warming the hot keys before each round,
+    /// are in the buckets after it). Null for the other scenarios.
+    #[serde(default)]
+    pub herd_from_ms: Option<u64>,
+    /// Herd: ms after the end of the warm-up at which each round deleted the hot keys.
+    #[serde(default)]
+    pub expiries_at_ms: Vec<u64>,
+}
+
+/// One bucket of the [`Timeline`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimelineBucket {
+    /// Start of the bucket, ms after the end of the warm-up.
+    pub at_ms: u64,
+    /// Requests started in this bucket, and their outcomes (hits + misses + stale_serves +
+    /// database + redis_fallbacks = requests).
+    pub requests: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub stale_serves: u64,
+    /// Answered by the database with no cache (strategy `none`).
+    pub database: u64,
+    /// Answered by the database because Redis failed.
+    pub redis_fallbacks: u64,
+    /// Of `requests`, those that failed because the database did.
+    pub errors: u64,
+    /// Database queries the requests started in this bucket ran themselves.
+    pub db_calls: u64,
+    /// Database queries a strategy started on its own (background refreshes) in this bucket.
+    pub background_db_calls: u64,
+    /// The slowest request started in this bucket, ms (0 when there was none).
+    pub max_ms: f64,
+}
+
+/// One bucket of a latency histogram: requests that took `from_ms` ≤ latency < `to_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LatencyBucket {
+    pub from_ms: f64,
+    pub to_ms: f64,
+    pub count: u64,
 }
 
 /// Redis memory the strategy used.
@@ -187,6 +249,23 @@ pub struct Staleness {
     pub p99_ms: f64,
     /// Writes never followed by a fresh read before the end (counted as `end - commit`).
     pub unresolved_writes: u64,
+    /// Each write's staleness in commit order: every write when there were at most 1,000,
+    /// else 1,000 evenly sampled from them (the first and the last always kept). Empty in
+    /// documents written before it existed.
+    #[serde(default)]
+    pub per_write: Vec<WriteStaleness>,
+}
+
+/// One write of the `writes` scenario and how long its key was served stale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WriteStaleness {
+    /// The commit, ms after the end of the warm-up.
+    pub at_ms: u64,
+    /// ms from the commit to the first fresh read of the key; for an unresolved write, from
+    /// the commit to the end of the run (a lower bound).
+    pub staleness_ms: f64,
+    /// False when no fresh read followed the write before the end.
+    pub resolved: bool,
 }
 
 impl StrategyResult {
@@ -643,8 +722,11 @@ mod tests {
                     max_ms: 2900.0,
                     p99_ms: 2800.0,
                     unresolved_writes: 55,
+                    per_write: Vec::new(),
                 }),
                 interrupted: false,
+                timeline: None,
+                latency_histogram: Vec::new(),
             }
             .with_rates()
         };
@@ -780,6 +862,14 @@ mod tests {
             let strategy = strategy.as_object_mut().unwrap();
             strategy.remove("interrupted");
             strategy.remove("fallback_rate");
+            strategy.remove("timeline");
+            strategy.remove("latency_histogram");
+            if let Some(staleness) = strategy
+                .get_mut("staleness")
+                .and_then(|s| s.as_object_mut())
+            {
+                staleness.remove("per_write");
+            }
         }
         let back: BenchReport = serde_json::from_value(value).unwrap();
         assert!(back.complete && !back.interrupted && back.leftovers.is_empty());

@@ -15,7 +15,9 @@ use tokio_postgres::{Client, Statement};
 use super::keys::ZipfSampler;
 use super::loader::PgLoader;
 use super::redis_admin::RedisAdmin;
+use super::report::WriteStaleness;
 use super::stop::Stop;
+use super::timeline::{MAX_WRITES_LISTED, TimelineRecorder, bucket_width_ms, sample_writes};
 use super::{BenchError, now_ms};
 use crate::cache::{CacheStrategy, MetricsSnapshot, OutcomeCounts, outcome};
 use crate::pg::ParamValue;
@@ -65,6 +67,10 @@ pub struct SteadyOutcome {
     pub staleness: Option<StalenessOutcome>,
     /// Stopped (Ctrl-C, SIGTERM, SIGHUP) before the end: the figures cover the time until then.
     pub interrupted: bool,
+    /// The end of the warm-up: the origin of the timeline.
+    pub origin: Instant,
+    /// The measured requests over time (the readers' recordings merged).
+    pub timeline: TimelineRecorder,
 }
 
 /// The writer of the `writes` scenario: a prepared `--write` statement on its own connection.
@@ -112,7 +118,17 @@ pub async fn steady(
     let start = Instant::now();
     let warm_end = later(start, warmup);
     let end = later(warm_end, duration);
-    let tracker = writes.as_ref().map(|_| Arc::new(WriteTracker::default()));
+    // The same instant on the wall clock, which commits and loads are stamped with.
+    let origin_ms = now_ms()
+        + warm_end
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64;
+    let tracker = writes
+        .as_ref()
+        .map(|_| Arc::new(WriteTracker::new(origin_ms)));
+    let width_ms = bucket_width_ms(duration);
+    // Background queries of an earlier strategy or of the warm-up are not this run's.
+    let _ = work.loader.take_background_log();
 
     // The baseline of the event counters (the outcomes are recorded by the readers themselves).
     // With no warm-up it is taken before any request starts, so the events are exact too;
@@ -157,6 +173,7 @@ pub async fn steady(
                 let mut errors = 0u64;
                 let mut outcomes = OutcomeCounts::default();
                 let mut db_calls = 0u64;
+                let mut timeline = TimelineRecorder::new(width_ms);
                 while !work.stop.is_stopped() && Instant::now() < end {
                     let key = &work.keys[work.sampler.sample(&mut rng)];
                     let started = Instant::now();
@@ -167,11 +184,13 @@ pub async fn steady(
                     }
                     // The one place a measured request is counted: once, with its outcome and
                     // the queries it ran.
-                    outcomes.record(outcome(&answer));
+                    let us = started.elapsed().as_micros() as u64;
+                    let from = outcome(&answer);
+                    outcomes.record(from);
                     db_calls += calls;
+                    timeline.request(started - warm_end, from, answer.is_err(), calls, us);
                     match answer {
                         Ok(served) => {
-                            let us = started.elapsed().as_micros() as u64;
                             let _ = latency.record(us.max(1));
                             if let Some(tracker) = &tracker {
                                 tracker.observe(key, served.loaded_at_ms);
@@ -180,7 +199,7 @@ pub async fn steady(
                         Err(_) => errors += 1,
                     }
                 }
-                (latency, errors, outcomes, db_calls)
+                (latency, errors, outcomes, db_calls, timeline)
             })
         })
         .collect();
@@ -189,14 +208,16 @@ pub async fn steady(
     let mut errors = 0;
     let mut outcomes = OutcomeCounts::default();
     let mut request_calls = 0;
+    let mut timeline = TimelineRecorder::new(width_ms);
     for reader in readers {
-        let (histogram, reader_errors, reader_outcomes, reader_calls) = reader
+        let (histogram, reader_errors, reader_outcomes, reader_calls, reader_timeline) = reader
             .await
             .map_err(|e| BenchError::Query(format!("a reader task failed: {e}")))?;
         let _ = latency_us.add(&histogram);
         errors += reader_errors;
         outcomes.add(&reader_outcomes);
         request_calls += reader_calls;
+        timeline.merge(&reader_timeline);
     }
     let elapsed = warm_end.elapsed();
     let write_result = match writer {
@@ -233,6 +254,8 @@ pub async fn steady(
         elapsed,
         staleness,
         interrupted,
+        origin: warm_end,
+        timeline,
     })
 }
 
@@ -289,6 +312,8 @@ pub struct StalenessOutcome {
     /// Writes whose key was never read fresh before the end: counted with `end - commit`, a lower
     /// bound.
     pub unresolved_writes: u64,
+    /// Every write, in commit order, at most [`MAX_WRITES_LISTED`] (evenly sampled).
+    pub per_write: Vec<WriteStaleness>,
 }
 
 #[derive(Debug, Default)]
@@ -303,22 +328,32 @@ struct KeyWrites {
 pub struct WriteTracker {
     keys: Mutex<HashMap<String, KeyWrites>>,
     stale_reads: AtomicU64,
-    staleness_ms: Mutex<Histogram<u64>>,
+    /// The staleness histogram, and each write (commit time, staleness) as it resolves.
+    staleness_ms: Mutex<(Histogram<u64>, Vec<WriteStaleness>)>,
+    /// Wall-clock ms of the end of the warm-up: write times are reported from it.
+    origin_ms: u64,
 }
 
 impl Default for WriteTracker {
     fn default() -> Self {
-        WriteTracker {
-            keys: Mutex::default(),
-            stale_reads: AtomicU64::new(0),
-            staleness_ms: Mutex::new(
-                Histogram::new_with_bounds(1, 86_400_000, 3).expect("valid histogram bounds"),
-            ),
-        }
+        WriteTracker::new(0)
     }
 }
 
 impl WriteTracker {
+    /// A tracker whose writes are reported in ms after `origin_ms` (wall clock).
+    pub fn new(origin_ms: u64) -> Self {
+        WriteTracker {
+            keys: Mutex::default(),
+            stale_reads: AtomicU64::new(0),
+            staleness_ms: Mutex::new((
+                Histogram::new_with_bounds(1, 86_400_000, 3).expect("valid histogram bounds"),
+                Vec::new(),
+            )),
+            origin_ms,
+        }
+    }
+
     pub fn committed(&self, key: &str, commit_ms: u64) {
         if let Ok(mut keys) = self.keys.lock() {
             let entry = keys.entry(key.to_owned()).or_default();
@@ -345,43 +380,71 @@ impl WriteTracker {
             entry.pending.retain(|&c| {
                 let fresh = c <= loaded_at_ms;
                 if fresh {
-                    resolved.push(now.saturating_sub(c));
+                    resolved.push((c, now.saturating_sub(c)));
                 }
                 !fresh
             });
             drop(keys);
-            self.record(&resolved);
+            self.record(&resolved, true);
         }
     }
 
-    fn record(&self, staleness: &[u64]) {
-        if let Ok(mut histogram) = self.staleness_ms.lock() {
-            for &ms in staleness {
+    /// Writes `(commit ms, staleness ms)`, resolved by a fresh read or not.
+    fn record(&self, writes: &[(u64, u64)], resolved: bool) {
+        if let Ok(mut recorded) = self.staleness_ms.lock() {
+            let (histogram, list) = &mut *recorded;
+            for &(commit_ms, ms) in writes {
                 let _ = histogram.record(ms.max(1));
+                list.push(WriteStaleness {
+                    at_ms: commit_ms.saturating_sub(self.origin_ms),
+                    staleness_ms: ms as f64,
+                    resolved,
+                });
             }
         }
     }
 
     pub fn finish(&self, end_ms: u64, writes: u64) -> StalenessOutcome {
-        let unresolved: Vec<u64> = self
+        let unresolved: Vec<(u64, u64)> = self
             .keys
             .lock()
             .map(|keys| {
                 keys.values()
-                    .flat_map(|k| k.pending.iter().map(|&c| end_ms.saturating_sub(c)))
+                    .flat_map(|k| k.pending.iter().map(|&c| (c, end_ms.saturating_sub(c))))
                     .collect()
             })
             .unwrap_or_default();
-        self.record(&unresolved);
+        self.record(&unresolved, false);
+        let (staleness_ms, per_write) = self
+            .staleness_ms
+            .lock()
+            .map(|mut recorded| (recorded.0.clone(), std::mem::take(&mut recorded.1)))
+            .unwrap_or_else(|_| (latency_histogram(), Vec::new()));
         StalenessOutcome {
             writes,
             stale_reads: self.stale_reads.load(Ordering::Relaxed),
-            staleness_ms: self
-                .staleness_ms
-                .lock()
-                .map(|h| h.clone())
-                .unwrap_or_else(|_| latency_histogram()),
+            staleness_ms,
             unresolved_writes: unresolved.len() as u64,
+            per_write: sample_writes(per_write, MAX_WRITES_LISTED),
+        }
+    }
+}
+
+/// What the herd rounds add to a strategy's timeline: their requests (on the steady phase's
+/// origin and bucket width), when they began and each expiry instant.
+#[derive(Debug)]
+pub struct HerdTimeline {
+    pub recorder: TimelineRecorder,
+    pub from: Option<Duration>,
+    pub expiries: Vec<Duration>,
+}
+
+impl HerdTimeline {
+    pub fn new(width_ms: u64) -> Self {
+        HerdTimeline {
+            recorder: TimelineRecorder::new(width_ms),
+            from: None,
+            expiries: Vec::new(),
         }
     }
 }
@@ -401,6 +464,7 @@ const HERD_SETTLE: Duration = Duration::from_millis(200);
 /// `rounds` times: warm the `hot_keys` hottest keys, delete them all at once in Redis, and
 /// release `clients` readers on them together (reader `i` reads hot key `i % hot_keys`). A stop
 /// ends it after the round under way: the rounds done are returned.
+#[allow(clippy::too_many_arguments)]
 pub async fn herd(
     work: &Workload,
     admin: &RedisAdmin,
@@ -408,7 +472,10 @@ pub async fn herd(
     clients: usize,
     hot_keys: usize,
     rounds: usize,
+    origin: Instant,
+    timeline: &mut HerdTimeline,
 ) -> Result<Vec<HerdOutcome>, BenchError> {
+    timeline.from = Some(Instant::now().saturating_duration_since(origin));
     let hot: Arc<Vec<String>> = Arc::new(work.keys.iter().take(hot_keys.max(1)).cloned().collect());
     let redis_keys: Vec<String> = hot
         .iter()
@@ -417,7 +484,16 @@ pub async fn herd(
     let mut outcomes = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         for key in hot.iter() {
-            let _ = work.strategy.get(key, work.loader.as_ref()).await;
+            let started = Instant::now();
+            let (answer, calls) =
+                PgLoader::counting(work.strategy.answer(key, work.loader.as_ref())).await;
+            timeline.recorder.request(
+                started.saturating_duration_since(origin),
+                outcome(&answer),
+                answer.is_err(),
+                calls,
+                started.elapsed().as_micros() as u64,
+            );
         }
         tokio::time::sleep(HERD_SETTLE).await;
         if work.stop.is_stopped() {
@@ -426,6 +502,9 @@ pub async fn herd(
         // Redis being down here is the strategies' business (they fail open): the round still
         // runs and their counters show it.
         let _ = admin.del(&redis_keys).await;
+        timeline
+            .expiries
+            .push(Instant::now().saturating_duration_since(origin));
         let calls_before = work.loader.calls();
         let barrier = Arc::new(Barrier::new(clients.max(1)));
         let readers: Vec<_> = (0..clients.max(1))
@@ -437,17 +516,32 @@ pub async fn herd(
                     let key = &hot[i % hot.len()];
                     barrier.wait().await;
                     let started = Instant::now();
-                    let _ = work.strategy.get(key, work.loader.as_ref()).await;
-                    started.elapsed().as_micros() as u64
+                    let (answer, calls) =
+                        PgLoader::counting(work.strategy.answer(key, work.loader.as_ref())).await;
+                    (
+                        started,
+                        outcome(&answer),
+                        answer.is_err(),
+                        calls,
+                        started.elapsed(),
+                    )
                 })
             })
             .collect();
         let mut latency_us = latency_histogram();
         for reader in readers {
-            let us = reader
+            let (started, from, failed, calls, took) = reader
                 .await
                 .map_err(|e| BenchError::Query(format!("a herd reader failed: {e}")))?;
+            let us = took.as_micros() as u64;
             let _ = latency_us.record(us.max(1));
+            timeline.recorder.request(
+                started.saturating_duration_since(origin),
+                from,
+                failed,
+                calls,
+                us,
+            );
         }
         tokio::time::sleep(HERD_SETTLE).await;
         outcomes.push(HerdOutcome {

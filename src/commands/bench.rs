@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::bench::{self, BenchConfig, Invalidation, Scenario, Stop, report};
 use crate::cache::RedisUrl;
-use crate::cli::{BenchArgs, BenchScenario, InvalidateMode, OutputFormat};
+use crate::cli::{BenchArgs, BenchFormat, BenchScenario, InvalidateMode};
 use crate::embedded::EmbeddedRedis;
 use crate::input;
 
@@ -21,6 +21,15 @@ pub async fn run(
     width: Option<u16>,
 ) -> anyhow::Result<Outcome> {
     let query = input::read_arg(&args.query)?;
+    // Created before the run, so a path that cannot be written fails at once, not after it.
+    let output = match &args.output_file {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => None,
+    };
     let connection = super::connection_settings(&args.connection).await?;
     let explicit_redis = args.redis_url.clone().or_else(|| {
         std::env::var("REDIS_URL")
@@ -84,13 +93,15 @@ pub async fn run(
     let result = bench::run_partial(&config, stop).await;
     watcher.abort();
     let report = result?;
-    match args.format {
-        OutputFormat::Text => {
-            let columns = crate::report::text::usable_width(width)
-                .unwrap_or(crate::report::text::DEFAULT_WIDTH);
-            report::render_text_in(out, &report, usize::from(columns))?
+    match output {
+        Some((path, file)) => {
+            // A file is no terminal: the text fits the default width.
+            let mut file = std::io::BufWriter::new(file);
+            render(&mut file, &report, args.format, None)
+                .and_then(|()| file.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        OutputFormat::Json => report::render_json(out, &report)?,
+        None => render(out, &report, args.format, width)?,
     }
     if let Some(path) = &args.metrics_out {
         let mut file = std::io::BufWriter::new(
@@ -120,4 +131,22 @@ pub async fn run(
     } else {
         Outcome::Failed
     })
+}
+
+/// The report in `format`; text in `width` columns (the default width when unknown).
+fn render(
+    out: &mut impl Write,
+    report: &bench::BenchReport,
+    format: BenchFormat,
+    width: Option<u16>,
+) -> std::io::Result<()> {
+    match format {
+        BenchFormat::Text => {
+            let columns = crate::report::text::usable_width(width)
+                .unwrap_or(crate::report::text::DEFAULT_WIDTH);
+            report::render_text_in(out, report, usize::from(columns))
+        }
+        BenchFormat::Json => report::render_json(out, report),
+        BenchFormat::Html => crate::report::html::render_bench(out, report),
+    }
 }

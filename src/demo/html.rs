@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use super::{ApplyStep, BeforeAfter, DemoReport, NaiveCacheStep, QueryDiagnosis, SwrCacheStep};
-use crate::bench::report::StrategyResult;
+use crate::report::html::bench::render_strategies;
 use crate::report::html::plan::{PlanView, render_findings, render_plan};
 use crate::report::html::{Esc, page_end, page_start};
 use crate::report::model::{FindingReport, NodeReport};
@@ -304,33 +304,6 @@ fn render_claims(w: &mut impl Write, claims: &[(&str, String)]) -> io::Result<()
     writeln!(w, "<table class=\"kv claims\"><tbody>")?;
     for (what, value) in claims {
         writeln!(w, "<tr><th>{}</th><td>{}</td></tr>", Esc(what), Esc(value))?;
-    }
-    writeln!(w, "</tbody></table>")
-}
-
-/// A benchmark's strategies: the figures the text table shows.
-fn render_strategies(
-    w: &mut impl Write,
-    title: &str,
-    results: &[StrategyResult],
-) -> io::Result<()> {
-    writeln!(w, "<h3>{}</h3>", Esc(title))?;
-    writeln!(
-        w,
-        "<table class=\"kv bench\"><thead><tr><th>strategy</th><th>requests</th><th>p50 ms</th><th>p99 ms</th><th>hits</th><th>stale</th><th>db calls</th></tr></thead><tbody>"
-    )?;
-    for r in results {
-        writeln!(
-            w,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            Esc(&r.strategy),
-            r.requests,
-            fmt_ms(r.latency.p50_ms),
-            fmt_ms(r.latency.p99_ms),
-            fmt_pct(r.hit_rate),
-            fmt_pct(r.stale_rate),
-            r.db_calls
-        )?;
     }
     writeln!(w, "</tbody></table>")
 }
