@@ -15,6 +15,7 @@ pub mod report;
 pub mod scenarios;
 pub mod stop;
 pub mod strategies;
+pub mod verify;
 
 pub use driver::{BenchConfig, Invalidation, Scenario, run, run_partial};
 pub use keys::ZipfSampler;

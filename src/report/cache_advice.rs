@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use crate::cache::advice::{CacheKey, CachePlan, DontCache, Verdict};
 use crate::cache::advising::CacheAdviceReport;
+use crate::cache::verification::{Agreement, Tail, Verification};
 use crate::units::{fmt_count, fmt_ms};
 
 /// Render the report; `width` cuts each statement's text to fit (default 120).
@@ -75,6 +76,9 @@ pub fn render_text(
             }
             Verdict::Cache(plan) => render_plan(w, plan, &statement.key)?,
         }
+        if let Some(verification) = &statement.verification {
+            render_verification(w, verification)?;
+        }
     }
     if !report.skipped.is_empty() {
         writeln!(w)?;
@@ -122,6 +126,93 @@ fn render_plan(w: &mut impl Write, plan: &CachePlan, key: &CacheKey) -> io::Resu
     )?;
     for reason in &plan.reasons {
         writeln!(w, "         {reason}")?;
+    }
+    Ok(())
+}
+
+/// The `--verify` lines under a cached statement: the run, then predicted against measured.
+fn render_verification(w: &mut impl Write, verification: &Verification) -> io::Result<()> {
+    let m = match verification {
+        Verification::NotMeasured { reason } => {
+            return writeln!(w, "  NOT VERIFIED  {reason}");
+        }
+        Verification::Measured(m) => m,
+    };
+    let b = &m.bench;
+    let ttl = if (b.soft_ttl_s - b.hard_ttl_s).abs() < 1e-9 {
+        format!("TTL {}", span(b.hard_ttl_s))
+    } else {
+        format!(
+            "soft TTL {}, hard TTL {}",
+            span(b.soft_ttl_s),
+            span(b.hard_ttl_s)
+        )
+    };
+    let writes = if b.write.is_some() {
+        format!(
+            ", {} writes/s{}",
+            fmt_count(b.write_rate_per_s),
+            if b.invalidate {
+                ", invalidated on write"
+            } else {
+                ""
+            }
+        )
+    } else {
+        ", no writes".to_owned()
+    };
+    writeln!(
+        w,
+        "  VERIFIED  {}: {} reads at {} reads/s over {} keys in {}, {}× the workload's pace ({ttl}{writes})",
+        if m.agrees {
+            "agrees"
+        } else {
+            "DISAGREES"
+        },
+        fmt_count(b.reads as f64),
+        fmt_count(b.measured_read_rate_per_s),
+        fmt_count(b.keys as f64),
+        span(b.duration_s),
+        fmt_count(m.scale)
+    )?;
+    let pct = |share: f64| format!("{}%", fmt_count(share * 100.0));
+    let line = |w: &mut dyn Write, what: &str, a: &Agreement, extra: String| {
+        writeln!(
+            w,
+            "         {what:<9} predicted {}, measured {} (± {} points: {}){extra}",
+            pct(a.predicted),
+            pct(a.measured),
+            fmt_count(a.tolerance * 100.0),
+            if a.agrees { "agrees" } else { "disagrees" }
+        )
+    };
+    line(w, "hit rate", &m.hit_rate, String::new())?;
+    match (&m.stale_share, &m.stale_reads_per_hour) {
+        (Some(stale), Some(per_hour)) => line(
+            w,
+            "stale",
+            stale,
+            format!(
+                "; {} vs {} stale reads/h at the workload's rate",
+                fmt_count(per_hour.predicted),
+                fmt_count(per_hour.measured)
+            ),
+        )?,
+        _ => writeln!(w, "         stale     not measured (no writes ran)")?,
+    }
+    writeln!(
+        w,
+        "         p99       {} ms, {} (at most {} ms: {})",
+        fmt_ms(m.p99.measured_ms),
+        match m.p99.predicted {
+            Tail::Miss => "over 1% of reads miss, so a query's time",
+            Tail::Hit => "under 1% of reads miss, so a cache read",
+        },
+        fmt_ms(m.p99.upper_ms),
+        if m.p99.agrees { "agrees" } else { "disagrees" }
+    )?;
+    for note in &m.notes {
+        writeln!(w, "         note: {note}")?;
     }
     Ok(())
 }
