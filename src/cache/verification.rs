@@ -66,18 +66,23 @@ pub struct Measurement {
 /// A predicted and a measured figure.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Pair {
+    /// The model's figure for the benchmark's keys and rates as run.
     pub predicted: f64,
+    /// The benchmark's figure.
     pub measured: f64,
 }
 
 /// A predicted figure, the measured one, and whether they agree.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Agreement {
+    /// The model's figure for the benchmark's keys and rates as run.
     pub predicted: f64,
+    /// The benchmark's figure.
     pub measured: f64,
     /// They agree when `|measured − predicted| ≤ tolerance` (absolute, a share of reads): a fixed
     /// allowance for what the model leaves out plus three standard errors of the sample.
     pub tolerance: f64,
+    /// `|measured − predicted| ≤ tolerance`.
     pub agrees: bool,
 }
 
@@ -105,6 +110,8 @@ pub struct TailCheck {
     /// The p99 agrees when at most this: for `miss`, three times the query's time plus 5 ms (the
     /// benchmark's machine is not the workload's); for `hit`, the query's time plus 1 ms.
     pub upper_ms: f64,
+    /// `measured_ms ≤ upper_ms`; informative, not part of the verification's `agrees` (the
+    /// benchmark's machine and load are not the workload's).
     pub agrees: bool,
 }
 
@@ -112,7 +119,9 @@ pub struct TailCheck {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Tail {
+    /// More than 1% of reads miss: the p99 read runs the query.
     Miss,
+    /// At most 1% miss: the p99 read is a cache read.
     Hit,
 }
 
@@ -136,28 +145,35 @@ impl TailCheck {
 /// How the verification benchmark ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BenchSetup {
+    /// The advised strategy, the one run.
     pub strategy: Strategy,
     /// Distinct keys read (values of the key column).
     pub keys: usize,
     /// Zipf exponent the keys were drawn with (0: uniform, as the advice assumes).
     pub zipf: f64,
+    /// Concurrent readers.
     pub clients: usize,
-    /// Reads per second asked for (Poisson arrivals), and reached.
+    /// Reads per second asked for (Poisson arrivals).
     pub read_rate_per_s: f64,
+    /// Reads per second reached (after the warm-up).
     pub measured_read_rate_per_s: f64,
     /// Reads measured (after the warm-up).
     pub reads: u64,
-    /// Writes per second asked for (0: none), and the writes done.
+    /// Writes per second asked for (0: none).
     pub write_rate_per_s: f64,
+    /// Writes done (after the warm-up).
     pub writes: u64,
     /// The statement the writer ran, `$1` the key; `null` when none ran.
     pub write: Option<String>,
-    /// Scaled TTLs (seconds).
+    /// The advised soft TTL, scaled (seconds); equal to `hard_ttl_s` but for swr.
     pub soft_ttl_s: f64,
+    /// The advised hard TTL, scaled (seconds).
     pub hard_ttl_s: f64,
     /// Keys deleted on write by a NOTIFY trigger.
     pub invalidate: bool,
+    /// Unmeasured time before the measurement (fills the cache), seconds.
     pub warmup_s: f64,
+    /// Measured time, seconds.
     pub duration_s: f64,
 }
 
