@@ -157,7 +157,10 @@ pub async fn steady(
             tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(work.seed.wrapping_add(i as u64));
                 let mut pace = work.read_rate.map(|rate| {
-                    Pacer::new(rate / clients.max(1) as f64, work.seed ^ 0x5041_4345 ^ i as u64)
+                    Pacer::new(
+                        rate / clients.max(1) as f64,
+                        work.seed ^ 0x5041_4345 ^ i as u64,
+                    )
                 });
                 let mut latency = latency_histogram();
                 let mut errors = 0u64;

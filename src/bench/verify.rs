@@ -120,23 +120,35 @@ pub struct Layout {
 }
 
 /// How fast to read and over how many keys, for a statement taking `query_ms`, expected to hit
-/// `hit_rate`, whose key is read `reads_per_ttl` times per hard TTL in the workload.
+/// `hit_rate`, whose entries serve `reads_per_life` reads of their key in the workload (reads per
+/// key × the entry's mean lifetime: the TTL, or shorter when writes delete it). `delete_lag_s`:
+/// how long after a write its key may still be deleted again (the NOTIFY listener's second
+/// delete): a read in that time refills an entry that is then dropped, a miss the workload, read
+/// far slower, hardly sees.
 pub fn layout(
     options: &VerifyOptions,
+    max_keys: usize,
     query_ms: f64,
     hit_rate: f64,
-    reads_per_ttl: f64,
+    reads_per_life: f64,
+    delete_lag_s: f64,
 ) -> Layout {
     let query_s = (query_ms / 1000.0).max(1e-6);
     let miss = (1.0 - hit_rate).clamp(0.01, 1.0);
-    let read_rate = options
-        .read_rate
-        .min(DB_BUDGET / (miss * query_s))
-        .max(5.0);
-    let target_ttl = (options.duration.as_secs_f64() / 5.0).max(0.2);
-    let for_ttl = read_rate * target_ttl / reads_per_ttl.max(1e-9);
-    let for_herd = read_rate * query_s / MAX_READS_PER_LOAD;
-    let keys = for_ttl.max(for_herd).round().clamp(1.0, options.max_keys.max(1) as f64);
+    let mut read_rate = options.read_rate.min(DB_BUDGET / (miss * query_s)).max(5.0);
+    let target_life = (options.duration.as_secs_f64() / 5.0).max(0.2);
+    let for_life = read_rate * target_life / reads_per_life.max(1e-9);
+    // Reads of one key during a load (or a delete's lag) kept rare: the model has neither.
+    let busy_s = query_s + delete_lag_s;
+    let for_herd = read_rate * busy_s / MAX_READS_PER_LOAD;
+    // Whole keys, enough for both (a hair over a whole number is that number).
+    let keys = (for_life.max(for_herd) - 1e-6)
+        .ceil()
+        .clamp(1.0, max_keys.max(1) as f64);
+    if for_herd > keys {
+        // Too few keys to spread over: read slower instead.
+        read_rate = (keys * MAX_READS_PER_LOAD / busy_s).max(1.0);
+    }
     Layout {
         read_rate,
         keys: keys as usize,
@@ -215,9 +227,7 @@ async fn measure(
             }
         }
         [] => {
-            return Err(
-                "it has no parameter: the benchmark reads one key ($1) per request".into(),
-            );
+            return Err("it has no parameter: the benchmark reads one key ($1) per request".into());
         }
         parts => {
             return Err(format!(
@@ -227,15 +237,31 @@ async fn measure(
         }
     };
     let rates = KeyRates::of(statement);
+    let writes_run = rates.writes > 0.0 && options.allow_writes;
+    let invalidate = writes_run && plan.invalidate.is_some();
+    // An entry's mean life in the workload: its TTL, or until a write deletes it.
+    let life = if invalidate {
+        (1.0 - (-rates.writes * plan.hard_ttl_s).exp()) / rates.writes
+    } else {
+        plan.hard_ttl_s
+    };
+    let delete_lag = if invalidate {
+        super::invalidate::SECOND_DELETE_AFTER.as_secs_f64()
+    } else {
+        0.0
+    };
     let wanted = layout(
         options,
+        options.max_keys,
         statement.mean_ms,
         plan.expected_hit_rate,
-        rates.reads * plan.hard_ttl_s,
+        rates.reads * life,
+        delete_lag,
     );
-    let keys_sql = pg::activity::key_values_query(&table, &column, wanted.keys).ok_or_else(|| {
-        format!("{table}.{column} cannot be named in SQL as written: no key values to read")
-    })?;
+    let keys_sql =
+        pg::activity::key_values_query(&table, &column, wanted.keys).ok_or_else(|| {
+            format!("{table}.{column} cannot be named in SQL as written: no key values to read")
+        })?;
     let client = options
         .connection
         .connect()
@@ -246,13 +272,27 @@ async fn measure(
         .map_err(|e| format!("reading the keys of {table}.{column}: {e}"))?
         .len();
     drop(client);
-    let scaled = scale(&rates, plan, wanted.read_rate, keys);
+    // Fewer keys than asked for: laid out again over those.
+    let read_rate = if keys < wanted.keys {
+        layout(
+            options,
+            keys,
+            statement.mean_ms,
+            plan.expected_hit_rate,
+            rates.reads * life,
+            delete_lag,
+        )
+        .read_rate
+    } else {
+        wanted.read_rate
+    };
+    let scaled = scale(&rates, plan, read_rate, keys);
 
     let mut notes = Vec::new();
     let mut write = None;
     let mut write_rate = 0.0;
     if scaled.write_rate > 0.0 {
-        if options.allow_writes {
+        if writes_run {
             write = pg::activity::touch_key_statement(&table, &column);
             write_rate = scaled.write_rate.min(MAX_WRITE_RATE);
             if write_rate < scaled.write_rate {
@@ -269,11 +309,12 @@ async fn measure(
         }
     }
     let writes_run = write.is_some();
-    let invalidate = writes_run && plan.invalidate.is_some();
+    let invalidate = invalidate && writes_run;
     let duration = options.duration;
-    let warmup = Duration::from_secs_f64(
-        (1.5 * scaled.hard_ttl_s).clamp(1.0, duration.as_secs_f64().max(1.0)),
-    );
+    // Long enough for the entries to reach their steady state: an entry's life and a read.
+    let settle = (life + 1.0 / rates.reads.max(1e-12)) / scaled.scale;
+    let warmup =
+        Duration::from_secs_f64((1.5 * settle).clamp(1.0, duration.as_secs_f64().max(1.0)));
     let mut config = BenchConfig::new(
         statement.query.clone(),
         options.connection.clone(),
@@ -448,7 +489,8 @@ mod tests {
 
     fn options() -> VerifyOptions {
         VerifyOptions::new(
-            ConnectionSettings::resolve(Some("postgresql://localhost/x"), &crate::pg::ProcessEnv).unwrap(),
+            ConnectionSettings::resolve(Some("postgresql://localhost/x"), &crate::pg::ProcessEnv)
+                .unwrap(),
             RedisUrl::from("redis://localhost".to_owned()),
         )
     }
@@ -461,12 +503,22 @@ mod tests {
         assert!((rates.writes - 0.1 / 3600.0).abs() < 1e-12);
         let p = plan(Strategy::Swr, 450.0, 600.0);
         // 6 reads per key per TTL; 200 reads/s over keys that make the TTL ~2 s.
-        let l = layout(&options(), s.mean_ms, p.expected_hit_rate, rates.reads * 600.0);
+        let l = layout(
+            &options(),
+            1000,
+            s.mean_ms,
+            p.expected_hit_rate,
+            rates.reads * 600.0,
+            0.0,
+        );
         assert_eq!(l.read_rate, 200.0);
         assert_eq!(l.keys, 67);
         let scaled = scale(&rates, &p, l.read_rate, l.keys);
         let per_key = scaled.read_rate / l.keys as f64;
-        assert!((per_key * scaled.hard_ttl_s - 6.0).abs() < 1e-9, "{scaled:?}");
+        assert!(
+            (per_key * scaled.hard_ttl_s - 6.0).abs() < 1e-9,
+            "{scaled:?}"
+        );
         assert!(
             (scaled.write_rate / l.keys as f64 * scaled.hard_ttl_s - rates.writes * 600.0).abs()
                 < 1e-9
@@ -479,14 +531,22 @@ mod tests {
 
     #[test]
     fn an_expensive_statement_is_read_slower_and_a_hot_key_spread_over_more_keys() {
-        // 100 ms a miss, 15% misses: at most a quarter of a core → ~16.7 reads/s.
-        let l = layout(&options(), 100.0, 0.85, 6.0);
+        // 100 ms a miss, 15% misses: at most a quarter of a core → ~16.7 reads/s, over 34 keys
+        // (16.7/s × 100 ms / 0.05).
+        let l = layout(&options(), 1000, 100.0, 0.85, 6.0, 0.0);
         assert!((l.read_rate - 0.25 / 0.015).abs() < 1e-9, "{l:?}");
+        assert_eq!(l.keys, 34, "{l:?}");
         // Reads of a key during one load kept rare: 200/s × 20 ms / 0.05 = 80 keys at least.
-        let l = layout(&options(), 20.0, 0.99, 1_000.0);
+        let l = layout(&options(), 1000, 20.0, 0.99, 1_000.0, 0.0);
         assert_eq!(l.keys, 80, "{l:?}");
-        // Never more keys than allowed.
-        let l = layout(&options(), 0.1, 0.5, 0.001);
+        // And during the 50 ms a delete may follow a write: 200/s × 52 ms / 0.05 = 208 keys.
+        let l = layout(&options(), 1000, 2.0, 0.7, 2.0, 0.05);
+        assert_eq!(l.keys, 208, "{l:?}");
+        // Never more keys than allowed: then slower reads.
+        let l = layout(&options(), 100, 2.0, 0.7, 2.0, 0.05);
+        assert_eq!(l.keys, 100, "{l:?}");
+        assert!((l.read_rate - 100.0 * 0.05 / 0.052).abs() < 1e-9, "{l:?}");
+        let l = layout(&options(), 1000, 0.1, 0.5, 0.001, 0.0);
         assert_eq!(l.keys, 1000);
     }
 }

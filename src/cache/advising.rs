@@ -63,7 +63,8 @@ pub struct StatementAdvice {
     /// The verdict (`verdict`: `fix_in_database`, `dont_cache`, `cache`) with its fields.
     pub advice: Verdict,
     /// With `--verify`, for a `cache` verdict: the benchmark of the advised configuration,
-    /// predicted against measured (`status`: `measured` or `not_measured`); `null` otherwise.
+    /// predicted against measured (`status`: `measured` or `not_measured`, with its `details`);
+    /// `null` otherwise.
     #[serde(default)]
     pub verification: Option<super::verification::Verification>,
 }

@@ -23,7 +23,7 @@ use super::advice::expect;
 
 /// The `verification` section of one cached statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(tag = "status", content = "details", rename_all = "snake_case")]
 pub enum Verification {
     /// The benchmark ran: predicted and measured figures.
     Measured(Measurement),
@@ -338,7 +338,13 @@ mod tests {
         // 1 read and 0.1 writes per key per second, a 2 s TTL.
         let c = conditions(Strategy::CacheAside);
         let p = predict(&c);
-        let e = expect(360_000.0, 36_000.0, 100.0, std::time::Duration::from_secs(2), false);
+        let e = expect(
+            360_000.0,
+            36_000.0,
+            100.0,
+            std::time::Duration::from_secs(2),
+            false,
+        );
         assert!((p.hit_rate - e.hit_rate).abs() < 1e-9, "{p:?} {e:?}");
         assert!((p.stale_share - e.stale_reads_per_hour / 360_000.0).abs() < 1e-9);
         // Ten times faster, TTL ten times shorter: the same figures.
@@ -362,7 +368,10 @@ mod tests {
             probabilities: zipf,
             ..conditions(Strategy::CacheAside)
         });
-        assert!(skewed.hit_rate > even.hit_rate + 0.05, "{skewed:?} {even:?}");
+        assert!(
+            skewed.hit_rate > even.hit_rate + 0.05,
+            "{skewed:?} {even:?}"
+        );
     }
 
     #[test]
@@ -392,7 +401,8 @@ mod tests {
         // invalidation; refreshes are instantaneous.
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let exp = |rng: &mut rand::rngs::StdRng, rate: f64| -(1.0 - rng.random::<f64>()).ln() / rate;
+        let exp =
+            |rng: &mut rand::rngs::StdRng, rate: f64| -(1.0 - rng.random::<f64>()).ln() / rate;
         for invalidate in [false, true] {
             let (r, w, soft, hard) = (1.0, 0.1, 1.5, 2.0);
             let (mut now, mut next_write) = (0.0_f64, exp(&mut rng, w));
@@ -433,8 +443,14 @@ mod tests {
             });
             let hit = served as f64 / reads as f64;
             let share = stale as f64 / reads as f64;
-            assert!((model.hit_rate - hit).abs() < 0.01, "{invalidate}: {model:?} {hit}");
-            assert!((model.stale_share - share).abs() < 0.01, "{invalidate}: {model:?} {share}");
+            assert!(
+                (model.hit_rate - hit).abs() < 0.01,
+                "{invalidate}: {model:?} {hit}"
+            );
+            assert!(
+                (model.stale_share - share).abs() < 0.01,
+                "{invalidate}: {model:?} {share}"
+            );
         }
     }
 
@@ -442,7 +458,10 @@ mod tests {
     fn tolerances_shrink_with_the_sample_and_agreement_follows_them() {
         let small = hit_rate_tolerance(0.6, 400);
         let large = hit_rate_tolerance(0.6, 40_000);
-        assert!(small > large && large > HIT_RATE_ALLOWANCE, "{small} {large}");
+        assert!(
+            small > large && large > HIT_RATE_ALLOWANCE,
+            "{small} {large}"
+        );
         // 400 reads, 160 misses: 3·√160/400 ≈ 0.095.
         assert!((small - (0.05 + 0.0949)).abs() < 0.001, "{small}");
         assert!(Agreement::new(0.6, 0.64, small).agrees);

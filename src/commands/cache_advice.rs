@@ -124,9 +124,9 @@ async fn verify(
     let (redis_url, _embedded) = match explicit {
         Some(url) => (url, None),
         None => {
-            let redis = EmbeddedRedis::builder()
-                .start()
-                .context("--verify: no --redis-url or REDIS_URL, and a throwaway Redis could not start")?;
+            let redis = EmbeddedRedis::builder().start().context(
+                "--verify: no --redis-url or REDIS_URL, and a throwaway Redis could not start",
+            )?;
             (redis.url().into(), Some(redis))
         }
     };
@@ -155,7 +155,11 @@ async fn verify(
         let verification = bench::verify::verify(statement, &options, stop.clone()).await;
         if let Verification::NotMeasured { reason } = &verification {
             failed += 1;
-            writeln!(err, "pgdiag: #{} not verified: {reason}", statement.statement)?;
+            writeln!(
+                err,
+                "pgdiag: #{} not verified: {reason}",
+                statement.statement
+            )?;
         }
         statement.verification = Some(verification);
     }

@@ -164,11 +164,7 @@ fn render_verification(w: &mut impl Write, verification: &Verification) -> io::R
     writeln!(
         w,
         "  VERIFIED  {}: {} reads at {} reads/s over {} keys in {}, {}× the workload's pace ({ttl}{writes})",
-        if m.agrees {
-            "agrees"
-        } else {
-            "DISAGREES"
-        },
+        if m.agrees { "agrees" } else { "DISAGREES" },
         fmt_count(b.reads as f64),
         fmt_count(b.measured_read_rate_per_s),
         fmt_count(b.keys as f64),
