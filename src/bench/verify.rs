@@ -198,7 +198,7 @@ pub async fn verify(
     stop: Stop,
 ) -> Verification {
     match measure(statement, options, stop).await {
-        Ok(measurement) => Verification::Measured(measurement),
+        Ok(measurement) => Verification::Measured(Box::new(measurement)),
         Err(reason) => Verification::NotMeasured { reason },
     }
 }

@@ -26,7 +26,7 @@ use super::advice::expect;
 #[serde(tag = "status", content = "details", rename_all = "snake_case")]
 pub enum Verification {
     /// The benchmark ran: predicted and measured figures.
-    Measured(Measurement),
+    Measured(Box<Measurement>),
     /// No measurement could be taken (exit status 2).
     NotMeasured {
         /// Why not.
