@@ -362,4 +362,31 @@ async fn verify_measures_the_advised_cache_and_agrees_with_the_prediction() {
         m.notes.iter().any(|n| n.contains("--allow-writes")),
         "{m:#?}"
     );
+
+    // A measurement that cannot be taken (no Redis there): the report still printed, the reason
+    // given, exit 2.
+    let run = pgdiag(&[
+        "cache-advice",
+        "--from-log",
+        &log,
+        "--dsn",
+        &url,
+        "--prove",
+        "none",
+        "--fast-enough",
+        "0s",
+        "--min-hit-rate",
+        "0",
+        "--max-staleness",
+        "10s",
+        "--verify",
+        "--verify-duration",
+        "1s",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stdout.contains("  NOT VERIFIED  "), "{}", run.stdout);
+    assert!(run.stderr.contains("not verified: "), "{}", run.stderr);
 }

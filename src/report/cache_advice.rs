@@ -163,22 +163,26 @@ fn render_verification(w: &mut impl Write, verification: &Verification) -> io::R
     };
     writeln!(
         w,
-        "  VERIFIED  {}: {} reads at {} reads/s over {} keys in {}, {}× the workload's pace ({ttl}{writes})",
+        "  VERIFIED  {}: {} reads at {} reads/s over {} keys in {}, {} times the workload's pace ({ttl}{writes})",
         if m.agrees { "agrees" } else { "DISAGREES" },
         fmt_count(b.reads as f64),
         fmt_count(b.measured_read_rate_per_s),
         fmt_count(b.keys as f64),
         span(b.duration_s),
-        fmt_count(m.scale)
+        if m.scale < 100.0 {
+            format!("{:.1}", m.scale)
+        } else {
+            fmt_count(m.scale)
+        }
     )?;
-    let pct = |share: f64| format!("{}%", fmt_count(share * 100.0));
+    let pct = |share: f64| format!("{:.1}%", share * 100.0);
     let line = |w: &mut dyn Write, what: &str, a: &Agreement, extra: String| {
         writeln!(
             w,
-            "         {what:<9} predicted {}, measured {} (± {} points: {}){extra}",
+            "         {what:<9} predicted {}, measured {} (± {:.1} points: {}){extra}",
             pct(a.predicted),
             pct(a.measured),
-            fmt_count(a.tolerance * 100.0),
+            a.tolerance * 100.0,
             if a.agrees { "agrees" } else { "disagrees" }
         )
     };
@@ -198,7 +202,7 @@ fn render_verification(w: &mut impl Write, verification: &Verification) -> io::R
     }
     writeln!(
         w,
-        "         p99       {} ms, {} (at most {} ms: {})",
+        "         p99       {} ms; {}: at most {} ms ({}; informative)",
         fmt_ms(m.p99.measured_ms),
         match m.p99.predicted {
             Tail::Miss => "over 1% of reads miss, so a query's time",
@@ -235,4 +239,120 @@ fn one_line(text: &str, max: usize) -> String {
     let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Strategy;
+    use crate::cache::advice::{Invalidation, KeyPart, TableActivity};
+    use crate::cache::advising::{SettingsUsed, StatementAdvice};
+    use crate::cache::verification::{BenchSetup, Measurement, Pair, TailCheck};
+    use crate::pg::ServerInfo;
+
+    fn statement(n: usize, verification: Verification) -> StatementAdvice {
+        StatementAdvice {
+            statement: n,
+            query: "SELECT count(*), avg(stars) FROM ratings WHERE item_id = $1".into(),
+            calls_per_hour: 144_000.0,
+            mean_ms: 2.0,
+            db_ms_per_hour: 288_000.0,
+            tables: vec![TableActivity {
+                table: "ratings".into(),
+                writes_per_hour: 36_000.0,
+                rows: 4000.0,
+            }],
+            key: CacheKey {
+                parts: vec![KeyPart {
+                    parameter: 1,
+                    column: Some("ratings.item_id".into()),
+                    table: Some("ratings".into()),
+                }],
+            },
+            distinct_keys: Some(200.0),
+            advice: Verdict::Cache(CachePlan {
+                strategy: Strategy::CacheAside,
+                soft_ttl_s: 100.0,
+                hard_ttl_s: 100.0,
+                invalidate: Some(Invalidation {
+                    table: "ratings".into(),
+                    key_column: "item_id".into(),
+                }),
+                expected_hit_rate: 0.667,
+                db_ms_saved_per_hour: 192_000.0,
+                stale_reads_per_hour: 0.0,
+                reasons: vec!["cache-aside: no herd".into()],
+            }),
+            verification: Some(verification),
+        }
+    }
+
+    #[test]
+    fn verification_lines_under_a_cached_statement() {
+        let measured = Measurement {
+            scale: 4.8,
+            bench: BenchSetup {
+                strategy: Strategy::CacheAside,
+                keys: 200,
+                zipf: 0.0,
+                clients: 16,
+                read_rate_per_s: 192.3,
+                measured_read_rate_per_s: 198.8,
+                reads: 1593,
+                write_rate_per_s: 96.1,
+                writes: 706,
+                write: Some("UPDATE ratings SET item_id = item_id WHERE item_id = $1".into()),
+                soft_ttl_s: 20.8,
+                hard_ttl_s: 20.8,
+                invalidate: true,
+                warmup_s: 4.7,
+                duration_s: 8.0,
+            },
+            advised_hit_rate: 0.667,
+            hit_rate: Agreement::new(0.693, 0.707, 0.092),
+            stale_share: Some(Agreement::new(0.0, 0.0013, 0.029)),
+            stale_reads_per_hour: Some(Pair {
+                predicted: 0.0,
+                measured: 181.0,
+            }),
+            p99: TailCheck::new(0.693, 2.0, 39.0),
+            agrees: true,
+            notes: vec![
+                "the machine read 150/s of the 192/s asked; predicted for the rate reached".into(),
+            ],
+        };
+        let report = CacheAdviceReport {
+            schema_version: 1,
+            pgdiag_version: "0.0.0".into(),
+            server: ServerInfo {
+                version: "15.18".into(),
+                version_num: 150_018,
+                target: "app@db:5432/shop".into(),
+            },
+            settings: SettingsUsed {
+                max_staleness_s: 10.0,
+                fast_enough_ms: 0.0,
+                min_hit_rate: 0.0,
+                min_db_ms_per_hour: 1000.0,
+            },
+            source: "log".into(),
+            workload_window_s: Some(60.0),
+            counters_window_s: 2.0,
+            statements: vec![
+                statement(1, Verification::Measured(Box::new(measured))),
+                statement(
+                    2,
+                    Verification::NotMeasured {
+                        reason: "the benchmark failed: cannot use Redis at redis://127.0.0.1:1/"
+                            .into(),
+                    },
+                ),
+            ],
+            skipped: Vec::new(),
+            db_ms_saved_per_hour: 384_000.0,
+        };
+        let mut out = Vec::new();
+        render_text(&mut out, &report, Some(120)).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
 }
