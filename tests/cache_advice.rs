@@ -276,6 +276,11 @@ async fn verify_measures_the_advised_cache_and_agrees_with_the_prediction() {
     // The run: scaled (many times the workload's pace), read and written, invalidating.
     assert!(m.scale > 1.0, "{m:#?}");
     assert!(m.bench.reads >= 500, "{m:#?}");
+    // Paced: about the rate asked for, not as fast as the clients go.
+    assert!(
+        m.bench.measured_read_rate_per_s <= 1.25 * m.bench.read_rate_per_s,
+        "{m:#?}"
+    );
     assert!(m.bench.writes > 0 && m.bench.invalidate, "{m:#?}");
     assert!(
         m.bench

@@ -383,6 +383,12 @@ async fn measure(
             result.counters.redis_fallbacks, result.errors
         ));
     }
+    if plan.strategy == Strategy::Swr {
+        notes.push(
+            "the advice reckons swr's hit rate as cache-aside's with the hard TTL (a lower bound); the prediction adds the renewals between the soft and the hard TTL"
+                .into(),
+        );
+    }
     let hit_rate = Agreement::new(
         prediction.hit_rate,
         measured_hit_rate,

@@ -112,6 +112,10 @@ async fn verify(
         .filter(|s| matches!(s.advice, Verdict::Cache(_)))
         .count();
     if cached == 0 {
+        writeln!(
+            err,
+            "pgdiag: --verify: no statement is advised to be cached: nothing to benchmark"
+        )?;
         return Ok(Outcome::Ok);
     }
     let explicit = args.redis_url.clone().or_else(|| {
@@ -152,7 +156,13 @@ async fn verify(
                 options.duration.as_secs_f64()
             )?;
         }
-        let verification = bench::verify::verify(statement, &options, stop.clone()).await;
+        let verification = if stop.is_stopped() {
+            Verification::NotMeasured {
+                reason: "interrupted before its benchmark".into(),
+            }
+        } else {
+            bench::verify::verify(statement, &options, stop.clone()).await
+        };
         if let Verification::NotMeasured { reason } = &verification {
             failed += 1;
             writeln!(
