@@ -179,7 +179,8 @@ Examples:
 Examples:
   pgdiag cache-advice --from-pg-stat-statements --dsn postgresql://app@db/shop
   pgdiag cache-advice --from-pg-stat-statements --max-staleness 5s --fast-enough 2ms
-  pgdiag cache-advice --from-log /var/log/postgresql/postgresql.log --format json")]
+  pgdiag cache-advice --from-log /var/log/postgresql/postgresql.log --format json
+  pgdiag cache-advice --from-pg-stat-statements --verify --allow-writes --dsn postgresql://app@copy/shop")]
     CacheAdvice(CacheAdviceArgs),
 
     #[command(after_help = "\
@@ -249,7 +250,32 @@ pub struct CacheAdviceArgs {
     /// How to prove the suggestions [default: hypo when the hypopg extension is available, else
     /// none: statements are then judged as they run now].
     #[arg(long, value_enum, value_name = "MODE")]
-    pub verify: Option<VerifyChoice>,
+    pub prove: Option<VerifyChoice>,
+
+    /// Benchmark each statement advised to be cached on the advised configuration, at the
+    /// workload's rates scaled to the machine, and report predicted against measured hit rate,
+    /// staleness and p99.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// With --verify: measured time per statement (after a warm-up of up to as long).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "verify")]
+    pub verify_duration: Duration,
+
+    /// With --verify: reads per second to aim for (lowered so that an expensive statement's
+    /// misses cost the database at most a quarter of a core).
+    #[arg(long, value_name = "R", default_value_t = 200.0, value_parser = parse_positive, requires = "verify")]
+    pub verify_rate: f64,
+
+    /// With --verify: let the benchmark write, rewriting rows of the keyed table unchanged at the
+    /// scaled write rate and installing the invalidation trigger for its run; without it only
+    /// reads run and staleness is not verified. Use on a copy, never on production.
+    #[arg(long, requires = "verify")]
+    pub allow_writes: bool,
+
+    /// With --verify: Redis URL [default: REDIS_URL, else a throwaway Redis started for the run].
+    #[arg(long, value_name = "URL", requires = "verify")]
+    pub redis_url: Option<crate::cache::RedisUrl>,
 
     /// statement_timeout per statement, e.g. 60s (0 disables).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]

@@ -75,7 +75,7 @@ async fn one_verdict_per_statement_from_a_real_workload() {
         "--from-pg-stat-statements",
         "--dsn",
         &url,
-        "--verify",
+        "--prove",
         "build",
         "--max-staleness",
         "10m",
@@ -159,7 +159,7 @@ async fn one_verdict_per_statement_from_a_real_workload() {
         "--from-pg-stat-statements",
         "--dsn",
         &url,
-        "--verify",
+        "--prove",
         "none",
         "--max-staleness",
         "10m",
@@ -172,4 +172,226 @@ async fn one_verdict_per_statement_from_a_real_workload() {
         run.stdout
     );
     assert!(run.stdout.contains("  CACHE  "), "{}", run.stdout);
+}
+
+// `--verify`: a keyed lookup read from a server log (a known rate: 2,400 calls over 60 s, over
+// 200 keys), its table written a little since the counters were reset, advised to be cached
+// with invalidation on write; the benchmark runs the advised configuration at the scaled rates
+// on the embedded cluster, writing (`--allow-writes`) and invalidating through the trigger.
+
+const VERIFY_SETUP: &str = "
+    CREATE TABLE ratings (id int PRIMARY KEY, item_id int NOT NULL, stars int NOT NULL);
+    INSERT INTO ratings SELECT g, 1 + g % 200, g % 5 FROM generate_series(1, 4000) g;
+    CREATE INDEX ON ratings (item_id);
+    ANALYZE ratings;
+";
+
+/// 2,400 executions of the lookup, 2 ms each, evenly over 60 s and over the 200 items.
+fn lookup_log() -> String {
+    let mut log = String::new();
+    for i in 0..2400u32 {
+        let ms = u64::from(i) * 25;
+        log.push_str(&format!(
+            "2026-12-02 10:{:02}:{:02}.{:03} UTC [77] LOG:  duration: 2.000 ms  statement: \
+             SELECT count(*), avg(stars) FROM ratings WHERE item_id = {}\n",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000,
+            1 + i % 200
+        ));
+    }
+    log
+}
+
+#[tokio::test]
+async fn verify_measures_the_advised_cache_and_agrees_with_the_prediction() {
+    use pgdiag::cache::verification::Verification;
+
+    let (url, client) = database("cache_verify", VERIFY_SETUP).await;
+    // The setup's writes counted, then the counters reset: from now on, 20 rows written.
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+    client
+        .batch_execute("SELECT pg_stat_reset()")
+        .await
+        .unwrap();
+    client
+        .batch_execute("UPDATE ratings SET stars = stars WHERE id <= 20")
+        .await
+        .unwrap();
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+    let (_dir, log) = crate::support::temp_file("postgresql.log", lookup_log().as_bytes());
+    let log = log.display().to_string();
+    let started = std::time::Instant::now();
+    let run = pgdiag(&[
+        "cache-advice",
+        "--from-log",
+        &log,
+        "--dsn",
+        &url,
+        "--prove",
+        "none",
+        "--fast-enough",
+        "0s",
+        "--min-hit-rate",
+        "0",
+        "--max-staleness",
+        "10s",
+        "--verify",
+        "--verify-duration",
+        "8s",
+        "--allow-writes",
+        "--format",
+        "json",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(started.elapsed().as_secs() < 40, "{:?}", started.elapsed());
+    let report: CacheAdviceReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a cache-advice report: {e}\n{}", run.stdout));
+    let lookup = report
+        .statements
+        .iter()
+        .find(|s| s.query.contains("FROM ratings"))
+        .unwrap_or_else(|| panic!("the lookup not advised on: {report:#?}"));
+    // 2,400 calls in 60 s: 144,000 an hour.
+    assert!(
+        (lookup.calls_per_hour - 144_000.0).abs() < 3_000.0,
+        "{lookup:#?}"
+    );
+    let Verdict::Cache(plan) = &lookup.advice else {
+        panic!("not cached: {lookup:#?}");
+    };
+    assert!(plan.invalidate.is_some(), "{plan:#?}");
+    let Some(Verification::Measured(m)) = &lookup.verification else {
+        panic!("not measured: {lookup:#?}");
+    };
+    // The run: scaled (many times the workload's pace), read and written, invalidating.
+    assert!(m.scale > 1.0, "{m:#?}");
+    assert!(m.bench.reads >= 500, "{m:#?}");
+    // Paced: about the rate asked for, not as fast as the clients go.
+    assert!(
+        m.bench.measured_read_rate_per_s <= 1.25 * m.bench.read_rate_per_s,
+        "{m:#?}"
+    );
+    assert!(m.bench.writes > 0 && m.bench.invalidate, "{m:#?}");
+    assert!(
+        m.bench
+            .write
+            .as_deref()
+            .is_some_and(|w| w.starts_with("UPDATE ratings"))
+    );
+    // The tolerance: 5 points for what the model leaves out plus three standard errors, which
+    // for ~1,600 reads and ~20–40% misses is 3·√(320..640)/1,600 ≈ 3.4–4.7 points: under 10.
+    assert!(
+        m.hit_rate.tolerance > 0.05 && m.hit_rate.tolerance < 0.10,
+        "{m:#?}"
+    );
+    assert!(
+        (m.hit_rate.measured - m.hit_rate.predicted).abs() <= m.hit_rate.tolerance,
+        "hit rate: predicted {} measured {} ± {}: {m:#?}",
+        m.hit_rate.predicted,
+        m.hit_rate.measured,
+        m.hit_rate.tolerance
+    );
+    assert!(m.hit_rate.agrees);
+    // The prediction for the run is the advice's figure (same model, keys read evenly), up to the
+    // rates the machine reached.
+    assert!(
+        (m.hit_rate.predicted - m.advised_hit_rate).abs() < 0.1,
+        "{m:#?}"
+    );
+    let stale = m.stale_share.expect("staleness measured with writes");
+    assert_eq!(
+        stale.predicted, 0.0,
+        "invalidation: nothing stale in the model"
+    );
+    assert!(stale.agrees, "{m:#?}");
+    assert!(m.agrees, "{m:#?}");
+    assert!(m.p99.measured_ms > 0.0, "{m:#?}");
+
+    // The text shows the run and each comparison.
+    let mut text = Vec::new();
+    pgdiag::report::cache_advice::render_text(&mut text, &report, Some(160)).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("  VERIFIED  agrees: "), "{text}");
+    assert!(text.contains("hit rate  predicted "), "{text}");
+    assert!(text.contains("p99       "), "{text}");
+
+    // Without --allow-writes only reads run: the trigger is not installed, nothing is written,
+    // and staleness is said not to be verified.
+    let run = pgdiag(&[
+        "cache-advice",
+        "--from-log",
+        &log,
+        "--dsn",
+        &url,
+        "--prove",
+        "none",
+        "--fast-enough",
+        "0s",
+        "--min-hit-rate",
+        "0",
+        "--max-staleness",
+        "10s",
+        "--verify",
+        "--verify-duration",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: CacheAdviceReport = serde_json::from_str(&run.stdout).unwrap();
+    let lookup = report
+        .statements
+        .iter()
+        .find(|s| s.query.contains("FROM ratings"))
+        .unwrap();
+    let Some(Verification::Measured(m)) = &lookup.verification else {
+        panic!("not measured: {lookup:#?}");
+    };
+    assert_eq!(
+        (m.bench.writes, m.bench.write.as_deref()),
+        (0, None),
+        "{m:#?}"
+    );
+    assert!(m.stale_share.is_none());
+    assert!(
+        m.notes.iter().any(|n| n.contains("--allow-writes")),
+        "{m:#?}"
+    );
+
+    // A measurement that cannot be taken (no Redis there): the report still printed, the reason
+    // given, exit 2.
+    let run = pgdiag(&[
+        "cache-advice",
+        "--from-log",
+        &log,
+        "--dsn",
+        &url,
+        "--prove",
+        "none",
+        "--fast-enough",
+        "0s",
+        "--min-hit-rate",
+        "0",
+        "--max-staleness",
+        "10s",
+        "--verify",
+        "--verify-duration",
+        "1s",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stdout.contains("  NOT VERIFIED  "), "{}", run.stdout);
+    assert!(run.stderr.contains("not verified: "), "{}", run.stderr);
 }

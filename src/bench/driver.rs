@@ -75,6 +75,8 @@ pub struct BenchConfig {
     pub write: Option<String>,
     pub write_rate: f64,
     pub invalidation: Invalidation,
+    /// Reads per second over all clients, Poisson-spaced; `None`: as fast as they go.
+    pub read_rate: Option<f64>,
     /// Every Redis key of the run starts with this; unique per run by default.
     pub key_prefix: String,
     pub progress: bool,
@@ -108,6 +110,7 @@ impl BenchConfig {
             write: None,
             write_rate: 10.0,
             invalidation: Invalidation::None,
+            read_rate: None,
             key_prefix: format!(
                 "pgdiag:bench:{}:{}:",
                 std::process::id(),
@@ -315,6 +318,7 @@ async fn run_strategies(
             sampler: sampler.clone(),
             seed: config.seed,
             stop: stop.clone(),
+            read_rate: config.read_rate,
         };
         let writes = match (config.scenario, &config.write) {
             (Scenario::Writes, Some(sql)) => Some(prepare_write(config, sql).await?),

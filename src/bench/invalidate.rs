@@ -29,7 +29,7 @@ const LEFTOVER_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A second DEL this long after the first closes the cache-aside race where a reader that loaded
 /// the old row before the commit stores it after the first DEL.
-const SECOND_DELETE_AFTER: Duration = Duration::from_millis(50);
+pub const SECOND_DELETE_AFTER: Duration = Duration::from_millis(50);
 
 static TRIGGER_COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -16,6 +16,7 @@ pub mod scenarios;
 pub mod stop;
 pub mod strategies;
 pub mod timeline;
+pub mod verify;
 
 pub use driver::{BenchConfig, Invalidation, Scenario, run, run_partial};
 pub use keys::ZipfSampler;

@@ -37,6 +37,9 @@ pub struct Workload {
     /// Client `i` draws keys from `seed + i`, so every strategy sees the same key sequence.
     pub seed: u64,
     pub stop: Stop,
+    /// Reads per second over all clients, started at Poisson-spaced instants (each client paces
+    /// its share); `None`: every client reads as fast as it can (a closed loop).
+    pub read_rate: Option<f64>,
 }
 
 impl std::fmt::Debug for Workload {
@@ -169,12 +172,28 @@ pub async fn steady(
             let tracker = tracker.clone();
             tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(work.seed.wrapping_add(i as u64));
+                let mut pace = work.read_rate.map(|rate| {
+                    Pacer::new(
+                        rate / clients.max(1) as f64,
+                        work.seed ^ 0x5041_4345 ^ i as u64,
+                    )
+                });
                 let mut latency = latency_histogram();
                 let mut errors = 0u64;
                 let mut outcomes = OutcomeCounts::default();
                 let mut db_calls = 0u64;
                 let mut timeline = TimelineRecorder::new(width_ms);
                 while !work.stop.is_stopped() && Instant::now() < end {
+                    if let Some(pace) = &mut pace {
+                        let due = pace.next(start);
+                        if due >= end {
+                            break;
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep_until(due.into()) => {}
+                            () = work.stop.stopped() => break,
+                        }
+                    }
                     let key = &work.keys[work.sampler.sample(&mut rng)];
                     let started = Instant::now();
                     let (answer, calls) =
@@ -257,6 +276,32 @@ pub async fn steady(
         origin: warm_end,
         timeline,
     })
+}
+
+/// Start instants of one paced client: a Poisson process of `rate` per second (exponential
+/// gaps), so that the clients together make the Poisson arrivals the cache model assumes. A
+/// client that falls behind (a slow miss) starts its late reads at once, keeping the rate.
+struct Pacer {
+    rate: f64,
+    rng: StdRng,
+    offset: Duration,
+}
+
+impl Pacer {
+    fn new(rate: f64, seed: u64) -> Pacer {
+        Pacer {
+            rate: rate.max(1e-6),
+            rng: StdRng::seed_from_u64(seed),
+            offset: Duration::ZERO,
+        }
+    }
+
+    fn next(&mut self, start: Instant) -> Instant {
+        let u: f64 = rand::RngExt::random(&mut self.rng);
+        let gap = -(1.0 - u).ln() / self.rate;
+        self.offset += Duration::try_from_secs_f64(gap).unwrap_or(Duration::from_secs(3600));
+        later(start, self.offset)
+    }
 }
 
 /// `t + d`, or a century after `t` when that is past what an `Instant` holds: a duration too long

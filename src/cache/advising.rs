@@ -62,6 +62,11 @@ pub struct StatementAdvice {
     pub distinct_keys: Option<f64>,
     /// The verdict (`verdict`: `fix_in_database`, `dont_cache`, `cache`) with its fields.
     pub advice: Verdict,
+    /// With `--verify`, for a `cache` verdict: the benchmark of the advised configuration,
+    /// predicted against measured (`status`: `measured` or `not_measured`, with its `details`);
+    /// `null` otherwise.
+    #[serde(default)]
+    pub verification: Option<super::verification::Verification>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,6 +159,7 @@ pub async fn advise_workload(
             key,
             distinct_keys,
             advice: advise(&facts, settings),
+            verification: None,
         });
     }
     for skip in &workload.skipped {

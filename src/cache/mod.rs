@@ -311,6 +311,7 @@ pub mod envelope;
 pub mod none;
 pub mod redis_client;
 pub mod swr;
+pub mod verification;
 pub mod xfetch;
 
 pub use cache_aside::CacheAside;

@@ -1,13 +1,19 @@
 //! `pgdiag cache-advice`: a workload's statements, pgdiag's suggestions on them, and the facts a
 //! cache depends on, judged into one verdict per statement. Changes nothing: the suggestions are
-//! proved in rolled-back transactions, as `suggest` proves them.
+//! proved in rolled-back transactions, as `suggest` proves them; `--verify` benchmarks the cached
+//! ones (reads only, unless `--allow-writes`).
 
 use std::io::Write;
 
 use anyhow::{Context, bail};
 
+use crate::bench::{self, Stop, verify::VerifyOptions};
+use crate::cache::RedisUrl;
+use crate::cache::advice::Verdict;
 use crate::cache::advising;
+use crate::cache::verification::Verification;
 use crate::cli::{CacheAdviceArgs, OutputFormat, VerifyChoice, WorkloadArgs};
+use crate::embedded::EmbeddedRedis;
 use crate::pg::{self, Runner};
 use crate::report;
 use crate::suggest::{self, SuggestOptions, VerifyRequest};
@@ -47,7 +53,7 @@ pub async fn run(
         );
     }
     let options = SuggestOptions {
-        verify: match args.verify {
+        verify: match args.prove {
             None => VerifyRequest::Auto,
             Some(VerifyChoice::Hypo) => VerifyRequest::Hypo,
             Some(VerifyChoice::Build) => VerifyRequest::Build,
@@ -73,9 +79,14 @@ pub async fn run(
     }
     let advice_settings =
         advising::settings(args.max_staleness, args.fast_enough, args.min_hit_rate);
-    let advice = advising::advise_workload(runner.client(), &suggest_report, &advice_settings)
+    let mut advice = advising::advise_workload(runner.client(), &suggest_report, &advice_settings)
         .await
         .context("reading the tables' activity")?;
+    let outcome = if args.verify {
+        verify(args, &settings, &mut advice, err).await?
+    } else {
+        Outcome::Ok
+    };
     match args.format {
         OutputFormat::Text => report::cache_advice::render_text(out, &advice, width)?,
         OutputFormat::Json => {
@@ -83,5 +94,89 @@ pub async fn run(
             writeln!(out)?;
         }
     }
-    Ok(Outcome::Ok)
+    Ok(outcome)
+}
+
+/// `--verify`: benchmark every statement advised to be cached (`bench::verify`), one after
+/// another, on Redis from --redis-url / REDIS_URL or a throwaway one. Failed (exit 2) when a
+/// measurement could not be taken; a disagreement is reported, not failed.
+async fn verify(
+    args: &CacheAdviceArgs,
+    settings: &pg::ConnectionSettings,
+    advice: &mut advising::CacheAdviceReport,
+    err: &mut impl Write,
+) -> anyhow::Result<Outcome> {
+    let cached = advice
+        .statements
+        .iter()
+        .filter(|s| matches!(s.advice, Verdict::Cache(_)))
+        .count();
+    if cached == 0 {
+        writeln!(
+            err,
+            "pgdiag: --verify: no statement is advised to be cached: nothing to benchmark"
+        )?;
+        return Ok(Outcome::Ok);
+    }
+    let explicit = args.redis_url.clone().or_else(|| {
+        std::env::var("REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(RedisUrl::from)
+    });
+    // A throwaway Redis lives as long as this value: until every statement is measured.
+    let (redis_url, _embedded) = match explicit {
+        Some(url) => (url, None),
+        None => {
+            let redis = EmbeddedRedis::builder().start().context(
+                "--verify: no --redis-url or REDIS_URL, and a throwaway Redis could not start",
+            )?;
+            (redis.url().into(), Some(redis))
+        }
+    };
+    let mut options = VerifyOptions::new(settings.clone(), redis_url);
+    options.duration = args.verify_duration.max(std::time::Duration::from_secs(1));
+    options.read_rate = args.verify_rate;
+    options.allow_writes = args.allow_writes;
+    let (raise, stop) = Stop::new();
+    let watcher = tokio::spawn(async move {
+        interrupted().await;
+        let _ = raise.send(true);
+    });
+    let mut failed = 0;
+    for statement in &mut advice.statements {
+        if !matches!(statement.advice, Verdict::Cache(_)) {
+            continue;
+        }
+        if super::progress_visible() {
+            writeln!(
+                err,
+                "pgdiag: verifying #{} ({} s of load)…",
+                statement.statement,
+                options.duration.as_secs_f64()
+            )?;
+        }
+        let verification = if stop.is_stopped() {
+            Verification::NotMeasured {
+                reason: "interrupted before its benchmark".into(),
+            }
+        } else {
+            bench::verify::verify(statement, &options, stop.clone()).await
+        };
+        if let Verification::NotMeasured { reason } = &verification {
+            failed += 1;
+            writeln!(
+                err,
+                "pgdiag: #{} not verified: {reason}",
+                statement.statement
+            )?;
+        }
+        statement.verification = Some(verification);
+    }
+    watcher.abort();
+    Ok(if failed > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
 }

@@ -191,9 +191,51 @@ pub fn calls(sql: &str) -> Calls {
     calls
 }
 
+/// A table or column name as a statement wrote it, fit to be put back into SQL: letters, digits,
+/// `_`, `$`, dots between parts, and double quotes (no spaces, operators or semicolons).
+fn sql_name(name: &str) -> Option<&str> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '"'))
+        && name.matches('"').count() % 2 == 0;
+    ok.then_some(name)
+}
+
+/// The keys a `cache-advice --verify` benchmark reads: up to `limit` distinct non-NULL values of
+/// `column` in `table` (as the statement names them), as text. `None` when a name cannot be put
+/// back into SQL as it is.
+pub fn key_values_query(table: &str, column: &str, limit: usize) -> Option<String> {
+    let (table, column) = (sql_name(table)?, sql_name(column)?);
+    Some(format!(
+        "SELECT {column}::text FROM {table} WHERE {column} IS NOT NULL GROUP BY {column} ORDER BY {column} LIMIT {limit}"
+    ))
+}
+
+/// The write of a `cache-advice --verify` benchmark: the rows of one key (`$1`) rewritten
+/// unchanged, a new version of each (so triggers fire and a cached value is stale).
+pub fn touch_key_statement(table: &str, column: &str) -> Option<String> {
+    let (table, column) = (sql_name(table)?, sql_name(column)?);
+    Some(format!(
+        "UPDATE {table} SET {column} = {column} WHERE {column} = $1"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verification_statements_take_only_plain_names() {
+        assert_eq!(
+            touch_key_statement("app.reviews", "product_id").as_deref(),
+            Some("UPDATE app.reviews SET product_id = product_id WHERE product_id = $1")
+        );
+        assert!(key_values_query(r#""Odd""#, "id", 10).is_some());
+        assert_eq!(touch_key_statement("t; DROP TABLE t", "id"), None);
+        assert_eq!(key_values_query("t", "a b", 10), None);
+        assert_eq!(key_values_query("t", r#"a""#, 10), None);
+    }
 
     #[test]
     fn caller_dependent_calls_and_functions() {

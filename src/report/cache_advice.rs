@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use crate::cache::advice::{CacheKey, CachePlan, DontCache, Verdict};
 use crate::cache::advising::CacheAdviceReport;
+use crate::cache::verification::{Agreement, Tail, Verification};
 use crate::units::{fmt_count, fmt_ms};
 
 /// Render the report; `width` cuts each statement's text to fit (default 120).
@@ -75,6 +76,9 @@ pub fn render_text(
             }
             Verdict::Cache(plan) => render_plan(w, plan, &statement.key)?,
         }
+        if let Some(verification) = &statement.verification {
+            render_verification(w, verification)?;
+        }
     }
     if !report.skipped.is_empty() {
         writeln!(w)?;
@@ -126,6 +130,93 @@ fn render_plan(w: &mut impl Write, plan: &CachePlan, key: &CacheKey) -> io::Resu
     Ok(())
 }
 
+/// The `--verify` lines under a cached statement: the run, then predicted against measured.
+fn render_verification(w: &mut impl Write, verification: &Verification) -> io::Result<()> {
+    let m = match verification {
+        Verification::NotMeasured { reason } => {
+            return writeln!(w, "  NOT VERIFIED  {reason}");
+        }
+        Verification::Measured(m) => m,
+    };
+    let b = &m.bench;
+    let ttl = if (b.soft_ttl_s - b.hard_ttl_s).abs() < 1e-9 {
+        format!("TTL {}", span(b.hard_ttl_s))
+    } else {
+        format!(
+            "soft TTL {}, hard TTL {}",
+            span(b.soft_ttl_s),
+            span(b.hard_ttl_s)
+        )
+    };
+    let writes = if b.write.is_some() {
+        format!(
+            ", {} writes/s{}",
+            fmt_count(b.write_rate_per_s),
+            if b.invalidate {
+                ", invalidated on write"
+            } else {
+                ""
+            }
+        )
+    } else {
+        ", no writes".to_owned()
+    };
+    writeln!(
+        w,
+        "  VERIFIED  {}: {} reads at {} reads/s over {} keys in {}, {} times the workload's pace ({ttl}{writes})",
+        if m.agrees { "agrees" } else { "DISAGREES" },
+        fmt_count(b.reads as f64),
+        fmt_count(b.measured_read_rate_per_s),
+        fmt_count(b.keys as f64),
+        span(b.duration_s),
+        if m.scale < 100.0 {
+            format!("{:.1}", m.scale)
+        } else {
+            fmt_count(m.scale)
+        }
+    )?;
+    let pct = |share: f64| format!("{:.1}%", share * 100.0);
+    let line = |w: &mut dyn Write, what: &str, a: &Agreement, extra: String| {
+        writeln!(
+            w,
+            "         {what:<9} predicted {}, measured {} (± {:.1} points: {}){extra}",
+            pct(a.predicted),
+            pct(a.measured),
+            a.tolerance * 100.0,
+            if a.agrees { "agrees" } else { "disagrees" }
+        )
+    };
+    line(w, "hit rate", &m.hit_rate, String::new())?;
+    match (&m.stale_share, &m.stale_reads_per_hour) {
+        (Some(stale), Some(per_hour)) => line(
+            w,
+            "stale",
+            stale,
+            format!(
+                "; {} vs {} stale reads/h at the workload's rate",
+                fmt_count(per_hour.predicted),
+                fmt_count(per_hour.measured)
+            ),
+        )?,
+        _ => writeln!(w, "         stale     not measured (no writes ran)")?,
+    }
+    writeln!(
+        w,
+        "         p99       {} ms; {}: at most {} ms ({}; informative)",
+        fmt_ms(m.p99.measured_ms),
+        match m.p99.predicted {
+            Tail::Miss => "over 1% of reads miss, so a query's time",
+            Tail::Hit => "under 1% of reads miss, so a cache read",
+        },
+        fmt_ms(m.p99.upper_ms),
+        if m.p99.agrees { "agrees" } else { "disagrees" }
+    )?;
+    for note in &m.notes {
+        writeln!(w, "         note: {note}")?;
+    }
+    Ok(())
+}
+
 /// `42 s`, `3.5 min`, `2.0 h`.
 fn span(seconds: f64) -> String {
     if seconds < 1.0 {
@@ -148,4 +239,120 @@ fn one_line(text: &str, max: usize) -> String {
     let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Strategy;
+    use crate::cache::advice::{Invalidation, KeyPart, TableActivity};
+    use crate::cache::advising::{SettingsUsed, StatementAdvice};
+    use crate::cache::verification::{BenchSetup, Measurement, Pair, TailCheck};
+    use crate::pg::ServerInfo;
+
+    fn statement(n: usize, verification: Verification) -> StatementAdvice {
+        StatementAdvice {
+            statement: n,
+            query: "SELECT count(*), avg(stars) FROM ratings WHERE item_id = $1".into(),
+            calls_per_hour: 144_000.0,
+            mean_ms: 2.0,
+            db_ms_per_hour: 288_000.0,
+            tables: vec![TableActivity {
+                table: "ratings".into(),
+                writes_per_hour: 36_000.0,
+                rows: 4000.0,
+            }],
+            key: CacheKey {
+                parts: vec![KeyPart {
+                    parameter: 1,
+                    column: Some("ratings.item_id".into()),
+                    table: Some("ratings".into()),
+                }],
+            },
+            distinct_keys: Some(200.0),
+            advice: Verdict::Cache(CachePlan {
+                strategy: Strategy::CacheAside,
+                soft_ttl_s: 100.0,
+                hard_ttl_s: 100.0,
+                invalidate: Some(Invalidation {
+                    table: "ratings".into(),
+                    key_column: "item_id".into(),
+                }),
+                expected_hit_rate: 0.667,
+                db_ms_saved_per_hour: 192_000.0,
+                stale_reads_per_hour: 0.0,
+                reasons: vec!["cache-aside: no herd".into()],
+            }),
+            verification: Some(verification),
+        }
+    }
+
+    #[test]
+    fn verification_lines_under_a_cached_statement() {
+        let measured = Measurement {
+            scale: 4.8,
+            bench: BenchSetup {
+                strategy: Strategy::CacheAside,
+                keys: 200,
+                zipf: 0.0,
+                clients: 16,
+                read_rate_per_s: 192.3,
+                measured_read_rate_per_s: 198.8,
+                reads: 1593,
+                write_rate_per_s: 96.1,
+                writes: 706,
+                write: Some("UPDATE ratings SET item_id = item_id WHERE item_id = $1".into()),
+                soft_ttl_s: 20.8,
+                hard_ttl_s: 20.8,
+                invalidate: true,
+                warmup_s: 4.7,
+                duration_s: 8.0,
+            },
+            advised_hit_rate: 0.667,
+            hit_rate: Agreement::new(0.693, 0.707, 0.092),
+            stale_share: Some(Agreement::new(0.0, 0.0013, 0.029)),
+            stale_reads_per_hour: Some(Pair {
+                predicted: 0.0,
+                measured: 181.0,
+            }),
+            p99: TailCheck::new(0.693, 2.0, 39.0),
+            agrees: true,
+            notes: vec![
+                "the machine read 150/s of the 192/s asked; predicted for the rate reached".into(),
+            ],
+        };
+        let report = CacheAdviceReport {
+            schema_version: 1,
+            pgdiag_version: "0.0.0".into(),
+            server: ServerInfo {
+                version: "15.18".into(),
+                version_num: 150_018,
+                target: "app@db:5432/shop".into(),
+            },
+            settings: SettingsUsed {
+                max_staleness_s: 10.0,
+                fast_enough_ms: 0.0,
+                min_hit_rate: 0.0,
+                min_db_ms_per_hour: 1000.0,
+            },
+            source: "log".into(),
+            workload_window_s: Some(60.0),
+            counters_window_s: 2.0,
+            statements: vec![
+                statement(1, Verification::Measured(Box::new(measured))),
+                statement(
+                    2,
+                    Verification::NotMeasured {
+                        reason: "the benchmark failed: cannot use Redis at redis://127.0.0.1:1/"
+                            .into(),
+                    },
+                ),
+            ],
+            skipped: Vec::new(),
+            db_ms_saved_per_hour: 384_000.0,
+        };
+        let mut out = Vec::new();
+        render_text(&mut out, &report, Some(120)).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
 }
