@@ -127,7 +127,7 @@ fn render_plan(w: &mut impl Write, plan: &CachePlan, key: &CacheKey) -> io::Resu
 }
 
 /// `42 s`, `3.5 min`, `2.0 h`.
-fn span(seconds: f64) -> String {
+pub(crate) fn span(seconds: f64) -> String {
     if seconds < 1.0 {
         format!("{} ms", fmt_ms(seconds * 1000.0))
     } else if seconds < 120.0 {

@@ -3,6 +3,7 @@
 //! static SVG and HTML, readable with JavaScript off; the page's small script adds selection (a
 //! node's details in a side panel). Every piece of text is escaped for HTML and attributes.
 
+pub mod cache_advice;
 pub mod check;
 pub mod explain;
 pub mod plan;
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 
 use crate::diagnose::Severity;
 
+pub use cache_advice::{render_advice_section, render_cache_advice};
 pub use check::render_check;
 pub use explain::render_explain;
 pub use suggest::render_suggest;
