@@ -147,12 +147,7 @@ pub async fn advise_workload(
         schema_version: SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
         server: report.server.clone(),
-        settings: SettingsUsed {
-            max_staleness_s: settings.max_staleness.as_secs_f64(),
-            fast_enough_ms: settings.fast_enough_ms,
-            min_hit_rate: settings.min_hit_rate,
-            min_db_ms_per_hour: settings.min_db_ms_per_hour,
-        },
+        settings: settings_used(settings),
         source: workload.source.clone(),
         workload_window_s: workload.window_s,
         counters_window_s: counters_window.as_secs_f64(),
@@ -325,6 +320,16 @@ fn ratio(before: &Measure, after: &Measure) -> Option<f64> {
         (Some(b), Some(a), _, _) if b > 0.0 => Some(a / b),
         (_, _, Some(b), Some(a)) if b > 0.0 => Some(a / b),
         _ => None,
+    }
+}
+
+/// The settings as the documents show them.
+pub fn settings_used(settings: &AdviceSettings) -> SettingsUsed {
+    SettingsUsed {
+        max_staleness_s: settings.max_staleness.as_secs_f64(),
+        fast_enough_ms: settings.fast_enough_ms,
+        min_hit_rate: settings.min_hit_rate,
+        min_db_ms_per_hour: settings.min_db_ms_per_hour,
     }
 }
 
