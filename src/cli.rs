@@ -229,7 +229,7 @@ pub struct CacheAdviceArgs {
 
     /// With FILES: the expected call rate of each statement without a `-- pgdiag: calls`
     /// comment, e.g. 120/min, 2.5/s, 1000/h.
-    #[arg(long, value_name = "RATE", requires = "files", value_parser = parse_call_rate)]
+    #[arg(long, value_name = "RATE", requires = "files", conflicts_with_all = ["from_pg_stat_statements", "from_log"], value_parser = parse_call_rate)]
     pub calls: Option<crate::input::CallRate>,
 
     /// Take the statements from pg_stat_statements (of the database connected to), the first

@@ -28,6 +28,16 @@ pub async fn run(
             args.min_hit_rate
         );
     }
+    // Query files: every statement with its expected rate, or an error naming where, before
+    // connecting.
+    let mut rated = Vec::new();
+    if !args.files.is_empty() {
+        let sources = input::read(&args.files, None)?;
+        for statement in input::statements(&sources, None)? {
+            let calls_per_hour = input::calls_per_hour(&statement, args.calls)?;
+            rated.push((statement, calls_per_hour));
+        }
+    }
     let settings = super::connection_settings(&args.connection).await?;
     let mut runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
@@ -36,13 +46,6 @@ pub async fn run(
     let server = runner.server_info(settings.describe());
     let from_files = !args.files.is_empty();
     let taken = if from_files {
-        // Query files: every statement with its expected rate, or an error naming where.
-        let sources = input::read(&args.files, None)?;
-        let mut rated = Vec::new();
-        for statement in input::statements(&sources, None)? {
-            let calls_per_hour = input::calls_per_hour(&statement, args.calls)?;
-            rated.push((statement, calls_per_hour));
-        }
         suggest::workload::from_files(runner.client(), rated).await?
     } else {
         let workload_args = WorkloadArgs {
