@@ -183,7 +183,13 @@ async fn query_files_with_call_rates_get_one_verdict_each() {
     // The load's inserts are not the tables' write rate: counters restart now; only the ledger
     // is written from here on.
     client
-        .batch_execute("SELECT pg_stat_force_next_flush(); SELECT pg_stat_reset()")
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    // Flushed once the session is idle, after that statement: only then reset.
+    client.batch_execute("SELECT 1").await.unwrap();
+    client
+        .batch_execute("SELECT pg_stat_reset()")
         .await
         .unwrap();
     for _ in 0..5 {
@@ -326,13 +332,12 @@ fn query_files_without_a_readable_rate_are_refused_with_file_and_line() {
     );
 
     let bad = dir.path().join("bad.sql");
-    std::fs::write(&bad, "SELECT 1 FROM products;\n-- pgdiag: calls=5/day\nSELECT 2;\n").unwrap();
-    let run = pgdiag(&[
-        "cache-advice",
-        bad.to_str().unwrap(),
-        "--calls",
-        "1/s",
-    ]);
+    std::fs::write(
+        &bad,
+        "SELECT 1 FROM products;\n-- pgdiag: calls=5/day\nSELECT 2;\n",
+    )
+    .unwrap();
+    let run = pgdiag(&["cache-advice", bad.to_str().unwrap(), "--calls", "1/s"]);
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(
         run.stderr
@@ -341,7 +346,12 @@ fn query_files_without_a_readable_rate_are_refused_with_file_and_line() {
         run.stderr
     );
 
-    let run = pgdiag(&["cache-advice", "--from-pg-stat-statements", "--calls", "1/s"]);
+    let run = pgdiag(&[
+        "cache-advice",
+        "--from-pg-stat-statements",
+        "--calls",
+        "1/s",
+    ]);
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(
         run.stderr

@@ -118,9 +118,8 @@ pub async fn cache_verdicts(
             mean_ms,
             fix: timed.and_then(|t| fix_of(apply, name, t)),
         };
-        statements.push(
-            advising::judge(client, &load, &WriteRates::Stated(&writes), &settings).await?,
-        );
+        statements
+            .push(advising::judge(client, &load, &WriteRates::Stated(&writes), &settings).await?);
         call_rates.push(StatedRate {
             query: name.to_owned(),
             calls_per_hour,

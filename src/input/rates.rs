@@ -28,7 +28,9 @@ impl FromStr for CallRate {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         if text.is_empty() {
-            return Err("no rate given: expected a number of calls per unit of time, e.g. 120/min".into());
+            return Err(
+                "no rate given: expected a number of calls per unit of time, e.g. 120/min".into(),
+            );
         }
         let Some((number, unit)) = text.split_once('/') else {
             return Err(format!(
@@ -39,9 +41,13 @@ impl FromStr for CallRate {
         let value: f64 = number
             .parse()
             .ok()
-            .filter(|v: &f64| v.is_finite() && number.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .filter(|v: &f64| {
+                v.is_finite() && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+            })
             .ok_or_else(|| {
-                format!("`{number}` is not a number of calls (an integer or a decimal, e.g. 120 or 2.5)")
+                format!(
+                    "`{number}` is not a number of calls (an integer or a decimal, e.g. 120 or 2.5)"
+                )
             })?;
         if value <= 0.0 {
             return Err(format!(

@@ -230,7 +230,10 @@ fn each_statement_takes_its_comment_else_the_default_else_an_error_at_its_line()
     match calls_per_hour(&all[1], None).unwrap_err() {
         err @ InputError::CallRate { .. } => {
             let text = err.to_string();
-            assert!(text.starts_with("shop.sql:4: no expected call rate"), "{text}");
+            assert!(
+                text.starts_with("shop.sql:4: no expected call rate"),
+                "{text}"
+            );
             assert!(text.contains("--calls"), "{text}");
         }
         other => panic!("{other}"),

@@ -208,7 +208,11 @@ pub fn measured(report: &mut SuggestReport) {
     };
     let mut kept = Vec::new();
     for mut entry in std::mem::take(&mut section.statements) {
-        let Some(statement) = report.statements.iter().find(|s| s.index == entry.statement) else {
+        let Some(statement) = report
+            .statements
+            .iter()
+            .find(|s| s.index == entry.statement)
+        else {
             continue;
         };
         let why_not = match (statement.planning, statement.time_ms) {

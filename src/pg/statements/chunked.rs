@@ -20,8 +20,8 @@ use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use super::{
-    SideEffect, SplitError, SqlStatement, StatementKind, WRITE_KEYWORDS, classify_words,
-    CallsDirective, identifier, keyword_of, params_directive, side_effect_of,
+    CallsDirective, SideEffect, SplitError, SqlStatement, StatementKind, WRITE_KEYWORDS,
+    classify_words, identifier, keyword_of, params_directive, side_effect_of,
 };
 
 /// Inputs above this size (1 MiB) are tokenized in chunks; below it, at once (faster, and the

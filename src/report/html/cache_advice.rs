@@ -114,13 +114,7 @@ fn render_card(w: &mut impl Write, s: &StatementAdvice) -> io::Result<()> {
     let tables: Vec<String> = s
         .tables
         .iter()
-        .map(|t| {
-            format!(
-                "{} ({} writes/h)",
-                t.table,
-                fmt_count(t.writes_per_hour)
-            )
-        })
+        .map(|t| format!("{} ({} writes/h)", t.table, fmt_count(t.writes_per_hour)))
         .collect();
     writeln!(
         w,
@@ -131,7 +125,11 @@ fn render_card(w: &mut impl Write, s: &StatementAdvice) -> io::Result<()> {
         Esc(&s.key.to_string()),
         Esc(&s
             .distinct_keys
-            .map(|k| format!(", ~{} keys", fmt_count(k)))
+            .map(|k| if k <= 1.0 {
+                ", one key".to_owned()
+            } else {
+                format!(", ~{} keys", fmt_count(k))
+            })
             .unwrap_or_default()),
         Esc(&if tables.is_empty() {
             "no table".to_owned()
