@@ -143,7 +143,10 @@ fn fix_of(apply: &ApplyStep, query: &str, timed: &BeforeAfter) -> Option<Fix> {
         .filter(|s| s.serves.iter().any(|q| q == query))
         .map(|s| s.id.clone())
         .collect();
-    (!suggestions.is_empty()).then(|| Fix {
+    if suggestions.is_empty() {
+        return None;
+    }
+    Some(Fix {
         suggestions,
         expected_ms: timed.after.execution_ms,
     })

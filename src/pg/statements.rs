@@ -27,7 +27,7 @@ pub struct SqlStatement {
     /// statement (used by `baseline` and `check`, where there is no `--param`).
     pub params: Option<Vec<Option<String>>>,
     /// A `-- pgdiag: calls=120/min` comment before or inside the statement: how often it is
-    /// expected to run (read by `cache-advice`; [`crate::input`] reads the rate).
+    /// expected to run (read by `cache-advice`, which reads the rate in its input module).
     pub calls: Option<CallsDirective>,
 }
 
