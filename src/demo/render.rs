@@ -325,7 +325,7 @@ pub fn cache_advice(out: &mut impl Write, step: &CacheAdviceStep) -> io::Result<
             CacheVerdict::Cache(plan) => {
                 writeln!(
                     out,
-                    "  {name:<17} CACHE  {}, soft TTL {}, hard TTL {}{}, expected hit rate {:.0}%",
+                    "  {name:<17} CACHE  {}, soft TTL {}, hard TTL {}{}, expected hit rate {:.1}%",
                     plan.strategy.as_str(),
                     seconds(plan.soft_ttl_s),
                     seconds(plan.hard_ttl_s),
@@ -767,5 +767,100 @@ mod tests {
             "1.54 s (1.50–1.60)"
         );
         assert_eq!(timed(&timing(1.52, 1.45, 1.58, "p")), "1.52 ms (1.45–1.58)");
+    }
+
+    #[test]
+    fn cache_verdicts_one_line_per_query() {
+        use crate::cache::advice::{
+            AdviceSettings, CacheKey, Fix, KeyPart, StatementFacts, TableActivity, advise,
+        };
+        use crate::cache::advising::{StatementAdvice, settings_used};
+        let settings = AdviceSettings::default();
+        let keyed = |table: &str, column: &str| CacheKey {
+            parts: vec![KeyPart {
+                parameter: 1,
+                column: Some(format!("{table}.{column}")),
+                table: Some(table.into()),
+            }],
+        };
+        let judged = |number: usize, name: &str, facts: StatementFacts| StatementAdvice {
+            statement: number,
+            source: Some(name.into()),
+            query: format!("SELECT ... -- {name}"),
+            calls_per_hour: facts.calls_per_hour,
+            mean_ms: facts.mean_ms,
+            db_ms_per_hour: facts.calls_per_hour * facts.mean_ms,
+            tables: facts.tables.clone(),
+            key: facts.key.clone(),
+            distinct_keys: facts.distinct_keys,
+            advice: advise(&facts, &settings),
+        };
+        let pricing = TableActivity {
+            table: "pricing".into(),
+            writes_per_hour: 36_000.0,
+            rows: 1_000.0,
+        };
+        let page = StatementFacts {
+            calls_per_hour: 360_000.0,
+            mean_ms: 300.0,
+            key: keyed("products", "id"),
+            distinct_keys: Some(1_000.0),
+            tables: vec![pricing.clone()],
+            caller_dependent: None,
+            fix: Some(Fix {
+                suggestions: vec!["s1".into(), "s3".into()],
+                expected_ms: 0.15,
+            }),
+        };
+        let recommendations = StatementFacts {
+            calls_per_hour: 360_000.0,
+            mean_ms: 50.0,
+            key: keyed("recommendations", "product_id"),
+            distinct_keys: Some(20.0),
+            tables: Vec::new(),
+            caller_dependent: None,
+            fix: None,
+        };
+        let listing = StatementFacts {
+            calls_per_hour: 36_000.0,
+            mean_ms: 20.0,
+            key: keyed("products", "category_id"),
+            distinct_keys: Some(20.0),
+            tables: vec![pricing],
+            caller_dependent: None,
+            fix: None,
+        };
+        let step = CacheAdviceStep {
+            settings: settings_used(&settings),
+            call_rates: crate::demo::advice::CALL_RATES
+                .iter()
+                .map(
+                    |(query, calls_per_hour, why)| crate::demo::advice::StatedRate {
+                        query: (*query).into(),
+                        calls_per_hour: *calls_per_hour,
+                        why: (*why).into(),
+                    },
+                )
+                .collect(),
+            table_writes: vec![crate::demo::advice::StatedWrites {
+                table: "pricing".into(),
+                writes_per_hour: 36_000.0,
+                source: "step 3".into(),
+            }],
+            statements: vec![
+                judged(1, "product_page", page),
+                judged(2, "recommendations", recommendations),
+                judged(3, "category_listing", listing),
+            ],
+        };
+        let mut out = Vec::new();
+        cache_advice(&mut out, &step).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        insta::assert_snapshot!(text);
+        let row = cache_advice_row(&step);
+        assert_eq!(
+            row.measured,
+            "product_page: fix in the database; recommendations: cache (swr); category_listing: don't cache"
+        );
     }
 }

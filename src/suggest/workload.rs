@@ -478,4 +478,76 @@ mod tests {
         // The database spends an hour an hour (2 h over 2 h): 24.75 s of it is 0.6875%.
         assert!((section.saves_share_pct.unwrap() - 0.6875).abs() < 1e-9);
     }
+
+    #[test]
+    fn files_take_the_measured_time_and_leave_out_what_was_not_run() {
+        use crate::suggest::report::{Planning, StatementEntry, StatementError};
+        let mut report: SuggestReport = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "pgdiag_version": "0", "server": {"version": "15", "version_num": 150000, "target": "x"},
+            "verify": {"mode": "none", "requested": "none", "runs": 3, "note": null},
+            "min_improvement_pct": 10.0, "statements": [], "suggestions": [], "no_suggestions": [],
+            "combined": [], "notes": [], "apply": null
+        }))
+        .unwrap();
+        let entry = |index: usize, planning: Planning, time_ms: Option<f64>| StatementEntry {
+            index,
+            source: "q.sql".into(),
+            line: index,
+            sql: format!("SELECT {index}"),
+            planning,
+            parameters: 0,
+            cost: Some(1.0),
+            time_ms,
+            plan: String::new(),
+            findings: Vec::new(),
+            notes: Vec::new(),
+            error: (planning == Planning::Failed).then(|| StatementError {
+                message: "relation \"nope\" does not exist".into(),
+                sqlstate: Some("42P01".into()),
+            }),
+        };
+        report.statements = vec![
+            entry(1, Planning::Analyze, Some(4.0)),
+            entry(2, Planning::Generic, None),
+            entry(3, Planning::Failed, None),
+            entry(4, Planning::Analyze, Some(1.0)),
+        ];
+        let rated = |statement: usize, per_hour: f64| WorkloadEntry {
+            statement,
+            calls_per_hour: Some(per_hour),
+            first_seen: Some(format!("q.sql:{statement}")),
+            ..WorkloadEntry::default()
+        };
+        report.workload = Some(WorkloadSection {
+            source: "files".into(),
+            basis: Basis::PerHour,
+            statements: vec![
+                rated(1, 7200.0),
+                rated(2, 60.0),
+                rated(3, 60.0),
+                rated(4, 1800.0),
+            ],
+            ..WorkloadSection::default()
+        });
+        measured(&mut report);
+        let section = report.workload.unwrap();
+        let kept: Vec<(usize, f64, f64)> = section
+            .statements
+            .iter()
+            .map(|e| (e.statement, e.mean_ms, e.total_ms))
+            .collect();
+        assert_eq!(kept, [(1, 4.0, 28_800.0), (4, 1.0, 1_800.0)]);
+        assert_eq!(section.database_time_ms, 30_600.0);
+        assert!((section.statements[0].share_pct - 28_800.0 / 306.0).abs() < 1e-9);
+        let reasons: Vec<&str> = section.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2);
+        assert!(
+            reasons[0].starts_with("q.sql:2: its $n have no values"),
+            "{reasons:?}"
+        );
+        assert_eq!(
+            reasons[1],
+            "q.sql:3: it could not be run: relation \"nope\" does not exist"
+        );
+    }
 }
