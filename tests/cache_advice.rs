@@ -307,6 +307,29 @@ async fn query_files_with_call_rates_get_one_verdict_each() {
         ),
         "{balances:#?}"
     );
+
+    // The text names each statement's file and line.
+    let run = pgdiag(&[
+        "cache-advice",
+        shop.to_str().unwrap(),
+        "--dsn",
+        &url,
+        "--verify",
+        "none",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout.contains("3 statements from files"),
+        "{}",
+        run.stdout
+    );
+    for at in [
+        "shop.sql:3: SELECT",
+        "shop.sql:6: SELECT",
+        "shop.sql:8: SELECT",
+    ] {
+        assert!(run.stdout.contains(at), "{at} missing:\n{}", run.stdout);
+    }
 }
 
 /// A statement without a rate (no comment, no `--calls`) and a rate that cannot be read are

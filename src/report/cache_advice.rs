@@ -48,7 +48,10 @@ pub fn render_text(
     )?;
     for statement in &report.statements {
         writeln!(w)?;
-        let head = format!("#{} ", statement.statement);
+        let head = match &statement.source {
+            Some(source) => format!("#{} {source}: ", statement.statement),
+            None => format!("#{} ", statement.statement),
+        };
         let figures = format!(
             "  {} calls/h × {} ms = {} of database time per hour",
             fmt_count(statement.calls_per_hour),

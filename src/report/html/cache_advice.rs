@@ -236,3 +236,71 @@ fn percent(share: f64) -> String {
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::advice::{AdviceSettings, CacheKey, StatementFacts, TableActivity, advise};
+    use crate::cache::advising::settings_used;
+
+    fn judged(number: usize, query: &str, facts: StatementFacts) -> StatementAdvice {
+        let settings = AdviceSettings::default();
+        StatementAdvice {
+            statement: number,
+            source: Some(format!("q.sql:{number}")),
+            query: query.into(),
+            calls_per_hour: facts.calls_per_hour,
+            mean_ms: facts.mean_ms,
+            db_ms_per_hour: facts.calls_per_hour * facts.mean_ms,
+            tables: facts.tables.clone(),
+            key: facts.key.clone(),
+            distinct_keys: facts.distinct_keys,
+            advice: advise(&facts, &settings),
+        }
+    }
+
+    #[test]
+    fn one_card_per_statement_its_text_escaped() {
+        let facts =
+            |calls_per_hour: f64, writes_per_hour: f64, dependent: Option<&str>| StatementFacts {
+                calls_per_hour,
+                mean_ms: 40.0,
+                key: CacheKey { parts: Vec::new() },
+                distinct_keys: None,
+                tables: vec![TableActivity {
+                    table: "t<x>".into(),
+                    writes_per_hour,
+                    rows: 10.0,
+                }],
+                caller_dependent: dependent.map(str::to_owned),
+                fix: None,
+            };
+        let statements = [
+            judged(1, "SELECT '</pre><script>'", facts(3600.0, 0.0, None)),
+            judged(2, "SELECT now()", facts(3600.0, 0.0, Some("now()"))),
+            judged(3, "SELECT 3", facts(1.0, 0.0, None)),
+        ];
+        let mut out = Vec::new();
+        render_advice_section(
+            &mut out,
+            &statements,
+            &settings_used(&AdviceSettings::default()),
+        )
+        .unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert_eq!(html.matches("<article class=\"ca-card\"").count(), 3);
+        assert_eq!(html.matches("data-verdict=\"ca-cache\"").count(), 1);
+        assert_eq!(html.matches("data-verdict=\"ca-dont\"").count(), 2);
+        assert!(
+            html.contains("SELECT &#39;&lt;/pre&gt;&lt;script&gt;&#39;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("t&lt;x&gt; (0 writes/h)"), "{html}");
+        assert!(html.contains("caller-dependent"), "{html}");
+        assert!(html.contains("cheap and rare"), "{html}");
+        // The cached one: its plan and its bar, all hits current (nobody writes).
+        assert_eq!(html.matches("<svg class=\"ca-bar\"").count(), 1);
+        assert!(html.contains("staleness exposure"), "{html}");
+    }
+}
