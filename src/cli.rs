@@ -242,7 +242,7 @@ pub struct CacheAdviceArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "from_pg_stat_statements")]
     pub from_log: Option<PathBuf>,
 
-    /// How many statements to judge, by total time.
+    /// With a workload: how many statements to judge, by total time (query files: all of them).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub top: u32,
 
