@@ -159,13 +159,12 @@ Examples:
   pgdiag top --order-by io --all-databases --format json")]
     Top(TopArgs),
 
-    /// List the diagnosis rules, or print one rule's page (what it finds, why, what to do).
-    ///
-    /// The pages are built into the binary: `pgdiag rules seq-scan` works wherever pgdiag runs.
     /// Which statements deserve a cache (strategy, TTLs, invalidation), and which to fix in the
     /// database instead.
     ///
-    /// Reads a workload (--from-pg-stat-statements or --from-log), runs pgdiag's suggestions on
+    /// Reads a workload (--from-pg-stat-statements, --from-log, or query files whose statements
+    /// state their expected call rate in a `-- pgdiag: calls=120/min` comment or take --calls;
+    /// their time is measured with EXPLAIN ANALYZE, rolled back), runs pgdiag's suggestions on
     /// it (proved as `suggest` proves them, rolled back), reads how often the tables each
     /// statement reads change and how many keys it is read with, then gives each statement one
     /// verdict with its numbers: fix it in the database (a suggestion brings it within
@@ -180,9 +179,14 @@ Examples:
   pgdiag cache-advice --from-pg-stat-statements --dsn postgresql://app@db/shop
   pgdiag cache-advice --from-pg-stat-statements --max-staleness 5s --fast-enough 2ms
   pgdiag cache-advice --from-log /var/log/postgresql/postgresql.log --format json
+  pgdiag cache-advice queries/ --calls 60/min --max-staleness 30s
+  pgdiag cache-advice product_page.sql   (a `-- pgdiag: calls=120/min` line above each statement)
   pgdiag cache-advice --from-pg-stat-statements --verify --allow-writes --dsn postgresql://app@copy/shop")]
     CacheAdvice(CacheAdviceArgs),
 
+    /// List the diagnosis rules, or print one rule's page (what it finds, why, what to do).
+    ///
+    /// The pages are built into the binary: `pgdiag rules seq-scan` works wherever pgdiag runs.
     #[command(after_help = "\
 Examples:
   pgdiag rules
@@ -216,9 +220,21 @@ Examples:
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("workload").required(true).args(["from_pg_stat_statements", "from_log"])))]
+#[command(group(clap::ArgGroup::new("workload").required(true).args(["from_pg_stat_statements", "from_log", "files"])))]
 #[command(disable_help_flag = true)]
 pub struct CacheAdviceArgs {
+    /// Query files or directories (every .sql file below them, sorted), `-` for standard input:
+    /// each statement with its expected call rate in a `-- pgdiag: calls=120/min` comment (per
+    /// s, min or h) or --calls, its `$n` values in a `-- pgdiag: params` comment (else sampled
+    /// from pg_stats); its time is measured with EXPLAIN ANALYZE, rolled back.
+    #[arg(value_name = "FILES", conflicts_with_all = ["from_pg_stat_statements", "from_log"])]
+    pub files: Vec<PathBuf>,
+
+    /// With FILES: the expected call rate of each statement without a `-- pgdiag: calls`
+    /// comment, e.g. 120/min, 2.5/s, 1000/h.
+    #[arg(long, value_name = "RATE", requires = "files", conflicts_with_all = ["from_pg_stat_statements", "from_log"], value_parser = parse_call_rate)]
+    pub calls: Option<crate::input::CallRate>,
+
     /// Take the statements from pg_stat_statements (of the database connected to), the first
     /// --top by total time, with their calls per hour since the statistics were reset.
     #[arg(long)]
@@ -229,7 +245,7 @@ pub struct CacheAdviceArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "from_pg_stat_statements")]
     pub from_log: Option<PathBuf>,
 
-    /// How many statements to judge, by total time.
+    /// With a workload: how many statements to judge, by total time (query files: all of them).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub top: u32,
 
@@ -281,10 +297,14 @@ pub struct CacheAdviceArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Output format: text, or json (the cache-advice report: docs/cache-advice-report.md, schema
-    /// docs/schemas/cache-advice.schema.json).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format: text, json (the cache-advice report: docs/cache-advice-report.md, schema
+    /// docs/schemas/cache-advice.schema.json) or html (one self-contained page).
+    #[arg(long, value_enum, default_value_t = CacheAdviceFormat::Text)]
+    pub format: CacheAdviceFormat,
+
+    /// Write the report (any `--format`) to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -329,6 +349,17 @@ pub enum OutputFormat {
     Text,
     /// The command's versioned JSON document, named above.
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheAdviceFormat {
+    /// Human-readable text.
+    Text,
+    /// The cache-advice report, named above.
+    Json,
+    /// One self-contained HTML page: each statement's verdict with its reasons, the cache plan
+    /// and what to expect of it.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -1162,6 +1193,11 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 /// A finite number ≥ 0 (the Zipf exponent).
+/// `--calls`: a call rate (`120/min`, `2.5/s`, `1000/h`).
+pub fn parse_call_rate(text: &str) -> Result<crate::input::CallRate, String> {
+    text.parse()
+}
+
 pub fn parse_non_negative(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),

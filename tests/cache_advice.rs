@@ -395,3 +395,216 @@ async fn verify_measures_the_advised_cache_and_agrees_with_the_prediction() {
     assert!(run.stdout.contains("  NOT VERIFIED  "), "{}", run.stdout);
     assert!(run.stderr.contains("not verified: "), "{}", run.stderr);
 }
+
+/// Query files with expected call rates: each statement's rate from its `-- pgdiag: calls`
+/// comment (or `--calls` for a directory's files without one), its time measured, one verdict
+/// each, named by file and line.
+#[tokio::test]
+async fn query_files_with_call_rates_get_one_verdict_each() {
+    let (url, client) = database("cache_advice_files", SETUP).await;
+    // The load's inserts are not the tables' write rate: counters restart now; only the ledger
+    // is written from here on.
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    // Flushed once the session is idle, after that statement: only then reset.
+    client.batch_execute("SELECT 1").await.unwrap();
+    client
+        .batch_execute("SELECT pg_stat_reset()")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        client
+            .batch_execute("UPDATE ledger SET amount = amount + 1")
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop.sql");
+    std::fs::write(
+        &shop,
+        format!(
+            "-- pgdiag: params 42\n-- pgdiag: calls=120/min\n{LOOKUP};\n\n\
+             -- pgdiag: calls=2/s\n{RECENT};\n\
+             -- pgdiag: calls=600/h\n{BY_CATEGORY};\n"
+        ),
+    )
+    .unwrap();
+    let more = dir.path().join("more");
+    std::fs::create_dir(&more).unwrap();
+    std::fs::write(more.join("ledger.sql"), format!("{BALANCES};\n")).unwrap();
+
+    let run = pgdiag(&[
+        "cache-advice",
+        shop.to_str().unwrap(),
+        more.to_str().unwrap(),
+        "--calls",
+        "0.5/s",
+        "--dsn",
+        &url,
+        "--prove",
+        "build",
+        "--max-staleness",
+        "10m",
+        "--format",
+        "json",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: CacheAdviceReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a cache-advice report: {e}\n{}", run.stdout));
+    assert_eq!(report.source, "files");
+    assert_eq!(report.workload_window_s, None);
+    assert_eq!(report.statements.len(), 4, "{report:#?}");
+    let at = |source: &str| {
+        report
+            .statements
+            .iter()
+            .find(|s| s.source.as_deref().is_some_and(|s| s.ends_with(source)))
+            .unwrap_or_else(|| panic!("nothing from {source}: {report:#?}"))
+    };
+    for s in &report.statements {
+        assert!(s.mean_ms > 0.0, "its time is measured: {s:#?}");
+        assert_eq!(s.db_ms_per_hour, s.calls_per_hour * s.mean_ms);
+    }
+
+    let lookup = at("shop.sql:3");
+    assert_eq!(lookup.calls_per_hour, 7200.0);
+    assert_eq!(
+        lookup.key.parts[0].column.as_deref(),
+        Some("reviews.product_id")
+    );
+    assert!(
+        matches!(&lookup.advice, Verdict::FixInDatabase { suggestions, .. } if !suggestions.is_empty()),
+        "{lookup:#?}"
+    );
+
+    let recent = at("shop.sql:6");
+    assert_eq!(recent.calls_per_hour, 7200.0);
+    assert!(
+        matches!(
+            &recent.advice,
+            Verdict::DontCache {
+                reason: DontCache::CallerDependent,
+                ..
+            }
+        ),
+        "{recent:#?}"
+    );
+
+    let by_category = at("shop.sql:8");
+    assert_eq!(by_category.calls_per_hour, 600.0);
+    match &by_category.advice {
+        Verdict::Cache(plan) => {
+            assert!(plan.expected_hit_rate > 0.5, "{plan:?}");
+            assert_eq!(plan.invalidate, None);
+            assert!(plan.hard_ttl_s <= 600.0, "{plan:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The directory's file has no comment: --calls gives its rate.
+    let balances = at("ledger.sql:1");
+    assert_eq!(balances.calls_per_hour, 1800.0);
+    assert!(
+        balances
+            .tables
+            .iter()
+            .any(|t| t.table == "ledger" && t.writes_per_hour > 0.0),
+        "{balances:#?}"
+    );
+    assert!(
+        matches!(
+            &balances.advice,
+            Verdict::DontCache {
+                reason: DontCache::LowHitRate,
+                ..
+            }
+        ),
+        "{balances:#?}"
+    );
+
+    // The text names each statement's file and line.
+    let run = pgdiag(&[
+        "cache-advice",
+        shop.to_str().unwrap(),
+        "--dsn",
+        &url,
+        "--prove",
+        "none",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout.contains("3 statements from files"),
+        "{}",
+        run.stdout
+    );
+    for at in [
+        "shop.sql:3: SELECT",
+        "shop.sql:6: SELECT",
+        "shop.sql:8: SELECT",
+    ] {
+        assert!(run.stdout.contains(at), "{at} missing:\n{}", run.stdout);
+    }
+}
+
+/// A statement without a rate (no comment, no `--calls`) and a rate that cannot be read are
+/// errors naming the file and line, before connecting to anything (no server is given);
+/// `--calls` needs files.
+#[test]
+fn query_files_without_a_readable_rate_are_refused_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sql");
+    std::fs::write(
+        &missing,
+        "-- pgdiag: calls=1/s\nSELECT 1 FROM products;\n\nSELECT 2 FROM products;\n",
+    )
+    .unwrap();
+    let run = pgdiag(&["cache-advice", missing.to_str().unwrap()]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("missing.sql:4: no expected call rate: add a `-- pgdiag: calls=120/min`"),
+        "{}",
+        run.stderr
+    );
+
+    let bad = dir.path().join("bad.sql");
+    std::fs::write(
+        &bad,
+        "SELECT 1 FROM products;\n-- pgdiag: calls=5/day\nSELECT 2;\n",
+    )
+    .unwrap();
+    let run = pgdiag(&["cache-advice", bad.to_str().unwrap(), "--calls", "1/s"]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("bad.sql:2: `day` is not a unit of time: use s, min or h"),
+        "{}",
+        run.stderr
+    );
+
+    let run = pgdiag(&[
+        "cache-advice",
+        "--from-pg-stat-statements",
+        "--calls",
+        "1/s",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("'--from-pg-stat-statements' cannot be used with '--calls <RATE>'"),
+        "{}",
+        run.stderr
+    );
+    let run = pgdiag(&["cache-advice", bad.to_str().unwrap(), "--calls", "often"]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("has no unit"), "{}", run.stderr);
+}

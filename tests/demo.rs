@@ -307,7 +307,9 @@ fn demo_text_output_walks_through_six_steps() {
     let run = pgdiag(&["demo", "--scale", "0.01", "--bench-duration", "300ms"]);
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{}", run.all_output());
-    for heading in ["== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6."] {
+    for heading in [
+        "== 1.", "== 2.", "== 3.", "== 4.", "== 5.", "== 6.", "== 7.",
+    ] {
         assert!(
             run.stdout.contains(heading),
             "{heading} missing:\n{}",
@@ -509,4 +511,109 @@ async fn demo_on_given_servers_loads_an_empty_database_and_refuses_a_used_one() 
     again.assert_no_panic();
     assert_eq!(again.code, 2, "{}", again.all_output());
     assert!(again.stderr.contains("already has"), "{}", again.stderr);
+}
+
+/// The demo ends with cache-advice's verdict on its three queries, made by the model on the run's
+/// own figures: each query's time before step 4, the suggestions applied to it as the fix, the
+/// price updates of step 3 as the pricing table's writes.
+#[test]
+fn demo_ends_with_a_cache_verdict_per_query_from_its_measurements() {
+    use pgdiag::cache::advice::Verdict;
+    let run = pgdiag(&[
+        "demo",
+        "--scale",
+        "0.01",
+        "--bench-duration",
+        "300ms",
+        "--format",
+        "json",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: DemoReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a demo report ({e}):\n{}", run.stdout));
+    let step = &report.cache_advice;
+    let names: Vec<&str> = step
+        .statements
+        .iter()
+        .map(|s| s.source.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        ["product_page", "recommendations", "category_listing"]
+    );
+    let rates: Vec<&str> = step.call_rates.iter().map(|r| r.query.as_str()).collect();
+    assert_eq!(rates, names);
+    // The product page is the hot path.
+    assert!(step.call_rates[0].calls_per_hour >= step.call_rates[2].calls_per_hour);
+    assert!(
+        step.call_rates[0].why.contains("hot"),
+        "{:?}",
+        step.call_rates
+    );
+
+    // The price updates step 3 made are the pricing table's writes.
+    let pricing = &step.table_writes[0];
+    assert_eq!(pricing.table, "pricing");
+    let writes = report
+        .naive_cache
+        .stale_prices
+        .staleness
+        .as_ref()
+        .unwrap()
+        .writes;
+    assert!(writes > 0 && pricing.writes_per_hour > 0.0, "{pricing:?}");
+    let page = &step.statements[0];
+    let read = page
+        .tables
+        .iter()
+        .find(|t| t.table.ends_with("pricing"))
+        .unwrap_or_else(|| panic!("the page reads pricing: {page:#?}"));
+    assert_eq!(read.writes_per_hour, pricing.writes_per_hour);
+    // Its key: `p.id = $1`, the product.
+    assert_eq!(page.key.parts[0].column.as_deref(), Some("products.id"));
+
+    let applied: Vec<&str> = report
+        .suggestions
+        .applied
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    for s in &step.statements {
+        let name = s.source.as_deref().unwrap();
+        let timed = report
+            .before_after
+            .iter()
+            .find(|b| b.query == name)
+            .unwrap_or_else(|| panic!("{name} not timed"));
+        // Measured, not stated: the time before step 4.
+        assert_eq!(s.mean_ms, timed.before.execution_ms, "{name}");
+        assert_eq!(s.db_ms_per_hour, s.calls_per_hour * s.mean_ms);
+        // One verdict each, with its reason.
+        match &s.advice {
+            Verdict::FixInDatabase {
+                suggestions,
+                expected_ms,
+                reason,
+            } => {
+                assert!(!suggestions.is_empty(), "{name}");
+                for id in suggestions {
+                    assert!(applied.contains(&id.as_str()), "{id} not applied");
+                }
+                assert_eq!(*expected_ms, timed.after.execution_ms, "{name}");
+                assert!(reason.contains(" ms"), "{name}: {reason}");
+            }
+            Verdict::DontCache { detail, .. } => assert!(!detail.is_empty(), "{name}"),
+            Verdict::Cache(plan) => {
+                assert!(!plan.reasons.is_empty(), "{name}");
+                assert!(plan.hard_ttl_s > 0.0 && plan.expected_hit_rate > 0.0);
+            }
+        }
+    }
+    let row = report
+        .summary
+        .iter()
+        .find(|r| r.step.starts_with("6"))
+        .unwrap_or_else(|| panic!("no summary row for step 6: {:?}", report.summary));
+    assert!(row.measured.contains("product_page: "), "{row:?}");
 }

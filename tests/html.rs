@@ -491,8 +491,12 @@ async fn demo_page_tells_the_whole_story_in_chromium() {
         page.eval("Array.from(document.querySelectorAll('section.step')).map(s => s.id).join(' ')");
     assert_eq!(
         steps,
-        "seed diagnosis naive-cache suggestions swr-cache summary"
+        "seed diagnosis naive-cache suggestions swr-cache cache-advice summary"
     );
+    // Step 6: one verdict card per query of the story, each with its reasons.
+    assert_eq!(page.count("#cache-advice article.ca-card"), 3);
+    // Steps 3 and 5 drawn with the bench charts: a latency curve per strategy.
+    assert!(page.count("#naive-cache svg") >= 3);
     // Step 2: the two slow queries drawn, each with its findings on its nodes.
     assert_eq!(page.count("#diagnosis section.statement"), 2);
     assert_eq!(page.count("#diagnosis svg.flame"), 2);
@@ -760,4 +764,105 @@ fn bench_output_to_an_unwritable_path_fails_before_running() {
     assert_eq!(run.code, 2, "{}", run.all_output());
     assert!(run.stderr.contains("cannot write"), "{}", run.stderr);
     assert!(run.stderr.contains("bench.html"), "{}", run.stderr);
+}
+
+const CACHE_SCHEMA: &str = "
+    CREATE TABLE products (id int PRIMARY KEY, category_id int NOT NULL);
+    INSERT INTO products SELECT g, g % 20 FROM generate_series(1, 2000) g;
+    CREATE TABLE reviews (id int PRIMARY KEY, product_id int NOT NULL, rating int NOT NULL,
+                          created_at timestamptz NOT NULL);
+    INSERT INTO reviews SELECT g, 1 + g % 2000, g % 5, now() - (g % 100) * interval '1 hour'
+      FROM generate_series(1, 60000) g;
+    ANALYZE;
+";
+
+#[tokio::test]
+async fn cache_advice_page_shows_one_verdict_per_statement() {
+    let (url, client) = database("html_cache_advice", CACHE_SCHEMA).await;
+    // The load is not the tables' write rate.
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    // Flushed once the session is idle, after that statement: only then reset.
+    client.batch_execute("SELECT 1").await.unwrap();
+    client
+        .batch_execute("SELECT pg_stat_reset()")
+        .await
+        .unwrap();
+    let (dir, sql) = temp_file(
+        "shop.sql",
+        b"-- pgdiag: calls=20/s\n\
+          SELECT p.category_id, count(*), avg(r.rating) FROM reviews r \
+          JOIN products p ON p.id = r.product_id WHERE '<b>' <> '</pre>' GROUP BY p.category_id;\n\
+          -- pgdiag: calls=1/s\n\
+          SELECT count(*) FROM reviews WHERE created_at > now() - interval '1 day';\n\
+          -- pgdiag: params 42\n\
+          SELECT id, rating FROM reviews WHERE product_id = $1;\n",
+    );
+    let page_path = dir.path().join("cache-advice.html");
+    let run = pgdiag(&[
+        "cache-advice",
+        sql.to_str().unwrap(),
+        "--calls",
+        "10/min",
+        "--dsn",
+        &url,
+        "--prove",
+        "none",
+        "--max-staleness",
+        "5m",
+        "--format",
+        "html",
+        "--output",
+        page_path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        run.stdout.is_empty(),
+        "the page went to --output: {}",
+        run.stdout
+    );
+    let page = tokio::task::spawn_blocking(move || (Page::open(&page_path), dir))
+        .await
+        .unwrap()
+        .0;
+    page.assert_no_errors();
+    assert_eq!(page.count("section.cache-advice article.ca-card"), 3);
+    assert_eq!(page.count("article.ca-card h3 .badge"), 3);
+    // The aggregate over tables nobody writes: cached, with its plan and its bar.
+    let cached = page.text("article.ca-card[data-verdict='ca-cache']");
+    assert!(
+        cached.contains("shop.sql:2"),
+        "{}",
+        page.text("section.cache-advice")
+    );
+    for shown in [
+        "strategy",
+        "soft TTL",
+        "hard TTL",
+        "invalidation",
+        "expected hit rate",
+        "database time saved",
+        "staleness exposure",
+        "72,000",
+    ] {
+        assert!(cached.contains(shown), "{shown} missing: {cached}");
+    }
+    assert_eq!(
+        page.count("article.ca-card[data-verdict='ca-cache'] svg.ca-bar"),
+        1
+    );
+    // Its SQL shown as text, never as markup.
+    assert!(cached.contains("'<b>' <> '</pre>'"), "{cached}");
+    assert_eq!(page.count("article.ca-card pre b"), 0);
+    // now(): never cached, with the reason.
+    let dependent = page.text("article.ca-card#ca2");
+    assert!(dependent.contains("don't cache"), "{dependent}");
+    assert!(dependent.contains("caller-dependent"), "{dependent}");
+    assert!(dependent.contains("now()"), "{dependent}");
+    // The lookup took --calls.
+    assert!(page.text("article.ca-card#ca3").contains("600"));
+    let shot = page.screenshot("cache-advice");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
 }

@@ -455,6 +455,7 @@ mod tests {
     fn statement() -> StatementAdvice {
         StatementAdvice {
             statement: 1,
+            source: None,
             query: "SELECT avg(rating) FROM reviews WHERE product_id = $1".into(),
             calls_per_hour: 36_000.0,
             mean_ms: 2.0,

@@ -1,7 +1,7 @@
 //! Cache advice over a workload: the facts of each statement gathered from the server
 //! (`pg::activity`: write rates, distinct keys, volatility, row security) and from pgdiag's own
-//! suggestions (what they would make of it), judged by [`super::advice::advise`]; the
-//! `pgdiag cache-advice` document.
+//! suggestions (what they would make of it), judged by [`super::advice::advise`] ([`judge`], one
+//! statement, which the demo calls too); the `pgdiag cache-advice` document.
 
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ pub struct CacheAdviceReport {
     pub pgdiag_version: String,
     pub server: ServerInfo,
     pub settings: SettingsUsed,
-    /// Where the statements came from: `pg_stat_statements` or `log`.
+    /// Where the statements came from: `pg_stat_statements`, `log`, or `files` (query files
+    /// with expected call rates; their mean times measured with EXPLAIN ANALYZE).
     pub source: String,
     /// How long the workload's figures cover, in seconds.
     pub workload_window_s: Option<f64>,
@@ -52,6 +53,10 @@ pub struct SettingsUsed {
 pub struct StatementAdvice {
     /// Its number in the suggest run (`#1` …).
     pub statement: usize,
+    /// Where it comes from: `queries.sql:3` (a query file), `pg_stat_statements (queryid 42)`,
+    /// `postgresql.log:1234` (where a log first shows it), or the demo's query name.
+    #[serde(default)]
+    pub source: Option<String>,
     pub query: String,
     pub calls_per_hour: f64,
     pub mean_ms: f64,
@@ -115,52 +120,20 @@ pub async fn advise_workload(
             });
             continue;
         }
-        let table_names = pg::sample::tables_read(sql);
-        let writes = pg::activity::table_writes(client, &table_names).await?;
-        let tables: Vec<TableActivity> = writes
-            .iter()
-            .map(|w| TableActivity {
-                table: w.table.clone(),
-                writes_per_hour: w.writes as f64 / hours,
-                rows: w.rows,
-            })
-            .collect();
-        let (key, distinct_keys) = key_of(client, sql).await?;
-        let calls = pg::activity::calls(sql);
-        let mut dependent = calls.caller_dependent.clone();
-        for name in pg::activity::volatile_functions(client, &calls.functions).await? {
-            let shown = format!("{name}() (volatile)");
-            if !dependent
-                .iter()
-                .any(|d| d.starts_with(&format!("{name}()")))
-            {
-                dependent.push(shown);
-            }
-        }
-        for table in writes.iter().filter(|w| w.row_security) {
-            dependent.push(format!("row-level security on {}", table.table));
-        }
-        let facts = StatementFacts {
-            calls_per_hour,
-            mean_ms: entry.mean_ms,
-            key: key.clone(),
-            distinct_keys,
-            tables: tables.clone(),
-            caller_dependent: (!dependent.is_empty()).then(|| dependent.join(", ")),
-            fix: fix_of(report, entry.statement, entry.mean_ms),
-        };
-        statements.push(StatementAdvice {
+        let load = StatementLoad {
             statement: entry.statement,
+            source: Some(
+                entry
+                    .first_seen
+                    .clone()
+                    .unwrap_or_else(|| statement.source.clone()),
+            ),
             query: sql.clone(),
             calls_per_hour,
             mean_ms: entry.mean_ms,
-            db_ms_per_hour: calls_per_hour * entry.mean_ms,
-            tables,
-            key,
-            distinct_keys,
-            advice: advise(&facts, settings),
-            verification: None,
-        });
+            fix: fix_of(report, entry.statement, entry.mean_ms),
+        };
+        statements.push(judge(client, &load, &WriteRates::Counted { hours }, settings).await?);
     }
     for skip in &workload.skipped {
         skipped.push(Skipped {
@@ -179,18 +152,106 @@ pub async fn advise_workload(
         schema_version: SCHEMA_VERSION,
         pgdiag_version: env!("CARGO_PKG_VERSION").to_owned(),
         server: report.server.clone(),
-        settings: SettingsUsed {
-            max_staleness_s: settings.max_staleness.as_secs_f64(),
-            fast_enough_ms: settings.fast_enough_ms,
-            min_hit_rate: settings.min_hit_rate,
-            min_db_ms_per_hour: settings.min_db_ms_per_hour,
-        },
+        settings: settings_used(settings),
         source: workload.source.clone(),
         workload_window_s: workload.window_s,
         counters_window_s: counters_window.as_secs_f64(),
         statements,
         skipped,
         db_ms_saved_per_hour,
+    })
+}
+
+/// One statement to judge: what it is, how often it runs and for how long, and what pgdiag's
+/// suggestions would make of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementLoad {
+    /// Its number in the run (`#1` …).
+    pub statement: usize,
+    /// Where it comes from, as the report names it.
+    pub source: Option<String>,
+    pub query: String,
+    pub calls_per_hour: f64,
+    pub mean_ms: f64,
+    pub fix: Option<Fix>,
+}
+
+/// How often the tables a statement reads are written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WriteRates<'a> {
+    /// From the statistics collector's counters, which cover `hours`.
+    Counted { hours: f64 },
+    /// Stated by the caller: (table, writes per hour); a table not named is not written. Names
+    /// match with or without their schema.
+    Stated(&'a [(String, f64)]),
+}
+
+/// The facts of one statement gathered through `client` (its tables and how often they are
+/// written, its key and how many distinct keys, what makes it depend on the caller), judged by
+/// [`advise`].
+pub async fn judge(
+    client: &Client,
+    load: &StatementLoad,
+    rates: &WriteRates<'_>,
+    settings: &AdviceSettings,
+) -> Result<StatementAdvice, pg::Error> {
+    let sql = &load.query;
+    let table_names = pg::sample::tables_read(sql);
+    let writes = pg::activity::table_writes(client, &table_names).await?;
+    let unqualified = |name: &str| name.rsplit('.').next().unwrap_or(name).to_owned();
+    let tables: Vec<TableActivity> = writes
+        .iter()
+        .map(|w| TableActivity {
+            table: w.table.clone(),
+            writes_per_hour: match rates {
+                WriteRates::Counted { hours } => w.writes as f64 / hours,
+                WriteRates::Stated(stated) => stated
+                    .iter()
+                    .filter(|(table, _)| {
+                        *table == w.table || unqualified(table) == unqualified(&w.table)
+                    })
+                    .map(|(_, per_hour)| per_hour)
+                    .sum(),
+            },
+            rows: w.rows,
+        })
+        .collect();
+    let (key, distinct_keys) = key_of(client, sql).await?;
+    let calls = pg::activity::calls(sql);
+    let mut dependent = calls.caller_dependent.clone();
+    for name in pg::activity::volatile_functions(client, &calls.functions).await? {
+        let shown = format!("{name}() (volatile)");
+        if !dependent
+            .iter()
+            .any(|d| d.starts_with(&format!("{name}()")))
+        {
+            dependent.push(shown);
+        }
+    }
+    for table in writes.iter().filter(|w| w.row_security) {
+        dependent.push(format!("row-level security on {}", table.table));
+    }
+    let facts = StatementFacts {
+        calls_per_hour: load.calls_per_hour,
+        mean_ms: load.mean_ms,
+        key: key.clone(),
+        distinct_keys,
+        tables: tables.clone(),
+        caller_dependent: (!dependent.is_empty()).then(|| dependent.join(", ")),
+        fix: load.fix.clone(),
+    };
+    Ok(StatementAdvice {
+        statement: load.statement,
+        source: load.source.clone(),
+        query: sql.clone(),
+        calls_per_hour: load.calls_per_hour,
+        mean_ms: load.mean_ms,
+        db_ms_per_hour: load.calls_per_hour * load.mean_ms,
+        tables,
+        key,
+        distinct_keys,
+        advice: advise(&facts, settings),
+        verification: None,
     })
 }
 
@@ -265,6 +326,16 @@ fn ratio(before: &Measure, after: &Measure) -> Option<f64> {
         (Some(b), Some(a), _, _) if b > 0.0 => Some(a / b),
         (_, _, Some(b), Some(a)) if b > 0.0 => Some(a / b),
         _ => None,
+    }
+}
+
+/// The settings as the documents show them.
+pub fn settings_used(settings: &AdviceSettings) -> SettingsUsed {
+    SettingsUsed {
+        max_staleness_s: settings.max_staleness.as_secs_f64(),
+        fast_enough_ms: settings.fast_enough_ms,
+        min_hit_rate: settings.min_hit_rate,
+        min_db_ms_per_hour: settings.min_db_ms_per_hour,
     }
 }
 

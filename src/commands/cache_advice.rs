@@ -1,7 +1,8 @@
-//! `pgdiag cache-advice`: a workload's statements, pgdiag's suggestions on them, and the facts a
-//! cache depends on, judged into one verdict per statement. Changes nothing: the suggestions are
-//! proved in rolled-back transactions, as `suggest` proves them; `--verify` benchmarks the cached
-//! ones (reads only, unless `--allow-writes`).
+//! `pgdiag cache-advice`: a workload's statements (`pg_stat_statements`, a log, or query files
+//! with expected call rates), pgdiag's suggestions on them, and the facts a cache depends on,
+//! judged into one verdict per statement. Changes nothing: the suggestions are proved in
+//! rolled-back transactions, as `suggest` proves them; `--verify` benchmarks the cached ones
+//! (reads only, unless `--allow-writes`).
 
 use std::io::Write;
 
@@ -12,8 +13,9 @@ use crate::cache::RedisUrl;
 use crate::cache::advice::Verdict;
 use crate::cache::advising;
 use crate::cache::verification::Verification;
-use crate::cli::{CacheAdviceArgs, OutputFormat, VerifyChoice, WorkloadArgs};
+use crate::cli::{CacheAdviceArgs, CacheAdviceFormat, VerifyChoice, WorkloadArgs};
 use crate::embedded::EmbeddedRedis;
+use crate::input;
 use crate::pg::{self, Runner};
 use crate::report;
 use crate::suggest::{self, SuggestOptions, VerifyRequest};
@@ -32,20 +34,34 @@ pub async fn run(
             args.min_hit_rate
         );
     }
+    // Query files: every statement with its expected rate, or an error naming where, before
+    // connecting.
+    let mut rated = Vec::new();
+    if !args.files.is_empty() {
+        let sources = input::read(&args.files, None)?;
+        for statement in input::statements(&sources, None)? {
+            let calls_per_hour = input::calls_per_hour(&statement, args.calls)?;
+            rated.push((statement, calls_per_hour));
+        }
+    }
     let settings = super::connection_settings(&args.connection).await?;
     let mut runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
         () = interrupted() => return Err(pg::Error::Interrupted.into()),
     };
     let server = runner.server_info(settings.describe());
-    let workload_args = WorkloadArgs {
-        from_pg_stat_statements: args.from_pg_stat_statements,
-        from_log: args.from_log.clone(),
-        top: args.top,
+    let from_files = !args.files.is_empty();
+    let taken = if from_files {
+        suggest::workload::from_files(runner.client(), rated).await?
+    } else {
+        let workload_args = WorkloadArgs {
+            from_pg_stat_statements: args.from_pg_stat_statements,
+            from_log: args.from_log.clone(),
+            top: args.top,
+        };
+        let workload = super::read_workload(&workload_args, &settings, &runner).await?;
+        suggest::workload::inputs(runner.client(), &workload, args.top as usize, true).await?
     };
-    let workload = super::read_workload(&workload_args, &settings, &runner).await?;
-    let taken =
-        suggest::workload::inputs(runner.client(), &workload, args.top as usize, true).await?;
     if taken.inputs.is_empty() {
         bail!(
             "the workload holds no statement to advise on ({} left out: utility statements, hidden texts)",
@@ -67,6 +83,9 @@ pub async fn run(
         super::suggest_with_progress(&mut runner, &settings, server, &taken.inputs, &options, err)
             .await?;
     suggest_report.workload = Some(taken.section);
+    if from_files {
+        suggest::workload::measured(&mut suggest_report);
+    }
     suggest::workload::conclude(&mut suggest_report);
     for statement in &suggest_report.statements {
         if let Some(e) = &statement.error {
@@ -87,12 +106,17 @@ pub async fn run(
     } else {
         Outcome::Ok
     };
-    match args.format {
-        OutputFormat::Text => report::cache_advice::render_text(out, &advice, width)?,
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &advice)?;
-            writeln!(out)?;
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut file = std::io::BufWriter::new(file);
+            // A file is no terminal: the text at the default width.
+            emit(&mut file, &advice, args.format, None)?;
+            file.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
+        None => emit(out, &advice, args.format, width)?,
     }
     Ok(outcome)
 }
@@ -179,4 +203,21 @@ async fn verify(
     } else {
         Outcome::Ok
     })
+}
+
+fn emit(
+    out: &mut impl Write,
+    advice: &advising::CacheAdviceReport,
+    format: CacheAdviceFormat,
+    width: Option<u16>,
+) -> anyhow::Result<()> {
+    match format {
+        CacheAdviceFormat::Text => report::cache_advice::render_text(out, advice, width)?,
+        CacheAdviceFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, advice)?;
+            writeln!(out)?;
+        }
+        CacheAdviceFormat::Html => report::html::cache_advice::render_cache_advice(out, advice)?,
+    }
+    Ok(())
 }

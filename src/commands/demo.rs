@@ -229,10 +229,24 @@ async fn run_until_stopped(
         out.flush()?;
     }
 
-    // 6. Summary.
+    // 6. Which queries still deserve a cache: the cache-advice model on this run's figures.
+    let cache_advice = cancellable(stop, async {
+        demo::cache_verdicts(runner.client(), &naive, &apply, &before_after)
+            .await
+            .context("judging the queries for a cache")
+    })
+    .await?;
+    if text {
+        render::heading(out, 6, "The verdict: which queries still deserve a cache")?;
+        render::cache_advice(out, &cache_advice)?;
+        out.flush()?;
+    }
+
+    // 7. Summary.
     drop(runner);
     drop(client);
-    let summary_rows = render::summary_rows(&diagnoses, &naive, &apply, &before_after, &swr);
+    let mut summary_rows = render::summary_rows(&diagnoses, &naive, &apply, &before_after, &swr);
+    summary_rows.push(render::cache_advice_row(&cache_advice));
     let kept = args.keep && servers.embedded_any();
     // The next steps run on servers that outlive this run (kept, or the user's own): the
     // queries they name are written where they last as long, not read from a source checkout.
@@ -243,7 +257,7 @@ async fn run_until_stopped(
         Vec::new()
     };
     if text {
-        render::heading(out, 6, "Summary")?;
+        render::heading(out, 7, "Summary")?;
         render::summary(
             out,
             &summary_rows,
@@ -269,6 +283,7 @@ async fn run_until_stopped(
         suggestions: apply,
         before_after,
         swr_cache: swr,
+        cache_advice,
         summary: summary_rows,
         next_steps,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,

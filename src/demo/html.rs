@@ -7,8 +7,12 @@
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
-use super::{ApplyStep, BeforeAfter, DemoReport, NaiveCacheStep, QueryDiagnosis, SwrCacheStep};
+use super::{
+    ApplyStep, BeforeAfter, CacheAdviceStep, DemoReport, NaiveCacheStep, QueryDiagnosis,
+    SwrCacheStep,
+};
 use crate::report::html::bench::render_strategies;
+use crate::report::html::cache_advice::render_advice_section;
 use crate::report::html::plan::{PlanView, render_findings, render_plan};
 use crate::report::html::{Esc, page_end, page_start};
 use crate::report::model::{FindingReport, NodeReport};
@@ -65,6 +69,10 @@ pub fn render_demo(w: &mut impl Write, report: &DemoReport) -> io::Result<()> {
     writeln!(w, "</section>")?;
 
     step_heading(w, 5)?;
+    render_cache_advice(w, &report.cache_advice)?;
+    writeln!(w, "</section>")?;
+
+    step_heading(w, 6)?;
     render_summary_table(w, report)?;
     if !report.next_steps.is_empty() {
         writeln!(w, "<h3>Try it on the same data</h3><ul class=\"next\">")?;
@@ -83,7 +91,7 @@ pub fn render_demo(w: &mut impl Write, report: &DemoReport) -> io::Result<()> {
 }
 
 /// Each step's anchor and title, in the order of the story.
-const STEPS: [(&str, &str); 6] = [
+const STEPS: [(&str, &str); 7] = [
     (
         "seed",
         "1. The seed: a product catalogue, indexed by primary keys only",
@@ -101,7 +109,11 @@ const STEPS: [(&str, &str); 6] = [
         "swr-cache",
         "5. Cache what deserves it: swr on the recommendations only",
     ),
-    ("summary", "6. Summary"),
+    (
+        "cache-advice",
+        "6. The verdict: which queries still deserve a cache",
+    ),
+    ("summary", "7. Summary"),
 ];
 
 fn step_heading(w: &mut impl Write, step: usize) -> io::Result<()> {
@@ -298,6 +310,35 @@ fn render_swr(w: &mut impl Write, step: &SwrCacheStep) -> io::Result<()> {
         "The herd, with swr's refresh lock",
         std::slice::from_ref(&step.herd),
     )
+}
+
+fn render_cache_advice(w: &mut impl Write, step: &CacheAdviceStep) -> io::Result<()> {
+    writeln!(
+        w,
+        "<p>pgdiag cache-advice's model on this run's figures: each query's time before and after \
+         the suggestions, the price updates of step 3 as the pricing table's write rate, and these \
+         call rates, the only stated inputs:</p><ul class=\"rates\">"
+    )?;
+    for rate in &step.call_rates {
+        writeln!(
+            w,
+            "<li><b>{}</b>: {} calls per hour ({})</li>",
+            Esc(&rate.query),
+            fmt_count(rate.calls_per_hour),
+            Esc(&rate.why)
+        )?;
+    }
+    for writes in &step.table_writes {
+        writeln!(
+            w,
+            "<li><b>{}</b>: {} writes per hour ({})</li>",
+            Esc(&writes.table),
+            fmt_count(writes.writes_per_hour),
+            Esc(&writes.source)
+        )?;
+    }
+    writeln!(w, "</ul>")?;
+    render_advice_section(w, &step.statements, &step.settings)
 }
 
 fn render_claims(w: &mut impl Write, claims: &[(&str, String)]) -> io::Result<()> {

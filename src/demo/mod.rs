@@ -6,6 +6,7 @@
 //!
 //! Every figure in the report is measured on this run; nothing is quoted from the article.
 
+pub mod advice;
 pub mod apply;
 pub mod cache;
 pub mod diagnosis;
@@ -23,6 +24,7 @@ use crate::diagnose::{Finding, RuleId};
 use crate::report::model::NodeReport;
 use crate::seed::SeedSummary;
 
+pub use advice::{CacheAdviceStep, cache_verdicts};
 pub use apply::{
     AppliedSuggestion, ApplyStep, Proof, QueryProof, RejectedSuggestion, apply_suggestions,
 };
@@ -111,8 +113,8 @@ impl DemoConfig {
 }
 
 /// What `pgdiag demo --format json` prints: one section per step of the seed story (load,
-/// diagnosis, naive cache, suggestions, before and after, `swr` cache, summary), every claim a
-/// measured number.
+/// diagnosis, naive cache, suggestions, before and after, `swr` cache, cache verdicts, summary),
+/// every claim a measured number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DemoReport {
     pub schema_version: u32,
@@ -130,7 +132,10 @@ pub struct DemoReport {
     pub before_after: Vec<BeforeAfter>,
     /// Step 5: no cache vs `swr` on the recommendations query only.
     pub swr_cache: SwrCacheStep,
-    /// Step 6: the short version.
+    /// Step 6: which queries still deserve a cache, judged by the cache-advice model on this
+    /// run's measurements (stated call rates, step 3's price updates, step 4's times).
+    pub cache_advice: CacheAdviceStep,
+    /// Step 7: the short version.
     pub summary: Vec<SummaryRow>,
     pub next_steps: Vec<NextStep>,
     pub elapsed_ms: f64,

@@ -10,9 +10,10 @@ use crate::seed::SeedSummary;
 use crate::suggest::report::{Measure, Verdict};
 
 use super::{
-    ApplyStep, BeforeAfter, NaiveCacheStep, NextStep, QueryDiagnosis, SummaryRow, SwrCacheStep,
-    Timing,
+    ApplyStep, BeforeAfter, CacheAdviceStep, NaiveCacheStep, NextStep, QueryDiagnosis, SummaryRow,
+    SwrCacheStep, Timing,
 };
+use crate::cache::advice::{DontCache, Verdict as CacheVerdict};
 
 /// How many findings a query shows: the ones a newcomer should read first.
 const FINDINGS_SHOWN: usize = 4;
@@ -285,6 +286,92 @@ pub fn swr_cache(out: &mut impl Write, step: &SwrCacheStep) -> io::Result<()> {
         step.herd_clients,
         join(&step.herd_db_calls_per_expiry)
     )
+}
+
+/// Step 6: one line per query (its verdict; for a cache, its strategy, TTLs and expected hit
+/// rate; else the reason), after the inputs the verdicts were made on.
+pub fn cache_advice(out: &mut impl Write, step: &CacheAdviceStep) -> io::Result<()> {
+    let rates: Vec<String> = step
+        .call_rates
+        .iter()
+        .map(|r| format!("{} {}/h", r.query, thousands_f(r.calls_per_hour)))
+        .collect();
+    let writes: Vec<String> = step
+        .table_writes
+        .iter()
+        .map(|t| format!("{} {}/h", t.table, thousands_f(t.writes_per_hour)))
+        .collect();
+    writeln!(
+        out,
+        "cache-advice's model on this run's times: calls stated ({}), writes measured in step 3 ({}), max staleness {} s",
+        rates.join(", "),
+        writes.join(", "),
+        step.settings.max_staleness_s
+    )?;
+    for s in &step.statements {
+        let name = s.source.as_deref().unwrap_or("?");
+        match &s.advice {
+            CacheVerdict::FixInDatabase { reason, .. } => {
+                writeln!(out, "  {name:<17} FIX IN THE DATABASE  {reason}")?;
+            }
+            CacheVerdict::DontCache { reason, detail } => {
+                let why = match reason {
+                    DontCache::CallerDependent => "caller-dependent",
+                    DontCache::LowHitRate => "low hit rate",
+                    DontCache::CheapAndRare => "cheap and rare",
+                };
+                writeln!(out, "  {name:<17} DON'T CACHE ({why})  {detail}")?;
+            }
+            CacheVerdict::Cache(plan) => {
+                writeln!(
+                    out,
+                    "  {name:<17} CACHE  {}, soft TTL {}, hard TTL {}{}, expected hit rate {:.1}%",
+                    plan.strategy.as_str(),
+                    seconds(plan.soft_ttl_s),
+                    seconds(plan.hard_ttl_s),
+                    plan.invalidate.as_ref().map_or(String::new(), |i| format!(
+                        ", invalidated on writes to {} ({})",
+                        i.table, i.key_column
+                    )),
+                    plan.expected_hit_rate * 100.0
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The closing table's row for step 6: each query's verdict in a word.
+pub fn cache_advice_row(step: &CacheAdviceStep) -> SummaryRow {
+    let verdicts: Vec<String> = step
+        .statements
+        .iter()
+        .map(|s| {
+            let verdict = match &s.advice {
+                CacheVerdict::FixInDatabase { .. } => "fix in the database".to_owned(),
+                CacheVerdict::DontCache { .. } => "don't cache".to_owned(),
+                CacheVerdict::Cache(plan) => format!("cache ({})", plan.strategy.as_str()),
+            };
+            format!("{}: {verdict}", s.source.as_deref().unwrap_or("?"))
+        })
+        .collect();
+    SummaryRow {
+        step: "6 cache advice".into(),
+        what: "which queries deserve a cache".into(),
+        measured: verdicts.join("; "),
+    }
+}
+
+fn seconds(s: f64) -> String {
+    if s >= 120.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+fn thousands_f(value: f64) -> String {
+    thousands(value.round().max(0.0) as i64)
 }
 
 /// `width`: the columns the summary table wraps its cells to.
@@ -681,5 +768,101 @@ mod tests {
             "1.54 s (1.50–1.60)"
         );
         assert_eq!(timed(&timing(1.52, 1.45, 1.58, "p")), "1.52 ms (1.45–1.58)");
+    }
+
+    #[test]
+    fn cache_verdicts_one_line_per_query() {
+        use crate::cache::advice::{
+            AdviceSettings, CacheKey, Fix, KeyPart, StatementFacts, TableActivity, advise,
+        };
+        use crate::cache::advising::{StatementAdvice, settings_used};
+        let settings = AdviceSettings::default();
+        let keyed = |table: &str, column: &str| CacheKey {
+            parts: vec![KeyPart {
+                parameter: 1,
+                column: Some(format!("{table}.{column}")),
+                table: Some(table.into()),
+            }],
+        };
+        let judged = |number: usize, name: &str, facts: StatementFacts| StatementAdvice {
+            statement: number,
+            source: Some(name.into()),
+            query: format!("SELECT ... -- {name}"),
+            calls_per_hour: facts.calls_per_hour,
+            mean_ms: facts.mean_ms,
+            db_ms_per_hour: facts.calls_per_hour * facts.mean_ms,
+            tables: facts.tables.clone(),
+            key: facts.key.clone(),
+            distinct_keys: facts.distinct_keys,
+            advice: advise(&facts, &settings),
+            verification: None,
+        };
+        let pricing = TableActivity {
+            table: "pricing".into(),
+            writes_per_hour: 36_000.0,
+            rows: 1_000.0,
+        };
+        let page = StatementFacts {
+            calls_per_hour: 360_000.0,
+            mean_ms: 300.0,
+            key: keyed("products", "id"),
+            distinct_keys: Some(1_000.0),
+            tables: vec![pricing.clone()],
+            caller_dependent: None,
+            fix: Some(Fix {
+                suggestions: vec!["s1".into(), "s3".into()],
+                expected_ms: 0.15,
+            }),
+        };
+        let recommendations = StatementFacts {
+            calls_per_hour: 360_000.0,
+            mean_ms: 50.0,
+            key: keyed("recommendations", "product_id"),
+            distinct_keys: Some(20.0),
+            tables: Vec::new(),
+            caller_dependent: None,
+            fix: None,
+        };
+        let listing = StatementFacts {
+            calls_per_hour: 36_000.0,
+            mean_ms: 20.0,
+            key: keyed("products", "category_id"),
+            distinct_keys: Some(20.0),
+            tables: vec![pricing],
+            caller_dependent: None,
+            fix: None,
+        };
+        let step = CacheAdviceStep {
+            settings: settings_used(&settings),
+            call_rates: crate::demo::advice::CALL_RATES
+                .iter()
+                .map(
+                    |(query, calls_per_hour, why)| crate::demo::advice::StatedRate {
+                        query: (*query).into(),
+                        calls_per_hour: *calls_per_hour,
+                        why: (*why).into(),
+                    },
+                )
+                .collect(),
+            table_writes: vec![crate::demo::advice::StatedWrites {
+                table: "pricing".into(),
+                writes_per_hour: 36_000.0,
+                source: "step 3".into(),
+            }],
+            statements: vec![
+                judged(1, "product_page", page),
+                judged(2, "recommendations", recommendations),
+                judged(3, "category_listing", listing),
+            ],
+        };
+        let mut out = Vec::new();
+        cache_advice(&mut out, &step).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        insta::assert_snapshot!(text);
+        let row = cache_advice_row(&step);
+        assert_eq!(
+            row.measured,
+            "product_page: fix in the database; recommendations: cache (swr); category_listing: don't cache"
+        );
     }
 }

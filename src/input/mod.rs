@@ -1,13 +1,16 @@
 //! SQL input, read the same way by every command: files, directories (every `.sql` file below
 //! them, sorted), `-` for standard input and `-c SQL`; text decoded strictly (UTF-8, no NUL byte);
 //! split into statements by the one splitter ([`crate::pg::split_statements`]), each with the `$n`
-//! values of its `-- pgdiag: params` comment or, failing that, of `--param` / `--params-json`.
+//! values of its `-- pgdiag: params` comment or, failing that, of `--param` / `--params-json`,
+//! and, for `cache-advice`, its expected call rate (`-- pgdiag: calls=120/min`, `--calls`;
+//! [`rates`]).
 //!
 //! No command reads SQL any other way, so `explain`, `suggest`, `baseline`, `check` and `bench`
 //! accept the same inputs and report unreadable ones with the same words.
 
 pub mod log;
 mod paths;
+pub mod rates;
 mod text;
 pub mod workload;
 
@@ -18,6 +21,7 @@ use crate::pg::{ParamValue, SplitError, SqlStatement, split_statements};
 
 pub use log::{LogError, LogFormat, read_log, read_log_as};
 pub use paths::expand;
+pub use rates::{CallRate, calls_per_hour};
 pub use text::{read_file, read_stdin};
 pub use workload::{OrderBy, Workload, WorkloadSource, WorkloadStatement};
 
@@ -49,6 +53,10 @@ pub enum InputError {
     /// `--params-json` that is not a JSON array.
     #[error("{0}")]
     Params(String),
+    /// A statement's expected call rate (`-- pgdiag: calls=...`, `--calls`) that is missing or
+    /// unreadable: `q.sql:3: ...`.
+    #[error("{at}: {reason}")]
+    CallRate { at: String, reason: String },
 }
 
 /// Where a piece of SQL comes from.

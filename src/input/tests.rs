@@ -194,3 +194,54 @@ fn a_byte_order_mark_is_dropped() {
         other => panic!("{other}"),
     }
 }
+
+#[test]
+fn call_rates_in_every_unit_integer_or_decimal() {
+    let per_hour = |text: &str| text.parse::<CallRate>().map(CallRate::per_hour);
+    assert_eq!(per_hour("120/min"), Ok(7200.0));
+    assert_eq!(per_hour("2.5/s"), Ok(9000.0));
+    assert_eq!(per_hour("1000/h"), Ok(1000.0));
+    assert_eq!(per_hour(" 3 / hour "), Ok(3.0));
+    assert_eq!(per_hour("0.5/sec"), Ok(1800.0));
+    assert_eq!(per_hour("1/minute"), Ok(60.0));
+}
+
+#[test]
+fn bad_call_rates_say_what_is_wrong() {
+    let reason = |text: &str| text.parse::<CallRate>().unwrap_err();
+    assert!(reason("120").contains("has no unit"), "{}", reason("120"));
+    assert!(reason("lots/min").contains("`lots` is not a number"));
+    assert!(reason("-3/min").contains("`-3` is not a number"));
+    assert!(reason("1e3/min").contains("not a number"));
+    assert!(reason("0/min").contains("above zero"));
+    assert!(reason("5/day").contains("`day` is not a unit of time"));
+    assert!(reason("").contains("no rate given"));
+}
+
+#[test]
+fn each_statement_takes_its_comment_else_the_default_else_an_error_at_its_line() {
+    let source = Source {
+        origin: Origin::File(PathBuf::from("shop.sql")),
+        text: "-- pgdiag: calls=60/min\nSELECT 1;\n\nSELECT 2;\n-- pgdiag: calls=often\nSELECT 3"
+            .into(),
+    };
+    let all = statements(&[source], None).unwrap();
+    assert_eq!(calls_per_hour(&all[0], None).unwrap(), 3600.0);
+    match calls_per_hour(&all[1], None).unwrap_err() {
+        err @ InputError::CallRate { .. } => {
+            let text = err.to_string();
+            assert!(
+                text.starts_with("shop.sql:4: no expected call rate"),
+                "{text}"
+            );
+            assert!(text.contains("--calls"), "{text}");
+        }
+        other => panic!("{other}"),
+    }
+    let default = "10/h".parse::<CallRate>().ok();
+    assert_eq!(calls_per_hour(&all[1], default).unwrap(), 10.0);
+    // A comment of its own outranks the default, and a bad one is an error even with a default.
+    assert_eq!(calls_per_hour(&all[0], default).unwrap(), 3600.0);
+    let err = calls_per_hour(&all[2], default).unwrap_err().to_string();
+    assert!(err.starts_with("shop.sql:5: `often` has no unit"), "{err}");
+}

@@ -30,7 +30,8 @@ pub use ident::{quote_ident, quote_qualified};
 pub use pool::run_pooled;
 pub use server_error::ServerError;
 pub use statements::{
-    SideEffect, SplitError, SqlStatement, StatementKind, side_effects, split_statements,
+    CallsDirective, SideEffect, SplitError, SqlStatement, StatementKind, side_effects,
+    split_statements,
 };
 
 /// Errors from talking to PostgreSQL. Messages never contain a password.

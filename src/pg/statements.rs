@@ -26,6 +26,18 @@ pub struct SqlStatement {
     /// `$n` values from a `-- pgdiag: params 42, 'x', null` comment before or inside the
     /// statement (used by `baseline` and `check`, where there is no `--param`).
     pub params: Option<Vec<Option<String>>>,
+    /// A `-- pgdiag: calls=120/min` comment before or inside the statement: how often it is
+    /// expected to run (read by `cache-advice`, which reads the rate in its input module).
+    pub calls: Option<CallsDirective>,
+}
+
+/// The text of a `-- pgdiag: calls=...` comment, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallsDirective {
+    /// 1-based line of the comment in the file.
+    pub line: usize,
+    /// What follows `calls` (and its `=`), trimmed: `120/min`.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +90,7 @@ fn split_at_once(sql: &str) -> Result<Vec<SqlStatement>, SplitError> {
                 column,
                 kind: classify_words(&first_words(trimmed)),
                 params: None,
+                calls: None,
             }]);
         }
     };
@@ -178,6 +191,15 @@ fn push_statement(
         }
         _ => None,
     });
+    let calls = tokens.iter().find_map(|t| match &t.token {
+        Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => {
+            calls_directive(comment).map(|text| CallsDirective {
+                line: t.span.start.line as usize,
+                text,
+            })
+        }
+        _ => None,
+    });
     let mut kind = classify_words(&words);
     if let StatementKind::Explainable { had_explain: h, .. } = &mut kind {
         *h = had_explain;
@@ -189,7 +211,20 @@ fn push_statement(
         column: start_token.span.start.column as usize,
         kind,
         params,
+        calls,
     });
+}
+
+/// `pgdiag: calls=120/min` (or `calls 120/min`) → `120/min`; `None` for any other comment.
+pub(crate) fn calls_directive(comment: &str) -> Option<String> {
+    let rest = comment.trim().strip_prefix("pgdiag:")?.trim_start();
+    let rest = rest.strip_prefix("calls")?;
+    let rest = match rest.trim_start().strip_prefix('=') {
+        Some(value) => value,
+        None if rest.is_empty() || rest.starts_with(char::is_whitespace) => rest,
+        None => return None,
+    };
+    Some(rest.trim().to_owned())
 }
 
 /// `pgdiag: params 42, 'it''s', null` → `[Some("42"), Some("it's"), None]`. Values are SQL-ish
@@ -664,6 +699,37 @@ mod tests {
         assert_eq!(stmts[1].params, None);
         assert_eq!(params_directive(" pgdiag: params"), Some(vec![]));
         assert_eq!(params_directive(" just a comment"), None);
+    }
+
+    #[test]
+    fn calls_directive_beside_the_params_one_with_its_line() {
+        let sql = "SELECT 1;\n-- pgdiag: params 42\n-- pgdiag: calls=120/min\nSELECT $1;\n\
+                   SELECT 2 -- pgdiag: calls 3.5/s\n;\nSELECT 3";
+        let stmts = split_statements(sql).unwrap();
+        assert_eq!(stmts[0].calls, None);
+        assert_eq!(
+            stmts[1].calls,
+            Some(CallsDirective {
+                line: 3,
+                text: "120/min".into()
+            })
+        );
+        assert_eq!(stmts[1].params, Some(vec![Some("42".into())]));
+        assert_eq!(
+            stmts[2].calls,
+            Some(CallsDirective {
+                line: 5,
+                text: "3.5/s".into()
+            })
+        );
+        assert_eq!(stmts[3].calls, None);
+        assert_eq!(calls_directive(" pgdiag: calls = 1/h"), Some("1/h".into()));
+        assert_eq!(calls_directive(" pgdiag: calls"), Some(String::new()));
+        assert_eq!(calls_directive(" pgdiag: callsign 3"), None);
+        assert_eq!(calls_directive(" pgdiag: params 1"), None);
+        // The chunked splitter reads it at the same line.
+        let chunked = chunked::split_statements(sql, 8).unwrap().unwrap();
+        assert_eq!(chunked, stmts);
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub fn render_text(
     )?;
     for statement in &report.statements {
         writeln!(w)?;
-        let head = format!("#{} ", statement.statement);
+        let head = match &statement.source {
+            Some(source) => format!("#{} {source}: ", statement.statement),
+            None => format!("#{} ", statement.statement),
+        };
         let figures = format!(
             "  {} calls/h × {} ms = {} of database time per hour",
             fmt_count(statement.calls_per_hour),
@@ -218,7 +221,7 @@ fn render_verification(w: &mut impl Write, verification: &Verification) -> io::R
 }
 
 /// `42 s`, `3.5 min`, `2.0 h`.
-fn span(seconds: f64) -> String {
+pub(crate) fn span(seconds: f64) -> String {
     if seconds < 1.0 {
         format!("{} ms", fmt_ms(seconds * 1000.0))
     } else if seconds < 120.0 {
@@ -253,6 +256,7 @@ mod tests {
     fn statement(n: usize, verification: Verification) -> StatementAdvice {
         StatementAdvice {
             statement: n,
+            source: None,
             query: "SELECT count(*), avg(stars) FROM ratings WHERE item_id = $1".into(),
             calls_per_hour: 144_000.0,
             mean_ms: 2.0,

@@ -43,7 +43,8 @@ pub struct SuggestReport {
 /// What a workload gave `suggest` (or `explain`), and what the kept suggestions save over it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadSection {
-    /// `pg_stat_statements` or `log`.
+    /// `pg_stat_statements`, `log`, or `files` (query files with expected call rates, for
+    /// `cache-advice`).
     pub source: String,
     /// The log file read, for a log.
     #[serde(default)]
@@ -97,7 +98,8 @@ pub struct WorkloadEntry {
     pub params: Vec<String>,
     /// Why it was planned generically although it has parameters; null otherwise.
     pub generic_reason: Option<String>,
-    /// Where it was first seen in a log (`postgresql.log:1234`).
+    /// Where it was first seen in a log (`postgresql.log:1234`), or where a query file holds it
+    /// (`queries.sql:3`).
     pub first_seen: Option<String>,
     /// What the kept suggestions save on it per hour (ms); null when not known.
     pub saves_per_hour_ms: Option<f64>,

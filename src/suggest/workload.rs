@@ -1,5 +1,6 @@
-//! Workload mode: the statements of a workload (`pg_stat_statements`, a server log) as the inputs
-//! `suggest` and `explain` work on, instead of SQL files.
+//! Workload mode: the statements of a workload (`pg_stat_statements`, a server log, or query
+//! files with expected call rates for `cache-advice`: [`from_files`]) as the inputs `suggest`,
+//! `explain` and `cache-advice` work on.
 //!
 //! The first `top` statements by total time are taken (utility statements — `SET`, `BEGIN`,
 //! `COMMIT`, DDL — and texts the role may not read are left out, with why). Each counts in the
@@ -13,7 +14,8 @@ use tokio_postgres::Client;
 
 use super::pipeline::StatementInput;
 use super::report::{
-    Basis, SuggestReport, Verdict, WorkloadEntry, WorkloadSaving, WorkloadSection, WorkloadSkip,
+    Basis, Planning, SuggestReport, Verdict, WorkloadEntry, WorkloadSaving, WorkloadSection,
+    WorkloadSkip,
 };
 use crate::input::{OrderBy, Workload, WorkloadSource, WorkloadStatement};
 use crate::pg::{self, ParamValue, StatementKind, split_statements};
@@ -132,6 +134,124 @@ pub async fn inputs(
         section,
         basis,
     })
+}
+
+/// The statements of query files, each with its expected calls per hour (`-- pgdiag: calls`,
+/// `--calls`: [`crate::input::calls_per_hour`]), as the pipeline's inputs weighed by those calls.
+/// Their mean time is not known yet: the pipeline measures it (EXPLAIN ANALYZE, rolled back) and
+/// [`measured`] writes it in. A statement with `$n` and no `-- pgdiag: params` comment runs with
+/// values sampled from `pg_stats`, as a workload's do; one EXPLAIN does not take is left out.
+pub async fn from_files(
+    client: &Client,
+    statements: Vec<(crate::input::Statement, f64)>,
+) -> Result<WorkloadInputs, pg::Error> {
+    let mut section = WorkloadSection {
+        source: "files".to_owned(),
+        window_s: None,
+        basis: Basis::PerHour,
+        statements_in_workload: statements.len(),
+        ..WorkloadSection::default()
+    };
+    let mut inputs = Vec::new();
+    for (statement, calls_per_hour) in statements {
+        let at = format!("{}:{}", statement.origin, statement.statement.line);
+        if !matches!(statement.statement.kind, StatementKind::Explainable { .. }) {
+            section.skipped.push(WorkloadSkip {
+                query: one_line(&statement.statement.text),
+                reason: format!(
+                    "{at}: not a statement EXPLAIN takes (utility, DDL or transaction control)"
+                ),
+            });
+            continue;
+        }
+        let index = inputs.len() + 1;
+        let count = pg::sample::param_count(&statement.statement.text);
+        let (params, how, generic_reason) = match statement.params {
+            Some(values) => (Some(values), Vec::new(), None),
+            None if count == 0 => (None, Vec::new(), None),
+            None => match pg::sample::sample(client, &statement.statement.text).await? {
+                Ok((values, how)) => (Some(values), how, None),
+                Err(reason) => (None, Vec::new(), Some(reason)),
+            },
+        };
+        section.statements.push(WorkloadEntry {
+            statement: index,
+            calls_per_hour: Some(calls_per_hour),
+            params: how,
+            generic_reason,
+            first_seen: Some(at),
+            ..WorkloadEntry::default()
+        });
+        inputs.push(StatementInput {
+            source: statement.origin.to_string(),
+            statement: pg::SqlStatement {
+                index,
+                ..statement.statement
+            },
+            params,
+            weight: calls_per_hour.max(f64::MIN_POSITIVE),
+        });
+    }
+    Ok(WorkloadInputs {
+        inputs,
+        section,
+        basis: Basis::PerHour,
+    })
+}
+
+/// For statements of query files ([`from_files`]): each one's mean time is the time the pipeline
+/// measured it at (EXPLAIN ANALYZE); one it could not execute (an error, a generic plan, the
+/// timeout) leaves the workload, with why. The section's database time is then per hour.
+pub fn measured(report: &mut SuggestReport) {
+    let Some(section) = report.workload.as_mut() else {
+        return;
+    };
+    let mut kept = Vec::new();
+    for mut entry in std::mem::take(&mut section.statements) {
+        let Some(statement) = report
+            .statements
+            .iter()
+            .find(|s| s.index == entry.statement)
+        else {
+            continue;
+        };
+        let why_not = match (statement.planning, statement.time_ms) {
+            (Planning::Analyze, Some(ms)) => {
+                entry.mean_ms = ms;
+                entry.total_ms = ms * entry.calls_per_hour.unwrap_or(0.0);
+                entry.calls = entry.calls_per_hour.unwrap_or(0.0).round() as u64;
+                kept.push(entry);
+                continue;
+            }
+            (Planning::Generic, _) => entry.generic_reason.clone().map_or_else(
+                || "its $n have no values (give them in a `-- pgdiag: params` comment): its time cannot be measured".to_owned(),
+                |reason| format!("its time cannot be measured: {reason} (give its $n values in a `-- pgdiag: params` comment)"),
+            ),
+            (Planning::EstimatedAfterTimeout, _) => {
+                "it ran longer than --timeout under EXPLAIN ANALYZE: its time is not measured".to_owned()
+            }
+            _ => match &statement.error {
+                Some(e) => format!("it could not be run: {}", e.message),
+                None => "its time was not measured".to_owned(),
+            },
+        };
+        section.skipped.push(WorkloadSkip {
+            query: one_line(&statement.sql),
+            reason: match &entry.first_seen {
+                Some(at) => format!("{at}: {why_not}"),
+                None => why_not,
+            },
+        });
+    }
+    section.database_time_ms = kept.iter().map(|e| e.total_ms).sum();
+    for entry in &mut kept {
+        entry.share_pct = if section.database_time_ms > 0.0 {
+            entry.total_ms / section.database_time_ms * 100.0
+        } else {
+            0.0
+        };
+    }
+    section.statements = kept;
 }
 
 /// The statement as pgdiag can explain it, or `None` with the reason in `skipped`.
@@ -357,5 +477,77 @@ mod tests {
         assert_eq!(section.saves_per_hour_ms, Some(24_750.0));
         // The database spends an hour an hour (2 h over 2 h): 24.75 s of it is 0.6875%.
         assert!((section.saves_share_pct.unwrap() - 0.6875).abs() < 1e-9);
+    }
+
+    #[test]
+    fn files_take_the_measured_time_and_leave_out_what_was_not_run() {
+        use crate::suggest::report::{Planning, StatementEntry, StatementError};
+        let mut report: SuggestReport = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "pgdiag_version": "0", "server": {"version": "15", "version_num": 150000, "target": "x"},
+            "verify": {"mode": "none", "requested": "none", "runs": 3, "note": null},
+            "min_improvement_pct": 10.0, "statements": [], "suggestions": [], "no_suggestions": [],
+            "combined": [], "notes": [], "apply": null
+        }))
+        .unwrap();
+        let entry = |index: usize, planning: Planning, time_ms: Option<f64>| StatementEntry {
+            index,
+            source: "q.sql".into(),
+            line: index,
+            sql: format!("SELECT {index}"),
+            planning,
+            parameters: 0,
+            cost: Some(1.0),
+            time_ms,
+            plan: String::new(),
+            findings: Vec::new(),
+            notes: Vec::new(),
+            error: (planning == Planning::Failed).then(|| StatementError {
+                message: "relation \"nope\" does not exist".into(),
+                sqlstate: Some("42P01".into()),
+            }),
+        };
+        report.statements = vec![
+            entry(1, Planning::Analyze, Some(4.0)),
+            entry(2, Planning::Generic, None),
+            entry(3, Planning::Failed, None),
+            entry(4, Planning::Analyze, Some(1.0)),
+        ];
+        let rated = |statement: usize, per_hour: f64| WorkloadEntry {
+            statement,
+            calls_per_hour: Some(per_hour),
+            first_seen: Some(format!("q.sql:{statement}")),
+            ..WorkloadEntry::default()
+        };
+        report.workload = Some(WorkloadSection {
+            source: "files".into(),
+            basis: Basis::PerHour,
+            statements: vec![
+                rated(1, 7200.0),
+                rated(2, 60.0),
+                rated(3, 60.0),
+                rated(4, 1800.0),
+            ],
+            ..WorkloadSection::default()
+        });
+        measured(&mut report);
+        let section = report.workload.unwrap();
+        let kept: Vec<(usize, f64, f64)> = section
+            .statements
+            .iter()
+            .map(|e| (e.statement, e.mean_ms, e.total_ms))
+            .collect();
+        assert_eq!(kept, [(1, 4.0, 28_800.0), (4, 1.0, 1_800.0)]);
+        assert_eq!(section.database_time_ms, 30_600.0);
+        assert!((section.statements[0].share_pct - 28_800.0 / 306.0).abs() < 1e-9);
+        let reasons: Vec<&str> = section.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 2);
+        assert!(
+            reasons[0].starts_with("q.sql:2: its $n have no values"),
+            "{reasons:?}"
+        );
+        assert_eq!(
+            reasons[1],
+            "q.sql:3: it could not be run: relation \"nope\" does not exist"
+        );
     }
 }

@@ -20,8 +20,8 @@ use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use super::{
-    SideEffect, SplitError, SqlStatement, StatementKind, WRITE_KEYWORDS, classify_words,
-    identifier, keyword_of, params_directive, side_effect_of,
+    CallsDirective, SideEffect, SplitError, SqlStatement, StatementKind, WRITE_KEYWORDS,
+    classify_words, identifier, keyword_of, params_directive, side_effect_of,
 };
 
 /// Inputs above this size (1 MiB) are tokenized in chunks; below it, at once (faster, and the
@@ -305,6 +305,7 @@ struct Open {
     /// Whether any unquoted word from `start` on is a write keyword.
     writes: bool,
     params: Option<Vec<Option<String>>>,
+    calls: Option<CallsDirective>,
 }
 
 impl Open {
@@ -317,6 +318,7 @@ impl Open {
             words: Vec::new(),
             writes: false,
             params: None,
+            calls: None,
         }
     }
 
@@ -355,6 +357,7 @@ impl Open {
             column: column as usize,
             kind,
             params: self.params,
+            calls: self.calls,
         });
     }
 }
@@ -386,6 +389,14 @@ fn split_cut_by(
                 Token::Whitespace(Whitespace::SingleLineComment { comment, .. }) => {
                     if open.params.is_none() {
                         open.params = params_directive(comment);
+                    }
+                    if open.calls.is_none()
+                        && let Some(text) = super::calls_directive(comment)
+                    {
+                        open.calls = Some(CallsDirective {
+                            line: chunk.absolute(token.span.start).0 as usize,
+                            text,
+                        });
                     }
                     continue;
                 }

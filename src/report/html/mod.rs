@@ -4,6 +4,7 @@
 //! node's details in a side panel). Every piece of text is escaped for HTML and attributes.
 
 pub mod bench;
+pub mod cache_advice;
 pub mod check;
 pub mod explain;
 pub mod plan;
@@ -15,6 +16,7 @@ use std::io::{self, Write};
 use crate::diagnose::Severity;
 
 pub use bench::render_bench;
+pub use cache_advice::{render_advice_section, render_cache_advice};
 pub use check::render_check;
 pub use explain::render_explain;
 pub use suggest::render_suggest;
