@@ -4,6 +4,7 @@
 //! node's details in a side panel). Every piece of text is escaped for HTML and attributes.
 
 pub mod check;
+pub mod diff;
 pub mod explain;
 pub mod plan;
 pub mod suggest;
