@@ -14,8 +14,9 @@ use crate::plan::NodeReport;
 use crate::plan::diff::{ChangeKind, NodeChange, PlanDiff, diff_reports, node_key, shape_nodes};
 use crate::units::{fmt_count, fmt_ms};
 
-/// The flame graphs' drawing width, in SVG user units (as the explain page's).
-const WIDTH: f64 = 1200.0;
+/// The flame graphs' drawing width, in SVG user units: half the explain page's, as each takes half
+/// the page (so that labels keep their size).
+const WIDTH: f64 = 600.0;
 /// One plan level's height.
 const ROW: f64 = 18.0;
 /// Bars narrower than this are not drawn (their node is still in the tree).
@@ -195,7 +196,7 @@ fn render_side(
         w,
         "<div class=\"diff-side {}\"><h4>{} <span class=\"note\">{}</span></h4>",
         Esc(side.label),
-        Esc(side.label),
+        Esc(&capitalized(side.label)),
         Esc(side.figure)
     )?;
     let kind_at = kinds(diff, which);
@@ -211,6 +212,9 @@ fn render_side(
         SidePlan::Nodes { nodes, analyzed } => {
             let by_time = unit == Unit::Time;
             let bars = layout(nodes, by_time);
+            // The explain page's layout spans its own width: brought to this side's share of ours.
+            let span = bars.first().map_or(0.0, |b| b.width);
+            let k = if span > 0.0 { WIDTH * share / span } else { 0.0 };
             let drawn: Vec<Bar> = nodes
                 .iter()
                 .zip(bars)
@@ -229,8 +233,8 @@ fn render_side(
                     }
                     Bar {
                         depth: m.depth,
-                        x: bar.x * share,
-                        width: bar.width * share,
+                        x: bar.x * k,
+                        width: bar.width * k,
                         tip: match weight {
                             Some(weight) => format!("{label} · {weight}"),
                             None => label.clone(),
@@ -383,6 +387,15 @@ fn render_bars(w: &mut impl Write, bars: &[Bar], label: &str) -> io::Result<()> 
         writeln!(w, "</g>")?;
     }
     writeln!(w, "</svg></div>")
+}
+
+/// `before` → `Before`.
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
