@@ -166,3 +166,46 @@ fn node_details(node: &PlanNode) -> Vec<String> {
     }
     details
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::parse_explain;
+
+    /// An Append over `scans` sequential scans, executed.
+    fn append(scans: usize) -> Explain {
+        let scan = |i: usize| {
+            serde_json::json!({
+                "Node Type": "Seq Scan", "Relation Name": format!("p{i}"), "Alias": format!("p{i}"),
+                "Startup Cost": 0.0, "Total Cost": 1.0, "Plan Rows": 1, "Plan Width": 4,
+                "Actual Startup Time": 0.001, "Actual Total Time": 0.002, "Actual Rows": 1,
+                "Actual Loops": 1
+            })
+        };
+        let plan = serde_json::json!([{
+            "Plan": {
+                "Node Type": "Append", "Startup Cost": 0.0, "Total Cost": scans as f64,
+                "Plan Rows": scans, "Plan Width": 4, "Actual Startup Time": 0.001,
+                "Actual Total Time": 1.0, "Actual Rows": scans, "Actual Loops": 1,
+                "Plans": (0..scans).map(scan).collect::<Vec<_>>()
+            },
+            "Execution Time": 1.1
+        }]);
+        parse_explain(&plan.to_string()).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_plan_is_kept_with_its_nodes_up_to_the_limit_and_counted_beyond() {
+        let kept = PlanNodes::of(&append(MAX_KEPT_NODES - 1));
+        assert!(kept.analyzed && kept.kept());
+        assert_eq!(kept.node_count, MAX_KEPT_NODES);
+        assert_eq!(kept.nodes.len(), MAX_KEPT_NODES);
+        assert_eq!(kept.nodes[1].metrics.relation.as_deref(), Some("p0"));
+        assert_eq!(kept.nodes[1].metrics.parent, Some(0));
+
+        let large = PlanNodes::of(&append(MAX_KEPT_NODES));
+        assert!(large.analyzed && !large.kept());
+        assert_eq!(large.node_count, MAX_KEPT_NODES + 1);
+        assert!(large.nodes.is_empty());
+    }
+}
