@@ -486,17 +486,18 @@ async fn suggest_report_draws_each_served_statements_plan_before_and_after() {
     // The document keeps both plans' nodes (validated against its schema by the run).
     let run = pgdiag(&["suggest", "--dsn", &url, "--format", "json", sql]);
     assert_eq!(run.code, 0, "{}", run.all_output());
-    let report: pgdiag::suggest::report::SuggestReport =
-        serde_json::from_str(&run.stdout).unwrap();
-    let proof = &report.suggestions[0].verification.as_ref().unwrap().per_statement[0];
+    let report: pgdiag::suggest::report::SuggestReport = serde_json::from_str(&run.stdout).unwrap();
+    let proof = &report.suggestions[0]
+        .verification
+        .as_ref()
+        .unwrap()
+        .per_statement[0];
     let before = proof.before.plan_nodes.as_ref().expect("before's nodes");
     let after = proof.after.plan_nodes.as_ref().expect("after's nodes");
     assert_eq!(before.node_count, before.nodes.len());
     assert!(
-        before
-            .nodes
-            .iter()
-            .any(|n| n.metrics.label == "Seq Scan" && n.metrics.relation.as_deref() == Some("public.reviews")),
+        before.nodes.iter().any(|n| n.metrics.label == "Seq Scan"
+            && n.metrics.relation.as_deref() == Some("public.reviews")),
         "{before:?}"
     );
     assert!(
@@ -565,9 +566,16 @@ async fn check_report_draws_the_baseline_plan_beside_the_current_one() {
     let run = in_repo(&["check", "--dsn", &url, "--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.all_output());
     let report: pgdiag::gate::CheckReport = serde_json::from_str(&run.stdout).unwrap();
-    let plan = report.queries[0].current_plan.as_ref().expect("current plan");
+    let plan = report.queries[0]
+        .current_plan
+        .as_ref()
+        .expect("current plan");
     assert_eq!(plan.nodes.len(), report.queries[0].current_shape.len());
-    assert!(plan.nodes.iter().any(|n| n.metrics.label.contains("Seq Scan")));
+    assert!(
+        plan.nodes
+            .iter()
+            .any(|n| n.metrics.label.contains("Seq Scan"))
+    );
 
     let run = in_repo(&["check", "--dsn", &url, "--format", "html"]);
     assert_eq!(run.code, 1, "{}", run.all_output());
@@ -584,7 +592,11 @@ async fn check_report_draws_the_baseline_plan_beside_the_current_one() {
     assert!(page.count(&format!("{scope} .diff-side.baseline ol.shape-tree li")) >= 2);
     assert!(page.count(&format!("{scope} .diff-side.current ol.tree details")) >= 2);
     // The regression marked: the lost index scan on one side, the sequential scan on the other.
-    assert!(page.count(&format!("{scope} .diff-side.baseline ol.shape-tree li.changed")) >= 1);
+    assert!(
+        page.count(&format!(
+            "{scope} .diff-side.baseline ol.shape-tree li.changed"
+        )) >= 1
+    );
     assert!(page.count(&format!("{scope} .diff-side.current svg .fg-node.changed")) >= 1);
     let changes = page.text(&format!("{scope} ol.plan-changes"));
     assert!(changes.contains("reviews_product_id"), "{changes}");

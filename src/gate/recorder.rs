@@ -13,8 +13,8 @@ use crate::input::{self, InputError, Origin};
 use crate::pg::{
     self, ConnectionSettings, ExplainOptions, Runner, SqlStatement, environment, run_pooled,
 };
-use crate::plan::{Explain, PlanNodes};
 use crate::plan::analyze;
+use crate::plan::{Explain, PlanNodes};
 
 use super::noise::{QueryRuns, RunEvidence};
 use super::{

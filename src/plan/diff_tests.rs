@@ -165,10 +165,7 @@ fn a_node_added_above_an_unchanged_one_leaves_that_one_matched() {
         (Some(0), "Seq Scan on t", None),
     ]);
     let diff = super::diff(&before, &same);
-    assert_eq!(
-        described(&diff, &before, &same),
-        ["added - -> Materialize"]
-    );
+    assert_eq!(described(&diff, &before, &same), ["added - -> Materialize"]);
     assert_eq!(diff.matched, [(0, 1)]);
 }
 
@@ -194,10 +191,7 @@ fn shape_lines_read_as_a_tree_by_their_indentation() {
     .to_vec();
     let nodes = shape_nodes(&lines);
     let parents: Vec<Option<usize>> = nodes.iter().map(|n| n.parent).collect();
-    assert_eq!(
-        parents,
-        [None, Some(0), Some(1), Some(1), Some(3), Some(0)]
-    );
+    assert_eq!(parents, [None, Some(0), Some(1), Some(1), Some(3), Some(0)]);
     assert_eq!(nodes[4].key, "Index Scan using b_pkey on public.b");
     assert_eq!(nodes[4].relation.as_deref(), Some("public.b"));
     assert_eq!(nodes[3].relation, None);

@@ -28,7 +28,6 @@ pub struct NodeReport {
     pub details: Vec<String>,
 }
 
-
 /// Every node of `explain` as a report keeps it, in preorder (a parent before its children).
 pub fn node_reports(explain: &Explain, analysis: &Analysis) -> Vec<NodeReport> {
     analysis

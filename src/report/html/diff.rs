@@ -214,7 +214,11 @@ fn render_side(
             let bars = layout(nodes, by_time);
             // The explain page's layout spans its own width: brought to this side's share of ours.
             let span = bars.first().map_or(0.0, |b| b.width);
-            let k = if span > 0.0 { WIDTH * share / span } else { 0.0 };
+            let k = if span > 0.0 {
+                WIDTH * share / span
+            } else {
+                0.0
+            };
             let drawn: Vec<Bar> = nodes
                 .iter()
                 .zip(bars)
@@ -318,10 +322,7 @@ fn render_side(
                 })
                 .collect();
             render_bars(w, &drawn, side.label)?;
-            writeln!(
-                w,
-                "<h3>Plan shape</h3><ol class=\"tree shape-tree\">"
-            )?;
+            writeln!(w, "<h3>Plan shape</h3><ol class=\"tree shape-tree\">")?;
             for (i, n) in nodes.iter().enumerate() {
                 let class = if changed.contains(&i) { "changed" } else { "" };
                 writeln!(
@@ -531,10 +532,7 @@ mod tests {
 
     #[test]
     fn before_and_after_are_drawn_on_one_time_scale_with_the_changes_marked() {
-        let (before, after) = (
-            plan("diff_sort_before.json"),
-            plan("diff_sort_after.json"),
-        );
+        let (before, after) = (plan("diff_sort_before.json"), plan("diff_sort_after.json"));
         let sides = [&before, &after].map(|p| SidePlan::Nodes {
             nodes: &p.nodes,
             analyzed: p.analyzed,
@@ -562,7 +560,10 @@ mod tests {
         // on the after side; and listed.
         assert!(html.contains("class=\"fg-node changed ch-removed\" data-node=\"d1b-n1\""));
         assert!(html.contains("class=\"fg-node changed ch-replaced\" data-node=\"d1b-n2\""));
-        assert!(html.contains("<li class=\"changed\" data-node=\"d1a-n1\""), "{html}");
+        assert!(
+            html.contains("<li class=\"changed\" data-node=\"d1a-n1\""),
+            "{html}"
+        );
         assert!(html.contains(
             "<li class=\"ch-replaced\" data-node=\"d1b-n2\"><span class=\"kind\">replaced</span> Seq Scan on orders → Index Scan using orders_created_at_idx on orders</li>"
         ));
@@ -599,7 +600,10 @@ mod tests {
         let html = rendered(&b, &a, &diff);
         let root_cost = current.nodes[0].total_cost.unwrap();
         let widths = root_widths(&html);
-        assert!((widths[0] - WIDTH * 120.0 / root_cost).abs() < 0.01, "{widths:?}");
+        assert!(
+            (widths[0] - WIDTH * 120.0 / root_cost).abs() < 0.01,
+            "{widths:?}"
+        );
         assert_eq!(widths[1], WIDTH);
         assert!(html.contains("width = estimated cost, both plans on one scale"));
         assert!(html.contains("<ol class=\"tree shape-tree\">"));
