@@ -866,3 +866,155 @@ async fn cache_advice_page_shows_one_verdict_per_statement() {
     let shot = page.screenshot("cache-advice");
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
 }
+
+/// The root bar's width in the flame graph under `scope` (a plan side: `before`, `current`...),
+/// as a share of the graph's width.
+fn root_width(page: &Page, scope: &str) -> f64 {
+    let at = |selector: String| serde_json::to_string(&selector).unwrap();
+    page.eval(&format!(
+        "Number(document.querySelector({}).getAttribute('width')) / document.querySelector({}).viewBox.baseVal.width",
+        at(format!("{scope} svg.flame g.fg-node rect")),
+        at(format!("{scope} svg.flame"))
+    ))
+    .as_f64()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn suggest_report_draws_each_served_statements_plan_before_and_after() {
+    let (url, client) = database("html_suggest_plans", SUGGEST_SCHEMA).await;
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    let (dir, sql) = temp_file(
+        "q.sql",
+        b"SELECT avg(rating) FROM reviews WHERE product_id = 42;\n",
+    );
+    let sql = sql.to_str().unwrap();
+    // The document keeps both plans' nodes (validated against its schema by the run).
+    let run = pgdiag(&["suggest", "--dsn", &url, "--format", "json", sql]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let report: pgdiag::suggest::report::SuggestReport = serde_json::from_str(&run.stdout).unwrap();
+    let proof = &report.suggestions[0]
+        .verification
+        .as_ref()
+        .unwrap()
+        .per_statement[0];
+    let before = proof.before.plan_nodes.as_ref().expect("before's nodes");
+    let after = proof.after.plan_nodes.as_ref().expect("after's nodes");
+    assert_eq!(before.node_count, before.nodes.len());
+    assert!(
+        before.nodes.iter().any(|n| n.metrics.label == "Seq Scan"
+            && n.metrics.relation.as_deref() == Some("public.reviews")),
+        "{before:?}"
+    );
+    assert!(
+        after.nodes.iter().any(|n| n.metrics.index_name.is_some()),
+        "{after:?}"
+    );
+
+    let run = pgdiag(&["suggest", "--dsn", &url, "--format", "html", sql]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let page_path = dir.path().join("suggest-plans.html");
+    std::fs::write(&page_path, &run.stdout).unwrap();
+    let page = tokio::task::spawn_blocking(move || (Page::open(&page_path), dir))
+        .await
+        .unwrap()
+        .0;
+    page.assert_no_errors();
+    let scope = "section.suggestion.kept .plan-diff";
+    assert_eq!(page.count(scope), 1);
+    // Two plans, each a flame graph and a tree.
+    assert_eq!(page.count(&format!("{scope} svg.flame")), 2);
+    assert_eq!(page.count(&format!("{scope} ol.tree")), 2);
+    // The changed nodes carry the mark on both sides, and are listed.
+    assert!(page.count(&format!("{scope} .diff-side.before svg .fg-node.changed")) >= 1);
+    assert!(page.count(&format!("{scope} .diff-side.after svg .fg-node.changed")) >= 1);
+    assert!(page.count(&format!("{scope} .diff-side.after ol.tree li.changed")) >= 1);
+    let changes = page.text(&format!("{scope} ol.plan-changes"));
+    assert!(changes.contains("Seq Scan on public.reviews"), "{changes}");
+    assert!(changes.contains("Index"), "{changes}");
+    // One scale (planned cost here, as HypoPG verifies): the plan after is the narrower.
+    let (wide, narrow) = (
+        root_width(&page, &format!("{scope} .diff-side.before")),
+        root_width(&page, &format!("{scope} .diff-side.after")),
+    );
+    assert_eq!(wide, 1.0);
+    assert!(narrow < 0.5, "{narrow} < {wide}");
+    // Selecting a change shows its node's details in its side's panel.
+    page.click(&format!("{scope} ol.plan-changes li.ch-replaced"));
+    let panel = page.text(&format!("{scope} .diff-side.before aside.panel"));
+    assert!(panel.contains("Seq Scan"), "{panel}");
+    page.assert_no_errors();
+    let shot = page.screenshot("suggest-plans");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+}
+
+#[tokio::test]
+async fn check_report_draws_the_baseline_plan_beside_the_current_one() {
+    let (url, client) = database("html_check_plans", GATE_SCHEMA).await;
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("product.sql"),
+        "-- pgdiag: params 42\nSELECT count(*), avg(rating) FROM reviews WHERE product_id = $1;\n",
+    )
+    .unwrap();
+    let in_repo = |args: &[&str]| {
+        let mut cmd = crate::support::pgdiag_command();
+        cmd.current_dir(repo.path()).args(args);
+        crate::support::run_with(cmd, None)
+    };
+    let run = in_repo(&["baseline", ".", "--dsn", &url]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    client
+        .batch_execute("DROP INDEX reviews_product_id")
+        .await
+        .unwrap();
+    // The document keeps the regressed query's current plan (validated against its schema).
+    let run = in_repo(&["check", "--dsn", &url, "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    let report: pgdiag::gate::CheckReport = serde_json::from_str(&run.stdout).unwrap();
+    let plan = report.queries[0]
+        .current_plan
+        .as_ref()
+        .expect("current plan");
+    assert_eq!(plan.nodes.len(), report.queries[0].current_shape.len());
+    assert!(
+        plan.nodes
+            .iter()
+            .any(|n| n.metrics.label.contains("Seq Scan"))
+    );
+
+    let run = in_repo(&["check", "--dsn", &url, "--format", "html"]);
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    let page_path = repo.path().join("check-plans.html");
+    std::fs::write(&page_path, &run.stdout).unwrap();
+    let page = tokio::task::spawn_blocking(move || Page::open(&page_path))
+        .await
+        .unwrap();
+    page.assert_no_errors();
+    let scope = "section.query.regressed .plan-diff";
+    assert_eq!(page.count(scope), 1);
+    assert_eq!(page.count(&format!("{scope} svg.flame")), 2);
+    // The baseline drawn from its shape lines, the current plan from its nodes.
+    assert!(page.count(&format!("{scope} .diff-side.baseline ol.shape-tree li")) >= 2);
+    assert!(page.count(&format!("{scope} .diff-side.current ol.tree details")) >= 2);
+    // The regression marked: the lost index scan on one side, the sequential scan on the other.
+    assert!(
+        page.count(&format!(
+            "{scope} .diff-side.baseline ol.shape-tree li.changed"
+        )) >= 1
+    );
+    assert!(page.count(&format!("{scope} .diff-side.current svg .fg-node.changed")) >= 1);
+    let changes = page.text(&format!("{scope} ol.plan-changes"));
+    assert!(changes.contains("reviews_product_id"), "{changes}");
+    assert!(changes.contains("Seq Scan"), "{changes}");
+    // One cost scale: the current plan, costlier without its index, is the wider.
+    let (baseline, current) = (
+        root_width(&page, &format!("{scope} .diff-side.baseline")),
+        root_width(&page, &format!("{scope} .diff-side.current")),
+    );
+    assert_eq!(current, 1.0);
+    assert!(baseline < 0.5, "{baseline} < {current}");
+    page.assert_no_errors();
+    let shot = page.screenshot("check-plans");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+}

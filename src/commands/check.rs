@@ -83,6 +83,7 @@ pub async fn run(
         baseline: current,
         relation_rows,
         runs,
+        plans,
     } = recorded?;
 
     if args.update {
@@ -100,7 +101,8 @@ pub async fn run(
         return Ok(Outcome::Ok);
     }
     let baseline = baseline.expect("checked above: without --update a baseline is loaded");
-    let report = compare_with(&baseline, &current, &relation_rows, &runs, &config.check);
+    let mut report = compare_with(&baseline, &current, &relation_rows, &runs, &config.check);
+    report.keep_current_plans(&plans);
     let format = args.format.unwrap_or_else(|| {
         if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
             CheckFormat::Github

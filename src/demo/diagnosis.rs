@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::diagnose::{DiagnoseConfig, diagnose_with};
 use crate::pg::{ExplainOptions, ParamValue, Runner, SqlStatement, split_statements};
+use crate::plan::node_reports;
 use crate::plan::{Analysis, Explain, NodeMetrics, analyze};
-use crate::report::model::node_reports;
 
 use super::{Error, QueryDiagnosis, Timing, median};
 

@@ -13,9 +13,10 @@ use super::{
 };
 use crate::report::html::bench::render_strategies;
 use crate::report::html::cache_advice::render_advice_section;
+use crate::report::html::diff::{DiffSide, SidePlan, plan_diff, render_plan_diff};
 use crate::report::html::plan::{PlanView, render_findings, render_plan};
 use crate::report::html::{Esc, page_end, page_start};
-use crate::report::model::{FindingReport, NodeReport};
+use crate::report::model::FindingReport;
 use crate::units::{fmt_bytes, fmt_count, fmt_ms, fmt_pct};
 
 /// The whole demo as one page.
@@ -446,29 +447,43 @@ fn render_before_after(w: &mut impl Write, rows: &[BeforeAfter]) -> io::Result<(
                 ""
             }
         )?;
-        writeln!(w, "<div class=\"side-by-side\">")?;
-        for (side, timing) in [("before", &row.before), ("after", &row.after)] {
-            writeln!(w, "<div><h4>{side}</h4>")?;
-            render_side(w, &format!("ba{i}{side}"), &timing.nodes, &timing.plan)?;
-            writeln!(w, "</div>")?;
+        if row.before.nodes.is_empty() || row.after.nodes.is_empty() {
+            // A document from before the nodes were kept: the one-line plans.
+            writeln!(
+                w,
+                "<p class=\"plans\"><code>{}</code> → <code>{}</code></p></section>",
+                Esc(&row.before.plan),
+                Esc(&row.after.plan)
+            )?;
+            continue;
         }
-        writeln!(w, "</div></section>")?;
+        let figures = [
+            format!("{} ms", fmt_ms(row.before.execution_ms)),
+            format!("{} ms", fmt_ms(row.after.execution_ms)),
+        ];
+        let before = DiffSide {
+            label: "before",
+            figure: &figures[0],
+            plan: SidePlan::Nodes {
+                nodes: &row.before.nodes,
+                analyzed: true,
+            },
+            cost: None,
+        };
+        let after = DiffSide {
+            label: "after",
+            figure: &figures[1],
+            plan: SidePlan::Nodes {
+                nodes: &row.after.nodes,
+                analyzed: true,
+            },
+            cost: None,
+        };
+        let diff = plan_diff(&before, &after, None);
+        render_plan_diff(w, &format!("ba{i}"), &before, &after, &diff)?;
+        writeln!(w, "</section>")?;
     }
     Ok(())
-}
-
-fn render_side(w: &mut impl Write, key: &str, nodes: &[NodeReport], plan: &str) -> io::Result<()> {
-    if nodes.is_empty() {
-        return writeln!(w, "<p><code>{}</code></p>", Esc(plan));
-    }
-    let view = PlanView {
-        key,
-        nodes,
-        findings: &[],
-        changed: &BTreeSet::new(),
-        analyzed: true,
-    };
-    render_plan(w, &view)
 }
 
 /// Horizontal bars, before and after per query, on a log scale so 2 s and 2 ms both show.

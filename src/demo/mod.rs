@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::bench::report::StrategyResult;
 use crate::cache::Strategy;
 use crate::diagnose::{Finding, RuleId};
-use crate::report::model::NodeReport;
+use crate::plan::NodeReport;
 use crate::seed::SeedSummary;
 
 pub use advice::{CacheAdviceStep, cache_verdicts};

@@ -250,6 +250,7 @@ impl Context<'_> {
             current_shape: now_plan.map(|plan| plan.shape.clone()).unwrap_or_default(),
             baseline_cost: before_plan.map(|plan| plan.total_cost),
             current_cost: now_plan.map(|plan| plan.total_cost),
+            current_plan: None,
         }
     }
 

@@ -911,3 +911,32 @@ fn data_shrinking_with_the_cost_is_an_improvement() {
     );
     assert!(result.advisories.is_empty());
 }
+
+#[test]
+fn the_current_plan_is_kept_for_a_changed_query_only() {
+    let (with_index, with_seq_scan) = index_plan_and_seq_scan_plan();
+    let mut report = check(
+        &baseline(vec![
+            planned("a.sql#1", with_index.clone()),
+            planned("b.sql#1", with_index.clone()),
+        ]),
+        &baseline(vec![
+            planned("a.sql#1", with_seq_scan),
+            planned("b.sql#1", with_index),
+        ]),
+    );
+    let plan = crate::plan::PlanNodes::of(&explain("nested_loop_many_loops.json"));
+    let plans = BTreeMap::from([
+        ("a.sql#1".to_string(), plan.clone()),
+        ("b.sql#1".to_string(), plan.clone()),
+    ]);
+    report.keep_current_plans(&plans);
+    assert_eq!(report.queries[0].status, QueryStatus::Regressed);
+    assert_eq!(report.queries[0].current_plan.as_ref(), Some(&plan));
+    assert_eq!(report.queries[1].status, QueryStatus::Unchanged);
+    assert_eq!(report.queries[1].current_plan, None);
+    // Serialized only where kept.
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["queries"][0]["current_plan"]["nodes"].is_array());
+    assert!(json["queries"][1].get("current_plan").is_none());
+}

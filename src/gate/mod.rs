@@ -21,6 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{RuleId, Severity};
+use crate::plan::PlanNodes;
 
 pub use compare::{compare, compare_with};
 pub use file::{BaselineFileError, describe, load_baseline, write_baseline};
@@ -280,6 +281,16 @@ impl CheckReport {
     pub fn has_regressions(&self) -> bool {
         self.summary.regressed > 0
     }
+
+    /// Keeps the current plan's nodes ([`QueryResult::current_plan`]) of each query that
+    /// regressed or improved or whose plan shape changed, from a recording's plans by query id.
+    pub fn keep_current_plans(&mut self, plans: &BTreeMap<String, PlanNodes>) {
+        for query in &mut self.queries {
+            let drawn = matches!(query.status, QueryStatus::Regressed | QueryStatus::Improved)
+                || query.baseline_shape != query.current_shape;
+            query.current_plan = plans.get(&query.id).filter(|_| drawn).cloned();
+        }
+    }
 }
 
 /// Differences between the baseline's environment and the current one. Any of them makes cost
@@ -338,6 +349,12 @@ pub struct QueryResult {
     pub current_shape: Vec<String>,
     pub baseline_cost: Option<f64>,
     pub current_cost: Option<f64>,
+    /// The current plan's nodes (the median run's with `--analyze`), kept for a query that
+    /// regressed or improved or whose shape changed, to be drawn beside the baseline's shape: at
+    /// most 500 nodes, only their count beyond. Absent otherwise (the baseline file keeps
+    /// shapes, not nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_plan: Option<PlanNodes>,
 }
 
 /// One regression, improvement or advisory, with a message that names what changed, and the

@@ -13,8 +13,8 @@ use crate::input::{self, InputError, Origin};
 use crate::pg::{
     self, ConnectionSettings, ExplainOptions, Runner, SqlStatement, environment, run_pooled,
 };
-use crate::plan::Explain;
 use crate::plan::analyze;
+use crate::plan::{Explain, PlanNodes};
 
 use super::noise::{QueryRuns, RunEvidence};
 use super::{
@@ -85,12 +85,15 @@ pub struct RecordOptions {
 }
 
 /// A recording: the baseline document, the current row counts of the relations its plans scan
-/// sequentially, and what each `--analyze` run saw.
+/// sequentially, what each `--analyze` run saw, and each query's plan with its nodes' figures.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub baseline: Baseline,
     pub relation_rows: BTreeMap<String, f64>,
     pub runs: RunEvidence,
+    /// Each planned query's plan (the median run's with `--analyze`), by query id: what the
+    /// baseline file leaves out, for a report to draw ([`super::CheckReport::keep_current_plans`]).
+    pub plans: BTreeMap<String, PlanNodes>,
 }
 
 /// One query file, read and split.
@@ -187,9 +190,13 @@ where
     .await?;
     let mut queries = Vec::with_capacity(recorded.len());
     let mut runs = RunEvidence::default();
-    for (query, query_runs) in recorded {
+    let mut plans = BTreeMap::new();
+    for (query, query_runs, plan) in recorded {
         if let Some(query_runs) = query_runs {
             runs.queries.insert(query.id.clone(), query_runs);
+        }
+        if let Some(plan) = plan {
+            plans.insert(query.id.clone(), plan);
         }
         queries.push(query);
     }
@@ -232,10 +239,12 @@ where
         baseline,
         relation_rows,
         runs,
+        plans,
     })
 }
 
-/// One statement: its plan, or the error that stopped it, and with `--analyze` what each run saw.
+/// One statement: its plan, or the error that stopped it, with `--analyze` what each run saw, and
+/// the plan's nodes.
 /// Errors that end the whole run (interrupted, connection lost) are returned as `Err`.
 async fn record_statement<I, F>(
     runner: &mut Runner,
@@ -243,7 +252,7 @@ async fn record_statement<I, F>(
     statement: &SqlStatement,
     options: &RecordOptions,
     interrupt: &I,
-) -> Result<(QueryBaseline, Option<QueryRuns>), RecordError>
+) -> Result<(QueryBaseline, Option<QueryRuns>, Option<PlanNodes>), RecordError>
 where
     I: Fn() -> F,
     F: Future<Output = ()>,
@@ -277,14 +286,14 @@ where
                 query.error = Some(format!(
                     "the statement has {needed} parameter(s) but {given} value(s): add a comment `-- pgdiag: params v1, v2, ...` before it"
                 ));
-                return Ok((query, None));
+                return Ok((query, None, None));
             }
             Err(e) => {
                 query.error = Some(match &e {
                     pg::Error::Server(s) => s.summary(),
                     other => other.to_string(),
                 });
-                return Ok((query, None));
+                return Ok((query, None, None));
             }
         };
         let explain = output
@@ -321,10 +330,10 @@ where
             max_ms: round3(times[times.len() - 1]),
         };
         query.plan = Some(record_plan(median, Some(&diagnosis), Some(timing)));
-        return Ok((query, Some(query_runs)));
+        return Ok((query, Some(query_runs), Some(PlanNodes::of(median))));
     }
     query.plan = Some(record_plan(&samples[0], None, None));
-    Ok((query, None))
+    Ok((query, None, Some(PlanNodes::of(&samples[0]))))
 }
 
 /// Every run diagnosed at the normal thresholds and at the strict and loose ones around them.

@@ -9,14 +9,18 @@
 //! [`conditions`] is the one reader of the condition text nodes carry (filters, join conditions,
 //! sort keys), for diagnosis and advice alike. [`names`] shows the planner's own aliases
 //! (`lineitem_1`) as the table names people wrote; [`rounding`] says what a row count summed
-//! from the server's rounded per-loop figures can be.
+//! from the server's rounded per-loop figures can be. [`nodes`] keeps a plan's nodes as the reports
+//! serialize and draw them ([`NodeReport`], [`PlanNodes`]); [`diff`] tells which nodes changed
+//! between two plans.
 
 pub mod analysis;
 pub mod conditions;
 pub mod deep;
+pub mod diff;
 pub mod model;
 pub mod names;
 pub mod node_type;
+pub mod nodes;
 pub mod parse;
 pub mod raw;
 pub mod rounding;
@@ -27,6 +31,7 @@ pub use analysis::{Analysis, EstimateDirection, NodeMetrics, analyze};
 pub use model::{Buffers, Explain, Jit, JitTiming, PlanNode, Plans, Trigger, Worker};
 pub use names::PeopleNames;
 pub use node_type::NodeType;
+pub use nodes::{MAX_KEPT_NODES, NodeReport, PlanNodes, node_reports};
 pub use parse::{ParseError, parse_explain, parse_explain_document, parse_explain_value};
 pub use raw::RawPlan;
 pub use rounding::{LoopRows, RemovedShare};

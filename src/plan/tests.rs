@@ -4,6 +4,10 @@
 use super::*;
 
 const ALL_FIXTURES: &[&str] = &[
+    "diff_seq_scan_after.json",
+    "diff_seq_scan_before.json",
+    "diff_sort_after.json",
+    "diff_sort_before.json",
     "correlated_subplan_analyzed.json",
     "correlated_subplan_estimated.json",
     "correlated_subplan_filter_estimated.json",

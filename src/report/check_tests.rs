@@ -28,6 +28,7 @@ fn query(id: &str, line: usize, status: QueryStatus) -> QueryResult {
         current_shape: Vec::new(),
         baseline_cost: None,
         current_cost: None,
+        current_plan: None,
     }
 }
 

@@ -9,7 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{Check, DiagnoseConfig, Finding, diagnose_with};
-use crate::plan::{Analysis, Explain, NodeMetrics, PlanNode, RawPlan};
+pub use crate::plan::NodeReport;
+use crate::plan::{Analysis, Explain, RawPlan, node_reports};
 
 /// Version of the JSON report schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -189,22 +190,6 @@ pub struct JitSummary {
     pub taken_out_ms: Option<f64>,
 }
 
-/// One plan node: the derived figures plus the plan's own conditions in readable form.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-pub struct NodeReport {
-    #[serde(flatten)]
-    pub metrics: NodeMetrics,
-    /// `CTE name`, `InitPlan 1 (returns $0)`, `SubPlan 2`: what this subtree computes for its
-    /// parent.
-    pub subplan_name: Option<String>,
-    /// What a CTE Scan reads, or the function a Function Scan calls.
-    pub scans: Option<String>,
-    pub startup_cost: Option<f64>,
-    pub total_cost: Option<f64>,
-    /// e.g. `Filter: (product_id = 42)`, `Rows Removed by Filter: 1199990`, `Sort Method: ...`.
-    pub details: Vec<String>,
-}
-
 /// A function called by an executed statement whose effect a rollback does not undo.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct SideEffectReport {
@@ -371,105 +356,4 @@ impl StatementReport {
             generic_plan: false,
         }
     }
-}
-
-/// A plan's nodes as reports show them, depth-first (a parent before its children): the analysed
-/// figures with the plan's own conditions in readable form.
-pub fn node_reports(explain: &Explain, analysis: &Analysis) -> Vec<NodeReport> {
-    analysis
-        .nodes
-        .iter()
-        .zip(explain.plan.preorder())
-        .map(|(metrics, node)| NodeReport {
-            metrics: metrics.clone(),
-            subplan_name: node.subplan_name.clone(),
-            scans: node.cte_name.clone().or_else(|| node.function_name.clone()),
-            startup_cost: node.startup_cost,
-            total_cost: node.total_cost,
-            details: node_details(node),
-        })
-        .collect()
-}
-
-/// The conditions and figures a reader needs to understand a node, in EXPLAIN's own words.
-fn node_details(node: &PlanNode) -> Vec<String> {
-    let mut details = Vec::new();
-    let mut text = |label: &str, value: &Option<String>| {
-        if let Some(v) = value {
-            details.push(format!("{label}: {v}"));
-        }
-    };
-    text("Index Cond", &node.index_cond);
-    text("Recheck Cond", &node.recheck_cond);
-    text("Hash Cond", &node.hash_cond);
-    text("Merge Cond", &node.merge_cond);
-    text("Join Filter", &node.join_filter);
-    text("Filter", &node.filter);
-    // EXPLAIN prints these per loop (averaged over loops and parallel processes); show the total
-    // that was really done, and the per-loop figure when they differ.
-    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
-    let mut count = |label: &str, value: Option<f64>| {
-        if let Some(v) = value.filter(|v| *v > 0.0) {
-            let total = crate::units::fmt_count(v * loops);
-            if loops > 1.0 {
-                details.push(format!(
-                    "{label}: {total} ({} per loop × {})",
-                    crate::units::fmt_count(v),
-                    crate::units::fmt_count(loops)
-                ));
-            } else {
-                details.push(format!("{label}: {total}"));
-            }
-        }
-    };
-    count(
-        "Rows Removed by Join Filter",
-        node.rows_removed_by_join_filter,
-    );
-    count("Rows Removed by Filter", node.rows_removed_by_filter);
-    count(
-        "Rows Removed by Index Recheck",
-        node.rows_removed_by_index_recheck,
-    );
-    // These two are totals in EXPLAIN already, not per-loop figures.
-    for (label, value) in [
-        ("Heap Fetches", node.heap_fetches),
-        ("Lossy Heap Blocks", node.lossy_heap_blocks),
-    ] {
-        if let Some(v) = value.filter(|v| *v > 0) {
-            details.push(format!("{label}: {}", crate::units::fmt_count(v as f64)));
-        }
-    }
-    let list = |v: &Option<Vec<String>>| v.as_ref().filter(|l| !l.is_empty()).map(|l| l.join(", "));
-    if let Some(keys) = list(&node.sort_key) {
-        details.push(format!("Sort Key: {keys}"));
-    }
-    if let Some(keys) = list(&node.presorted_key) {
-        details.push(format!("Presorted Key: {keys}"));
-    }
-    if let Some(method) = &node.sort_method {
-        let space = match (node.sort_space_used_kb, &node.sort_space_type) {
-            (Some(used), Some(kind)) => format!("  {kind}: {used}kB"),
-            _ => String::new(),
-        };
-        details.push(format!("Sort Method: {method}{space}"));
-    }
-    if let Some(keys) = list(&node.group_key) {
-        details.push(format!("Group Key: {keys}"));
-    }
-    if let Some(batches) = node.hash_batches.filter(|b| *b > 1) {
-        let original = node
-            .original_hash_batches
-            .filter(|o| *o != batches)
-            .map(|o| format!(" (originally {o})"))
-            .unwrap_or_default();
-        details.push(format!("Hash Batches: {batches}{original}"));
-    }
-    if let Some(batches) = node.hashagg_batches.filter(|b| *b > 1) {
-        details.push(format!("HashAgg Batches: {batches}"));
-    }
-    if let Some(disk) = node.disk_usage_kb.filter(|d| *d > 0) {
-        details.push(format!("Disk Usage: {disk}kB"));
-    }
-    details
 }

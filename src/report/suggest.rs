@@ -1023,6 +1023,7 @@ mod tests {
             time_max_ms: None,
             runs: None,
             plan: "Index Scan".into(),
+            plan_nodes: None,
         };
         let verification = |alongside: Vec<String>, before: f64, after: f64| {
             Some(crate::suggest::report::Verification {

@@ -673,6 +673,7 @@ mod tests {
             time_max_ms: Some(t * 1.05),
             runs: Some(5),
             plan: plan.into(),
+            plan_nodes: None,
         };
         AfterApply {
             statement,

@@ -153,6 +153,7 @@ mod tests {
             time_max_ms: Some(hi),
             runs: Some(5),
             plan: plan.into(),
+            plan_nodes: None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::advise::candidates::{FindingRule, order_suffix};
 pub use crate::advise::row_size::OmittedInclude;
 use crate::diagnose::RuleId;
 use crate::pg::ServerInfo;
+use crate::plan::PlanNodes;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -485,6 +486,11 @@ pub struct Measure {
     pub runs: Option<usize>,
     /// One line: the plan's scans, e.g. `Index Scan using reviews_product_id_idx on reviews`.
     pub plan: String,
+    /// The plan's nodes (those of the last run when timed), for drawing the plans before and
+    /// after side by side: at most 500 nodes, only their count beyond. Absent when the side was
+    /// not planned as such (a materialized view's rewrite, a figure carried over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_nodes: Option<PlanNodes>,
 }
 
 impl Measure {
@@ -497,6 +503,7 @@ impl Measure {
             time_max_ms: time_ms,
             runs: time_ms.map(|_| 1),
             plan,
+            plan_nodes: None,
         }
     }
 

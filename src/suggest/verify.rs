@@ -24,7 +24,7 @@ use crate::advise::index_size::estimate_btree_bytes;
 use crate::pg::catalog::{ColumnStats, TableActivity};
 use crate::pg::hypopg::HypoIndex;
 use crate::pg::{self, ParamValue, hypopg, planner};
-use crate::plan::{Explain, PlanNode};
+use crate::plan::{Explain, PlanNode, PlanNodes};
 use crate::units::{fmt_bytes, median};
 
 /// A statement as verification replays it.
@@ -83,6 +83,7 @@ impl Observed {
                 time_max_ms: times.iter().copied().reduce(f64::max),
                 runs: (!times.is_empty()).then_some(times.len()),
                 plan: plan_line(&nodes),
+                plan_nodes: Some(PlanNodes::of(explain)),
             },
             indexes: nodes.iter().filter_map(|n| n.index_name.clone()).collect(),
             relations: nodes

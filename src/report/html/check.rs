@@ -1,9 +1,11 @@
 //! `pgdiag check --format html`: the gate's verdict on one page; each query's changes, and for a
 //! query whose plan changed, the baseline and current plan shapes side by side with the changed
-//! lines marked (the baseline keeps each plan's shape, not its nodes' figures).
+//! lines marked, then the two plans drawn ([`super::diff`]): the baseline's from its shape lines
+//! (the baseline file keeps shapes, not nodes' figures), the current one from its nodes.
 
 use std::io::{self, Write};
 
+use super::diff::{DiffSide, SidePlan, plan_diff, render_plan_diff};
 use super::{Esc, page_end, page_start};
 use crate::gate::diff::{DiffOp, align};
 use crate::gate::{Change, CheckReport, QueryResult, QueryStatus};
@@ -129,7 +131,57 @@ fn render_query(w: &mut impl Write, number: usize, query: &QueryResult) -> io::R
     if changed_shape && (!query.baseline_shape.is_empty() || !query.current_shape.is_empty()) {
         render_shapes(w, query)?;
     }
+    render_plans(w, number, query)?;
     writeln!(w, "</section>")
+}
+
+/// The baseline's plan (its shape) and the current one (its nodes when kept, else its shape)
+/// drawn side by side on the cost scale, the changed nodes marked.
+fn render_plans(w: &mut impl Write, number: usize, query: &QueryResult) -> io::Result<()> {
+    let Some(plan) = &query.current_plan else {
+        return Ok(());
+    };
+    if query.baseline_shape.is_empty() || query.current_shape.is_empty() {
+        return Ok(());
+    }
+    let cost = |c: Option<f64>| {
+        c.map(|c| format!("cost {}", crate::units::fmt_count(c)))
+            .unwrap_or_default()
+    };
+    let (baseline_figure, current_figure) = (cost(query.baseline_cost), cost(query.current_cost));
+    let before = DiffSide {
+        label: "baseline",
+        figure: &baseline_figure,
+        plan: SidePlan::Shape(&query.baseline_shape),
+        cost: query.baseline_cost,
+    };
+    // The nodes line up with the shape lines (one per node, both in preorder) when kept.
+    let current = if plan.kept() && plan.nodes.len() == query.current_shape.len() {
+        SidePlan::Nodes {
+            nodes: &plan.nodes,
+            analyzed: plan.analyzed,
+        }
+    } else {
+        SidePlan::Shape(&query.current_shape)
+    };
+    let after = DiffSide {
+        label: "current",
+        figure: &current_figure,
+        plan: current,
+        cost: query.current_cost,
+    };
+    let diff = plan_diff(
+        &before,
+        &after,
+        Some((&query.baseline_shape, &query.current_shape)),
+    );
+    writeln!(
+        w,
+        "<details class=\"plans\" open><summary>Plans: baseline and current{}</summary>",
+        if diff.is_empty() { ", the same" } else { "" }
+    )?;
+    render_plan_diff(w, &format!("q{number}p"), &before, &after, &diff)?;
+    writeln!(w, "</details>")
 }
 
 /// The two plans side by side, one row per node line, changed rows marked.

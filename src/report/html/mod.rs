@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cache_advice;
 pub mod check;
+pub mod diff;
 pub mod explain;
 pub mod plan;
 pub mod suggest;

@@ -1,10 +1,11 @@
 //! `pgdiag suggest --format html`: the statements, then each suggestion with its DDL, its proof
 //! (how it was verified, what each statement it serves gained) and each served statement's plan
-//! before and after side by side, a changed plan marked. The suggest report keeps each side's
-//! plan as one line of its scans, not its nodes' figures: the sides are those lines.
+//! before and after side by side, a changed plan marked: one line of its scans per side, then the
+//! two plans drawn from the nodes each measure kept ([`super::diff`]), the changed nodes marked.
 
 use std::io::{self, Write};
 
+use super::diff::{DiffSide, SidePlan, plan_diff, render_plan_diff};
 use super::{Esc, page_end, page_start};
 use crate::suggest::report::{
     Measure, StatementVerification, SuggestReport, Suggestion, SuggestionStatus,
@@ -48,8 +49,8 @@ pub fn render_suggest(w: &mut impl Write, report: &SuggestReport) -> io::Result<
         writeln!(w, "</li>")?;
     }
     writeln!(w, "</ol></section>")?;
-    for suggestion in &report.suggestions {
-        render_suggestion(w, suggestion)?;
+    for (i, suggestion) in report.suggestions.iter().enumerate() {
+        render_suggestion(w, i + 1, suggestion)?;
     }
     for entry in &report.no_suggestions {
         writeln!(
@@ -65,7 +66,7 @@ pub fn render_suggest(w: &mut impl Write, report: &SuggestReport) -> io::Result<
     page_end(w)
 }
 
-fn render_suggestion(w: &mut impl Write, s: &Suggestion) -> io::Result<()> {
+fn render_suggestion(w: &mut impl Write, number: usize, s: &Suggestion) -> io::Result<()> {
     let class = match s.status {
         SuggestionStatus::Kept => "ok",
         SuggestionStatus::Rejected => "sev-critical",
@@ -115,7 +116,62 @@ fn render_suggestion(w: &mut impl Write, s: &Suggestion) -> io::Result<()> {
             render_comparison(w, kind, row)?;
         }
     }
-    writeln!(w, "</tbody></table></section>")
+    writeln!(w, "</tbody></table>")?;
+    for (j, (kind, row)) in [("serves", &v.per_statement), ("harms", &v.harms)]
+        .into_iter()
+        .flat_map(|(kind, rows)| rows.iter().map(move |row| (kind, row)))
+        .enumerate()
+    {
+        render_plans(w, &format!("p{number}x{}", j + 1), kind, row)?;
+    }
+    writeln!(w, "</section>")
+}
+
+/// A measure's kept plan as a side to draw; `None` when the measure kept none.
+fn side_plan(m: &Measure) -> Option<SidePlan<'_>> {
+    let plan = m.plan_nodes.as_ref()?;
+    Some(if plan.kept() {
+        SidePlan::Nodes {
+            nodes: &plan.nodes,
+            analyzed: plan.analyzed,
+        }
+    } else {
+        SidePlan::Omitted(plan.node_count)
+    })
+}
+
+/// One statement's plans before and after, drawn side by side with the changed nodes marked.
+fn render_plans(
+    w: &mut impl Write,
+    key: &str,
+    kind: &str,
+    row: &StatementVerification,
+) -> io::Result<()> {
+    let (Some(before), Some(after)) = (side_plan(&row.before), side_plan(&row.after)) else {
+        return Ok(());
+    };
+    let (before_figure, after_figure) = (row.before.figure(), row.after.figure());
+    let before = DiffSide {
+        label: "before",
+        figure: &before_figure,
+        plan: before,
+        cost: row.before.cost,
+    };
+    let after = DiffSide {
+        label: "after",
+        figure: &after_figure,
+        plan: after,
+        cost: row.after.cost,
+    };
+    let diff = plan_diff(&before, &after, None);
+    writeln!(
+        w,
+        "<details class=\"plans {kind}\" open><summary>Statement <a href=\"#st{0}\">#{0}</a>: plan before and after{1}</summary>",
+        row.statement,
+        if diff.is_empty() { ", the same" } else { "" }
+    )?;
+    render_plan_diff(w, key, &before, &after, &diff)?;
+    writeln!(w, "</details>")
 }
 
 /// One statement's before and after: figures, then the plan lines, marked when they differ.
