@@ -517,7 +517,13 @@ async fn a_10000_node_plan_loads_in_chromium() {
     let bars = page.count("#s1 svg.flame .fg-node");
     assert!(bars > 100 && bars < 10_000, "{bars}");
     let note = page.text("#s1 .flame-note");
-    assert!(note.starts_with(&format!("{} of 10,000 nodes drawn", pgdiag::units::fmt_count(bars as f64))), "{note}");
+    assert!(
+        note.starts_with(&format!(
+            "{} of 10,000 nodes drawn",
+            pgdiag::units::fmt_count(bars as f64)
+        )),
+        "{note}"
+    );
     // The findings past the first hundred are grouped by rule, each group naming its nodes.
     assert_eq!(page.count("#s1 ol.findings > li"), 100);
     assert!(page.count("#s1 ul.finding-groups > li") >= 1);

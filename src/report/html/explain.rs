@@ -181,11 +181,7 @@ mod tests {
             },
             None,
         );
-        for (i, explain) in crate::plan::parse_explain(text)
-            .unwrap()
-            .iter()
-            .enumerate()
-        {
+        for (i, explain) in crate::plan::parse_explain(text).unwrap().iter().enumerate() {
             let analysis = crate::plan::analyze(explain);
             report.statements.push(StatementReport::explained(
                 i + 1,
@@ -263,10 +259,7 @@ mod tests {
     fn a_10000_node_plan_renders_to_a_page_of_bounded_size() {
         use crate::plan::synthetic::{deep_plan, wide_plan};
         // deep_plan(levels) has 2 × levels - 1 nodes.
-        for (name, plan) in [
-            ("wide", wide_plan(10_000)),
-            ("deep", deep_plan(5_001)),
-        ] {
+        for (name, plan) in [("wide", wide_plan(10_000)), ("deep", deep_plan(5_001))] {
             let (report, page) = large_page(name, &plan);
             let s = &report.statements[0];
             let nodes = s.nodes.len();
@@ -278,7 +271,10 @@ mod tests {
                 page.len() / nodes
             );
             // Every node has its row in the tree and its details in the island, not under the row.
-            assert_eq!(page.matches("<li class=\"").count() - s.findings.len().min(100), nodes);
+            assert_eq!(
+                page.matches("<li class=\"").count() - s.findings.len().min(100),
+                nodes
+            );
             assert_eq!(page.matches("<div class=\"row\"").count(), nodes);
             assert!(!page.contains("<details>"));
             assert!(page.contains("A large plan: 10,00"));
@@ -291,7 +287,10 @@ mod tests {
             if s.findings.len() > LISTED_FINDINGS {
                 let list = &page[page.find("<ol class=\"findings\">").unwrap()..];
                 let list = &list[..list.find("</ol>").unwrap()];
-                assert_eq!(list.matches("<li class=\"finding ").count(), LISTED_FINDINGS);
+                assert_eq!(
+                    list.matches("<li class=\"finding ").count(),
+                    LISTED_FINDINGS
+                );
                 assert!(page.contains(&format!(
                     "{} more findings, by rule",
                     crate::units::fmt_count((s.findings.len() - LISTED_FINDINGS) as f64)
@@ -318,7 +317,9 @@ mod tests {
         assert_eq!(data.len(), report.statements[0].nodes.len());
         let titles: Vec<&str> = data.iter().map(|d| d[1].as_str().unwrap()).collect();
         assert!(
-            titles.iter().any(|t| t.contains("table_1</script><b>&amp;")),
+            titles
+                .iter()
+                .any(|t| t.contains("table_1</script><b>&amp;")),
             "no title names the odd table"
         );
         // The island holds what the static details would: the rows of the details table.
@@ -343,6 +344,8 @@ mod tests {
         let nodes = report.statements[0].nodes.len();
         assert_eq!(nodes, 999);
         assert_eq!(page.matches("<details><summary>").count(), nodes);
-        assert!(!page.contains("class=\"plan-data\"") && !page.contains("class=\"note large-plan\""));
+        assert!(
+            !page.contains("class=\"plan-data\"") && !page.contains("class=\"note large-plan\"")
+        );
     }
 }

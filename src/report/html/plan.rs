@@ -306,7 +306,9 @@ fn narrow_bars(
     drawn[0] = bars[0].width >= min_bar;
     // Preorder: a parent is decided before its children.
     for parent in 0..nodes.len() {
-        if !drawn[parent] || nodes[parent].metrics.depth.saturating_sub(root_depth) + 1 >= max_levels {
+        if !drawn[parent]
+            || nodes[parent].metrics.depth.saturating_sub(root_depth) + 1 >= max_levels
+        {
             continue;
         }
         let mut run: Option<(f64, f64, usize, usize)> = None;
@@ -630,7 +632,12 @@ pub fn render_detail(
         Esc(&title(node))
     )?;
     for (label, value) in detail_rows(node, analyzed) {
-        write!(w, "<tr><th>{}</th><td>{}</td></tr>", Esc(label), Esc(&value))?;
+        write!(
+            w,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            Esc(label),
+            Esc(&value)
+        )?;
     }
     write!(w, "</table>")?;
     if !node.details.is_empty() {
@@ -700,10 +707,16 @@ fn detail_rows(node: &NodeReport, analyzed: bool) -> Vec<(&'static str, String)>
         rows.push(("loops", fmt_count(loops)));
     }
     if let (Some(startup), Some(total)) = (node.startup_cost, node.total_cost) {
-        rows.push(("cost", format!("{}..{}", fmt_count(startup), fmt_count(total))));
+        rows.push((
+            "cost",
+            format!("{}..{}", fmt_count(startup), fmt_count(total)),
+        ));
     }
     if let Some((launched, planned)) = m.parallel_workers {
-        rows.push(("workers", format!("{launched} launched of {planned} planned")));
+        rows.push((
+            "workers",
+            format!("{launched} launched of {planned} planned"),
+        ));
     }
     if let Some(words) = buffer_words(&m.inclusive_buffers) {
         rows.push(("buffers", words));
@@ -860,11 +873,7 @@ const GROUP_NODES: usize = 20;
 
 /// Findings past [`LISTED_FINDINGS`]: one line per rule with their count, worst severity and
 /// the first nodes they are on (each selects its node); every one is on its node in the tree.
-fn render_finding_groups(
-    w: &mut impl Write,
-    key: &str,
-    rest: &[FindingReport],
-) -> io::Result<()> {
+fn render_finding_groups(w: &mut impl Write, key: &str, rest: &[FindingReport]) -> io::Result<()> {
     if rest.is_empty() {
         return Ok(());
     }
@@ -1091,13 +1100,19 @@ mod tests {
         let mut out = Vec::new();
         render_findings(&mut out, "s1", &findings).unwrap();
         let html = String::from_utf8(out).unwrap();
-        assert_eq!(html.matches("<li class=\"finding ").count(), LISTED_FINDINGS);
+        assert_eq!(
+            html.matches("<li class=\"finding ").count(),
+            LISTED_FINDINGS
+        );
         assert!(html.contains("33 more findings, by rule"), "{html}");
         assert!(html.contains(
             "<li><span class=\"badge sev-critical\">critical</span> <code>seq-scan</code> × 31 on nodes <a class=\"node-ref\" data-node=\"s1-n1000\" title=\"summary 1000\">#1000</a>"
         ), "{html}");
         assert!(html.contains(" and 11 more "), "{html}");
-        assert!(html.contains("<code>disk-spill</code> × 2 on nodes"), "{html}");
+        assert!(
+            html.contains("<code>disk-spill</code> × 2 on nodes"),
+            "{html}"
+        );
         assert!(html.contains("data-node=\"s1-n6001\""), "{html}");
     }
 
