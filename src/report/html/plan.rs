@@ -23,7 +23,7 @@ const MAX_INDENT: usize = 40;
 /// Plans of up to this many nodes are written out in full, readable with JavaScript off: every
 /// node's details under its row of the tree. Larger plans keep one compact row per node, their
 /// details as data the page's script shows on selection, and merge bars narrower than
-/// [`MIN_BAR_LARGE`], so that the page grows by a bounded amount per node.
+/// about a pixel, so that the page grows by a bounded amount per node.
 pub const STATIC_NODES: usize = 1_000;
 /// In a large plan, bars narrower than this (about a pixel on a usual screen) are merged with
 /// their narrow siblings.
