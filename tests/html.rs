@@ -543,5 +543,6 @@ async fn a_10000_node_plan_loads_in_chromium() {
     page.click("#s1 ul.finding-groups a.node-ref");
     assert_ne!(page.text("#panel-s1"), panel);
     page.assert_no_errors();
+    page.eval("window.scrollTo(0, 0)");
     page.screenshot("explain-10000-nodes");
 }
