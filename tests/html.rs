@@ -468,7 +468,7 @@ async fn demo_page_tells_the_whole_story_in_chromium() {
     let run = pgdiag(&[
         "demo",
         "--scale",
-        "0.01",
+        "0.02",
         "--bench-duration",
         "300ms",
         "--format",
@@ -497,7 +497,8 @@ async fn demo_page_tells_the_whole_story_in_chromium() {
     assert_eq!(page.count("#cache-advice article.ca-card"), 3);
     // Steps 3 and 5 drawn with the bench charts: a latency curve per strategy.
     assert!(page.count("#naive-cache svg") >= 3);
-    // Step 2: the two slow queries drawn, each with its findings on its nodes.
+    // Step 2: the two slow queries drawn, each with its findings on its nodes (at this scale, as
+    // tests/demo.rs checks, the product page's seq scan and the listing's heavy aggregate).
     assert_eq!(page.count("#diagnosis section.statement"), 2);
     assert_eq!(page.count("#diagnosis svg.flame"), 2);
     assert!(page.count("#diagnosis ol.findings > li") >= 2);
@@ -1017,4 +1018,90 @@ async fn check_report_draws_the_baseline_plan_beside_the_current_one() {
     page.assert_no_errors();
     let shot = page.screenshot("check-plans");
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+}
+
+/// A 10,000-node plan's page loads in Chromium with every node in its tree, a bounded flame graph
+/// and the details of any node on selection (from the page's data, not written under each row).
+/// The load time is printed, not asserted: it depends on the machine.
+#[tokio::test]
+async fn a_10000_node_plan_loads_in_chromium() {
+    let plan = pgdiag::plan::synthetic::wide_plan(10_000);
+    let (dir, plan_path) = temp_file("wide.json", plan.as_bytes());
+    let page_path = dir.path().join("wide.html");
+    let run = pgdiag(&[
+        "explain",
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "--format",
+        "html",
+        "--output",
+        page_path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let bytes = std::fs::metadata(&page_path).unwrap().len();
+    // A bounded size per node (the unit tests hold the renderer to 1,000 bytes a node).
+    assert!(bytes < 10_000 * 1_000, "{bytes} bytes");
+
+    let started = std::time::Instant::now();
+    let (page, _dir) = tokio::task::spawn_blocking(move || (Page::open(&page_path), dir))
+        .await
+        .unwrap();
+    let opened = started.elapsed();
+    page.assert_no_errors();
+    // From the page's own clock: navigation start to the end of its load event, and first paint.
+    let load_ms = page.eval(
+        "(() => { const t = performance.getEntriesByType('navigation')[0]; \
+         return Math.round(t.loadEventEnd - t.startTime); })()",
+    );
+    let paint_ms = page.eval(
+        "(() => { const p = performance.getEntriesByType('paint')\
+         .find(e => e.name === 'first-contentful-paint'); return p ? Math.round(p.startTime) : null; })()",
+    );
+    eprintln!(
+        "10,000-node plan: page {bytes} bytes; Chromium load event after {load_ms} ms, first \
+         contentful paint {paint_ms} ms (browser start to page loaded {} ms)",
+        opened.as_millis()
+    );
+    assert!(load_ms.as_u64().is_some_and(|ms| ms > 0), "{load_ms}");
+
+    assert_eq!(page.count("section.statement"), 1);
+    assert_eq!(page.count("#s1 ol.tree > li"), 10_000);
+    assert!(
+        page.text("#s1 .facts").contains("Nodes 10000"),
+        "{}",
+        page.text("#s1 .facts")
+    );
+    assert!(page.text("#s1 .large-plan").contains("10,000 nodes"));
+    // Narrow bars are merged or left out; the page says how many are drawn.
+    let bars = page.count("#s1 svg.flame .fg-node");
+    assert!(bars > 100 && bars < 10_000, "{bars}");
+    let note = page.text("#s1 .flame-note");
+    assert!(
+        note.starts_with(&format!(
+            "{} of 10,000 nodes drawn",
+            pgdiag::units::fmt_count(bars as f64)
+        )),
+        "{note}"
+    );
+    // The findings past the first hundred are grouped by rule, each group naming its nodes.
+    assert_eq!(page.count("#s1 ol.findings > li"), 100);
+    assert!(page.count("#s1 ul.finding-groups > li") >= 1);
+
+    // A row far down the tree: its details come from the page's data.
+    let row = "#s1 ol.tree > li[data-node=\"s1-n9990\"] > .row";
+    page.eval(&format!(
+        "document.querySelector({}).scrollIntoView()",
+        serde_json::to_string(row).unwrap()
+    ));
+    page.click(row);
+    let panel = page.text("#panel-s1");
+    assert!(panel.contains("#9990 (path"), "{panel}");
+    assert!(panel.contains("rows"), "{panel}");
+    assert_eq!(page.count("#s1 li.selected[data-node=\"s1-n9990\"]"), 1);
+    // A node a finding group names selects it too.
+    page.click("#s1 ul.finding-groups a.node-ref");
+    assert_ne!(page.text("#panel-s1"), panel);
+    page.assert_no_errors();
+    page.eval("window.scrollTo(0, 0)");
+    page.screenshot("explain-10000-nodes");
 }

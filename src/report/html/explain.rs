@@ -164,11 +164,16 @@ pub fn render_statement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::html::plan::LISTED_FINDINGS;
     use crate::report::model::{Source, SourceKind};
 
     fn report_of(name: &str) -> ExplainReport {
         let path = format!("{}/fixtures/plans/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
+        report_of_text(name, &text)
+    }
+
+    fn report_of_text(name: &str, text: &str) -> ExplainReport {
         let mut report = ExplainReport::new(
             Source {
                 kind: SourceKind::PlanFile,
@@ -176,11 +181,7 @@ mod tests {
             },
             None,
         );
-        for (i, explain) in crate::plan::parse_explain(&text)
-            .unwrap()
-            .iter()
-            .enumerate()
-        {
+        for (i, explain) in crate::plan::parse_explain(text).unwrap().iter().enumerate() {
             let analysis = crate::plan::analyze(explain);
             report.statements.push(StatementReport::explained(
                 i + 1,
@@ -233,6 +234,118 @@ mod tests {
         assert_eq!(
             page.matches("<li class=\"").count() - report.statements[0].findings.len(),
             nodes
+        );
+    }
+
+    /// Bytes per node a large plan's page may take, all included.
+    const LARGE_BYTES_PER_NODE: usize = 1_000;
+
+    fn large_page(name: &str, plan: &str) -> (ExplainReport, String) {
+        let report = report_of_text(name, plan);
+        let mut out = Vec::new();
+        render_explain(&mut out, &report).unwrap();
+        (report, String::from_utf8(out).unwrap())
+    }
+
+    /// The island of a large plan's node details, parsed as the page's script parses it.
+    fn island(page: &str, key: &str) -> Vec<serde_json::Value> {
+        let start = format!("id=\"nodes-{key}\">");
+        let from = page.find(&start).unwrap() + start.len();
+        let to = from + page[from..].find("</script>").unwrap();
+        serde_json::from_str(&page[from..to]).unwrap()
+    }
+
+    #[test]
+    fn a_10000_node_plan_renders_to_a_page_of_bounded_size() {
+        use crate::plan::synthetic::{deep_plan, wide_plan};
+        // deep_plan(levels) has 2 × levels - 1 nodes.
+        for (name, plan) in [("wide", wide_plan(10_000)), ("deep", deep_plan(5_001))] {
+            let (report, page) = large_page(name, &plan);
+            let s = &report.statements[0];
+            let nodes = s.nodes.len();
+            assert!(nodes >= 10_000, "{name}: {nodes} nodes");
+            assert!(
+                page.len() <= nodes * LARGE_BYTES_PER_NODE,
+                "{name}: {} bytes for {nodes} nodes ({} a node)",
+                page.len(),
+                page.len() / nodes
+            );
+            // Every node has its row in the tree and its details in the island, not under the row.
+            assert_eq!(
+                page.matches("<li class=\"").count() - s.findings.len().min(100),
+                nodes
+            );
+            assert_eq!(page.matches("<div class=\"row\"").count(), nodes);
+            assert!(!page.contains("<details>"));
+            assert!(page.contains("A large plan: 10,00"));
+            let data = island(&page, "s1");
+            assert_eq!(data.len(), nodes);
+            for (entry, node) in data.iter().zip(&s.nodes) {
+                assert_eq!(entry[0], node.metrics.id);
+            }
+            // The findings past the first hundred are counted by rule.
+            if s.findings.len() > LISTED_FINDINGS {
+                let list = &page[page.find("<ol class=\"findings\">").unwrap()..];
+                let list = &list[..list.find("</ol>").unwrap()];
+                assert_eq!(
+                    list.matches("<li class=\"finding ").count(),
+                    LISTED_FINDINGS
+                );
+                assert!(page.contains(&format!(
+                    "{} more findings, by rule",
+                    crate::units::fmt_count((s.findings.len() - LISTED_FINDINGS) as f64)
+                )));
+            }
+            // Narrow bars are merged or left out, and the page says how many.
+            let bars = page.matches("<g class=\"fg-node").count();
+            assert!(bars < nodes, "{name}: {bars} bars");
+            assert!(page.contains(&format!(
+                "{} of {} nodes drawn;",
+                crate::units::fmt_count(bars as f64),
+                crate::units::fmt_count(nodes as f64)
+            )));
+        }
+    }
+
+    #[test]
+    fn a_large_plans_details_are_data_no_text_can_break_out_of() {
+        use crate::plan::synthetic::wide_plan;
+        let plan = wide_plan(1_200).replace("\"table_1\"", "\"table_1</script><b>&amp;\"");
+        let (report, page) = large_page("wide", &plan);
+        assert!(!page.contains("</script><b>"));
+        let data = island(&page, "s1");
+        assert_eq!(data.len(), report.statements[0].nodes.len());
+        let titles: Vec<&str> = data.iter().map(|d| d[1].as_str().unwrap()).collect();
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.contains("table_1</script><b>&amp;")),
+            "no title names the odd table"
+        );
+        // The island holds what the static details would: the rows of the details table.
+        let node = &report.statements[0].nodes[0];
+        let mut static_detail = Vec::new();
+        super::super::plan::render_detail(&mut static_detail, node, "s1-n0", &[], true).unwrap();
+        let static_detail = String::from_utf8(static_detail).unwrap();
+        for row in data[0][2].as_array().unwrap() {
+            let label = row[0].as_str().unwrap();
+            let value = row[1].as_str().unwrap();
+            assert!(
+                static_detail.contains(&format!("<th>{}</th><td>{}</td>", Esc(label), Esc(value))),
+                "{label}: {value} in {static_detail}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plan_of_a_thousand_nodes_is_still_written_out_in_full() {
+        use crate::plan::synthetic::deep_plan;
+        let (report, page) = large_page("deep", &deep_plan(500));
+        let nodes = report.statements[0].nodes.len();
+        assert_eq!(nodes, 999);
+        assert_eq!(page.matches("<details><summary>").count(), nodes);
+        assert!(
+            !page.contains("class=\"plan-data\"") && !page.contains("class=\"note large-plan\"")
         );
     }
 }
