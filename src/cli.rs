@@ -73,6 +73,7 @@ Examples:
   pgdiag check                                  # the files recorded in pgdiag-baseline.json
   pgdiag check queries/ --format junit > pgdiag.xml
   pgdiag check --format markdown > comment.md
+  pgdiag check --format html --output check.html   # baseline and current plans side by side
   pgdiag check --update                         # accept the current plans")]
     Check(CheckArgs),
 
@@ -712,6 +713,10 @@ pub struct CheckArgs {
     /// the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`, whatever the format.
     #[arg(long, value_enum)]
     pub format: Option<CheckFormat>,
+
+    /// Write the report (any `--format`) to this file instead of standard output.
+    #[arg(long = "output", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 
     /// Also list unchanged queries.
     #[arg(short, long)]

@@ -346,6 +346,20 @@ async fn check_report_shows_the_regressed_plan_beside_its_baseline() {
         .unwrap();
     let run = in_repo(&["check", "--dsn", &url, "--format", "html"]);
     assert_eq!(run.code, 1, "the regression fails the gate\n{}", run.stderr);
+    // --output writes the same page to a file, nothing to stdout, the exit code unchanged.
+    let written = in_repo(&[
+        "check",
+        "--dsn",
+        &url,
+        "--format",
+        "html",
+        "--output",
+        "written.html",
+    ]);
+    assert_eq!(written.code, 1, "{}", written.stderr);
+    assert!(written.stdout.is_empty(), "{}", written.stdout);
+    let file = std::fs::read_to_string(repo.path().join("written.html")).unwrap();
+    assert!(file.starts_with("<!DOCTYPE html>") && file.contains("class=\"block query regressed"));
     let page_path = repo.path().join("check.html");
     std::fs::write(&page_path, &run.stdout).unwrap();
 

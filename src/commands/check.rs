@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::gate::{
@@ -18,6 +18,30 @@ use crate::report::{self, TextStyle};
 use super::{Outcome, interrupted, record_progress};
 
 pub async fn run(
+    args: &CheckArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    style: TextStyle,
+) -> anyhow::Result<Outcome> {
+    let Some(path) = &args.output_file else {
+        return run_to(args, out, err, style).await;
+    };
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = std::io::BufWriter::new(file);
+    // A file is no terminal: no colour codes in it.
+    let style = TextStyle {
+        color: false,
+        width: None,
+        ..style
+    };
+    let outcome = run_to(args, &mut file, err, style).await;
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    outcome
+}
+
+async fn run_to(
     args: &CheckArgs,
     out: &mut impl Write,
     err: &mut impl Write,
