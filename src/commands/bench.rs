@@ -22,14 +22,11 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     let query = input::read_arg(&args.query)?;
     // Created before the run, so a path that cannot be written fails at once, not after it.
-    let output = match &args.output_file {
-        Some(path) => Some((
-            path,
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-        )),
-        None => None,
-    };
+    let output = args
+        .output_file
+        .as_deref()
+        .map(super::ReportFile::create)
+        .transpose()?;
     let connection = super::connection_settings(&args.connection).await?;
     let explicit_redis = args.redis_url.clone().or_else(|| {
         std::env::var("REDIS_URL")
@@ -94,23 +91,16 @@ pub async fn run(
     watcher.abort();
     let report = result?;
     match output {
-        Some((path, file)) => {
-            // A file is no terminal: the text fits the default width.
-            let mut file = std::io::BufWriter::new(file);
-            render(&mut file, &report, args.format, None)
-                .and_then(|()| file.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+        Some(mut file) => {
+            render(&mut file, &report, args.format, None)?;
+            file.finish()?;
         }
         None => render(out, &report, args.format, width)?,
     }
     if let Some(path) = &args.metrics_out {
-        let mut file = std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        );
+        let mut file = super::ReportFile::create(path)?;
         report::render_prometheus(&mut file, &report)?;
-        file.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        file.finish()?;
     }
     if report.interrupted {
         writeln!(

@@ -44,6 +44,11 @@ pub async fn run(
             rated.push((statement, calls_per_hour));
         }
     }
+    let output = args
+        .output
+        .as_deref()
+        .map(super::ReportFile::create)
+        .transpose()?;
     let settings = super::connection_settings(&args.connection).await?;
     let mut runner = tokio::select! {
         r = Runner::connect(&settings) => r?,
@@ -106,15 +111,10 @@ pub async fn run(
     } else {
         Outcome::Ok
     };
-    match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            let mut file = std::io::BufWriter::new(file);
-            // A file is no terminal: the text at the default width.
+    match output {
+        Some(mut file) => {
             emit(&mut file, &advice, args.format, None)?;
-            file.flush()
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            file.finish()?;
         }
         None => emit(out, &advice, args.format, width)?,
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::gate::{
@@ -26,18 +26,14 @@ pub async fn run(
     let Some(path) = &args.output_file else {
         return run_to(args, out, err, style).await;
     };
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut file = std::io::BufWriter::new(file);
-    // A file is no terminal: no colour codes in it.
+    let mut file = super::ReportFile::create(path)?;
     let style = TextStyle {
         color: false,
         width: None,
         ..style
     };
     let outcome = run_to(args, &mut file, err, style).await;
-    file.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.finish()?;
     outcome
 }
 

@@ -45,12 +45,16 @@ pub async fn run(
     let result = match &args.output_file {
         None => run_until_stopped(args, out, err, &stop, width).await,
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            let mut file = std::io::BufWriter::new(file);
-            let result = run_until_stopped(args, &mut file, err, &stop, width).await;
-            file.flush()
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut file = super::ReportFile::create(path)?;
+            let result = run_until_stopped(
+                args,
+                &mut file,
+                err,
+                &stop,
+                crate::report::text::DEFAULT_WIDTH,
+            )
+            .await;
+            file.finish()?;
             result
         }
     };

@@ -32,18 +32,14 @@ pub async fn run(
     let Some(path) = &args.output_file else {
         return run_to(args, out, err, style).await;
     };
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut file = std::io::BufWriter::new(file);
-    // A file is no terminal: no colour codes in it.
+    let mut file = super::ReportFile::create(path)?;
     let style = TextStyle {
         color: false,
         width: None,
         ..style
     };
     let outcome = run_to(args, &mut file, err, style).await;
-    file.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.finish()?;
     outcome
 }
 

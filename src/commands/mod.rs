@@ -334,6 +334,44 @@ pub(crate) async fn suggest_with_progress(
     Ok(report)
 }
 
+/// `--output FILE`: where a command writes its report instead of standard output. Created before
+/// the work starts, so a path that cannot be written fails at once rather than after a long run;
+/// [`ReportFile::finish`] flushes it, an error naming the file. A file is no terminal: the
+/// commands write no colour codes to it and fit their text to the default width.
+pub(crate) struct ReportFile {
+    path: std::path::PathBuf,
+    writer: std::io::BufWriter<std::fs::File>,
+}
+
+impl ReportFile {
+    pub(crate) fn create(path: &std::path::Path) -> anyhow::Result<ReportFile> {
+        use anyhow::Context;
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ReportFile {
+            path: path.to_path_buf(),
+            writer: std::io::BufWriter::new(file),
+        })
+    }
+
+    /// Everything written is on disk, or the error says which file it could not reach.
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        std::io::Write::flush(&mut self.writer)
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+impl std::io::Write for ReportFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
 /// Progress bars and spinners are drawn only on a terminal that can take them: stderr is a
 /// terminal and `TERM` is not `dumb` (Emacs shells, some CI consoles), so pipes, files, CI logs and
 /// dumb terminals get no cursor movement.
