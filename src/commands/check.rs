@@ -27,12 +27,7 @@ pub async fn run(
         return run_to(args, out, err, style).await;
     };
     let mut file = super::ReportFile::create(path)?;
-    let style = TextStyle {
-        color: false,
-        width: None,
-        ..style
-    };
-    let outcome = run_to(args, &mut file, err, style).await;
+    let outcome = run_to(args, &mut file, err, style.in_a_file()).await;
     file.finish()?;
     outcome
 }

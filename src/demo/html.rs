@@ -46,48 +46,36 @@ pub fn render_demo(w: &mut impl Write, report: &DemoReport) -> io::Result<()> {
     }
     writeln!(w, "</ol></nav></section>")?;
 
-    step_heading(w, 0)?;
-    render_seed(w, report)?;
-    writeln!(w, "</section>")?;
-
-    step_heading(w, 1)?;
-    for (i, d) in report.diagnosis.iter().enumerate() {
-        render_diagnosis(w, i, d)?;
-    }
-    writeln!(w, "</section>")?;
-
-    step_heading(w, 2)?;
-    render_naive(w, &report.naive_cache)?;
-    writeln!(w, "</section>")?;
-
-    step_heading(w, 3)?;
-    render_suggestions(w, &report.suggestions)?;
-    render_before_after(w, &report.before_after)?;
-    writeln!(w, "</section>")?;
-
-    step_heading(w, 4)?;
-    render_swr(w, &report.swr_cache)?;
-    writeln!(w, "</section>")?;
-
-    step_heading(w, 5)?;
-    render_cache_advice(w, &report.cache_advice)?;
-    writeln!(w, "</section>")?;
-
-    step_heading(w, 6)?;
-    render_summary_table(w, report)?;
-    if !report.next_steps.is_empty() {
+    step(w, 0, |w| render_seed(w, report))?;
+    step(w, 1, |w| {
+        for (i, d) in report.diagnosis.iter().enumerate() {
+            render_diagnosis(w, i, d)?;
+        }
+        Ok(())
+    })?;
+    step(w, 2, |w| render_naive(w, &report.naive_cache))?;
+    step(w, 3, |w| {
+        render_suggestions(w, &report.suggestions)?;
+        render_before_after(w, &report.before_after)
+    })?;
+    step(w, 4, |w| render_swr(w, &report.swr_cache))?;
+    step(w, 5, |w| render_cache_advice(w, &report.cache_advice))?;
+    step(w, 6, |w| {
+        render_summary_table(w, report)?;
+        if report.next_steps.is_empty() {
+            return Ok(());
+        }
         writeln!(w, "<h3>Try it on the same data</h3><ul class=\"next\">")?;
-        for step in &report.next_steps {
+        for next in &report.next_steps {
             writeln!(
                 w,
                 "<li><pre class=\"sql\">{}</pre><span class=\"note\">{}</span></li>",
-                Esc(&step.command),
-                Esc(&step.why)
+                Esc(&next.command),
+                Esc(&next.why)
             )?;
         }
-        writeln!(w, "</ul>")?;
-    }
-    writeln!(w, "</section>")?;
+        writeln!(w, "</ul>")
+    })?;
     page_end(w)
 }
 
@@ -117,13 +105,20 @@ const STEPS: [(&str, &str); 7] = [
     ("summary", "7. Summary"),
 ];
 
-fn step_heading(w: &mut impl Write, step: usize) -> io::Result<()> {
-    let (id, title) = STEPS[step];
+/// Step `index` of the story: its section, heading and `body`.
+fn step<W: Write>(
+    w: &mut W,
+    index: usize,
+    body: impl FnOnce(&mut W) -> io::Result<()>,
+) -> io::Result<()> {
+    let (id, title) = STEPS[index];
     writeln!(
         w,
         "<section class=\"block step\" id=\"{id}\"><h2>{}</h2>",
         Esc(title)
-    )
+    )?;
+    body(w)?;
+    writeln!(w, "</section>")
 }
 
 fn render_summary_table(w: &mut impl Write, report: &DemoReport) -> io::Result<()> {

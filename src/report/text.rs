@@ -28,6 +28,15 @@ pub const DEFAULT_WIDTH: u16 = 120;
 pub const MIN_WIDTH: u16 = 40;
 
 impl TextStyle {
+    /// The style of a report written to a file (`--output`): no colour codes, the default width.
+    pub fn in_a_file(self) -> TextStyle {
+        TextStyle {
+            color: false,
+            width: None,
+            ..self
+        }
+    }
+
     /// The width to fit: the terminal's, or [`DEFAULT_WIDTH`] when unknown or under [`MIN_WIDTH`].
     pub fn columns(&self) -> usize {
         usable_width(self.width).unwrap_or(DEFAULT_WIDTH) as usize

@@ -460,17 +460,22 @@ fn lin_y_axis(
 ) {
     let max = ticks.last().copied().unwrap_or(1.0);
     for &t in ticks {
-        let y = c(frame.lin_y(t, max));
-        let _ = write!(
-            svg,
-            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/><text class=\"tick\" x=\"{}\" y=\"{y}\" dy=\"0.32em\" text-anchor=\"end\">{}</text>",
-            c(frame.left),
-            c(frame.right),
-            c(frame.left - 5.0),
-            Esc(&format(t))
-        );
+        y_grid_line(svg, frame, frame.lin_y(t, max), &format(t));
     }
     y_label(svg, frame, label);
+}
+
+/// A horizontal grid line at `y` with its tick label left of the frame.
+fn y_grid_line(svg: &mut String, frame: &Frame, y: f64, tick: &str) {
+    let y = c(y);
+    let _ = write!(
+        svg,
+        "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/><text class=\"tick\" x=\"{}\" y=\"{y}\" dy=\"0.32em\" text-anchor=\"end\">{}</text>",
+        c(frame.left),
+        c(frame.right),
+        c(frame.left - 5.0),
+        Esc(tick)
+    );
 }
 
 fn y_label(svg: &mut String, frame: &Frame, label: &str) {
@@ -841,14 +846,11 @@ pub fn staleness_chart(results: &[StrategyResult]) -> String {
     // The log y axis: a labelled line per decade.
     let mut decade = lo;
     while decade <= hi * 1.000_001 {
-        let y = c(frame.log_y(decade, lo, hi));
-        let _ = write!(
-            svg,
-            "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\"/><text class=\"tick\" x=\"{}\" y=\"{y}\" dy=\"0.32em\" text-anchor=\"end\">{}</text>",
-            c(frame.left),
-            c(frame.right),
-            c(frame.left - 5.0),
-            Esc(&tick_label_ms(decade))
+        y_grid_line(
+            &mut svg,
+            &frame,
+            frame.log_y(decade, lo, hi),
+            &tick_label_ms(decade),
         );
         decade *= 10.0;
     }
